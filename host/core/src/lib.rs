@@ -1,0 +1,28 @@
+//! infragraph's shared vocabulary: property values, node and edge batches, the manifest a
+//! plugin declares, and the checks both apply.
+//!
+//! Every other host crate speaks these types; this crate depends on none of them (no
+//! wasmtime, no HTTP client, no database), so a sink and the plugin runtime meet here
+//! without knowing each other.
+#![deny(missing_docs)]
+
+mod error;
+mod manifest;
+mod record;
+mod schema;
+mod state;
+mod value;
+
+pub use error::{ManifestError, RecordError};
+pub use manifest::{
+    ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest, NodeKind,
+    PropertyDef, Schema,
+};
+pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
+pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};
+pub use state::{MemoryState, StateError, StateStore};
+pub use value::{Value, ValueType};
+
+/// Properties every stored node and edge carries, written by the host. A plugin may not
+/// declare them.
+pub const RESERVED_PROPERTIES: &[&str] = &["id", "firstseen", "lastupdated", "_source", "_scope"];

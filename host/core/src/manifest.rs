@@ -1,0 +1,168 @@
+use serde::{Deserialize, Serialize};
+
+use crate::ValueType;
+
+/// What a plugin declares about itself: read before anything is granted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// kebab-case, unique among installed plugins.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// One paragraph for `plugins list`.
+    pub description: String,
+    /// Everything the plugin writes.
+    pub schema: Schema,
+    /// Hosts the plugin may fetch from over HTTPS; `*.` prefixes allow sub-domains.
+    pub hosts: Vec<String>,
+    /// Secrets it needs.
+    pub credentials: Vec<Credential>,
+    /// Settings it takes.
+    pub config: Vec<ConfigKey>,
+}
+
+/// The node and edge kinds a plugin emits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    /// Node kinds, one per label.
+    pub nodes: Vec<NodeKind>,
+    /// Edge kinds, one per (type, from, to).
+    pub edges: Vec<EdgeKind>,
+}
+
+/// A node label: keyed by `id`, with typed properties.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeKind {
+    /// PascalCase label.
+    pub label: String,
+    /// What the node stands for.
+    pub description: String,
+    /// Further labels every node of this kind carries.
+    pub extra_labels: Vec<String>,
+    /// Properties besides `id`.
+    pub properties: Vec<PropertyDef>,
+}
+
+/// A relationship type between two labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeKind {
+    /// SCREAMING_SNAKE_CASE type.
+    pub rel_type: String,
+    /// What the relationship means.
+    pub description: String,
+    /// Start label.
+    pub from: String,
+    /// End label.
+    pub to: String,
+    /// Properties of the relationship.
+    pub properties: Vec<PropertyDef>,
+}
+
+/// A declared property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyDef {
+    /// snake_case name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: ValueType,
+    /// What it holds.
+    pub description: String,
+    /// Whether sinks index it.
+    pub indexed: bool,
+}
+
+/// How the host applies a credential to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "user_config_key")]
+pub enum CredentialUse {
+    /// `{secret:NAME}` in a header value, verbatim.
+    Header,
+    /// `Authorization: Bearer <value>` on every request to a granted host.
+    Bearer,
+    /// HTTP Basic on every request to a granted host; the user name is in this config key.
+    Basic(String),
+    /// `{secret:NAME}` inside a JSON string in the body, JSON-escaped.
+    JsonBody,
+    /// `{secret:NAME}` in a form-encoded body, percent-encoded.
+    FormBody,
+}
+
+/// A secret the plugin needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credential {
+    /// snake_case name; the placeholder is `{secret:<name>}`.
+    pub name: String,
+    /// The environment variable holding it.
+    pub env: String,
+    /// What it is.
+    pub description: String,
+    /// Hosts it may be sent to; `{config:<key>}` names an operator-set endpoint.
+    pub hosts: Vec<String>,
+    /// How it is applied.
+    #[serde(rename = "use")]
+    pub use_: CredentialUse,
+    /// Whether a sync fails without it.
+    pub required: bool,
+}
+
+/// The kind of value a config key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigType {
+    /// One string.
+    Text,
+    /// A list of strings.
+    TextList,
+    /// A URL replacing an API base; trusted as the operator gives it.
+    Endpoint,
+}
+
+/// A setting a plugin takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    /// snake_case name.
+    pub name: String,
+    /// What it sets.
+    pub description: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: ConfigType,
+    /// The environment variable that overrides the config file.
+    pub env: Option<String>,
+    /// Whether a sync fails without it.
+    pub required: bool,
+    /// The value used when none is given.
+    pub default: Option<ConfigValue>,
+}
+
+/// A resolved config value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    /// One string.
+    Text(String),
+    /// A list of strings.
+    TextList(Vec<String>),
+}
+
+impl Manifest {
+    /// The node kind for `label`, if declared.
+    pub fn node_kind(&self, label: &str) -> Option<&NodeKind> {
+        self.schema.nodes.iter().find(|k| k.label == label)
+    }
+
+    /// The config key named `name`, if declared.
+    pub fn config_key(&self, name: &str) -> Option<&ConfigKey> {
+        self.config.iter().find(|k| k.name == name)
+    }
+}
+
+impl std::fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigValue::Text(s) => f.write_str(s),
+            ConfigValue::TextList(l) => f.write_str(&l.join(",")),
+        }
+    }
+}

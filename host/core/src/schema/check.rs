@@ -1,0 +1,319 @@
+use std::collections::{HashMap, HashSet};
+
+use crate::schema::names::{is_pascal_case, is_screaming_snake_case, is_snake_case};
+use crate::{
+    EdgeBatch, Manifest, ManifestError, NodeBatch, PropertyDef, RESERVED_PROPERTIES, RecordError,
+    Value, ValueType,
+};
+
+/// A plugin's declared schema, checked, and indexed for checking records fast.
+#[derive(Debug, Clone)]
+pub struct CheckedSchema {
+    plugin: String,
+    nodes: HashMap<String, HashMap<String, ValueType>>,
+    edges: HashMap<(String, String, String), HashMap<String, ValueType>>,
+}
+
+impl CheckedSchema {
+    /// Checks the manifest's names and schema: kebab-case plugin name, PascalCase labels,
+    /// SCREAMING_SNAKE_CASE types, snake_case properties, no reserved or repeated names,
+    /// and edges whose ends are declared labels or at least well-formed ones.
+    pub fn new(m: &Manifest) -> Result<CheckedSchema, ManifestError> {
+        let err = |what: String| ManifestError { plugin: m.name.clone(), what };
+        let kebab = !m.name.is_empty()
+            && m.name.len() <= 64
+            && m.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !kebab {
+            return Err(err(format!(
+                "name {:?} must be kebab-case (a-z, 0-9, '-'), starting with a letter",
+                m.name
+            )));
+        }
+        let mut nodes = HashMap::new();
+        for kind in &m.schema.nodes {
+            if !is_pascal_case(&kind.label) {
+                return Err(err(format!("label {:?} is not PascalCase", kind.label)));
+            }
+            for extra in &kind.extra_labels {
+                if !is_pascal_case(extra) {
+                    return Err(err(format!(
+                        "extra label {extra:?} of {:?} is not PascalCase",
+                        kind.label
+                    )));
+                }
+            }
+            let props = properties(&kind.properties, &kind.label).map_err(err)?;
+            if nodes.insert(kind.label.clone(), props).is_some() {
+                return Err(err(format!("label {:?} is declared twice", kind.label)));
+            }
+        }
+        let mut edges = HashMap::new();
+        for kind in &m.schema.edges {
+            let name = format!("(:{})-[:{}]->(:{})", kind.from, kind.rel_type, kind.to);
+            if !is_screaming_snake_case(&kind.rel_type) {
+                return Err(err(format!(
+                    "relationship type {:?} is not SCREAMING_SNAKE_CASE",
+                    kind.rel_type
+                )));
+            }
+            for end in [&kind.from, &kind.to] {
+                if !is_pascal_case(end) {
+                    return Err(err(format!("{name}: label {end:?} is not PascalCase")));
+                }
+            }
+            let props = properties(&kind.properties, &name).map_err(err)?;
+            let key = (kind.rel_type.clone(), kind.from.clone(), kind.to.clone());
+            if edges.insert(key, props).is_some() {
+                return Err(err(format!("{name} is declared twice")));
+            }
+        }
+        for (what, list) in [("host", &m.hosts)] {
+            for h in list.iter() {
+                if h.is_empty() || h.contains(['/', ' ', '@', '?', '#']) {
+                    return Err(err(format!("{what} {h:?} must be a bare host name")));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for c in &m.credentials {
+            if !is_snake_case(&c.name) || !seen.insert(&c.name) {
+                return Err(err(format!(
+                    "credential {:?} must have a unique snake_case name",
+                    c.name
+                )));
+            }
+            if c.env.is_empty() {
+                return Err(err(format!("credential {:?} names no env var", c.name)));
+            }
+        }
+        let mut seen = HashSet::new();
+        for k in &m.config {
+            if !is_snake_case(&k.name) || !seen.insert(&k.name) {
+                return Err(err(format!(
+                    "config key {:?} must have a unique snake_case name",
+                    k.name
+                )));
+            }
+        }
+        Ok(CheckedSchema { plugin: m.name.clone(), nodes, edges })
+    }
+
+    /// Checks a node batch: declared label, declared and distinct columns, non-empty ids,
+    /// one value per column, each of its declared type.
+    pub fn check_nodes(&self, b: &NodeBatch) -> Result<(), RecordError> {
+        let first = b.rows.first().map(|r| r.id.as_str()).unwrap_or("");
+        let fail = |id: &str, what: String| RecordError {
+            plugin: self.plugin.clone(),
+            kind: "node",
+            record: format!("{} {id:?}", b.label),
+            what,
+        };
+        let Some(props) = self.nodes.get(&b.label) else {
+            return Err(fail(first, format!("label {:?} is not in the plugin's schema", b.label)));
+        };
+        let types = columns(&b.columns, props, &b.label).map_err(|w| fail(first, w))?;
+        for row in &b.rows {
+            if row.id.is_empty() {
+                return Err(fail("", "its id is empty".into()));
+            }
+            values(&row.values, &b.columns, &types).map_err(|w| fail(&row.id, w))?;
+        }
+        Ok(())
+    }
+
+    /// Checks an edge batch: declared (type, from, to), well-formed keys (`id` or a
+    /// property the end's label declares, when the label is this plugin's), non-empty ends,
+    /// typed values.
+    pub fn check_edges(&self, b: &EdgeBatch) -> Result<(), RecordError> {
+        let name = format!("(:{})-[:{}]->(:{})", b.from_label, b.rel_type, b.to_label);
+        let fail = |what: String| RecordError {
+            plugin: self.plugin.clone(),
+            kind: "edge",
+            record: name.clone(),
+            what,
+        };
+        let key = (b.rel_type.clone(), b.from_label.clone(), b.to_label.clone());
+        let Some(props) = self.edges.get(&key) else {
+            return Err(fail("this relationship is not in the plugin's schema".into()));
+        };
+        for (label, key) in [(&b.from_label, &b.from_key), (&b.to_label, &b.to_key)] {
+            let known = key == "id"
+                || match self.nodes.get(label) {
+                    Some(p) => p.contains_key(key),
+                    None => is_snake_case(key),
+                };
+            if !known {
+                return Err(fail(format!("key {key:?} is not a property of {label:?}")));
+            }
+        }
+        let types = columns(&b.columns, props, &name).map_err(&fail)?;
+        for row in &b.rows {
+            if row.from.is_empty() || row.to.is_empty() {
+                return Err(fail(format!(
+                    "an end is empty (from {:?}, to {:?})",
+                    row.from, row.to
+                )));
+            }
+            values(&row.values, &b.columns, &types)
+                .map_err(|w| fail(format!("from {:?} to {:?}: {w}", row.from, row.to)))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `label` is one of this plugin's node labels.
+    pub fn has_label(&self, label: &str) -> bool {
+        self.nodes.contains_key(label)
+    }
+}
+
+fn properties(defs: &[PropertyDef], owner: &str) -> Result<HashMap<String, ValueType>, String> {
+    let mut out = HashMap::new();
+    for p in defs {
+        if RESERVED_PROPERTIES.contains(&p.name.as_str()) {
+            return Err(format!("{owner} declares {:?}, which the host writes itself", p.name));
+        }
+        if !is_snake_case(&p.name) {
+            return Err(format!("{owner} property {:?} is not snake_case", p.name));
+        }
+        if out.insert(p.name.clone(), p.ty).is_some() {
+            return Err(format!("{owner} declares property {:?} twice", p.name));
+        }
+    }
+    Ok(out)
+}
+
+fn columns(
+    cols: &[String],
+    props: &HashMap<String, ValueType>,
+    owner: &str,
+) -> Result<Vec<ValueType>, String> {
+    let mut seen = HashSet::with_capacity(cols.len());
+    cols.iter()
+        .map(|c| {
+            if !seen.insert(c) {
+                return Err(format!("property {c:?} appears twice"));
+            }
+            match props.get(c) {
+                Some(t) => Ok(*t),
+                None if !is_snake_case(c) => Err(format!("property name {c:?} is not snake_case")),
+                None => Err(format!("property {c:?} is not declared for {owner}")),
+            }
+        })
+        .collect()
+}
+
+fn values(vals: &[Value], cols: &[String], types: &[ValueType]) -> Result<(), String> {
+    if vals.len() != types.len() {
+        return Err(format!("{} values for {} columns", vals.len(), types.len()));
+    }
+    for ((v, ty), col) in vals.iter().zip(types).zip(cols) {
+        if !v.fits(*ty) {
+            let got = v.value_type().map_or("null", |t| t.name());
+            return Err(format!("property {col:?} is declared {ty} but holds a {got}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EdgeKind, EdgeRow, NodeKind, NodeRow, Schema};
+
+    fn manifest() -> Manifest {
+        let prop = |name: &str, ty| PropertyDef {
+            name: name.into(),
+            ty,
+            description: String::new(),
+            indexed: false,
+        };
+        Manifest {
+            name: "demo".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            schema: Schema {
+                nodes: vec![NodeKind {
+                    label: "DemoUser".into(),
+                    description: String::new(),
+                    extra_labels: vec!["UserAccount".into()],
+                    properties: vec![prop("email", ValueType::Text), prop("age", ValueType::Int)],
+                }],
+                edges: vec![EdgeKind {
+                    rel_type: "MEMBER_OF".into(),
+                    description: String::new(),
+                    from: "DemoUser".into(),
+                    to: "DemoGroup".into(),
+                    properties: vec![prop("since", ValueType::Float)],
+                }],
+            },
+            hosts: vec!["api.demo.test".into()],
+            credentials: vec![],
+            config: vec![],
+        }
+    }
+
+    fn nodes(cols: &[&str], id: &str, values: Vec<Value>) -> NodeBatch {
+        NodeBatch {
+            label: "DemoUser".into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            rows: vec![NodeRow { id: id.into(), values }],
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_batch() {
+        let s = CheckedSchema::new(&manifest()).unwrap();
+        let b = nodes(&["email", "age"], "u1", vec![Value::Text("a@b".into()), Value::Null]);
+        s.check_nodes(&b).unwrap();
+    }
+
+    #[test]
+    fn names_the_record_and_the_fault() {
+        let s = CheckedSchema::new(&manifest()).unwrap();
+        let e = s.check_nodes(&nodes(&[], "", vec![])).unwrap_err();
+        assert_eq!(e.to_string(), r#"plugin "demo" emitted an invalid node DemoUser "": its id is empty"#);
+        let e = s.check_nodes(&nodes(&["Email"], "u1", vec![Value::Null])).unwrap_err();
+        assert!(e.to_string().contains(r#"DemoUser "u1": property name "Email" is not snake_case"#), "{e}");
+        let e = s.check_nodes(&nodes(&["age"], "u1", vec![Value::Text("x".into())])).unwrap_err();
+        assert!(e.to_string().contains(r#""age" is declared int but holds a text"#), "{e}");
+        let mut b = nodes(&[], "u1", vec![]);
+        b.label = "Other".into();
+        let e = s.check_nodes(&b).unwrap_err();
+        assert!(e.to_string().contains(r#"label "Other" is not in the plugin's schema"#), "{e}");
+    }
+
+    #[test]
+    fn edges_to_foreign_labels_are_allowed_but_checked() {
+        let s = CheckedSchema::new(&manifest()).unwrap();
+        let mut b = EdgeBatch {
+            rel_type: "MEMBER_OF".into(),
+            from_label: "DemoUser".into(),
+            from_key: "email".into(),
+            to_label: "DemoGroup".into(),
+            to_key: "name".into(),
+            columns: vec!["since".into()],
+            rows: vec![EdgeRow { from: "a@b".into(), to: "admins".into(), values: vec![Value::Int(3)] }],
+        };
+        s.check_edges(&b).unwrap();
+        b.from_key = "nickname".into();
+        assert!(s.check_edges(&b).unwrap_err().to_string().contains("\"nickname\" is not a property of \"DemoUser\""));
+        b.from_key = "id".into();
+        b.rel_type = "OWNS".into();
+        assert!(s.check_edges(&b).is_err());
+    }
+
+    #[test]
+    fn refuses_reserved_and_badly_shaped_declarations() {
+        let mut m = manifest();
+        m.schema.nodes[0].properties[0].name = "lastupdated".into();
+        let e = CheckedSchema::new(&m).unwrap_err().to_string();
+        assert!(e.contains("\"lastupdated\", which the host writes itself"), "{e}");
+        let mut m = manifest();
+        m.schema.nodes[0].label = "demo_user".into();
+        assert!(CheckedSchema::new(&m).is_err());
+        let mut m = manifest();
+        m.name = "Demo Plugin".into();
+        assert!(CheckedSchema::new(&m).unwrap_err().to_string().contains("kebab-case"));
+    }
+}
