@@ -1,1 +1,224 @@
-fn main() {}
+//! `cargo xtask <recipe>`: the only place build, demo, test and bench steps live. Each
+//! recipe prints the commands it runs, so a failure can be reproduced by hand.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Provider plugins shipped with infragraph: `plugins/<name>/`, package
+/// `infragraph-plugin-<name>`.
+fn provider_plugins(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("plugins"))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "sdk" && entry.path().join("Cargo.toml").is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Guests that exist only for tests and benchmarks: (package, file name).
+const TEST_GUESTS: &[(&str, &str)] = &[
+    ("infragraph-hostile", "misbehave"),
+    ("infragraph-hostile-old-contract", "old-contract"),
+    ("infragraph-guest-emit-bench", "emit-bench"),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build(&args[1..]).map(|_| ()),
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <recipe>\n\n\
+                 recipes:\n  \
+                 build   build the host and the wasm plugins (and test guests)\n  \
+                 demo    sync every provider plugin against its simulator into a fresh store\n  \
+                 test    fmt, clippy, every unit, integration and end-to-end test\n  \
+                 bench   the benchmarks, each beside a baseline measured in the same run"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .into()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown: Vec<_> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect();
+    eprintln!("$ {}", shown.join(" "));
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", shown[0]))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", shown.join(" "));
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l == WASM_TARGET)
+    });
+    if !installed.unwrap_or(false) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    Ok(())
+}
+
+/// Where built artifacts land.
+struct Built {
+    /// Provider plugins, `<name>.wasm`.
+    plugins: PathBuf,
+    /// Test guests, `<name>.wasm`.
+    guests: PathBuf,
+}
+
+/// Builds the wasm plugins and test guests in release (small and fast to compile
+/// further), and copies them where the host looks: `<target>/plugins` and beside each
+/// host binary, `<target>/{debug,release}/plugins`.
+fn build(_args: &[String]) -> anyhow::Result<Built> {
+    let root = root();
+    ensure_wasm_target()?;
+    let target = target_dir(&root);
+    let plugins = provider_plugins(&root)?;
+    let mut cmd = cargo();
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--target", WASM_TARGET]);
+    for p in &plugins {
+        cmd.args(["-p", &format!("infragraph-plugin-{p}")]);
+    }
+    for (pkg, _) in TEST_GUESTS {
+        cmd.args(["-p", pkg]);
+    }
+    run(&mut cmd)?;
+    let out = target.join(WASM_TARGET).join("release");
+    let built = Built {
+        plugins: target.join("plugins"),
+        guests: target.join("guests"),
+    };
+    let copy = |pkg: &str, dir: &Path, name: &str| -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let from = out.join(format!("{}.wasm", pkg.replace('-', "_")));
+        std::fs::copy(&from, dir.join(format!("{name}.wasm")))
+            .with_context(|| format!("cannot copy {}", from.display()))?;
+        Ok(())
+    };
+    for p in &plugins {
+        let pkg = format!("infragraph-plugin-{p}");
+        copy(&pkg, &built.plugins, p)?;
+        for profile in ["debug", "release"] {
+            copy(&pkg, &target.join(profile).join("plugins"), p)?;
+        }
+    }
+    for (pkg, name) in TEST_GUESTS {
+        copy(pkg, &built.guests, name)?;
+    }
+    eprintln!(
+        "plugins in {}, test guests in {}",
+        built.plugins.display(),
+        built.guests.display()
+    );
+    Ok(built)
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let root = root();
+    run(cargo()
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let built = build(&[])?;
+    let nextest = cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = cargo();
+    cmd.current_dir(&root)
+        .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
+        .env("INFRAGRAPH_TEST_GUESTS", &built.guests);
+    if nextest {
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    cmd.args(args);
+    run(&mut cmd)
+}
+
+fn demo() -> anyhow::Result<()> {
+    let root = root();
+    let built = build(&[])?;
+    run(cargo()
+        .current_dir(&root)
+        .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
+        .args(["run", "--quiet", "-p", "infragraph-tests", "--bin", "demo"]))
+}
+
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let root = root();
+    let built = build(&[])?;
+    let mut cmd = cargo();
+    cmd.current_dir(&root)
+        .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
+        .env("INFRAGRAPH_TEST_GUESTS", &built.guests)
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "infragraph-tests",
+            "--bin",
+            "bench",
+            "--",
+        ])
+        .args(args);
+    run(&mut cmd)
+}

@@ -1,1 +1,66 @@
-fn main() {}
+//! The `infragraph` command. Parses arguments into [`settings::Settings`], dispatches to
+//! one module per command, and turns errors into a message, a hint and an exit code:
+//! 0 ok, 1 a sync finished but is partial or failed, 2 an error.
+
+mod args;
+mod plugins;
+mod settings;
+mod store;
+mod sync;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = args::Args::parse();
+    init_logging(&args);
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("infragraph: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: args::Args) -> anyhow::Result<ExitCode> {
+    let settings = settings::Settings::load(&args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match args.command {
+            args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
+            args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
+            args::Command::Sync(cmd) => sync::run(&settings, cmd).await,
+            args::Command::Query(cmd) => store::query(&settings, cmd),
+            args::Command::Runs(cmd) => store::runs(&settings, cmd),
+            args::Command::Export(cmd) => store::export(&settings, cmd),
+            args::Command::Import(cmd) => store::import(&settings, cmd),
+        }
+    })
+}
+
+fn init_logging(args: &args::Args) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(if args.verbose { "debug" } else { "info" }));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        args::LogFormat::Json => builder.json().init(),
+        args::LogFormat::Plain => builder.with_target(false).init(),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -10,6 +10,7 @@ mod error;
 mod manifest;
 mod record;
 mod schema;
+mod sink;
 mod state;
 mod value;
 
@@ -20,7 +21,10 @@ pub use manifest::{
 };
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
 pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};
-pub use state::{MemoryState, StateError, StateStore};
+pub use sink::{
+    ChangeCounts, Changes, GraphSink, Incomplete, RunRecord, RunStatus, SinkError, WriteScope,
+};
+pub use state::{BoxFuture, MemoryState, StateError, StateStore};
 pub use value::{Value, ValueType};
 
 /// Properties every stored node and edge carries, written by the host. A plugin may not

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use crate::Value;
 
 /// Nodes of one label, their property names given once for the whole batch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeBatch {
     /// The label every row carries.
     pub label: String,
@@ -14,7 +14,7 @@ pub struct NodeBatch {
 }
 
 /// One node of a [`NodeBatch`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeRow {
     /// The key.
     pub id: String,
@@ -23,7 +23,7 @@ pub struct NodeRow {
 }
 
 /// Relationships of one type between two labels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeBatch {
     /// The relationship type.
     pub rel_type: String,
@@ -42,7 +42,7 @@ pub struct EdgeBatch {
 }
 
 /// One relationship of an [`EdgeBatch`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeRow {
     /// Value of the start node's key property.
     pub from: String,

@@ -95,7 +95,12 @@ mod tests {
 
     #[test]
     fn serializes_as_plain_json() {
-        let v = vec![Value::Null, Value::Int(1), Value::Text("a".into()), Value::IntList(vec![2])];
+        let v = vec![
+            Value::Null,
+            Value::Int(1),
+            Value::Text("a".into()),
+            Value::IntList(vec![2]),
+        ];
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"[null,1,"a",[2]]"#);
     }
 }

@@ -1,1 +1,47 @@
-//! placeholder
+//! Performs the HTTP requests of infragraph plugins.
+//!
+//! A plugin runs in a sandbox without sockets; it hands a [`Request`] to the host, and the
+//! host's [`Fetcher`] decides whether and how to send it:
+//!
+//! - **Allow-list.** [`Grants`] (built from the plugin's manifest and the endpoints the
+//!   operator configured) pass a URL if its scheme, host and port equal an operator
+//!   endpoint's (http and loopback allowed: the operator chose it), or if it is https to
+//!   a manifest host (`api.example.com`, or `*.example.com` for any sub-domain). User info
+//!   in URLs is refused. Every redirect hop is checked again; redirects are followed here,
+//!   never by the HTTP client.
+//! - **Addresses.** A manifest host may not be, or resolve to, a loopback, private,
+//!   link-local, CGNAT, multicast, documentation or cloud-metadata address (IPv4-mapped
+//!   forms included): IP literals are refused before connecting, names by the resolver.
+//! - **Credentials.** The guest never holds a secret. It writes `{secret:NAME}` where the
+//!   manifest's credential use allows (header value, JSON body, form body), and the host
+//!   substitutes the value from [`Secrets`], encoded for that place, only on requests to
+//!   that credential's hosts; bearer and basic credentials are added by the host. Secret
+//!   values are redacted from responses, errors and logs.
+//! - **Resilience and limits.** 429, 502, 503, 504, connection errors and timeouts are
+//!   retried with jittered exponential backoff, honouring `Retry-After`; bodies, time,
+//!   concurrency and rate per host are bounded by [`FetchLimits`]. [`FetchStats`] counts
+//!   what happened for the run report.
+//!
+//! This crate knows nothing of WebAssembly or the WIT bindings: the runtime maps its types
+//! to the `http` interface. It must not depend on wasmtime or any sink.
+#![deny(missing_docs)]
+
+mod address;
+mod error;
+mod fetcher;
+mod grants;
+mod limits;
+mod resolver;
+mod retry;
+mod secrets;
+mod stats;
+mod throttle;
+mod types;
+
+pub use error::{FetchError, SetupError};
+pub use fetcher::Fetcher;
+pub use grants::Grants;
+pub use limits::FetchLimits;
+pub use secrets::Secrets;
+pub use stats::FetchStats;
+pub use types::{Method, Request, Response};

@@ -19,11 +19,16 @@ impl CheckedSchema {
     /// SCREAMING_SNAKE_CASE types, snake_case properties, no reserved or repeated names,
     /// and edges whose ends are declared labels or at least well-formed ones.
     pub fn new(m: &Manifest) -> Result<CheckedSchema, ManifestError> {
-        let err = |what: String| ManifestError { plugin: m.name.clone(), what };
+        let err = |what: String| ManifestError {
+            plugin: m.name.clone(),
+            what,
+        };
         let kebab = !m.name.is_empty()
             && m.name.len() <= 64
             && m.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && m.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !kebab {
             return Err(err(format!(
                 "name {:?} must be kebab-case (a-z, 0-9, '-'), starting with a letter",
@@ -96,7 +101,11 @@ impl CheckedSchema {
                 )));
             }
         }
-        Ok(CheckedSchema { plugin: m.name.clone(), nodes, edges })
+        Ok(CheckedSchema {
+            plugin: m.name.clone(),
+            nodes,
+            edges,
+        })
     }
 
     /// Checks a node batch: declared label, declared and distinct columns, non-empty ids,
@@ -110,7 +119,10 @@ impl CheckedSchema {
             what,
         };
         let Some(props) = self.nodes.get(&b.label) else {
-            return Err(fail(first, format!("label {:?} is not in the plugin's schema", b.label)));
+            return Err(fail(
+                first,
+                format!("label {:?} is not in the plugin's schema", b.label),
+            ));
         };
         let types = columns(&b.columns, props, &b.label).map_err(|w| fail(first, w))?;
         for row in &b.rows {
@@ -135,7 +147,9 @@ impl CheckedSchema {
         };
         let key = (b.rel_type.clone(), b.from_label.clone(), b.to_label.clone());
         let Some(props) = self.edges.get(&key) else {
-            return Err(fail("this relationship is not in the plugin's schema".into()));
+            return Err(fail(
+                "this relationship is not in the plugin's schema".into(),
+            ));
         };
         for (label, key) in [(&b.from_label, &b.from_key), (&b.to_label, &b.to_key)] {
             let known = key == "id"
@@ -171,7 +185,10 @@ fn properties(defs: &[PropertyDef], owner: &str) -> Result<HashMap<String, Value
     let mut out = HashMap::new();
     for p in defs {
         if RESERVED_PROPERTIES.contains(&p.name.as_str()) {
-            return Err(format!("{owner} declares {:?}, which the host writes itself", p.name));
+            return Err(format!(
+                "{owner} declares {:?}, which the host writes itself",
+                p.name
+            ));
         }
         if !is_snake_case(&p.name) {
             return Err(format!("{owner} property {:?} is not snake_case", p.name));
@@ -210,7 +227,9 @@ fn values(vals: &[Value], cols: &[String], types: &[ValueType]) -> Result<(), St
     for ((v, ty), col) in vals.iter().zip(types).zip(cols) {
         if !v.fits(*ty) {
             let got = v.value_type().map_or("null", |t| t.name());
-            return Err(format!("property {col:?} is declared {ty} but holds a {got}"));
+            return Err(format!(
+                "property {col:?} is declared {ty} but holds a {got}"
+            ));
         }
     }
     Ok(())
@@ -257,14 +276,21 @@ mod tests {
         NodeBatch {
             label: "DemoUser".into(),
             columns: cols.iter().map(|c| c.to_string()).collect(),
-            rows: vec![NodeRow { id: id.into(), values }],
+            rows: vec![NodeRow {
+                id: id.into(),
+                values,
+            }],
         }
     }
 
     #[test]
     fn accepts_a_good_batch() {
         let s = CheckedSchema::new(&manifest()).unwrap();
-        let b = nodes(&["email", "age"], "u1", vec![Value::Text("a@b".into()), Value::Null]);
+        let b = nodes(
+            &["email", "age"],
+            "u1",
+            vec![Value::Text("a@b".into()), Value::Null],
+        );
         s.check_nodes(&b).unwrap();
     }
 
@@ -272,15 +298,34 @@ mod tests {
     fn names_the_record_and_the_fault() {
         let s = CheckedSchema::new(&manifest()).unwrap();
         let e = s.check_nodes(&nodes(&[], "", vec![])).unwrap_err();
-        assert_eq!(e.to_string(), r#"plugin "demo" emitted an invalid node DemoUser "": its id is empty"#);
-        let e = s.check_nodes(&nodes(&["Email"], "u1", vec![Value::Null])).unwrap_err();
-        assert!(e.to_string().contains(r#"DemoUser "u1": property name "Email" is not snake_case"#), "{e}");
-        let e = s.check_nodes(&nodes(&["age"], "u1", vec![Value::Text("x".into())])).unwrap_err();
-        assert!(e.to_string().contains(r#""age" is declared int but holds a text"#), "{e}");
+        assert_eq!(
+            e.to_string(),
+            r#"plugin "demo" emitted an invalid node DemoUser "": its id is empty"#
+        );
+        let e = s
+            .check_nodes(&nodes(&["Email"], "u1", vec![Value::Null]))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(r#"DemoUser "u1": property name "Email" is not snake_case"#),
+            "{e}"
+        );
+        let e = s
+            .check_nodes(&nodes(&["age"], "u1", vec![Value::Text("x".into())]))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(r#""age" is declared int but holds a text"#),
+            "{e}"
+        );
         let mut b = nodes(&[], "u1", vec![]);
         b.label = "Other".into();
         let e = s.check_nodes(&b).unwrap_err();
-        assert!(e.to_string().contains(r#"label "Other" is not in the plugin's schema"#), "{e}");
+        assert!(
+            e.to_string()
+                .contains(r#"label "Other" is not in the plugin's schema"#),
+            "{e}"
+        );
     }
 
     #[test]
@@ -293,11 +338,20 @@ mod tests {
             to_label: "DemoGroup".into(),
             to_key: "name".into(),
             columns: vec!["since".into()],
-            rows: vec![EdgeRow { from: "a@b".into(), to: "admins".into(), values: vec![Value::Int(3)] }],
+            rows: vec![EdgeRow {
+                from: "a@b".into(),
+                to: "admins".into(),
+                values: vec![Value::Int(3)],
+            }],
         };
         s.check_edges(&b).unwrap();
         b.from_key = "nickname".into();
-        assert!(s.check_edges(&b).unwrap_err().to_string().contains("\"nickname\" is not a property of \"DemoUser\""));
+        assert!(
+            s.check_edges(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("\"nickname\" is not a property of \"DemoUser\"")
+        );
         b.from_key = "id".into();
         b.rel_type = "OWNS".into();
         assert!(s.check_edges(&b).is_err());
@@ -308,12 +362,20 @@ mod tests {
         let mut m = manifest();
         m.schema.nodes[0].properties[0].name = "lastupdated".into();
         let e = CheckedSchema::new(&m).unwrap_err().to_string();
-        assert!(e.contains("\"lastupdated\", which the host writes itself"), "{e}");
+        assert!(
+            e.contains("\"lastupdated\", which the host writes itself"),
+            "{e}"
+        );
         let mut m = manifest();
         m.schema.nodes[0].label = "demo_user".into();
         assert!(CheckedSchema::new(&m).is_err());
         let mut m = manifest();
         m.name = "Demo Plugin".into();
-        assert!(CheckedSchema::new(&m).unwrap_err().to_string().contains("kebab-case"));
+        assert!(
+            CheckedSchema::new(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("kebab-case")
+        );
     }
 }

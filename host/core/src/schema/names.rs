@@ -10,13 +10,21 @@ pub fn is_pascal_case(s: &str) -> bool {
 
 /// `MEMBER_OF`: ASCII capitals, digits and single underscores, starting with a capital.
 pub fn is_screaming_snake_case(s: &str) -> bool {
-    shaped(s, |c| c.is_ascii_uppercase(), |c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    shaped(
+        s,
+        |c| c.is_ascii_uppercase(),
+        |c| c.is_ascii_uppercase() || c.is_ascii_digit(),
+    )
 }
 
 /// `created_at`: ASCII lower-case letters, digits and single underscores, starting with a
 /// letter.
 pub fn is_snake_case(s: &str) -> bool {
-    shaped(s, |c| c.is_ascii_lowercase(), |c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    shaped(
+        s,
+        |c| c.is_ascii_lowercase(),
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
+    )
 }
 
 fn shaped(s: &str, first: impl Fn(char) -> bool, rest: impl Fn(char) -> bool) -> bool {

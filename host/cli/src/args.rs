@@ -1,0 +1,219 @@
+//! Command-line arguments. Only `settings` reads these; commands see `Settings`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Map who can reach what across your clouds: sandboxed provider plugins, one graph.
+#[derive(Debug, Parser)]
+#[command(name = "infragraph", version, about, max_term_width = 100)]
+pub struct Args {
+    /// Config file (TOML). Default: ./infragraph.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+
+    /// Log debug messages too (or set INFRAGRAPH_LOG, e.g. `infragraph=trace`).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// The embedded store's default file.
+pub const DEFAULT_STORE: &str = "infragraph.db";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run plugins and write what they find into the store.
+    Sync(SyncArgs),
+    /// Look things up in the store: nodes, neighbours, paths.
+    #[command(subcommand)]
+    Query(QueryCommand),
+    /// The run history: when each plugin ran, how it ended, what it changed.
+    Runs(RunsArgs),
+    /// Write the store's graph to a file (jsonl as APOC writes it, GraphML, or Cypher).
+    Export(ExportArgs),
+    /// Load a jsonl export into the store.
+    Import(ImportArgs),
+    /// List, inspect and check plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Print the graph schema a plugin writes, generated from its manifest.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin found: name, version, contract, source, sha256.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A plugin's manifest: schema, hosts, credentials (names and env vars), config keys.
+    Inspect {
+        /// A plugin name, or the path to a .wasm file.
+        plugin: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// A plugin name, or the path to a .wasm file.
+    pub plugin: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Markdown)]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    Markdown,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreArg {
+    /// The embedded store (one SQLite file).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_STORE)]
+    pub store: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Plugins to run, by name or path to a .wasm file.
+    #[arg(required = true, value_name = "PLUGIN")]
+    pub plugins: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Also write the run report (JSON) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Records per write transaction (default 10000).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Plugins synced at once (default 4).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// How many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print the full JSON reports.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Nodes with a label (primary or extra), optionally filtered by properties.
+    Nodes {
+        /// The label, e.g. ScalewayInstance or UserAccount.
+        label: String,
+        /// PROPERTY=VALUE filters (all must match); `id=...` matches the key.
+        #[arg(long = "where", value_name = "PROPERTY=VALUE")]
+        filters: Vec<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The relationships of one node and the nodes at their other end.
+    Neighbours {
+        /// The node's label.
+        label: String,
+        /// The node's id.
+        id: String,
+        /// Which relationships: outgoing, incoming or both.
+        #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+        direction: DirectionArg,
+        /// Only these relationship types.
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shortest path between two nodes.
+    Path {
+        /// Start node's label.
+        from_label: String,
+        /// Start node's id.
+        from_id: String,
+        /// End node's label.
+        to_label: String,
+        /// End node's id.
+        to_id: String,
+        /// Follow relationships in this direction only.
+        #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+        direction: DirectionArg,
+        /// Give up beyond this many hops.
+        #[arg(long, default_value_t = 8)]
+        max_depth: usize,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DirectionArg {
+    Out,
+    In,
+    Both,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Graphml,
+    Cypher,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// A jsonl file as `infragraph export --format jsonl` (or APOC) writes it.
+    pub file: PathBuf,
+}

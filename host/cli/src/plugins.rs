@@ -1,0 +1,277 @@
+//! `infragraph plugins list|inspect` and `infragraph schema`: everything here is read
+//! from plugin manifests, so a third-party plugin is documented as well as a built-in.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use infragraph_core::{CredentialUse, Manifest, PropertyDef};
+use infragraph_runtime::Plugin;
+use serde_json::json;
+
+use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
+    let runtime = settings.runtime()?;
+    match cmd {
+        PluginsCommand::List { json } => {
+            let found = settings.catalog.all(&runtime).await;
+            if json {
+                let rows: Vec<_> = found
+                    .iter()
+                    .map(|f| match &f.plugin {
+                        Ok(p) => json!({
+                            "name": p.manifest().name, "version": p.manifest().version,
+                            "contract": p.contract(), "source": f.source, "sha256": p.sha256(),
+                            "path": f.path,
+                        }),
+                        Err(e) => {
+                            json!({ "path": f.path, "source": f.source, "error": e.to_string() })
+                        }
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if found.is_empty() {
+                let dirs: Vec<_> = settings
+                    .catalog
+                    .builtin
+                    .iter()
+                    .chain(&settings.catalog.user)
+                    .map(|d| d.display().to_string())
+                    .collect();
+                println!("no plugins found in {}", dirs.join(", "));
+                println!("hint: `cargo xtask build` builds the built-in plugins");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut rows =
+                vec![["NAME", "VERSION", "CONTRACT", "SOURCE", "SHA256", "PATH"].map(String::from)];
+            let mut broken = Vec::new();
+            for f in &found {
+                match &f.plugin {
+                    Ok(p) => rows.push([
+                        p.manifest().name.clone(),
+                        p.manifest().version.clone(),
+                        p.contract().to_string(),
+                        f.source.to_string(),
+                        p.sha256()[..16].to_string(),
+                        f.path.display().to_string(),
+                    ]),
+                    Err(e) => broken.push(format!("{}: {e}", f.path.display())),
+                }
+            }
+            print!("{}", table(&rows));
+            for b in &broken {
+                println!("not loaded: {b}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Inspect { plugin, json } => {
+            let (p, source) = settings.catalog.find(&runtime, &plugin).await?;
+            if json {
+                let doc = json!({
+                    "path": p.path(), "source": source, "sha256": p.sha256(),
+                    "contract": p.contract(), "manifest": p.manifest(),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", inspect(&p, &source.to_string()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub async fn schema(settings: &Settings, cmd: SchemaArgs) -> anyhow::Result<ExitCode> {
+    let runtime = settings.runtime()?;
+    let (p, _) = settings.catalog.find(&runtime, &cmd.plugin).await?;
+    let m = p.manifest();
+    match cmd.format {
+        SchemaFormat::Json => println!("{}", serde_json::to_string_pretty(&m.schema)?),
+        SchemaFormat::Mermaid => print!("{}", mermaid(m)),
+        SchemaFormat::Markdown => print!("{}", markdown(m)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(p: &Plugin, source: &str) -> String {
+    let m = p.manifest();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} {} ({source})\n{}\n",
+        m.name, m.version, m.description
+    );
+    let _ = writeln!(s, "contract  infragraph:plugin@{}", p.contract());
+    let _ = writeln!(s, "file      {}", p.path().display());
+    let _ = writeln!(s, "sha256    {}\n", p.sha256());
+    let _ = writeln!(s, "May fetch from (HTTPS): {}", list_or_none(&m.hosts));
+    let _ = writeln!(
+        s,
+        "\nCredentials (values come from the environment or `secret_files`, never the config file):"
+    );
+    if m.credentials.is_empty() {
+        let _ = writeln!(s, "  none");
+    }
+    for c in &m.credentials {
+        let use_ = match &c.use_ {
+            CredentialUse::Header => "header value".to_string(),
+            CredentialUse::Bearer => "bearer token".to_string(),
+            CredentialUse::Basic(user) => {
+                format!("HTTP basic password (user from config `{user}`)")
+            }
+            CredentialUse::JsonBody => "field of a JSON body".to_string(),
+            CredentialUse::FormBody => "field of a form body".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<16} env {:<28} {}{}\n  {:<16} sent as {use_} to {}",
+            c.name,
+            c.env,
+            c.description,
+            if c.required { "" } else { " (optional)" },
+            "",
+            list_or_none(&c.hosts)
+        );
+    }
+    let _ = writeln!(s, "\nConfig keys:");
+    if m.config.is_empty() {
+        let _ = writeln!(s, "  none");
+    }
+    for k in &m.config {
+        let mut extra = vec![format!("{:?}", k.ty).to_lowercase()];
+        if let Some(env) = &k.env {
+            extra.push(format!("env {env}"));
+        }
+        if k.required {
+            extra.push("required".into());
+        }
+        if let Some(d) = &k.default {
+            extra.push(format!("default {d}"));
+        }
+        let _ = writeln!(
+            s,
+            "  {:<16} {} [{}]",
+            k.name,
+            k.description,
+            extra.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\nSchema:\n{}", markdown(m));
+    s
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn markdown(m: &Manifest) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# `{}` graph schema\n\n{}\n", m.name, m.description);
+    for n in &m.schema.nodes {
+        let _ = writeln!(s, "## {}\n\n{}\n", n.label, n.description);
+        if !n.extra_labels.is_empty() {
+            let _ = writeln!(s, "Extra labels: {}\n", n.extra_labels.join(", "));
+        }
+        let _ = writeln!(s, "| property | type | description |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| `id` (key) | text | unique among `{}` nodes |",
+            n.label
+        );
+        props(&mut s, &n.properties);
+        let _ = writeln!(
+            s,
+            "| `firstseen`, `lastupdated`, `_source`, `_scope` | | written by infragraph |"
+        );
+        let rels: Vec<_> = m
+            .schema
+            .edges
+            .iter()
+            .filter(|e| e.from == n.label || e.to == n.label)
+            .collect();
+        if !rels.is_empty() {
+            let _ = writeln!(s, "\nRelationships:\n");
+            for e in rels {
+                let _ = writeln!(
+                    s,
+                    "- `(:{})-[:{}]->(:{})`: {}",
+                    e.from, e.rel_type, e.to, e.description
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+    let with_props: Vec<_> = m
+        .schema
+        .edges
+        .iter()
+        .filter(|e| !e.properties.is_empty())
+        .collect();
+    if !with_props.is_empty() {
+        let _ = writeln!(s, "## Relationship properties\n");
+        for e in with_props {
+            let _ = writeln!(
+                s,
+                "### `(:{})-[:{}]->(:{})`\n\n| property | type | description |\n|---|---|---|",
+                e.from, e.rel_type, e.to
+            );
+            props(&mut s, &e.properties);
+            let _ = writeln!(s);
+        }
+    }
+    s
+}
+
+fn props(s: &mut String, props: &[PropertyDef]) {
+    for p in props {
+        let idx = if p.indexed { " (indexed)" } else { "" };
+        let _ = writeln!(
+            s,
+            "| `{}`{idx} | {} | {} |",
+            p.name,
+            p.ty,
+            p.description.replace('|', "\\|")
+        );
+    }
+}
+
+fn mermaid(m: &Manifest) -> String {
+    let mut s = String::from("graph LR\n");
+    for e in &m.schema.edges {
+        let _ = writeln!(
+            s,
+            "    {}({}) -- {} --> {}({})",
+            e.from, e.from, e.rel_type, e.to, e.to
+        );
+    }
+    let linked = |l: &str| m.schema.edges.iter().any(|e| e.from == l || e.to == l);
+    for n in m.schema.nodes.iter().filter(|n| !linked(&n.label)) {
+        let _ = writeln!(s, "    {}({})", n.label, n.label);
+    }
+    s
+}
+
+fn table(rows: &[[String; 6]]) -> String {
+    let mut widths = [0usize; 6];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for r in rows {
+        let line: Vec<_> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(s, "{}", line.join("  ").trim_end());
+    }
+    s
+}

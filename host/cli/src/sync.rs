@@ -1,0 +1,200 @@
+//! `infragraph sync`: resolve every plugin's config and credentials first (so a typo fails
+//! before anything runs), then sync them concurrently into the store, with progress bars
+//! on a terminal and a summary table at the end.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use infragraph_core::RunStatus;
+use infragraph_engine::{Job, Progress, ProgressFn, RunReport};
+use infragraph_runtime::{SyncRequest, resolve_config, resolve_secrets};
+
+use crate::args::SyncArgs;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let runtime = Arc::new(settings.runtime()?);
+    let env = |name: &str| std::env::var(name).ok();
+    let mut jobs = Vec::new();
+    for name in &args.plugins {
+        let (plugin, _) = settings.catalog.find(&runtime, name).await?;
+        let manifest = plugin.manifest();
+        let ps = settings
+            .plugins
+            .get(&manifest.name)
+            .cloned()
+            .unwrap_or_default();
+        let config = resolve_config(manifest, &ps.config, &env)?;
+        let secrets = resolve_secrets(manifest, &ps.secret_files, &env)?;
+        let mut limits = settings.limits.clone();
+        ps.limits.apply(&mut limits);
+        let request = SyncRequest {
+            config,
+            secrets,
+            limits,
+            state: Arc::new(infragraph_core::MemoryState::default()),
+        };
+        jobs.push(Job { plugin, request });
+    }
+    let store = Arc::new(settings.open_store(&args.store.store)?);
+    let mut options = settings.engine.clone();
+    if let Some(n) = args.batch_size {
+        options.batch_size = n.max(1);
+    }
+    if let Some(n) = args.concurrency {
+        options.concurrency = n.max(1);
+    }
+    let bars = Bars::new(&args.plugins);
+    let reports =
+        infragraph_engine::sync_all(runtime, store, jobs, options, bars.progress_fn()).await;
+    bars.finish(&reports);
+    print_summary(&reports);
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&reports)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    let failed =
+        reports.iter().any(|r| r.status == RunStatus::Failed) || reports.len() < args.plugins.len();
+    let partial = reports.iter().any(|r| r.status == RunStatus::Partial);
+    Ok(if failed {
+        ExitCode::from(2)
+    } else if partial {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One progress bar per plugin on a terminal; log lines otherwise.
+struct Bars {
+    multi: Option<MultiProgress>,
+    bars: Vec<(String, ProgressBar)>,
+    state: Arc<Mutex<std::collections::HashMap<String, String>>>,
+}
+
+impl Bars {
+    fn new(plugins: &[String]) -> Bars {
+        if !std::io::stderr().is_terminal() {
+            return Bars {
+                multi: None,
+                bars: Vec::new(),
+                state: Default::default(),
+            };
+        }
+        let multi = MultiProgress::new();
+        let style = ProgressStyle::with_template("{spinner} {prefix:<12} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bars = plugins
+            .iter()
+            .map(|p| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(p.clone());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                (p.clone(), bar)
+            })
+            .collect();
+        Bars {
+            multi: Some(multi),
+            bars,
+            state: Default::default(),
+        }
+    }
+
+    fn progress_fn(&self) -> ProgressFn {
+        let bars: Vec<_> = self.bars.clone();
+        let state = self.state.clone();
+        let tty = self.multi.is_some();
+        Arc::new(move |plugin: &str, p: Progress| {
+            let text = match &p {
+                Progress::Phase(phase) => {
+                    if !tty {
+                        tracing::info!(plugin, "{phase}");
+                    }
+                    state
+                        .lock()
+                        .map(|mut s| s.insert(format!("{plugin}/phase"), phase.to_string()))
+                        .ok();
+                    None
+                }
+                Progress::Plugin { phase, done, total } => Some(match total {
+                    Some(t) => format!("{phase} {done}/{t}"),
+                    None => format!("{phase} {done}"),
+                }),
+                Progress::Written { nodes, edges } => Some(format!("{nodes} nodes, {edges} edges")),
+            };
+            if let (Some(text), Ok(mut s)) = (text, state.lock()) {
+                let key = if matches!(p, Progress::Written { .. }) {
+                    "written"
+                } else {
+                    "plugin"
+                };
+                s.insert(format!("{plugin}/{key}"), text);
+            }
+            if let (Some((_, bar)), Ok(s)) = (bars.iter().find(|(n, _)| n == plugin), state.lock())
+            {
+                let get = |k: &str| s.get(&format!("{plugin}/{k}")).cloned().unwrap_or_default();
+                bar.set_message(format!(
+                    "{:<14} {:<28} {}",
+                    get("phase"),
+                    get("written"),
+                    get("plugin")
+                ));
+            }
+        })
+    }
+
+    fn finish(&self, reports: &[RunReport]) {
+        for (name, bar) in &self.bars {
+            let status = reports
+                .iter()
+                .find(|r| &r.plugin == name)
+                .map(|r| r.status.to_string());
+            bar.finish_with_message(status.unwrap_or_else(|| "failed".into()));
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+}
+
+fn print_summary(reports: &[RunReport]) {
+    println!(
+        "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
+        "PLUGIN", "STATUS", "NODES", "EDGES", "DELETED", "UNRESOLVED", "REQUESTS", "TIME"
+    );
+    for r in reports {
+        println!(
+            "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>8.1}s",
+            r.plugin,
+            r.status.to_string(),
+            r.nodes_written(),
+            r.edges_written(),
+            r.deleted(),
+            r.unresolved(),
+            r.http.requests,
+            r.phases.total_ms as f64 / 1000.0
+        );
+    }
+    for r in reports {
+        for e in &r.errors {
+            println!("{}: error: {e}", r.plugin);
+        }
+        for i in &r.incomplete {
+            let under = i
+                .parent
+                .as_ref()
+                .map(|p| format!(" under {p}"))
+                .unwrap_or_default();
+            println!(
+                "{}: incomplete: {}{under}: {} (its stale records were kept)",
+                r.plugin, i.label, i.reason
+            );
+        }
+    }
+}

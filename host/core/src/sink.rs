@@ -1,0 +1,181 @@
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EdgeBatch, Manifest, NodeBatch, NodeRef, StateStore};
+
+/// Why a sink could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct SinkError {
+    /// What failed, in words for the operator.
+    pub what: String,
+    /// Whether trying again may succeed (a deadlock, a dropped connection).
+    pub transient: bool,
+}
+
+impl SinkError {
+    /// A permanent failure.
+    pub fn new(what: impl Into<String>) -> Self {
+        SinkError {
+            what: what.into(),
+            transient: false,
+        }
+    }
+    /// A failure worth retrying.
+    pub fn transient(what: impl Into<String>) -> Self {
+        SinkError {
+            what: what.into(),
+            transient: true,
+        }
+    }
+}
+
+/// Whose writes these are: one sync of one plugin over one scope. Every record written
+/// carries them as `_source`, `_scope` and `lastupdated` (and `firstseen` when new), and
+/// cleanup deletes only records of the same plugin and scope with an older tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteScope {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The scope node's key value, e.g. an organization id.
+    pub scope: String,
+    /// This run's update tag: milliseconds since the epoch, strictly increasing per sink.
+    pub update_tag: i64,
+}
+
+/// A label whose stale nodes cleanup must keep: the plugin could not list it fully.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incomplete {
+    /// The label.
+    pub label: String,
+    /// When given, only stale nodes of `label` linked to this node are kept.
+    pub parent: Option<NodeRef>,
+    /// Why, for the report.
+    pub reason: String,
+}
+
+/// What a run did to one label or relationship type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Records first seen in this run.
+    pub created: u64,
+    /// Records seen before and again in this run.
+    pub updated: u64,
+    /// Stale records removed by cleanup.
+    pub deleted: u64,
+    /// Edges not written because an end does not exist.
+    pub unresolved: u64,
+}
+
+/// [`Changes`] by label (nodes) and by relationship type (edges).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    /// Per node label.
+    pub nodes: BTreeMap<String, Changes>,
+    /// Per relationship type.
+    pub edges: BTreeMap<String, Changes>,
+}
+
+/// How a run ended, as kept in the run history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Everything listed and written; stale records deleted.
+    Succeeded,
+    /// Written, but some labels were incomplete; their stale records were kept.
+    Partial,
+    /// The plugin or the sink failed; nothing was deleted.
+    Failed,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        })
+    }
+}
+
+/// One entry of the run history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The plugin.
+    pub plugin: String,
+    /// Its scope, when it declared one.
+    pub scope: Option<String>,
+    /// The run's update tag.
+    pub update_tag: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339.
+    pub finished_at: String,
+    /// The full run report, JSON.
+    pub report: String,
+}
+
+/// Where the graph is written: the embedded store or a graph server. The engine drives
+/// it; a sink builds its statements from the batch and the declared schema, never from
+/// data (labels, types and property names were checked by `CheckedSchema`).
+///
+/// Nodes are upserted by (label, `id`): properties merged (a null removes one),
+/// `firstseen` set once, `lastupdated`, `_source`, `_scope` set on every write. Edges are
+/// merged by (type, start node, end node) with the same bookkeeping; an edge whose end
+/// does not exist is not written but counted as unresolved.
+pub trait GraphSink: StateStore + Send + Sync {
+    /// Creates what the plugin's schema needs before its first write (indexes or
+    /// uniqueness constraints on `id` and on indexed properties), idempotently.
+    fn prepare(&self, manifest: &Manifest) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// A new update tag, greater than any this sink handed out before.
+    fn next_update_tag(&self) -> impl Future<Output = Result<i64, SinkError>> + Send;
+
+    /// Upserts a batch of nodes in one transaction. `extra_labels` are the labels the
+    /// schema adds to every node of `batch.label`.
+    fn write_nodes(
+        &self,
+        w: &WriteScope,
+        extra_labels: &[String],
+        batch: &NodeBatch,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Merges a batch of edges in one transaction; returns how many rows had an end that
+    /// does not exist.
+    fn write_edges(
+        &self,
+        w: &WriteScope,
+        batch: &EdgeBatch,
+    ) -> impl Future<Output = Result<u64, SinkError>> + Send;
+
+    /// Created and updated counts of this run's writes, per label and per type.
+    fn changes(
+        &self,
+        w: &WriteScope,
+    ) -> impl Future<Output = Result<ChangeCounts, SinkError>> + Send;
+
+    /// Deletes records of `w.plugin` and `w.scope` older than `w.update_tag`, except
+    /// nodes of the `keep` labels (under their parent, when given) and edges touching
+    /// them, in transactions of at most `batch` records. Returns deleted counts.
+    fn cleanup(
+        &self,
+        w: &WriteScope,
+        keep: &[Incomplete],
+        batch: usize,
+    ) -> impl Future<Output = Result<ChangeCounts, SinkError>> + Send;
+
+    /// Stores the state writes of a successful sync.
+    fn commit_state(
+        &self,
+        plugin: &str,
+        scope: &str,
+        writes: &BTreeMap<String, Option<Vec<u8>>>,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Appends to the run history.
+    fn record_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
+}

@@ -1,0 +1,123 @@
+//! Gathering the small batches a guest sends into the sink's batch size: one sink
+//! transaction per `batch_size` records, whatever size the plugin flushes at.
+
+use std::collections::HashMap;
+
+use infragraph_core::{EdgeBatch, NodeBatch};
+
+pub(crate) fn same_shape(a: &EdgeBatch, b: &EdgeBatch) -> bool {
+    a.rel_type == b.rel_type
+        && a.from_label == b.from_label
+        && a.from_key == b.from_key
+        && a.to_label == b.to_label
+        && a.to_key == b.to_key
+        && a.columns == b.columns
+}
+
+/// Node batches waiting to be written, one per label.
+pub(crate) struct NodeBatcher {
+    batch_size: usize,
+    pending: HashMap<String, NodeBatch>,
+}
+
+impl NodeBatcher {
+    pub fn new(batch_size: usize) -> Self {
+        NodeBatcher {
+            batch_size,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Adds `batch`; returns the batches now ready to write.
+    pub fn push(&mut self, batch: NodeBatch) -> Vec<NodeBatch> {
+        let mut ready = Vec::new();
+        let label = batch.label.clone();
+        match self.pending.remove(&label) {
+            Some(mut held) if held.columns == batch.columns => {
+                held.rows.extend(batch.rows);
+                self.pending.insert(label.clone(), held);
+            }
+            Some(held) => {
+                ready.push(held);
+                self.pending.insert(label.clone(), batch);
+            }
+            None => {
+                self.pending.insert(label.clone(), batch);
+            }
+        }
+        if self
+            .pending
+            .get(&label)
+            .is_some_and(|b| b.rows.len() >= self.batch_size)
+        {
+            let mut full = self.pending.remove(&label).expect("just checked");
+            while full.rows.len() > self.batch_size {
+                let rest = full.rows.split_off(self.batch_size);
+                let head = std::mem::replace(&mut full.rows, rest);
+                ready.push(NodeBatch {
+                    label: full.label.clone(),
+                    columns: full.columns.clone(),
+                    rows: head,
+                });
+            }
+            if full.rows.len() == self.batch_size {
+                ready.push(full);
+            } else if !full.rows.is_empty() {
+                self.pending.insert(label, full);
+            }
+        }
+        ready
+    }
+
+    /// Everything still held.
+    pub fn finish(self) -> Vec<NodeBatch> {
+        let mut v: Vec<_> = self.pending.into_values().collect();
+        v.sort_by(|a, b| a.label.cmp(&b.label));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infragraph_core::NodeRow;
+
+    fn nodes(label: &str, cols: &[&str], ids: std::ops::Range<usize>) -> NodeBatch {
+        NodeBatch {
+            label: label.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            rows: ids
+                .map(|i| NodeRow {
+                    id: i.to_string(),
+                    values: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn gathers_to_the_batch_size_and_keeps_every_row() {
+        let mut b = NodeBatcher::new(10);
+        let mut out = Vec::new();
+        for i in 0..7 {
+            out.extend(b.push(nodes("A", &[], i * 3..i * 3 + 3)));
+        }
+        assert!(out.iter().all(|x| x.rows.len() == 10));
+        out.extend(b.finish());
+        let ids: Vec<usize> = out
+            .iter()
+            .flat_map(|x| x.rows.iter().map(|r| r.id.parse().unwrap()))
+            .collect();
+        assert_eq!(ids, (0..21).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_change_of_columns_flushes_the_held_batch() {
+        let mut b = NodeBatcher::new(100);
+        assert!(b.push(nodes("A", &["x"], 0..2)).is_empty());
+        let out = b.push(nodes("A", &["y"], 2..3));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].columns, vec!["x"]);
+        assert_eq!(b.finish()[0].columns, vec!["y"]);
+    }
+}

@@ -1,0 +1,83 @@
+use std::collections::BTreeMap;
+
+use infragraph_core::{Changes, Incomplete, NodeRef, RunStatus};
+use infragraph_fetch::FetchStats;
+use infragraph_runtime::RecordCounts;
+use serde::Serialize;
+
+/// Everything one sync did, as the operator reads it and the run history keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Its version.
+    pub plugin_version: String,
+    /// The sha256 of its file.
+    pub plugin_sha256: String,
+    /// The scope it declared.
+    pub scope: Option<NodeRef>,
+    /// The run's update tag (`lastupdated` of every record it wrote).
+    pub update_tag: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339.
+    pub finished_at: String,
+    /// The plugin's one-line summary, when it succeeded.
+    pub summary: Option<String>,
+    /// What went wrong; empty when it succeeded.
+    pub errors: Vec<String>,
+    /// Limits that stopped it.
+    pub limits_hit: Vec<String>,
+    /// Labels whose stale records were kept.
+    pub incomplete: Vec<Incomplete>,
+    /// Per label: created, updated, deleted.
+    pub nodes: BTreeMap<String, Changes>,
+    /// Per relationship type: created, updated, deleted, unresolved.
+    pub edges: BTreeMap<String, Changes>,
+    /// What the plugin emitted and asked for.
+    pub records: RecordCounts,
+    /// HTTP traffic: requests, bytes, retries, denials.
+    pub http: FetchStats,
+    /// Time per phase.
+    pub phases: Phases,
+}
+
+/// Milliseconds spent in each phase of a sync.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Loading and preparing the sink (indexes).
+    pub prepare_ms: u64,
+    /// The plugin running, nodes written as they come.
+    pub sync_ms: u64,
+    /// Writing the held-back edges.
+    pub edges_ms: u64,
+    /// Deleting stale records.
+    pub cleanup_ms: u64,
+    /// All of it.
+    pub total_ms: u64,
+}
+
+impl RunReport {
+    /// Nodes written in this run.
+    pub fn nodes_written(&self) -> u64 {
+        self.nodes.values().map(|c| c.created + c.updated).sum()
+    }
+    /// Edges written in this run.
+    pub fn edges_written(&self) -> u64 {
+        self.edges.values().map(|c| c.created + c.updated).sum()
+    }
+    /// Records deleted by cleanup.
+    pub fn deleted(&self) -> u64 {
+        self.nodes
+            .values()
+            .chain(self.edges.values())
+            .map(|c| c.deleted)
+            .sum()
+    }
+    /// Edges not written for a missing end.
+    pub fn unresolved(&self) -> u64 {
+        self.edges.values().map(|c| c.unresolved).sum()
+    }
+}

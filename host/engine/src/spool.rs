@@ -1,0 +1,136 @@
+//! Edges wait here until every node of the run is written. Up to a bound they stay in
+//! memory; past it they go to an anonymous temporary file (deleted by the OS even if the
+//! process dies), so memory stays flat however many edges a plugin emits.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+
+use infragraph_core::EdgeBatch;
+
+use crate::batch::same_shape;
+
+pub(crate) struct EdgeSpool {
+    batch_size: usize,
+    memory_rows: usize,
+    held: Vec<EdgeBatch>,
+    held_rows: usize,
+    file: Option<BufWriter<File>>,
+}
+
+impl EdgeSpool {
+    pub fn new(batch_size: usize, memory_rows: usize) -> Self {
+        EdgeSpool {
+            batch_size,
+            memory_rows,
+            held: Vec::new(),
+            held_rows: 0,
+            file: None,
+        }
+    }
+
+    pub fn push(&mut self, batch: EdgeBatch) -> std::io::Result<()> {
+        self.held_rows += batch.rows.len();
+        match self.held.last_mut() {
+            // Guests send small batches; merging them makes one sink transaction each.
+            Some(last)
+                if same_shape(last, &batch)
+                    && last.rows.len() + batch.rows.len() <= self.batch_size =>
+            {
+                last.rows.extend(batch.rows);
+            }
+            _ => self.held.push(batch),
+        }
+        if self.held_rows > self.memory_rows {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(BufWriter::new(tempfile::tempfile()?)),
+        };
+        for b in self.held.drain(..) {
+            serde_json::to_writer(&mut *file, &b)?;
+            file.write_all(b"\n")?;
+        }
+        self.held_rows = 0;
+        Ok(())
+    }
+
+    /// Every spooled batch, in the order pushed: first those on disk, then those held.
+    pub fn drain(mut self) -> std::io::Result<impl Iterator<Item = std::io::Result<EdgeBatch>>> {
+        let on_disk = match self.file.take() {
+            Some(w) => {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                f.rewind()?;
+                Some(BufReader::new(f).lines())
+            }
+            None => None,
+        };
+        let from_disk = on_disk.into_iter().flatten().map(|line| {
+            let line = line?;
+            serde_json::from_str::<EdgeBatch>(&line).map_err(std::io::Error::other)
+        });
+        Ok(from_disk.chain(self.held.into_iter().map(Ok)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infragraph_core::{EdgeRow, Value};
+
+    fn batch(rel: &str, n: usize) -> EdgeBatch {
+        EdgeBatch {
+            rel_type: rel.into(),
+            from_label: "A".into(),
+            from_key: "id".into(),
+            to_label: "B".into(),
+            to_key: "id".into(),
+            columns: vec!["w".into()],
+            rows: (0..n)
+                .map(|i| EdgeRow {
+                    from: format!("a{i}"),
+                    to: format!("b{i}"),
+                    values: vec![Value::Float(i as f64 + 0.5)],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn keeps_order_and_content_across_memory_and_disk() {
+        let mut spool = EdgeSpool::new(4, 5);
+        let input = [batch("R", 3), batch("R", 3), batch("S", 2), batch("R", 1)];
+        for b in input.clone() {
+            spool.push(b).unwrap();
+        }
+        assert!(spool.file.is_some(), "past 5 rows the spool went to disk");
+        let out: Vec<_> = spool.drain().unwrap().map(Result::unwrap).collect();
+        let flat = |v: &[EdgeBatch]| -> Vec<(String, String, String)> {
+            v.iter()
+                .flat_map(|b| {
+                    b.rows
+                        .iter()
+                        .map(|r| (b.rel_type.clone(), r.from.clone(), r.to.clone()))
+                })
+                .collect()
+        };
+        assert_eq!(flat(&out), flat(&input));
+        assert!(out.iter().all(|b| b.rows.len() <= 4));
+        assert_eq!(out[0].rows[0].values, vec![Value::Float(0.5)]);
+    }
+
+    #[test]
+    fn merges_small_batches_of_one_shape() {
+        let mut spool = EdgeSpool::new(100, 1000);
+        for _ in 0..10 {
+            spool.push(batch("R", 10)).unwrap();
+        }
+        let out: Vec<_> = spool.drain().unwrap().map(Result::unwrap).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rows.len(), 100);
+    }
+}

@@ -1,0 +1,52 @@
+use std::time::Duration;
+
+/// Bounds on what one plugin's fetches may cost. `Default` gives the values documented on
+/// each field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchLimits {
+    /// Time for one attempt, from connecting to the last body byte. 60 s: a slow list page
+    /// of a large tenant can take tens of seconds, and a hung server must not stall a sync
+    /// for longer than a minute per try.
+    pub request_timeout: Duration,
+    /// Largest response body kept, in bytes. 64 MiB: far above any API page, small
+    /// enough that a handful of concurrent fetches cannot exhaust the host's memory.
+    pub max_body_bytes: u64,
+    /// Retries after the first attempt for 429, 502, 503, 504, connection errors and
+    /// timeouts. 4: with the backoff below that rides out about half a minute of
+    /// throttling or a rolling restart without hiding a server that is really down.
+    pub max_retries: u32,
+    /// Longest `Retry-After` honoured. 60 s: providers ask for seconds to a minute; a
+    /// longer wait is better reported than slept through.
+    pub retry_after_cap: Duration,
+    /// First backoff delay, doubled on each retry (jittered, capped at 30 s). 250 ms:
+    /// long enough for a throttle window to move, short enough not to show in a sync.
+    pub backoff_base: Duration,
+    /// Requests in flight at once to one `host:port`. 8: enough to walk zones and pages
+    /// in parallel while staying under the connection limits APIs enforce per client.
+    pub per_host_concurrency: usize,
+    /// Requests started per second to one `host:port`, or `None` for no limit (the
+    /// default: providers answer 429 when they want less, and that is retried).
+    pub per_host_rate: Option<f64>,
+    /// Redirects followed for one request. 10: what browsers and reqwest allow; more
+    /// is a loop, and the fetch fails with a network error.
+    pub max_redirects: u32,
+    /// Most requests in one `fetch_many`. 1024: a plugin walking every zone and page
+    /// stays far below it, and a runaway list cannot queue unbounded work.
+    pub max_batch: usize,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        FetchLimits {
+            request_timeout: Duration::from_secs(60),
+            max_body_bytes: 64 * 1024 * 1024,
+            max_retries: 4,
+            retry_after_cap: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(250),
+            per_host_concurrency: 8,
+            per_host_rate: None,
+            max_redirects: 10,
+            max_batch: 1024,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+use infragraph_core::{EdgeBatch, NodeBatch, NodeRef, is_pascal_case, is_snake_case};
+
+use super::{ContractViolation, PluginState, RunCtx, Stopped};
+use crate::run::Emission;
+use crate::sandbox::LimitExceeded;
+use crate::wit::since_v0_1_0::{emit, types};
+
+impl RunCtx {
+    fn count(&mut self, records: usize) -> wasmtime::Result<()> {
+        let total = self.counts.nodes + self.counts.edges + records as u64;
+        if total > self.limits.records {
+            return Err(LimitExceeded::new("records", self.limits.records).into());
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, e: Emission) -> wasmtime::Result<()> {
+        self.out.send(e).await.map_err(|_| Stopped.into())
+    }
+}
+
+impl emit::Host for PluginState {
+    async fn declare_scope(&mut self, scope: types::NodeRef) -> wasmtime::Result<()> {
+        let run = self.run("declare-scope")?;
+        let scope = NodeRef::from(scope);
+        if !is_pascal_case(&scope.label) || !is_snake_case(&scope.key) || scope.value.is_empty() {
+            return Err(ContractViolation(format!(
+                "declare-scope: {scope} is not a valid node reference (PascalCase label, \
+                 snake_case key, non-empty value)"
+            ))
+            .into());
+        }
+        match &run.scope {
+            Some(s) if *s != scope => Err(ContractViolation(format!(
+                "declare-scope called again with {scope} after {s}; a sync covers one scope"
+            ))
+            .into()),
+            Some(_) => Ok(()),
+            None => {
+                run.scope = Some(scope.clone());
+                run.send(Emission::Scope(scope)).await
+            }
+        }
+    }
+
+    async fn emit_nodes(&mut self, batch: emit::NodeBatch) -> wasmtime::Result<()> {
+        let (run, _) = self.scoped("emit-nodes")?;
+        let batch = NodeBatch::from(batch);
+        run.count(batch.rows.len())?;
+        run.schema.check_nodes(&batch)?;
+        run.counts.nodes += batch.rows.len() as u64;
+        run.counts.node_batches += 1;
+        run.send(Emission::Nodes(batch)).await
+    }
+
+    async fn emit_edges(&mut self, batch: emit::EdgeBatch) -> wasmtime::Result<()> {
+        let (run, _) = self.scoped("emit-edges")?;
+        let batch = EdgeBatch::from(batch);
+        run.count(batch.rows.len())?;
+        run.schema.check_edges(&batch)?;
+        run.counts.edges += batch.rows.len() as u64;
+        run.counts.edge_batches += 1;
+        run.send(Emission::Edges(batch)).await
+    }
+
+    async fn mark_incomplete(
+        &mut self,
+        label: String,
+        parent: Option<types::NodeRef>,
+        reason: String,
+    ) -> wasmtime::Result<()> {
+        let (run, _) = self.scoped("mark-incomplete")?;
+        if !run.schema.has_label(&label) {
+            return Err(ContractViolation(format!(
+                "mark-incomplete: label {label:?} is not in the plugin's schema"
+            ))
+            .into());
+        }
+        let reason = run.fetcher.redact(&reason);
+        let parent = parent.map(NodeRef::from);
+        run.send(Emission::Incomplete {
+            label,
+            parent,
+            reason,
+        })
+        .await
+    }
+}

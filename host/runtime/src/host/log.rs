@@ -1,0 +1,47 @@
+use super::PluginState;
+use crate::run::Emission;
+use crate::wit::since_v0_1_0::log;
+
+/// Longer messages are cut: a log line is for a person.
+const MAX_MESSAGE: usize = 4096;
+
+impl log::Host for PluginState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let plugin = self.plugin.clone();
+        let run = self.run("log")?;
+        run.counts.log_lines += 1;
+        if run.counts.log_lines > run.limits.log_lines {
+            run.counts.log_lines_dropped += 1;
+            return Ok(());
+        }
+        let mut message = run.fetcher.redact(&message);
+        if message.len() > MAX_MESSAGE {
+            let mut cut = MAX_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        match level {
+            log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin = %plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin = %plugin, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn progress(
+        &mut self,
+        phase: String,
+        done: u64,
+        total: Option<u64>,
+    ) -> wasmtime::Result<()> {
+        let run = self.run("progress")?;
+        // Progress is advisory: dropped rather than waited for when the consumer lags.
+        let _ = run.out.try_send(Emission::Progress { phase, done, total });
+        Ok(())
+    }
+}

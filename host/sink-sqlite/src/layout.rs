@@ -1,0 +1,108 @@
+//! The tables, as LAYOUT.md documents them for users who query the file with plain SQL.
+
+use infragraph_core::{is_pascal_case, is_snake_case};
+
+/// The layout this build writes. A store with a higher number was written by a newer
+/// infragraph and is refused rather than misread.
+pub(crate) const LAYOUT_VERSION: i64 = 1;
+
+/// `PRAGMA application_id`, so `file(1)` and this crate can tell an infragraph store from
+/// any other SQLite database ("IGDB").
+pub(crate) const APPLICATION_ID: i32 = 0x4947_4442;
+
+/// Run once, in one transaction, on an empty file.
+pub(crate) const CREATE: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE nodes (
+    nid          INTEGER PRIMARY KEY,
+    label        TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    extra_labels TEXT NOT NULL DEFAULT '[]',
+    props        TEXT NOT NULL DEFAULT '{}',
+    firstseen    INTEGER NOT NULL,
+    lastupdated  INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    UNIQUE (label, id)
+);
+CREATE INDEX nodes_cleanup ON nodes (source, scope, lastupdated);
+
+-- UNIQUE (src, type, dst) rather than (type, src, dst): the same uniqueness, and the
+-- index doubles as the one for outgoing edges, saving an index on every edge write.
+CREATE TABLE edges (
+    eid          INTEGER PRIMARY KEY,
+    type         TEXT NOT NULL,
+    src          INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
+    dst          INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
+    props        TEXT NOT NULL DEFAULT '{}',
+    firstseen    INTEGER NOT NULL,
+    lastupdated  INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    UNIQUE (src, type, dst)
+);
+CREATE INDEX edges_dst ON edges (dst, type);
+CREATE INDEX edges_cleanup ON edges (source, scope, lastupdated);
+
+CREATE TABLE runs (
+    run_id      INTEGER PRIMARY KEY,
+    plugin      TEXT NOT NULL,
+    scope       TEXT,
+    update_tag  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    report      TEXT NOT NULL
+);
+
+CREATE TABLE plugin_state (
+    plugin TEXT NOT NULL,
+    scope  TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (plugin, scope, key)
+) WITHOUT ROWID;
+";
+
+/// The SQL of a property index: a partial expression index, so that matching an edge end
+/// or a query filter on `label` and `json_extract(props, '$.<prop>')` is a B-tree seek.
+///
+/// Both names are inlined (SQLite takes no parameters in DDL, and a partial index is only
+/// used by queries that spell out the same constant), so both are checked again here even
+/// though `CheckedSchema` already did: this function must never build SQL from data.
+pub(crate) fn property_index(label: &str, prop: &str) -> Option<String> {
+    if !is_pascal_case(label) || !is_snake_case(prop) {
+        return None;
+    }
+    Some(format!(
+        "CREATE INDEX IF NOT EXISTS nodes_{label}_{prop} ON nodes ({}) WHERE label = '{label}'",
+        property_expr(prop)
+    ))
+}
+
+/// The indexed expression; queries must spell it exactly so for SQLite to use the index.
+/// Only call with a name that passed `is_snake_case`.
+pub(crate) fn property_expr(prop: &str) -> String {
+    debug_assert!(is_snake_case(prop));
+    format!("json_extract(props, '$.{prop}')")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn property_index_refuses_anything_but_identifiers() {
+        assert_eq!(
+            property_index("DemoUser", "email").unwrap(),
+            "CREATE INDEX IF NOT EXISTS nodes_DemoUser_email ON nodes \
+             (json_extract(props, '$.email')) WHERE label = 'DemoUser'"
+        );
+        assert!(property_index("Demo'; DROP TABLE nodes; --", "email").is_none());
+        assert!(property_index("DemoUser", "e') OR 1=1").is_none());
+    }
+}

@@ -1,0 +1,295 @@
+//! Upserts, edges, tags, state, run history and concurrent writers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use infragraph_core::{
+    EdgeRow, GraphSink, Manifest, NodeKind, PropertyDef, RunRecord, RunStatus, Schema, StateStore,
+    Value, ValueType,
+};
+use serde_json::json;
+
+use crate::*;
+
+#[tokio::test]
+async fn upsert_keeps_firstseen_moves_lastupdated_and_null_removes_a_property() {
+    let (_dir, s) = store();
+    let extra = vec!["UserAccount".to_string()];
+    let first = node_batch(
+        "DemoUser",
+        &["email", "age", "nick"],
+        vec![("u1", vec![text("a@x"), Value::Int(30), text("al")])],
+    );
+    s.write_nodes(&scope("demo", "org1", 10), &extra, &first)
+        .await
+        .unwrap();
+    // Second run: email changes, age is nulled, nick is not mentioned at all.
+    let second = node_batch(
+        "DemoUser",
+        &["email", "age"],
+        vec![
+            ("u1", vec![text("b@x"), Value::Null]),
+            ("u2", vec![text("c@x"), Value::Null]),
+        ],
+    );
+    s.write_nodes(&scope("demo", "org1", 20), &extra, &second)
+        .await
+        .unwrap();
+
+    let nodes = s.nodes("DemoUser", &[("id", "u1")], 0).unwrap();
+    assert_eq!(nodes.len(), 1);
+    let u1 = &nodes[0];
+    assert_eq!((u1.firstseen, u1.lastupdated), (10, 20));
+    assert_eq!(
+        u1.props,
+        json!({"email": "b@x", "nick": "al"})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    assert_eq!(u1.extra_labels, extra);
+    assert_eq!((u1.source.as_str(), u1.scope.as_str()), ("demo", "org1"));
+    // A new node never stores the nulls it was written with.
+    let u2 = &s.nodes("DemoUser", &[("id", "u2")], 0).unwrap()[0];
+    assert_eq!(
+        u2.props,
+        json!({"email": "c@x"}).as_object().unwrap().clone()
+    );
+    assert_eq!((u2.firstseen, u2.lastupdated), (20, 20));
+
+    let changes = s.changes(&scope("demo", "org1", 20)).await.unwrap();
+    let c = &changes.nodes["DemoUser"];
+    assert_eq!((c.created, c.updated), (1, 1));
+    // Another plugin or scope sees none of it.
+    assert!(
+        s.changes(&scope("demo", "org2", 20))
+            .await
+            .unwrap()
+            .nodes
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn edges_resolve_by_id_and_by_other_keys_and_count_unresolved() {
+    let (_dir, s) = store();
+    let w = scope("demo", "org1", 5);
+    let users = node_batch(
+        "DemoUser",
+        &["email"],
+        vec![
+            ("u1", vec![text("a@x")]),
+            ("u2", vec![text("shared@x")]),
+            ("u3", vec![text("shared@x")]),
+        ],
+    );
+    s.write_nodes(&w, &[], &users).await.unwrap();
+    put_nodes(&s, &w, "DemoGroup", &["g1", "g2"]).await;
+
+    // By email: "shared@x" names two users, and the edge links both; "nobody@x" and
+    // group "g9" do not exist.
+    let mut b = edge_batch(
+        "MEMBER_OF",
+        ("DemoUser", "email"),
+        ("DemoGroup", "id"),
+        &[
+            ("a@x", "g1"),
+            ("shared@x", "g2"),
+            ("nobody@x", "g1"),
+            ("a@x", "g9"),
+        ],
+    );
+    b.columns = vec!["since".into()];
+    for row in &mut b.rows {
+        row.values = vec![Value::Int(2020)];
+    }
+    assert_eq!(s.write_edges(&w, &b).await.unwrap(), 2);
+    assert_eq!(
+        edge_ids(&s),
+        set([
+            triple("u1", "MEMBER_OF", "g1"),
+            triple("u2", "MEMBER_OF", "g2"),
+            triple("u3", "MEMBER_OF", "g2"),
+        ])
+    );
+
+    // Merged by (type, start, end): writing again updates instead of duplicating, and a
+    // null removes the edge property.
+    let w2 = scope("demo", "org1", 6);
+    b.rows = vec![EdgeRow {
+        from: "a@x".into(),
+        to: "g1".into(),
+        values: vec![Value::Null],
+    }];
+    assert_eq!(s.write_edges(&w2, &b).await.unwrap(), 0);
+    let out = s
+        .neighbours(
+            "DemoUser",
+            "u1",
+            infragraph_sink_sqlite::Direction::Out,
+            &["MEMBER_OF"],
+        )
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let (e, g) = &out[0];
+    assert_eq!((e.firstseen, e.lastupdated), (5, 6));
+    assert!(e.props.is_empty(), "{:?}", e.props);
+    assert_eq!(g.id, "g1");
+    let changes = s.changes(&w2).await.unwrap();
+    assert_eq!(changes.edges["MEMBER_OF"].updated, 1);
+    assert_eq!(s.changes(&w).await.unwrap().edges["MEMBER_OF"].created, 2);
+}
+
+#[tokio::test]
+async fn prepare_creates_property_indexes_that_lookups_use() {
+    let (dir, s) = store();
+    let prop = |name: &str, indexed| PropertyDef {
+        name: name.into(),
+        ty: ValueType::Text,
+        description: String::new(),
+        indexed,
+    };
+    let manifest = Manifest {
+        name: "demo".into(),
+        version: "1.0.0".into(),
+        description: String::new(),
+        schema: Schema {
+            nodes: vec![NodeKind {
+                label: "DemoUser".into(),
+                description: String::new(),
+                extra_labels: vec![],
+                properties: vec![prop("email", true), prop("nick", false)],
+            }],
+            edges: vec![],
+        },
+        hosts: vec![],
+        credentials: vec![],
+        config: vec![],
+    };
+    s.prepare(&manifest).await.unwrap();
+    s.prepare(&manifest).await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("graph.db")).unwrap();
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT nid FROM nodes \
+             WHERE label = 'DemoUser' AND json_extract(props, '$.email') = 'a@x'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("nodes_DemoUser_email"), "{plan}");
+}
+
+#[tokio::test]
+async fn update_tags_increase_strictly_and_survive_reopening() {
+    let (dir, s) = store();
+    let mut last = 0;
+    for _ in 0..500 {
+        let tag = s.next_update_tag().await.unwrap();
+        assert!(tag > last, "{tag} after {last}");
+        last = tag;
+    }
+    drop(s);
+    let s = Store::open(dir.path().join("graph.db")).unwrap();
+    assert!(s.next_update_tag().await.unwrap() > last);
+}
+
+#[tokio::test]
+async fn state_is_committed_per_plugin_and_scope() {
+    let (_dir, s) = store();
+    let writes = BTreeMap::from([
+        ("cursor".to_string(), Some(b"page-2".to_vec())),
+        ("empty".to_string(), Some(vec![])),
+        ("gone".to_string(), None),
+    ]);
+    s.commit_state("demo", "org1", &writes).await.unwrap();
+    assert_eq!(
+        s.get("demo", "org1", "cursor").await.unwrap(),
+        Some(b"page-2".to_vec())
+    );
+    assert_eq!(s.get("demo", "org1", "empty").await.unwrap(), Some(vec![]));
+    assert_eq!(s.get("demo", "org1", "gone").await.unwrap(), None);
+    assert_eq!(s.get("demo", "org2", "cursor").await.unwrap(), None);
+    assert_eq!(s.get("other", "org1", "cursor").await.unwrap(), None);
+    let delete = BTreeMap::from([("cursor".to_string(), None)]);
+    s.commit_state("demo", "org1", &delete).await.unwrap();
+    assert_eq!(s.get("demo", "org1", "cursor").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn run_history_lists_newest_first() {
+    let (_dir, s) = store();
+    for (i, status) in [RunStatus::Succeeded, RunStatus::Partial, RunStatus::Failed]
+        .into_iter()
+        .enumerate()
+    {
+        let run = RunRecord {
+            plugin: "demo".into(),
+            scope: (i != 1).then(|| "org1".to_string()),
+            update_tag: i as i64,
+            status,
+            started_at: format!("2026-01-0{}T00:00:00Z", i + 1),
+            finished_at: format!("2026-01-0{}T00:01:00Z", i + 1),
+            report: format!(r#"{{"run":{i}}}"#),
+        };
+        s.record_run(&run).await.unwrap();
+    }
+    let runs = s.runs(2).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!((runs[0].update_tag, runs[0].status), (2, RunStatus::Failed));
+    assert_eq!(
+        (runs[1].update_tag, runs[1].status, runs[1].scope.as_deref()),
+        (1, RunStatus::Partial, None)
+    );
+    assert_eq!(runs[1].report, r#"{"run":1}"#);
+    assert_eq!(s.runs(0).unwrap().len(), 3);
+}
+
+/// Two plugins writing through one store from tasks on different threads: every batch
+/// lands, none interferes with the other's records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_do_not_disturb_each_other() {
+    let (_dir, s) = store();
+    let s = Arc::new(s);
+    let mut tasks = Vec::new();
+    for (plugin, label) in [("alpha", "AlphaThing"), ("beta", "BetaThing")] {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let w = scope(plugin, "org", s.next_update_tag().await.unwrap());
+            for b in 0..20 {
+                let rows = (0..250)
+                    .map(|i| (format!("{b}-{i}"), vec![Value::Int(i)]))
+                    .collect::<Vec<_>>();
+                let rows = rows
+                    .iter()
+                    .map(|(id, v)| (id.as_str(), v.clone()))
+                    .collect();
+                s.write_nodes(&w, &[], &node_batch(label, &["n"], rows))
+                    .await
+                    .unwrap();
+                let links: Vec<(String, String)> = (1..250)
+                    .map(|i| (format!("{b}-0"), format!("{b}-{i}")))
+                    .collect();
+                let links: Vec<(&str, &str)> = links
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
+                assert_eq!(put_edges(&s, &w, "LINKS", label, label, &links).await, 0);
+                tokio::task::yield_now().await;
+            }
+            s.changes(&w).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        let changes = t.await.unwrap();
+        let (label, nodes) = changes.nodes.into_iter().next().unwrap();
+        assert_eq!(nodes.created, 5000, "{label}");
+        assert_eq!(changes.edges["LINKS"].created, 20 * 249, "{label}");
+    }
+    let stats = s.stats().unwrap();
+    assert_eq!(
+        stats.nodes,
+        BTreeMap::from([("AlphaThing".into(), 5000), ("BetaThing".into(), 5000)])
+    );
+    assert_eq!(stats.edges["LINKS"], 2 * 20 * 249);
+}

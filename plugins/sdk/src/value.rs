@@ -1,0 +1,129 @@
+use crate::wit::types;
+
+/// A property value of a node or edge.
+///
+/// Usually written through `From`: `.prop("admin", true)`, `.prop("name", &user.name)`,
+/// `.prop("deleted_at", None::<String>)`. Each variant matches one [`ValueType`]; the host
+/// refuses a value whose type differs from the declared one.
+///
+/// [`ValueType`]: crate::ValueType
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Absent. Writing it removes the property from the stored record.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string.
+    Text(String),
+    /// A list of strings.
+    TextList(Vec<String>),
+    /// A list of integers.
+    IntList(Vec<i64>),
+}
+
+impl From<Value> for types::Value {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => types::Value::Null,
+            Value::Bool(b) => types::Value::Boolean(b),
+            Value::Int(i) => types::Value::Int(i),
+            Value::Float(f) => types::Value::Float(f),
+            Value::Text(s) => types::Value::Text(s),
+            Value::TextList(l) => types::Value::TextList(l),
+            Value::IntList(l) => types::Value::IntList(l),
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<Vec<String>> for Value {
+    fn from(v: Vec<String>) -> Self {
+        Value::TextList(v)
+    }
+}
+
+impl From<Vec<i64>> for Value {
+    fn from(v: Vec<i64>) -> Self {
+        Value::IntList(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions() {
+        assert_eq!(Value::from(true), Value::Bool(true));
+        assert_eq!(Value::from(-3i32), Value::Int(-3));
+        assert_eq!(Value::from(u32::MAX), Value::Int(4_294_967_295));
+        assert_eq!(Value::from(7i64), Value::Int(7));
+        assert_eq!(Value::from(0.5), Value::Float(0.5));
+        assert_eq!(Value::from("a"), Value::Text("a".into()));
+        assert_eq!(Value::from(&"b".to_string()), Value::Text("b".into()));
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(Value::from(Some("c")), Value::Text("c".into()));
+        assert_eq!(Value::from(vec![1i64, 2]), Value::IntList(vec![1, 2]));
+        assert_eq!(
+            Value::from(vec!["x".to_string()]),
+            Value::TextList(vec!["x".into()])
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Fake HTTP services for tests, each on its own `127.0.0.1:0` port and its own thread, so
+//! a test may call them from synchronous or asynchronous code alike, even while it blocks
+//! its own runtime on a guest.
+//!
+//! - [`AcmeSim`]: the Acme Directory API that `plugins/example` lists, with its data
+//!   replaceable between syncs, bearer-token auth, real pagination and fault injection.
+//! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
+//!   slow answer, large bodies, any status).
+//!
+//! Each counts the requests it received; dropping one stops it at once, even with
+//! requests in flight.
+
+mod acme;
+mod echo;
+mod server;
+
+#[cfg(test)]
+mod client;
+
+pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
+pub use echo::EchoSim;

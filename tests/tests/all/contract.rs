@@ -1,0 +1,128 @@
+//! Loading: contract versions, the compilation cache, pinning, discovery by name.
+
+use std::collections::BTreeMap;
+
+use infragraph_runtime::{Catalog, ErrorKind, Runtime, Source};
+use infragraph_tests::harness;
+
+use crate::runtime;
+
+#[tokio::test]
+async fn a_component_for_another_contract_version_is_refused_naming_both() {
+    let rt = runtime();
+    let err = rt
+        .load(&harness::guest("old-contract"), None)
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err.kind(), ErrorKind::Contract { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("0.0.9") && text.contains("supports 0.1.0"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_load_comes_from_the_cache() {
+    let dir = tempdir();
+    let path = harness::guest("misbehave");
+    let first = Runtime::new(Some(dir.clone()))
+        .unwrap()
+        .load(&path, None)
+        .await
+        .unwrap();
+    assert!(!first.from_cache());
+    let again = Runtime::new(Some(dir.clone()))
+        .unwrap()
+        .load(&path, None)
+        .await
+        .unwrap();
+    assert!(again.from_cache());
+    assert_eq!(first.manifest(), again.manifest());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_recompiled_not_trusted() {
+    let dir = tempdir();
+    let path = harness::guest("misbehave");
+    let rt = Runtime::new(Some(dir.clone())).unwrap();
+    rt.load(&path, None).await.unwrap();
+    for entry in walk(&dir) {
+        std::fs::write(entry, b"not a compiled module").unwrap();
+    }
+    let again = Runtime::new(Some(dir.clone()))
+        .unwrap()
+        .load(&path, None)
+        .await
+        .unwrap();
+    assert!(!again.from_cache());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_pinned_plugin_with_another_digest_is_refused() {
+    let rt = runtime();
+    let dir = tempdir();
+    std::fs::copy(harness::guest("misbehave"), dir.join("misbehave.wasm")).unwrap();
+    let mut catalog = Catalog {
+        user: vec![dir.clone()],
+        ..Catalog::default()
+    };
+    let (plugin, source) = catalog.find(&rt, "misbehave").await.unwrap();
+    assert_eq!(source, Source::User);
+    catalog.pins = BTreeMap::from([("misbehave".to_string(), plugin.sha256().to_string())]);
+    catalog
+        .find(&rt, "misbehave")
+        .await
+        .expect("the right digest loads");
+    catalog.pins.insert("misbehave".into(), "00".repeat(32));
+    let err = catalog.find(&rt, "misbehave").await.err().expect("refused");
+    assert!(matches!(err.kind(), ErrorKind::PinMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(plugin.sha256()), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_name_lists_what_is_installed() {
+    let rt = runtime();
+    let dir = tempdir();
+    std::fs::copy(harness::guest("misbehave"), dir.join("renamed.wasm")).unwrap();
+    let catalog = Catalog {
+        user: vec![dir.clone()],
+        ..Catalog::default()
+    };
+    // Found by its manifest name even though the file is named otherwise.
+    catalog.find(&rt, "misbehave").await.unwrap();
+    let err = catalog.find(&rt, "nope").await.err().unwrap().to_string();
+    assert!(
+        err.contains("no plugin named \"nope\"") && err.contains("misbehave"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "infragraph-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
