@@ -4,6 +4,7 @@
 //! Plugins and guests are not dependencies of this crate: tests load them as built
 //! WebAssembly components.
 
+pub mod cli;
 pub mod harness;
 pub mod logs;
 pub mod sim;

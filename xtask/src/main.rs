@@ -123,7 +123,11 @@ fn build(_args: &[String]) -> anyhow::Result<Built> {
     let target = target_dir(&root);
     let plugins = provider_plugins(&root)?;
     let mut cmd = cargo();
+    // Guests ship without debug info: it is over 90% of a component's size, and a trap
+    // still names functions. Set only here, so host release builds keep theirs.
     cmd.current_dir(&root)
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .args(["build", "--release", "--target", WASM_TARGET]);
     for p in &plugins {
         cmd.args(["-p", &format!("infragraph-plugin-{p}")]);
@@ -196,6 +200,15 @@ fn test(args: &[String]) -> anyhow::Result<()> {
 fn demo() -> anyhow::Result<()> {
     let root = root();
     let built = build(&[])?;
+    run(cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "infragraph",
+        "-p",
+        "infragraph-tests",
+        "--bins",
+    ]))?;
     run(cargo()
         .current_dir(&root)
         .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)

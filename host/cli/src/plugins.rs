@@ -23,7 +23,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                         Ok(p) => json!({
                             "name": p.manifest().name, "version": p.manifest().version,
                             "contract": p.contract(), "source": f.source, "sha256": p.sha256(),
-                            "path": f.path,
+                            "path": f.path, "shadowed": f.shadowed,
                         }),
                         Err(e) => {
                             json!({ "path": f.path, "source": f.source, "error": e.to_string() })
@@ -54,7 +54,11 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                         p.manifest().name.clone(),
                         p.manifest().version.clone(),
                         p.contract().to_string(),
-                        f.source.to_string(),
+                        if f.shadowed {
+                            format!("{} (shadowed)", f.source)
+                        } else {
+                            f.source.to_string()
+                        },
                         p.sha256()[..16].to_string(),
                         f.path.display().to_string(),
                     ]),

@@ -49,6 +49,9 @@ pub struct Found {
     pub source: Source,
     /// The plugin, or why it could not be loaded.
     pub plugin: Result<Plugin, Error>,
+    /// A plugin of the same name was found earlier in the search order, so `find` never
+    /// returns this one.
+    pub shadowed: bool,
 }
 
 impl Catalog {
@@ -57,9 +60,11 @@ impl Catalog {
         builtin.chain(self.user.iter().map(|d| (d, Source::User)))
     }
 
-    /// Loads every `.wasm` file in the plugin directories, in search order.
+    /// Loads every `.wasm` file in the plugin directories, in search order. The same file
+    /// reached through two directories (same name and digest) is listed once.
     pub async fn all(&self, runtime: &Runtime) -> Vec<Found> {
-        let mut out = Vec::new();
+        let mut out: Vec<Found> = Vec::new();
+        let mut seen = std::collections::HashMap::<String, String>::new();
         for (dir, source) in self.dirs() {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
@@ -71,10 +76,21 @@ impl Catalog {
             paths.sort();
             for path in paths {
                 let plugin = self.load(runtime, &path).await;
+                let mut shadowed = false;
+                if let Ok(p) = &plugin {
+                    match seen.get(&p.manifest().name) {
+                        Some(sha) if sha == p.sha256() => continue,
+                        Some(_) => shadowed = true,
+                        None => {
+                            seen.insert(p.manifest().name.clone(), p.sha256().to_string());
+                        }
+                    }
+                }
                 out.push(Found {
                     path,
                     source,
                     plugin,
+                    shadowed,
                 });
             }
         }

@@ -16,7 +16,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::error::{Error, ErrorKind};
 use crate::host::{PluginState, RunCtx};
 use crate::sandbox::{self, EPOCH_TICK, LimitExceeded, Limits, MemoryLimiter};
-use crate::wit::{self, SUPPORTED_CONTRACTS, since_v0_1_0::Plugin as Bindings};
+use crate::wit::{self, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
 
 /// The WebAssembly engine shared by every plugin of a process, with its linker and the
 /// on-disk cache of compiled plugins.
@@ -141,7 +141,7 @@ impl Runtime {
         let manifest = async {
             let instance = Bindings::instantiate_async(&mut store, component, &self.linker).await?;
             instance
-                .infragraph_plugin_ingestor()
+                .infragraph_plugin_provider()
                 .call_manifest(&mut store)
                 .await
         };

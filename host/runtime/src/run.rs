@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::host::{ContractViolation, PluginState, RunCtx, Stopped};
 use crate::loader::{Plugin, Runtime};
 use crate::sandbox::{LimitExceeded, Limits};
-use crate::wit::since_v0_1_0::Plugin as Bindings;
+use crate::wit::since_v0_1_0::Ingestor as Bindings;
 
 /// What a sync is given.
 pub struct SyncRequest {
@@ -176,7 +176,7 @@ impl Runtime {
             let instance =
                 Bindings::instantiate_async(&mut store, plugin.component(), self.linker()).await?;
             instance
-                .infragraph_plugin_ingestor()
+                .infragraph_plugin_provider()
                 .call_sync(&mut store, &config)
                 .await
         };

@@ -100,7 +100,8 @@ pub mod __private {
 }
 
 /// Exports a type implementing [`Ingestor`] as the component's `ingestor` interface. Use it
-/// once, at the root of the plugin crate.
+/// once, at the root of the plugin crate. Natively (unit tests, clippy, a plain
+/// `cargo build`) it checks the impl and exports nothing.
 ///
 /// ```no_run
 /// use infragraph_sdk::*;
@@ -145,7 +146,17 @@ macro_rules! export_ingestor {
                 }
             }
 
+            // The export names (`infragraph:plugin/provider@0.1.0#sync`) are not valid in
+            // a native linker's version script, and only a component needs them.
+            #[cfg(target_arch = "wasm32")]
             $crate::__private::export!(__InfragraphExport with_types_in $crate::__private);
+
+            // Natively, keep the plugin's code live so it is checked without dead-code noise.
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = (
+                <__InfragraphExport as $crate::__private::Guest>::manifest,
+                <__InfragraphExport as $crate::__private::Guest>::sync,
+            );
         };
     };
 }

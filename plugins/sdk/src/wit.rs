@@ -3,7 +3,7 @@
 
 wit_bindgen::generate!({
     path: "../../wit/since_v0.1.0",
-    world: "plugin",
+    world: "ingestor",
     // The plugin crate expands the export macro, so it must be reachable from there;
     // `export_ingestor!` is the only caller.
     pub_export_macro: true,
@@ -11,5 +11,5 @@ wit_bindgen::generate!({
     default_bindings_module: "$crate::__private",
 });
 
-pub(crate) use self::exports::infragraph::plugin::ingestor;
+pub(crate) use self::exports::infragraph::plugin::provider as ingestor;
 pub(crate) use self::infragraph::plugin::{emit, http, log, state, types};

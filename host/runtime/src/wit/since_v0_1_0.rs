@@ -4,14 +4,14 @@ use infragraph_core as core;
 
 wasmtime::component::bindgen!({
     path: "../../wit/since_v0.1.0",
-    world: "plugin",
+    world: "ingestor",
     // Every import may await (fetch, a full emission channel) and may trap (a limit or
     // a contract breach stops the guest).
     imports: { default: async | trappable },
     exports: { default: async },
 });
 
-pub(crate) use exports::infragraph::plugin::ingestor::SyncError;
+pub(crate) use exports::infragraph::plugin::provider::SyncError;
 pub(crate) use infragraph::plugin::{emit, http, log, state, types};
 
 impl From<types::Value> for core::Value {

@@ -6,19 +6,19 @@ wit_bindgen::generate!({
     inline: "
         package infragraph:plugin@0.0.9;
 
-        interface ingestor {
+        interface provider {
             manifest: func() -> string;
             sync: func() -> result<string, string>;
         }
 
-        world plugin {
-            export ingestor;
+        world ingestor {
+            export provider;
         }
     ",
-    world: "plugin",
+    world: "ingestor",
 });
 
-use exports::infragraph::plugin::ingestor::Guest;
+use exports::infragraph::plugin::provider::Guest;
 
 struct OldContract;
 
@@ -32,4 +32,16 @@ impl Guest for OldContract {
     }
 }
 
+// Export names such as `infragraph:plugin/provider@0.0.9#sync` break a native linker's
+// version script; only the component needs them.
+#[cfg(target_arch = "wasm32")]
 export!(OldContract);
+
+// Natively, keep the impl live so it is checked without dead-code noise.
+#[cfg(not(target_arch = "wasm32"))]
+const _: () = {
+    let _ = (
+        <OldContract as Guest>::manifest,
+        <OldContract as Guest>::sync,
+    );
+};
