@@ -5,6 +5,8 @@
 //! WebAssembly components.
 
 pub mod cli;
+pub mod conformance;
+pub mod graph;
 pub mod harness;
 pub mod logs;
 pub mod sim;

@@ -49,8 +49,10 @@ fn init_logging(args: &args::Args) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if args.verbose { "debug" } else { "info" }));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match args.log_format {
         args::LogFormat::Json => builder.json().init(),

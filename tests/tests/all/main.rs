@@ -1,8 +1,10 @@
 //! infragraph's end-to-end tests, one binary, a module per topic.
 
+mod cli;
 mod contract;
 mod sandbox;
 mod secrets;
+mod sinks;
 
 use infragraph_runtime::{Plugin, Runtime};
 use infragraph_tests::harness;

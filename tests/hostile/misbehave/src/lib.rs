@@ -81,6 +81,15 @@ impl Ingestor for Misbehave {
                 ok(cx)
             }
             "sync-error" => Err(SyncError::provider("provider said no")),
+            "partial" => {
+                cx.node(THING, "t1")
+                    .prop("name", "thing 1")
+                    .prop("count", 1)
+                    .emit();
+                cx.mark_incomplete(THING, None, "zone fr-par-2 answered 403");
+                Ok(Summary::new("ok"))
+            }
+            "emit-then-hang" => emit_then_hang(cx, config),
             other => Err(SyncError::config(format!("unknown mode {other:?}"))),
         }
     }
@@ -130,6 +139,17 @@ fn emit_forever(cx: &mut Context) -> ! {
             .emit();
         i += 1;
     }
+}
+
+/// Emits enough nodes for several write transactions, then waits on `target` (a URL
+/// that never answers): a sync to kill while its writes are under way.
+fn emit_then_hang(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
+    for i in 0..50_000 {
+        cx.node(THING, format!("bulk-{i}")).prop("count", i).emit();
+    }
+    cx.flush();
+    cx.fetch(Request::get(config.require_text("target")?))?;
+    Ok(Summary::new("ok"))
 }
 
 fn emit_one(cx: &mut Context, label: &str, id: &str, prop: &str) -> Result<Summary, SyncError> {
