@@ -179,7 +179,24 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // Code behind `cfg(target_arch = "wasm32")` (the SDK's exports) is only linted there.
+    let mut wasm_clippy = cargo();
+    wasm_clippy
+        .current_dir(&root)
+        .args(["clippy", "--target", WASM_TARGET]);
+    for p in provider_plugins(&root)? {
+        wasm_clippy.args(["-p", &format!("infragraph-plugin-{p}")]);
+    }
+    for (pkg, _) in TEST_GUESTS {
+        wasm_clippy.args(["-p", pkg]);
+    }
+    run(wasm_clippy.args(["-p", "infragraph-sdk", "--", "-D", "warnings"]))?;
     let built = build(&[])?;
+    // End-to-end tests run the `infragraph` binary itself, which testing another package
+    // does not build.
+    run(cargo()
+        .current_dir(&root)
+        .args(["build", "-p", "infragraph"]))?;
     let nextest = cargo()
         .args(["nextest", "--version"])
         .output()
