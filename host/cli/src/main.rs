@@ -2,6 +2,23 @@
 //! one module per command, and turns errors into a message, a hint and an exit code:
 //! 0 ok, 1 a sync finished but is partial or failed, 2 an error.
 
+/// `println!` that returns an error instead of panicking, so a closed pipe
+/// (`infragraph ... | head`) ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod plugins;
 mod settings;

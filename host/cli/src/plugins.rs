@@ -30,7 +30,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                         }
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
             if found.is_empty() {
@@ -41,8 +41,8 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                     .chain(&settings.catalog.user)
                     .map(|d| d.display().to_string())
                     .collect();
-                println!("no plugins found in {}", dirs.join(", "));
-                println!("hint: `cargo xtask build` builds the built-in plugins");
+                out!("no plugins found in {}", dirs.join(", "));
+                out!("hint: `cargo xtask build` builds the built-in plugins");
                 return Ok(ExitCode::SUCCESS);
             }
             let mut rows =
@@ -65,9 +65,9 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                     Err(e) => broken.push(format!("{}: {e}", f.path.display())),
                 }
             }
-            print!("{}", table(&rows));
+            out_raw!("{}", table(&rows));
             for b in &broken {
-                println!("not loaded: {b}");
+                out!("not loaded: {b}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -78,9 +78,9 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                     "path": p.path(), "source": source, "sha256": p.sha256(),
                     "contract": p.contract(), "manifest": p.manifest(),
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                out!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", inspect(&p, &source.to_string()));
+                out_raw!("{}", inspect(&p, &source.to_string()));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -92,9 +92,9 @@ pub async fn schema(settings: &Settings, cmd: SchemaArgs) -> anyhow::Result<Exit
     let (p, _) = settings.catalog.find(&runtime, &cmd.plugin).await?;
     let m = p.manifest();
     match cmd.format {
-        SchemaFormat::Json => println!("{}", serde_json::to_string_pretty(&m.schema)?),
-        SchemaFormat::Mermaid => print!("{}", mermaid(m)),
-        SchemaFormat::Markdown => print!("{}", markdown(m)),
+        SchemaFormat::Json => out!("{}", serde_json::to_string_pretty(&m.schema)?),
+        SchemaFormat::Mermaid => out_raw!("{}", mermaid(m)),
+        SchemaFormat::Markdown => out_raw!("{}", markdown(m)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -207,7 +207,7 @@ pub fn import(settings: &Settings, args: ImportArgs) -> anyhow::Result<ExitCode>
                 args.file.display()
             )
         })?;
-    println!(
+    out!(
         "imported {} nodes and {} relationships into {}",
         stats.nodes,
         stats.relationships,

@@ -52,12 +52,12 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
     let reports =
         infragraph_engine::sync_all(runtime, store, jobs, options, bars.progress_fn()).await;
     bars.finish(&reports);
-    print_summary(&reports);
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&reports)?;
         std::fs::write(path, json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
+    print_summary(&reports)?;
     let failed =
         reports.iter().any(|r| r.status == RunStatus::Failed) || reports.len() < args.plugins.len();
     let partial = reports.iter().any(|r| r.status == RunStatus::Partial);
@@ -163,13 +163,20 @@ impl Bars {
     }
 }
 
-fn print_summary(reports: &[RunReport]) {
-    println!(
+fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
+    out!(
         "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
-        "PLUGIN", "STATUS", "NODES", "EDGES", "DELETED", "UNRESOLVED", "REQUESTS", "TIME"
+        "PLUGIN",
+        "STATUS",
+        "NODES",
+        "EDGES",
+        "DELETED",
+        "UNRESOLVED",
+        "REQUESTS",
+        "TIME"
     );
     for r in reports {
-        println!(
+        out!(
             "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>8.1}s",
             r.plugin,
             r.status.to_string(),
@@ -183,7 +190,7 @@ fn print_summary(reports: &[RunReport]) {
     }
     for r in reports {
         for e in &r.errors {
-            println!("{}: error: {e}", r.plugin);
+            out!("{}: error: {e}", r.plugin);
         }
         for i in &r.incomplete {
             let under = i
@@ -191,10 +198,13 @@ fn print_summary(reports: &[RunReport]) {
                 .as_ref()
                 .map(|p| format!(" under {p}"))
                 .unwrap_or_default();
-            println!(
+            out!(
                 "{}: incomplete: {}{under}: {} (its stale records were kept)",
-                r.plugin, i.label, i.reason
+                r.plugin,
+                i.label,
+                i.reason
             );
         }
     }
+    Ok(())
 }

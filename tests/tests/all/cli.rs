@@ -530,3 +530,20 @@ fn user_errors_say_what_is_wrong_and_what_to_do() {
         "no command above created a store"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let w = Work::new("pipe");
+    let mut child = w
+        .cmd(&["plugins", "inspect", "example"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command writes, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
