@@ -63,17 +63,37 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(args: &args::Args) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
         .unwrap_or_else(|_| EnvFilter::new(if args.verbose { "debug" } else { "info" }));
-    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter);
     match args.log_format {
         args::LogFormat::Json => builder.json().init(),
         args::LogFormat::Plain => builder.with_target(false).init(),
+    }
+}
+
+/// Progress bars on stderr, once a sync draws them; log lines are printed above them
+/// rather than through them.
+pub static BARS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+
+/// Writes one log event to stderr, suspending the progress bars while it does.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match BARS.get() {
+            Some(bars) => bars.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

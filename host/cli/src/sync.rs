@@ -2,6 +2,7 @@
 //! before anything runs), then sync them concurrently into the store, with progress bars
 //! on a terminal and a summary table at the end.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -48,10 +49,14 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
     if let Some(n) = args.concurrency {
         options.concurrency = n.max(1);
     }
-    let bars = Bars::new(&args.plugins);
+    let names: Vec<String> = jobs
+        .iter()
+        .map(|j| j.plugin.manifest().name.clone())
+        .collect();
+    let bars = Bars::new(&names);
     let reports =
         infragraph_engine::sync_all(runtime, store, jobs, options, bars.progress_fn()).await;
-    bars.finish(&reports);
+    bars.finish();
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&reports)?;
         std::fs::write(path, json)
@@ -73,8 +78,26 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
 /// One progress bar per plugin on a terminal; log lines otherwise.
 struct Bars {
     multi: Option<MultiProgress>,
-    bars: Vec<(String, ProgressBar)>,
-    state: Arc<Mutex<std::collections::HashMap<String, String>>>,
+    lines: Arc<Mutex<HashMap<String, Line>>>,
+}
+
+/// What a plugin's progress bar shows.
+struct Line {
+    bar: ProgressBar,
+    phase: &'static str,
+    requests: u64,
+    nodes: u64,
+    edges: u64,
+    step: String,
+}
+
+impl Line {
+    fn render(&self) {
+        self.bar.set_message(format!(
+            "{:<14} {:>7} requests {:>9} nodes {:>9} edges  {}",
+            self.phase, self.requests, self.nodes, self.edges, self.step
+        ));
+    }
 }
 
 impl Bars {
@@ -82,80 +105,70 @@ impl Bars {
         if !std::io::stderr().is_terminal() {
             return Bars {
                 multi: None,
-                bars: Vec::new(),
-                state: Default::default(),
+                lines: Default::default(),
             };
         }
-        let multi = MultiProgress::new();
+        let multi = crate::BARS.get_or_init(MultiProgress::new).clone();
         let style = ProgressStyle::with_template("{spinner} {prefix:<12} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bars = plugins
+        let lines = plugins
             .iter()
             .map(|p| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(style.clone());
                 bar.set_prefix(p.clone());
                 bar.enable_steady_tick(Duration::from_millis(120));
-                (p.clone(), bar)
+                let line = Line {
+                    bar,
+                    phase: "loading",
+                    requests: 0,
+                    nodes: 0,
+                    edges: 0,
+                    step: String::new(),
+                };
+                (p.clone(), line)
             })
             .collect();
         Bars {
             multi: Some(multi),
-            bars,
-            state: Default::default(),
+            lines: Arc::new(Mutex::new(lines)),
         }
     }
 
     fn progress_fn(&self) -> ProgressFn {
-        let bars: Vec<_> = self.bars.clone();
-        let state = self.state.clone();
+        let lines = self.lines.clone();
         let tty = self.multi.is_some();
         Arc::new(move |plugin: &str, p: Progress| {
-            let text = match &p {
-                Progress::Phase(phase) => {
-                    if !tty {
-                        tracing::info!(plugin, "{phase}");
-                    }
-                    state
-                        .lock()
-                        .map(|mut s| s.insert(format!("{plugin}/phase"), phase.to_string()))
-                        .ok();
-                    None
+            if !tty {
+                if let Progress::Phase(phase) = p {
+                    tracing::info!(plugin, "{phase}");
                 }
-                Progress::Plugin { phase, done, total } => Some(match total {
-                    Some(t) => format!("{phase} {done}/{t}"),
-                    None => format!("{phase} {done}"),
-                }),
-                Progress::Written { nodes, edges } => Some(format!("{nodes} nodes, {edges} edges")),
+                return;
+            }
+            let Ok(mut lines) = lines.lock() else { return };
+            let Some(line) = lines.get_mut(plugin) else {
+                return;
             };
-            if let (Some(text), Ok(mut s)) = (text, state.lock()) {
-                let key = if matches!(p, Progress::Written { .. }) {
-                    "written"
-                } else {
-                    "plugin"
-                };
-                s.insert(format!("{plugin}/{key}"), text);
+            match p {
+                Progress::Phase(phase) => line.phase = phase,
+                Progress::Requests(n) => line.requests = n,
+                Progress::Written { nodes, edges } => (line.nodes, line.edges) = (nodes, edges),
+                Progress::Plugin { phase, done, total } => {
+                    line.step = match total {
+                        Some(t) => format!("{phase} {done}/{t}"),
+                        None => format!("{phase} {done}"),
+                    }
+                }
             }
-            if let (Some((_, bar)), Ok(s)) = (bars.iter().find(|(n, _)| n == plugin), state.lock())
-            {
-                let get = |k: &str| s.get(&format!("{plugin}/{k}")).cloned().unwrap_or_default();
-                bar.set_message(format!(
-                    "{:<14} {:<28} {}",
-                    get("phase"),
-                    get("written"),
-                    get("plugin")
-                ));
-            }
+            line.render();
         })
     }
 
-    fn finish(&self, reports: &[RunReport]) {
-        for (name, bar) in &self.bars {
-            let status = reports
-                .iter()
-                .find(|r| &r.plugin == name)
-                .map(|r| r.status.to_string());
-            bar.finish_with_message(status.unwrap_or_else(|| "failed".into()));
+    fn finish(&self) {
+        if let Ok(lines) = self.lines.lock() {
+            for line in lines.values() {
+                line.bar.finish_and_clear();
+            }
         }
         if let Some(m) = &self.multi {
             let _ = m.clear();

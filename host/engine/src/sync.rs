@@ -64,6 +64,8 @@ pub enum Progress {
         /// Units in all.
         total: Option<u64>,
     },
+    /// Requests the plugin asked for so far.
+    Requests(u64),
     /// Records written so far.
     Written {
         /// Nodes.
@@ -180,7 +182,6 @@ pub async fn sync_one<S: GraphSink + 'static>(
         tag,
         scope: None,
         nodes: 0,
-        edges: 0,
         spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
         incomplete: Vec::new(),
         unresolved: BTreeMap::new(),
@@ -302,7 +303,6 @@ struct Writer<'a, S> {
     tag: i64,
     scope: Option<WriteScope>,
     nodes: u64,
-    edges: u64,
     spool: EdgeSpool,
     incomplete: Vec<Incomplete>,
     unresolved: BTreeMap<String, u64>,
@@ -333,12 +333,9 @@ impl<S: GraphSink> Writer<'_, S> {
                     }
                     result
                 }
-                Emission::Edges(b) => {
-                    self.edges += b.rows.len() as u64;
-                    self.spool.push(b).map_err(|e| {
-                        SinkError::new(format!("spooling edges to a temporary file: {e}"))
-                    })
-                }
+                Emission::Edges(b) => self.spool.push(b).map_err(|e| {
+                    SinkError::new(format!("spooling edges to a temporary file: {e}"))
+                }),
                 Emission::Incomplete {
                     label,
                     parent,
@@ -349,6 +346,10 @@ impl<S: GraphSink> Writer<'_, S> {
                         parent,
                         reason,
                     });
+                    Ok(())
+                }
+                Emission::Fetched { requests } => {
+                    (self.progress)(self.plugin, Progress::Requests(requests));
                     Ok(())
                 }
                 Emission::Progress { phase, done, total } => {

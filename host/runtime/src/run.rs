@@ -47,6 +47,12 @@ pub enum Emission {
         /// Why, for the report.
         reason: String,
     },
+    /// Requests the plugin has asked for so far; sent after each fetch, dropped when
+    /// the receiver lags.
+    Fetched {
+        /// The running total.
+        requests: u64,
+    },
     /// Where the sync stands; dropped when the receiver lags.
     Progress {
         /// The current step.

@@ -1,6 +1,7 @@
 use infragraph_fetch as fetch;
 
 use super::PluginState;
+use crate::run::Emission;
 use crate::sandbox::LimitExceeded;
 use crate::wit::since_v0_1_0::http;
 
@@ -11,6 +12,10 @@ impl PluginState {
         if run.counts.fetches > run.limits.fetches {
             return Err(LimitExceeded::new("fetches", run.limits.fetches).into());
         }
+        // Progress only: dropped rather than waited for when the consumer lags.
+        let _ = run.out.try_send(Emission::Fetched {
+            requests: run.counts.fetches,
+        });
         Ok(run.fetcher.clone())
     }
 }
