@@ -547,3 +547,77 @@ fn a_closed_pipe_ends_the_command_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
+    let w = Work::new("dropin");
+    let dir = w.0.join("data/infragraph/plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(harness::guest("misbehave"), dir.join("misbehave.wasm")).unwrap();
+
+    let list = run(&mut w.cmd(&["plugins", "list", "--json"]));
+    ok(&list);
+    let list: Json = serde_json::from_str(&list.stdout).unwrap();
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "misbehave")
+        .expect("listed");
+    assert_eq!(entry["source"], "user");
+    assert_eq!(entry["contract"], "0.1.0");
+    let sha = entry["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "example" && p["source"] == "built-in")
+    );
+
+    let inspect = run(&mut w.cmd(&["plugins", "inspect", "misbehave"]));
+    ok(&inspect);
+    for expected in [
+        "MISBEHAVE_TOKEN",
+        "api.granted.test",
+        "{config:endpoint}",
+        "MisbehaveThing",
+        &sha,
+    ] {
+        assert!(
+            inspect.stdout.contains(expected),
+            "{expected} in:\n{}",
+            inspect.stdout
+        );
+    }
+
+    let pinned = w.config(&format!(
+        "[plugins.misbehave]\nmode = \"ok\"\nsha256 = \"{sha}\"\n"
+    ));
+    ok(&run(&mut w.cmd(&[
+        "sync",
+        "misbehave",
+        "--config",
+        &pinned,
+        "--store",
+        &w.store(),
+    ])));
+    let wrong = w.config(&format!(
+        "[plugins.misbehave]\nmode = \"ok\"\nsha256 = \"{}\"\n",
+        "0".repeat(64)
+    ));
+    let ran = run(&mut w.cmd(&[
+        "sync",
+        "misbehave",
+        "--config",
+        &wrong,
+        "--store",
+        &w.store(),
+    ]));
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("but the config pins") && ran.stderr.contains(&sha),
+        "{}",
+        ran.stderr
+    );
+}
