@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use infragraph_tests::cli::{infragraph, run};
-use infragraph_tests::sim::{AcmeData, AcmeSim};
+use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
 
 fn main() -> ExitCode {
     let work = std::env::temp_dir().join(format!("infragraph-demo-{}", std::process::id()));
@@ -14,6 +14,11 @@ fn main() -> ExitCode {
         "Acme Directory simulator on {} (250 users, 12 groups)\n",
         acme.url()
     );
+    let scaleway = ScalewaySim::start(ScalewayData::sample());
+    println!(
+        "Scaleway simulator on {} (the samples of shared/samples/scaleway)\n",
+        scaleway.url()
+    );
 
     let store = work.join("demo.db");
     let store = store.to_str().expect("utf-8 path");
@@ -22,7 +27,10 @@ fn main() -> ExitCode {
         let mut cmd = infragraph(&work, args);
         cmd.env("ACME_API_URL", acme.url())
             .env("ACME_TENANT", AcmeData::TENANT)
-            .env("ACME_API_TOKEN", AcmeSim::TOKEN);
+            .env("ACME_API_TOKEN", AcmeSim::TOKEN)
+            .env("SCW_API_URL", scaleway.url())
+            .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
+            .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION);
         let ran = run(&mut cmd);
         print!("{}", ran.stdout);
         if ran.code != 0 {
@@ -35,7 +43,7 @@ fn main() -> ExitCode {
     failed |= step("installed plugins", &["plugins", "list"]) != 0;
     failed |= step(
         "sync every provider plugin",
-        &["sync", "example", "--store", store],
+        &["sync", "example", "scaleway", "--store", store],
     ) != 0;
     failed |= step(
         "who administers the tenant?",
@@ -87,6 +95,36 @@ fn main() -> ExitCode {
             "user-0003",
             "AcmeGroup",
             "group-007",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "which Scaleway instance does IP 51.1.2.8 identify?",
+        &[
+            "query",
+            "neighbours",
+            "ScalewayFlexibleIp",
+            "7b37f45d-9871-4ae6-bd5a-a926102fb5c9",
+            "--direction",
+            "out",
+            "--type",
+            "IDENTIFIES",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "which Scaleway API keys does Homer hold?",
+        &[
+            "query",
+            "neighbours",
+            "ScalewayUser",
+            "b49932b2-2faa-4c56-905e-ffac52f063dc",
+            "--direction",
+            "out",
+            "--type",
+            "HAS",
             "--store",
             store,
         ],

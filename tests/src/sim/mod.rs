@@ -4,6 +4,9 @@
 //!
 //! - [`AcmeSim`]: the Acme Directory API that `plugins/example` lists, with its data
 //!   replaceable between syncs, bearer-token auth, real pagination and fault injection.
+//! - [`ScalewaySim`]: the Scaleway Account, IAM and Instance APIs that
+//!   `plugins/scaleway` lists, serving `shared/samples/scaleway` or a generated estate,
+//!   with both pagination conventions, key checks and fault injection.
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
@@ -12,6 +15,7 @@
 
 mod acme;
 mod echo;
+mod scaleway;
 mod server;
 
 #[cfg(test)]
@@ -19,3 +23,4 @@ mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
 pub use echo::EchoSim;
+pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};

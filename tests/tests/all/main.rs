@@ -3,6 +3,7 @@
 mod cli;
 mod contract;
 mod sandbox;
+mod scaleway;
 mod secrets;
 mod sinks;
 

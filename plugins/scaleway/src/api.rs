@@ -1,0 +1,253 @@
+//! Scaleway's two list conventions and the walk over every listing at once.
+//!
+//! Most APIs (Account, IAM) take `page` and `page_size` and return `total_count` in the
+//! body; the Instance API takes `page` and `per_page` and returns the total in the
+//! `X-Total-Count` header. Both cap a page at 100 items (`shared/README.md`).
+
+use infragraph_sdk::{Context, Request, Response, SyncError, Walker};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The most items Scaleway serves per page, in both conventions.
+pub const PAGE_SIZE: u64 = 100;
+
+/// Which list convention an API follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `page`/`page_size`, `total_count` in the body, filtered by `organization_id`.
+    BodyTotal,
+    /// The Instance API: `page`/`per_page`, `X-Total-Count` header, filtered by
+    /// `organization`.
+    HeaderTotal,
+}
+
+impl Paging {
+    fn size_param(self) -> &'static str {
+        match self {
+            Paging::BodyTotal => "page_size",
+            Paging::HeaderTotal => "per_page",
+        }
+    }
+
+    fn organization_param(self) -> &'static str {
+        match self {
+            Paging::BodyTotal => "organization_id",
+            Paging::HeaderTotal => "organization",
+        }
+    }
+}
+
+/// Where and for whom to list.
+pub struct Api {
+    base: String,
+    organization: String,
+}
+
+impl Api {
+    /// `base` is the API URL, e.g. `https://api.scaleway.com`.
+    pub fn new(base: &str, organization: &str) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_owned(),
+            organization: organization.to_owned(),
+        }
+    }
+
+    /// The request for page `n` of `path`, authenticated by the host: the plugin only
+    /// ever writes the placeholder.
+    fn request(&self, path: &str, paging: Paging) -> impl FnMut(u64) -> Request + use<> {
+        let url = format!("{}{path}", self.base);
+        let organization = self.organization.clone();
+        move |page| {
+            Request::get(&url)
+                .query("page", page)
+                .query(paging.size_param(), PAGE_SIZE)
+                .query(paging.organization_param(), &organization)
+                .header("X-Auth-Token", "{secret:secret_key}")
+        }
+    }
+}
+
+/// What one listing feeds: the label marked incomplete if it fails, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    pub label: &'static str,
+    /// `None` for global APIs.
+    pub zone: Option<String>,
+    pub path: String,
+}
+
+impl Feed {
+    /// Why the label is incomplete, for the run report.
+    pub fn reason(&self, error: &SyncError) -> String {
+        let error = match error {
+            SyncError::Fetch(m) | SyncError::Provider(m) | SyncError::Auth(m) => m.clone(),
+            other => other.to_string(),
+        };
+        match &self.zone {
+            Some(zone) => format!("zone {zone}: listing {} failed: {error}", self.path),
+            None => format!("listing {} failed: {error}", self.path),
+        }
+    }
+}
+
+/// Every listing of a sync, walked together: page 1 of each in one host call, then the
+/// remaining pages of all of them in the next.
+#[derive(Default)]
+pub struct Listings<'a> {
+    walker: Walker<'a>,
+    feeds: Vec<Feed>,
+}
+
+impl<'a> Listings<'a> {
+    pub fn new() -> Listings<'a> {
+        Listings::default()
+    }
+
+    /// Adds the listing of `path` into `out`, feeding `label`.
+    pub fn add<T: DeserializeOwned + 'a>(
+        mut self,
+        api: &Api,
+        label: &'static str,
+        zone: Option<&str>,
+        path: String,
+        paging: Paging,
+        out: &'a mut Vec<T>,
+    ) -> Listings<'a> {
+        let request = api.request(&path, paging);
+        self.walker =
+            self.walker
+                .pages_with_total(out, request, move |r| parse(r, paging), PAGE_SIZE);
+        self.feeds.push(Feed {
+            label,
+            zone: zone.map(str::to_owned),
+            path,
+        });
+        self
+    }
+
+    /// Walks every listing to its end or its own error.
+    pub fn run(self, cx: &mut Context) -> Vec<(Feed, Result<(), SyncError>)> {
+        self.feeds
+            .into_iter()
+            .zip(self.walker.run_each(cx))
+            .collect()
+    }
+}
+
+/// One page of any listing: the items under the key the endpoint uses.
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(
+        alias = "projects",
+        alias = "users",
+        alias = "groups",
+        alias = "applications",
+        alias = "api_keys",
+        alias = "servers",
+        alias = "volumes",
+        alias = "snapshots",
+        alias = "ips"
+    )]
+    items: Vec<T>,
+    total_count: Option<u64>,
+}
+
+/// Reads one page: its items and the listing's total.
+///
+/// A 401 is the only error that stops the sync (the key is wrong everywhere); any other
+/// failure is this listing's alone, so it comes back as a fetch error the caller turns
+/// into an incomplete label. That is why a 403 is not left to `StatusError`'s mapping,
+/// which would call it an auth failure.
+pub fn parse<T: DeserializeOwned>(
+    response: &Response,
+    paging: Paging,
+) -> Result<(Vec<T>, u64), SyncError> {
+    if response.status == 401 {
+        return Err(SyncError::auth(format!(
+            "Scaleway refused the secret key ({} answered HTTP 401): check SCW_SECRET_KEY",
+            response.url
+        )));
+    }
+    if let Err(e) = response.error_for_status() {
+        return Err(SyncError::fetch(e.to_string()));
+    }
+    let page: Page<T> = response
+        .json()
+        .map_err(|e| SyncError::provider(format!("{}: {e}", response.url)))?;
+    let header = response
+        .header("x-total-count")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    // Each convention's own total first; the other as a fallback, then the page itself
+    // (a full page without a total still makes the walk probe the next one).
+    let total = match paging {
+        Paging::BodyTotal => page.total_count.or(header),
+        Paging::HeaderTotal => header.or(page.total_count),
+    };
+    let total = total.unwrap_or(page.items.len() as u64);
+    Ok((page.items, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+            url: "https://api.scaleway.com/x".into(),
+        }
+    }
+
+    #[test]
+    fn totals_come_from_the_body_or_the_header() {
+        let r = response(200, &[], r#"{"users":[1,2],"total_count":250}"#);
+        assert_eq!(parse::<u32>(&r, Paging::BodyTotal), Ok((vec![1, 2], 250)));
+        let r = response(200, &[("X-Total-Count", "101")], r#"{"servers":[3]}"#);
+        assert_eq!(parse::<u32>(&r, Paging::HeaderTotal), Ok((vec![3], 101)));
+        let r = response(200, &[], r#"{"ips":[4,5]}"#);
+        assert_eq!(parse::<u32>(&r, Paging::HeaderTotal), Ok((vec![4, 5], 2)));
+    }
+
+    #[test]
+    fn only_a_401_is_an_auth_failure() {
+        let e = parse::<u32>(&response(401, &[], "{}"), Paging::BodyTotal).unwrap_err();
+        assert!(
+            matches!(&e, SyncError::Auth(m) if m.contains("SCW_SECRET_KEY")),
+            "{e}"
+        );
+        let e = parse::<u32>(&response(403, &[], "denied"), Paging::HeaderTotal).unwrap_err();
+        assert!(
+            matches!(&e, SyncError::Fetch(m) if m.contains("403")),
+            "{e}"
+        );
+        let e = parse::<u32>(&response(200, &[], "{}"), Paging::HeaderTotal).unwrap_err();
+        assert!(matches!(e, SyncError::Provider(_)));
+    }
+
+    #[test]
+    fn requests_use_each_convention_and_only_a_placeholder() {
+        let api = Api::new("https://api.scaleway.com/", "org-1");
+        let r = api.request("/iam/v1alpha1/users", Paging::BodyTotal)(3);
+        assert_eq!(
+            r.url(),
+            "https://api.scaleway.com/iam/v1alpha1/users?page=3&page_size=100&organization_id=org-1"
+        );
+        let r = api.request("/instance/v1/zones/fr-par-1/ips", Paging::HeaderTotal)(1);
+        assert!(
+            r.url()
+                .ends_with("ips?page=1&per_page=100&organization=org-1")
+        );
+        assert_eq!(
+            r.headers(),
+            [(
+                "X-Auth-Token".to_string(),
+                "{secret:secret_key}".to_string()
+            )]
+        );
+    }
+}

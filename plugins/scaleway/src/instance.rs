@@ -1,0 +1,367 @@
+//! The Instance API, zone by zone: servers, volumes, snapshots and IPs
+//! (`GET /instance/v1/zones/{zone}/{servers,volumes,snapshots,ips}`).
+//!
+//! The schema's `ScalewayFlexibleIp` is the Instance API's IP object (issue 5), not the
+//! Elastic Metal `flexible-ip` API.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::api::{Api, Listings, Paging};
+use crate::records::Records;
+use crate::schema::{
+    FLEXIBLE_IP, HAS, IDENTIFIES, INSTANCE, MOUNTS, PROJECT, RESOURCE, SNAPSHOT, VOLUME,
+};
+
+/// `{"id": ..., "name": ...}`, how the API points at another resource.
+#[derive(Debug, Deserialize)]
+pub struct Ref {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Location {
+    pub cluster_id: Option<String>,
+    pub hypervisor_id: Option<String>,
+    pub node_id: Option<String>,
+    pub platform_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Ipv6 {
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    pub netmask: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Server {
+    pub id: String,
+    pub name: Option<String>,
+    pub project: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub commercial_type: Option<String>,
+    pub creation_date: Option<String>,
+    pub dynamic_ip_required: Option<bool>,
+    pub routed_ip_enabled: Option<bool>,
+    pub enable_ipv6: Option<bool>,
+    pub hostname: Option<String>,
+    pub private_ip: Option<String>,
+    pub mac_address: Option<String>,
+    pub modification_date: Option<String>,
+    pub state: Option<String>,
+    pub location: Option<Location>,
+    pub ipv6: Option<Ipv6>,
+    pub boot_type: Option<String>,
+    pub state_detail: Option<String>,
+    pub arch: Option<String>,
+    pub private_nics: Option<Vec<Ref>>,
+    pub zone: Option<String>,
+    pub end_of_service: Option<bool>,
+    /// Attached volumes by slot ("0", "1", ...).
+    pub volumes: Option<BTreeMap<String, Ref>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Volume {
+    pub id: String,
+    pub name: Option<String>,
+    pub export_uri: Option<String>,
+    pub size: Option<i64>,
+    pub volume_type: Option<String>,
+    pub creation_date: Option<String>,
+    pub modification_date: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub state: Option<String>,
+    pub zone: Option<String>,
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub name: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub volume_type: Option<String>,
+    pub size: Option<i64>,
+    pub state: Option<String>,
+    pub creation_date: Option<String>,
+    pub modification_date: Option<String>,
+    pub error_reason: Option<String>,
+    pub zone: Option<String>,
+    pub project: Option<String>,
+    pub base_volume: Option<Ref>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Ip {
+    pub id: String,
+    pub address: Option<String>,
+    pub reverse: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    pub prefix: Option<String>,
+    pub ipam_id: Option<String>,
+    pub zone: Option<String>,
+    pub project: Option<String>,
+    /// The server the IP is attached to, `null` when detached.
+    pub server: Option<Ref>,
+}
+
+/// The four listings of one zone.
+#[derive(Debug, Default)]
+pub struct Zone {
+    pub zone: String,
+    pub servers: Vec<Server>,
+    pub volumes: Vec<Volume>,
+    pub snapshots: Vec<Snapshot>,
+    pub ips: Vec<Ip>,
+}
+
+impl Zone {
+    pub fn new(zone: &str) -> Zone {
+        Zone {
+            zone: zone.to_owned(),
+            ..Zone::default()
+        }
+    }
+}
+
+/// Adds the four listings of `out.zone`.
+pub fn list_zone<'a>(listings: Listings<'a>, api: &Api, out: &'a mut Zone) -> Listings<'a> {
+    let Zone {
+        zone,
+        servers,
+        volumes,
+        snapshots,
+        ips,
+    } = out;
+    let zone = zone.as_str();
+    let path = |what: &str| format!("/instance/v1/zones/{zone}/{what}");
+    let p = Paging::HeaderTotal;
+    listings
+        .add(api, INSTANCE, Some(zone), path("servers"), p, servers)
+        .add(api, VOLUME, Some(zone), path("volumes"), p, volumes)
+        .add(api, SNAPSHOT, Some(zone), path("snapshots"), p, snapshots)
+        .add(api, FLEXIBLE_IP, Some(zone), path("ips"), p, ips)
+}
+
+/// A zone's resources, each held by its project; attachments from the server's volume
+/// slots, the snapshot's base volume and the IP's server.
+pub fn to_records(z: Zone, out: &mut Records) {
+    let here = |zone: Option<String>| Some(zone.unwrap_or_else(|| z.zone.clone()));
+    for s in z.servers {
+        let project = s.project.unwrap_or_default();
+        out.edge(RESOURCE, (PROJECT, &project), (INSTANCE, &s.id));
+        for v in s.volumes.iter().flat_map(|v| v.values()) {
+            out.edge(MOUNTS, (INSTANCE, &s.id), (VOLUME, &v.id));
+        }
+        let Some(n) = out.node(INSTANCE, &s.id) else {
+            continue;
+        };
+        let location = s.location.unwrap_or(Location {
+            cluster_id: None,
+            hypervisor_id: None,
+            node_id: None,
+            platform_id: None,
+        });
+        let ipv6 = s.ipv6.unwrap_or(Ipv6 {
+            address: None,
+            gateway: None,
+            netmask: None,
+        });
+        let nics = s
+            .private_nics
+            .map(|nics| nics.into_iter().map(|n| n.id).collect::<Vec<_>>());
+        n.prop("name", s.name)
+            .prop("tags", s.tags)
+            .prop("commercial_type", s.commercial_type)
+            .prop("creation_date", s.creation_date)
+            .prop("dynamic_ip_required", s.dynamic_ip_required)
+            .prop("routed_ip_enabled", s.routed_ip_enabled)
+            .prop("enable_ipv6", s.enable_ipv6)
+            .prop("hostname", s.hostname)
+            .prop("private_ip", s.private_ip)
+            .prop("mac_address", s.mac_address)
+            .prop("modification_date", s.modification_date)
+            .prop("state", s.state)
+            .prop("location_cluster_id", location.cluster_id)
+            .prop("location_hypervisor_id", location.hypervisor_id)
+            .prop("location_node_id", location.node_id)
+            .prop("location_platform_id", location.platform_id)
+            .prop("ipv6_address", ipv6.address)
+            .prop("ipv6_gateway", ipv6.gateway)
+            .prop("ipv6_netmask", ipv6.netmask)
+            .prop("boot_type", s.boot_type)
+            .prop("state_detail", s.state_detail)
+            .prop("arch", s.arch)
+            .prop("private_nics", nics)
+            .prop("zone", here(s.zone))
+            .prop("end_of_service", s.end_of_service);
+    }
+    for v in z.volumes {
+        let project = v.project.unwrap_or_default();
+        out.edge(RESOURCE, (PROJECT, &project), (VOLUME, &v.id));
+        let Some(n) = out.node(VOLUME, &v.id) else {
+            continue;
+        };
+        n.prop("name", v.name)
+            .prop("export_uri", v.export_uri)
+            .prop("size", v.size)
+            .prop("volume_type", v.volume_type)
+            .prop("creation_date", v.creation_date)
+            .prop("modification_date", v.modification_date)
+            .prop("tags", v.tags)
+            .prop("state", v.state)
+            .prop("zone", here(v.zone));
+    }
+    for s in z.snapshots {
+        let project = s.project.unwrap_or_default();
+        out.edge(RESOURCE, (PROJECT, &project), (SNAPSHOT, &s.id));
+        if let Some(base) = &s.base_volume {
+            out.edge(HAS, (VOLUME, &base.id), (SNAPSHOT, &s.id));
+        }
+        let Some(n) = out.node(SNAPSHOT, &s.id) else {
+            continue;
+        };
+        n.prop("name", s.name)
+            .prop("tags", s.tags)
+            .prop("volume_type", s.volume_type)
+            .prop("size", s.size)
+            .prop("state", s.state)
+            .prop("creation_date", s.creation_date)
+            .prop("modification_date", s.modification_date)
+            .prop("error_reason", s.error_reason)
+            .prop("zone", here(s.zone));
+    }
+    for ip in z.ips {
+        let project = ip.project.unwrap_or_default();
+        out.edge(RESOURCE, (PROJECT, &project), (FLEXIBLE_IP, &ip.id));
+        if let Some(server) = &ip.server {
+            out.edge(IDENTIFIES, (FLEXIBLE_IP, &ip.id), (INSTANCE, &server.id));
+        }
+        let Some(n) = out.node(FLEXIBLE_IP, &ip.id) else {
+            continue;
+        };
+        n.prop("address", ip.address)
+            .prop("reverse", ip.reverse)
+            .prop("tags", ip.tags)
+            .prop("type", ip.kind)
+            .prop("state", ip.state)
+            .prop("prefix", ip.prefix)
+            .prop("ipam_id", ip.ipam_id)
+            .prop("zone", here(ip.zone));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use infragraph_sdk::Value;
+
+    use super::*;
+    use crate::records::tests::sample;
+
+    const PRJ: &str = "0681c477-fbb9-4820-b8d6-0eef10cfcd6d";
+    const SERVER: &str = "345627e9-18ff-47e0-b73d-3f38fddb4390";
+    const VOL: &str = "7c37b328-247c-4668-8ee1-701a3a3cc2e4";
+    const SNAP: &str = "7c689d68-94a7-4498-9a87-d83077859519";
+    const IP: &str = "7b37f45d-9871-4ae6-bd5a-a926102fb5c9";
+
+    fn items<T: serde::de::DeserializeOwned>(file: &str, key: &str) -> Vec<T> {
+        let body: serde_json::Value = serde_json::from_str(&sample(file)).unwrap();
+        serde_json::from_value(body[key].clone()).unwrap()
+    }
+
+    /// The IP of the sample server, as the Instance API lists it: there is no IPs sample,
+    /// so this one is built from the server's `public_ip`.
+    fn ip() -> Ip {
+        serde_json::from_value(serde_json::json!({
+            "id": IP, "address": "51.1.2.8", "reverse": null, "tags": [],
+            "type": "routed_ipv4", "state": "attached", "prefix": "51.1.2.8/32",
+            "ipam_id": "", "zone": "fr-par-1", "project": PRJ,
+            "organization": PRJ, "server": {"id": SERVER, "name": "demo-server"}
+        }))
+        .unwrap()
+    }
+
+    fn records() -> Records {
+        let zone = Zone {
+            zone: "fr-par-1".into(),
+            servers: items("instance_servers.json", "servers"),
+            volumes: items("instance_volumes.json", "volumes"),
+            snapshots: items("instance_snapshots.json", "snapshots"),
+            ips: vec![ip()],
+        };
+        let mut r = Records::default();
+        to_records(zone, &mut r);
+        r
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn the_sample_server_flattens_location_and_ipv6() {
+        let r = records();
+        let s = r.get(INSTANCE, SERVER);
+        assert_eq!(
+            s.props.len(),
+            25,
+            "every schema property but id: {:?}",
+            s.props
+        );
+        assert_eq!(s.value("commercial_type"), text("DEV1-S"));
+        assert_eq!(s.value("location_hypervisor_id"), text("804"));
+        assert_eq!(s.value("location_platform_id"), text("14"));
+        assert_eq!(s.value("ipv6_address"), Value::Null);
+        assert_eq!(s.value("private_ip"), Value::Null);
+        assert_eq!(s.value("end_of_service"), Value::Null);
+        assert_eq!(s.value("routed_ip_enabled"), Value::Bool(true));
+        assert_eq!(s.value("private_nics"), Value::TextList(vec![]));
+        assert_eq!(s.value("tags"), Value::TextList(vec!["demo".into()]));
+        assert_eq!(s.value("zone"), text("fr-par-1"));
+    }
+
+    #[test]
+    fn volumes_snapshots_and_ips() {
+        let r = records();
+        let v = r.get(VOLUME, VOL);
+        assert_eq!(v.value("size"), Value::Int(20_000_000_000));
+        assert_eq!(v.value("export_uri"), Value::Null);
+        assert_eq!(v.value("volume_type"), text("l_ssd"));
+        let s = r.get(SNAPSHOT, SNAP);
+        assert_eq!(s.value("name"), text("image-gateway_snap_0"));
+        assert_eq!(s.value("error_reason"), Value::Null);
+        let ip = r.get(FLEXIBLE_IP, IP);
+        assert_eq!(ip.value("address"), text("51.1.2.8"));
+        assert_eq!(ip.value("type"), text("routed_ipv4"));
+    }
+
+    #[test]
+    fn every_relationship_of_the_sample() {
+        let mut expected = vec![
+            (RESOURCE, PRJ, SERVER),
+            (RESOURCE, PRJ, VOL),
+            (RESOURCE, PRJ, SNAP),
+            (RESOURCE, PRJ, IP),
+            (MOUNTS, SERVER, VOL),
+            (HAS, VOL, SNAP),
+            (IDENTIFIES, IP, SERVER),
+        ];
+        expected.sort();
+        assert_eq!(records().edge_ids(), expected);
+    }
+
+    #[test]
+    fn a_zone_fills_in_a_missing_zone_field() {
+        let mut z = Zone::new("pl-waw-2");
+        z.volumes = serde_json::from_str(r#"[{"id": "v1", "project": "p"}]"#).unwrap();
+        let mut r = Records::default();
+        to_records(z, &mut r);
+        assert_eq!(r.get(VOLUME, "v1").value("zone"), text("pl-waw-2"));
+    }
+}

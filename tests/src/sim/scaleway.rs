@@ -1,0 +1,939 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::server::Server;
+
+/// Every zone Scaleway lists Instance resources in (`shared/README.md`).
+pub const ZONES: [&str; 9] = [
+    "fr-par-1", "fr-par-2", "fr-par-3", "nl-ams-1", "nl-ams-2", "nl-ams-3", "pl-waw-1", "pl-waw-2",
+    "pl-waw-3",
+];
+
+/// One resource as the API serves it: its JSON, kept serialized so a large estate costs
+/// little memory and a page is served by joining strings, plus what the API filters on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// `id`, or `access_key` for an API key.
+    pub id: String,
+    /// The owning Organization.
+    pub organization: String,
+    /// The owning Project, for project-scoped resources.
+    pub project: Option<String>,
+    /// The zone, for Instance resources.
+    pub zone: Option<String>,
+    json: String,
+}
+
+impl Item {
+    /// `value`, which holds its id under `id` (`access_key` for an API key), its
+    /// Organization under `organization_id` or `organization` (API keys carry none:
+    /// `organization` is theirs), its Project under `project` and its zone under `zone`.
+    fn new(value: &Value, organization: &str) -> Item {
+        let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+        Item {
+            id: text("id")
+                .or_else(|| text("access_key"))
+                .expect("every resource has an id or an access key"),
+            organization: text("organization_id")
+                .or_else(|| text("organization"))
+                .unwrap_or_else(|| organization.to_owned()),
+            project: text("project"),
+            zone: text("zone"),
+            json: value.to_string(),
+        }
+    }
+
+    /// The resource as served.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.json).expect("items hold valid JSON")
+    }
+
+    /// Replaces the served JSON with `change` applied to it.
+    pub fn edit(&mut self, change: impl FnOnce(&mut Value)) {
+        let mut v = self.json();
+        change(&mut v);
+        *self = Item::new(&v, &self.organization);
+    }
+}
+
+/// Everything the simulated Scaleway API serves, one list per endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScalewayData {
+    /// The Organization of the sample, and of generated estates.
+    pub organization_id: String,
+    /// `GET /account/v3/projects`.
+    pub projects: Vec<Item>,
+    /// `GET /iam/v1alpha1/users`.
+    pub users: Vec<Item>,
+    /// `GET /iam/v1alpha1/groups`.
+    pub groups: Vec<Item>,
+    /// `GET /iam/v1alpha1/applications`.
+    pub applications: Vec<Item>,
+    /// `GET /iam/v1alpha1/api-keys`.
+    pub api_keys: Vec<Item>,
+    /// `GET /instance/v1/zones/{zone}/servers`.
+    pub servers: Vec<Item>,
+    /// `GET /instance/v1/zones/{zone}/volumes`.
+    pub volumes: Vec<Item>,
+    /// `GET /instance/v1/zones/{zone}/snapshots`.
+    pub snapshots: Vec<Item>,
+    /// `GET /instance/v1/zones/{zone}/ips`.
+    pub ips: Vec<Item>,
+}
+
+macro_rules! sample {
+    ($file:literal) => {
+        include_str!(concat!("../../../../shared/samples/scaleway/", $file))
+    };
+}
+
+/// The Instance API's IPs of the sample estate. There is no IPs sample: the first is the
+/// sample server's public IP as its `public_ip` describes it, the second a detached IP
+/// in another zone with a reverse name, so the sample spans two regions.
+const SAMPLE_IPS: &str = r#"[
+  {
+    "id": "7b37f45d-9871-4ae6-bd5a-a926102fb5c9",
+    "address": "51.1.2.8",
+    "reverse": null,
+    "server": {"id": "345627e9-18ff-47e0-b73d-3f38fddb4390", "name": "demo-server"},
+    "organization": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+    "project": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+    "zone": "fr-par-1",
+    "tags": [],
+    "state": "attached",
+    "type": "routed_ipv4",
+    "prefix": "51.1.2.8/32",
+    "ipam_id": ""
+  },
+  {
+    "id": "d1b7e0c4-5a2f-4c3e-9b8d-6f1a2e3c4d5b",
+    "address": "51.15.200.17",
+    "reverse": "mail.simpson.corp",
+    "server": null,
+    "organization": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+    "project": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+    "zone": "nl-ams-1",
+    "tags": ["mail"],
+    "state": "detached",
+    "type": "routed_ipv4",
+    "prefix": "51.15.200.17/32",
+    "ipam_id": "5f0e8c1a-3b7d-4e2f-a9c6-1d4b8e7f2a30"
+  }
+]"#;
+
+/// Instance types of generated servers, in turn.
+const COMMERCIAL_TYPES: [&str; 3] = ["DEV1-S", "GP1-M", "PRO2-S"];
+
+/// A deterministic UUID-shaped id: `kind` tells resource kinds apart, `n` the resource.
+fn uuid(kind: u32, n: u64) -> String {
+    format!("{kind:08x}-0000-4000-8000-{n:012x}")
+}
+
+impl ScalewayData {
+    /// The Organization of [`ScalewayData::sample`].
+    pub const ORGANIZATION: &'static str = "0681c477-fbb9-4820-b8d6-0eef10cfcd6d";
+
+    /// An Organization with nothing in it.
+    pub fn empty(organization: &str) -> ScalewayData {
+        ScalewayData {
+            organization_id: organization.to_owned(),
+            ..ScalewayData::default()
+        }
+    }
+
+    /// The responses in `shared/samples/scaleway/` (one project, two users, a group, two
+    /// applications, two API keys, and in `fr-par-1` a server with its volume and a
+    /// snapshot), plus the two IPs of [`SAMPLE_IPS`].
+    pub fn sample() -> ScalewayData {
+        let org = ScalewayData::ORGANIZATION;
+        let items = |body: &str, key: &str| -> Vec<Item> {
+            let v: Value = serde_json::from_str(body).expect("the samples are JSON");
+            v[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("the sample has no {key}"))
+                .iter()
+                .map(|i| Item::new(i, org))
+                .collect()
+        };
+        let ips: Value = serde_json::from_str(SAMPLE_IPS).expect("SAMPLE_IPS is JSON");
+        ScalewayData {
+            organization_id: org.to_owned(),
+            projects: items(sample!("account_v3_projects.json"), "projects"),
+            users: items(sample!("iam_users.json"), "users"),
+            groups: items(sample!("iam_groups.json"), "groups"),
+            applications: items(sample!("iam_applications.json"), "applications"),
+            api_keys: items(sample!("iam_api_keys.json"), "api_keys"),
+            servers: items(sample!("instance_servers.json"), "servers"),
+            volumes: items(sample!("instance_volumes.json"), "volumes"),
+            snapshots: items(sample!("instance_snapshots.json"), "snapshots"),
+            ips: ips
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|i| Item::new(i, org))
+                .collect(),
+        }
+    }
+
+    /// A large estate, the same on every call: `projects` projects of
+    /// `instances_per_project` instances each, spread over all [`ZONES`], with what goes
+    /// with them in the proportions of a typical Organization (see
+    /// [`ScalewayData::add_instances`] and [`ScalewayData::add_principals`]): about 3.9
+    /// resources per instance and 13 IAM resources per project.
+    pub fn generate(projects: usize, instances_per_project: usize) -> ScalewayData {
+        let mut data = ScalewayData::empty("0000a0a0-0000-4000-8000-000000000001");
+        for p in 0..projects {
+            let project = data.add_project(&format!("project-{p:03}"));
+            // Rotate the zones per project, so every zone holds instances of many projects.
+            for (k, zone) in ZONES.iter().enumerate() {
+                let share = instances_per_project / ZONES.len()
+                    + usize::from((k + p) % ZONES.len() < instances_per_project % ZONES.len());
+                data.add_instances(&project, zone, share);
+            }
+        }
+        data.add_principals(4 * projects, projects, 2 * projects);
+        data
+    }
+
+    /// Nodes a complete sync of this data writes: every item plus the Organization.
+    pub fn resource_count(&self) -> usize {
+        1 + self.lists().iter().map(|l| l.len()).sum::<usize>()
+    }
+
+    fn lists(&self) -> [&Vec<Item>; 9] {
+        [
+            &self.projects,
+            &self.users,
+            &self.groups,
+            &self.applications,
+            &self.api_keys,
+            &self.servers,
+            &self.volumes,
+            &self.snapshots,
+            &self.ips,
+        ]
+    }
+
+    fn lists_mut(&mut self) -> [&mut Vec<Item>; 9] {
+        [
+            &mut self.projects,
+            &mut self.users,
+            &mut self.groups,
+            &mut self.applications,
+            &mut self.api_keys,
+            &mut self.servers,
+            &mut self.volumes,
+            &mut self.snapshots,
+            &mut self.ips,
+        ]
+    }
+
+    /// Removes the resource with this id (or access key) from every list; whether it
+    /// was there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let mut found = false;
+        for list in self.lists_mut() {
+            let before = list.len();
+            list.retain(|i| i.id != id);
+            found |= list.len() != before;
+        }
+        found
+    }
+
+    /// Adds a project named `name`; returns its id.
+    pub fn add_project(&mut self, name: &str) -> String {
+        let id = uuid(0x1, self.projects.len() as u64);
+        let v = json!({
+            "id": id, "name": name, "organization_id": self.organization_id,
+            "description": format!("Generated project {name}"),
+            "created_at": "2025-01-02T03:04:05.000000Z",
+            "updated_at": "2025-02-03T04:05:06.000000Z",
+            "qualification": null
+        });
+        self.projects.push(Item::new(&v, &self.organization_id));
+        id
+    }
+
+    /// Adds `n` instances of `project` in `zone`. Each has a root volume; every third a
+    /// data volume too; every tenth zone-mate is an unattached volume; every second root
+    /// volume has a snapshot; nine instances in ten have an attached IP, and every
+    /// twentieth instance adds a detached one.
+    pub fn add_instances(&mut self, project: &str, zone: &str, n: usize) {
+        let org = self.organization_id.clone();
+        for _ in 0..n {
+            let i = self.servers.len() as u64;
+            let server = uuid(0x10, i);
+            let name = format!("srv-{zone}-{i:06}");
+            let mut mounted = BTreeMap::new();
+            let volume = |data: &mut ScalewayData, attached: bool, kind: &str| {
+                let id = uuid(0x20, data.volumes.len() as u64);
+                let v = json!({
+                    "id": id, "name": format!("{name}-{kind}"), "size": 20_000_000_000u64,
+                    "volume_type": if kind == "root" { "l_ssd" } else { "b_ssd" },
+                    "organization": org, "project": project, "tags": [kind],
+                    "state": "available", "zone": zone, "export_uri": null,
+                    "creation_date": "2025-03-20T14:49:48.107731Z",
+                    "modification_date": "2025-03-20T14:49:48.107731Z",
+                    "server": if attached { json!({"id": server, "name": name}) } else { Value::Null }
+                });
+                data.volumes.push(Item::new(&v, &org));
+                id
+            };
+            let root = volume(self, true, "root");
+            mounted.insert("0".to_string(), root.clone());
+            if i.is_multiple_of(3) {
+                mounted.insert("1".to_string(), volume(self, true, "data"));
+            }
+            if i.is_multiple_of(10) {
+                volume(self, false, "spare");
+            }
+            if i.is_multiple_of(2) {
+                let v = json!({
+                    "id": uuid(0x30, self.snapshots.len() as u64),
+                    "name": format!("{name}-root-snap"), "organization": org,
+                    "project": project, "tags": [], "volume_type": "l_ssd",
+                    "size": 20_000_000_000u64, "state": "available", "zone": zone,
+                    "base_volume": {"id": root, "name": format!("{name}-root")},
+                    "creation_date": "2025-06-20T12:29:45.284101Z",
+                    "modification_date": "2025-06-20T12:30:29.573322Z",
+                    "error_reason": null
+                });
+                self.snapshots.push(Item::new(&v, &org));
+            }
+            let ip = |data: &mut ScalewayData, attached: bool| -> Value {
+                let k = data.ips.len() as u64;
+                let id = uuid(0x40, k);
+                let address = format!("51.{}.{}.{}", 15 + k / 65_536 % 200, k / 256 % 256, k % 256);
+                let v = json!({
+                    "id": id, "address": address, "reverse": null,
+                    "server": if attached { json!({"id": server, "name": name}) } else { Value::Null },
+                    "organization": org, "project": project, "zone": zone, "tags": [],
+                    "state": if attached { "attached" } else { "detached" },
+                    "type": "routed_ipv4", "prefix": format!("{address}/32"),
+                    "ipam_id": uuid(0x41, k)
+                });
+                data.ips.push(Item::new(&v, &org));
+                json!({"id": id, "address": address, "dynamic": false, "family": "inet"})
+            };
+            let public_ip = if i % 10 != 9 {
+                ip(self, true)
+            } else {
+                Value::Null
+            };
+            if i.is_multiple_of(20) {
+                ip(self, false);
+            }
+            let volumes: serde_json::Map<String, Value> = mounted
+                .iter()
+                .map(|(slot, id)| (slot.clone(), json!({"id": id, "zone": zone})))
+                .collect();
+            let v = json!({
+                "id": server, "name": name, "organization": org, "project": project,
+                "tags": ["generated", format!("rank-{}", i % 4)],
+                "commercial_type": COMMERCIAL_TYPES[i as usize % 3],
+                "dynamic_ip_required": false, "hostname": name, "protected": false,
+                "mac_address": format!("de:00:00:{:02x}:{:02x}:{:02x}", i >> 16 & 0xff, i >> 8 & 0xff, i & 0xff),
+                "state": if i.is_multiple_of(7) { "stopped" } else { "running" },
+                "boot_type": "local", "volumes": volumes, "state_detail": "booted",
+                "arch": "x86_64", "private_nics": [], "zone": zone, "end_of_service": false,
+                "creation_date": "2025-03-20T14:49:48.107731Z",
+                "modification_date": "2025-04-24T08:02:19.046852Z",
+                "routed_ip_enabled": true, "enable_ipv6": false, "private_ip": null,
+                "public_ip": public_ip,
+                "location": {"cluster_id": "32", "hypervisor_id": format!("{}", 800 + i % 50),
+                             "node_id": "2", "platform_id": "14", "zone_id": zone},
+                "ipv6": null, "security_group": {"id": uuid(0x50, 0), "name": "default"}
+            });
+            self.servers.push(Item::new(&v, &org));
+        }
+    }
+
+    /// Adds `users` users, `groups` groups and `applications` applications, each user
+    /// and application with one API key. User `u` is in group `u % groups`, and every
+    /// fourth also in the next; application `a` is in group `a % groups`.
+    pub fn add_principals(&mut self, users: usize, groups: usize, applications: usize) {
+        let org = self.organization_id.clone();
+        let first_user = self.users.len() as u64;
+        let first_app = self.applications.len() as u64;
+        let project = self.projects.first().map(|p| p.id.clone());
+        let key = |data: &mut ScalewayData, owner: (&str, &str)| {
+            let n = data.api_keys.len() as u64;
+            let mut v = json!({
+                "access_key": format!("SCW{n:017X}"), "description": format!("key {n}"),
+                "default_project_id": project, "editable": true, "deletable": true,
+                "managed": false, "creation_ip": "192.0.2.10", "secret_key": null,
+                "created_at": "2025-03-20T10:58:00.784077Z",
+                "updated_at": "2025-03-20T10:58:00.784077Z",
+                "expires_at": if n.is_multiple_of(3) { json!("2026-03-20T10:58:00Z") } else { Value::Null },
+                "application_id": null, "user_id": null
+            });
+            v[owner.0] = json!(owner.1);
+            data.api_keys.push(Item::new(&v, &org));
+        };
+        let group_ids: Vec<String> = (0..groups as u64).map(|g| uuid(0x62, g)).collect();
+        let mut members: Vec<(Vec<String>, Vec<String>)> = vec![Default::default(); groups];
+        for u in first_user..first_user + users as u64 {
+            let id = uuid(0x60, u);
+            let v = json!({
+                "id": id, "email": format!("user{u}@example.com"),
+                "username": format!("user{u}@example.com"), "first_name": "User",
+                "last_name": format!("{u}"), "phone_number": "", "locale": "en_US",
+                "organization_id": org, "deletable": u != 0,
+                "type": if u == 0 { "owner" } else { "member" }, "mfa": u.is_multiple_of(2),
+                "account_root_user_id": uuid(0x61, u), "tags": [], "locked": false,
+                "created_at": "2025-03-20T07:39:54.526837Z",
+                "updated_at": "2025-06-20T09:19:54.496281Z",
+                "last_login_at": "2025-06-20T09:19:54.502555Z",
+                "two_factor_enabled": u.is_multiple_of(2), "status": "activated"
+            });
+            self.users.push(Item::new(&v, &org));
+            key(self, ("user_id", &id));
+            if groups > 0 {
+                let g = u as usize % groups;
+                members[g].0.push(id.clone());
+                if u.is_multiple_of(4) && groups > 1 {
+                    members[(g + 1) % groups].0.push(id);
+                }
+            }
+        }
+        for a in first_app..first_app + applications as u64 {
+            let id = uuid(0x63, a);
+            let v = json!({
+                "id": id, "name": format!("app-{a}"), "description": format!("Application {a}"),
+                "organization_id": org, "editable": true, "deletable": true,
+                "managed": false, "nb_api_keys": 1, "tags": [],
+                "created_at": "2025-03-23T20:52:20.849566Z",
+                "updated_at": "2025-03-23T20:52:20.849566Z"
+            });
+            self.applications.push(Item::new(&v, &org));
+            key(self, ("application_id", &id));
+            if groups > 0 {
+                members[a as usize % groups].1.push(id);
+            }
+        }
+        for (g, (user_ids, application_ids)) in group_ids.iter().zip(members) {
+            let v = json!({
+                "id": g, "organization_id": org, "name": format!("group-{g}"),
+                "description": "generated group", "user_ids": user_ids,
+                "application_ids": application_ids, "tags": [], "editable": true,
+                "deletable": true, "managed": false,
+                "created_at": "2025-03-20T11:13:35.109782Z",
+                "updated_at": "2025-03-20T11:13:35.109782Z"
+            });
+            self.groups.push(Item::new(&v, &org));
+        }
+    }
+}
+
+/// Which endpoint, and its list convention.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    /// Account and IAM: `page`/`page_size`, `total_count` in the body, filters
+    /// `organization_id` and `project_id`.
+    Paged(&'static str),
+    /// Instance: `page`/`per_page`, `X-Total-Count` header, filters `organization`
+    /// and `project`.
+    Instance(&'static str),
+}
+
+/// A running Scaleway API on `127.0.0.1`, serving:
+///
+/// - `GET /account/v3/projects` (`projects`)
+/// - `GET /iam/v1alpha1/{users,groups,applications,api-keys}` (`api_keys` for the last)
+/// - `GET /instance/v1/zones/{zone}/{servers,volumes,snapshots,ips}`, for every zone of
+///   [`ZONES`] (another zone answers 404)
+///
+/// Account and IAM lists take `page` (from 1) and `page_size` (default 20, at most
+/// [`ScalewaySim::MAX_PAGE_SIZE`]) and return `total_count` in the body; Instance lists
+/// take `page` and `per_page` (default 50, at most 100) and return the total in the
+/// `X-Total-Count` header only. A page size above the maximum, or a page or size of 0,
+/// answers 400 as Scaleway does for an invalid argument. Lists are filtered by
+/// `organization_id`/`project_id` (Instance: `organization`/`project`) when given.
+/// A request without `X-Auth-Token: `[`ScalewaySim::SECRET_KEY`] answers 401.
+pub struct ScalewaySim {
+    state: Arc<SimState>,
+    server: Server,
+}
+
+struct SimState {
+    data: RwLock<ScalewayData>,
+    faults: Mutex<Faults>,
+    requests: AtomicU64,
+    log: Mutex<Vec<String>>,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// The next requests that fail whatever they ask: (status, Retry-After).
+    next: Vec<(u16, Option<u32>)>,
+    /// Zones whose Instance endpoints always answer this status.
+    zones: HashMap<String, u16>,
+    /// Added before every response.
+    latency: Duration,
+}
+
+impl ScalewaySim {
+    /// The secret key the API accepts.
+    pub const SECRET_KEY: &'static str = "scw-sim-secret-7f3e9c2a-51d4-4b8e-a6f0-93c1d2e4b5a6";
+
+    /// The most items a page holds in both conventions.
+    pub const MAX_PAGE_SIZE: usize = 100;
+
+    /// Serves `data` on a fresh loopback port.
+    pub fn start(data: ScalewayData) -> ScalewaySim {
+        let state = Arc::new(SimState {
+            data: RwLock::new(data),
+            faults: Mutex::new(Faults::default()),
+            requests: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+        });
+        let router = Router::new()
+            .route("/account/v3/projects", get(projects))
+            .route("/iam/v1alpha1/{what}", get(iam))
+            .route("/instance/v1/zones/{zone}/{what}", get(instance))
+            .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+            .layer(middleware::from_fn_with_state(state.clone(), gate))
+            .with_state(state.clone());
+        ScalewaySim {
+            server: Server::start("scaleway-sim", router),
+            state,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for `SCW_API_URL`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The Organization of the served data.
+    pub fn organization_id(&self) -> String {
+        self.read().organization_id.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ScalewayData> {
+        self.state
+            .data
+            .read()
+            .expect("no handler panics holding the lock")
+    }
+
+    fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.state
+            .faults
+            .lock()
+            .expect("no handler panics holding the lock")
+    }
+
+    /// Serves `data` from the next request on.
+    pub fn set_data(&self, data: ScalewayData) {
+        *self
+            .state
+            .data
+            .write()
+            .expect("no handler panics holding the lock") = data;
+    }
+
+    /// Changes the served data in place, e.g. to delete a server between syncs.
+    pub fn update(&self, change: impl FnOnce(&mut ScalewayData)) {
+        change(
+            &mut self
+                .state
+                .data
+                .write()
+                .expect("no handler panics holding the lock"),
+        );
+    }
+
+    /// Answers the next `n` requests with 429 and `Retry-After: retry_after` seconds.
+    pub fn throttle_next(&self, n: usize, retry_after: u32) {
+        self.faults()
+            .next
+            .extend((0..n).map(|_| (429, Some(retry_after))));
+    }
+
+    /// Answers the next `n` requests with `status` (a burst of 5xx, say), whatever they
+    /// ask.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.faults().next.extend((0..n).map(|_| (status, None)));
+    }
+
+    /// Answers every Instance request for `zone` with `status` until cleared.
+    pub fn fail_zone(&self, zone: &str, status: u16) {
+        self.faults().zones.insert(zone.to_owned(), status);
+    }
+
+    /// Answers every Instance request for `zone` with 403, as for a key without
+    /// permission there.
+    pub fn forbid_zone(&self, zone: &str) {
+        self.fail_zone(zone, 403);
+    }
+
+    /// Ends every zone fault.
+    pub fn clear_zone_faults(&self) {
+        self.faults().zones.clear();
+    }
+
+    /// Delays every response by `latency`, as a distant API would.
+    pub fn set_latency(&self, latency: Duration) {
+        self.faults().latency = latency;
+    }
+
+    /// Requests received so far, failed and refused ones included.
+    pub fn total_requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Each request received so far as `METHOD /path?query`, in order of arrival.
+    pub fn request_log(&self) -> Vec<String> {
+        self.state
+            .log
+            .lock()
+            .expect("no handler panics holding the lock")
+            .clone()
+    }
+}
+
+/// Counts and logs every request, waits the latency, then applies injected faults, the
+/// token check and zone faults, in that order.
+async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let line = format!("{} {}", request.method(), request.uri());
+    state
+        .log
+        .lock()
+        .expect("no handler panics holding the lock")
+        .push(line);
+    let (latency, fault, zone_fault) = {
+        let mut faults = state
+            .faults
+            .lock()
+            .expect("no handler panics holding the lock");
+        let fault = (!faults.next.is_empty()).then(|| faults.next.remove(0));
+        let path = request.uri().path();
+        let zone = path
+            .strip_prefix("/instance/v1/zones/")
+            .and_then(|rest| rest.split('/').next());
+        let zone_fault = zone.and_then(|z| faults.zones.get(z).copied());
+        (faults.latency, fault, zone_fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some((status, retry_after)) = fault {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = error(status, "injected", "fault injected by the test");
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        return response;
+    }
+    let authorized = request
+        .headers()
+        .get("x-auth-token")
+        .is_some_and(|v| v == ScalewaySim::SECRET_KEY);
+    if !authorized {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "denied_authentication",
+            "authentication is denied",
+        );
+    }
+    if let Some(status) = zone_fault {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return error(status, "permissions_denied", "insufficient permissions");
+    }
+    next.run(request).await
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn projects(State(state): State<Arc<SimState>>, Query(q): Params) -> Response {
+    let data = state
+        .data
+        .read()
+        .expect("no handler panics holding the lock");
+    list(&data.projects, Endpoint::Paged("projects"), None, &q)
+}
+
+async fn iam(
+    State(state): State<Arc<SimState>>,
+    Path(what): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let data = state
+        .data
+        .read()
+        .expect("no handler panics holding the lock");
+    let (items, key) = match what.as_str() {
+        "users" => (&data.users, "users"),
+        "groups" => (&data.groups, "groups"),
+        "applications" => (&data.applications, "applications"),
+        "api-keys" => (&data.api_keys, "api_keys"),
+        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    };
+    list(items, Endpoint::Paged(key), None, &q)
+}
+
+async fn instance(
+    State(state): State<Arc<SimState>>,
+    Path((zone, what)): Path<(String, String)>,
+    Query(q): Params,
+) -> Response {
+    if !ZONES.contains(&zone.as_str()) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_zone",
+            &format!("unknown zone {zone:?}"),
+        );
+    }
+    let data = state
+        .data
+        .read()
+        .expect("no handler panics holding the lock");
+    let (items, key) = match what.as_str() {
+        "servers" => (&data.servers, "servers"),
+        "volumes" => (&data.volumes, "volumes"),
+        "snapshots" => (&data.snapshots, "snapshots"),
+        "ips" => (&data.ips, "ips"),
+        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    };
+    list(items, Endpoint::Instance(key), Some(&zone), &q)
+}
+
+/// One page of `items`, filtered and paginated as `endpoint` does.
+fn list(
+    items: &[Item],
+    endpoint: Endpoint,
+    zone: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Response {
+    let (key, size_param, default_size, org_param, project_param) = match endpoint {
+        Endpoint::Paged(key) => (key, "page_size", 20, "organization_id", "project_id"),
+        Endpoint::Instance(key) => (key, "per_page", 50, "organization", "project"),
+    };
+    let number = |name: &str, default: usize| match q.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().map_err(|_| name.to_owned()),
+    };
+    let (page, size) = match (number("page", 1), number(size_param, default_size)) {
+        (Ok(p), Ok(s)) => (p, s),
+        (Err(name), _) | (_, Err(name)) => {
+            return invalid(&format!("{name} is not a number"));
+        }
+    };
+    if page == 0 || size == 0 || size > ScalewaySim::MAX_PAGE_SIZE {
+        return invalid(&format!(
+            "page must be at least 1 and {size_param} between 1 and {}",
+            ScalewaySim::MAX_PAGE_SIZE
+        ));
+    }
+    let organization = q.get(org_param);
+    let project = q.get(project_param);
+    let selected: Vec<&Item> = items
+        .iter()
+        .filter(|i| zone.is_none() || i.zone.as_deref() == zone)
+        .filter(|i| organization.is_none_or(|o| &i.organization == o))
+        .filter(|i| project.is_none_or(|p| i.project.as_ref() == Some(p)))
+        .collect();
+    let start = (page - 1).saturating_mul(size).min(selected.len());
+    let end = start.saturating_add(size).min(selected.len());
+    let mut body = format!("{{\"{key}\":[");
+    for (n, item) in selected[start..end].iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&item.json);
+    }
+    body.push(']');
+    if let Endpoint::Paged(_) = endpoint {
+        body.push_str(&format!(",\"total_count\":{}", selected.len()));
+    }
+    body.push('}');
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Endpoint::Instance(_) = endpoint {
+        response
+            .headers_mut()
+            .insert("x-total-count", HeaderValue::from(selected.len()));
+    }
+    response
+}
+
+fn invalid(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "invalid_arguments", message)
+}
+
+/// Scaleway's error body: `{"message": ..., "type": ...}`.
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (status, Json(json!({ "type": kind, "message": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::client::{Reply, get};
+
+    fn auth() -> [(&'static str, String); 1] {
+        [("X-Auth-Token", ScalewaySim::SECRET_KEY.to_owned())]
+    }
+
+    fn call(sim: &ScalewaySim, path: &str) -> Reply {
+        get(&format!("{}{path}", sim.url()), &auth())
+    }
+
+    fn len(reply: &Reply, key: &str) -> usize {
+        reply.json()[key].as_array().unwrap().len()
+    }
+
+    #[test]
+    fn serves_the_samples_and_filters_by_zone_and_organization() {
+        let sim = ScalewaySim::start(ScalewayData::sample());
+        let org = ScalewayData::ORGANIZATION;
+        let users = call(&sim, &format!("/iam/v1alpha1/users?organization_id={org}"));
+        assert_eq!(users.status, 200);
+        assert_eq!(users.json()["total_count"], 2);
+        assert_eq!(users.json()["users"][0]["first_name"], "Marge");
+        let other = call(&sim, "/iam/v1alpha1/users?organization_id=someone-else");
+        assert_eq!(other.json()["total_count"], 0);
+        let par = call(&sim, "/instance/v1/zones/fr-par-1/ips");
+        assert_eq!(
+            (len(&par, "ips"), par.header("x-total-count")),
+            (1, Some("1"))
+        );
+        assert!(
+            par.json().get("total_count").is_none(),
+            "the Instance API totals in a header"
+        );
+        let ams = call(&sim, "/instance/v1/zones/nl-ams-1/ips");
+        assert_eq!(ams.json()["ips"][0]["state"], "detached");
+        assert_eq!(
+            call(&sim, "/instance/v1/zones/xx-yyy-9/servers").status,
+            404
+        );
+        assert_eq!(
+            len(
+                &call(&sim, "/instance/v1/zones/fr-par-1/servers?project=nope"),
+                "servers"
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn paginates_in_both_conventions_up_to_100() {
+        let mut data = ScalewayData::empty("org");
+        let project = data.add_project("p");
+        data.add_instances(&project, "pl-waw-2", 250);
+        data.add_principals(250, 3, 0);
+        let sim = ScalewaySim::start(data);
+        let servers: Vec<usize> = (1..=4)
+            .map(|p| {
+                let r = call(
+                    &sim,
+                    &format!("/instance/v1/zones/pl-waw-2/servers?page={p}&per_page=100"),
+                );
+                assert_eq!(r.header("x-total-count"), Some("250"));
+                len(&r, "servers")
+            })
+            .collect();
+        assert_eq!(servers, [100, 100, 50, 0]);
+        let users: Vec<usize> = (1..=3)
+            .map(|p| {
+                len(
+                    &call(&sim, &format!("/iam/v1alpha1/users?page={p}&page_size=100")),
+                    "users",
+                )
+            })
+            .collect();
+        assert_eq!(users, [100, 100, 50]);
+        assert_eq!(len(&call(&sim, "/iam/v1alpha1/users"), "users"), 20);
+        assert_eq!(
+            len(
+                &call(&sim, "/instance/v1/zones/pl-waw-2/servers"),
+                "servers"
+            ),
+            50
+        );
+        assert_eq!(call(&sim, "/iam/v1alpha1/users?page_size=101").status, 400);
+        assert_eq!(
+            call(&sim, "/instance/v1/zones/pl-waw-2/volumes?per_page=500").status,
+            400
+        );
+        assert_eq!(call(&sim, "/account/v3/projects?page=0").status, 400);
+    }
+
+    #[test]
+    fn refuses_a_wrong_key_and_injects_faults() {
+        let sim = ScalewaySim::start(ScalewayData::sample());
+        let url = format!("{}/account/v3/projects", sim.url());
+        assert_eq!(get(&url, &[]).status, 401);
+        assert_eq!(get(&url, &[("X-Auth-Token", "nope".into())]).status, 401);
+        sim.throttle_next(1, 2);
+        sim.fail_next(1, 503);
+        let throttled = call(&sim, "/account/v3/projects");
+        assert_eq!(
+            (throttled.status, throttled.header("retry-after")),
+            (429, Some("2"))
+        );
+        assert_eq!(call(&sim, "/account/v3/projects").status, 503);
+        assert_eq!(call(&sim, "/account/v3/projects").status, 200);
+        sim.forbid_zone("nl-ams-1");
+        assert_eq!(call(&sim, "/instance/v1/zones/nl-ams-1/ips").status, 403);
+        assert_eq!(call(&sim, "/instance/v1/zones/fr-par-1/ips").status, 200);
+        sim.clear_zone_faults();
+        assert_eq!(call(&sim, "/instance/v1/zones/nl-ams-1/ips").status, 200);
+        sim.set_latency(Duration::from_millis(1));
+        assert_eq!(call(&sim, "/iam/v1alpha1/groups").status, 200);
+        assert_eq!(sim.total_requests(), 9);
+        assert_eq!(sim.request_log()[0], "GET /account/v3/projects");
+    }
+
+    #[test]
+    fn generated_estates_are_deterministic_and_span_every_zone() {
+        let a = ScalewayData::generate(3, 20);
+        assert_eq!(a, ScalewayData::generate(3, 20));
+        assert_eq!(a.servers.len(), 60);
+        for zone in ZONES {
+            assert!(
+                a.servers.iter().any(|s| s.zone.as_deref() == Some(zone)),
+                "{zone}"
+            );
+        }
+        assert_eq!(
+            (a.users.len(), a.groups.len(), a.applications.len()),
+            (12, 3, 6)
+        );
+        assert_eq!(a.api_keys.len(), 18);
+        assert_eq!(a.volumes.len(), 60 + 20 + 6);
+        assert_eq!((a.snapshots.len(), a.ips.len()), (30, 54 + 3));
+        assert_eq!(
+            a.resource_count(),
+            1 + 3 + 12 + 3 + 6 + 18 + 60 + 86 + 30 + 57
+        );
+        let server = a.servers[0].json();
+        assert_eq!(server["volumes"]["0"]["id"], a.volumes[0].id);
+        assert_eq!(a.ips[0].json()["server"]["id"], a.servers[0].id);
+        let mut b = a.clone();
+        assert!(b.remove(&a.servers[1].id));
+        assert_eq!(b.servers.len(), 59);
+        assert!(!b.remove("nothing-by-that-id"));
+    }
+}
