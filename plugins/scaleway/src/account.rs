@@ -17,13 +17,16 @@ pub struct Project {
 }
 
 /// Adds the listing of every project of the Organization.
-pub fn list_projects<'a>(
-    listings: Listings<'a>,
-    api: &Api,
-    out: &'a mut Vec<Project>,
-) -> Listings<'a> {
+pub fn list_projects(listings: &mut Listings, api: &Api, organization: &str) {
     let path = "/account/v3/projects".to_owned();
-    listings.add(api, PROJECT, None, path, Paging::BodyTotal, out)
+    let org = organization.to_owned();
+    listings.add(
+        api,
+        (PROJECT, None),
+        path,
+        Paging::BodyTotal,
+        move |items, out| to_records(&org, items, out),
+    );
 }
 
 /// Each project, held by the Organization.

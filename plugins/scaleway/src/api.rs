@@ -4,9 +4,14 @@
 //! body; the Instance API takes `page` and `per_page` and returns the total in the
 //! `X-Total-Count` header. Both cap a page at 100 items (`shared/README.md`).
 
-use infragraph_sdk::{Context, Request, Response, SyncError, Walker};
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+
+use infragraph_sdk::{Context, Request, Response, SyncError, Walker, each};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::records::Records;
 
 /// The most items Scaleway serves per page, in both conventions.
 pub const PAGE_SIZE: u64 = 100;
@@ -90,47 +95,77 @@ impl Feed {
     }
 }
 
-/// Every listing of a sync, walked together: page 1 of each in one host call, then the
-/// remaining pages of all of them in the next.
-#[derive(Default)]
-pub struct Listings<'a> {
-    walker: Walker<'a>,
+/// How each listing ended, in the order added.
+pub type Outcomes = Vec<(Feed, Result<(), SyncError>)>;
+
+/// Requests per round of the walk: four times the host's default per-host concurrency
+/// (16), so every round keeps the host busy (and its last wave rarely runs part empty),
+/// while a round's pages (about 60 KB each) stay a few MB in the guest and the host.
+/// Also at least the 41 first pages of the default zones, so a wrong key is seen on every
+/// listing in the first round.
+const ROUND: usize = 64;
+
+/// Every listing of a sync, walked together in rounds of [`ROUND`] requests: page 1 of
+/// each listing first, then the remaining pages listing after listing. Each page is turned
+/// into records and emitted as soon as its round is parsed, so neither the JSON nor the
+/// parsed listings are ever held whole.
+pub struct Listings {
+    walker: Walker<'static>,
     feeds: Vec<Feed>,
+    records: Rc<RefCell<Records>>,
 }
 
-impl<'a> Listings<'a> {
-    pub fn new() -> Listings<'a> {
-        Listings::default()
+impl Listings {
+    pub fn new() -> Listings {
+        Listings {
+            walker: Walker::new().max_round(ROUND),
+            feeds: Vec::new(),
+            records: Rc::default(),
+        }
     }
 
-    /// Adds the listing of `path` into `out`, feeding `label`.
-    pub fn add<T: DeserializeOwned + 'a>(
-        mut self,
+    /// Records added here are emitted with the first page, e.g. the Organization.
+    pub fn records(&self) -> RefMut<'_, Records> {
+        self.records.borrow_mut()
+    }
+
+    /// Adds the listing of `path`, feeding `label`; `to_records` turns each page's items
+    /// into records, which are emitted right away.
+    pub fn add<T: DeserializeOwned + 'static>(
+        &mut self,
         api: &Api,
-        label: &'static str,
-        zone: Option<&str>,
+        (label, zone): (&'static str, Option<&str>),
         path: String,
         paging: Paging,
-        out: &'a mut Vec<T>,
-    ) -> Listings<'a> {
+        mut to_records: impl FnMut(Vec<T>, &mut Records) + 'static,
+    ) {
         let request = api.request(&path, paging);
-        self.walker =
-            self.walker
-                .pages_with_total(out, request, move |r| parse(r, paging), PAGE_SIZE);
+        let records = self.records.clone();
+        let sink = each(move |cx: &mut Context, items: Vec<T>| {
+            let mut records = records.borrow_mut();
+            to_records(items, &mut records);
+            records.emit(cx);
+            Ok(())
+        });
+        let walker = std::mem::take(&mut self.walker);
+        self.walker = walker.pages_with_total(sink, request, move |r| parse(r, paging), PAGE_SIZE);
         self.feeds.push(Feed {
             label,
             zone: zone.map(str::to_owned),
             path,
         });
-        self
     }
 
-    /// Walks every listing to its end or its own error.
-    pub fn run(self, cx: &mut Context) -> Vec<(Feed, Result<(), SyncError>)> {
-        self.feeds
-            .into_iter()
-            .zip(self.walker.run_each(cx))
-            .collect()
+    /// Walks every listing to its end or its own error; the outcome of each, and the
+    /// nodes written per label.
+    pub fn run(self, cx: &mut Context) -> (Outcomes, Records) {
+        let Listings {
+            walker,
+            feeds,
+            records,
+        } = self;
+        let outcomes = feeds.into_iter().zip(walker.run_each(cx)).collect();
+        (outcomes, records.take())
     }
 }
 

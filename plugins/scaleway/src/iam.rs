@@ -77,50 +77,37 @@ pub struct ApiKey {
     pub application_id: Option<String>,
 }
 
-/// The four IAM listings.
-#[derive(Debug, Default)]
-pub struct Iam {
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
-    pub applications: Vec<Application>,
-    pub api_keys: Vec<ApiKey>,
-}
-
 /// Adds the listings of every user, group, application and API key of the Organization.
-pub fn list_iam<'a>(listings: Listings<'a>, api: &Api, out: &'a mut Iam) -> Listings<'a> {
-    let Iam {
-        users,
-        groups,
-        applications,
-        api_keys,
-    } = out;
+pub fn list_iam(listings: &mut Listings, api: &Api, organization: &str) {
     let path = |what: &str| format!("/iam/v1alpha1/{what}");
-    listings
-        .add(api, USER, None, path("users"), Paging::BodyTotal, users)
-        .add(api, GROUP, None, path("groups"), Paging::BodyTotal, groups)
-        .add(
-            api,
-            APPLICATION,
-            None,
-            path("applications"),
-            Paging::BodyTotal,
-            applications,
-        )
-        .add(
-            api,
-            API_KEY,
-            None,
-            path("api-keys"),
-            Paging::BodyTotal,
-            api_keys,
-        )
+    let p = Paging::BodyTotal;
+    let org = organization.to_owned();
+    listings.add(api, (USER, None), path("users"), p, move |items, out| {
+        users(&org, items, out)
+    });
+    let org = organization.to_owned();
+    listings.add(api, (GROUP, None), path("groups"), p, move |items, out| {
+        groups(&org, items, out)
+    });
+    let org = organization.to_owned();
+    let apps = path("applications");
+    listings.add(api, (APPLICATION, None), apps, p, move |items, out| {
+        applications(&org, items, out)
+    });
+    let org = organization.to_owned();
+    listings.add(
+        api,
+        (API_KEY, None),
+        path("api-keys"),
+        p,
+        move |items, out| api_keys(&org, items, out),
+    );
 }
 
-/// Principals and keys held by the Organization; memberships from each group's member
-/// lists, key ownership from each key's bearer.
-pub fn to_records(organization: &str, iam: Iam, out: &mut Records) {
+/// Users, held by the Organization.
+pub fn users(organization: &str, users: Vec<User>, out: &mut Records) {
     let org = (ORGANIZATION, organization);
-    for u in iam.users {
+    for u in users {
         out.edge(RESOURCE, org, (USER, &u.id));
         let Some(n) = out.node(USER, &u.id) else {
             continue;
@@ -142,7 +129,12 @@ pub fn to_records(organization: &str, iam: Iam, out: &mut Records) {
             .prop("tags", u.tags)
             .prop("locked", u.locked);
     }
-    for g in iam.groups {
+}
+
+/// Groups, held by the Organization; memberships from each group's member lists.
+pub fn groups(organization: &str, groups: Vec<Group>, out: &mut Records) {
+    let org = (ORGANIZATION, organization);
+    for g in groups {
         out.edge(RESOURCE, org, (GROUP, &g.id));
         for user in &g.user_ids {
             out.edge(MEMBER_OF, (USER, user), (GROUP, &g.id));
@@ -162,7 +154,12 @@ pub fn to_records(organization: &str, iam: Iam, out: &mut Records) {
             .prop("deletable", g.deletable)
             .prop("managed", g.managed);
     }
-    for a in iam.applications {
+}
+
+/// Applications, held by the Organization.
+pub fn applications(organization: &str, applications: Vec<Application>, out: &mut Records) {
+    let org = (ORGANIZATION, organization);
+    for a in applications {
         out.edge(RESOURCE, org, (APPLICATION, &a.id));
         let Some(n) = out.node(APPLICATION, &a.id) else {
             continue;
@@ -176,7 +173,12 @@ pub fn to_records(organization: &str, iam: Iam, out: &mut Records) {
             .prop("managed", a.managed)
             .prop("tags", a.tags);
     }
-    for k in iam.api_keys {
+}
+
+/// API keys, held by the Organization and by their bearer.
+pub fn api_keys(organization: &str, api_keys: Vec<ApiKey>, out: &mut Records) {
+    let org = (ORGANIZATION, organization);
+    for k in api_keys {
         let key = (API_KEY, k.access_key.as_str());
         out.edge(RESOURCE, org, key);
         if let Some(user) = &k.user_id {
@@ -220,14 +222,11 @@ mod tests {
     }
 
     fn records() -> Records {
-        let iam = Iam {
-            users: items("iam_users.json", "users"),
-            groups: items("iam_groups.json", "groups"),
-            applications: items("iam_applications.json", "applications"),
-            api_keys: items("iam_api_keys.json", "api_keys"),
-        };
         let mut r = Records::default();
-        to_records(ORG, iam, &mut r);
+        users(ORG, items("iam_users.json", "users"), &mut r);
+        groups(ORG, items("iam_groups.json", "groups"), &mut r);
+        applications(ORG, items("iam_applications.json", "applications"), &mut r);
+        api_keys(ORG, items("iam_api_keys.json", "api_keys"), &mut r);
         r
     }
 

@@ -111,49 +111,45 @@ pub struct Ip {
     pub server: Option<Ref>,
 }
 
-/// The four listings of one zone.
-#[derive(Debug, Default)]
-pub struct Zone {
-    pub zone: String,
-    pub servers: Vec<Server>,
-    pub volumes: Vec<Volume>,
-    pub snapshots: Vec<Snapshot>,
-    pub ips: Vec<Ip>,
-}
-
-impl Zone {
-    pub fn new(zone: &str) -> Zone {
-        Zone {
-            zone: zone.to_owned(),
-            ..Zone::default()
-        }
-    }
-}
-
-/// Adds the four listings of `out.zone`.
-pub fn list_zone<'a>(listings: Listings<'a>, api: &Api, out: &'a mut Zone) -> Listings<'a> {
-    let Zone {
-        zone,
-        servers,
-        volumes,
-        snapshots,
-        ips,
-    } = out;
-    let zone = zone.as_str();
+/// Adds the four listings of `zone`.
+pub fn list_zone(listings: &mut Listings, api: &Api, zone: &str) {
     let path = |what: &str| format!("/instance/v1/zones/{zone}/{what}");
     let p = Paging::HeaderTotal;
-    listings
-        .add(api, INSTANCE, Some(zone), path("servers"), p, servers)
-        .add(api, VOLUME, Some(zone), path("volumes"), p, volumes)
-        .add(api, SNAPSHOT, Some(zone), path("snapshots"), p, snapshots)
-        .add(api, FLEXIBLE_IP, Some(zone), path("ips"), p, ips)
+    let feed = |label| (label, Some(zone));
+    let z = zone.to_owned();
+    listings.add(
+        api,
+        feed(INSTANCE),
+        path("servers"),
+        p,
+        move |items, out| servers(&z, items, out),
+    );
+    let z = zone.to_owned();
+    listings.add(api, feed(VOLUME), path("volumes"), p, move |items, out| {
+        volumes(&z, items, out)
+    });
+    let z = zone.to_owned();
+    listings.add(
+        api,
+        feed(SNAPSHOT),
+        path("snapshots"),
+        p,
+        move |items, out| snapshots(&z, items, out),
+    );
+    let z = zone.to_owned();
+    listings.add(api, feed(FLEXIBLE_IP), path("ips"), p, move |items, out| {
+        ips(&z, items, out)
+    });
 }
 
-/// A zone's resources, each held by its project; attachments from the server's volume
-/// slots, the snapshot's base volume and the IP's server.
-pub fn to_records(z: Zone, out: &mut Records) {
-    let here = |zone: Option<String>| Some(zone.unwrap_or_else(|| z.zone.clone()));
-    for s in z.servers {
+/// The item's own zone, or the zone it was listed in when the API left it out.
+fn here(own: Option<String>, listed: &str) -> Option<String> {
+    Some(own.unwrap_or_else(|| listed.to_owned()))
+}
+
+/// Servers of `zone`, each held by its project and mounting its volumes.
+pub fn servers(zone: &str, servers: Vec<Server>, out: &mut Records) {
+    for s in servers {
         let project = s.project.unwrap_or_default();
         out.edge(RESOURCE, (PROJECT, &project), (INSTANCE, &s.id));
         for v in s.volumes.iter().flat_map(|v| v.values()) {
@@ -199,10 +195,14 @@ pub fn to_records(z: Zone, out: &mut Records) {
             .prop("state_detail", s.state_detail)
             .prop("arch", s.arch)
             .prop("private_nics", nics)
-            .prop("zone", here(s.zone))
+            .prop("zone", here(s.zone, zone))
             .prop("end_of_service", s.end_of_service);
     }
-    for v in z.volumes {
+}
+
+/// Volumes of `zone`, each held by its project.
+pub fn volumes(zone: &str, volumes: Vec<Volume>, out: &mut Records) {
+    for v in volumes {
         let project = v.project.unwrap_or_default();
         out.edge(RESOURCE, (PROJECT, &project), (VOLUME, &v.id));
         let Some(n) = out.node(VOLUME, &v.id) else {
@@ -216,9 +216,13 @@ pub fn to_records(z: Zone, out: &mut Records) {
             .prop("modification_date", v.modification_date)
             .prop("tags", v.tags)
             .prop("state", v.state)
-            .prop("zone", here(v.zone));
+            .prop("zone", here(v.zone, zone));
     }
-    for s in z.snapshots {
+}
+
+/// Snapshots of `zone`, each held by its project and by its base volume.
+pub fn snapshots(zone: &str, snapshots: Vec<Snapshot>, out: &mut Records) {
+    for s in snapshots {
         let project = s.project.unwrap_or_default();
         out.edge(RESOURCE, (PROJECT, &project), (SNAPSHOT, &s.id));
         if let Some(base) = &s.base_volume {
@@ -235,9 +239,13 @@ pub fn to_records(z: Zone, out: &mut Records) {
             .prop("creation_date", s.creation_date)
             .prop("modification_date", s.modification_date)
             .prop("error_reason", s.error_reason)
-            .prop("zone", here(s.zone));
+            .prop("zone", here(s.zone, zone));
     }
-    for ip in z.ips {
+}
+
+/// IPs of `zone`, each held by its project and identifying the server it is attached to.
+pub fn ips(zone: &str, ips: Vec<Ip>, out: &mut Records) {
+    for ip in ips {
         let project = ip.project.unwrap_or_default();
         out.edge(RESOURCE, (PROJECT, &project), (FLEXIBLE_IP, &ip.id));
         if let Some(server) = &ip.server {
@@ -253,7 +261,7 @@ pub fn to_records(z: Zone, out: &mut Records) {
             .prop("state", ip.state)
             .prop("prefix", ip.prefix)
             .prop("ipam_id", ip.ipam_id)
-            .prop("zone", here(ip.zone));
+            .prop("zone", here(ip.zone, zone));
     }
 }
 
@@ -288,15 +296,12 @@ mod tests {
     }
 
     fn records() -> Records {
-        let zone = Zone {
-            zone: "fr-par-1".into(),
-            servers: items("instance_servers.json", "servers"),
-            volumes: items("instance_volumes.json", "volumes"),
-            snapshots: items("instance_snapshots.json", "snapshots"),
-            ips: vec![ip()],
-        };
+        let zone = "fr-par-1";
         let mut r = Records::default();
-        to_records(zone, &mut r);
+        servers(zone, items("instance_servers.json", "servers"), &mut r);
+        volumes(zone, items("instance_volumes.json", "volumes"), &mut r);
+        snapshots(zone, items("instance_snapshots.json", "snapshots"), &mut r);
+        ips(zone, vec![ip()], &mut r);
         r
     }
 
@@ -358,10 +363,9 @@ mod tests {
 
     #[test]
     fn a_zone_fills_in_a_missing_zone_field() {
-        let mut z = Zone::new("pl-waw-2");
-        z.volumes = serde_json::from_str(r#"[{"id": "v1", "project": "p"}]"#).unwrap();
+        let items = serde_json::from_str(r#"[{"id": "v1", "project": "p"}]"#).unwrap();
         let mut r = Records::default();
-        to_records(z, &mut r);
+        volumes("pl-waw-2", items, &mut r);
         assert_eq!(r.get(VOLUME, "v1").value("zone"), text("pl-waw-2"));
     }
 }

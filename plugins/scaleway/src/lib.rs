@@ -2,9 +2,11 @@
 //! the Instance API's servers, volumes, snapshots and IPs in every zone, as
 //! `shared/schemas/scaleway.md` describes them (issue 5).
 //!
-//! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker): page 1 of the
-//! Account and IAM listings and of the four Instance listings of every zone in one
-//! concurrent host call, then every remaining page in the next. A listing that still fails
+//! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker),
+//! in rounds of a few dozen concurrent requests: page 1 of the Account and IAM listings and
+//! of the four Instance listings of every zone first, then the remaining pages listing
+//! after listing. Each page becomes records that are emitted as soon as its round is
+//! parsed, so memory stays bounded by a round, not by the estate. A listing that still fails
 //! after the host's retries (a 403 on a zone the key may not read, repeated 5xx) marks the
 //! label it feeds incomplete, with its reason, so the host keeps that label's stale nodes;
 //! the other listings carry on. A 401 anywhere means the key is wrong and fails the sync.
@@ -38,8 +40,10 @@ use infragraph_sdk::{
 };
 
 use crate::api::{Api, Listings};
-use crate::records::Records;
-use crate::schema::ORGANIZATION;
+use crate::schema::{
+    API_KEY, APPLICATION, FLEXIBLE_IP, GROUP, INSTANCE, ORGANIZATION, PROJECT, SNAPSHOT, USER,
+    VOLUME,
+};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DEFAULT_API: &str = "https://api.scaleway.com";
@@ -102,16 +106,16 @@ impl Ingestor for Scaleway {
         let api = Api::new(config.text("api_url").unwrap_or(DEFAULT_API), organization);
         cx.scope(ORGANIZATION, organization);
 
-        let mut projects = Vec::new();
-        let mut iam = iam::Iam::default();
-        let mut zonal: Vec<instance::Zone> = zones.iter().map(|z| instance::Zone::new(z)).collect();
         let mut listings = Listings::new();
-        listings = account::list_projects(listings, &api, &mut projects);
-        listings = iam::list_iam(listings, &api, &mut iam);
-        for zone in zonal.iter_mut() {
-            listings = instance::list_zone(listings, &api, zone);
+        listings.records().node(ORGANIZATION, organization);
+        account::list_projects(&mut listings, &api, organization);
+        iam::list_iam(&mut listings, &api, organization);
+        for zone in &zones {
+            instance::list_zone(&mut listings, &api, zone);
         }
-        let outcomes = listings.run(cx);
+        let (outcomes, mut records) = listings.run(cx);
+        // Whatever no page carried out, e.g. the Organization when every listing failed.
+        records.emit(cx);
 
         // A wrong key fails everywhere at once; report it rather than a partial graph.
         if let Some(auth) = outcomes.iter().find_map(|(_, r)| match r {
@@ -130,31 +134,21 @@ impl Ingestor for Scaleway {
             }
         }
 
+        let n = |label| records.count(label);
         let counts = format!(
             "{} projects, {} users, {} groups, {} applications, {} API keys, {} instances, \
              {} volumes, {} snapshots, {} IPs in {} zones",
-            projects.len(),
-            iam.users.len(),
-            iam.groups.len(),
-            iam.applications.len(),
-            iam.api_keys.len(),
-            zonal.iter().map(|z| z.servers.len()).sum::<usize>(),
-            zonal.iter().map(|z| z.volumes.len()).sum::<usize>(),
-            zonal.iter().map(|z| z.snapshots.len()).sum::<usize>(),
-            zonal.iter().map(|z| z.ips.len()).sum::<usize>(),
-            zonal.len(),
+            n(PROJECT),
+            n(USER),
+            n(GROUP),
+            n(APPLICATION),
+            n(API_KEY),
+            n(INSTANCE),
+            n(VOLUME),
+            n(SNAPSHOT),
+            n(FLEXIBLE_IP),
+            zones.len(),
         );
-        // Emitted family by family so the parsed listings are freed as they go.
-        let mut records = Records::default();
-        records.node(ORGANIZATION, organization);
-        account::to_records(organization, projects, &mut records);
-        records.emit(cx);
-        iam::to_records(organization, iam, &mut records);
-        records.emit(cx);
-        for zone in zonal {
-            instance::to_records(zone, &mut records);
-            records.emit(cx);
-        }
         Ok(Summary::new(match failed {
             0 => counts,
             n => format!("{counts}; {n} listings failed, their labels kept"),

@@ -1,7 +1,7 @@
 //! What a transform produces: plain nodes and edges, emitted through the context only
 //! afterwards, so that every `to_records` is a pure function tested natively.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use infragraph_sdk::{Context, Value};
 
@@ -37,6 +37,8 @@ pub struct Records {
     /// (label, id) of every node added, so that an item served twice (a listing that
     /// shifted between two pages) is written once.
     seen: HashSet<(&'static str, String)>,
+    /// Nodes added per label, for the summary.
+    counts: BTreeMap<&'static str, usize>,
 }
 
 impl Records {
@@ -45,6 +47,7 @@ impl Records {
         if !self.seen.insert((label, id.to_owned())) {
             return None;
         }
+        *self.counts.entry(label).or_default() += 1;
         self.nodes.push(Node {
             label,
             id: id.to_owned(),
@@ -69,6 +72,11 @@ impl Records {
             from: (from.0, from.1.to_owned()),
             to: (to.0, to.1.to_owned()),
         });
+    }
+
+    /// How many nodes of `label` were added, emitted or not.
+    pub fn count(&self, label: &str) -> usize {
+        self.counts.get(label).copied().unwrap_or(0)
     }
 
     /// Buffers everything in the context (which sends it in batches) and empties `self`,
@@ -141,6 +149,7 @@ pub mod tests {
         r.edge("R", ("A", "1"), ("B", ""));
         r.edge("R", ("A", "1"), ("B", "1"));
         assert_eq!(r.nodes.len(), 2);
+        assert_eq!((r.count("A"), r.count("B"), r.count("C")), (1, 1, 0));
         assert_eq!(r.edge_ids(), [("R", "1", "1")]);
     }
 }

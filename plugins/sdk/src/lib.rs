@@ -31,7 +31,8 @@ pub use error::{FetchError, StatusError, SyncError};
 pub use http::{Method, Request, Response};
 pub use manifest::{ConfigKey, Credential, CredentialUse, EdgeKind, Manifest, NodeKind, ValueType};
 pub use paginate::{
-    MAX_PAGES, Walker, cursor, fetch_all, for_each_concurrently, next_link, pages_with_total,
+    Each, MAX_PAGES, Sink, Walker, cursor, each, fetch_all, for_each_concurrently, next_link,
+    pages_with_total,
 };
 pub use value::Value;
 

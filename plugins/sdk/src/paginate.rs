@@ -5,6 +5,7 @@
 //! whose links loop ends the walk instead of looping forever.
 
 use std::collections::HashSet;
+use std::marker::PhantomData;
 
 use crate::{Context, FetchError, Method, Request, Response, SyncError};
 
@@ -15,6 +16,44 @@ pub const MAX_PAGES: u64 = 100_000;
 /// The most requests one walk adds to a single `fetch-many` call, bounding how many
 /// response bodies are held at once.
 const MAX_PAGES_PER_ROUND: u64 = 1_000;
+
+/// Where a walk puts each page's items as soon as the page is parsed.
+///
+/// A `&mut Vec<T>` collects the whole listing; [`Each`] (built with [`each`]) hands every
+/// page to a closure instead, so a large listing can be emitted page by page and never
+/// held whole.
+pub trait Sink<T> {
+    /// Takes one page's items. An error ends this listing's walk with that error.
+    fn page(&mut self, cx: &mut Context, items: Vec<T>) -> Result<(), SyncError>;
+}
+
+impl<T> Sink<T> for &mut Vec<T> {
+    fn page(&mut self, _: &mut Context, items: Vec<T>) -> Result<(), SyncError> {
+        self.extend(items);
+        Ok(())
+    }
+}
+
+/// A [`Sink`] calling a closure with the context and each page's items; see [`each`].
+pub struct Each<F>(F);
+
+/// A [`Sink`] that calls `f(cx, items)` once per page, in page order, right after the page
+/// is parsed: emit the items there and they are never all held at once.
+pub fn each<T, F>(f: F) -> Each<F>
+where
+    F: FnMut(&mut Context, Vec<T>) -> Result<(), SyncError>,
+{
+    Each(f)
+}
+
+impl<T, F> Sink<T> for Each<F>
+where
+    F: FnMut(&mut Context, Vec<T>) -> Result<(), SyncError>,
+{
+    fn page(&mut self, cx: &mut Context, items: Vec<T>) -> Result<(), SyncError> {
+        (self.0)(cx, items)
+    }
+}
 
 /// Several listings walked together: each round sends the next requests of every
 /// listing in one `fetch-many` call.
@@ -36,41 +75,85 @@ const MAX_PAGES_PER_ROUND: u64 = 1_000;
 ///     .run(cx)?;
 /// # Ok(()) }
 /// ```
+///
+/// A large estate is better streamed: [`each`] as the sink emits every page as it is
+/// parsed, and [`max_round`](Walker::max_round) bounds the pages fetched (and so held)
+/// per round.
+///
+/// ```no_run
+/// # use infragraph_sdk::*;
+/// # fn sync(cx: &mut Context) -> Result<(), SyncError> {
+/// # let request = |n: u64| Request::get(format!("https://api.example/servers?page={n}"));
+/// # let parse = |r: &Response| -> Result<(Vec<String>, u64), SyncError> { Ok((r.json()?, 0)) };
+/// let servers = each(|cx: &mut Context, ids: Vec<String>| {
+///     for id in ids {
+///         cx.node("AcmeServer", id).emit();
+///     }
+///     Ok(())
+/// });
+/// Walker::new()
+///     .max_round(64)
+///     .pages_with_total(servers, request, parse, 100)
+///     .run(cx)?;
+/// # Ok(()) }
+/// ```
 #[must_use = "a Walker fetches nothing until `.run(cx)`"]
-#[derive(Default)]
 pub struct Walker<'a> {
     walks: Vec<Box<dyn Walk + 'a>>,
+    max_round: usize,
+}
+
+impl Default for Walker<'_> {
+    fn default() -> Self {
+        Walker::new()
+    }
 }
 
 /// One listing's state machine: the requests of its next round, then their outcomes.
 trait Walk {
-    /// Empty when the walk is over.
-    fn requests(&mut self) -> Vec<Request>;
-    /// Outcomes in the order of the requests; fetch errors already name their URL.
+    /// At most `limit` (at least 1) requests; empty when the walk is over.
+    fn requests(&mut self, limit: u64) -> Vec<Request>;
+    /// Outcomes in the order of the requests; fetch errors already name their URL. Items
+    /// go to the walk's sink; warnings to `cx`.
     fn accept(
         &mut self,
+        cx: &mut Context,
         outcomes: Vec<Result<Response, SyncError>>,
-        warnings: &mut Vec<String>,
     ) -> Result<(), SyncError>;
 }
 
 impl<'a> Walker<'a> {
-    /// No listings yet.
+    /// No listings yet; rounds unbounded but for 1,000 pages per listing.
     pub fn new() -> Walker<'a> {
-        Walker { walks: Vec::new() }
+        Walker {
+            walks: Vec::new(),
+            max_round: usize::MAX,
+        }
     }
 
-    /// A listing with numbered pages and a total item count, appended to `out`.
+    /// At most `requests` (at least 1) in one round, shared by the listings in the order
+    /// they were added: the first listings' pages go first and the rest wait for a later
+    /// round. Each round's responses are all held until the round is parsed, so this
+    /// bounds memory; keep it a few times the host's per-host concurrency (16 by default)
+    /// so that every round keeps the host busy.
+    pub fn max_round(mut self, requests: usize) -> Walker<'a> {
+        self.max_round = requests.max(1);
+        self
+    }
+
+    /// A listing with numbered pages and a total item count, each page's items given to
+    /// `out` (a `&mut Vec<T>`, or [`each`]).
     ///
     /// `request(n)` builds the request for page `n`, starting at 1. `parse` reads a page's
     /// items and the total the provider reports (from the body or a header), and decides
     /// what a status means. Page 1 is fetched first; the pages the total implies follow in
-    /// one round. If the provider returned fewer items on page 1 than asked for although
-    /// the total is larger, its own page size is used. If the last page is full, one more
-    /// page is probed in case the listing grew during the walk; nothing further is fetched.
+    /// the next round (or rounds, see [`max_round`](Walker::max_round)). If the provider
+    /// returned fewer items on page 1 than asked for although the total is larger, its own
+    /// page size is used. If the last page is full, one more page is probed in case the
+    /// listing grew during the walk; nothing further is fetched.
     pub fn pages_with_total<T: 'a>(
         mut self,
-        out: &'a mut Vec<T>,
+        out: impl Sink<T> + 'a,
         request: impl FnMut(u64) -> Request + 'a,
         parse: impl FnMut(&Response) -> Result<(Vec<T>, u64), SyncError> + 'a,
         page_size: u64,
@@ -81,19 +164,21 @@ impl<'a> Walker<'a> {
             parse,
             page_size: page_size.max(1),
             state: TotalState::First,
+            round_end: 0,
+            items: PhantomData,
         }));
         self
     }
 
     /// A listing where each page links to the next (`nextLink`, `@odata.nextLink`, a
-    /// `Link` header), appended to `out`.
+    /// `Link` header), each page's items given to `out`.
     ///
     /// `parse` returns a page's items and the next link, if any; a relative link is
     /// resolved against the current URL. Later pages are GETs with `first`'s headers. A
     /// link seen before ends the walk with a warning.
     pub fn next_link<T: 'a>(
         mut self,
-        out: &'a mut Vec<T>,
+        out: impl Sink<T> + 'a,
         first: Request,
         parse: impl FnMut(&Response) -> Result<(Vec<T>, Option<String>), SyncError> + 'a,
     ) -> Walker<'a> {
@@ -106,18 +191,20 @@ impl<'a> Walker<'a> {
             parse,
             seen,
             pages: 0,
+            items: PhantomData,
         }));
         self
     }
 
-    /// A listing where each page returns a cursor token for the next, appended to `out`.
+    /// A listing where each page returns a cursor token for the next, each page's items
+    /// given to `out`.
     ///
     /// `request(None)` builds the first request and `request(Some(cursor))` the following
     /// ones. `parse` returns a page's items and the next cursor; `None` or an empty cursor
     /// ends the walk, and so does a cursor seen before, with a warning.
     pub fn cursor<T: 'a>(
         mut self,
-        out: &'a mut Vec<T>,
+        out: impl Sink<T> + 'a,
         request: impl FnMut(Option<&str>) -> Request + 'a,
         parse: impl FnMut(&Response) -> Result<(Vec<T>, Option<String>), SyncError> + 'a,
     ) -> Walker<'a> {
@@ -129,6 +216,7 @@ impl<'a> Walker<'a> {
             done: false,
             seen: HashSet::new(),
             pages: 0,
+            items: PhantomData,
         }));
         self
     }
@@ -150,8 +238,12 @@ impl<'a> Walker<'a> {
             let mut requests = Vec::new();
             let mut spans = Vec::new();
             for (i, walk) in self.walks.iter_mut().enumerate() {
+                let room = self.max_round - requests.len();
+                if room == 0 {
+                    break;
+                }
                 if results[i].is_ok() {
-                    let next = walk.requests();
+                    let next = walk.requests(room as u64);
                     if !next.is_empty() {
                         spans.push((i, next.len()));
                         requests.extend(next);
@@ -172,12 +264,7 @@ impl<'a> Walker<'a> {
                 .zip(urls)
                 .map(|(o, url)| o.map_err(|e| fetch_error(&url, e)));
             for (i, n) in spans {
-                let mut warnings = Vec::new();
-                let result =
-                    self.walks[i].accept(outcomes.by_ref().take(n).collect(), &mut warnings);
-                for w in warnings {
-                    cx.warn(w);
-                }
+                let result = self.walks[i].accept(cx, outcomes.by_ref().take(n).collect());
                 if let Err(e) = result {
                     if fail_fast {
                         return vec![Err(e)];
@@ -282,24 +369,32 @@ enum TotalState {
     Done,
 }
 
-struct TotalWalk<'a, T, R, P> {
-    out: &'a mut Vec<T>,
+/// `fn(T)` only ties `T` to the walk: the walk hands items on, it does not own any.
+type Items<T> = PhantomData<fn(T)>;
+
+struct TotalWalk<T, S, R, P> {
+    out: S,
     request: R,
     parse: P,
     page_size: u64,
     state: TotalState,
+    /// The last page requested in the current round, while in `Pages`.
+    round_end: u64,
+    items: Items<T>,
 }
 
-impl<T, R, P> Walk for TotalWalk<'_, T, R, P>
+impl<T, S, R, P> Walk for TotalWalk<T, S, R, P>
 where
+    S: Sink<T>,
     R: FnMut(u64) -> Request,
     P: FnMut(&Response) -> Result<(Vec<T>, u64), SyncError>,
 {
-    fn requests(&mut self) -> Vec<Request> {
+    fn requests(&mut self, limit: u64) -> Vec<Request> {
         match self.state {
             TotalState::First => vec![(self.request)(1)],
             TotalState::Pages { next, last, .. } => {
-                let end = last.min(next + MAX_PAGES_PER_ROUND - 1);
+                let end = last.min(next + limit.min(MAX_PAGES_PER_ROUND) - 1);
+                self.round_end = end;
                 (next..=end).map(&mut self.request).collect()
             }
             TotalState::Probe { page, .. } => vec![(self.request)(page)],
@@ -309,25 +404,26 @@ where
 
     fn accept(
         &mut self,
+        cx: &mut Context,
         outcomes: Vec<Result<Response, SyncError>>,
-        warnings: &mut Vec<String>,
     ) -> Result<(), SyncError> {
         let mut last = (0, String::new());
         for outcome in outcomes {
             let response = outcome?;
             let (items, total) = (self.parse)(&response)?;
             let len = items.len() as u64;
-            self.out.extend(items);
             if let TotalState::First = self.state {
                 self.state = self.after_first(len, total, &response.url)?;
-                return Ok(());
+                drop(response);
+                return self.out.page(cx, items);
             }
             last = (len, response.url);
+            self.out.page(cx, items)?;
         }
         let (last_len, url) = last;
         self.state = match self.state {
-            TotalState::Pages { next, last, size } => {
-                let next = last.min(next + MAX_PAGES_PER_ROUND - 1) + 1;
+            TotalState::Pages { last, size, .. } => {
+                let next = self.round_end + 1;
                 if next <= last {
                     TotalState::Pages { next, last, size }
                 } else if last_len >= size {
@@ -341,7 +437,7 @@ where
             }
             TotalState::Probe { size, .. } => {
                 if last_len >= size {
-                    warnings.push(format!(
+                    cx.warn(format!(
                         "{url} was still a full page after the pages the first total implied; \
                          the listing grew during the walk and may be incomplete"
                     ));
@@ -354,7 +450,7 @@ where
     }
 }
 
-impl<T, R, P> TotalWalk<'_, T, R, P> {
+impl<T, S, R, P> TotalWalk<T, S, R, P> {
     /// What page 1 (`len` items of `total`) says about the rest.
     fn after_first(&self, len: u64, total: u64, url: &str) -> Result<TotalState, SyncError> {
         // A provider may cap the page size below what was asked, or ignore it; its first
@@ -389,39 +485,41 @@ impl<T, R, P> TotalWalk<'_, T, R, P> {
     }
 }
 
-struct LinkWalk<'a, T, P> {
-    out: &'a mut Vec<T>,
+struct LinkWalk<T, S, P> {
+    out: S,
     headers: Vec<(String, String)>,
     next: Option<Request>,
     parse: P,
     seen: HashSet<String>,
     pages: u64,
+    items: Items<T>,
 }
 
-impl<T, P> Walk for LinkWalk<'_, T, P>
+impl<T, S, P> Walk for LinkWalk<T, S, P>
 where
+    S: Sink<T>,
     P: FnMut(&Response) -> Result<(Vec<T>, Option<String>), SyncError>,
 {
-    fn requests(&mut self) -> Vec<Request> {
+    fn requests(&mut self, _: u64) -> Vec<Request> {
         self.next.take().into_iter().collect()
     }
 
     fn accept(
         &mut self,
+        cx: &mut Context,
         outcomes: Vec<Result<Response, SyncError>>,
-        warnings: &mut Vec<String>,
     ) -> Result<(), SyncError> {
         for outcome in outcomes {
             let response = outcome?;
             let (items, link) = (self.parse)(&response)?;
-            self.out.extend(items);
+            self.out.page(cx, items)?;
             self.pages += 1;
             let Some(link) = link.filter(|l| !l.is_empty()) else {
                 continue;
             };
             let url = resolve(&response.url, &link);
             if !self.seen.insert(url.clone()) {
-                warnings.push(format!(
+                cx.warn(format!(
                     "{} links back to {url}, already fetched; stopping there",
                     response.url
                 ));
@@ -441,22 +539,24 @@ where
     }
 }
 
-struct CursorWalk<'a, T, R, P> {
-    out: &'a mut Vec<T>,
+struct CursorWalk<T, S, R, P> {
+    out: S,
     request: R,
     parse: P,
     cursor: Option<String>,
     done: bool,
     seen: HashSet<String>,
     pages: u64,
+    items: Items<T>,
 }
 
-impl<T, R, P> Walk for CursorWalk<'_, T, R, P>
+impl<T, S, R, P> Walk for CursorWalk<T, S, R, P>
 where
+    S: Sink<T>,
     R: FnMut(Option<&str>) -> Request,
     P: FnMut(&Response) -> Result<(Vec<T>, Option<String>), SyncError>,
 {
-    fn requests(&mut self) -> Vec<Request> {
+    fn requests(&mut self, _: u64) -> Vec<Request> {
         if self.done {
             return Vec::new();
         }
@@ -467,19 +567,19 @@ where
 
     fn accept(
         &mut self,
+        cx: &mut Context,
         outcomes: Vec<Result<Response, SyncError>>,
-        warnings: &mut Vec<String>,
     ) -> Result<(), SyncError> {
         for outcome in outcomes {
             let response = outcome?;
             let (items, cursor) = (self.parse)(&response)?;
-            self.out.extend(items);
+            self.out.page(cx, items)?;
             self.pages += 1;
             let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
                 continue;
             };
             if !self.seen.insert(cursor.clone()) {
-                warnings.push(format!(
+                cx.warn(format!(
                     "{} returned cursor {cursor:?} a second time; stopping there",
                     response.url
                 ));
@@ -703,6 +803,69 @@ mod tests {
         let (mut cx, _) = context(Box::new(move |r| (respond.borrow_mut())(r)));
         let e = pages_with_total(&mut cx, page_request(50), parse_items, 50).unwrap_err();
         assert!(matches!(e, SyncError::Fetch(_)));
+    }
+
+    #[test]
+    fn max_round_shares_rounds_in_order_and_pages_stream_as_they_come() {
+        let total = Rc::new(RefCell::new(450));
+        let (mut cx, record) = context(listing(total, 1000));
+        // (listing, items on the page, host calls made when the page reached the sink)
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = |name: &'static str| {
+            let (seen, record) = (seen.clone(), record.clone());
+            each(move |cx: &mut Context, items: Vec<u64>| {
+                let calls = record.borrow().calls.len();
+                seen.borrow_mut().push((name, items.len(), calls));
+                cx.node("Item", items[0].to_string()).emit();
+                Ok(())
+            })
+        };
+        let mut collected = Vec::new();
+        Walker::new()
+            .max_round(4)
+            .pages_with_total(sink("a"), page_request(100), parse_items, 100)
+            .pages_with_total(&mut collected, page_request(200), parse_items, 200)
+            .run(&mut cx)
+            .unwrap();
+        assert_eq!(collected, (0..450).collect::<Vec<_>>());
+        // Round 1: both page 1s. Round 2: pages 2-5 of `a` fill it, so the other listing's
+        // pages 2 and 3 wait for round 3.
+        assert_eq!(pages_fetched(&record), [2, 4, 2]);
+        assert_eq!(
+            *seen.borrow(),
+            [
+                ("a", 100, 1),
+                ("a", 100, 2),
+                ("a", 100, 2),
+                ("a", 100, 2),
+                ("a", 50, 2)
+            ],
+            "each page reaches its sink in page order, right after its round"
+        );
+    }
+
+    #[test]
+    fn a_failing_sink_ends_only_its_listing() {
+        let total = Rc::new(RefCell::new(250));
+        let (mut cx, _) = context(listing(total, 1000));
+        let mut pages = 0;
+        let mut ok = Vec::new();
+        let results = Walker::new()
+            .max_round(2)
+            .pages_with_total(
+                each(|_: &mut Context, _: Vec<u64>| {
+                    pages += 1;
+                    Err(SyncError::provider("cannot take it"))
+                }),
+                page_request(100),
+                parse_items,
+                100,
+            )
+            .pages_with_total(&mut ok, page_request(100), parse_items, 100)
+            .run_each(&mut cx);
+        assert!(matches!(&results[0], Err(SyncError::Provider(m)) if m == "cannot take it"));
+        assert!(results[1].is_ok());
+        assert_eq!((pages, ok.len()), (1, 250));
     }
 
     fn linked(pages: Vec<(&'static str, Option<&'static str>)>) -> crate::host::fake::Responder {
