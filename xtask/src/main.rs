@@ -232,23 +232,38 @@ fn demo() -> anyhow::Result<()> {
         .args(["run", "--quiet", "-p", "infragraph-tests", "--bin", "demo"]))
 }
 
+/// Every benchmark binary: the host's (`bench`: emit, load, store; takes names and
+/// `--quick`) and one per provider plugin.
+const BENCHES: &[&str] = &["bench", "bench_scaleway"];
+
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let root = root();
     let built = build(&[])?;
-    let mut cmd = cargo();
-    cmd.current_dir(&root)
-        .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
-        .env("INFRAGRAPH_TEST_GUESTS", &built.guests)
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "infragraph-tests",
-            "--bin",
-            "bench",
-            "--",
-        ])
-        .args(args);
-    run(&mut cmd)
+    run(cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "infragraph-tests",
+        "--bins",
+    ]))?;
+    for bin in BENCHES {
+        let mut cmd = cargo();
+        cmd.current_dir(&root)
+            .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
+            .env("INFRAGRAPH_TEST_GUESTS", &built.guests)
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "infragraph-tests",
+                "--bin",
+                bin,
+            ]);
+        if *bin == "bench" {
+            cmd.arg("--").args(args);
+        }
+        run(&mut cmd)?;
+    }
+    Ok(())
 }
