@@ -4,6 +4,7 @@
 //! Plugins and guests are not dependencies of this crate: tests load them as built
 //! WebAssembly components.
 
+pub mod bench;
 pub mod cli;
 pub mod conformance;
 pub mod graph;

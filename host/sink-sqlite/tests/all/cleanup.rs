@@ -6,7 +6,7 @@ use crate::*;
 
 #[tokio::test]
 async fn removes_stale_records_of_this_plugin_and_scope_only() {
-    let (_dir, s) = store();
+    let (dir, s) = store();
     let old = scope("demo", "org1", 1);
     put_nodes(&s, &old, "DemoUser", &["u1", "u2"]).await;
     put_nodes(&s, &old, "DemoGroup", &["g1"]).await;
@@ -55,11 +55,12 @@ async fn removes_stale_records_of_this_plugin_and_scope_only() {
     assert_eq!(deleted.edges["MEMBER_OF"].deleted, 2);
     assert_eq!(deleted.edges["SEES"].deleted, 1);
     assert!(!deleted.nodes.contains_key("DemoGroup"));
+    assert_no_dangling_edges(&dir);
 }
 
 #[tokio::test]
 async fn keeps_incomplete_labels_and_the_edges_touching_them() {
-    let (_dir, s) = store();
+    let (dir, s) = store();
     let old = scope("demo", "org1", 1);
     put_nodes(&s, &old, "DemoUser", &["u1", "u2"]).await;
     put_nodes(&s, &old, "DemoGroup", &["g1", "g2"]).await;
@@ -94,11 +95,12 @@ async fn keeps_incomplete_labels_and_the_edges_touching_them() {
     );
     // u1's membership touches a kept group; u2's went with u2; KNOWS touched no kept node.
     assert_eq!(edge_ids(&s), set([triple("u1", "MEMBER_OF", "g1")]));
+    assert_no_dangling_edges(&dir);
 }
 
 #[tokio::test]
 async fn keeps_incomplete_labels_only_under_their_parent() {
-    let (_dir, s) = store();
+    let (dir, s) = store();
     let old = scope("demo", "org1", 1);
     put_nodes(&s, &old, "DemoProject", &["p1", "p2"]).await;
     put_nodes(&s, &old, "DemoBucket", &["b1", "b2", "b3"]).await;
@@ -138,11 +140,12 @@ async fn keeps_incomplete_labels_only_under_their_parent() {
     assert_eq!(edge_ids(&s), set([triple("p1", "HAS", "b1")]));
     assert_eq!(deleted.nodes["DemoBucket"].deleted, 2);
     assert_eq!(deleted.edges["HAS"].deleted, 1);
+    assert_no_dangling_edges(&dir);
 }
 
 #[tokio::test]
 async fn deletes_large_stale_sets_in_small_batches() {
-    let (_dir, s) = store();
+    let (dir, s) = store();
     let old = scope("demo", "org1", 1);
     let ids: Vec<String> = (0..40).map(|i| format!("n{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -180,4 +183,5 @@ async fn deletes_large_stale_sets_in_small_batches() {
     // A second cleanup finds nothing left.
     let again = s.cleanup(&new, &[], 7).await.unwrap();
     assert!(again.nodes.is_empty() && again.edges.is_empty());
+    assert_no_dangling_edges(&dir);
 }

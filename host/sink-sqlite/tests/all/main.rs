@@ -19,6 +19,22 @@ fn store() -> (TempDir, Store) {
     (dir, store)
 }
 
+/// Asserts that no edge points at a missing node: the writer does not enforce the
+/// foreign keys, so the tests check them.
+fn assert_no_dangling_edges(dir: &TempDir) {
+    let conn = rusqlite::Connection::open(dir.path().join("graph.db")).expect("open");
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check").expect("prepare");
+    let dangling: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        dangling.is_empty(),
+        "rows violating a foreign key in: {dangling:?}"
+    );
+}
+
 fn scope(plugin: &str, scope: &str, tag: i64) -> WriteScope {
     WriteScope {
         plugin: plugin.into(),
