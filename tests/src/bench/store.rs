@@ -131,8 +131,8 @@ pub async fn measure(scale: Scale, cache: &Path) -> anyhow::Result<Report> {
             rate(nodes, raw_nodes, "nodes"),
             rate(edges, raw_edges, "edges"),
         ),
-        "store: the raw INSERT runs with SQLite's default foreign_keys=OFF; the store's \
-         writer enforces the edges' REFERENCES nodes (nid)"
+        "store: both sides write the store's own tables and indexes, foreign keys unenforced; \
+         the raw side knows its rows are new and does no upsert, merge or bookkeeping"
             .into(),
         format!(
             "store, peak RSS: VmHWM of a process running only this benchmark, read after \
