@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::graph::Graph;
+
 /// The `infragraph` binary built beside the running test or demo binary
 /// (`<target>/debug/infragraph`), or `$INFRAGRAPH_BIN`.
 pub fn binary() -> PathBuf {
@@ -65,4 +67,62 @@ impl From<Output> for Ran {
 /// Runs the command to its end.
 pub fn run(cmd: &mut Command) -> Ran {
     cmd.output().expect("infragraph runs").into()
+}
+
+/// A scratch directory for one end-to-end test: the working directory (and `HOME`) of
+/// every command it runs, removed when the test passes and kept for a look when it fails.
+pub struct Work(pub PathBuf);
+
+impl Work {
+    /// A fresh, empty directory named after the test.
+    pub fn new(name: &str) -> Work {
+        let dir =
+            std::env::temp_dir().join(format!("infragraph-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Work(dir)
+    }
+
+    /// The store file the test syncs into.
+    pub fn store(&self) -> String {
+        self.0.join("graph.db").to_string_lossy().into_owned()
+    }
+
+    /// `infragraph <args>` run in this directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        infragraph(&self.0, args)
+    }
+
+    /// Writes `infragraph.toml` and returns its path.
+    pub fn config(&self, toml: &str) -> String {
+        let path = self.0.join("infragraph.toml");
+        std::fs::write(&path, toml).expect("config file");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// The whole graph of this test's store, through `infragraph export`.
+    pub fn graph(&self) -> Graph {
+        self.graph_of(&self.store())
+    }
+
+    /// The whole graph of `store`, through `infragraph export`.
+    pub fn graph_of(&self, store: &str) -> Graph {
+        let ran = run(&mut self.cmd(&["export", "--format", "jsonl", "--store", store]));
+        assert_eq!(ran.code, 0, "export failed: {}", ran.stderr);
+        Graph::from_jsonl(&ran.stdout)
+    }
+
+    /// The first plugin's report from a `--report report.json` run.
+    pub fn report(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.0.join("report.json")).expect("report.json");
+        serde_json::from_str::<serde_json::Value>(&text).expect("JSON report")[0].clone()
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }

@@ -1,67 +1,26 @@
 //! The `infragraph` binary end to end, as a user drives it: sync into a fresh store,
 //! change the provider, sync again, fail, kill, export and import.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use infragraph_tests::cli::{Ran, infragraph, run};
-use infragraph_tests::graph::Graph;
+use infragraph_tests::cli::{Ran, Work, run};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{AcmeData, AcmeSim, EchoSim};
 use serde_json::Value as Json;
 
-/// A scratch directory for one test, removed when it passes.
-struct Work(PathBuf);
+/// Runs `infragraph` against the Acme simulator.
+trait Acme {
+    fn acme(&self, sim: &AcmeSim, args: &[&str]) -> Ran;
+}
 
-impl Work {
-    fn new(name: &str) -> Work {
-        let dir =
-            std::env::temp_dir().join(format!("infragraph-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Work(dir)
-    }
-
-    fn store(&self) -> String {
-        self.0.join("graph.db").to_string_lossy().into_owned()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        infragraph(&self.0, args)
-    }
-
-    /// Runs `infragraph` against the Acme simulator.
+impl Acme for Work {
     fn acme(&self, sim: &AcmeSim, args: &[&str]) -> Ran {
         let mut cmd = self.cmd(args);
         cmd.env("ACME_API_URL", sim.url())
             .env("ACME_TENANT", AcmeData::TENANT)
             .env("ACME_API_TOKEN", AcmeSim::TOKEN);
         run(&mut cmd)
-    }
-
-    fn config(&self, toml: &str) -> String {
-        let path = self.0.join("infragraph.toml");
-        std::fs::write(&path, toml).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-
-    fn graph(&self) -> Graph {
-        self.graph_of(&self.store())
-    }
-
-    fn graph_of(&self, store: &str) -> Graph {
-        let ran = run(&mut self.cmd(&["export", "--format", "jsonl", "--store", store]));
-        assert_eq!(ran.code, 0, "export failed: {}", ran.stderr);
-        Graph::from_jsonl(&ran.stdout)
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 }
 

@@ -2,34 +2,19 @@
 //! simulator into a fresh store, the graph read back through `export`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Command;
 
-use infragraph_tests::cli::{Ran, infragraph, run};
+use infragraph_tests::cli::{Ran, Work, run};
 use infragraph_tests::graph::{Graph, Key};
 use infragraph_tests::sim::{ScalewayData, ScalewaySim, ZONES};
 use serde_json::{Map, Value as Json, json};
 
-/// A scratch directory for one test, removed when it passes.
-struct Work(PathBuf);
+/// Runs `infragraph sync scaleway` against the simulator.
+trait Scaleway {
+    fn sync(&self, sim: &ScalewaySim, extra: &[&str]) -> Ran;
+    fn sync_with_key(&self, sim: &ScalewaySim, key: &str, extra: &[&str]) -> Ran;
+}
 
-impl Work {
-    fn new(name: &str) -> Work {
-        let dir =
-            std::env::temp_dir().join(format!("infragraph-scw-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Work(dir)
-    }
-
-    fn store(&self) -> String {
-        self.0.join("graph.db").to_string_lossy().into_owned()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        infragraph(&self.0, args)
-    }
-
+impl Scaleway for Work {
     /// `infragraph sync scaleway` against `sim`, as a user would set it up, with the run
     /// report written to `report.json`.
     fn sync(&self, sim: &ScalewaySim, extra: &[&str]) -> Ran {
@@ -52,31 +37,6 @@ impl Work {
             .env("SCW_SECRET_KEY", key)
             .env("SCW_DEFAULT_ORGANIZATION_ID", sim.organization_id());
         run(&mut cmd)
-    }
-
-    fn report(&self) -> Json {
-        let text = std::fs::read_to_string(self.0.join("report.json")).unwrap();
-        serde_json::from_str::<Json>(&text).unwrap()[0].clone()
-    }
-
-    fn graph(&self) -> Graph {
-        let ran = run(&mut self.cmd(&["export", "--format", "jsonl", "--store", &self.store()]));
-        ok(&ran);
-        Graph::from_jsonl(&ran.stdout)
-    }
-
-    fn config(&self, toml: &str) -> String {
-        let path = self.0.join("infragraph.toml");
-        std::fs::write(&path, toml).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 }
 
