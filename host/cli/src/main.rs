@@ -24,6 +24,7 @@ mod plugins;
 mod settings;
 mod store;
 mod sync;
+mod table;
 
 use std::process::ExitCode;
 

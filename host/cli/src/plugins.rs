@@ -45,12 +45,12 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 out!("hint: `cargo xtask build` builds the built-in plugins");
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut rows =
-                vec![["NAME", "VERSION", "CONTRACT", "SOURCE", "SHA256", "PATH"].map(String::from)];
+            let header = ["NAME", "VERSION", "CONTRACT", "SOURCE", "SHA256", "PATH"];
+            let mut rows = vec![header.map(String::from).to_vec()];
             let mut broken = Vec::new();
             for f in &found {
                 match &f.plugin {
-                    Ok(p) => rows.push([
+                    Ok(p) => rows.push(vec![
                         p.manifest().name.clone(),
                         p.manifest().version.clone(),
                         p.contract().to_string(),
@@ -65,7 +65,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                     Err(e) => broken.push(format!("{}: {e}", f.path.display())),
                 }
             }
-            out_raw!("{}", table(&rows));
+            out_raw!("{}", crate::table::render(&rows));
             for b in &broken {
                 out!("not loaded: {b}");
             }
@@ -257,25 +257,6 @@ fn mermaid(m: &Manifest) -> String {
     let linked = |l: &str| m.schema.edges.iter().any(|e| e.from == l || e.to == l);
     for n in m.schema.nodes.iter().filter(|n| !linked(&n.label)) {
         let _ = writeln!(s, "    {}({})", n.label, n.label);
-    }
-    s
-}
-
-fn table(rows: &[[String; 6]]) -> String {
-    let mut widths = [0usize; 6];
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut s = String::new();
-    for r in rows {
-        let line: Vec<_> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(s, "{}", line.join("  ").trim_end());
     }
     s
 }

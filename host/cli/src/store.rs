@@ -126,22 +126,17 @@ pub fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{:<24} {:<14} {:<20} {:<10} {:>8} {:>8} {:>8}  ERRORS",
-        "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED"
-    )?;
+    let header = [
+        "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED", "ERRORS",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
     for r in &runs {
         let report: Json = serde_json::from_str(&r.report).unwrap_or(Json::Null);
         let sum = |kind: &str, fields: &[&str]| -> u64 {
-            report[kind].as_object().map_or(0, |m| {
+            let per_key = report[kind].as_object();
+            per_key.map_or(0, |m| {
                 m.values()
-                    .map(|c| {
-                        fields
-                            .iter()
-                            .map(|f| c[*f].as_u64().unwrap_or(0))
-                            .sum::<u64>()
-                    })
+                    .flat_map(|c| fields.iter().map(|f| c[*f].as_u64().unwrap_or(0)))
                     .sum()
             })
         };
@@ -151,19 +146,18 @@ pub fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        writeln!(
-            out,
-            "{:<24} {:<14} {:<20} {:<10} {:>8} {:>8} {:>8}  {}",
-            r.started_at,
-            r.plugin,
-            r.scope.as_deref().unwrap_or("-"),
+        rows.push(vec![
+            r.started_at.clone(),
+            r.plugin.clone(),
+            r.scope.clone().unwrap_or_else(|| "-".into()),
             r.status.to_string(),
-            sum("nodes", &["created", "updated"]),
-            sum("edges", &["created", "updated"]),
-            sum("nodes", &["deleted"]) + sum("edges", &["deleted"]),
-            errors
-        )?;
+            sum("nodes", &["created", "updated"]).to_string(),
+            sum("edges", &["created", "updated"]).to_string(),
+            (sum("nodes", &["deleted"]) + sum("edges", &["deleted"])).to_string(),
+            errors,
+        ]);
     }
+    write!(out, "{}", crate::table::render(&rows))?;
     if runs.is_empty() {
         writeln!(out, "no runs yet")?;
     }

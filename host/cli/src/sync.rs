@@ -177,8 +177,7 @@ impl Bars {
 }
 
 fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
-    out!(
-        "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
+    let header = [
         "PLUGIN",
         "STATUS",
         "NODES",
@@ -186,21 +185,22 @@ fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
         "DELETED",
         "UNRESOLVED",
         "REQUESTS",
-        "TIME"
-    );
+        "TIME",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
     for r in reports {
-        out!(
-            "{:<14} {:<10} {:>9} {:>9} {:>8} {:>10} {:>9} {:>8.1}s",
-            r.plugin,
+        rows.push(vec![
+            r.plugin.clone(),
             r.status.to_string(),
-            r.nodes_written(),
-            r.edges_written(),
-            r.deleted(),
-            r.unresolved(),
-            r.http.requests,
-            r.phases.total_ms as f64 / 1000.0
-        );
+            r.nodes_written().to_string(),
+            r.edges_written().to_string(),
+            r.deleted().to_string(),
+            r.unresolved().to_string(),
+            r.http.requests.to_string(),
+            format!("{:.1}s", r.phases.total_ms as f64 / 1000.0),
+        ]);
     }
+    out_raw!("{}", crate::table::render(&rows));
     for r in reports {
         for e in &r.errors {
             out!("{}: error: {e}", r.plugin);
