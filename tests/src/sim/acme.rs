@@ -1,4 +1,3 @@
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{Path, Query, Request, State};
@@ -9,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::server::Server;
+use super::server::{RequestLog, Server};
 
 /// Everything the Acme Directory API serves for its one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,8 +128,7 @@ pub struct AcmeSim {
 struct AcmeState {
     data: RwLock<AcmeData>,
     faults: Mutex<Fault>,
-    requests: AtomicU64,
-    log: Mutex<Vec<String>>,
+    requests: RequestLog,
 }
 
 #[derive(Default)]
@@ -153,8 +151,7 @@ impl AcmeSim {
         let state = Arc::new(AcmeState {
             data: RwLock::new(data),
             faults: Mutex::new(Fault::default()),
-            requests: AtomicU64::new(0),
-            log: Mutex::new(Vec::new()),
+            requests: RequestLog::default(),
         });
         let router = Router::new()
             .route("/v1/tenants/{tenant}/users", get(users))
@@ -213,28 +210,18 @@ impl AcmeSim {
 
     /// Requests received so far, failed and refused ones included.
     pub fn total_requests(&self) -> u64 {
-        self.state.requests.load(Ordering::SeqCst)
+        self.state.requests.total()
     }
 
     /// Each request received so far as `METHOD /path?query`, in order of arrival.
     pub fn request_log(&self) -> Vec<String> {
-        self.state
-            .log
-            .lock()
-            .expect("no handler panics holding the lock")
-            .clone()
+        self.state.requests.lines()
     }
 }
 
 /// Counts and logs every request, then applies injected faults and the token check.
 async fn gate(State(state): State<Arc<AcmeState>>, request: Request, next: Next) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let line = format!("{} {}", request.method(), request.uri());
-    state
-        .log
-        .lock()
-        .expect("no handler panics holding the lock")
-        .push(line);
+    state.requests.record(&request);
     let fault = {
         let mut fault = state
             .faults

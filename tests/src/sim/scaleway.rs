@@ -1,5 +1,4 @@
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::server::Server;
+use super::server::{RequestLog, Server};
 
 /// Every zone Scaleway lists Instance resources in (`shared/README.md`).
 pub const ZONES: [&str; 9] = [
@@ -468,8 +467,7 @@ pub struct ScalewaySim {
 struct SimState {
     data: RwLock<ScalewayData>,
     faults: Mutex<Faults>,
-    requests: AtomicU64,
-    log: Mutex<Vec<String>>,
+    requests: RequestLog,
 }
 
 #[derive(Default)]
@@ -494,8 +492,7 @@ impl ScalewaySim {
         let state = Arc::new(SimState {
             data: RwLock::new(data),
             faults: Mutex::new(Faults::default()),
-            requests: AtomicU64::new(0),
-            log: Mutex::new(Vec::new()),
+            requests: RequestLog::default(),
         });
         let router = Router::new()
             .route("/account/v3/projects", get(projects))
@@ -590,29 +587,19 @@ impl ScalewaySim {
 
     /// Requests received so far, failed and refused ones included.
     pub fn total_requests(&self) -> u64 {
-        self.state.requests.load(Ordering::SeqCst)
+        self.state.requests.total()
     }
 
     /// Each request received so far as `METHOD /path?query`, in order of arrival.
     pub fn request_log(&self) -> Vec<String> {
-        self.state
-            .log
-            .lock()
-            .expect("no handler panics holding the lock")
-            .clone()
+        self.state.requests.lines()
     }
 }
 
 /// Counts and logs every request, waits the latency, then applies injected faults, the
 /// token check and zone faults, in that order.
 async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let line = format!("{} {}", request.method(), request.uri());
-    state
-        .log
-        .lock()
-        .expect("no handler panics holding the lock")
-        .push(line);
+    state.requests.record(&request);
     let (latency, fault, zone_fault) = {
         let mut faults = state
             .faults

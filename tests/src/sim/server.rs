@@ -69,3 +69,36 @@ impl Drop for Server {
         }
     }
 }
+
+/// Every request a simulator received, counted and logged as `METHOD /path?query` in
+/// order of arrival, so tests can assert on what a plugin asked for.
+#[derive(Default)]
+pub(crate) struct RequestLog {
+    count: std::sync::atomic::AtomicU64,
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl RequestLog {
+    /// Records one request.
+    pub(crate) fn record(&self, request: &axum::extract::Request) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let line = format!("{} {}", request.method(), request.uri());
+        self.lines
+            .lock()
+            .expect("no handler panics holding the lock")
+            .push(line);
+    }
+
+    /// Requests so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Their lines, in order.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .expect("no handler panics holding the lock")
+            .clone()
+    }
+}
