@@ -580,3 +580,19 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
         ran.stderr
     );
 }
+
+#[test]
+fn the_documented_example_config_is_valid() {
+    let w = Work::new("example-config");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infragraph.example.toml");
+    let config = config.to_str().unwrap();
+    ok(&run(&mut w.cmd(&["plugins", "list", "--config", config])));
+    // The environment overrides the file's `tenant`.
+    let sim = AcmeSim::start(AcmeData::sample(5, 1));
+    let ran = w.acme(
+        &sim,
+        &["sync", "example", "--config", config, "--store", &w.store()],
+    );
+    ok(&ran);
+    assert_eq!(w.graph().count("AcmeUser"), 5);
+}
