@@ -69,6 +69,15 @@ pub struct Changes {
     pub unresolved: u64,
 }
 
+impl std::ops::AddAssign<&Changes> for Changes {
+    fn add_assign(&mut self, other: &Changes) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unresolved += other.unresolved;
+    }
+}
+
 /// [`Changes`] by label (nodes) and by relationship type (edges).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeCounts {
@@ -76,6 +85,18 @@ pub struct ChangeCounts {
     pub nodes: BTreeMap<String, Changes>,
     /// Per relationship type.
     pub edges: BTreeMap<String, Changes>,
+}
+
+impl ChangeCounts {
+    /// Adds `other`'s counts to these, label by label and type by type.
+    pub fn absorb(&mut self, other: &ChangeCounts) {
+        for (k, c) in &other.nodes {
+            *self.nodes.entry(k.clone()).or_default() += c;
+        }
+        for (k, c) in &other.edges {
+            *self.edges.entry(k.clone()).or_default() += c;
+        }
+    }
 }
 
 /// How a run ended, as kept in the run history.
@@ -178,4 +199,35 @@ pub trait GraphSink: StateStore + Send + Sync {
 
     /// Appends to the run history.
     fn record_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absorb_adds_per_label_and_type() {
+        let one = |n| Changes {
+            created: n,
+            updated: 1,
+            deleted: 0,
+            unresolved: 2,
+        };
+        let mut a = ChangeCounts::default();
+        a.nodes.insert("A".into(), one(1));
+        let mut b = ChangeCounts::default();
+        b.nodes.insert("A".into(), one(2));
+        b.edges.insert("R".into(), one(5));
+        a.absorb(&b);
+        assert_eq!(
+            a.nodes["A"],
+            Changes {
+                created: 3,
+                updated: 2,
+                deleted: 0,
+                unresolved: 4
+            }
+        );
+        assert_eq!(a.edges["R"], one(5));
+    }
 }

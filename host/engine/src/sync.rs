@@ -254,7 +254,7 @@ pub async fn sync_one<S: GraphSink + 'static>(
     }
     report.phases.cleanup_ms = ms(cleanup_started.elapsed());
     match sink.changes(&w).await {
-        Ok(changes) => merge(&mut counts, changes),
+        Ok(changes) => counts.absorb(&changes),
         Err(e) => report.errors.push(format!("sink: counting changes: {e}")),
     }
     for (rel, n) in std::mem::take(&mut writer.unresolved) {
@@ -432,23 +432,6 @@ where
             }
             other => return other,
         }
-    }
-}
-
-fn merge(into: &mut ChangeCounts, from: ChangeCounts) {
-    for (k, c) in from.nodes {
-        let e = into.nodes.entry(k).or_default();
-        e.created += c.created;
-        e.updated += c.updated;
-        e.deleted += c.deleted;
-        e.unresolved += c.unresolved;
-    }
-    for (k, c) in from.edges {
-        let e = into.edges.entry(k).or_default();
-        e.created += c.created;
-        e.updated += c.updated;
-        e.deleted += c.deleted;
-        e.unresolved += c.unresolved;
     }
 }
 
