@@ -27,6 +27,14 @@ impl Inspect for infragraph_sink_sqlite::Store {
     }
 }
 
+impl Inspect for infragraph_sink_neo4j::Neo4jSink {
+    async fn graph(&self) -> Graph {
+        let mut out = Vec::new();
+        self.export_jsonl(&mut out).await.expect("export");
+        Graph::from_jsonl(&String::from_utf8(out).expect("utf-8"))
+    }
+}
+
 /// Every scenario, by name, so each sink runs them all as separate tests.
 pub const SCENARIOS: &[&str] = &[
     "upsert_keeps_firstseen_and_merges_properties",
@@ -51,8 +59,14 @@ pub async fn run<S: Inspect>(name: &str, sink: &S) {
 }
 
 fn manifest() -> Manifest {
+    manifest_of("conf")
+}
+
+/// The conformance schema under another plugin's name. A sink may refuse writes of a
+/// plugin whose schema it was not given: the engine always prepares first.
+fn manifest_of(plugin: &str) -> Manifest {
     serde_json::from_value(json!({
-        "name": "conf", "version": "1.0.0", "description": "conformance",
+        "name": plugin, "version": "1.0.0", "description": "conformance",
         "hosts": [], "credentials": [], "config": [],
         "schema": {
             "nodes": [
@@ -239,6 +253,7 @@ async fn cleanup<S: Inspect>(sink: &S) {
     )
     .await
     .unwrap();
+    sink.prepare(&manifest_of("other")).await.expect("prepare");
     let other_plugin = scope(sink, "other", "s1").await;
     sink.write_nodes(&other_plugin, &[], &groups(&["theirs"]))
         .await

@@ -51,6 +51,59 @@ impl Graph {
         g
     }
 
+    /// This graph with every update tag (`firstseen`, `lastupdated`) replaced by its rank
+    /// among the tags the graph holds, and extra labels sorted: what two sinks given the
+    /// same writes must agree on, since each hands out tags of its own and a graph
+    /// server returns labels in no particular order.
+    pub fn normalized(&self) -> Graph {
+        let tags: BTreeSet<i64> = self
+            .nodes
+            .values()
+            .map(|(_, p)| p)
+            .chain(self.edges.values())
+            .flat_map(|p| ["firstseen", "lastupdated"].map(|k| p.get(k).and_then(Json::as_i64)))
+            .flatten()
+            .collect();
+        let rank = |p: &Map<String, Json>| {
+            let mut p = p.clone();
+            for k in ["firstseen", "lastupdated"] {
+                if let Some(t) = p.get(k).and_then(Json::as_i64) {
+                    let r = tags.iter().position(|x| *x == t).unwrap_or(usize::MAX);
+                    p.insert(k.into(), Json::from(r));
+                }
+            }
+            p
+        };
+        Graph {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(k, (labels, p))| {
+                    let mut labels = labels.clone();
+                    labels[1..].sort();
+                    (k.clone(), (labels, rank(p)))
+                })
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|(k, p)| (k.clone(), rank(p)))
+                .collect(),
+        }
+    }
+
+    /// One line per node and relationship, so a failed comparison reads as a diff.
+    pub fn lines(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in &self.nodes {
+            out.push_str(&format!("{k:?} {v:?}\n"));
+        }
+        for (k, v) in &self.edges {
+            out.push_str(&format!("{k:?} {v:?}\n"));
+        }
+        out
+    }
+
     /// The properties of node (label, id); panics naming it when absent.
     pub fn node(&self, label: &str, id: &str) -> &Map<String, Json> {
         let found = self.nodes.get(&(label.into(), id.into()));

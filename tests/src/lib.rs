@@ -5,6 +5,7 @@
 //! WebAssembly components.
 
 pub mod bench;
+pub mod bolt;
 pub mod cli;
 pub mod conformance;
 pub mod graph;

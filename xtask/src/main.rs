@@ -7,6 +7,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
+mod arcadedb;
+
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Provider plugins shipped with infragraph: `plugins/<name>/`, package
@@ -205,17 +207,23 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
+    // The Bolt sink's tests write to a real server; it is stopped when `server` drops,
+    // whether the tests pass or not.
+    let server = arcadedb::ArcadeDb::start(&target_dir(&root))?;
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
-        .env("INFRAGRAPH_TEST_GUESTS", &built.guests);
+        .env("INFRAGRAPH_TEST_GUESTS", &built.guests)
+        .envs(server.env());
     if nextest {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
     }
     cmd.args(args);
-    run(&mut cmd)
+    let result = run(&mut cmd);
+    drop(server);
+    result
 }
 
 fn demo() -> anyhow::Result<()> {

@@ -1,0 +1,294 @@
+//! The Cypher this sink runs, built from validated names. Labels, relationship types and
+//! property names cannot be query parameters, so every one that ends up in a statement
+//! passes [`label`], [`rel_type`] or [`key`]: it must have the identifier shape
+//! `infragraph-core` requires of a schema, and is backquoted besides. Values are always
+//! parameters.
+//!
+//! Everything here is Cypher that Neo4j 5 documents: `CREATE CONSTRAINT/INDEX ... IF NOT
+//! EXISTS`, `UNWIND`, `MERGE ... ON CREATE SET`, `SET n += map`, `WITH ... LIMIT`,
+//! `DETACH DELETE`. Nothing is APOC, nothing is server-specific.
+
+use infragraph_core::{is_pascal_case, is_screaming_snake_case, is_snake_case};
+
+use crate::error::{Error, ErrorKind};
+
+/// The bookkeeping properties every node and relationship gets (`RESERVED_PROPERTIES`),
+/// backquoted: a leading underscore is legal in Cypher, but quoting costs nothing.
+pub(crate) const SOURCE: &str = "`_source`";
+pub(crate) const SCOPE: &str = "`_scope`";
+
+/// `` `Label` ``, or an error when `s` is not a PascalCase label.
+pub(crate) fn label(s: &str) -> Result<String, Error> {
+    checked(s, is_pascal_case(s), "label")
+}
+
+/// `` `TYPE` ``, or an error when `s` is not a SCREAMING_SNAKE_CASE type.
+pub(crate) fn rel_type(s: &str) -> Result<String, Error> {
+    checked(s, is_screaming_snake_case(s), "relationship type")
+}
+
+/// `` `name` ``, or an error when `s` is not a snake_case property name.
+pub(crate) fn key(s: &str) -> Result<String, Error> {
+    checked(s, is_snake_case(s), "property name")
+}
+
+fn checked(s: &str, ok: bool, what: &str) -> Result<String, Error> {
+    if ok {
+        // Shapes exclude the backquote; doubling it anyway keeps quoting sound on its own.
+        Ok(format!("`{}`", s.replace('`', "``")))
+    } else {
+        Err(Error::new(
+            ErrorKind::Invalid,
+            format!("{what} {s:?} cannot be written to the graph server: not an identifier"),
+        ))
+    }
+}
+
+/// `:`A`:`B``: the primary label then the extra ones.
+pub(crate) fn labels(primary: &str, extra: &[String]) -> Result<String, Error> {
+    let mut out = format!(":{}", label(primary)?);
+    for e in extra {
+        out.push(':');
+        out.push_str(&label(e)?);
+    }
+    Ok(out)
+}
+
+/// The uniqueness constraint on `id` of a label. Named so that a second run, or another
+/// infragraph, finds it and does nothing.
+pub(crate) fn id_constraint(l: &str) -> Result<String, Error> {
+    Ok(format!(
+        "CREATE CONSTRAINT `infragraph_{l}_id` IF NOT EXISTS FOR (n:{}) REQUIRE n.`id` IS UNIQUE",
+        label(l)?
+    ))
+}
+
+/// An index on one property of a label: a declared `indexed` property, an edge end's
+/// key, or `lastupdated`, which cleanup and change counts filter on.
+pub(crate) fn property_index(l: &str, p: &str) -> Result<String, Error> {
+    Ok(format!(
+        "CREATE INDEX `infragraph_{l}_{p}` IF NOT EXISTS FOR (n:{}) ON (n.{})",
+        label(l)?,
+        key(p)?
+    ))
+}
+
+/// Upserts a batch of nodes: `$rows` is a list of `{id, props}`. Every label goes into
+/// the MERGE pattern, rather than `SET n:Extra` afterwards: a server that keeps one type
+/// per label set (ArcadeDB) re-creates a node whose labels change, which a uniqueness
+/// constraint then refuses.
+pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MERGE (n{} {{`id`: row.id}}) \
+         ON CREATE SET n.`firstseen` = $tag \
+         SET n += row.props, n.`lastupdated` = $tag, n.{SOURCE} = $plugin, n.{SCOPE} = $scope",
+        labels(primary, extra)?
+    ))
+}
+
+/// Merges a batch of relationships: `$rows` is a list of `{i, f, t, props}`, `i` the
+/// row's index. Each end is matched by its label and key (a key other than `id` may match
+/// several nodes: each is linked). Returns how many rows found both ends, so the caller
+/// counts the rest as unresolved.
+pub(crate) fn merge_edges(
+    rel: &str,
+    from: (&str, &str),
+    to: (&str, &str),
+) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{{}: row.f}}) \
+         MATCH (b:{} {{{}: row.t}}) \
+         MERGE (a)-[r:{}]->(b) \
+         ON CREATE SET r.`firstseen` = $tag \
+         SET r += row.props, r.`lastupdated` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
+         WITH DISTINCT row.i AS i \
+         RETURN count(i) AS resolved",
+        label(from.0)?,
+        key(from.1)?,
+        label(to.0)?,
+        key(to.1)?,
+        rel_type(rel)?
+    ))
+}
+
+/// What cleanup keeps: nodes of this plugin and scope with an incomplete label, or, for
+/// an incomplete label under a parent, those of them whose ids are in a parameter.
+pub(crate) struct Keep {
+    /// (label, `Some(parameter name)` when limited to the listed ids).
+    pub(crate) entries: Vec<(String, Option<String>)>,
+}
+
+impl Keep {
+    /// A predicate true when `var` is a kept node; `None` when nothing is kept.
+    pub(crate) fn predicate(&self, var: &str) -> Result<Option<String>, Error> {
+        if self.entries.is_empty() {
+            return Ok(None);
+        }
+        let mut any = Vec::new();
+        for (l, ids) in &self.entries {
+            any.push(match ids {
+                None => format!("{var}:{}", label(l)?),
+                Some(p) => format!("({var}:{} AND {var}.`id` IN ${p})", label(l)?),
+            });
+        }
+        Ok(Some(format!(
+            "({var}.{SOURCE} = $plugin AND {var}.{SCOPE} = $scope AND ({}))",
+            any.join(" OR ")
+        )))
+    }
+}
+
+/// ` AND NOT <keep>` for `var`, or nothing.
+fn and_not_kept(keep: &Keep, var: &str) -> Result<String, Error> {
+    Ok(keep
+        .predicate(var)?
+        .map(|p| format!(" AND NOT {p}"))
+        .unwrap_or_default())
+}
+
+/// Deletes at most `$limit` stale relationships of one type written by this plugin in
+/// this scope, except those touching a kept node.
+pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (a)-[r:{}]->(b) \
+         WHERE r.{SOURCE} = $plugin AND r.{SCOPE} = $scope AND r.`lastupdated` < $tag{}{} \
+         WITH r LIMIT $limit \
+         DELETE r \
+         RETURN count(*) AS deleted",
+        rel_type(rel)?,
+        and_not_kept(keep, "a")?,
+        and_not_kept(keep, "b")?,
+    ))
+}
+
+/// Whether `n` (of label `l`) is a stale node of this plugin and scope that cleanup may
+/// delete.
+fn stale_node(l: &str, keep: &Keep) -> Result<String, Error> {
+    Ok(format!(
+        "n:{} AND n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.`lastupdated` < $tag{}",
+        label(l)?,
+        and_not_kept(keep, "n")?
+    ))
+}
+
+/// Deletes at most `$limit` relationships, whoever wrote them, of stale nodes of label
+/// `l`, counted by type: a node goes with all its relationships, and bounding those too
+/// keeps every transaction small even for a node with very many.
+pub(crate) fn delete_edges_of_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (n)-[r]-() WHERE {} \
+         WITH DISTINCT r LIMIT $limit \
+         WITH r, type(r) AS t \
+         DELETE r \
+         RETURN t, count(*) AS deleted",
+        stale_node(l, keep)?
+    ))
+}
+
+/// Deletes at most `$limit` stale nodes of label `l` (by now without relationships).
+pub(crate) fn delete_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (n) WHERE {} \
+         WITH n LIMIT $limit \
+         DETACH DELETE n \
+         RETURN count(*) AS deleted",
+        stale_node(l, keep)?
+    ))
+}
+
+/// Ids of the nodes of label `l`, of this plugin and scope, linked either way to the
+/// nodes named by `$value` in `parent_label`.`parent_key`.
+pub(crate) fn kept_under_parent(
+    l: &str,
+    parent_label: &str,
+    parent_key: &str,
+) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (p:{} {{{}: $value}})--(n:{}) \
+         WHERE n.{SOURCE} = $plugin AND n.{SCOPE} = $scope \
+         RETURN DISTINCT n.`id` AS id",
+        label(parent_label)?,
+        key(parent_key)?,
+        label(l)?
+    ))
+}
+
+/// Created and updated nodes of label `l` in this run.
+pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (n:{}) \
+         WHERE n.`lastupdated` = $tag AND n.{SOURCE} = $plugin AND n.{SCOPE} = $scope \
+         RETURN sum(CASE WHEN n.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(n) AS seen",
+        label(l)?
+    ))
+}
+
+/// Created and updated relationships of type `t` in this run.
+pub(crate) fn edge_changes(t: &str) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH ()-[r:{}]->() \
+         WHERE r.`lastupdated` = $tag AND r.{SOURCE} = $plugin AND r.{SCOPE} = $scope \
+         RETURN sum(CASE WHEN r.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(r) AS seen",
+        rel_type(t)?
+    ))
+}
+
+/// Upserts pushed nodes: `$rows` is a list of `{id, props}` where `props` carries the
+/// bookkeeping as the embedded store recorded it.
+pub(crate) fn push_nodes(primary: &str, extra: &[String]) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row MERGE (n{} {{`id`: row.id}}) SET n += row.props",
+        labels(primary, extra)?
+    ))
+}
+
+/// Merges pushed relationships, ends matched by `id`; returns the rows that found both.
+pub(crate) fn push_edges(rel: &str, from: &str, to: &str) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{`id`: row.f}}) \
+         MATCH (b:{} {{`id`: row.t}}) \
+         MERGE (a)-[r:{}]->(b) \
+         SET r += row.props \
+         WITH DISTINCT row.i AS i \
+         RETURN count(i) AS resolved",
+        label(from)?,
+        label(to)?,
+        rel_type(rel)?
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_identifiers_never_reach_a_statement() {
+        assert_eq!(label("ScalewayUser").unwrap(), "`ScalewayUser`");
+        assert_eq!(rel_type("MEMBER_OF").unwrap(), "`MEMBER_OF`");
+        for bad in ["User`) DETACH DELETE (m", "user", "", "A B"] {
+            assert!(label(bad).is_err(), "{bad:?}");
+        }
+        assert!(key("name`: 1}) //").is_err());
+        assert!(rel_type("MEMBER_OF]->() //").is_err());
+        assert!(merge_nodes("Ok", &["Not ok".into()]).is_err());
+    }
+
+    #[test]
+    fn keep_predicates_name_the_plugin_scope_and_labels() {
+        let keep = Keep {
+            entries: vec![
+                ("ConfUser".into(), None),
+                ("ConfGroup".into(), Some("k1".into())),
+            ],
+        };
+        assert_eq!(
+            keep.predicate("n").unwrap().unwrap(),
+            "(n.`_source` = $plugin AND n.`_scope` = $scope AND (n:`ConfUser` OR \
+             (n:`ConfGroup` AND n.`id` IN $k1)))"
+        );
+        assert_eq!(Keep { entries: vec![] }.predicate("n").unwrap(), None);
+    }
+}

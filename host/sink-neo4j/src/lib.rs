@@ -1,0 +1,53 @@
+//! infragraph's Bolt sink: writes the graph, the run history and each plugin's state
+//! into Neo4j 5 (or another server speaking Bolt and openCypher, such as ArcadeDB, which
+//! the tests run against), with the embedded store's semantics.
+//!
+//! This crate depends on `infragraph-core` and the `neo4rs` driver only; it must not
+//! depend on the plugin runtime (wasmtime) or on another sink.
+//!
+//! [`Neo4jSink`] is the one type: [`Neo4jSink::connect`] checks the address, credentials
+//! and database at once; the engine drives it through `GraphSink` and `StateStore`;
+//! [`Neo4jSink::push_jsonl`] copies an embedded store's export in, and
+//! [`Neo4jSink::export_jsonl`] reads the graph back in the same format.
+//!
+//! # What it writes
+//!
+//! - Before a plugin's first write (`prepare`): a uniqueness constraint on `id` for each
+//!   of its labels (`infragraph_<Label>_id`), an index on `lastupdated` and one per
+//!   property declared `indexed`, all `IF NOT EXISTS`.
+//! - Nodes, per batch of one label, in one transaction:
+//!   `UNWIND $rows AS row MERGE (n:Label:Extra {id: row.id}) ON CREATE SET n.firstseen = $tag
+//!   SET n += row.props, n.lastupdated = $tag, n._source = $plugin, n._scope = $scope`.
+//!   A null property removes it, as in the embedded store.
+//! - Relationships, per batch of one (type, start label, end label), after all nodes:
+//!   both ends `MATCH`ed by label and key, the relationship `MERGE`d with the same
+//!   bookkeeping; rows whose ends are not found are counted as unresolved.
+//! - Cleanup after a fully successful sync: relationships of the plugin and scope older
+//!   than the run, then the stale nodes with all their relationships, each as a loop of
+//!   `... WITH x LIMIT $limit DELETE x` transactions until nothing is left; nodes of
+//!   labels the plugin marked incomplete (under their parent, when given) and
+//!   relationships touching them are kept.
+//! - Bookkeeping nodes, never exported or cleaned up: one `InfragraphMeta` (the last
+//!   update tag handed out), `InfragraphState {plugin, scope, key, value_hex}` per state
+//!   key, and `InfragraphRun {plugin, scope, update_tag, status, started_at,
+//!   finished_at, report}` per run.
+//!
+//! Labels, types and property names are checked against the plugin's declared schema and
+//! backquoted; values are always parameters. Every statement is idempotent, so a
+//! transaction that failed transiently (deadlock, dropped connection, leader change) is
+//! run again, with backoff, and nothing is lost or duplicated.
+#![deny(missing_docs)]
+
+mod cypher;
+mod error;
+mod push;
+mod read;
+mod schema;
+mod sink;
+mod values;
+mod write;
+
+pub use error::{Error, ErrorKind};
+pub use push::Pushed;
+pub use read::Exported;
+pub use sink::{Neo4jConfig, Neo4jSink};

@@ -1,0 +1,181 @@
+//! `infragraph push`: an embedded store's graph, read as its jsonl export, written into
+//! the server with its bookkeeping (`firstseen`, `lastupdated`, `_source`, `_scope`) as
+//! recorded, so the server ends up holding the same graph.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
+
+use neo4rs::{BoltList, BoltMap, BoltString, BoltType, query};
+use serde_json::Value as Json;
+
+use crate::cypher;
+use crate::error::{Error, ErrorKind};
+use crate::sink::Neo4jSink;
+use crate::values::{from_json, int, map, text};
+
+/// What a push wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Nodes written.
+    pub nodes: u64,
+    /// Relationships written.
+    pub relationships: u64,
+    /// Relationships not written because an end was missing from the server.
+    pub unresolved: u64,
+}
+
+/// Node rows waiting, by (primary label, extra labels).
+type NodeRows = BTreeMap<(String, Vec<String>), Vec<BoltType>>;
+/// Relationship rows waiting, by (type, start label, end label).
+type EdgeRows = BTreeMap<(String, String, String), Vec<BoltType>>;
+
+impl Neo4jSink {
+    /// Writes the jsonl graph `input` (as `infragraph export --format jsonl` writes it:
+    /// nodes, then relationships) into the server, `batch` records per transaction.
+    /// Nodes are merged by (primary label, `id`), relationships by (type, start, end);
+    /// labels and types must be identifiers, as any the embedded store holds are.
+    pub async fn push_jsonl(&self, input: impl BufRead, batch: usize) -> Result<Pushed, Error> {
+        let batch = batch.max(1);
+        let mut stats = Pushed::default();
+        let (mut nodes, mut edges): (NodeRows, EdgeRows) = Default::default();
+        let mut constrained = HashSet::new();
+        for (n, line) in input.lines().enumerate() {
+            let at = |what: String| {
+                Error::new(
+                    ErrorKind::Invalid,
+                    format!("line {} of the export: {what}", n + 1),
+                )
+            };
+            let line = line.map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("reading line {} of the export: {e}", n + 1),
+                )
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Json = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
+            let mut props = v["properties"].as_object().cloned().unwrap_or_default();
+            match v["type"].as_str() {
+                Some("node") => {
+                    let labels = strings(&v["labels"]).ok_or_else(|| at("no labels".into()))?;
+                    let Some((primary, extra)) = labels.split_first() else {
+                        return Err(at("no labels".into()));
+                    };
+                    let id = props
+                        .remove("id")
+                        .and_then(|i| i.as_str().map(str::to_owned))
+                        .ok_or_else(|| at("a node without a text `id`".into()))?;
+                    let key = (primary.clone(), extra.to_vec());
+                    if constrained.insert(primary.clone()) {
+                        self.ensure(&[
+                            cypher::id_constraint(primary)?,
+                            cypher::property_index(primary, "lastupdated")?,
+                        ])
+                        .await?;
+                    }
+                    let row = map([
+                        ("id", text(&id)),
+                        ("props", bolt_map(&props).map_err(|e| at(e.to_string()))?),
+                    ]);
+                    let rows = nodes.entry(key.clone()).or_default();
+                    rows.push(row);
+                    if rows.len() >= batch {
+                        let rows = nodes.remove(&key).unwrap_or_default();
+                        stats.nodes += self.push_node_rows(&key, rows).await?;
+                    }
+                }
+                Some("relationship") => {
+                    // Every node is in before the first relationship is written.
+                    for (key, rows) in std::mem::take(&mut nodes) {
+                        stats.nodes += self.push_node_rows(&key, rows).await?;
+                    }
+                    let t = v["label"].as_str().ok_or_else(|| at("no type".into()))?;
+                    let end = |e: &Json| -> Option<(String, String)> {
+                        let label = strings(&e["labels"])?.into_iter().next()?;
+                        Some((label, e["properties"]["id"].as_str()?.to_string()))
+                    };
+                    let (Some((from, f)), Some((to, t_id))) = (end(&v["start"]), end(&v["end"]))
+                    else {
+                        return Err(at("a relationship without labelled ends with ids".into()));
+                    };
+                    let key = (t.to_string(), from, to);
+                    let rows = edges.entry(key.clone()).or_default();
+                    let row = map([
+                        ("i", int(rows.len() as i64)),
+                        ("f", text(&f)),
+                        ("t", text(&t_id)),
+                        ("props", bolt_map(&props).map_err(|e| at(e.to_string()))?),
+                    ]);
+                    rows.push(row);
+                    if rows.len() >= batch {
+                        let rows = edges.remove(&key).unwrap_or_default();
+                        self.push_edge_rows(&key, rows, &mut stats).await?;
+                    }
+                }
+                other => return Err(at(format!("unknown record type {other:?}"))),
+            }
+        }
+        for (key, rows) in nodes {
+            stats.nodes += self.push_node_rows(&key, rows).await?;
+        }
+        for (key, rows) in edges {
+            self.push_edge_rows(&key, rows, &mut stats).await?;
+        }
+        Ok(stats)
+    }
+
+    async fn push_node_rows(
+        &self,
+        (primary, extra): &(String, Vec<String>),
+        rows: Vec<BoltType>,
+    ) -> Result<u64, Error> {
+        let n = rows.len() as u64;
+        let statement = cypher::push_nodes(primary, extra)?;
+        let list = BoltType::List(BoltList { value: rows });
+        self.tx_retried(&format!("pushing {primary} nodes"), || {
+            vec![query(&statement).param("rows", list.clone())]
+        })
+        .await?;
+        Ok(n)
+    }
+
+    async fn push_edge_rows(
+        &self,
+        (t, from, to): &(String, String, String),
+        rows: Vec<BoltType>,
+        stats: &mut Pushed,
+    ) -> Result<(), Error> {
+        let n = rows.len() as u64;
+        let statement = cypher::push_edges(t, from, to)?;
+        let list = BoltType::List(BoltList { value: rows });
+        let result = self
+            .tx_retried(
+                &format!("pushing (:{from})-[:{t}]->(:{to}) relationships"),
+                || vec![query(&statement).param("rows", list.clone())],
+            )
+            .await?;
+        let resolved = crate::write::first_int(&result, "resolved")
+            .unwrap_or(0)
+            .max(0) as u64;
+        stats.relationships += resolved.min(n);
+        stats.unresolved += n.saturating_sub(resolved);
+        Ok(())
+    }
+}
+
+fn strings(v: &Json) -> Option<Vec<String>> {
+    v.as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn bolt_map(props: &serde_json::Map<String, Json>) -> Result<BoltType, Error> {
+    let mut m = BoltMap::with_capacity(props.len());
+    for (k, v) in props {
+        m.put(BoltString::new(k), from_json(v)?);
+    }
+    Ok(BoltType::Map(m))
+}
