@@ -46,6 +46,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Load a jsonl export into the store.
     Import(ImportArgs),
+    /// Copy the store's graph into a Neo4j (Bolt) server: sync locally, publish centrally.
+    Push(PushArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -94,6 +96,22 @@ pub struct StoreArg {
     pub store: PathBuf,
 }
 
+/// Where a Neo4j (or other Bolt) server is. The password is read only from the
+/// NEO4J_PASSWORD environment variable.
+#[derive(Debug, Default, clap::Args)]
+pub struct Neo4jArgs {
+    /// Write to this Neo4j (Bolt) server instead of the embedded store, e.g.
+    /// bolt://localhost:7687 (or [sink.neo4j] uri). Password: NEO4J_PASSWORD.
+    #[arg(long, value_name = "URI")]
+    pub neo4j: Option<String>,
+    /// The Neo4j user (default neo4j).
+    #[arg(long, value_name = "USER")]
+    pub neo4j_user: Option<String>,
+    /// The Neo4j database (default neo4j).
+    #[arg(long, value_name = "NAME")]
+    pub neo4j_database: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// Plugins to run, by name or path to a .wasm file.
@@ -101,6 +119,8 @@ pub struct SyncArgs {
     pub plugins: Vec<String>,
     #[command(flatten)]
     pub store: StoreArg,
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
     /// Also write the run report (JSON) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -216,4 +236,15 @@ pub struct ImportArgs {
     pub store: StoreArg,
     /// A jsonl file as `infragraph export --format jsonl` (or APOC) writes it.
     pub file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
+    /// Records per write transaction (default 10000).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
 }

@@ -21,6 +21,7 @@ macro_rules! out_raw {
 
 mod args;
 mod plugins;
+mod push;
 mod settings;
 mod store;
 mod sync;
@@ -59,6 +60,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Runs(cmd) => store::runs(&settings, cmd),
             args::Command::Export(cmd) => store::export(&settings, cmd),
             args::Command::Import(cmd) => store::import(&settings, cmd),
+            args::Command::Push(cmd) => push::run(&settings, cmd).await,
         }
     })
 }
@@ -67,7 +69,14 @@ fn init_logging(args: &args::Args) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(if args.verbose { "debug" } else { "info" }));
+        // The Bolt driver logs every connection it opens at info.
+        .unwrap_or_else(|_| {
+            EnvFilter::new(if args.verbose {
+                "debug,neo4rs=info"
+            } else {
+                "info,neo4rs=warn"
+            })
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -21,6 +21,8 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     pub limits: Limits,
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// `[sink.neo4j]`, overridden by the `--neo4j*` flags.
+    neo4j: Neo4jFile,
 }
 
 /// The `[plugins.<name>]` table.
@@ -42,7 +44,31 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     plugins: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    sink: SinkFile,
 }
+
+/// `[sink]`: where the graph goes when not into the embedded store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinkFile {
+    #[serde(default)]
+    neo4j: Neo4jFile,
+}
+
+/// `[sink.neo4j]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Neo4jFile {
+    uri: Option<String>,
+    user: Option<String>,
+    database: Option<String>,
+    /// Refused with a message, rather than as an unknown key: secrets stay out of files.
+    password: Option<toml::Value>,
+}
+
+/// The Neo4j password's only source.
+pub const NEO4J_PASSWORD: &str = "NEO4J_PASSWORD";
 
 /// `[limits]`, globally or per plugin; every field optional.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -101,6 +127,13 @@ impl Settings {
             Some(p) => read_file(p)?,
             None => File::default(),
         };
+        if file.sink.neo4j.password.is_some() {
+            bail!(
+                "[sink.neo4j] in {}: `password` is not read from the config file; set the \
+                 {NEO4J_PASSWORD} environment variable instead",
+                path.as_deref().unwrap_or(Path::new("?")).display()
+            );
+        }
         let mut limits = Limits::default();
         file.limits.apply(&mut limits);
         let mut plugins = BTreeMap::new();
@@ -150,6 +183,31 @@ impl Settings {
             cache_dir,
             limits,
             plugins,
+            neo4j: file.sink.neo4j,
+        })
+    }
+
+    /// The Neo4j server to write to: the `--neo4j*` flags over `[sink.neo4j]`; `None`
+    /// when neither names a URI (the embedded store is used). The password comes from
+    /// `NEO4J_PASSWORD` only; unset, it is empty (a server without authentication).
+    pub fn neo4j(
+        &self,
+        args: &crate::args::Neo4jArgs,
+    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
+        let uri = args.neo4j.clone().or_else(|| self.neo4j.uri.clone())?;
+        Some(infragraph_sink_neo4j::Neo4jConfig {
+            uri,
+            user: args
+                .neo4j_user
+                .clone()
+                .or_else(|| self.neo4j.user.clone())
+                .unwrap_or_else(|| "neo4j".into()),
+            password: std::env::var(NEO4J_PASSWORD).unwrap_or_default(),
+            database: args
+                .neo4j_database
+                .clone()
+                .or_else(|| self.neo4j.database.clone())
+                .unwrap_or_else(|| "neo4j".into()),
         })
     }
 

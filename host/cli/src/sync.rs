@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use infragraph_core::RunStatus;
+use infragraph_core::{GraphSink, RunStatus};
 use infragraph_engine::{Job, Progress, ProgressFn, RunReport};
 use infragraph_runtime::{SyncRequest, resolve_config, resolve_secrets};
+use infragraph_sink_neo4j::Neo4jSink;
 
 use crate::args::SyncArgs;
 use crate::settings::Settings;
@@ -41,7 +42,6 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
         };
         jobs.push(Job { plugin, request });
     }
-    let store = Arc::new(settings.open_store(&args.store.store)?);
     let mut options = settings.engine.clone();
     if let Some(n) = args.batch_size {
         options.batch_size = n.max(1);
@@ -53,10 +53,18 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
         .iter()
         .map(|j| j.plugin.manifest().name.clone())
         .collect();
-    let bars = Bars::new(&names);
-    let reports =
-        infragraph_engine::sync_all(runtime, store, jobs, options, bars.progress_fn()).await;
-    bars.finish();
+    // The sink is reached before any plugin runs, so a wrong server address or password
+    // stops here with nothing done.
+    let reports = match settings.neo4j(&args.neo4j) {
+        Some(config) => {
+            let sink = Arc::new(Neo4jSink::connect(&config).await?);
+            sync_into(runtime, sink, jobs, options, &names).await
+        }
+        None => {
+            let store = Arc::new(settings.open_store(&args.store.store)?);
+            sync_into(runtime, store, jobs, options, &names).await
+        }
+    };
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&reports)?;
         std::fs::write(path, json)
@@ -73,6 +81,21 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Syncs every job into `sink`, with progress bars.
+async fn sync_into<S: GraphSink + 'static>(
+    runtime: Arc<infragraph_runtime::Runtime>,
+    sink: Arc<S>,
+    jobs: Vec<Job>,
+    options: infragraph_engine::Options,
+    names: &[String],
+) -> Vec<RunReport> {
+    let bars = Bars::new(names);
+    let reports =
+        infragraph_engine::sync_all(runtime, sink, jobs, options, bars.progress_fn()).await;
+    bars.finish();
+    reports
 }
 
 /// One progress bar per plugin on a terminal; log lines otherwise.

@@ -74,15 +74,51 @@ fn describe(e: &neo4rs::Error) -> String {
     match e {
         neo4rs::Error::Neo4j(e) => format!("{}: {}", e.code(), e.message()),
         neo4rs::Error::ConnectionError => "the connection failed".into(),
+        neo4rs::Error::UnexpectedMessage(text) => match failure_parts(text) {
+            Some((code, message)) => format!("{code}: {message}"),
+            None => text.clone(),
+        },
         other => other.to_string(),
     }
+}
+
+/// The code and message of a server failure the driver passed on as an unexpected
+/// message (it does so for failures answering BEGIN and COMMIT), from its debug text.
+fn failure_parts(text: &str) -> Option<(String, String)> {
+    let value_after = |key: &str| {
+        let at = text.find(&format!("\"{key}\" }}: String(BoltString {{ value: \""))?;
+        let rest = &text[at..];
+        let start = rest.find("value: \"")? + "value: \"".len();
+        let rest = &rest[start..];
+        // The value ends at the first quote not escaped by Debug.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        Some(rest[..end?].replace("\\\"", "\""))
+    };
+    Some((value_after("code")?, value_after("message")?))
 }
 
 /// Codes (or words in a server's message) that mean "try again": Neo4j's whole
 /// `TransientError` class, a cluster member that is no longer the leader, and the
 /// optimistic-concurrency conflicts other Bolt servers report in their own words.
+///
+/// A uniqueness violation is one of those here: every write this sink makes MERGEs on the
+/// constrained key, which Neo4j serialises with locks, but a server that checks
+/// uniqueness only at commit (ArcadeDB) lets two writers both create the node and fails
+/// the second COMMIT. Run again, that batch's MERGE finds the node the other created.
 const TRANSIENT_MARKS: &[&str] = &[
     "Neo.TransientError.",
+    "Neo.ClientError.Schema.ConstraintValidationFailed",
     "Neo.ClientError.Cluster.NotALeader",
     "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
     "DeadlockDetected",
@@ -162,6 +198,13 @@ mod tests {
             ErrorKind::Auth
         );
         assert_eq!(
+            by_code(
+                "Neo.ClientError.Schema.ConstraintValidationFailed",
+                "Duplicated key"
+            ),
+            ErrorKind::Transient
+        );
+        assert_eq!(
             by_code("Neo.ClientError.Statement.SyntaxError", "bad"),
             ErrorKind::Query
         );
@@ -172,6 +215,20 @@ mod tests {
             ),
             ErrorKind::Transient
         );
+    }
+
+    #[test]
+    fn a_failure_passed_on_as_an_unexpected_message_is_read() {
+        let text = r#"unexpected response for BEGIN: Failure(Failure { metadata: BoltMap { value: {BoltString { value: "message" }: String(BoltString { value: "Cannot open database: \"nope\"" }), BoltString { value: "code" }: String(BoltString { value: "Neo.ClientError.Database.DatabaseNotFound" })} } })"#;
+        assert_eq!(
+            failure_parts(text),
+            Some((
+                "Neo.ClientError.Database.DatabaseNotFound".into(),
+                "Cannot open database: \"nope\"".into()
+            ))
+        );
+        let e = neo4rs::Error::UnexpectedMessage(text.into());
+        assert_eq!(classify(&e), ErrorKind::NoDatabase);
     }
 
     #[test]

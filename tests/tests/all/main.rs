@@ -2,6 +2,7 @@
 
 mod cli;
 mod contract;
+mod neo4j;
 mod sandbox;
 mod scaleway;
 mod secrets;

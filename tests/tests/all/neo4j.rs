@@ -1,0 +1,315 @@
+//! The Bolt sink end to end (issue 6), against the ArcadeDB server `cargo xtask test`
+//! starts: the `infragraph` binary syncing the Scaleway simulator into it and pushing an
+//! embedded store to it, each compared with the embedded store's graph; connection errors
+//! before anything runs; and transient failures retried without loss or duplicates.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use infragraph_core::{
+    EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Value, WriteScope,
+};
+use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
+use infragraph_tests::bolt::{self, Proxy};
+use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::conformance::Inspect;
+use infragraph_tests::graph::Graph;
+use infragraph_tests::sim::{ScalewayData, ScalewaySim};
+use serde_json::json;
+
+/// `--neo4j*` flags naming `db`, with `NEO4J_PASSWORD` set.
+fn to_bolt(cmd: &mut Command, db: &Neo4jConfig) {
+    cmd.args([
+        "--neo4j",
+        &db.uri,
+        "--neo4j-user",
+        &db.user,
+        "--neo4j-database",
+        &db.database,
+    ])
+    .env("NEO4J_PASSWORD", &db.password);
+}
+
+/// `infragraph sync scaleway` against `sim`, into the embedded store or, given, `db`.
+fn sync(w: &Work, sim: &ScalewaySim, db: Option<&Neo4jConfig>) -> Ran {
+    let store = w.store();
+    let mut cmd = w.cmd(&[
+        "sync",
+        "scaleway",
+        "--store",
+        &store,
+        "--report",
+        "report.json",
+    ]);
+    cmd.env("SCW_API_URL", sim.url())
+        .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
+        .env("SCW_DEFAULT_ORGANIZATION_ID", sim.organization_id());
+    if let Some(db) = db {
+        to_bolt(&mut cmd, db);
+    }
+    run(&mut cmd)
+}
+
+fn ok(ran: &Ran) {
+    assert_eq!(
+        ran.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+async fn graph_of(db: &Neo4jConfig) -> Graph {
+    Neo4jSink::connect(db).await.expect("connect").graph().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
+    let w = Work::new("neo4j-scaleway");
+    let db = bolt::fresh_database("scaleway").await;
+    let sim = ScalewaySim::start(ScalewayData::generate(2, 6));
+    ok(&sync(&w, &sim, None));
+    ok(&sync(&w, &sim, Some(&db)));
+    let (local, server) = (w.graph(), graph_of(&db).await);
+    assert!(server.nodes.len() > 50, "{} nodes", server.nodes.len());
+    assert_eq!(local.normalized().lines(), server.normalized().lines());
+
+    // A resync after changes: updates, and deletions by cleanup, agree too.
+    sim.update(|d| {
+        let gone = d.servers[0].id.clone();
+        assert!(d.remove(&gone));
+        let gone = d.users[0].id.clone();
+        assert!(d.remove(&gone));
+    });
+    ok(&sync(&w, &sim, None));
+    ok(&sync(&w, &sim, Some(&db)));
+    let report = w.report();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(
+        report["nodes"]["ScalewayInstance"]["deleted"], 1,
+        "{report}"
+    );
+    let (local, server) = (w.graph(), graph_of(&db).await);
+    assert_eq!(local.normalized().lines(), server.normalized().lines());
+
+    // The run history is in the server too.
+    let sink = Neo4jSink::connect(&db).await.expect("connect");
+    let runs = sink.runs(10).await.expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter()
+            .all(|r| r.plugin == "scaleway" && r.status.to_string() == "succeeded")
+    );
+    let last: serde_json::Value = serde_json::from_str(&runs[0].report).expect("a JSON report");
+    assert_eq!(last["nodes"]["ScalewayInstance"]["deleted"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_into_an_empty_server_gives_the_same_graph() {
+    let w = Work::new("neo4j-push");
+    let sim = ScalewaySim::start(ScalewayData::generate(2, 4));
+    ok(&sync(&w, &sim, None));
+    let db = bolt::fresh_database("push").await;
+    let store = w.store();
+    let mut cmd = w.cmd(&["push", "--store", &store, "--batch-size", "7"]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    ok(&ran);
+    let local = w.graph();
+    assert!(
+        ran.stdout.contains(&format!(
+            "pushed {} nodes and {} relationships",
+            local.nodes.len(),
+            local.edges.len()
+        )),
+        "{}",
+        ran.stdout
+    );
+    // Bookkeeping included: the very same update tags, sources and scopes.
+    assert_eq!(local.lines(), graph_of(&db).await.lines());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_address_or_password_fails_before_any_plugin_runs() {
+    let w = Work::new("neo4j-refused");
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut db = bolt::fresh_database("refused").await;
+    let right = db.clone();
+
+    db.uri = format!("bolt://127.0.0.1:{closed}");
+    let ran = sync(&w, &sim, Some(&db));
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains(&db.uri), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is the server running"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("password"), "{}", ran.stderr);
+
+    db = right.clone();
+    db.password = "not-the-password".into();
+    let ran = sync(&w, &sim, Some(&db));
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("wrong user or password"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("NEO4J_PASSWORD"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains(&db.password),
+        "the password is never printed"
+    );
+
+    db = right.clone();
+    db.database = "no_such_database".into();
+    let ran = sync(&w, &sim, Some(&db));
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("--neo4j-database"), "{}", ran.stderr);
+
+    assert_eq!(sim.total_requests(), 0, "no plugin ran");
+
+    // And the password never comes from the config file.
+    let config = w.config("[sink.neo4j]\nuri = \"bolt://127.0.0.1:1\"\npassword = \"x\"\n");
+    let ran = run(&mut w.cmd(&["sync", "scaleway", "--config", &config]));
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("NEO4J_PASSWORD"), "{}", ran.stderr);
+}
+
+/// A schema of one label with one property and one relationship type on it.
+fn manifest() -> Manifest {
+    serde_json::from_value(json!({
+        "name": "faults", "version": "1.0.0", "description": "", "hosts": [],
+        "credentials": [], "config": [],
+        "schema": {
+            "nodes": [{"label": "FaultNode", "description": "", "extra_labels": [], "properties": [
+                {"name": "payload", "type": "text", "description": "", "indexed": false}]}],
+            "edges": [{"rel_type": "NEXT", "description": "", "from": "FaultNode", "to": "FaultNode",
+                       "properties": []}]
+        }
+    }))
+    .expect("a valid manifest")
+}
+
+fn nodes(ids: impl Iterator<Item = usize>) -> NodeBatch {
+    NodeBatch {
+        label: "FaultNode".into(),
+        columns: vec!["payload".into()],
+        rows: ids
+            .map(|i| NodeRow {
+                id: format!("n{i}"),
+                values: vec![Value::Text(format!("{i:0>60}"))],
+            })
+            .collect(),
+    }
+}
+
+fn chain(n: usize) -> EdgeBatch {
+    EdgeBatch {
+        rel_type: "NEXT".into(),
+        from_label: "FaultNode".into(),
+        from_key: "id".into(),
+        to_label: "FaultNode".into(),
+        to_key: "id".into(),
+        columns: vec![],
+        rows: (1..n)
+            .map(|i| EdgeRow {
+                from: format!("n{}", i - 1),
+                to: format!("n{i}"),
+                values: vec![],
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_dropped_mid_batch_is_retried_and_nothing_is_lost_or_duplicated() {
+    const N: usize = 3_000;
+    let proxy = Proxy::start().await;
+    let mut db = bolt::fresh_database("dropped").await;
+    db.uri = proxy.uri();
+    let sink = Neo4jSink::connect(&db)
+        .await
+        .expect("connect through the proxy");
+    sink.prepare(&manifest()).await.expect("prepare");
+    let w = WriteScope {
+        plugin: "faults".into(),
+        scope: "s".into(),
+        update_tag: sink.next_update_tag().await.expect("tag"),
+    };
+    // A batch is about 100 bytes a row: the first two connections to send one are cut
+    // after 20 kB of it.
+    proxy.cut(2, 20_000);
+    sink.write_nodes(&w, &[], &nodes(0..N))
+        .await
+        .expect("nodes written in the end");
+    assert_eq!(proxy.cut_count(), 2, "the batch was cut twice");
+    proxy.cut(1, 20_000);
+    let unresolved = sink
+        .write_edges(&w, &chain(N))
+        .await
+        .expect("edges written in the end");
+    assert_eq!(unresolved, 0);
+    assert_eq!(proxy.cut_count(), 3);
+    assert!(sink.retries() >= 3, "{} retries", sink.retries());
+
+    let g = sink.graph().await;
+    assert_eq!(g.count("FaultNode"), N, "every node, once");
+    assert_eq!(g.edges_of("NEXT"), N - 1, "every relationship, once");
+    let tags: BTreeSet<_> = g
+        .nodes
+        .values()
+        .map(|(_, p)| p["firstseen"].as_i64())
+        .collect();
+    assert_eq!(tags, BTreeSet::from([Some(w.update_tag)]));
+    let c = sink.changes(&w).await.expect("changes");
+    assert_eq!(c.nodes["FaultNode"].created, N as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writers_of_the_same_nodes_lose_and_duplicate_nothing() {
+    const N: usize = 2_000;
+    let db = bolt::fresh_database("concurrent").await;
+    let (a, b) = (
+        Neo4jSink::connect(&db).await.expect("connect"),
+        Neo4jSink::connect(&db).await.expect("connect"),
+    );
+    for s in [&a, &b] {
+        s.prepare(&manifest()).await.expect("prepare");
+    }
+    let w = WriteScope {
+        plugin: "faults".into(),
+        scope: "s".into(),
+        update_tag: a.next_update_tag().await.expect("tag"),
+    };
+    // Both write every node, in batches of 100, one forwards and one backwards: the two
+    // transactions in flight touch the same nodes whenever their batches cross.
+    let forwards = async {
+        for start in (0..N).step_by(100) {
+            a.write_nodes(&w, &[], &nodes(start..start + 100)).await?;
+        }
+        a.write_edges(&w, &chain(N)).await
+    };
+    let backwards = async {
+        for start in (0..N).step_by(100).rev() {
+            b.write_nodes(&w, &[], &nodes(start..start + 100)).await?;
+        }
+        b.write_edges(&w, &chain(N)).await
+    };
+    let (x, y) = tokio::join!(forwards, backwards);
+    x.expect("forwards");
+    y.expect("backwards");
+    eprintln!(
+        "transient failures retried: {} and {}",
+        a.retries(),
+        b.retries()
+    );
+    let g = a.graph().await;
+    assert_eq!(g.count("FaultNode"), N);
+    assert_eq!(g.edges_of("NEXT"), N - 1);
+}
