@@ -258,8 +258,11 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         "infragraph-tests",
         "--bins",
     ]))?;
+    // The Bolt benchmark writes to a real server, stopped when `server` drops.
+    let server = arcadedb::ArcadeDb::start(&target_dir(&root))?;
     for bin in BENCHES {
         let mut cmd = cargo();
+        cmd.envs(server.env());
         cmd.current_dir(&root)
             .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
             .env("INFRAGRAPH_TEST_GUESTS", &built.guests)

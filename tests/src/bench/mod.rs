@@ -6,10 +6,13 @@
 //! - [`load`] (issue 3): a plugin's cold compile against its load from the on-disk cache.
 //! - [`store`] (issue 4): nodes and edges through the engine into the embedded store,
 //!   against plain rusqlite INSERTs of the same rows, and the peak RSS of the run.
+//! - [`bolt`] (issue 6): nodes and edges through the Neo4j sink into a Bolt server,
+//!   against hand-written `UNWIND` batches sent with neo4rs, and a batch-size sweep.
 //!
 //! Each returns [`Row`]s for one table; targets are reported as met or missed, never
 //! asserted, since a busy machine would make an assertion flaky.
 
+pub mod bolt;
 pub mod emit;
 pub mod load;
 mod rows;

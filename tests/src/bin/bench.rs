@@ -1,17 +1,20 @@
-//! `cargo xtask bench [emit] [load] [store] [--quick]`: the benchmarks of issues 3 and 4,
-//! each beside a baseline measured in the same run, in one table. Targets are reported as
-//! met or missed; the exit code is 0 unless a benchmark could not run at all.
+//! `cargo xtask bench [emit] [load] [store] [bolt] [--quick] [--bolt-full]`: the
+//! benchmarks of issues 3, 4 and 6, each beside a baseline measured in the same run, in
+//! one table. Targets are reported as met or missed; the exit code is 0 unless a
+//! benchmark could not run at all.
 //!
 //! Names pick a subset; `--quick` divides every count by ten, for a smoke run. The store
 //! benchmark runs first, in a process of its own (see `infragraph_tests::bench::store`).
+//! The Bolt benchmark runs at a tenth of issue 6's size by default (the test server
+//! writes a few thousand records a second); `--bolt-full` runs the full size.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use infragraph_tests::bench::{Report, Scale, emit, load, store};
+use infragraph_tests::bench::{Report, Scale, bolt, emit, load, store};
 
-const BENCHMARKS: [&str; 3] = ["store", "emit", "load"];
+const BENCHMARKS: [&str; 4] = ["store", "emit", "load", "bolt"];
 
 fn main() -> ExitCode {
     match run() {
@@ -38,10 +41,10 @@ fn run() -> anyhow::Result<()> {
     let mut wanted = Vec::new();
     for a in &args {
         match a.as_str() {
-            "--quick" => {}
+            "--quick" | "--bolt-full" => {}
             name if BENCHMARKS.contains(&name) => wanted.push(name),
             other => bail!(
-                "unknown argument {other:?}; usage: bench [{}] [--quick]",
+                "unknown argument {other:?}; usage: bench [{}] [--quick] [--bolt-full]",
                 BENCHMARKS.join("] [")
             ),
         }
@@ -55,6 +58,14 @@ fn run() -> anyhow::Result<()> {
             "store" => runtime()?.block_on(store::run(scale))?,
             // On a runtime of its own; see its docs.
             "emit" => emit::run(scale)?,
+            "bolt" => {
+                let nodes = if args.iter().any(|a| a == "--bolt-full") {
+                    bolt::FULL_NODES
+                } else {
+                    scale.of(bolt::FULL_NODES / 10)
+                };
+                runtime()?.block_on(bolt::run(nodes))?
+            }
             _ => runtime()?.block_on(load::run(scale))?,
         });
     }
