@@ -136,6 +136,9 @@ pub struct SyncArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArg,
+    /// Read the run history kept in a Neo4j server instead.
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
     /// How many runs, newest first.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

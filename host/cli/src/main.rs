@@ -57,7 +57,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
             args::Command::Sync(cmd) => sync::run(&settings, cmd).await,
             args::Command::Query(cmd) => store::query(&settings, cmd),
-            args::Command::Runs(cmd) => store::runs(&settings, cmd),
+            args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
             args::Command::Export(cmd) => store::export(&settings, cmd),
             args::Command::Import(cmd) => store::import(&settings, cmd),
             args::Command::Push(cmd) => push::run(&settings, cmd).await,

@@ -1,5 +1,5 @@
-//! The commands that read or load the embedded store: `query`, `runs`, `export`,
-//! `import`.
+//! The commands that read or load the embedded store: `query`, `runs` (also from a
+//! Neo4j server), `export`, `import`.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -114,9 +114,16 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
-    let store = settings.existing_store(&args.store.store)?;
-    let runs = store.runs(args.limit)?;
+pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let runs = match settings.neo4j(&args.neo4j) {
+        Some(config) => {
+            let sink = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
+            sink.runs(args.limit).await?
+        }
+        None => settings
+            .existing_store(&args.store.store)?
+            .runs(args.limit)?,
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let reports: Vec<Json> = runs

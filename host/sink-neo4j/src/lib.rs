@@ -26,7 +26,9 @@
 //!   than the run, then the stale nodes with all their relationships, each as a loop of
 //!   `... WITH x LIMIT $limit DELETE x` transactions until nothing is left; nodes of
 //!   labels the plugin marked incomplete (under their parent, when given) and
-//!   relationships touching them are kept.
+//!   relationships touching them are kept. Cleanup walks the labels and types of the
+//!   plugin's current schema (a graph server has no cheap "every node of this source"
+//!   without a label), so records of a kind a newer plugin version dropped stay.
 //! - Bookkeeping nodes, never exported or cleaned up: one `InfragraphMeta` (the last
 //!   update tag handed out), `InfragraphState {plugin, scope, key, value_hex}` per state
 //!   key, and `InfragraphRun {plugin, scope, update_tag, status, started_at,

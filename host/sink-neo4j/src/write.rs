@@ -35,7 +35,11 @@ const DELETE_STATE: &str = "UNWIND $delete AS k \
 const GET_STATE: &str = "MATCH (s:`InfragraphState` {`plugin`: $plugin, `scope`: $scope, `key`: $key}) \
     RETURN s.`value_hex` AS value";
 
-const RECORD_RUN: &str = "CREATE (r:`InfragraphRun`) SET r += $run";
+/// MERGEd on what identifies a run rather than CREATEd, so that a retry after a COMMIT
+/// whose answer was lost does not record the run twice.
+const RECORD_RUN: &str = "MERGE (r:`InfragraphRun` \
+    {`plugin`: $run.plugin, `update_tag`: $run.update_tag, `started_at`: $run.started_at}) \
+    SET r += $run";
 
 /// The bookkeeping parameters of a write.
 fn scoped(q: Query, w: &WriteScope) -> Query {

@@ -101,6 +101,16 @@ async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
     );
     let last: serde_json::Value = serde_json::from_str(&runs[0].report).expect("a JSON report");
     assert_eq!(last["nodes"]["ScalewayInstance"]["deleted"], 1);
+    let mut cmd = w.cmd(&["runs", "--json"]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    ok(&ran);
+    let reports: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    assert_eq!(
+        reports[0]["nodes"]["ScalewayInstance"]["deleted"], 1,
+        "newest first"
+    );
+    assert_eq!(reports.as_array().map(Vec::len), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,6 +279,21 @@ async fn a_connection_dropped_mid_batch_is_retried_and_nothing_is_lost_or_duplic
     assert_eq!(tags, BTreeSet::from([Some(w.update_tag)]));
     let c = sink.changes(&w).await.expect("changes");
     assert_eq!(c.nodes["FaultNode"].created, N as u64);
+
+    // A batch that keeps failing fails, as transient, after a bounded number of attempts
+    // (the engine may retry it once more, then fails the plugin's sync, deleting nothing).
+    proxy.cut(1_000, 1_000);
+    let e = sink
+        .write_nodes(&w, &[], &nodes(N..2 * N))
+        .await
+        .expect_err("every attempt is cut");
+    assert!(e.transient, "{e}");
+    proxy.cut(0, 0);
+    assert_eq!(
+        sink.graph().await.count("FaultNode"),
+        N,
+        "nothing half-written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
