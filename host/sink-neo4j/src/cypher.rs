@@ -163,12 +163,11 @@ pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error
     ))
 }
 
-/// Whether `n` (of label `l`) is a stale node of this plugin and scope that cleanup may
-/// delete.
-fn stale_node(l: &str, keep: &Keep) -> Result<String, Error> {
+/// Whether `n` (matched as `(n:Label)`) is a stale node of this plugin and scope that
+/// cleanup may delete.
+fn stale_node(keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "n:{} AND n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.`lastupdated` < $tag{}",
-        label(l)?,
+        "n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.`lastupdated` < $tag{}",
         and_not_kept(keep, "n")?
     ))
 }
@@ -178,23 +177,25 @@ fn stale_node(l: &str, keep: &Keep) -> Result<String, Error> {
 /// keeps every transaction small even for a node with very many.
 pub(crate) fn delete_edges_of_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (n)-[r]-() WHERE {} \
+        "MATCH (n:{})-[r]-() WHERE {} \
          WITH DISTINCT r LIMIT $limit \
          WITH r, type(r) AS t \
          DELETE r \
          RETURN t, count(*) AS deleted",
-        stale_node(l, keep)?
+        label(l)?,
+        stale_node(keep)?
     ))
 }
 
 /// Deletes at most `$limit` stale nodes of label `l` (by now without relationships).
 pub(crate) fn delete_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (n) WHERE {} \
+        "MATCH (n:{}) WHERE {} \
          WITH n LIMIT $limit \
          DETACH DELETE n \
          RETURN count(*) AS deleted",
-        stale_node(l, keep)?
+        label(l)?,
+        stale_node(keep)?
     ))
 }
 

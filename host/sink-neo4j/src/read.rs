@@ -81,7 +81,8 @@ impl Neo4jSink {
         while let Some(row) = nodes.next().await.map_err(read)? {
             let labels = order(row.get::<Vec<String>>("labels").unwrap_or_default());
             let props: Map<String, Json> = row.get("props").unwrap_or_default();
-            let Some(id) = props.get("id").and_then(Json::as_str) else {
+            let (Some(id), false) = (props.get("id").and_then(Json::as_str), labels.is_empty())
+            else {
                 continue;
             };
             let n = stats.nodes;
@@ -102,7 +103,7 @@ impl Neo4jSink {
                 let labels = order(row.get::<Vec<String>>(labels).unwrap_or_default());
                 let id: String = row.get(id).unwrap_or_default();
                 let n = ids
-                    .get(&(labels[0].clone(), id.clone()))
+                    .get(&(labels.first().cloned().unwrap_or_default(), id.clone()))
                     .copied()
                     .unwrap_or(u64::MAX);
                 json!({"id": format!("n{n}"), "labels": labels, "properties": {"id": id}})

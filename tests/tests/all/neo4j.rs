@@ -81,7 +81,27 @@ async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
         assert!(d.remove(&gone));
     });
     ok(&sync(&w, &sim, None));
-    ok(&sync(&w, &sim, Some(&db)));
+    // This time the server comes from the config file, the password from the environment.
+    let config = w.config(&format!(
+        "[sink.neo4j]\nuri = {:?}\nuser = {:?}\ndatabase = {:?}\n",
+        db.uri, db.user, db.database
+    ));
+    let store = w.store();
+    let mut cmd = w.cmd(&[
+        "sync",
+        "scaleway",
+        "--config",
+        &config,
+        "--store",
+        &store,
+        "--report",
+        "report.json",
+    ]);
+    cmd.env("SCW_API_URL", sim.url())
+        .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
+        .env("SCW_DEFAULT_ORGANIZATION_ID", sim.organization_id())
+        .env("NEO4J_PASSWORD", &db.password);
+    ok(&run(&mut cmd));
     let report = w.report();
     assert_eq!(report["status"], "succeeded");
     assert_eq!(
