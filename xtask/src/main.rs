@@ -258,11 +258,19 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         "infragraph-tests",
         "--bins",
     ]))?;
-    // The Bolt benchmark writes to a real server, stopped when `server` drops.
-    let server = arcadedb::ArcadeDb::start(&target_dir(&root))?;
+    // The Bolt benchmark writes to a real server, stopped when `server` drops; started
+    // only when that benchmark is among those asked for (all are, by default).
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let server = if names.is_empty() || names.iter().any(|a| *a == "bolt") {
+        Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
+    } else {
+        None
+    };
     for bin in BENCHES {
         let mut cmd = cargo();
-        cmd.envs(server.env());
+        if let Some(server) = &server {
+            cmd.envs(server.env());
+        }
         cmd.current_dir(&root)
             .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
             .env("INFRAGRAPH_TEST_GUESTS", &built.guests)

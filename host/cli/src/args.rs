@@ -136,7 +136,7 @@ pub struct SyncArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// Read the run history kept in a Neo4j server instead.
+    /// Read the run history kept in a Neo4j server instead (--neo4j URI).
     #[command(flatten)]
     pub neo4j: Neo4jArgs,
     /// How many runs, newest first.
@@ -218,6 +218,10 @@ pub enum DirectionArg {
 pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArg,
+    /// Export the graph infragraph wrote into a Neo4j server instead (--neo4j URI; jsonl
+    /// only).
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
     /// Output format.
     #[arg(long, value_enum)]
     pub format: ExportFormat,

@@ -58,7 +58,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Sync(cmd) => sync::run(&settings, cmd).await,
             args::Command::Query(cmd) => store::query(&settings, cmd),
             args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
-            args::Command::Export(cmd) => store::export(&settings, cmd),
+            args::Command::Export(cmd) => store::export(&settings, cmd).await,
             args::Command::Import(cmd) => store::import(&settings, cmd),
             args::Command::Push(cmd) => push::run(&settings, cmd).await,
         }

@@ -195,6 +195,24 @@ impl Settings {
         args: &crate::args::Neo4jArgs,
     ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
         let uri = args.neo4j.clone().or_else(|| self.neo4j.uri.clone())?;
+        self.neo4j_at(uri, args)
+    }
+
+    /// The Neo4j server to read from: only when `--neo4j` names it. Reading commands
+    /// default to the embedded store even when `[sink.neo4j]` sends syncs elsewhere, so
+    /// `--store PATH` always means that file.
+    pub fn neo4j_to_read(
+        &self,
+        args: &crate::args::Neo4jArgs,
+    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
+        self.neo4j_at(args.neo4j.clone()?, args)
+    }
+
+    fn neo4j_at(
+        &self,
+        uri: String,
+        args: &crate::args::Neo4jArgs,
+    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
         Some(infragraph_sink_neo4j::Neo4jConfig {
             uri,
             user: args

@@ -115,7 +115,7 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
 }
 
 pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
-    let runs = match settings.neo4j(&args.neo4j) {
+    let runs = match settings.neo4j_to_read(&args.neo4j) {
         Some(config) => {
             let sink = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
             sink.runs(args.limit).await?
@@ -171,18 +171,31 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = settings.existing_store(&args.store.store)?;
-    let mut sink: Box<dyn Write> = match &args.output {
+pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let server = settings.neo4j_to_read(&args.neo4j);
+    if server.is_some() && !matches!(args.format, ExportFormat::Jsonl) {
+        bail!("a Neo4j server's graph exports as jsonl only (--format jsonl)");
+    }
+    let mut sink: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let stats = match args.format {
-        ExportFormat::Jsonl => store.export_jsonl(&mut sink)?,
-        ExportFormat::Graphml => store.export_graphml(&mut sink)?,
-        ExportFormat::Cypher => store.export_cypher(&mut sink)?,
+    let stats = if let Some(config) = server {
+        let neo4j = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
+        let e = neo4j.export_jsonl(&mut sink).await?;
+        infragraph_sink_sqlite::ExportStats {
+            nodes: e.nodes,
+            relationships: e.relationships,
+        }
+    } else {
+        let store = settings.existing_store(&args.store.store)?;
+        match args.format {
+            ExportFormat::Jsonl => store.export_jsonl(&mut sink)?,
+            ExportFormat::Graphml => store.export_graphml(&mut sink)?,
+            ExportFormat::Cypher => store.export_cypher(&mut sink)?,
+        }
     };
     sink.flush()?;
     if let Some(path) = &args.output {

@@ -154,8 +154,18 @@ async fn push_into_an_empty_server_gives_the_same_graph() {
         "{}",
         ran.stdout
     );
-    // Bookkeeping included: the very same update tags, sources and scopes.
-    assert_eq!(local.lines(), graph_of(&db).await.lines());
+    // Bookkeeping included: the very same update tags, sources and scopes; read back
+    // through `infragraph export --neo4j`.
+    let mut cmd = w.cmd(&["export", "--format", "jsonl"]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    ok(&ran);
+    assert_eq!(local.lines(), Graph::from_jsonl(&ran.stdout).lines());
+    let mut cmd = w.cmd(&["export", "--format", "graphml"]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("jsonl only"), "{}", ran.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
