@@ -127,3 +127,88 @@ impl PluginSchema {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use infragraph_core::{EdgeRow, NodeRow};
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> PluginSchema {
+        let m: Manifest = serde_json::from_value(json!({
+            "name": "p", "version": "1", "description": "", "hosts": [], "credentials": [],
+            "config": [],
+            "schema": {
+                "nodes": [{"label": "PUser", "description": "", "extra_labels": ["UserAccount"],
+                           "properties": [{"name": "email", "type": "text", "description": "", "indexed": true}]},
+                          {"label": "PGroup", "description": "", "extra_labels": [], "properties": []}],
+                "edges": [{"rel_type": "MEMBER_OF", "description": "", "from": "PUser", "to": "PGroup",
+                           "properties": []}]
+            }
+        }))
+        .unwrap();
+        let s = PluginSchema::new(&m).unwrap();
+        let statements = s.schema_statements(&m).unwrap();
+        assert_eq!(
+            statements[..3],
+            [
+                "CREATE CONSTRAINT `infragraph_PUser_id` IF NOT EXISTS FOR (n:`PUser`) REQUIRE n.`id` IS UNIQUE",
+                "CREATE INDEX `infragraph_PUser_lastupdated` IF NOT EXISTS FOR (n:`PUser`) ON (n.`lastupdated`)",
+                "CREATE INDEX `infragraph_PUser_email` IF NOT EXISTS FOR (n:`PUser`) ON (n.`email`)",
+            ]
+        );
+        s
+    }
+
+    fn nodes(label: &str, columns: &[&str]) -> NodeBatch {
+        NodeBatch {
+            label: label.into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: vec![NodeRow {
+                id: "x".into(),
+                values: vec![],
+            }],
+        }
+    }
+
+    fn edges(rel: &str, from_key: &str) -> EdgeBatch {
+        EdgeBatch {
+            rel_type: rel.into(),
+            from_label: "PUser".into(),
+            from_key: from_key.into(),
+            to_label: "PGroup".into(),
+            to_key: "id".into(),
+            columns: vec![],
+            rows: vec![EdgeRow {
+                from: "a".into(),
+                to: "b".into(),
+                values: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn only_declared_labels_types_and_properties_pass() {
+        let s = schema();
+        let extra = ["UserAccount".to_string()];
+        assert!(
+            s.check_nodes("p", &extra, &nodes("PUser", &["email"]))
+                .is_ok()
+        );
+        let refused = [
+            s.check_nodes("p", &[], &nodes("Other", &[])),
+            s.check_nodes("p", &["Admin".into()], &nodes("PUser", &[])),
+            s.check_nodes("p", &[], &nodes("PUser", &["password"])),
+        ];
+        for r in refused {
+            let e = r.expect_err("refused");
+            assert_eq!(e.kind(), ErrorKind::Invalid);
+            assert!(e.to_string().starts_with("plugin \"p\": "), "{e}");
+        }
+        assert!(s.check_edges("p", &edges("MEMBER_OF", "id")).is_ok());
+        assert!(s.check_edges("p", &edges("MEMBER_OF", "email")).is_ok());
+        assert!(s.check_edges("p", &edges("OWNS", "id")).is_err());
+        assert!(s.check_edges("p", &edges("MEMBER_OF", "name")).is_err());
+    }
+}
