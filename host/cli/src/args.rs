@@ -100,8 +100,9 @@ pub struct StoreArg {
 /// NEO4J_PASSWORD environment variable.
 #[derive(Debug, Default, clap::Args)]
 pub struct Neo4jArgs {
-    /// Write to this Neo4j (Bolt) server instead of the embedded store, e.g.
-    /// bolt://localhost:7687 (or [sink.neo4j] uri). Password: NEO4J_PASSWORD.
+    /// A Neo4j (or other Bolt) server, e.g. bolt://localhost:7687, used instead of the
+    /// embedded store; password from NEO4J_PASSWORD. sync and push also read
+    /// [sink.neo4j] uri from the config.
     #[arg(long, value_name = "URI")]
     pub neo4j: Option<String>,
     /// The Neo4j user (default neo4j).
