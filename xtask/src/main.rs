@@ -62,7 +62,13 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` gives the manifest's directory at run time too. Prefer it: a target dir
+    // shared between checkouts (CI's persistent one) may hand this checkout an xtask
+    // binary compiled in another, whose compile-time path points there.
+    let manifest = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .expect("xtask sits in the workspace")
         .into()

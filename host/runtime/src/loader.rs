@@ -45,6 +45,11 @@ impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        // For plugin authors profiling their plugin with `perf record`: wasmtime writes
+        // /tmp/perf-<pid>.map naming each compiled guest function.
+        if std::env::var_os("INFRAGRAPH_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| ErrorKind::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)

@@ -100,12 +100,15 @@ impl Records {
 pub mod tests {
     use super::*;
 
+    /// This crate's directory: at run time when the test runner says (a target dir
+    /// shared between checkouts may run a test binary compiled in another one).
+    fn manifest_dir() -> String {
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
+    }
+
     /// A sample response from `shared/samples/scaleway/`.
     pub fn sample(file: &str) -> String {
-        let path = format!(
-            "{}/../../../shared/samples/scaleway/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../../../shared/samples/scaleway/{file}", manifest_dir());
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -2,7 +2,7 @@ use serde::de::DeserializeOwned;
 
 use crate::emit::{self, EdgeShape, Emitter};
 use crate::host::Host;
-use crate::wit::{emit::EdgeRow, emit::NodeRow, log, types};
+use crate::wit::{log, types};
 use crate::{FetchError, Request, Response, SyncError, Value};
 
 /// A node named by its label and the value of one of its properties, usually `id`.
@@ -105,12 +105,11 @@ impl Context {
     /// [`prop`](NodeBuilder::prop) and buffer it with [`emit`](NodeBuilder::emit).
     pub fn node(&mut self, label: &str, id: impl Into<String>) -> NodeBuilder<'_> {
         let buffer = self.emitter.node_buffer(label);
-        let columns = self.emitter.node(buffer).columns.len();
         NodeBuilder {
+            values: self.emitter.take_scratch(),
             cx: self,
             buffer,
             id: id.into(),
-            values: Vec::with_capacity(columns),
             hint: 0,
         }
     }
@@ -131,13 +130,12 @@ impl Context {
             to_label: to.0,
             to_key: to.1,
         });
-        let columns = self.emitter.edge(buffer).columns.len();
         EdgeBuilder {
+            values: self.emitter.take_scratch(),
             cx: self,
             buffer,
             from: from.2.into(),
             to: to.2.into(),
-            values: Vec::with_capacity(columns),
             hint: 0,
         }
     }
@@ -249,31 +247,41 @@ pub struct NodeBuilder<'c> {
     cx: &'c mut Context,
     buffer: usize,
     id: String,
-    values: Vec<types::Value>,
+    values: Vec<Value>,
     hint: usize,
 }
 
 impl NodeBuilder<'_> {
     /// Sets property `name`; a later value for the same name replaces an earlier one.
     pub fn prop(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// [`prop`](Self::prop) through a reference, for properties set in a loop or a
+    /// closure.
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) {
         let i = self
             .cx
             .emitter
             .node(self.buffer)
             .columns
             .index(name, &mut self.hint);
-        emit::set(&mut self.values, i, value.into().into());
-        self
+        emit::set(&mut self.values, i, value.into());
     }
 
     /// Buffers the node; a full batch is sent to the host.
-    pub fn emit(self) {
-        let row = NodeRow {
-            id: self.id,
-            values: self.values,
-        };
-        let Context { host, emitter } = self.cx;
-        emitter.push_node(self.buffer, row, host.as_mut());
+    pub fn emit(mut self) {
+        let values = std::mem::take(&mut self.values);
+        let Context { host, emitter } = &mut *self.cx;
+        emitter.push_node(self.buffer, &self.id, values, host.as_mut());
+    }
+}
+
+impl Drop for NodeBuilder<'_> {
+    /// A node dropped unsent still leaves its vector for the next one.
+    fn drop(&mut self) {
+        self.cx.emitter.recycle(std::mem::take(&mut self.values));
     }
 }
 
@@ -284,7 +292,7 @@ pub struct EdgeBuilder<'c> {
     buffer: usize,
     from: String,
     to: String,
-    values: Vec<types::Value>,
+    values: Vec<Value>,
     hint: usize,
 }
 
@@ -297,19 +305,22 @@ impl EdgeBuilder<'_> {
             .edge(self.buffer)
             .columns
             .index(name, &mut self.hint);
-        emit::set(&mut self.values, i, value.into().into());
+        emit::set(&mut self.values, i, value.into());
         self
     }
 
     /// Buffers the edge; a full batch is sent to the host.
-    pub fn emit(self) {
-        let row = EdgeRow {
-            from: self.from,
-            to: self.to,
-            values: self.values,
-        };
-        let Context { host, emitter } = self.cx;
-        emitter.push_edge(self.buffer, row, host.as_mut());
+    pub fn emit(mut self) {
+        let values = std::mem::take(&mut self.values);
+        let Context { host, emitter } = &mut *self.cx;
+        let ends = (self.from.as_str(), self.to.as_str());
+        emitter.push_edge(self.buffer, ends, values, host.as_mut());
+    }
+}
+
+impl Drop for EdgeBuilder<'_> {
+    fn drop(&mut self) {
+        self.cx.emitter.recycle(std::mem::take(&mut self.values));
     }
 }
 

@@ -79,11 +79,97 @@ pub(crate) mod fake {
     pub(crate) type Responder =
         Box<dyn FnMut(&http::Request) -> Result<http::Response, http::FetchError>>;
 
+    /// A node batch as the host reads it: rows of values.
+    #[derive(Debug)]
+    pub(crate) struct Nodes {
+        pub(crate) label: String,
+        pub(crate) columns: Vec<String>,
+        pub(crate) rows: Vec<NodeRow>,
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct NodeRow {
+        pub(crate) id: String,
+        pub(crate) values: Vec<types::Value>,
+    }
+
+    /// An edge batch as the host reads it.
+    #[derive(Debug)]
+    pub(crate) struct Edges {
+        pub(crate) from_key: String,
+        pub(crate) to_label: String,
+        pub(crate) columns: Vec<String>,
+        pub(crate) rows: Vec<EdgeRow>,
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct EdgeRow {
+        pub(crate) from: String,
+        pub(crate) to: String,
+        pub(crate) values: Vec<types::Value>,
+    }
+
+    fn strings(t: &emit::Texts) -> Vec<String> {
+        let mut start = 0;
+        t.ends
+            .iter()
+            .map(|&end| {
+                let s = t.data[start..end as usize].to_string();
+                start = end as usize;
+                s
+            })
+            .collect()
+    }
+
+    fn lists<T: Clone>(items: &[T], ends: &[u32]) -> Vec<Vec<T>> {
+        let mut start = 0;
+        ends.iter()
+            .map(|&end| {
+                let l = items[start..end as usize].to_vec();
+                start = end as usize;
+                l
+            })
+            .collect()
+    }
+
+    /// Row `i`'s values, column by column, as the host decodes them.
+    fn rows(columns: &[emit::Column], n: usize) -> Vec<Vec<types::Value>> {
+        use types::Value as V;
+        let mut rows = vec![Vec::new(); n];
+        for c in columns {
+            let values: Vec<V> = match &c.values {
+                emit::Values::Boolean(l) => l.iter().map(|&b| V::Boolean(b)).collect(),
+                emit::Values::Int(l) => l.iter().map(|&i| V::Int(i)).collect(),
+                emit::Values::Float(l) => l.iter().map(|&f| V::Float(f)).collect(),
+                emit::Values::Text(t) => strings(t).into_iter().map(V::Text).collect(),
+                emit::Values::TextList(l) => lists(&strings(&l.items), &l.ends)
+                    .into_iter()
+                    .map(V::TextList)
+                    .collect(),
+                emit::Values::IntList(l) => lists(&l.items, &l.ends)
+                    .into_iter()
+                    .map(V::IntList)
+                    .collect(),
+                emit::Values::Mixed(l) => l.clone(),
+            };
+            assert_eq!(values.len(), n, "column {} has a value per row", c.name);
+            for (i, v) in values.into_iter().enumerate() {
+                let v = if c.absent.contains(&(i as u32)) {
+                    V::Null
+                } else {
+                    v
+                };
+                rows[i].push(v);
+            }
+        }
+        rows
+    }
+
     #[derive(Default)]
     pub(crate) struct Record {
         pub(crate) scopes: Vec<types::NodeRef>,
-        pub(crate) nodes: Vec<emit::NodeBatch>,
-        pub(crate) edges: Vec<emit::EdgeBatch>,
+        pub(crate) nodes: Vec<Nodes>,
+        pub(crate) edges: Vec<Edges>,
         pub(crate) incomplete: Vec<(String, Option<types::NodeRef>, String)>,
         pub(crate) logs: Vec<(log::Level, String)>,
         pub(crate) state: Vec<(String, Vec<u8>)>,
@@ -115,11 +201,35 @@ pub(crate) mod fake {
         }
 
         fn emit_nodes(&mut self, batch: &emit::NodeBatch) {
-            self.record.borrow_mut().nodes.push(batch.clone());
+            let ids = strings(&batch.ids);
+            let values = rows(&batch.columns, ids.len());
+            self.record.borrow_mut().nodes.push(Nodes {
+                label: batch.label.clone(),
+                columns: batch.columns.iter().map(|c| c.name.clone()).collect(),
+                rows: ids
+                    .into_iter()
+                    .zip(values)
+                    .map(|(id, values)| NodeRow { id, values })
+                    .collect(),
+            });
         }
 
         fn emit_edges(&mut self, batch: &emit::EdgeBatch) {
-            self.record.borrow_mut().edges.push(batch.clone());
+            let from = strings(&batch.from);
+            let to = strings(&batch.to);
+            assert_eq!(from.len(), to.len(), "an end per start");
+            let values = rows(&batch.columns, from.len());
+            self.record.borrow_mut().edges.push(Edges {
+                from_key: batch.from_key.clone(),
+                to_label: batch.to_label.clone(),
+                columns: batch.columns.iter().map(|c| c.name.clone()).collect(),
+                rows: from
+                    .into_iter()
+                    .zip(to)
+                    .zip(values)
+                    .map(|((from, to), values)| EdgeRow { from, to, values })
+                    .collect(),
+            });
         }
 
         fn mark_incomplete(&mut self, label: &str, parent: Option<&types::NodeRef>, reason: &str) {

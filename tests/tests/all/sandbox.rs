@@ -236,6 +236,32 @@ async fn invalid_records_are_rejected_naming_the_record() {
 }
 
 #[tokio::test]
+async fn a_malformed_batch_is_refused_naming_the_fault() {
+    // Past the SDK: offsets that run beyond the batch's string data.
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    let run = Sync::new(&rt, &p)
+        .config("mode", "malformed-batch")
+        .run()
+        .await;
+    assert!(
+        matches!(run.outcome.result, Err(Failure::Contract(_))),
+        "{:?}",
+        run.outcome.result
+    );
+    let text = run.failure();
+    assert!(
+        text.contains("emit-nodes: malformed batch: ids: string 1 spans bytes 1..9 of 2"),
+        "{text}"
+    );
+    assert!(
+        run.node_ids().is_empty(),
+        "nothing of a malformed batch is passed on"
+    );
+    assert_still_usable(&rt, &p).await;
+}
+
+#[tokio::test]
 async fn a_plugin_error_is_typed() {
     let rt = runtime();
     let p = misbehave(&rt).await;

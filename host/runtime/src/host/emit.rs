@@ -1,9 +1,9 @@
-use infragraph_core::{EdgeBatch, NodeBatch, NodeRef, is_pascal_case, is_snake_case};
+use infragraph_core::{NodeRef, is_pascal_case, is_snake_case};
 
 use super::{ContractViolation, PluginState, RunCtx, Stopped};
 use crate::run::Emission;
 use crate::sandbox::LimitExceeded;
-use crate::wit::since_v0_1_0::{emit, types};
+use crate::wit::since_v0_1_0::{batch, emit, types};
 
 impl RunCtx {
     fn count(&mut self, records: usize) -> wasmtime::Result<()> {
@@ -45,7 +45,8 @@ impl emit::Host for PluginState {
 
     async fn emit_nodes(&mut self, batch: emit::NodeBatch) -> wasmtime::Result<()> {
         let (run, _) = self.scoped("emit-nodes")?;
-        let batch = NodeBatch::from(batch);
+        let batch = batch::nodes(batch)
+            .map_err(|e| ContractViolation(format!("emit-nodes: malformed batch: {e}")))?;
         run.count(batch.rows.len())?;
         run.schema.check_nodes(&batch)?;
         run.counts.nodes += batch.rows.len() as u64;
@@ -55,7 +56,8 @@ impl emit::Host for PluginState {
 
     async fn emit_edges(&mut self, batch: emit::EdgeBatch) -> wasmtime::Result<()> {
         let (run, _) = self.scoped("emit-edges")?;
-        let batch = EdgeBatch::from(batch);
+        let batch = batch::edges(batch)
+            .map_err(|e| ContractViolation(format!("emit-edges: malformed batch: {e}")))?;
         run.count(batch.rows.len())?;
         run.schema.check_edges(&batch)?;
         run.counts.edges += batch.rows.len() as u64;

@@ -14,6 +14,8 @@ wasmtime::component::bindgen!({
 pub(crate) use exports::infragraph::plugin::provider::SyncError;
 pub(crate) use infragraph::plugin::{emit, http, log, state, types};
 
+pub(crate) mod batch;
+
 impl From<types::Value> for core::Value {
     fn from(v: types::Value) -> Self {
         match v {
@@ -24,45 +26,6 @@ impl From<types::Value> for core::Value {
             types::Value::Text(s) => core::Value::Text(s),
             types::Value::TextList(l) => core::Value::TextList(l),
             types::Value::IntList(l) => core::Value::IntList(l),
-        }
-    }
-}
-
-impl From<emit::NodeBatch> for core::NodeBatch {
-    fn from(b: emit::NodeBatch) -> Self {
-        core::NodeBatch {
-            label: b.label,
-            columns: b.columns,
-            rows: b
-                .rows
-                .into_iter()
-                .map(|r| core::NodeRow {
-                    id: r.id,
-                    values: r.values.into_iter().map(Into::into).collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<emit::EdgeBatch> for core::EdgeBatch {
-    fn from(b: emit::EdgeBatch) -> Self {
-        core::EdgeBatch {
-            rel_type: b.rel_type,
-            from_label: b.from_label,
-            from_key: b.from_key,
-            to_label: b.to_label,
-            to_key: b.to_key,
-            columns: b.columns,
-            rows: b
-                .rows
-                .into_iter()
-                .map(|r| core::EdgeRow {
-                    from: r.from,
-                    to: r.to,
-                    values: r.values.into_iter().map(Into::into).collect(),
-                })
-                .collect(),
         }
     }
 }

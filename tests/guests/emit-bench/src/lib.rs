@@ -4,16 +4,14 @@
 //! With `build_only`, it builds the nodes and drops them unsent, which separates the cost
 //! of running the guest's own code in wasm from the cost of emitting.
 //!
-//! `tests/src/bench/rows.rs` builds the same records natively, for the baselines; the two
-//! must stay in step.
+//! The records come from `infragraph-bench-records`, which the native baselines in
+//! `tests/src/bench/rows.rs` build from too.
 
+use infragraph_bench_records::{self as records, LABEL, LINKS, Prop};
 use infragraph_sdk::{
-    Config, ConfigKey, Context, EdgeKind, Ingestor, Manifest, NodeKind, Summary, SyncError,
+    Config, ConfigKey, Context, EdgeKind, Ingestor, Manifest, NodeKind, Summary, SyncError, Value,
     ValueType, export_ingestor,
 };
-
-const LABEL: &str = "BenchNode";
-const LINKS: &str = "LINKS";
 
 struct EmitBench;
 
@@ -60,19 +58,18 @@ impl Ingestor for EmitBench {
         cx.set_batch_size(number(config, "batch", 1_000)? as usize);
         cx.scope(LABEL, "bench");
         for i in 0..count {
-            let n = i as i64;
-            let node = cx
-                .node(LABEL, format!("n{i}"))
-                .prop("p0", format!("name-{i:011}"))
-                .prop("p1", n)
-                .prop("p2", format!("zone-{:011}", i % 97))
-                .prop("p3", n * 7)
-                .prop("p4", i as f64 * 0.5)
-                .prop("p5", i % 2 == 0)
-                .prop("p6", format!("type-{:011}", i % 13))
-                .prop("p7", n % 1_000)
-                .prop("p8", format!("{i:016x}"))
-                .prop("p9", -n);
+            let mut node = cx.node(LABEL, records::id(i));
+            records::props(i, |name, p| {
+                node.set(
+                    name,
+                    match p {
+                        Prop::Text(s) => Value::Text(s),
+                        Prop::Int(n) => Value::Int(n),
+                        Prop::Float(f) => Value::Float(f),
+                        Prop::Bool(b) => Value::Bool(b),
+                    },
+                )
+            });
             if build_only {
                 // Built, then dropped unsent: what building costs without emitting.
                 drop(node);
@@ -81,11 +78,11 @@ impl Ingestor for EmitBench {
             }
         }
         for k in 0..edges {
-            let (from, to) = link(k, count);
+            let (from, to) = records::link(k, count);
             cx.edge(
                 LINKS,
-                (LABEL, "id", format!("n{from}")),
-                (LABEL, "id", format!("n{to}")),
+                (LABEL, "id", records::id(from)),
+                (LABEL, "id", records::id(to)),
             )
             .prop("weight", k as i64)
             .emit();
@@ -95,21 +92,6 @@ impl Ingestor for EmitBench {
 }
 
 export_ingestor!(EmitBench);
-
-/// The ends of edge `k`: two edges leave each node `i`, to `(7i + 1) % count` and to
-/// `(13i + 5) % count` (moved on by one where both land on the same node, so that no
-/// (from, type, to) repeats and a plain INSERT baseline meets no duplicate).
-fn link(k: u64, count: u64) -> (u64, u64) {
-    let i = (k / 2) % count;
-    let a = (i * 7 + 1) % count;
-    let b = (i * 13 + 5) % count;
-    let to = match k % 2 {
-        0 => a,
-        _ if b == a => (b + 1) % count,
-        _ => b,
-    };
-    (i, to)
-}
 
 fn number(config: &Config, key: &str, default: u64) -> Result<u64, SyncError> {
     match config.text(key) {

@@ -68,6 +68,10 @@ impl Ingestor for Misbehave {
             "invalid-empty-id" => emit_one(cx, THING, "", "name"),
             "invalid-label" => emit_one(cx, "NotDeclared", "x", "name"),
             "invalid-property" => emit_one(cx, THING, "x", "BadName"),
+            "malformed-batch" => {
+                raw::malformed_batch();
+                Ok(Summary::new("ok"))
+            }
             "stdout" => {
                 println!("hello from the guest's stdout");
                 eprintln!("and from its stderr");
@@ -211,4 +215,33 @@ fn count_runs(cx: &mut Context) -> Result<Summary, SyncError> {
     cx.state_set("counter", Some(count.to_string().as_bytes()));
     cx.node(THING, "state").prop("count", count).emit();
     Ok(Summary::new("ok"))
+}
+
+/// Calls the contract's imports directly, past the SDK's checks.
+mod raw {
+    wit_bindgen::generate!({
+        path: "../../../wit/since_v0.1.0",
+        inline: "
+            package infragraph-test:raw;
+            world raw {
+                import infragraph:plugin/emit@0.1.0;
+            }
+        ",
+        world: "infragraph-test:raw/raw",
+        generate_all,
+    });
+
+    use infragraph::plugin::emit;
+
+    /// A batch whose `ids` offsets run past their data.
+    pub(crate) fn malformed_batch() {
+        emit::emit_nodes(&emit::NodeBatch {
+            label: super::THING.into(),
+            ids: emit::Texts {
+                data: "ab".into(),
+                ends: vec![1, 9],
+            },
+            columns: vec![],
+        });
+    }
 }

@@ -1,0 +1,144 @@
+//! The records of the emit benchmark, built by the same code on both of its sides: the
+//! `emit-bench` guest (compiled to wasm) and the native baseline in `infragraph-tests`.
+//! Sharing the code keeps the two sides' records identical by construction, and makes
+//! the benchmark compare what it is about, the way records leave a plugin, rather than
+//! two builds of different code.
+//!
+//! Text values are zero-padded numbers written digit by digit: `format!("{i:011}")`
+//! pads through `core::fmt`'s character-at-a-time path, which in wasm cost more than
+//! everything else the guest did (see the emit benchmark's notes). Real plugins take
+//! their strings from parsed responses, not from padded formatting.
+
+#![no_std]
+
+extern crate alloc;
+
+use alloc::string::String;
+
+/// The node label.
+pub const LABEL: &str = "BenchNode";
+/// The relationship type of the edges.
+pub const LINKS: &str = "LINKS";
+/// The property names, in the order every node sets them.
+pub const COLUMNS: [&str; 10] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"];
+/// The edge property.
+pub const WEIGHT: &str = "weight";
+
+/// One property value of a benchmark node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Node `i`'s key: `n<i>`.
+pub fn id(i: u64) -> String {
+    let mut s = String::with_capacity(21);
+    s.push('n');
+    decimal(&mut s, i, 1);
+    s
+}
+
+/// Node `i`'s ten properties, in [`COLUMNS`] order, each handed to `set`.
+#[inline]
+pub fn props(i: u64, mut set: impl FnMut(&'static str, Prop)) {
+    let n = i as i64;
+    set(COLUMNS[0], Prop::Text(padded("name-", i)));
+    set(COLUMNS[1], Prop::Int(n));
+    set(COLUMNS[2], Prop::Text(padded("zone-", i % 97)));
+    set(COLUMNS[3], Prop::Int(n * 7));
+    set(COLUMNS[4], Prop::Float(i as f64 * 0.5));
+    set(COLUMNS[5], Prop::Bool(i.is_multiple_of(2)));
+    set(COLUMNS[6], Prop::Text(padded("type-", i % 13)));
+    set(COLUMNS[7], Prop::Int(n % 1_000));
+    set(COLUMNS[8], Prop::Text(hex16(i)));
+    set(COLUMNS[9], Prop::Int(-n));
+}
+
+/// The ends of edge `k` among `count` nodes: two edges leave each node `i`, to
+/// `(7i + 1) % count` and to `(13i + 5) % count` (moved on by one where both land on the
+/// same node, so that no (from, type, to) repeats and a plain INSERT baseline meets no
+/// duplicate).
+pub fn link(k: u64, count: u64) -> (u64, u64) {
+    let i = (k / 2) % count;
+    let a = (i * 7 + 1) % count;
+    let b = (i * 13 + 5) % count;
+    let to = match k % 2 {
+        0 => a,
+        _ if b == a => (b + 1) % count,
+        _ => b,
+    };
+    (i, to)
+}
+
+/// `prefix` then `v` in eleven decimal digits, zero-padded: `format!("{prefix}{v:011}")`.
+fn padded(prefix: &str, v: u64) -> String {
+    let mut s = String::with_capacity(prefix.len() + 20);
+    s.push_str(prefix);
+    decimal(&mut s, v, 11);
+    s
+}
+
+/// Appends `v` in decimal, zero-padded to `width` digits.
+fn decimal(s: &mut String, mut v: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while v > 0 || digits.len() - at < width {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    for &d in &digits[at..] {
+        s.push(d as char);
+    }
+}
+
+/// `v` in sixteen lower-case hex digits: `format!("{v:016x}")`.
+fn hex16(v: u64) -> String {
+    let mut s = String::with_capacity(16);
+    for shift in (0..16).rev() {
+        let d = ((v >> (shift * 4)) & 0xf) as u8;
+        s.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+
+    use super::*;
+
+    #[test]
+    fn strings_match_format() {
+        for i in [
+            0,
+            1,
+            9,
+            10,
+            96,
+            12_345,
+            999_999,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            assert_eq!(id(i), format!("n{i}"));
+            assert_eq!(padded("name-", i), format!("name-{i:011}"));
+            assert_eq!(hex16(i), format!("{i:016x}"));
+        }
+    }
+
+    #[test]
+    fn two_edges_per_node_never_repeat() {
+        // Collisions of the two targets occur for some counts (6i + 4 = 0 mod count).
+        for count in [10, 1_000, 10_000] {
+            let mut seen = std::collections::HashSet::new();
+            for k in 0..2 * count {
+                assert!(seen.insert(link(k, count)), "edge {k} of {count} repeats");
+            }
+        }
+    }
+}
