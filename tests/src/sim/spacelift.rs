@@ -398,8 +398,9 @@ async fn graphql(
         *left -= 1;
     }
     if let Some(message) = state.failing.lock().expect("lock").get(field) {
+        let key = if field == "entities" { "stacks" } else { field };
         return Json(json!({
-            "data": {field: null},
+            "data": {key: null},
             "errors": [{"message": message, "path": [field]}]
         }))
         .into_response();
@@ -463,7 +464,9 @@ async fn graphql(
         }
         _ => unreachable!("every recognised field is answered"),
     };
-    Json(json!({"data": {field: answer}})).into_response()
+    // `entities` is recognised apart from `stacks`, but GraphQL answers it as `stacks`.
+    let key = if field == "entities" { "stacks" } else { field };
+    Json(json!({"data": {key: answer}})).into_response()
 }
 
 static EMPTY: Vec<Value> = Vec::new();
