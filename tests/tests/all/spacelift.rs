@@ -579,3 +579,28 @@ fn secrets_appear_nowhere_and_a_wrong_aws_key_is_refused() {
     assert!(!all.contains("wrong/aws+secret"), "{all}");
     assert!(!s3.refused().is_empty());
 }
+
+/// `plugins inspect` shows how each credential is used, the host-signed one included.
+#[test]
+fn inspect_shows_the_host_signed_aws_credential() {
+    let w = Work::new("spacelift-inspect");
+    let ran = run(&mut w.cmd(&["plugins", "inspect", "spacelift"]));
+    ok(&ran);
+    for expected in [
+        "api_key_secret",
+        "SPACELIFT_API_KEY_SECRET",
+        "field of a JSON body",
+        "aws_secret_access_key",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS SigV4 secret access key, signing for service `s3` (access key id from config \
+         `aws_access_key_id`, region from config `aws_region`, session token from credential \
+         `aws_session_token`)",
+        "{config:ec2_ownership_s3_endpoint}",
+    ] {
+        assert!(
+            ran.stdout.contains(expected),
+            "{expected:?} in:\n{}",
+            ran.stdout
+        );
+    }
+}
