@@ -217,7 +217,8 @@ impl SpaceliftData {
 ///   every JWT expire after that many requests, to force re-authentication mid-sync.
 /// - `stack(id) { runs(before) }` pages runs, newest first, [`RUNS_PAGE`] at a time.
 /// - [`SpaceliftSim::fail_field`] answers a root field with `null` and an `errors` entry
-///   at HTTP 200, the way GraphQL reports a resolver failure.
+///   at HTTP 200, the way GraphQL reports a resolver failure;
+///   [`SpaceliftSim::partial_field`] sends the data and an error together.
 ///
 /// [`KEY_ID`]: SpaceliftSim::KEY_ID
 /// [`KEY_SECRET`]: SpaceliftSim::KEY_SECRET
@@ -232,6 +233,8 @@ struct SimState {
     auth: Mutex<Auth>,
     /// Root field → error message.
     failing: Mutex<HashMap<String, String>>,
+    /// Root field → error message sent beside the full data.
+    partial: Mutex<HashMap<String, String>>,
     log: RequestLog,
 }
 
@@ -263,6 +266,7 @@ impl SpaceliftSim {
                 ..Auth::default()
             }),
             failing: Mutex::new(HashMap::new()),
+            partial: Mutex::new(HashMap::new()),
             log: RequestLog::default(),
         });
         let router = Router::new()
@@ -290,6 +294,16 @@ impl SpaceliftSim {
     pub fn fail_field(&self, field: &str, message: &str) {
         self.state
             .failing
+            .lock()
+            .expect("lock")
+            .insert(field.to_owned(), message.to_owned());
+    }
+
+    /// Root field `field` answers its data together with a GraphQL error carrying
+    /// `message`: partial data, as a resolver failing on some items gives.
+    pub fn partial_field(&self, field: &str, message: &str) {
+        self.state
+            .partial
             .lock()
             .expect("lock")
             .insert(field.to_owned(), message.to_owned());
@@ -466,6 +480,13 @@ async fn graphql(
     };
     // `entities` is recognised apart from `stacks`, but GraphQL answers it as `stacks`.
     let key = if field == "entities" { "stacks" } else { field };
+    if let Some(message) = state.partial.lock().expect("lock").get(field) {
+        return Json(json!({
+            "data": {key: answer},
+            "errors": [{"message": message, "path": [key]}]
+        }))
+        .into_response();
+    }
     Json(json!({"data": {key: answer}})).into_response()
 }
 

@@ -604,3 +604,34 @@ fn inspect_shows_the_host_signed_aws_credential() {
         );
     }
 }
+
+/// Partial data (data and `errors` together) keeps what came and marks the label
+/// incomplete; a failure of run pages marks runs and commits incomplete.
+#[test]
+fn partial_data_is_written_and_its_labels_marked_incomplete() {
+    let w = Work::new("spacelift-partial");
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    sim.partial_field("managedUsers", "could not read the access rules of 1 user");
+    sim.fail_field("stack", "runs are unavailable");
+    let ran = Setup::new(&sim).sync(&w, ACCOUNT);
+    assert_eq!(ran.code, 1, "partial: {}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    let incomplete: BTreeSet<String> = report["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        incomplete,
+        BTreeSet::from(["SpaceliftGitCommit", "SpaceliftRun", "SpaceliftUser"].map(String::from)),
+        "{report}"
+    );
+    let g = w.graph();
+    // The users that came are written, with their roles.
+    assert!(g.has("SpaceliftUser", JOHN) && g.has("SpaceliftUser", JANE));
+    assert_eq!(g.edges_of("HAS_ROLE_IN"), 3);
+    assert_eq!(g.count("SpaceliftRun"), 0);
+    assert_eq!(g.count("SpaceliftStack"), 2);
+    assert_eq!(g.count("SpaceliftWorker"), 2);
+}
