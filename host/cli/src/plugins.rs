@@ -127,6 +127,16 @@ fn inspect(p: &Plugin, source: &str) -> String {
             }
             CredentialUse::JsonBody => "field of a JSON body".to_string(),
             CredentialUse::FormBody => "field of a form body".to_string(),
+            CredentialUse::AwsSigv4(a) => format!(
+                "AWS SigV4 secret access key, signing for service `{}` (access key id from config `{}`, region from config `{}`{})",
+                a.service,
+                a.access_key_id,
+                a.region,
+                a.session_token
+                    .as_ref()
+                    .map(|t| format!(", session token from credential `{t}`"))
+                    .unwrap_or_default()
+            ),
         };
         let _ = writeln!(
             s,

@@ -16,8 +16,8 @@ mod value;
 
 pub use error::{ManifestError, RecordError};
 pub use manifest::{
-    ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest, NodeKind,
-    PropertyDef, Schema,
+    AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,
+    NodeKind, PropertyDef, Schema,
 };
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
 pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};

@@ -74,7 +74,7 @@ pub struct PropertyDef {
 
 /// How the host applies a credential to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", content = "user_config_key")]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "with")]
 pub enum CredentialUse {
     /// `{secret:NAME}` in a header value, verbatim.
     Header,
@@ -86,6 +86,22 @@ pub enum CredentialUse {
     JsonBody,
     /// `{secret:NAME}` in a form-encoded body, percent-encoded.
     FormBody,
+    /// AWS Signature Version 4 on every request to a granted host; the value is the secret
+    /// access key.
+    AwsSigv4(AwsSigning),
+}
+
+/// The parameters of AWS Signature Version 4 besides the secret access key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsSigning {
+    /// The config key holding the access key id.
+    pub access_key_id: String,
+    /// The config key holding the region.
+    pub region: String,
+    /// The service signed for, e.g. `s3`.
+    pub service: String,
+    /// The credential holding the session token of temporary credentials, if any.
+    pub session_token: Option<String>,
 }
 
 /// A secret the plugin needs.

@@ -61,6 +61,22 @@ pub enum SetupError {
         /// The config key that should hold the user name.
         key: String,
     },
+    /// An AWS SigV4 credential has a value but a config key it signs with has none.
+    #[error(
+        "plugin {plugin:?}: credential {credential:?} signs AWS requests with the {what} in config key {key:?}, which has no value{hint}"
+    )]
+    MissingSigningConfig {
+        /// The plugin being set up.
+        plugin: String,
+        /// The credential.
+        credential: String,
+        /// What the key holds: `access key id` or `region`.
+        what: &'static str,
+        /// The config key.
+        key: String,
+        /// How to set it (`; set ENV`), or empty.
+        hint: String,
+    },
     /// A limit makes no sense (it would deadlock or divide by zero).
     #[error("fetch limit {name} {why}")]
     Limits {

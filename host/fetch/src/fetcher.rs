@@ -14,6 +14,7 @@ use crate::grants::{CredentialGrant, Target};
 use crate::resolver::{GuardedResolver, refusal};
 use crate::retry::{RETRY_STATUSES, backoff, retry_after};
 use crate::secrets::{base64, form_encode, json_escape, mentions_placeholder, placeholders};
+use crate::sigv4::{SIGNING_HEADERS, SigV4Key};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
 use crate::{
@@ -61,6 +62,8 @@ struct Inner {
     secrets: Secrets,
     /// Basic-auth user names, by credential name.
     basic_users: HashMap<String, String>,
+    /// AWS signing keys of the `aws-sigv4` credentials that are set, by credential name.
+    sigv4: HashMap<String, SigV4Key>,
     limits: FetchLimits,
     client: reqwest::Client,
     throttle: Throttle,
@@ -73,6 +76,9 @@ struct Prepared {
     url: Url,
     headers: HeaderMap,
     body: Vec<u8>,
+    /// Signs each attempt (its `x-amz-date` is the attempt's, so a long backoff cannot
+    /// make it stale).
+    sigv4: Option<SigV4Key>,
 }
 
 /// A response before redaction.
@@ -144,6 +150,46 @@ impl Fetcher {
             secrets.add_encoding(&c.name, base64(format!("{user}:{password}").as_bytes()));
             basic_users.insert(c.name.clone(), user.clone());
         }
+        let mut sigv4 = HashMap::new();
+        for c in grants.credentials() {
+            let CredentialUse::AwsSigv4(a) = &c.use_ else {
+                continue;
+            };
+            // An unset optional credential signs nothing.
+            let Some(secret) = secrets.get(&c.name).map(str::to_owned) else {
+                continue;
+            };
+            let value = |key: &str, what: &'static str| {
+                config
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| SetupError::MissingSigningConfig {
+                        plugin: grants.plugin().to_owned(),
+                        credential: c.name.clone(),
+                        what,
+                        key: key.to_owned(),
+                        hint: grants
+                            .config_env(key)
+                            .map(|env| format!("; set {env}"))
+                            .unwrap_or_default(),
+                    })
+            };
+            let key = SigV4Key {
+                credential: c.name.clone(),
+                access_key_id: value(&a.access_key_id, "access key id")?,
+                secret_access_key: secret,
+                session_token: a
+                    .session_token
+                    .as_ref()
+                    .and_then(|t| secrets.get(t))
+                    .map(str::to_owned),
+                region: value(&a.region, "region")?,
+                service: a.service.clone(),
+            };
+            sigv4.insert(c.name.clone(), key);
+        }
         let client = reqwest::Client::builder()
             // Every hop must pass the allow-list and credential checks again.
             .redirect(reqwest::redirect::Policy::none())
@@ -161,6 +207,7 @@ impl Fetcher {
                 grants,
                 secrets,
                 basic_users,
+                sigv4,
                 limits,
                 client,
                 throttle,
@@ -304,6 +351,7 @@ impl Inner {
         target: &Target,
     ) -> Result<Prepared, String> {
         let auth = self.auth_header(target)?;
+        let signer = self.signer(target);
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
             if mentions_placeholder(name) {
@@ -324,6 +372,10 @@ impl Inner {
             }
             if auth.is_some() && hname == AUTHORIZATION {
                 // The manifest says the host authenticates to this host; its credential wins.
+                continue;
+            }
+            if signer.is_some() && SIGNING_HEADERS.contains(&hname.as_str()) {
+                // The signature covers exactly what the host sends; these are its own.
                 continue;
             }
             let (value, secret) = self.substitute(value.as_bytes(), Place::Header, target)?;
@@ -351,7 +403,18 @@ impl Inner {
             url: url.clone(),
             headers,
             body,
+            sigv4: signer,
         })
+    }
+
+    /// The signing key of the first `aws-sigv4` credential granted to `target` and set.
+    /// Checked per hop: a redirect to another host is not signed.
+    fn signer(&self, target: &Target) -> Option<SigV4Key> {
+        self.grants
+            .credentials()
+            .iter()
+            .filter(|c| matches!(c.use_, CredentialUse::AwsSigv4(_)) && c.granted(target))
+            .find_map(|c| self.sigv4.get(&c.name).cloned())
     }
 
     /// The `Authorization` header of the first bearer or basic credential granted to
@@ -443,6 +506,9 @@ impl Inner {
                 CredentialUse::FormBody => "only in a form-encoded body",
                 CredentialUse::Bearer | CredentialUse::Basic(_) => {
                     "nowhere: the host adds it as the Authorization header on requests to its hosts"
+                }
+                CredentialUse::AwsSigv4(_) => {
+                    "nowhere: the host signs requests to its hosts with it (AWS Signature Version 4)"
                 }
             };
             let here = match place {
@@ -544,11 +610,22 @@ impl Inner {
         let _permit = self.throttle.enter(&host).await;
         self.stats.request(&host, req.body.len());
         let timeout = self.limits.request_timeout;
+        let mut headers = req.headers.clone();
+        if let Some(key) = &req.sigv4 {
+            key.sign(
+                req.method.as_str(),
+                req.url.as_str(),
+                &mut headers,
+                &req.body,
+                SystemTime::now(),
+            )
+            .map_err(|why| AttemptError::Denied(self.secrets.redact(&why)))?;
+        }
         let exchange = async {
             let mut resp = self
                 .client
                 .request(req.method.clone(), req.url.clone())
-                .headers(req.headers.clone())
+                .headers(headers)
                 .body(req.body.clone())
                 .send()
                 .await

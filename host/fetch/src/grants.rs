@@ -162,6 +162,8 @@ pub struct Grants {
     endpoints: Vec<Endpoint>,
     /// Declared endpoint keys with their environment variables, for messages.
     endpoint_keys: Vec<(String, Option<String>)>,
+    /// Every config key with an environment variable, for messages.
+    config_envs: Vec<(String, String)>,
     credentials: Vec<CredentialGrant>,
 }
 
@@ -224,6 +226,38 @@ impl Grants {
                 };
                 chosts.push(host);
             }
+            if let CredentialUse::AwsSigv4(a) = &c.use_ {
+                for (what, key) in [("access key id", &a.access_key_id), ("region", &a.region)] {
+                    if manifest.config_key(key).is_none() {
+                        return Err(manifest_err(format!(
+                            "credential {:?} takes its AWS {what} from config key {key:?}, which is not declared",
+                            c.name
+                        )));
+                    }
+                }
+                if a.service.is_empty()
+                    || !a
+                        .service
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    return Err(manifest_err(format!(
+                        "credential {:?} signs for AWS service {:?}, which is not a service name like `s3`",
+                        c.name, a.service
+                    )));
+                }
+                if let Some(t) = &a.session_token
+                    && !manifest
+                        .credentials
+                        .iter()
+                        .any(|o| &o.name == t && o.name != c.name)
+                {
+                    return Err(manifest_err(format!(
+                        "credential {:?} takes its AWS session token from credential {t:?}, which is not declared",
+                        c.name
+                    )));
+                }
+            }
             if let CredentialUse::Basic(key) = &c.use_
                 && manifest.config_key(key).is_none()
             {
@@ -240,11 +274,17 @@ impl Grants {
                 hosts_text: c.hosts.clone(),
             });
         }
+        let config_envs = manifest
+            .config
+            .iter()
+            .filter_map(|k| Some((k.name.clone(), k.env.clone()?)))
+            .collect();
         Ok(Grants {
             plugin,
             hosts,
             endpoints: parsed,
             endpoint_keys,
+            config_envs,
             credentials,
         })
     }
@@ -256,6 +296,14 @@ impl Grants {
 
     pub(crate) fn credentials(&self) -> &[CredentialGrant] {
         &self.credentials
+    }
+
+    /// The environment variable of config key `key`, if it has one, for messages.
+    pub(crate) fn config_env(&self, key: &str) -> Option<&str> {
+        self.config_envs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, e)| e.as_str())
     }
 
     /// Domain names of operator endpoints: the resolver does not filter their addresses.

@@ -15,8 +15,10 @@
 //! - **Credentials.** The guest never holds a secret. It writes `{secret:NAME}` where the
 //!   manifest's credential use allows (header value, JSON body, form body), and the host
 //!   substitutes the value from [`Secrets`], encoded for that place, only on requests to
-//!   that credential's hosts; bearer and basic credentials are added by the host. Secret
-//!   values are redacted from responses, errors and logs.
+//!   that credential's hosts; bearer and basic credentials are added by the host, and an
+//!   `aws-sigv4` credential signs every request to its hosts (AWS Signature Version 4, on
+//!   every attempt and redirect hop, never for another host). Secret values are redacted
+//!   from responses, errors and logs.
 //! - **Resilience and limits.** 429, 502, 503, 504, connection errors and timeouts are
 //!   retried with jittered exponential backoff, honouring `Retry-After`; bodies, time,
 //!   concurrency and rate per host are bounded by [`FetchLimits`]. [`FetchStats`] counts
@@ -34,6 +36,7 @@ mod limits;
 mod resolver;
 mod retry;
 mod secrets;
+mod sigv4;
 mod stats;
 mod throttle;
 mod types;

@@ -295,6 +295,21 @@ pub enum CredentialUse {
     ///
     /// [`Request::form`]: crate::Request::form
     FormBody,
+    /// The host signs every request to a granted host with AWS Signature Version 4; the
+    /// value is the secret access key (e.g. from `AWS_SECRET_ACCESS_KEY`). The plugin
+    /// writes no placeholder and no `Authorization`: the host adds the signature headers
+    /// on every attempt and redirect hop, and only for the credential's hosts.
+    AwsSigv4 {
+        /// The config key holding the access key id (e.g. from `AWS_ACCESS_KEY_ID`).
+        access_key_id: String,
+        /// The config key holding the region, e.g. `us-east-1`.
+        region: String,
+        /// The service signed for, e.g. `s3`.
+        service: String,
+        /// Another credential holding a session token (e.g. from `AWS_SESSION_TOKEN`),
+        /// declared with [`CredentialUse::Header`] and the same hosts.
+        session_token: Option<String>,
+    },
 }
 
 impl From<CredentialUse> for types::CredentialUse {
@@ -305,6 +320,17 @@ impl From<CredentialUse> for types::CredentialUse {
             CredentialUse::Basic(key) => types::CredentialUse::Basic(key),
             CredentialUse::JsonBody => types::CredentialUse::JsonBody,
             CredentialUse::FormBody => types::CredentialUse::FormBody,
+            CredentialUse::AwsSigv4 {
+                access_key_id,
+                region,
+                service,
+                session_token,
+            } => types::CredentialUse::AwsSigv4(types::AwsSigning {
+                access_key_id,
+                region,
+                service,
+                session_token,
+            }),
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use infragraph_tests::cli::{infragraph, run};
-use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
+use infragraph_tests::sim::{
+    AcmeData, AcmeSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData, SpaceliftSim,
+};
 
 fn main() -> ExitCode {
     let work = std::env::temp_dir().join(format!("infragraph-demo-{}", std::process::id()));
@@ -20,6 +22,14 @@ fn main() -> ExitCode {
         scaleway.url()
     );
 
+    let spacelift = SpaceliftSim::start(SpaceliftData::sample());
+    let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
+    println!(
+        "Spacelift simulator on {} and S3 (CloudTrail export, SigV4 checked) on {} (the samples of shared/samples/spacelift)\n",
+        spacelift.endpoint(),
+        s3.url()
+    );
+
     let store = work.join("demo.db");
     let store = store.to_str().expect("utf-8 path");
     let step = |title: &str, args: &[&str]| -> i32 {
@@ -30,7 +40,17 @@ fn main() -> ExitCode {
             .env("ACME_API_TOKEN", AcmeSim::TOKEN)
             .env("SCW_API_URL", scaleway.url())
             .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
-            .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION);
+            .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION)
+            .env("SPACELIFT_API_KEY_ENDPOINT", spacelift.endpoint())
+            .env("SPACELIFT_API_KEY_ID", SpaceliftSim::KEY_ID)
+            .env("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET)
+            .env("SPACELIFT_ACCOUNT_ID", SpaceliftData::SAMPLE_ACCOUNT)
+            .env("SPACELIFT_EC2_OWNERSHIP_S3_ENDPOINT", s3.url())
+            .env("SPACELIFT_EC2_OWNERSHIP_S3_BUCKET", S3Sim::BUCKET)
+            .env("SPACELIFT_EC2_OWNERSHIP_S3_PREFIX", S3Sim::PREFIX)
+            .env("AWS_ACCESS_KEY_ID", S3Sim::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", S3Sim::SECRET_ACCESS_KEY)
+            .env("AWS_REGION", S3Sim::REGION);
         let ran = run(&mut cmd);
         print!("{}", ran.stdout);
         if ran.code != 0 {
@@ -43,7 +63,7 @@ fn main() -> ExitCode {
     failed |= step("installed plugins", &["plugins", "list"]) != 0;
     failed |= step(
         "sync every provider plugin",
-        &["sync", "example", "scaleway", "--store", store],
+        &["sync", "example", "scaleway", "spacelift", "--store", store],
     ) != 0;
     failed |= step(
         "who administers the tenant?",
@@ -125,6 +145,36 @@ fn main() -> ExitCode {
             "out",
             "--type",
             "HAS",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "which Spacelift spaces does john.doe have a role in?",
+        &[
+            "query",
+            "neighbours",
+            "SpaceliftUser",
+            "john.doe@example.com",
+            "--direction",
+            "out",
+            "--type",
+            "HAS_ROLE_IN",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "which runs used commit abc123def456?",
+        &[
+            "query",
+            "neighbours",
+            "SpaceliftGitCommit",
+            "abc123def456",
+            "--direction",
+            "out",
+            "--type",
+            "COMMITTED",
             "--store",
             store,
         ],

@@ -2,11 +2,15 @@
 //! environment that points infragraph at them: the README's quick start without a cloud
 //! account.
 
-use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
+use infragraph_tests::sim::{
+    AcmeData, AcmeSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData, SpaceliftSim,
+};
 
 fn main() {
     let acme = AcmeSim::start(AcmeData::sample(250, 12));
     let scaleway = ScalewaySim::start(ScalewayData::sample());
+    let spacelift = SpaceliftSim::start(SpaceliftData::sample());
+    let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
     println!("# Provider simulators are running; paste these lines into another shell:");
     println!(
         "export ACME_API_URL={} ACME_TENANT={} ACME_API_TOKEN={}",
@@ -20,7 +24,25 @@ fn main() {
         ScalewaySim::SECRET_KEY,
         scaleway.organization_id()
     );
-    println!("# then: infragraph sync example scaleway   (Ctrl-C here stops the simulators)");
+    println!(
+        "export SPACELIFT_API_KEY_ENDPOINT={} SPACELIFT_API_KEY_ID={} SPACELIFT_API_KEY_SECRET={} SPACELIFT_ACCOUNT_ID={}",
+        spacelift.endpoint(),
+        SpaceliftSim::KEY_ID,
+        SpaceliftSim::KEY_SECRET,
+        SpaceliftData::SAMPLE_ACCOUNT
+    );
+    println!(
+        "export SPACELIFT_EC2_OWNERSHIP_S3_ENDPOINT={} SPACELIFT_EC2_OWNERSHIP_S3_BUCKET={} SPACELIFT_EC2_OWNERSHIP_S3_PREFIX={} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
+        s3.url(),
+        S3Sim::BUCKET,
+        S3Sim::PREFIX,
+        S3Sim::ACCESS_KEY_ID,
+        S3Sim::SECRET_ACCESS_KEY,
+        S3Sim::REGION
+    );
+    println!(
+        "# then: infragraph sync example scaleway spacelift   (Ctrl-C here stops the simulators)"
+    );
     loop {
         std::thread::park();
     }

@@ -7,6 +7,11 @@
 //! - [`ScalewaySim`]: the Scaleway Account, IAM and Instance APIs that
 //!   `plugins/scaleway` lists, serving `shared/samples/scaleway` or a generated estate,
 //!   with both pagination conventions, key checks and fault injection.
+//! - [`SpaceliftSim`]: the Spacelift GraphQL API that `plugins/spacelift` queries, serving
+//!   `shared/samples/spacelift` or a generated account, with the API-key exchange, JWT
+//!   checks and expiry, run paging and GraphQL errors.
+//! - [`S3Sim`]: an S3 bucket (ListObjectsV2, GetObject) that verifies every request's AWS
+//!   Signature Version 4 independently of the host's signer.
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
@@ -15,12 +20,16 @@
 
 mod acme;
 mod echo;
+mod s3;
 mod scaleway;
 mod server;
+mod spacelift;
 
 #[cfg(test)]
 mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
 pub use echo::EchoSim;
+pub use s3::S3Sim;
 pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};
+pub use spacelift::{SpaceliftData, SpaceliftSim};

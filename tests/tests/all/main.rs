@@ -7,6 +7,7 @@ mod sandbox;
 mod scaleway;
 mod secrets;
 mod sinks;
+mod spacelift;
 
 use infragraph_runtime::{Plugin, Runtime};
 use infragraph_tests::harness;

@@ -1,6 +1,6 @@
 //! Placeholders, host-added auth, and redaction.
 
-use infragraph_core::CredentialUse;
+use infragraph_core::{AwsSigning, CredentialUse};
 use infragraph_fetch::{Method, Request};
 
 use crate::support::{Reply, Server, Setup, cred, denied, manifest, post};
@@ -332,4 +332,162 @@ async fn head_requests_carry_credentials_and_get_no_body() {
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(s.seen()[0].method, "HEAD");
+}
+
+fn sigv4(session_token: Option<&str>) -> CredentialUse {
+    CredentialUse::AwsSigv4(AwsSigning {
+        access_key_id: "user".into(),
+        region: "region".into(),
+        service: "s3".into(),
+        session_token: session_token.map(Into::into),
+    })
+}
+
+const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+#[tokio::test]
+async fn aws_sigv4_signs_granted_hosts_only_and_every_attempt() {
+    // The S3 endpoint echoes what it got and fails once with 503; the other host redirects
+    // back nowhere interesting.
+    let s3 = Server::start(|seen, i| {
+        let auth = seen.header("authorization").unwrap_or("").to_owned();
+        let status = if i == 0 { 503 } else { 200 };
+        Reply::ok(format!("{auth} {AWS_SECRET}")).status_code(status)
+    })
+    .await;
+    let other = Server::start(|_, _| Reply::ok("")).await;
+    let m = manifest(
+        &[],
+        vec![
+            cred(
+                "aws_secret",
+                sigv4(Some("aws_token")),
+                &["{config:api_url}"],
+            ),
+            cred("aws_token", CredentialUse::Header, &["{config:api_url}"]),
+        ],
+    );
+    let f = Setup::new(m)
+        .endpoint("api_url", s3.base())
+        .endpoint("other_url", other.base())
+        .secret("aws_secret", AWS_SECRET)
+        .secret("aws_token", "session-token-1")
+        .config("user", "AKIDTEST")
+        .config("region", "eu-west-3")
+        .build();
+    let r = f
+        .fetch(
+            Request::get(s3.url("/bucket?list-type=2&prefix=a%2Fb"))
+                .header("Authorization", "guest")
+                .header("x-amz-date", "19700101T000000Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let seen = s3.seen();
+    assert_eq!(seen.len(), 2, "one retry");
+    for attempt in &seen {
+        let auth = attempt.header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDTEST/")
+                && auth.contains("/eu-west-3/s3/aws4_request")
+                && auth.contains(
+                    "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
+                ),
+            "{auth}"
+        );
+        assert_ne!(attempt.header("x-amz-date"), Some("19700101T000000Z"));
+        assert_eq!(
+            attempt.header("x-amz-security-token"),
+            Some("session-token-1")
+        );
+        assert_eq!(
+            attempt
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "authorization")
+                .count(),
+            1
+        );
+    }
+    // The secret key itself never travels, and an echo of it is redacted.
+    assert!(
+        !seen
+            .iter()
+            .any(|a| a.headers.iter().any(|(_, v)| v.contains(AWS_SECRET)))
+    );
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(body.ends_with(" {secret:aws_secret}"), "{body}");
+
+    f.fetch(Request::get(other.url("/x"))).await.unwrap();
+    let o = &other.seen()[0];
+    assert_eq!(o.header("authorization"), None);
+    assert_eq!(o.header("x-amz-security-token"), None);
+}
+
+#[tokio::test]
+async fn aws_sigv4_is_not_carried_across_a_redirect_to_another_host() {
+    let other = Server::start(|_, _| Reply::ok("")).await;
+    let target = other.url("/elsewhere");
+    let s3 = Server::start(move |_, _| Reply::redirect(302, &target)).await;
+    let m = manifest(
+        &[],
+        vec![cred("aws_secret", sigv4(None), &["{config:api_url}"])],
+    );
+    let f = Setup::new(m)
+        .endpoint("api_url", s3.base())
+        .endpoint("other_url", other.base())
+        .secret("aws_secret", AWS_SECRET)
+        .config("user", "AKIDTEST")
+        .config("region", "us-east-1")
+        .build();
+    f.fetch(Request::get(s3.url("/b/key.json"))).await.unwrap();
+    assert!(s3.seen()[0].header("authorization").is_some());
+    assert_eq!(other.seen()[0].header("authorization"), None);
+    assert_eq!(other.seen()[0].header("x-amz-date"), None);
+}
+
+#[tokio::test]
+async fn aws_sigv4_setup_names_what_is_missing() {
+    let m = manifest(
+        &[],
+        vec![cred("aws_secret", sigv4(None), &["{config:api_url}"])],
+    );
+    let err = Setup::new(m.clone())
+        .endpoint("api_url", "http://127.0.0.1:9".into())
+        .secret("aws_secret", AWS_SECRET)
+        .config("user", "AKIDTEST")
+        .try_build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("region in config key \"region\"") && err.contains("DEMO_REGION"),
+        "{err}"
+    );
+    // Unset, the credential signs nothing and needs nothing.
+    Setup::new(m.clone()).build();
+    // A placeholder for it is refused: the host signs, nobody writes it.
+    let f = Setup::new(m)
+        .endpoint("api_url", "http://127.0.0.1:9".into())
+        .secret("aws_secret", AWS_SECRET)
+        .config("user", "AKIDTEST")
+        .config("region", "us-east-1")
+        .build();
+    let e = f
+        .fetch(Request::get("http://127.0.0.1:9/").header("x", "{secret:aws_secret}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("signs requests"), "{e}");
+    // Session tokens must name a declared credential.
+    let bad = manifest(
+        &[],
+        vec![cred(
+            "aws_secret",
+            sigv4(Some("nope")),
+            &["{config:api_url}"],
+        )],
+    );
+    let e = Setup::new(bad).try_build().unwrap_err().to_string();
+    assert!(e.contains("\"nope\", which is not declared"), "{e}");
 }

@@ -65,6 +65,11 @@ impl Reply {
         self
     }
 
+    pub fn status_code(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
     pub fn delay(mut self, d: Duration) -> Reply {
         self.delay = d;
         self
@@ -238,7 +243,7 @@ fn key(name: &str, ty: ConfigType, env: Option<&str>) -> ConfigKey {
 }
 
 /// Plugin "demo": the given HTTPS hosts and credentials, endpoint keys `api_url` and
-/// `other_url`, and a text key `user`.
+/// `other_url`, and text keys `user` and `region`.
 pub fn manifest(hosts: &[&str], credentials: Vec<Credential>) -> Manifest {
     Manifest {
         name: "demo".into(),
@@ -251,6 +256,7 @@ pub fn manifest(hosts: &[&str], credentials: Vec<Credential>) -> Manifest {
             key("api_url", ConfigType::Endpoint, Some("DEMO_API_URL")),
             key("other_url", ConfigType::Endpoint, Some("DEMO_OTHER_URL")),
             key("user", ConfigType::Text, None),
+            key("region", ConfigType::Text, Some("DEMO_REGION")),
         ],
     }
 }

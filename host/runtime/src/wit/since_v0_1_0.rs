@@ -124,6 +124,14 @@ impl From<types::Manifest> for core::Manifest {
                         types::CredentialUse::Basic(k) => core::CredentialUse::Basic(k),
                         types::CredentialUse::JsonBody => core::CredentialUse::JsonBody,
                         types::CredentialUse::FormBody => core::CredentialUse::FormBody,
+                        types::CredentialUse::AwsSigv4(a) => {
+                            core::CredentialUse::AwsSigv4(core::AwsSigning {
+                                access_key_id: a.access_key_id,
+                                region: a.region,
+                                service: a.service,
+                                session_token: a.session_token,
+                            })
+                        }
                     },
                     required: c.required,
                 })

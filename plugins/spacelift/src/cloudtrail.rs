@@ -1,0 +1,282 @@
+//! EC2 ownership from CloudTrail (schema: `AFFECTED`, source 2): the JSON objects of an
+//! Athena export of CloudTrail rows in S3, listed with ListObjectsV2 and read with
+//! GetObject. The host signs every request (credential `aws_secret_access_key`, use
+//! `aws-sigv4`); the plugin never holds the secret key.
+
+use std::collections::BTreeMap;
+
+use infragraph_sdk::{Context, Request, SyncError};
+use serde_json::Value;
+
+/// One `(run, instance)` pair a CloudTrail row shows, with the row's details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub run_id: String,
+    pub instance_id: String,
+    pub event_time: String,
+    pub event_name: String,
+    pub aws_account: String,
+    pub aws_region: String,
+}
+
+/// The run a row's caller is: Spacelift assumes roles with the session name
+/// `<run id>@spacelift.io`, so the identity ends in `/<run id>@spacelift.io`.
+fn run_of(user_identity: &str) -> Option<String> {
+    let session = user_identity.rsplit('/').next()?;
+    let run = session.strip_suffix("@spacelift.io")?;
+    (!run.is_empty()).then(|| run.to_owned())
+}
+
+/// Every instance id a row names: in `requestparameters` and `responseelements` (JSON
+/// text holding `instancesSet.items[].instanceId`), and in `resources` (text holding ARNs
+/// `arn:aws:ec2:<region>:<account>:instance/<id>`).
+fn instances_of(row: &Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    for field in ["requestparameters", "responseelements"] {
+        let Some(text) = row.get(field).and_then(Value::as_str) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        for item in v["instancesSet"]["items"].as_array().into_iter().flatten() {
+            if let Some(id) = item["instanceId"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+    }
+    if let Some(text) = row.get("resources").and_then(Value::as_str) {
+        for part in text.split(":instance/").skip(1) {
+            let id: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if id.starts_with("i-") {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The events of one object's rows (a JSON array, or JSON lines). Rows without a
+/// Spacelift run or an instance are skipped.
+pub fn events(body: &[u8]) -> Result<Vec<Event>, String> {
+    let text = String::from_utf8_lossy(body);
+    let rows: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(rows)) => rows,
+        Ok(row @ Value::Object(_)) => vec![row],
+        _ => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("neither a JSON array nor JSON lines: {e}"))?,
+    };
+    let mut out = Vec::new();
+    for row in &rows {
+        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let Some(run_id) = run_of(&text("useridentity")) else {
+            continue;
+        };
+        for instance_id in instances_of(row) {
+            out.push(Event {
+                run_id: run_id.clone(),
+                instance_id,
+                event_time: text("eventtime"),
+                event_name: text("eventname"),
+                aws_account: text("account"),
+                aws_region: text("awsregion"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Keeps the latest event of each `(run, instance)`: the graph holds one `AFFECTED` per
+/// pair, so it carries the most recent call.
+pub fn latest(events: Vec<Event>) -> Vec<Event> {
+    let mut by_pair: BTreeMap<(String, String), Event> = BTreeMap::new();
+    for e in events {
+        let key = (e.run_id.clone(), e.instance_id.clone());
+        match by_pair.get(&key) {
+            Some(old) if old.event_time >= e.event_time => {}
+            _ => {
+                by_pair.insert(key, e);
+            }
+        }
+    }
+    by_pair.into_values().collect()
+}
+
+/// The text of each `<tag>...</tag>` in `xml`, unescaped.
+fn tags<'a>(xml: &'a str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest: &'a str = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(unescape(&after[..end]));
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A ListObjectsV2 page: its keys (inside `<Contents>`), and the token of the next page.
+pub fn list_page(xml: &str) -> (Vec<String>, Option<String>) {
+    let keys = tags(xml, "Contents")
+        .iter()
+        .flat_map(|c| tags(c, "Key"))
+        .collect();
+    let truncated = tags(xml, "IsTruncated").first().map(String::as_str) == Some("true");
+    let next = tags(xml, "NextContinuationToken").into_iter().next();
+    (keys, if truncated { next } else { None })
+}
+
+/// RFC 3986 encoding of a query value or path segment.
+fn encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::new();
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Where the export is.
+pub struct Bucket {
+    /// Path-style endpoint, e.g. `https://s3.eu-west-1.amazonaws.com`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// Objects read per host call: CloudTrail exports hold many small files.
+const GET_BATCH: usize = 32;
+
+/// Lists every `.json` object under the prefix and returns their events. A listing or
+/// object that fails is an error naming it: the caller keeps what the entities API gave.
+pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncError> {
+    let base = format!(
+        "{}/{}",
+        b.endpoint.trim_end_matches('/'),
+        encode(&b.bucket, false)
+    );
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut url = format!("{base}?list-type=2&prefix={}", encode(&b.prefix, false));
+        if let Some(t) = &token {
+            url.push_str(&format!("&continuation-token={}", encode(t, false)));
+        }
+        let resp = cx.fetch(Request::get(url))?;
+        if matches!(resp.status, 401 | 403) {
+            return Err(SyncError::auth(format!(
+                "S3 refused to list bucket {:?} (HTTP {}): check AWS_ACCESS_KEY_ID, \
+                 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION: {}",
+                b.bucket,
+                resp.status,
+                resp.text().chars().take(300).collect::<String>()
+            )));
+        }
+        resp.error_for_status()?;
+        let (page, next) = list_page(&resp.text());
+        keys.extend(page.into_iter().filter(|k| k.ends_with(".json")));
+        match next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    let mut events = Vec::new();
+    for chunk in keys.chunks(GET_BATCH) {
+        let requests = chunk
+            .iter()
+            .map(|k| Request::get(format!("{base}/{}", encode(k, true))))
+            .collect();
+        for (key, resp) in chunk.iter().zip(cx.fetch_many(requests)) {
+            let resp = resp?;
+            resp.error_for_status()?;
+            events.extend(events_of(key, &resp.body)?);
+        }
+    }
+    Ok((latest(events), keys.len()))
+}
+
+fn events_of(key: &str, body: &[u8]) -> Result<Vec<Event>, SyncError> {
+    events(body).map_err(|e| SyncError::provider(format!("S3 object {key:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str =
+        include_str!("../../../../shared/samples/spacelift/cloudtrail_ec2_ownership_records.json");
+
+    #[test]
+    fn sample_rows_give_runs_and_instances() {
+        let got = latest(events(SAMPLE.as_bytes()).unwrap());
+        let pairs: Vec<(&str, &str, &str)> = got
+            .iter()
+            .map(|e| {
+                (
+                    e.run_id.as_str(),
+                    e.instance_id.as_str(),
+                    e.event_name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                // Three rows name i-01234567 for run-1; the latest (12:00) wins.
+                ("run-1", "i-01234567", "DescribeInstances"),
+                ("run-2", "i-02345678", "RunInstances"),
+                ("run-2", "i-89abcdef", "RunInstances"),
+            ]
+        );
+        assert_eq!(got[0].event_time, "2024-01-01T12:00:00Z");
+        assert_eq!(got[0].aws_account, "000000000000");
+        assert_eq!(got[0].aws_region, "us-east-1");
+    }
+
+    #[test]
+    fn list_pages_parse() {
+        let xml = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b.json</Key><Size>1</Size></Contents><Contents><Key>c</Key></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>";
+        assert_eq!(
+            list_page(xml),
+            (
+                vec!["a&b.json".to_string(), "c".to_string()],
+                Some("tok".into())
+            )
+        );
+        let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+        assert_eq!(list_page(last), (vec![], None));
+    }
+
+    #[test]
+    fn json_lines_are_read_too() {
+        let line = r#"{"useridentity": "arn=x/run-9@spacelift.io", "resources": "[{arn=arn:aws:ec2:eu-west-1:1:instance/i-0abc}]", "eventtime": "t", "eventname": "StopInstances", "account": "1", "awsregion": "eu-west-1"}"#;
+        let got = events(format!("{line}\n{line}\n").as_bytes()).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].instance_id, "i-0abc");
+        assert!(events(b"not json").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The Spacelift benchmark (issue 7): a generated account of 200 stacks x 500 runs
+//! (100,000 runs, with their commits and users) synced from the simulator into the
+//! embedded store: resources per second and peak RSS, beside the Scaleway figure.
+//!
+//! The simulator runs in a child process (`bench_spacelift serve ...`), so the peak RSS
+//! printed is the host's alone. Targets are reported, never asserted.
+//!
+//! Run with `cargo run --release -p infragraph-tests --bin bench_spacelift` after
+//! `cargo xtask build`, with `INFRAGRAPH_TEST_PLUGINS` naming the built plugins.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infragraph_engine::{Job, Options, RunReport};
+use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_tests::harness;
+use infragraph_tests::sim::{SpaceliftData, SpaceliftSim};
+
+const STACKS: usize = 200;
+const RUNS_PER_STACK: usize = 500;
+/// What `bench_scaleway` measured last on the development machine (README), for scale:
+/// `cargo xtask bench` runs it just before this one.
+const SCALEWAY_RESOURCES_PER_S: f64 = 26_000.0;
+const SCALEWAY_PEAK_MB: f64 = 154.0;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        serve(&args[1..]);
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(bench())
+}
+
+/// The simulator for the parent: prints its endpoint and the number of runs, then serves
+/// until stdin closes.
+fn serve(args: &[String]) {
+    let n = |i: usize| -> usize { args[i].parse().expect("serve STACKS RUNS_PER_STACK") };
+    let data = SpaceliftData::generate(n(0), n(1));
+    let runs = data.run_count();
+    let sim = SpaceliftSim::start(data);
+    println!("{}\n{runs}", sim.endpoint());
+    std::io::stdout().flush().expect("stdout");
+    let _ = std::io::stdin().lines().count();
+}
+
+struct SimProcess {
+    child: Child,
+    endpoint: String,
+    runs: usize,
+}
+
+impl SimProcess {
+    fn start() -> SimProcess {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = Command::new(exe)
+            .args(["serve", &STACKS.to_string(), &RUNS_PER_STACK.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the simulator starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut line = || {
+            lines
+                .next()
+                .and_then(Result::ok)
+                .expect("the simulator prints its endpoint and size")
+        };
+        let endpoint = line();
+        let runs = line().trim().parse().expect("a run count");
+        SimProcess {
+            child,
+            endpoint,
+            runs,
+        }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn bench() -> ExitCode {
+    let rt = Arc::new(Runtime::new(None).expect("a wasmtime runtime"));
+    let plugin_path = harness::plugin("spacelift");
+    let sim = SimProcess::start();
+    println!(
+        "Spacelift account: {STACKS} stacks x {RUNS_PER_STACK} runs = {} runs, with commits and users\n",
+        sim.runs
+    );
+    let dir = std::env::temp_dir().join(format!("infragraph-bench-sl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch dir");
+    let (report, wall) = sync(&rt, &plugin_path, &sim.endpoint, &dir.join("sl.db")).await;
+    let hwm = vm_kib("VmHWM:");
+    drop(sim);
+    let nodes = report.nodes_written();
+    let rate = nodes as f64 / wall.as_secs_f64();
+    let p = &report.phases;
+    println!(
+        "sync: {:?} ({})",
+        report.status,
+        report.summary.clone().unwrap_or_default()
+    );
+    println!(
+        "  {nodes} nodes and {} edges in {:.2} s end to end, {} requests",
+        report.edges_written(),
+        wall.as_secs_f64(),
+        report.http.requests
+    );
+    println!(
+        "  {rate:.0} resources/s (Scaleway: {SCALEWAY_RESOURCES_PER_S:.0}/s, ratio {:.2})",
+        rate / SCALEWAY_RESOURCES_PER_S
+    );
+    println!(
+        "  peak RSS (VmHWM) {:.0} MB (Scaleway: {SCALEWAY_PEAK_MB:.0} MB)",
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "  phases: prepare {} ms, sync {} ms, edges {} ms, cleanup {} ms, total {} ms",
+        p.prepare_ms, p.sync_ms, p.edges_ms, p.cleanup_ms, p.total_ms
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    ExitCode::SUCCESS
+}
+
+/// One sync of the plugin against `endpoint` into a fresh store at `db`.
+async fn sync(
+    rt: &Arc<Runtime>,
+    plugin: &std::path::Path,
+    endpoint: &str,
+    db: &std::path::Path,
+) -> (RunReport, Duration) {
+    let started = Instant::now();
+    let plugin = rt.load(plugin, None).await.expect("the plugin loads");
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "SPACELIFT_API_KEY_ENDPOINT" => Some(endpoint.to_owned()),
+            "SPACELIFT_API_KEY_ID" => Some(SpaceliftSim::KEY_ID.to_owned()),
+            "SPACELIFT_API_KEY_SECRET" => Some(SpaceliftSim::KEY_SECRET.to_owned()),
+            "SPACELIFT_ACCOUNT_ID" => Some("generated".into()),
+            _ => None,
+        }
+    };
+    let manifest = plugin.manifest();
+    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
+    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
+    let request = SyncRequest {
+        config,
+        secrets,
+        limits: Limits::default(),
+        state: Arc::new(infragraph_core::MemoryState::default()),
+    };
+    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
+    let reports = infragraph_engine::sync_all(
+        rt.clone(),
+        store,
+        vec![Job { plugin, request }],
+        Options::default(),
+        Arc::new(|_: &str, _| {}),
+    )
+    .await;
+    let report = reports.into_iter().next().expect("one report");
+    if !report.errors.is_empty() {
+        eprintln!("errors: {:?}", report.errors);
+    }
+    (report, started.elapsed())
+}
+
+/// A memory figure of this process from `/proc/self/status`, in KiB: `VmHWM:` for the
+/// peak resident set size, `VmRSS:` for the current one.
+fn vm_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
