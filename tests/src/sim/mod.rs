@@ -7,6 +7,9 @@
 //! - [`ScalewaySim`]: the Scaleway Account, IAM and Instance APIs that
 //!   `plugins/scaleway` lists, serving `shared/samples/scaleway` or a generated estate,
 //!   with both pagination conventions, key checks and fault injection.
+//! - [`CriticalSim`]: the ArangoDB HTTP API (AQL cursors, Basic and JWT auth) over
+//!   Critical's collections, for `plugins/critical`: a hand-written organisation or a
+//!   generated one, the plugin's queries answered natively, any other refused.
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
@@ -14,6 +17,7 @@
 //! requests in flight.
 
 mod acme;
+mod critical;
 mod echo;
 mod scaleway;
 mod server;
@@ -22,5 +26,6 @@ mod server;
 mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
+pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
 pub use echo::EchoSim;
 pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};
