@@ -238,7 +238,7 @@ fn demo() -> anyhow::Result<()> {
 
 /// Every benchmark binary: the host's (`bench`: emit, load, store; takes names and
 /// `--quick`) and one per provider plugin.
-const BENCHES: &[&str] = &["bench", "bench_scaleway"];
+const BENCHES: &[&str] = &["bench", "bench_scaleway", "bench_critical"];
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let root = root();

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use infragraph_tests::cli::{infragraph, run};
-use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
+use infragraph_tests::sim::{
+    AcmeData, AcmeSim, CriticalData, CriticalSim, ScalewayData, ScalewaySim,
+};
 
 fn main() -> ExitCode {
     let work = std::env::temp_dir().join(format!("infragraph-demo-{}", std::process::id()));
@@ -19,6 +21,12 @@ fn main() -> ExitCode {
         "Scaleway simulator on {} (the samples of shared/samples/scaleway)\n",
         scaleway.url()
     );
+    let critical = CriticalSim::start(CriticalData::sample());
+    println!(
+        "Critical's ArangoDB simulated on {} (a hand-written organisation: nested groups \
+         with a cycle, soft-deleted documents, project ACLs)\n",
+        critical.url()
+    );
 
     let store = work.join("demo.db");
     let store = store.to_str().expect("utf-8 path");
@@ -30,7 +38,10 @@ fn main() -> ExitCode {
             .env("ACME_API_TOKEN", AcmeSim::TOKEN)
             .env("SCW_API_URL", scaleway.url())
             .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
-            .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION);
+            .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION)
+            .env("DB_CONNECTION_STRING", critical.url())
+            .env("DB_USER", CriticalSim::USER)
+            .env("DB_PASSWORD", CriticalSim::PASSWORD);
         let ran = run(&mut cmd);
         print!("{}", ran.stdout);
         if ran.code != 0 {
@@ -43,7 +54,7 @@ fn main() -> ExitCode {
     failed |= step("installed plugins", &["plugins", "list"]) != 0;
     failed |= step(
         "sync every provider plugin",
-        &["sync", "example", "scaleway", "--store", store],
+        &["sync", "example", "scaleway", "critical", "--store", store],
     ) != 0;
     failed |= step(
         "who administers the tenant?",
@@ -125,6 +136,36 @@ fn main() -> ExitCode {
             "out",
             "--type",
             "HAS",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "which Critical groups is u_carol in, directly or through nested groups?",
+        &[
+            "query",
+            "neighbours",
+            "CriticalUser",
+            "u_carol",
+            "--direction",
+            "out",
+            "--type",
+            "EFFECTIVE_MEMBER_OF",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "who can access the Critical project mobile-app, and through which group?",
+        &[
+            "query",
+            "neighbours",
+            "CriticalProject",
+            "mobile-app",
+            "--direction",
+            "in",
+            "--type",
+            "CAN_ACCESS",
             "--store",
             store,
         ],
