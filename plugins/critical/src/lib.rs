@@ -46,6 +46,10 @@ const MAX_BATCH_SIZE: u32 = 10_000;
 /// writing a large batch can take longer, and an expired cursor fails the sync.
 const DEFAULT_CURSOR_TTL: u32 = 300;
 
+/// Cycles named in the log, and groups named per cycle.
+const MAX_CYCLES_LOGGED: usize = 10;
+const MAX_GROUPS_PER_CYCLE: usize = 20;
+
 /// The collections whose last change lands on nodes, as `resource_history` names them.
 const HISTORY_KINDS: [&str; 5] = [
     "users",
@@ -243,11 +247,27 @@ impl Ingestor for Critical {
         let mut org = org.into_inner();
         org.finish(cx);
         let counts = &org.counts;
-        for cycle in &counts.cycles {
+        // A few cycles, each named by a few groups, are enough to find and break them; a
+        // generated or broken organisation must not flood the log.
+        for cycle in counts.cycles.iter().take(MAX_CYCLES_LOGGED) {
+            let mut names = cycle
+                .iter()
+                .take(MAX_GROUPS_PER_CYCLE)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if cycle.len() > MAX_GROUPS_PER_CYCLE {
+                names.push_str(&format!(" and {} more", cycle.len() - MAX_GROUPS_PER_CYCLE));
+            }
             cx.warn(format!(
-                "membership cycle among groups {}: Critical follows memberships at most 10 \
-                 levels deep, and so does the graph; break the cycle in Critical",
-                cycle.join(", ")
+                "membership cycle among groups {names}: Critical follows memberships at most 10 \
+                 levels deep, and so does the graph; break the cycle in Critical"
+            ));
+        }
+        if counts.cycles.len() > MAX_CYCLES_LOGGED {
+            cx.warn(format!(
+                "{} more membership cycles not listed",
+                counts.cycles.len() - MAX_CYCLES_LOGGED
             ));
         }
         if counts.cut_count > 0 {

@@ -928,6 +928,11 @@ fn wrong_credentials_fail_naming_the_variables() {
         "{out}"
     );
     assert!(!out.contains(CriticalSim::PASSWORD));
+    let out = failed(&sync(&w, &sim, &[("DB_AUTH", "jwt"), ("DB_PASSWORD", "")]));
+    assert!(
+        out.contains("DB_JWT_PASSWORD"),
+        "jwt without its password: {out}"
+    );
 }
 
 #[test]
