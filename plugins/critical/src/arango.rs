@@ -272,3 +272,92 @@ pub fn run(db: &Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u6
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+            url: "http://db:8529/_db/unnamed/_api/cursor".into(),
+        }
+    }
+
+    fn arango(status: u16, num: i64, message: &str) -> Response {
+        answer(
+            status,
+            serde_json::json!({"error": true, "errorNum": num, "errorMessage": message, "code": status}),
+        )
+    }
+
+    #[test]
+    fn errors_say_what_to_change() {
+        let mut db = Db::new("http://db:8529/", "unnamed", 100, 60);
+        assert_eq!(db.url(), "http://db:8529/_db/unnamed");
+        let doing = "querying users";
+        let e = db.error(
+            &arango(401, 401, "not authorized to execute this request"),
+            doing,
+        );
+        assert!(
+            matches!(&e, SyncError::Auth(m) if m.contains("DB_PASSWORD") && m.contains("HTTP 401")),
+            "{e}"
+        );
+        db.credentials_hint = "check DB_USER and DB_JWT_PASSWORD".into();
+        let e = db.error(&arango(401, 401, "Wrong credentials"), "signing in");
+        assert!(e.to_string().contains("DB_JWT_PASSWORD"), "{e}");
+        let e = db.error(&arango(403, 11, "forbidden"), doing);
+        assert!(
+            matches!(&e, SyncError::Auth(m) if m.contains("read access")),
+            "{e}"
+        );
+        let e = db.error(&arango(404, 1228, "database not found"), doing);
+        assert!(
+            matches!(&e, SyncError::Config(m) if m.contains("DB_NAME")),
+            "{e}"
+        );
+        let missing = "AQL: collection or view not found: users (while parsing)";
+        let e = db.error(&arango(404, 1203, missing), doing);
+        assert!(
+            matches!(&e, SyncError::Provider(m) if m.contains(missing) && m.contains(doing)),
+            "{e}"
+        );
+        let e = db.error(&arango(404, 1600, "cursor not found"), doing);
+        assert!(
+            matches!(&e, SyncError::Provider(m) if m.contains("60 s") && m.contains("CRITICAL_CURSOR_TTL")),
+            "{e}"
+        );
+        let e = db.error(&arango(503, 503, "service unavailable"), doing);
+        assert!(matches!(e, SyncError::Fetch(_)), "{e}");
+        let e = db.error(&answer(502, serde_json::json!("not arango")), doing);
+        assert!(
+            e.to_string().contains("not arango"),
+            "a body that is not ArangoDB's: {e}"
+        );
+    }
+
+    #[test]
+    fn requests_carry_the_query_and_the_jwt() {
+        let mut db = Db::new("http://db:8529", "unnamed", 100, 60);
+        let bind = serde_json::json!({"include_deleted": false});
+        let create = db.create(&crate::queries::USERS, &bind);
+        assert_eq!(create.url(), "http://db:8529/_db/unnamed/_api/cursor");
+        // `Request` does not expose its body; the simulator checks the query text and
+        // the paging end to end.
+        assert!(
+            create.headers().iter().all(|(k, _)| k != "Authorization"),
+            "basic auth is the host's to add"
+        );
+        db.auth = Auth::Jwt("eyJ.x.y".into());
+        let next = db.next("42");
+        assert_eq!(next.url(), "http://db:8529/_db/unnamed/_api/cursor/42");
+        assert!(
+            next.headers()
+                .contains(&("Authorization".into(), "bearer eyJ.x.y".into()))
+        );
+        assert_eq!(db.delete("42").method(), infragraph_sdk::Method::Delete);
+    }
+}
