@@ -37,8 +37,11 @@ pub enum Auth {
 pub struct Db {
     /// `<connection string>/_db/<name>`
     base: String,
+    connection: String,
     name: String,
     auth: Auth,
+    /// Who signs in, for `Auth::Jwt`.
+    user: String,
     batch_size: u32,
     ttl: u32,
     /// Which variables to check when the database refuses us.
@@ -49,8 +52,10 @@ impl Db {
     pub fn new(connection: &str, name: &str, batch_size: u32, ttl: u32) -> Db {
         Db {
             base: format!("{}/_db/{name}", connection.trim_end_matches('/')),
+            connection: connection.trim_end_matches('/').to_owned(),
             name: name.to_owned(),
             auth: Auth::Basic,
+            user: String::new(),
             batch_size,
             ttl,
             credentials_hint: "check DB_USER and DB_PASSWORD".into(),
@@ -64,15 +69,16 @@ impl Db {
 
     /// Signs in as `user` with the password the host holds as credential `jwt_password`
     /// (`POST /_open/auth`), and authenticates every later request with the JWT.
-    pub fn sign_in(
-        &mut self,
-        cx: &mut Context,
-        connection: &str,
-        user: &str,
-    ) -> Result<(), SyncError> {
+    pub fn sign_in(&mut self, cx: &mut Context, user: &str) -> Result<(), SyncError> {
         self.credentials_hint = "check DB_USER and DB_JWT_PASSWORD".into();
-        let url = format!("{}/_open/auth", connection.trim_end_matches('/'));
-        let body = serde_json::json!({"username": user, "password": "{secret:jwt_password}"});
+        self.user = user.to_owned();
+        self.renew(cx)
+    }
+
+    /// Gets a fresh JWT for the user signed in as.
+    fn renew(&mut self, cx: &mut Context) -> Result<(), SyncError> {
+        let url = format!("{}/_open/auth", self.connection);
+        let body = serde_json::json!({"username": self.user, "password": "{secret:jwt_password}"});
         let response = cx
             .fetch(Request::post(&url).json(&body))
             .map_err(|e| SyncError::fetch(format!("{url}: {e}")))?;
@@ -217,10 +223,15 @@ impl<'a> Stream<'a> {
 /// Runs `streams` to their ends, advancing all of them in each round. Returns the number
 /// of requests sent. On an error the cursors still open are deleted, so the server frees
 /// them at once rather than after their ttl.
-pub fn run(db: &Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u64, SyncError> {
+///
+/// A JWT expires (after an hour by default): a 401 with one signs in again and sends the
+/// refused requests once more, which is safe since a refused request read nothing. A
+/// second 401 in a row is an error.
+pub fn run(db: &mut Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u64, SyncError> {
     // `None`: not created yet; `Some(Some(id))`: open; `Some(None)`: done.
     let mut state: Vec<Option<Option<String>>> = vec![None; streams.len()];
     let mut requests = 0;
+    let mut renewed = false;
     loop {
         let live: Vec<usize> = (0..streams.len())
             .filter(|&i| !matches!(state[i], Some(None)))
@@ -238,7 +249,18 @@ pub fn run(db: &Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u6
         requests += batch.len() as u64;
         let outcomes = cx.fetch_many(batch);
         let mut failure = None;
+        let mut expired = false;
         for (&i, outcome) in live.iter().zip(outcomes) {
+            let jwt = matches!(db.auth, Auth::Jwt(_));
+            if let Ok(r) = &outcome
+                && r.status == 401
+                && jwt
+                && !renewed
+            {
+                // Its state is unchanged, so the next round sends it again.
+                expired = true;
+                continue;
+            }
             let doing = match &state[i] {
                 None => format!("querying {}", streams[i].query.collection),
                 Some(_) => format!("reading the next batch of {}", streams[i].query.collection),
@@ -256,6 +278,16 @@ pub fn run(db: &Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u6
                     state[i] = Some(None);
                     failure.get_or_insert(e);
                 }
+            }
+        }
+        renewed = false;
+        if expired && failure.is_none() {
+            match db.renew(cx) {
+                Ok(()) => {
+                    renewed = true;
+                    cx.info("the JWT expired during the sync; signed in again");
+                }
+                Err(e) => failure = Some(e),
             }
         }
         if let Some(e) = failure {

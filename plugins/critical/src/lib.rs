@@ -149,7 +149,7 @@ impl Ingestor for Critical {
         let instance = db.url().to_owned();
         cx.scope(schema::INSTANCE, &instance);
         if settings.jwt {
-            db.sign_in(cx, &settings.connection, &settings.user)?;
+            db.sign_in(cx, &settings.user)?;
         }
 
         // Phase 1: facts that land on the nodes of phase 2.
@@ -184,7 +184,7 @@ impl Ingestor for Critical {
                 Ok(())
             },
         );
-        let mut requests = arango::run(&db, cx, vec![history, events])?;
+        let mut requests = arango::run(&mut db, cx, vec![history, events])?;
 
         // Phase 2: every document, emitted batch by batch.
         cx.node(schema::INSTANCE, instance.as_str())
@@ -240,7 +240,7 @@ impl Ingestor for Critical {
                 Ok(())
             }),
         ];
-        requests += arango::run(&db, cx, streams)?;
+        requests += arango::run(&mut db, cx, streams)?;
 
         // Phase 3: direct and computed edges.
         cx.progress("effective access", 0, None);

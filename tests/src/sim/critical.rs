@@ -549,6 +549,8 @@ struct Cursor {
 struct Faults {
     /// Caps every cursor's ttl, e.g. to zero so the second batch finds it expired.
     ttl_cap: Option<Duration>,
+    /// Requests a JWT still authenticates before every JWT issued so far expires, once.
+    jwt_budget: Option<u64>,
 }
 
 struct SimState {
@@ -645,6 +647,16 @@ impl CriticalSim {
             .ttl_cap = Some(cap);
     }
 
+    /// Lets the JWTs issued so far authenticate `n` more requests, then expires them all
+    /// (once), as ArangoDB does when a session times out mid-sync.
+    pub fn expire_jwts_after(&self, n: u64) {
+        self.state
+            .faults
+            .lock()
+            .expect("no handler panics holding the lock")
+            .jwt_budget = Some(n);
+    }
+
     /// Queries refused because the simulator does not know them.
     pub fn rejected_queries(&self) -> Vec<String> {
         self.state
@@ -730,11 +742,31 @@ fn authorized(state: &SimState, headers: &HeaderMap) -> bool {
             .users
             .iter()
             .any(|(u, p)| base64(format!("{u}:{p}").as_bytes()) == value.trim()),
-        "bearer" => state
-            .tokens
-            .lock()
-            .expect("no handler panics holding the lock")
-            .contains_key(value.trim()),
+        "bearer" => {
+            let mut tokens = state
+                .tokens
+                .lock()
+                .expect("no handler panics holding the lock");
+            if !tokens.contains_key(value.trim()) {
+                return false;
+            }
+            let mut faults = state
+                .faults
+                .lock()
+                .expect("no handler panics holding the lock");
+            match faults.jwt_budget {
+                Some(0) => {
+                    faults.jwt_budget = None;
+                    tokens.clear();
+                    false
+                }
+                Some(n) => {
+                    faults.jwt_budget = Some(n - 1);
+                    true
+                }
+                None => true,
+            }
+        }
         _ => false,
     }
 }

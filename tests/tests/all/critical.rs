@@ -670,6 +670,32 @@ fn a_jwt_from_open_auth_gives_the_same_graph() {
 }
 
 #[test]
+fn an_expired_jwt_is_renewed_once_mid_sync() {
+    let data = CriticalData::sample();
+    let sim = CriticalSim::start(data.clone());
+    let jwt = [
+        ("DB_AUTH", "jwt"),
+        ("DB_PASSWORD", ""),
+        ("DB_JWT_PASSWORD", CriticalSim::PASSWORD),
+    ];
+    // Phase 1 and the first round of phase 2 pass; the JWT expires in the middle.
+    sim.expire_jwts_after(6);
+    let w = Work::new("critical-jwt-renewed");
+    ok(&sync(&w, &sim, &jwt));
+    let (nodes, edges) = expected_sample(&sim, &data);
+    let g = w.graph();
+    assert_eq!(node_lines(&g), nodes);
+    assert_eq!(edge_lines(&g), edges, "no batch lost or read twice");
+    let sign_ins = sim
+        .request_log()
+        .iter()
+        .filter(|l| *l == "POST /_open/auth")
+        .count();
+    assert_eq!(sign_ins, 2);
+    assert_eq!(sim.open_cursors(), 0);
+}
+
+#[test]
 fn a_soft_deleted_document_disappears_on_the_next_sync() {
     let w = Work::new("critical-deleted");
     let sim = CriticalSim::start(CriticalData::sample());
