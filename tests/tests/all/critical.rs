@@ -935,6 +935,29 @@ fn memberships_nested_past_ten_levels_are_cut_and_reported() {
 }
 
 #[test]
+fn an_acl_entry_that_does_not_decode_is_left_out_with_a_warning() {
+    let w = Work::new("critical-bad-acl");
+    let mut data = CriticalData::sample();
+    assert!(data.edit("projects", "mobile-app", |p| {
+        p["acl"]["list"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"permissions": "READ | SUDO", "principals": ["u_alice"]}));
+    }));
+    let sim = CriticalSim::start(data);
+    let ran = sync(&w, &sim, &[]);
+    ok(&ran);
+    assert!(
+        ran.stderr.contains("1 ACL entries") && ran.stderr.contains("\"SUDO\""),
+        "{}",
+        ran.stderr
+    );
+    // The rest of the graph is as before: u_alice still reaches mobile-app through g_all only.
+    let (_, edges) = expected_sample(&sim, &CriticalData::sample());
+    assert_eq!(edge_lines(&w.graph()), edges);
+}
+
+#[test]
 fn wrong_credentials_fail_naming_the_variables() {
     let w = Work::new("critical-badauth");
     let sim = CriticalSim::start(CriticalData::sample());
