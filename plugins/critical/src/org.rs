@@ -31,6 +31,11 @@ impl Kind {
         }
     }
 
+    /// The order principals are written in.
+    fn order(self) -> u8 {
+        self as u8
+    }
+
     pub fn collection(self) -> &'static str {
         match self {
             Kind::User => "users",
@@ -484,40 +489,50 @@ impl Org {
             .collect();
         self.counts.cycles.sort_unstable();
 
-        // Principals in chunks: each chunk is resolved, then written, so the time spent
-        // computing is measured apart from the time spent handing records to the host.
-        let principals: Vec<u32> = (0..n as u32).filter(|&p| self.written(p)).collect();
-        for chunk in principals.chunks(1024) {
+        // Principals in chunks of one kind: each chunk is resolved, then written, so the
+        // time spent computing is measured apart from the time spent handing records to
+        // the host. A chunk is written one edge shape after another, so the SDK's batches
+        // of one shape follow each other and the engine merges them into transactions of
+        // its own size; interleaved shapes would make a transaction of every batch.
+        let kinds = self.kinds.clone();
+        let mut principals: Vec<u32> = (0..n as u32).filter(|&p| self.written(p)).collect();
+        principals.sort_by_key(|&p| (kinds[p as usize].map(Kind::order), p));
+        let chunks = principals
+            .chunk_by(|&a, &b| kinds[a as usize] == kinds[b as usize])
+            .flat_map(|same_kind| same_kind.chunks(1024));
+        let mut resolved = Vec::new();
+        for chunk in chunks {
             let started = Instant::now();
-            let resolved: Vec<_> = chunk
-                .iter()
-                .map(|&p| (p, reaches.resolve(p, self.live(p), &grants)))
-                .collect();
+            resolved.clear();
+            resolved.extend(
+                chunk
+                    .iter()
+                    .map(|&p| (p, reaches.resolve(p, self.live(p), &grants))),
+            );
             compute += started.elapsed();
-            for (p, r) in resolved {
-                self.write_resolved(cx, p, r, &targets);
-            }
+            self.write_resolved(cx, &resolved, &targets);
         }
         self.counts.compute = compute;
     }
 
+    /// The computed edges of principals of one kind, one edge shape after another.
     fn write_resolved(
         &mut self,
         cx: &mut Context,
-        p: u32,
-        r: effective::Resolved,
+        resolved: &[(u32, effective::Resolved)],
         targets: &[Target],
     ) {
-        if r.effective.cut {
-            self.counts.cut_count += 1;
-            if self.counts.cut.len() < 5 {
-                self.counts.cut.push(self.ids[p as usize].clone());
+        for (p, r) in resolved {
+            if r.effective.cut {
+                self.counts.cut_count += 1;
+                if self.counts.cut.len() < 5 {
+                    self.counts.cut.push(self.ids[*p as usize].clone());
+                }
             }
+            self.counts.effective_memberships += r.effective.groups.len() as u64;
+            self.counts.inherited += r.perms.iter().filter(|h| !h.direct).count() as u64
+                + r.access.iter().filter(|a| !a.direct).count() as u64;
         }
-        self.counts.effective_memberships += r.effective.groups.len() as u64;
-        self.counts.inherited += r.perms.iter().filter(|h| !h.direct).count() as u64
-            + r.access.iter().filter(|a| !a.direct).count() as u64;
-        let from = self.end(p);
         // Nearest first, then by id, so the order does not depend on reading order; no
         // property at all when only direct.
         let via = |via: &[(u8, u32)]| -> Option<Vec<String>> {
@@ -529,48 +544,56 @@ impl Org {
             let named: Vec<String> = named.into_iter().map(|(_, g)| g.to_owned()).collect();
             (!named.is_empty()).then_some(named)
         };
-        for &(g, depth) in &r.effective.groups {
-            cx.edge(EFFECTIVE_MEMBER_OF, from, self.end(g))
-                .prop("depth", i64::from(depth))
-                .emit();
+        for (p, r) in resolved {
+            for &(g, depth) in &r.effective.groups {
+                cx.edge(EFFECTIVE_MEMBER_OF, self.end(*p), self.end(g))
+                    .prop("depth", i64::from(depth))
+                    .emit();
+            }
         }
-        for held in &r.perms {
-            let name = self.permissions[held.perm as usize].0.as_str();
-            cx.edge(HAS_PERMISSION, from, (PERMISSION, "id", name))
-                .prop("inherited", !held.direct)
-                .prop("via", via(&held.via))
-                .emit();
+        for (p, r) in resolved {
+            for held in &r.perms {
+                let name = self.permissions[held.perm as usize].0.as_str();
+                cx.edge(HAS_PERMISSION, self.end(*p), (PERMISSION, "id", name))
+                    .prop("inherited", !held.direct)
+                    .prop("via", via(&held.via))
+                    .emit();
+            }
         }
-        for reach in &r.access {
-            let to = match targets[reach.target as usize] {
-                Target::Project(i) => (PROJECT, "id", self.project_ids[i as usize].as_str()),
-                Target::Principal(i) => self.end(i),
-            };
-            let mut scopes: Vec<String> = reach
-                .entries
-                .iter()
-                .map(|(_, a)| self.scopes[a.scope as usize].clone())
-                .collect();
-            scopes.sort_unstable();
-            scopes.dedup();
-            let mut entries: Vec<String> = reach
-                .entries
-                .iter()
-                .map(|(group, a)| {
-                    let source = group.map_or("direct", |g| self.ids[g as usize].as_str());
-                    let scope = &self.scopes[a.scope as usize];
-                    format!("{source}: {scope}: {}", perms::text(a.bits))
-                })
-                .collect();
-            entries.sort_unstable();
-            cx.edge(CAN_ACCESS, from, to)
-                .prop("permissions", perms::names(reach.bits))
-                .prop("permission_bits", i64::from(reach.bits))
-                .prop("scope", scopes)
-                .prop("inherited", !reach.direct)
-                .prop("via", via(&reach.via))
-                .prop("grants", entries)
-                .emit();
+        let target_end = |t: u32| match targets[t as usize] {
+            Target::Project(i) => (PROJECT, "id", self.project_ids[i as usize].as_str()),
+            Target::Principal(i) => self.end(i),
+        };
+        for label in ACL_TARGETS {
+            for (p, r) in resolved {
+                for reach in r.access.iter().filter(|a| target_end(a.target).0 == label) {
+                    let mut scopes: Vec<String> = reach
+                        .entries
+                        .iter()
+                        .map(|(_, a)| self.scopes[a.scope as usize].clone())
+                        .collect();
+                    scopes.sort_unstable();
+                    scopes.dedup();
+                    let mut entries: Vec<String> = reach
+                        .entries
+                        .iter()
+                        .map(|(group, a)| {
+                            let source = group.map_or("direct", |g| self.ids[g as usize].as_str());
+                            let scope = &self.scopes[a.scope as usize];
+                            format!("{source}: {scope}: {}", perms::text(a.bits))
+                        })
+                        .collect();
+                    entries.sort_unstable();
+                    cx.edge(CAN_ACCESS, self.end(*p), target_end(reach.target))
+                        .prop("permissions", perms::names(reach.bits))
+                        .prop("permission_bits", i64::from(reach.bits))
+                        .prop("scope", scopes)
+                        .prop("inherited", !reach.direct)
+                        .prop("via", via(&reach.via))
+                        .prop("grants", entries)
+                        .emit();
+                }
+            }
         }
     }
 }
