@@ -2,6 +2,7 @@
 
 mod cli;
 mod contract;
+mod critical;
 mod sandbox;
 mod scaleway;
 mod secrets;
