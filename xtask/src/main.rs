@@ -252,7 +252,12 @@ fn demo() -> anyhow::Result<()> {
 
 /// Every benchmark binary: the host's (`bench`: emit, load, store; takes names and
 /// `--quick`) and one per provider plugin.
-const BENCHES: &[&str] = &["bench", "bench_scaleway", "bench_spacelift"];
+const BENCHES: &[&str] = &[
+    "bench",
+    "bench_scaleway",
+    "bench_spacelift",
+    "bench_critical",
+];
 
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let root = root();

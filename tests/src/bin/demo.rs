@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use infragraph_tests::cli::{infragraph, run};
 use infragraph_tests::sim::{
-    AcmeData, AcmeSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData, SpaceliftSim,
+    AcmeData, AcmeSim, CriticalData, CriticalSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData,
+    SpaceliftSim,
 };
 
 fn main() -> ExitCode {
@@ -20,6 +21,12 @@ fn main() -> ExitCode {
     println!(
         "Scaleway simulator on {} (the samples of shared/samples/scaleway)\n",
         scaleway.url()
+    );
+    let critical = CriticalSim::start(CriticalData::sample());
+    println!(
+        "Critical's ArangoDB simulated on {} (a hand-written organisation: nested groups \
+         with a cycle, soft-deleted documents, project ACLs)\n",
+        critical.url()
     );
 
     let spacelift = SpaceliftSim::start(SpaceliftData::sample());
@@ -50,7 +57,10 @@ fn main() -> ExitCode {
             .env("SPACELIFT_EC2_OWNERSHIP_S3_PREFIX", S3Sim::PREFIX)
             .env("AWS_ACCESS_KEY_ID", S3Sim::ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", S3Sim::SECRET_ACCESS_KEY)
-            .env("AWS_REGION", S3Sim::REGION);
+            .env("AWS_REGION", S3Sim::REGION)
+            .env("DB_CONNECTION_STRING", critical.url())
+            .env("DB_USER", CriticalSim::USER)
+            .env("DB_PASSWORD", CriticalSim::PASSWORD);
         let ran = run(&mut cmd);
         print!("{}", ran.stdout);
         if ran.code != 0 {
@@ -63,7 +73,15 @@ fn main() -> ExitCode {
     failed |= step("installed plugins", &["plugins", "list"]) != 0;
     failed |= step(
         "sync every provider plugin",
-        &["sync", "example", "scaleway", "spacelift", "--store", store],
+        &[
+            "sync",
+            "example",
+            "scaleway",
+            "spacelift",
+            "critical",
+            "--store",
+            store,
+        ],
     ) != 0;
     failed |= step(
         "who administers the tenant?",
@@ -165,6 +183,21 @@ fn main() -> ExitCode {
         ],
     ) != 0;
     failed |= step(
+        "which Critical groups is u_carol in, directly or through nested groups?",
+        &[
+            "query",
+            "neighbours",
+            "CriticalUser",
+            "u_carol",
+            "--direction",
+            "out",
+            "--type",
+            "EFFECTIVE_MEMBER_OF",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
         "which runs used commit abc123def456?",
         &[
             "query",
@@ -175,6 +208,21 @@ fn main() -> ExitCode {
             "out",
             "--type",
             "COMMITTED",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "who can access the Critical project mobile-app, and through which group?",
+        &[
+            "query",
+            "neighbours",
+            "CriticalProject",
+            "mobile-app",
+            "--direction",
+            "in",
+            "--type",
+            "CAN_ACCESS",
             "--store",
             store,
         ],

@@ -3,7 +3,8 @@
 //! account.
 
 use infragraph_tests::sim::{
-    AcmeData, AcmeSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData, SpaceliftSim,
+    AcmeData, AcmeSim, CriticalData, CriticalSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData,
+    SpaceliftSim,
 };
 
 fn main() {
@@ -11,6 +12,7 @@ fn main() {
     let scaleway = ScalewaySim::start(ScalewayData::sample());
     let spacelift = SpaceliftSim::start(SpaceliftData::sample());
     let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
+    let critical = CriticalSim::start(CriticalData::sample());
     println!("# Provider simulators are running; paste these lines into another shell:");
     println!(
         "export ACME_API_URL={} ACME_TENANT={} ACME_API_TOKEN={}",
@@ -41,7 +43,14 @@ fn main() {
         S3Sim::REGION
     );
     println!(
-        "# then: infragraph sync example scaleway spacelift   (Ctrl-C here stops the simulators)"
+        "export DB_CONNECTION_STRING={} DB_NAME={} DB_USER={} DB_PASSWORD={}",
+        critical.url(),
+        CriticalSim::DATABASE,
+        CriticalSim::USER,
+        CriticalSim::PASSWORD
+    );
+    println!(
+        "# then: infragraph sync example scaleway spacelift critical   (Ctrl-C here stops the simulators)"
     );
     loop {
         std::thread::park();

@@ -12,6 +12,9 @@
 //!   checks and expiry, run paging and GraphQL errors.
 //! - [`S3Sim`]: an S3 bucket (ListObjectsV2, GetObject) that verifies every request's AWS
 //!   Signature Version 4 independently of the host's signer.
+//! - [`CriticalSim`]: the ArangoDB HTTP API (AQL cursors, Basic and JWT auth) over
+//!   Critical's collections, for `plugins/critical`: a hand-written organisation or a
+//!   generated one, the plugin's queries answered natively, any other refused.
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
@@ -19,6 +22,7 @@
 //! requests in flight.
 
 mod acme;
+mod critical;
 mod echo;
 mod s3;
 mod scaleway;
@@ -29,6 +33,7 @@ mod spacelift;
 mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
+pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
 pub use echo::EchoSim;
 pub use s3::S3Sim;
 pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};

@@ -2,6 +2,7 @@
 
 mod cli;
 mod contract;
+mod critical;
 mod neo4j;
 mod sandbox;
 mod scaleway;

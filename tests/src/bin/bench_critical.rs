@@ -1,0 +1,452 @@
+//! The Critical benchmark (issue 9): a generated organisation of 100,000 principals,
+//! 10,000 groups nested 10 levels deep and 5,000 projects, synced from the simulated
+//! ArangoDB into the embedded store. Each figure beside a baseline measured in the same
+//! run:
+//!
+//! - the sync, against a plain native client reading the same cursors with the same batch
+//!   size (what reading the database costs before anything is written);
+//! - the effective-edge computation inside the plugin (wasm, as the plugin reports it),
+//!   against the very same code (`plugins/critical/src/effective.rs`, compiled into this
+//!   binary) run natively over the same organisation; and, for scale, a walk from every
+//!   principal as a request-time resolver does it.
+//!
+//! The simulator runs in a child process (`bench_critical serve ...`), so the peak RSS is
+//! the host's alone: runtime, plugin, engine and store. Nothing is asserted: a busy
+//! machine must not fail a build.
+//!
+//! Run with `cargo xtask bench`, or `cargo run --release -p infragraph-tests --bin
+//! bench_critical [--quick]` after `cargo xtask build` with `INFRAGRAPH_TEST_PLUGINS` set.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infragraph_engine::{Job, Options, RunReport};
+use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_tests::bench::{Report, Row, peak_rss_bytes};
+use infragraph_tests::harness;
+use infragraph_tests::sim::{CriticalData, CriticalSim};
+use serde_json::{Value, json};
+
+// The plugin's own code, compiled natively: the computation baseline runs exactly what the
+// plugin runs, and the read baseline sends exactly the plugin's queries.
+#[allow(dead_code)]
+#[path = "../../../plugins/critical/src/effective.rs"]
+mod effective;
+#[allow(dead_code)]
+#[path = "../../../plugins/critical/src/perms.rs"]
+mod perms;
+#[allow(dead_code)]
+#[path = "../../../plugins/critical/src/queries.rs"]
+mod queries;
+
+const PRINCIPALS: usize = 100_000;
+const GROUPS: usize = 10_000;
+const PROJECTS: usize = 5_000;
+const DEPTH: usize = 10;
+/// The plugin's default.
+const BATCH_SIZE: u64 = 1000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        serve(&args[1..]);
+        return ExitCode::SUCCESS;
+    }
+    let divisor = if args.iter().any(|a| a == "--quick") {
+        10
+    } else {
+        1
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(bench(divisor))
+}
+
+/// The simulator for the parent: prints its URL, then serves until stdin closes.
+fn serve(args: &[String]) {
+    let n = |i: usize| -> usize { args[i].parse().expect("serve PRINCIPALS GROUPS PROJECTS") };
+    let sim = CriticalSim::start(CriticalData::generate(n(0), n(1), n(2), DEPTH));
+    println!("{}", sim.url());
+    std::io::stdout().flush().expect("stdout");
+    let _ = std::io::stdin().lines().count();
+}
+
+/// A simulator child process; killed when dropped.
+struct SimProcess {
+    child: Child,
+    url: String,
+}
+
+impl SimProcess {
+    fn start(principals: usize, groups: usize, projects: usize) -> SimProcess {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                &principals.to_string(),
+                &groups.to_string(),
+                &projects.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the simulator starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let url = lines
+            .next()
+            .and_then(Result::ok)
+            .expect("the simulator prints its URL");
+        SimProcess { child, url }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn bench(divisor: usize) -> ExitCode {
+    let (principals, groups, projects) =
+        (PRINCIPALS / divisor, GROUPS / divisor, PROJECTS / divisor);
+    eprintln!("bench: generating {principals} principals, {groups} groups, {projects} projects");
+    let sim = SimProcess::start(principals, groups, projects);
+    let rt = Arc::new(Runtime::new(None).expect("a wasmtime runtime"));
+    let dir =
+        std::env::temp_dir().join(format!("infragraph-bench-critical-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch dir");
+
+    eprintln!("bench: syncing");
+    let (report, wall) = sync(&rt, &sim.url, &dir.join("critical.db")).await;
+    let peak = peak_rss_bytes();
+    eprintln!("bench: reading the same cursors with a plain client");
+    let (rows_read, read_alone) = read_cursors(&sim.url).await;
+    drop(sim);
+    eprintln!("bench: writing the same graph into a fresh store from jsonl");
+    let write_alone = import_alone(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let summary = report.summary.clone().unwrap_or_default();
+    let in_plugin = computed_ms(&summary);
+    eprintln!("bench: the same computation natively");
+    let data = CriticalData::generate(principals, groups, projects, DEPTH);
+    let native = Native::from(&data);
+    let (native_time, native_edges) = native.resolve_all();
+    let (reach_time, reach_edges) = native.effective_all();
+    let (walk_time, walk_edges) = native.walk_all();
+    assert_eq!(
+        reach_edges, walk_edges,
+        "both ways find the same memberships"
+    );
+
+    let records = report.nodes_written() + report.edges_written();
+    let mut out = Report::default();
+    out.rows.push(Row {
+        name: format!(
+            "Critical sync, {principals} principals, {groups} groups {DEPTH} deep, {projects} projects"
+        ),
+        figure: format!(
+            "{:.1} s, {:.0}k records/s",
+            wall.as_secs_f64(),
+            records as f64 / wall.as_secs_f64() / 1e3
+        ),
+        baseline: format!(
+            "{:.1} s importing the same graph from jsonl",
+            write_alone.as_secs_f64()
+        ),
+        ratio: Some(write_alone.as_secs_f64() / wall.as_secs_f64()),
+        target: String::new(),
+        met: None,
+    });
+    out.rows.push(Row {
+        name: "its peak RSS (host: runtime, plugin, engine, store)".into(),
+        figure: format!("{} MB", peak >> 20),
+        baseline: String::new(),
+        ratio: None,
+        target: String::new(),
+        met: None,
+    });
+    out.rows.push(Row {
+        name: "effective-edge computation in the plugin (wasm)".into(),
+        figure: match in_plugin {
+            Some(ms) => format!("{ms} ms"),
+            None => "not reported".into(),
+        },
+        baseline: format!("{} ms same code native", native_time.as_millis()),
+        ratio: in_plugin.map(|ms| native_time.as_secs_f64() * 1e3 / (ms as f64).max(1.0)),
+        target: String::new(),
+        met: None,
+    });
+    let p = &report.phases;
+    out.notes
+        .push(format!("sync: {:?}; {summary}", report.status));
+    out.notes.push(format!(
+        "{} nodes and {} edges written; phases: sync {} ms (plugin + reads + node writes, \
+         overlapped), edges {} ms, cleanup {} ms",
+        report.nodes_written(),
+        report.edges_written(),
+        p.sync_ms,
+        p.edges_ms,
+        p.cleanup_ms
+    ));
+    out.notes.push(format!(
+        "baseline: the synced graph exported to jsonl, then `import_jsonl` into a fresh store \
+         (one native transaction, no plugin, no HTTP): the cost of writing this graph at all. \
+         Reading the database alone (the plugin's 9 queries, {rows_read} rows in batches of \
+         {BATCH_SIZE}, parsed by a native client) took {:.2} s",
+        read_alone.as_secs_f64()
+    ));
+    out.notes.push(format!(
+        "native: {native_edges} effective memberships, permissions and grants resolved; the \
+         {walk_edges} effective memberships alone take {} ms by the plugin's per-group reach \
+         and {} ms walking from every principal, as a request-time resolver does (this \
+         organisation's groups are chains, so each walk is short)",
+        reach_time.as_millis(),
+        walk_time.as_millis()
+    ));
+    if !report.errors.is_empty() {
+        out.notes.push(format!("errors: {:?}", report.errors));
+    }
+    print!("{}", out.render());
+    ExitCode::SUCCESS
+}
+
+/// The store the sync wrote, exported to jsonl off the clock, then imported into a fresh
+/// store on the clock.
+fn import_alone(dir: &std::path::Path) -> Duration {
+    let synced = infragraph_sink_sqlite::Store::open_existing(dir.join("critical.db"))
+        .expect("the synced store");
+    let jsonl = dir.join("critical.jsonl");
+    let mut file = std::fs::File::create(&jsonl).expect("a jsonl file");
+    synced.export_jsonl(&mut file).expect("export");
+    drop(file);
+    let fresh = infragraph_sink_sqlite::Store::open(dir.join("imported.db")).expect("a store");
+    let mut input = BufReader::new(std::fs::File::open(&jsonl).expect("the jsonl file"));
+    let started = Instant::now();
+    fresh.import_jsonl(&mut input).expect("import");
+    started.elapsed()
+}
+
+/// `... computed in N ms ...` from the plugin's summary.
+fn computed_ms(summary: &str) -> Option<u64> {
+    let (_, rest) = summary.split_once("computed in ")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// One sync of the plugin against `url` into a fresh store at `db`; its report and wall
+/// time.
+async fn sync(rt: &Arc<Runtime>, url: &str, db: &std::path::Path) -> (RunReport, Duration) {
+    let started = Instant::now();
+    let plugin = rt
+        .load(&harness::plugin("critical"), None)
+        .await
+        .expect("the plugin loads");
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "DB_CONNECTION_STRING" => Some(url.to_owned()),
+            "DB_USER" => Some(CriticalSim::USER.to_owned()),
+            "DB_PASSWORD" => Some(CriticalSim::PASSWORD.to_owned()),
+            _ => None,
+        }
+    };
+    let manifest = plugin.manifest();
+    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
+    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
+    let request = SyncRequest {
+        config,
+        secrets,
+        limits: Limits::default(),
+        state: Arc::new(infragraph_core::MemoryState::default()),
+    };
+    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
+    let reports = infragraph_engine::sync_all(
+        rt.clone(),
+        store,
+        vec![Job { plugin, request }],
+        Options::default(),
+        Arc::new(|_: &str, _| {}),
+    )
+    .await;
+    let report = reports.into_iter().next().expect("one report");
+    (report, started.elapsed())
+}
+
+/// The plugin's nine queries read to their ends by a plain client, all at once, each
+/// batch parsed as JSON: the rows read and the time taken.
+async fn read_cursors(url: &str) -> (u64, Duration) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let kinds = [
+        "users",
+        "groups",
+        "service_accounts",
+        "pipeline_accounts",
+        "projects",
+    ];
+    let all = [
+        (queries::LAST_CHANGES, json!({ "kinds": kinds })),
+        (queries::LAST_SIGN_INS, json!({})),
+        (queries::USERS, json!({"include_deleted": false})),
+        (queries::GROUPS, json!({"include_deleted": false})),
+        (queries::SERVICE_ACCOUNTS, json!({"include_deleted": false})),
+        (
+            queries::PIPELINE_ACCOUNTS,
+            json!({"include_deleted": false}),
+        ),
+        (queries::PROJECTS, json!({"include_deleted": false})),
+        (queries::MEMBERSHIPS, json!({})),
+        (queries::PERMISSIONS, json!({})),
+    ];
+    let reads = all.into_iter().map(|(q, bind)| {
+        let client = client.clone();
+        let base = format!("{url}/_db/{}/_api/cursor", CriticalSim::DATABASE);
+        async move {
+            let send = |request: reqwest::RequestBuilder| async {
+                let r = request
+                    .basic_auth(CriticalSim::USER, Some(CriticalSim::PASSWORD))
+                    .send()
+                    .await
+                    .expect("the simulator answers");
+                let bytes = r.bytes().await.expect("a body");
+                serde_json::from_slice::<Value>(&bytes).expect("a JSON batch")
+            };
+            let body = json!({"query": q.aql, "bindVars": bind, "batchSize": BATCH_SIZE});
+            let create = client
+                .post(&base)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            let mut batch = send(create).await;
+            let mut rows = 0u64;
+            loop {
+                rows += batch["result"].as_array().map_or(0, |r| r.len() as u64);
+                match (batch["hasMore"].as_bool(), batch["id"].as_str()) {
+                    (Some(true), Some(id)) => {
+                        batch = send(client.post(format!("{base}/{id}"))).await;
+                    }
+                    _ => return rows,
+                }
+            }
+        }
+    });
+    let rows: u64 = futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .sum();
+    (rows, started.elapsed())
+}
+
+/// The organisation as the plugin holds it for the computation: dense indices.
+struct Native {
+    graph: effective::Memberships,
+    grants: effective::Grants,
+}
+
+impl Native {
+    fn from(data: &CriticalData) -> Native {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut is_group = Vec::new();
+        let mut intern = |key: &str, group: bool, is_group: &mut Vec<bool>| -> u32 {
+            let n = index.len() as u32;
+            let i = *index.entry(key.to_owned()).or_insert(n);
+            if i as usize == is_group.len() {
+                is_group.push(group);
+            }
+            is_group[i as usize] |= group;
+            i
+        };
+        for c in ["users", "groups", "service_accounts", "pipeline_accounts"] {
+            for d in data.docs(c) {
+                intern(d["_key"].as_str().unwrap(), c == "groups", &mut is_group);
+            }
+        }
+        let key = |v: &Value| v.as_str().unwrap().split_once('/').unwrap().1.to_owned();
+        let edges: Vec<(u32, u32)> = data
+            .docs("memberships")
+            .iter()
+            .map(|m| {
+                (
+                    intern(&key(&m["_from"]), false, &mut is_group),
+                    intern(&key(&m["_to"]), true, &mut is_group),
+                )
+            })
+            .collect();
+        let n = is_group.len();
+        let mut graph = effective::Memberships::new(is_group);
+        for (m, g) in edges {
+            graph.add(m, g);
+        }
+        let mut grants = effective::Grants {
+            perms: vec![Vec::new(); n],
+            access: vec![Vec::new(); n],
+        };
+        for (i, p) in data.docs("permissions").iter().enumerate() {
+            for holder in p["principals"].as_array().into_iter().flatten() {
+                if let Some(&h) = index.get(holder.as_str().unwrap()) {
+                    grants.perms[h as usize].push(i as u32);
+                }
+            }
+        }
+        let mut target = 0u32;
+        for c in ["projects", "groups"] {
+            for d in data.docs(c) {
+                for entry in d["acl"]["list"].as_array().into_iter().flatten() {
+                    let stored: perms::Stored =
+                        serde_json::from_value(entry["permissions"].clone()).expect("a permission");
+                    let bits = perms::decode(&stored).expect("valid flags");
+                    for p in entry["principals"].as_array().into_iter().flatten() {
+                        if let Some(&h) = index.get(p.as_str().unwrap()) {
+                            grants.access[h as usize].push(effective::Access {
+                                target,
+                                scope: 0,
+                                bits,
+                            });
+                        }
+                    }
+                }
+                target += 1;
+            }
+        }
+        Native { graph, grants }
+    }
+
+    /// What the plugin computes: every group's reach, then every principal resolved.
+    fn resolve_all(&self) -> (Duration, u64) {
+        let started = Instant::now();
+        let mut reaches = self.graph.reaches();
+        let _cycles = self.graph.cycles();
+        let mut edges = 0u64;
+        for p in 0..self.graph.len() as u32 {
+            let r = reaches.resolve(p, true, &self.grants);
+            edges += (r.effective.groups.len() + r.perms.len() + r.access.len()) as u64;
+        }
+        (started.elapsed(), edges)
+    }
+
+    /// Effective memberships alone, by the plugin's per-group reach.
+    fn effective_all(&self) -> (Duration, u64) {
+        let started = Instant::now();
+        let mut reaches = self.graph.reaches();
+        let mut edges = 0u64;
+        for p in 0..self.graph.len() as u32 {
+            edges += reaches.effective(p).groups.len() as u64;
+        }
+        (started.elapsed(), edges)
+    }
+
+    /// Effective memberships alone, by a walk from every principal.
+    fn walk_all(&self) -> (Duration, u64) {
+        let started = Instant::now();
+        let mut edges = 0u64;
+        for p in 0..self.graph.len() as u32 {
+            edges += effective::walk_from(&self.graph, p).groups.len() as u64;
+        }
+        (started.elapsed(), edges)
+    }
+}
