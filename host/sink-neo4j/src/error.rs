@@ -116,9 +116,16 @@ fn failure_parts(text: &str) -> Option<(String, String)> {
 /// constrained key, which Neo4j serialises with locks, but a server that checks
 /// uniqueness only at commit (ArcadeDB) lets two writers both create the node and fails
 /// the second COMMIT. Run again, that batch's MERGE finds the node the other created.
+///
+/// So is an unexplained server error: ArcadeDB reports a relationship MERGE that read a
+/// page another writer was committing ("broken chunk chain") as
+/// `Neo.DatabaseError.General.UnknownError`. Every statement here is idempotent, so a
+/// bounded number of attempts is safe; an error that is not transient fails the same
+/// way each time and is returned after them.
 const TRANSIENT_MARKS: &[&str] = &[
     "Neo.TransientError.",
     "Neo.ClientError.Schema.ConstraintValidationFailed",
+    "Neo.DatabaseError.General.UnknownError",
     "Neo.ClientError.Cluster.NotALeader",
     "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
     "DeadlockDetected",
@@ -201,6 +208,13 @@ mod tests {
             by_code(
                 "Neo.ClientError.Schema.ConstraintValidationFailed",
                 "Duplicated key"
+            ),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            by_code(
+                "Neo.DatabaseError.General.UnknownError",
+                "Error executing Cypher command"
             ),
             ErrorKind::Transient
         );
