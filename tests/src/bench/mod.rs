@@ -15,6 +15,7 @@
 pub mod bolt;
 pub mod emit;
 pub mod load;
+pub mod provider;
 mod rows;
 pub mod store;
 

@@ -23,8 +23,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infragraph_engine::{Job, Options, RunReport};
-use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_engine::RunReport;
+use infragraph_runtime::Runtime;
+use infragraph_tests::bench::provider::sync_into_store;
 use infragraph_tests::bench::{Report, Row, peak_rss_bytes};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{CriticalData, CriticalSim};
@@ -240,42 +241,14 @@ fn computed_ms(summary: &str) -> Option<u64> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-/// One sync of the plugin against `url` into a fresh store at `db`; its report and wall
-/// time.
+/// One sync against the simulator at `url` into a fresh store at `db`.
 async fn sync(rt: &Arc<Runtime>, url: &str, db: &std::path::Path) -> (RunReport, Duration) {
-    let started = Instant::now();
-    let plugin = rt
-        .load(&harness::plugin("critical"), None)
-        .await
-        .expect("the plugin loads");
-    let env = |name: &str| -> Option<String> {
-        match name {
-            "DB_CONNECTION_STRING" => Some(url.to_owned()),
-            "DB_USER" => Some(CriticalSim::USER.to_owned()),
-            "DB_PASSWORD" => Some(CriticalSim::PASSWORD.to_owned()),
-            _ => None,
-        }
-    };
-    let manifest = plugin.manifest();
-    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
-    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
-    let request = SyncRequest {
-        config,
-        secrets,
-        limits: Limits::default(),
-        state: Arc::new(infragraph_core::MemoryState::default()),
-    };
-    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
-    let reports = infragraph_engine::sync_all(
-        rt.clone(),
-        store,
-        vec![Job { plugin, request }],
-        Options::default(),
-        Arc::new(|_: &str, _| {}),
-    )
-    .await;
-    let report = reports.into_iter().next().expect("one report");
-    (report, started.elapsed())
+    let env = [
+        ("DB_CONNECTION_STRING", url),
+        ("DB_USER", CriticalSim::USER),
+        ("DB_PASSWORD", CriticalSim::PASSWORD),
+    ];
+    sync_into_store(rt, &harness::plugin("critical"), &env, db).await
 }
 
 /// The plugin's nine queries read to their ends by a plain client, all at once, each

@@ -15,8 +15,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infragraph_engine::{Job, Options, RunReport};
-use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_engine::RunReport;
+use infragraph_runtime::Runtime;
+use infragraph_tests::bench::provider::{sync_into_store, vm_kib};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{ScalewayData, ScalewaySim, ZONES};
 
@@ -200,52 +201,27 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
-/// One sync of the plugin against `url` into a fresh store at `db`; its report and wall
-/// time.
+/// Every page the plugin lists, fetched by a plain HTTP client `in_flight` at a time:
+/// page 1 of each listing, then the pages its total implies. The number of requests and
+/// the time taken.
+/// One sync against the simulator at `url` into a fresh store at `db`.
 async fn sync(
     rt: &Arc<Runtime>,
     plugin: &std::path::Path,
     url: &str,
     db: &std::path::Path,
 ) -> (RunReport, Duration) {
-    let started = Instant::now();
-    let plugin = rt.load(plugin, None).await.expect("the plugin loads");
-    let env = |name: &str| -> Option<String> {
-        match name {
-            "SCW_API_URL" => Some(url.to_owned()),
-            "SCW_SECRET_KEY" => Some(ScalewaySim::SECRET_KEY.to_owned()),
-            "SCW_DEFAULT_ORGANIZATION_ID" => Some("0000a0a0-0000-4000-8000-000000000001".into()),
-            _ => None,
-        }
-    };
-    let manifest = plugin.manifest();
-    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
-    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
-    let request = SyncRequest {
-        config,
-        secrets,
-        limits: Limits::default(),
-        state: Arc::new(infragraph_core::MemoryState::default()),
-    };
-    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
-    let reports = infragraph_engine::sync_all(
-        rt.clone(),
-        store,
-        vec![Job { plugin, request }],
-        Options::default(),
-        Arc::new(|_: &str, _| {}),
-    )
-    .await;
-    let report = reports.into_iter().next().expect("one report");
-    if !report.errors.is_empty() {
-        eprintln!("errors: {:?}", report.errors);
-    }
-    (report, started.elapsed())
+    let env = [
+        ("SCW_API_URL", url),
+        ("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY),
+        (
+            "SCW_DEFAULT_ORGANIZATION_ID",
+            "0000a0a0-0000-4000-8000-000000000001",
+        ),
+    ];
+    sync_into_store(rt, plugin, &env, db).await
 }
 
-/// Every page the plugin lists, fetched by a plain HTTP client `in_flight` at a time:
-/// page 1 of each listing, then the pages its total implies. The number of requests and
-/// the time taken.
 async fn walk(url: &str, in_flight: usize) -> (u64, Duration) {
     let client = reqwest::Client::new();
     let mut listings: Vec<(String, bool)> = ["users", "groups", "applications", "api-keys"]
@@ -301,20 +277,4 @@ async fn walk(url: &str, in_flight: usize) -> (u64, Duration) {
         requests += chunk.len() as u64;
     }
     (requests, started.elapsed())
-}
-
-/// A memory figure of this process from `/proc/self/status`, in KiB: `VmHWM:` for the
-/// peak resident set size, `VmRSS:` for the current one.
-fn vm_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }

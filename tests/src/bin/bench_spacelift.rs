@@ -11,10 +11,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use infragraph_engine::{Job, Options, RunReport};
-use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_engine::RunReport;
+use infragraph_runtime::Runtime;
+use infragraph_tests::bench::provider::{sync_into_store, vm_kib};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{SpaceliftData, SpaceliftSim};
 
@@ -133,61 +134,18 @@ async fn bench() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// One sync of the plugin against `endpoint` into a fresh store at `db`.
+/// One sync against the simulator at `endpoint` into a fresh store at `db`.
 async fn sync(
     rt: &Arc<Runtime>,
     plugin: &std::path::Path,
     endpoint: &str,
     db: &std::path::Path,
 ) -> (RunReport, Duration) {
-    let started = Instant::now();
-    let plugin = rt.load(plugin, None).await.expect("the plugin loads");
-    let env = |name: &str| -> Option<String> {
-        match name {
-            "SPACELIFT_API_KEY_ENDPOINT" => Some(endpoint.to_owned()),
-            "SPACELIFT_API_KEY_ID" => Some(SpaceliftSim::KEY_ID.to_owned()),
-            "SPACELIFT_API_KEY_SECRET" => Some(SpaceliftSim::KEY_SECRET.to_owned()),
-            "SPACELIFT_ACCOUNT_ID" => Some("generated".into()),
-            _ => None,
-        }
-    };
-    let manifest = plugin.manifest();
-    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
-    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
-    let request = SyncRequest {
-        config,
-        secrets,
-        limits: Limits::default(),
-        state: Arc::new(infragraph_core::MemoryState::default()),
-    };
-    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
-    let reports = infragraph_engine::sync_all(
-        rt.clone(),
-        store,
-        vec![Job { plugin, request }],
-        Options::default(),
-        Arc::new(|_: &str, _| {}),
-    )
-    .await;
-    let report = reports.into_iter().next().expect("one report");
-    if !report.errors.is_empty() {
-        eprintln!("errors: {:?}", report.errors);
-    }
-    (report, started.elapsed())
-}
-
-/// A memory figure of this process from `/proc/self/status`, in KiB: `VmHWM:` for the
-/// peak resident set size, `VmRSS:` for the current one.
-fn vm_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    let env = [
+        ("SPACELIFT_API_KEY_ENDPOINT", endpoint),
+        ("SPACELIFT_API_KEY_ID", SpaceliftSim::KEY_ID),
+        ("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET),
+        ("SPACELIFT_ACCOUNT_ID", "generated"),
+    ];
+    sync_into_store(rt, plugin, &env, db).await
 }
