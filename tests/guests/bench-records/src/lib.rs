@@ -81,28 +81,41 @@ fn padded(prefix: &str, v: u64) -> String {
     s
 }
 
-/// Appends `v` in decimal, zero-padded to `width` digits.
+/// Appends `v` in decimal, zero-padded to `width` digits (at most 20). The digits are
+/// written into a small buffer and appended at once: pushing them a `char` at a time
+/// costs a capacity check and an encoding branch per digit.
 fn decimal(s: &mut String, mut v: u64, width: usize) {
-    let mut digits = [0u8; 20];
+    let mut digits = [b'0'; 20];
     let mut at = digits.len();
-    while v > 0 || digits.len() - at < width {
+    while v > 0 {
         at -= 1;
         digits[at] = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    for &d in &digits[at..] {
-        s.push(d as char);
-    }
+    at = at.min(digits.len() - width.min(digits.len()));
+    s.push_str(ascii(&digits[at..]));
 }
 
 /// `v` in sixteen lower-case hex digits: `format!("{v:016x}")`.
 fn hex16(v: u64) -> String {
-    let mut s = String::with_capacity(16);
-    for shift in (0..16).rev() {
-        let d = ((v >> (shift * 4)) & 0xf) as u8;
-        s.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        let nibble = ((v >> ((15 - i) * 4)) & 0xf) as u8;
+        *d = if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + nibble - 10
+        };
     }
-    s
+    String::from(ascii(&digits))
+}
+
+/// Digits as text. They are ASCII by construction, so checking them again as UTF-8
+/// (which in wasm cost more than writing them) is skipped.
+fn ascii(digits: &[u8]) -> &str {
+    debug_assert!(digits.is_ascii());
+    // SAFETY: every caller passes only the ASCII digits `0-9` and `a-f`.
+    unsafe { core::str::from_utf8_unchecked(digits) }
 }
 
 #[cfg(test)]
