@@ -1,6 +1,6 @@
 use serde::de::DeserializeOwned;
 
-use crate::emit::{self, EdgeShape, Emitter};
+use crate::emit::{EdgeShape, Emitter};
 use crate::host::Host;
 use crate::wit::{log, types};
 use crate::{FetchError, Request, Response, SyncError, Value};
@@ -106,7 +106,7 @@ impl Context {
     pub fn node(&mut self, label: &str, id: impl Into<String>) -> NodeBuilder<'_> {
         let buffer = self.emitter.node_buffer(label);
         NodeBuilder {
-            values: self.emitter.take_scratch(),
+            row: self.emitter.begin_node(buffer),
             cx: self,
             buffer,
             id: id.into(),
@@ -131,7 +131,7 @@ impl Context {
             to_key: to.1,
         });
         EdgeBuilder {
-            values: self.emitter.take_scratch(),
+            row: self.emitter.begin_edge(buffer),
             cx: self,
             buffer,
             from: from.2.into(),
@@ -247,7 +247,8 @@ pub struct NodeBuilder<'c> {
     cx: &'c mut Context,
     buffer: usize,
     id: String,
-    values: Vec<Value>,
+    /// The row its properties are set at, in its buffer's columns.
+    row: usize,
     hint: usize,
 }
 
@@ -261,27 +262,16 @@ impl NodeBuilder<'_> {
     /// [`prop`](Self::prop) through a reference, for properties set in a loop or a
     /// closure.
     pub fn set(&mut self, name: &str, value: impl Into<Value>) {
-        let i = self
-            .cx
-            .emitter
-            .node(self.buffer)
-            .columns
-            .index(name, &mut self.hint);
-        emit::set(&mut self.values, i, value.into());
+        let reserve = self.cx.emitter.reserve();
+        let columns = &mut self.cx.emitter.node(self.buffer).columns;
+        let i = columns.index(name, &mut self.hint);
+        columns.set(i, self.row, value.into(), reserve);
     }
 
     /// Buffers the node; a full batch is sent to the host.
-    pub fn emit(mut self) {
-        let values = std::mem::take(&mut self.values);
-        let Context { host, emitter } = &mut *self.cx;
-        emitter.push_node(self.buffer, &self.id, values, host.as_mut());
-    }
-}
-
-impl Drop for NodeBuilder<'_> {
-    /// A node dropped unsent still leaves its vector for the next one.
-    fn drop(&mut self) {
-        self.cx.emitter.recycle(std::mem::take(&mut self.values));
+    pub fn emit(self) {
+        let Context { host, emitter } = self.cx;
+        emitter.push_node(self.buffer, &self.id, host.as_mut());
     }
 }
 
@@ -292,35 +282,26 @@ pub struct EdgeBuilder<'c> {
     buffer: usize,
     from: String,
     to: String,
-    values: Vec<Value>,
+    /// The row its properties are set at, in its buffer's columns.
+    row: usize,
     hint: usize,
 }
 
 impl EdgeBuilder<'_> {
     /// Sets property `name` of the relationship.
     pub fn prop(mut self, name: &str, value: impl Into<Value>) -> Self {
-        let i = self
-            .cx
-            .emitter
-            .edge(self.buffer)
-            .columns
-            .index(name, &mut self.hint);
-        emit::set(&mut self.values, i, value.into());
+        let reserve = self.cx.emitter.reserve();
+        let columns = &mut self.cx.emitter.edge(self.buffer).columns;
+        let i = columns.index(name, &mut self.hint);
+        columns.set(i, self.row, value.into(), reserve);
         self
     }
 
     /// Buffers the edge; a full batch is sent to the host.
-    pub fn emit(mut self) {
-        let values = std::mem::take(&mut self.values);
-        let Context { host, emitter } = &mut *self.cx;
+    pub fn emit(self) {
+        let Context { host, emitter } = self.cx;
         let ends = (self.from.as_str(), self.to.as_str());
-        emitter.push_edge(self.buffer, ends, values, host.as_mut());
-    }
-}
-
-impl Drop for EdgeBuilder<'_> {
-    fn drop(&mut self) {
-        self.cx.emitter.recycle(std::mem::take(&mut self.values));
+        emitter.push_edge(self.buffer, ends, host.as_mut());
     }
 }
 
@@ -393,6 +374,35 @@ pub(crate) mod tests {
             "a new batch starts with no columns"
         );
         assert_eq!(r.nodes[2].label, "B");
+    }
+
+    #[test]
+    fn a_node_dropped_unsent_leaves_nothing_and_a_property_set_twice_keeps_the_last() {
+        let (mut cx, record) = context(no_network());
+        cx.node("A", "a1").prop("n", 1).emit();
+        drop(
+            cx.node("A", "dropped")
+                .prop("n", 99)
+                .prop("only_dropped", "x"),
+        );
+        cx.node("A", "a2").prop("n", 2).prop("n", 3).emit();
+        drop(cx.node("A", "dropped-before-flush").prop("n", 100));
+        cx.flush();
+        let r = record.borrow();
+        let batch = &r.nodes[0];
+        let rows: Vec<_> = batch
+            .rows
+            .iter()
+            .map(|r| (r.id.as_str(), format!("{:?}", r.values)))
+            .collect();
+        assert_eq!(batch.columns, ["n", "only_dropped"]);
+        assert_eq!(
+            rows,
+            [
+                ("a1", "[Value::Int(1), Value::Null]".to_string()),
+                ("a2", "[Value::Int(3), Value::Null]".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -28,8 +28,6 @@ pub(crate) struct Emitter {
     edges: Vec<EdgeBuffer>,
     last_node: usize,
     last_edge: usize,
-    /// The values of the row being built, reused from row to row.
-    scratch: Vec<Value>,
 }
 
 /// Strings laid end to end: the contract's `texts`.
@@ -45,6 +43,15 @@ impl Texts {
         self.data.push_str(s);
         // Wasm memory is at most 4 GiB, so a length always fits.
         self.ends.push(self.data.len() as u32);
+    }
+
+    /// Keeps the first `n` strings.
+    fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            let end = n.checked_sub(1).map_or(0, |i| self.ends[i] as usize);
+            self.data.truncate(end);
+            self.ends.truncate(n);
+        }
     }
 
     fn into_wit(self) -> emit::Texts {
@@ -133,6 +140,36 @@ impl Values {
             Values::TextList { items, ends } => ends.push(items.ends.len() as u32),
             Values::IntList { items, ends } => ends.push(items.len() as u32),
             Values::Mixed(l) => l.push(types::Value::Null),
+        }
+    }
+
+    /// Keeps the first `rows` entries.
+    fn truncate(&mut self, rows: usize) {
+        /// Cuts `ends` to `rows` lists; where the kept items end, if anything was cut.
+        fn lists(ends: &mut Vec<u32>, rows: usize) -> Option<usize> {
+            (rows < ends.len()).then(|| {
+                let end = rows.checked_sub(1).map_or(0, |i| ends[i] as usize);
+                ends.truncate(rows);
+                end
+            })
+        }
+        match self {
+            Values::Untyped => {}
+            Values::Boolean(l) => l.truncate(rows),
+            Values::Int(l) => l.truncate(rows),
+            Values::Float(l) => l.truncate(rows),
+            Values::Mixed(l) => l.truncate(rows),
+            Values::Text(t) => t.truncate(rows),
+            Values::TextList { items, ends } => {
+                if let Some(end) = lists(ends, rows) {
+                    items.truncate(end);
+                }
+            }
+            Values::IntList { items, ends } => {
+                if let Some(end) = lists(ends, rows) {
+                    items.truncate(end);
+                }
+            }
         }
     }
 
@@ -228,7 +265,30 @@ impl Column {
         debug_assert!(pushed.is_ok(), "a column takes a value of its own type");
     }
 
+    /// Sets row `row`'s value: anything the column holds from that row on (a value set
+    /// earlier in the row, or left by a row never emitted) is dropped first.
+    #[inline]
+    fn set(&mut self, row: usize, v: Value, reserve: usize) {
+        if self.rows > row {
+            self.truncate(row);
+        }
+        self.pad(row, reserve);
+        self.push(v, reserve);
+    }
+
+    /// Keeps the first `rows` rows.
+    #[cold]
+    fn truncate(&mut self, rows: usize) {
+        if self.rows > rows {
+            self.values.truncate(rows);
+            let keep = self.absent.partition_point(|&r| (r as usize) < rows);
+            self.absent.truncate(keep);
+            self.rows = rows;
+        }
+    }
+
     /// Absent entries up to `rows`.
+    #[inline]
     fn pad(&mut self, rows: usize, reserve: usize) {
         while self.rows < rows {
             self.push(Value::Null, reserve);
@@ -236,6 +296,7 @@ impl Column {
     }
 
     fn into_wit(mut self, rows: usize) -> emit::Column {
+        self.truncate(rows);
         self.pad(rows, 0);
         let values = match self.values {
             Values::Untyped => emit::Values::Mixed(vec![types::Value::Null; rows]),
@@ -294,16 +355,29 @@ impl Columns {
         }
     }
 
-    /// Appends one row: `values[i]` to column `i`, null to columns beyond `values`.
+    /// Sets column `i` of row `row`.
     #[inline]
-    fn push_row(&mut self, row: usize, values: &mut Vec<Value>, reserve: usize) {
-        let mut values = values.drain(..);
+    pub(crate) fn set(&mut self, i: usize, row: usize, v: Value, reserve: usize) {
+        self.columns[i].set(row, v, reserve);
+    }
+
+    /// Starts row `row`: drops what a row never emitted left there.
+    #[inline]
+    fn begin_row(&mut self, row: usize) {
         for c in &mut self.columns {
-            // A column added by a row that was never emitted lacks the rows since.
-            if c.rows < row {
-                c.pad(row, reserve);
+            if c.rows > row {
+                c.truncate(row);
             }
-            c.push(values.next().unwrap_or(Value::Null), reserve);
+        }
+    }
+
+    /// Completes row `row`: columns it did not set are absent there.
+    #[inline]
+    fn end_row(&mut self, row: usize, reserve: usize) {
+        for c in &mut self.columns {
+            if c.rows <= row {
+                c.pad(row + 1, reserve);
+            }
         }
     }
 
@@ -316,19 +390,6 @@ impl Columns {
 #[inline]
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-}
-
-/// Sets entry `i` of a row's values, growing them with nulls as needed.
-#[inline]
-pub(crate) fn set(values: &mut Vec<Value>, i: usize, value: Value) {
-    if i == values.len() {
-        values.push(value);
-    } else if i < values.len() {
-        values[i] = value;
-    } else {
-        values.resize_with(i, || Value::Null);
-        values.push(value);
-    }
 }
 
 pub(crate) struct NodeBuffer {
@@ -378,7 +439,6 @@ impl Emitter {
             edges: Vec::new(),
             last_node: 0,
             last_edge: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -386,21 +446,8 @@ impl Emitter {
         self.batch_size = rows.max(1);
     }
 
-    fn reserve(&self) -> usize {
+    pub(crate) fn reserve(&self) -> usize {
         self.batch_size.min(MAX_RESERVE)
-    }
-
-    /// A cleared vector for the values of a new row.
-    pub(crate) fn take_scratch(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.scratch)
-    }
-
-    /// Keeps `values`' allocation for the next row, unless the one kept is larger.
-    pub(crate) fn recycle(&mut self, mut values: Vec<Value>) {
-        if values.capacity() > self.scratch.capacity() {
-            values.clear();
-            self.scratch = values;
-        }
     }
 
     /// The buffer for `label`, created on first use.
@@ -466,44 +513,50 @@ impl Emitter {
         &mut self.edges[buffer]
     }
 
-    /// Buffers node `id` with `values` (one per column, in column order), and keeps
-    /// `values`' allocation for the next row.
-    pub(crate) fn push_node(
-        &mut self,
-        buffer: usize,
-        id: &str,
-        mut values: Vec<Value>,
-        host: &mut dyn Host,
-    ) {
+    /// Starts a new node of `buffer`; the row its properties are set at.
+    pub(crate) fn begin_node(&mut self, buffer: usize) -> usize {
+        let b = &mut self.nodes[buffer];
+        let row = b.ids.ends.len();
+        b.columns.begin_row(row);
+        row
+    }
+
+    /// Starts a new edge of `buffer`; the row its properties are set at.
+    pub(crate) fn begin_edge(&mut self, buffer: usize) -> usize {
+        let b = &mut self.edges[buffer];
+        let row = b.from.ends.len();
+        b.columns.begin_row(row);
+        row
+    }
+
+    /// Buffers node `id`, whose properties were set in the columns at its row.
+    pub(crate) fn push_node(&mut self, buffer: usize, id: &str, host: &mut dyn Host) {
         let reserve = self.reserve();
         let b = &mut self.nodes[buffer];
         let row = b.ids.ends.len();
         if row == 0 {
             b.ids.ends.reserve(reserve);
         }
-        b.columns.push_row(row, &mut values, reserve);
+        b.columns.end_row(row, reserve);
         b.ids.push(id);
-        self.scratch = values;
         if row + 1 >= self.batch_size {
             self.flush_nodes(buffer, host);
         }
     }
 
-    /// Buffers edge `from`-`to` with `values`, as [`push_node`](Self::push_node).
+    /// Buffers edge `from`-`to`, as [`push_node`](Self::push_node).
     pub(crate) fn push_edge(
         &mut self,
         buffer: usize,
         (from, to): (&str, &str),
-        mut values: Vec<Value>,
         host: &mut dyn Host,
     ) {
         let reserve = self.reserve();
         let b = &mut self.edges[buffer];
         let row = b.from.ends.len();
-        b.columns.push_row(row, &mut values, reserve);
+        b.columns.end_row(row, reserve);
         b.from.push(from);
         b.to.push(to);
-        self.scratch = values;
         if row + 1 >= self.batch_size {
             self.flush_edges(buffer, host);
         }
@@ -569,14 +622,6 @@ mod tests {
         assert_eq!(c.index("a", &mut hint), 0);
         assert_eq!(c.index("c", &mut hint), 2);
         assert_eq!(c.columns.len(), 3);
-    }
-
-    #[test]
-    fn set_grows_with_nulls() {
-        let mut v = Vec::new();
-        set(&mut v, 2, Value::Int(1));
-        set(&mut v, 0, Value::Bool(true));
-        assert_eq!(v, [Value::Bool(true), Value::Null, Value::Int(1)]);
     }
 
     fn column_of(values: Vec<Value>) -> emit::Column {
