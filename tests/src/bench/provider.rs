@@ -1,13 +1,54 @@
 //! What the provider benchmarks (`bench_scaleway`, `bench_spacelift`, `bench_critical`)
-//! share: one sync of a built plugin against its simulator into a fresh embedded store,
-//! and the process's memory figures.
+//! share: the simulator in a child process, one sync of a built plugin against it into a
+//! fresh embedded store, and the process's memory figures.
 
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_engine::{Job, Options, RunReport};
 use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+
+/// A simulator serving from a child process: this benchmark's own executable run as
+/// `<exe> serve <args>`, so that the parent's peak RSS is the host's alone. It prints
+/// what the parent needs (its URL, its size) a line each; killed when dropped.
+pub struct SimChild {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl SimChild {
+    /// Starts `<this exe> serve <args>`.
+    pub fn start(args: &[String]) -> SimChild {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the simulator starts");
+        let lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        SimChild { child, lines }
+    }
+
+    /// The next line the simulator printed; `what` names it in the panic if none came.
+    pub fn line(&mut self, what: &str) -> String {
+        self.lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the simulator did not print {what}"))
+    }
+}
+
+impl Drop for SimChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// One sync of the plugin at `plugin` into a fresh store at `db`, its config and secrets
 /// read from `env` (name, value) as an operator's environment would give them; the run

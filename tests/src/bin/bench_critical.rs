@@ -18,14 +18,14 @@
 //! bench_critical [--quick]` after `cargo xtask build` with `INFRAGRAPH_TEST_PLUGINS` set.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::{BufReader, Write};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_engine::RunReport;
 use infragraph_runtime::Runtime;
-use infragraph_tests::bench::provider::sync_into_store;
+use infragraph_tests::bench::provider::{SimChild, sync_into_store};
 use infragraph_tests::bench::{Report, Row, peak_rss_bytes};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{CriticalData, CriticalSim};
@@ -77,39 +77,21 @@ fn serve(args: &[String]) {
     let _ = std::io::stdin().lines().count();
 }
 
-/// A simulator child process; killed when dropped.
+/// The simulator in a child process, and its URL.
 struct SimProcess {
-    child: Child,
+    _child: SimChild,
     url: String,
 }
 
 impl SimProcess {
     fn start(principals: usize, groups: usize, projects: usize) -> SimProcess {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Command::new(exe)
-            .args([
-                "serve",
-                &principals.to_string(),
-                &groups.to_string(),
-                &projects.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the simulator starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let url = lines
-            .next()
-            .and_then(Result::ok)
-            .expect("the simulator prints its URL");
-        SimProcess { child, url }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = SimChild::start(&[
+            principals.to_string(),
+            groups.to_string(),
+            projects.to_string(),
+        ]);
+        let url = child.line("its URL");
+        SimProcess { _child: child, url }
     }
 }
 

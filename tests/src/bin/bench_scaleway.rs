@@ -10,14 +10,14 @@
 //! Run with `cargo run --release -p infragraph-tests --bin bench_scaleway` after
 //! `cargo xtask build`, with `INFRAGRAPH_TEST_PLUGINS` naming the built plugins.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_engine::RunReport;
 use infragraph_runtime::Runtime;
-use infragraph_tests::bench::provider::{sync_into_store, vm_kib};
+use infragraph_tests::bench::provider::{SimChild, sync_into_store, vm_kib};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{ScalewayData, ScalewaySim, ZONES};
 
@@ -57,49 +57,31 @@ fn serve(args: &[String]) {
     let _ = std::io::stdin().lines().count();
 }
 
-/// A simulator child process, its URL and how many resources it serves; killed when
-/// dropped.
+/// The simulator in a child process, its URL and how many resources it serves.
 struct SimProcess {
-    child: Child,
+    _child: SimChild,
     url: String,
     resources: usize,
 }
 
 impl SimProcess {
     fn start(latency: Duration) -> SimProcess {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Command::new(exe)
-            .args([
-                "serve",
-                &PROJECTS.to_string(),
-                &INSTANCES_PER_PROJECT.to_string(),
-                &latency.as_millis().to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the simulator starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let mut line = || {
-            lines
-                .next()
-                .and_then(Result::ok)
-                .expect("the simulator prints its URL and size")
-        };
-        let url = line();
-        let resources = line().trim().parse().expect("a resource count");
+        let mut child = SimChild::start(&[
+            PROJECTS.to_string(),
+            INSTANCES_PER_PROJECT.to_string(),
+            latency.as_millis().to_string(),
+        ]);
+        let url = child.line("its URL");
+        let resources = child
+            .line("its size")
+            .trim()
+            .parse()
+            .expect("a resource count");
         SimProcess {
-            child,
+            _child: child,
             url,
             resources,
         }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

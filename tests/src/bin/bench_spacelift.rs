@@ -8,14 +8,14 @@
 //! Run with `cargo run --release -p infragraph-tests --bin bench_spacelift` after
 //! `cargo xtask build`, with `INFRAGRAPH_TEST_PLUGINS` naming the built plugins.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use infragraph_engine::RunReport;
 use infragraph_runtime::Runtime;
-use infragraph_tests::bench::provider::{sync_into_store, vm_kib};
+use infragraph_tests::bench::provider::{SimChild, sync_into_store, vm_kib};
 use infragraph_tests::harness;
 use infragraph_tests::sim::{SpaceliftData, SpaceliftSim};
 
@@ -51,42 +51,23 @@ fn serve(args: &[String]) {
     let _ = std::io::stdin().lines().count();
 }
 
+/// The simulator in a child process, its endpoint and how many runs it serves.
 struct SimProcess {
-    child: Child,
+    _child: SimChild,
     endpoint: String,
     runs: usize,
 }
 
 impl SimProcess {
     fn start() -> SimProcess {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Command::new(exe)
-            .args(["serve", &STACKS.to_string(), &RUNS_PER_STACK.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the simulator starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let mut line = || {
-            lines
-                .next()
-                .and_then(Result::ok)
-                .expect("the simulator prints its endpoint and size")
-        };
-        let endpoint = line();
-        let runs = line().trim().parse().expect("a run count");
+        let mut child = SimChild::start(&[STACKS.to_string(), RUNS_PER_STACK.to_string()]);
+        let endpoint = child.line("its endpoint");
+        let runs = child.line("its size").trim().parse().expect("a run count");
         SimProcess {
-            child,
+            _child: child,
             endpoint,
             runs,
         }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -584,8 +584,10 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
 #[test]
 fn the_documented_example_config_is_valid() {
     let w = Work::new("example-config");
-    let config =
-        Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../infragraph.example.toml");
+    let config = Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").expect("the test runner sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../infragraph.example.toml");
     let config = config.to_str().unwrap();
     ok(&run(&mut w.cmd(&["plugins", "list", "--config", config])));
     // The environment overrides the file's `tenant`.

@@ -4,10 +4,11 @@
 //! the benchmark compare what it is about, the way records leave a plugin, rather than
 //! two builds of different code.
 //!
-//! Text values are zero-padded numbers written digit by digit: `format!("{i:011}")`
-//! pads through `core::fmt`'s character-at-a-time path, which in wasm cost more than
-//! everything else the guest did (see the emit benchmark's notes). Real plugins take
-//! their strings from parsed responses, not from padded formatting.
+//! Text values are zero-padded numbers, their digits written into a small buffer and
+//! appended at once: `format!("{i:011}")` pads through `core::fmt`'s character-at-a-time
+//! path, which in wasm cost more than everything else the guest did (see the README's
+//! benchmark notes). Real plugins take their strings from parsed responses, not from
+//! padded formatting.
 
 #![no_std]
 

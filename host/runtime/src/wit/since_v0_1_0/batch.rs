@@ -87,8 +87,9 @@ enum Values {
     Int(std::vec::IntoIter<i64>),
     Float(std::vec::IntoIter<f64>),
     Text(Strings),
-    /// Lists and mixed values, decoded up front: rare enough not to matter.
+    /// Lists, decoded up front: rare enough not to matter.
     Decoded(std::vec::IntoIter<core::Value>),
+    Mixed(std::vec::IntoIter<super::types::Value>),
 }
 
 impl Source {
@@ -134,12 +135,7 @@ impl Source {
                     .collect();
                 Values::Decoded(lists.into_iter())
             }
-            emit::Values::Mixed(v) => Values::Decoded(
-                count(v, n)?
-                    .map(core::Value::from)
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            ),
+            emit::Values::Mixed(v) => Values::Mixed(count(v, n)?),
         };
         Ok(Source {
             absent,
@@ -167,6 +163,7 @@ impl Source {
             }
             Values::Text(s) => core::Value::Text(s.next()),
             Values::Decoded(v) => v.next().unwrap_or(core::Value::Null),
+            Values::Mixed(v) => v.next().map_or(core::Value::Null, core::Value::from),
         };
         if absent { core::Value::Null } else { v }
     }
