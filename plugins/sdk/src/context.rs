@@ -3,7 +3,7 @@ use serde::de::DeserializeOwned;
 use crate::emit::{EdgeShape, Emitter};
 use crate::host::Host;
 use crate::wit::{log, types};
-use crate::{FetchError, Request, Response, SyncError, Value};
+use crate::{FetchError, Prop, Request, Response, SyncError};
 
 /// A node named by its label and the value of one of its properties, usually `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,13 +103,12 @@ impl Context {
 
     /// Starts a node of `label` keyed by `id`; add properties with
     /// [`prop`](NodeBuilder::prop) and buffer it with [`emit`](NodeBuilder::emit).
-    pub fn node(&mut self, label: &str, id: impl Into<String>) -> NodeBuilder<'_> {
+    pub fn node(&mut self, label: &str, id: impl AsRef<str>) -> NodeBuilder<'_> {
         let buffer = self.emitter.node_buffer(label);
         NodeBuilder {
-            row: self.emitter.begin_node(buffer),
+            row: self.emitter.begin_node(buffer, id.as_ref()),
             cx: self,
             buffer,
-            id: id.into(),
             hint: 0,
         }
     }
@@ -120,8 +119,8 @@ impl Context {
     pub fn edge(
         &mut self,
         rel_type: &str,
-        from: (&str, &str, impl Into<String>),
-        to: (&str, &str, impl Into<String>),
+        from: (&str, &str, impl AsRef<str>),
+        to: (&str, &str, impl AsRef<str>),
     ) -> EdgeBuilder<'_> {
         let buffer = self.emitter.edge_buffer(EdgeShape {
             rel_type,
@@ -131,11 +130,11 @@ impl Context {
             to_key: to.1,
         });
         EdgeBuilder {
-            row: self.emitter.begin_edge(buffer),
+            row: self
+                .emitter
+                .begin_edge(buffer, (from.2.as_ref(), to.2.as_ref())),
             cx: self,
             buffer,
-            from: from.2.into(),
-            to: to.2.into(),
             hint: 0,
         }
     }
@@ -246,7 +245,6 @@ impl Context {
 pub struct NodeBuilder<'c> {
     cx: &'c mut Context,
     buffer: usize,
-    id: String,
     /// The row its properties are set at, in its buffer's columns.
     row: usize,
     hint: usize,
@@ -254,14 +252,14 @@ pub struct NodeBuilder<'c> {
 
 impl NodeBuilder<'_> {
     /// Sets property `name`; a later value for the same name replaces an earlier one.
-    pub fn prop(mut self, name: &str, value: impl Into<Value>) -> Self {
+    pub fn prop<'v>(mut self, name: &str, value: impl Into<Prop<'v>>) -> Self {
         self.set(name, value);
         self
     }
 
     /// [`prop`](Self::prop) through a reference, for properties set in a loop or a
     /// closure.
-    pub fn set(&mut self, name: &str, value: impl Into<Value>) {
+    pub fn set<'v>(&mut self, name: &str, value: impl Into<Prop<'v>>) {
         let reserve = self.cx.emitter.reserve();
         let columns = &mut self.cx.emitter.node(self.buffer).columns;
         let i = columns.index(name, &mut self.hint);
@@ -271,7 +269,7 @@ impl NodeBuilder<'_> {
     /// Buffers the node; a full batch is sent to the host.
     pub fn emit(self) {
         let Context { host, emitter } = self.cx;
-        emitter.push_node(self.buffer, &self.id, host.as_mut());
+        emitter.push_node(self.buffer, host.as_mut());
     }
 }
 
@@ -280,8 +278,6 @@ impl NodeBuilder<'_> {
 pub struct EdgeBuilder<'c> {
     cx: &'c mut Context,
     buffer: usize,
-    from: String,
-    to: String,
     /// The row its properties are set at, in its buffer's columns.
     row: usize,
     hint: usize,
@@ -289,7 +285,7 @@ pub struct EdgeBuilder<'c> {
 
 impl EdgeBuilder<'_> {
     /// Sets property `name` of the relationship.
-    pub fn prop(mut self, name: &str, value: impl Into<Value>) -> Self {
+    pub fn prop<'v>(mut self, name: &str, value: impl Into<Prop<'v>>) -> Self {
         let reserve = self.cx.emitter.reserve();
         let columns = &mut self.cx.emitter.edge(self.buffer).columns;
         let i = columns.index(name, &mut self.hint);
@@ -300,8 +296,7 @@ impl EdgeBuilder<'_> {
     /// Buffers the edge; a full batch is sent to the host.
     pub fn emit(self) {
         let Context { host, emitter } = self.cx;
-        let ends = (self.from.as_str(), self.to.as_str());
-        emitter.push_edge(self.buffer, ends, host.as_mut());
+        emitter.push_edge(self.buffer, host.as_mut());
     }
 }
 
@@ -311,6 +306,7 @@ pub(crate) mod tests {
     use std::rc::Rc;
 
     use super::*;
+    use crate::Value;
     use crate::host::fake::{FakeHost, Record, Responder};
     use crate::wit::http;
 
@@ -401,6 +397,87 @@ pub(crate) mod tests {
             [
                 ("a1", "[Value::Int(1), Value::Null]".to_string()),
                 ("a2", "[Value::Int(3), Value::Null]".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn borrowed_and_owned_values_are_written_alike() {
+        let (mut cx, record) = context(no_network());
+        let name = String::from("web");
+        let tags = vec!["a".to_string(), "b".to_string()];
+        let ports = vec![80i64, 443];
+        let id = String::from("n1");
+        cx.node("N", &id)
+            .prop("s", name.as_str())
+            .prop("t", &tags)
+            .prop("p", &ports[..])
+            .prop("o", Some(&name))
+            .prop("none", None::<&str>)
+            .emit();
+        cx.node("N", id.replace('1', "2"))
+            .prop("s", name.clone())
+            .prop("t", tags.clone())
+            .prop("p", Value::IntList(ports.clone()))
+            .prop("o", Some(name.clone()))
+            .prop("none", Value::Null)
+            .emit();
+        drop(cx.edge("E", ("N", "id", "dropped"), ("N", "id", "x")));
+        cx.edge("E", ("N", "id", &id), ("N", "id", String::from("n2")))
+            .prop("w", &name)
+            .emit();
+        cx.flush();
+        let r = record.borrow();
+        let rows = &r.nodes[0].rows;
+        assert_eq!((rows[0].id.as_str(), rows[1].id.as_str()), ("n1", "n2"));
+        assert_eq!(
+            format!("{:?}", rows[0].values),
+            format!("{:?}", rows[1].values)
+        );
+        assert_eq!(
+            format!("{:?}", rows[0].values),
+            r#"[Value::Text("web"), Value::TextList(["a", "b"]), Value::IntList([80, 443]), Value::Text("web"), Value::Null]"#
+        );
+        let edges = &r.edges[0].rows;
+        assert_eq!(edges.len(), 1, "the dropped edge is not sent");
+        assert_eq!((edges[0].from.as_str(), edges[0].to.as_str()), ("n1", "n2"));
+    }
+
+    #[test]
+    fn each_batch_sends_the_columns_its_rows_set_typed_afresh() {
+        let (mut cx, record) = context(no_network());
+        cx.set_batch_size(2);
+        cx.node("N", "a").prop("x", "text").emit();
+        cx.node("N", "b").prop("y", 1).emit();
+        // The next batch reuses the columns' memory; "x" changes type, "y" is unset.
+        cx.node("N", "c").prop("x", 7).emit();
+        cx.node("N", "d").prop("x", None::<i64>).emit();
+        cx.node("N", "e").emit();
+        cx.flush();
+        let r = record.borrow();
+        let batches: Vec<_> = r
+            .nodes
+            .iter()
+            .map(|b| {
+                (
+                    b.columns.clone(),
+                    format!("{:?}", b.rows.iter().map(|r| &r.values).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            batches,
+            [
+                (
+                    vec!["x".to_string(), "y".to_string()],
+                    r#"[[Value::Text("text"), Value::Null], [Value::Null, Value::Int(1)]]"#
+                        .to_string()
+                ),
+                (
+                    vec!["x".to_string()],
+                    "[[Value::Int(7)], [Value::Null]]".to_string()
+                ),
+                (vec![], "[[]]".to_string()),
             ]
         );
     }

@@ -12,6 +12,7 @@
 
 use crate::Value;
 use crate::host::Host;
+use crate::value::{Prop, Repr};
 use crate::wit::emit;
 use crate::wit::types;
 
@@ -60,6 +61,14 @@ impl Texts {
             ends: self.ends,
         }
     }
+
+    /// Empty again, keeping the memory `t` had.
+    fn reuse(t: emit::Texts) -> Texts {
+        let (mut data, mut ends) = (t.data, t.ends);
+        data.clear();
+        ends.clear();
+        Texts { data, ends }
+    }
 }
 
 /// A column's values so far: one per row, a placeholder where the row lacks the property.
@@ -83,47 +92,58 @@ enum Values {
 
 impl Values {
     /// Empty values of `v`'s type, room made for `reserve` rows.
-    fn typed_like(v: &Value, reserve: usize) -> Values {
-        match v {
-            Value::Null => Values::Untyped,
-            Value::Bool(_) => Values::Boolean(Vec::with_capacity(reserve)),
-            Value::Int(_) => Values::Int(Vec::with_capacity(reserve)),
-            Value::Float(_) => Values::Float(Vec::with_capacity(reserve)),
-            Value::Text(_) => Values::Text(Texts {
+    fn typed_like(v: &Prop<'_>, reserve: usize) -> Values {
+        let text_list = || Values::TextList {
+            items: Texts::default(),
+            ends: Vec::with_capacity(reserve),
+        };
+        let int_list = || Values::IntList {
+            items: Vec::new(),
+            ends: Vec::with_capacity(reserve),
+        };
+        match &v.0 {
+            Repr::Owned(Value::Null) => Values::Untyped,
+            Repr::Owned(Value::Bool(_)) => Values::Boolean(Vec::with_capacity(reserve)),
+            Repr::Owned(Value::Int(_)) => Values::Int(Vec::with_capacity(reserve)),
+            Repr::Owned(Value::Float(_)) => Values::Float(Vec::with_capacity(reserve)),
+            Repr::Owned(Value::Text(_)) | Repr::Text(_) => Values::Text(Texts {
                 data: String::new(),
                 ends: Vec::with_capacity(reserve),
             }),
-            Value::TextList(_) => Values::TextList {
-                items: Texts::default(),
-                ends: Vec::with_capacity(reserve),
-            },
-            Value::IntList(_) => Values::IntList {
-                items: Vec::new(),
-                ends: Vec::with_capacity(reserve),
-            },
+            Repr::Owned(Value::TextList(_)) | Repr::TextList(_) => text_list(),
+            Repr::Owned(Value::IntList(_)) | Repr::IntList(_) => int_list(),
         }
     }
 
     /// Appends `v`, which is not null; gives it back if its type differs from the column's.
     #[inline]
-    fn push(&mut self, v: Value) -> Result<(), Value> {
-        match (self, v) {
-            (Values::Boolean(l), Value::Bool(b)) => l.push(b),
-            (Values::Int(l), Value::Int(i)) => l.push(i),
-            (Values::Float(l), Value::Float(f)) => l.push(f),
-            (Values::Text(t), Value::Text(s)) => t.push(&s),
-            (Values::TextList { items, ends }, Value::TextList(l)) => {
-                for s in &l {
-                    items.push(s);
-                }
-                ends.push(items.ends.len() as u32);
+    fn push<'a>(&mut self, v: Prop<'a>) -> Result<(), Prop<'a>> {
+        fn text_list(items: &mut Texts, ends: &mut Vec<u32>, l: &[String]) {
+            for s in l {
+                items.push(s);
             }
-            (Values::IntList { items, ends }, Value::IntList(l)) => {
-                items.extend_from_slice(&l);
-                ends.push(items.len() as u32);
+            ends.push(items.ends.len() as u32);
+        }
+        fn int_list(items: &mut Vec<i64>, ends: &mut Vec<u32>, l: &[i64]) {
+            items.extend_from_slice(l);
+            ends.push(items.len() as u32);
+        }
+        match (self, v.0) {
+            (Values::Boolean(l), Repr::Owned(Value::Bool(b))) => l.push(b),
+            (Values::Int(l), Repr::Owned(Value::Int(i))) => l.push(i),
+            (Values::Float(l), Repr::Owned(Value::Float(f))) => l.push(f),
+            (Values::Text(t), Repr::Text(s)) => t.push(s),
+            (Values::Text(t), Repr::Owned(Value::Text(s))) => t.push(&s),
+            (Values::TextList { items, ends }, Repr::TextList(l)) => text_list(items, ends, l),
+            (Values::TextList { items, ends }, Repr::Owned(Value::TextList(l))) => {
+                text_list(items, ends, &l)
             }
-            (Values::Mixed(l), v) => l.push(v.into()),
-            (_, v) => return Err(v),
+            (Values::IntList { items, ends }, Repr::IntList(l)) => int_list(items, ends, l),
+            (Values::IntList { items, ends }, Repr::Owned(Value::IntList(l))) => {
+                int_list(items, ends, &l)
+            }
+            (Values::Mixed(l), v) => l.push(Prop(v).into_value().into()),
+            (_, v) => return Err(Prop(v)),
         }
         Ok(())
     }
@@ -229,15 +249,18 @@ struct Column {
     values: Values,
     /// Rows filled so far.
     rows: usize,
+    /// Whether a row of this batch set the property (if only to null). Columns outlive
+    /// their batch, to keep their memory; one that no row set is not sent.
+    used: bool,
 }
 
 impl Column {
     /// Appends row `self.rows`'s value.
     #[inline]
-    fn push(&mut self, v: Value, reserve: usize) {
+    fn push(&mut self, v: Prop<'_>, reserve: usize) {
         let row = self.rows;
         self.rows += 1;
-        if matches!(v, Value::Null) {
+        if v.is_null() {
             self.absent.push(row as u32);
             self.values.push_placeholder();
             return;
@@ -249,10 +272,12 @@ impl Column {
 
     /// The column's first value, or one whose type differs from the column's.
     #[cold]
-    fn retype(&mut self, v: Value, row: usize, reserve: usize) {
+    fn retype(&mut self, v: Prop<'_>, row: usize, reserve: usize) {
         let old = std::mem::replace(&mut self.values, Values::Untyped);
+        let only_absent = self.absent.len() == row;
         self.values = match old {
-            Values::Untyped => {
+            // A column kept from an earlier batch takes its type anew, like a new one.
+            _ if only_absent => {
                 let mut typed = Values::typed_like(&v, reserve);
                 for _ in 0..row {
                     typed.push_placeholder();
@@ -268,7 +293,8 @@ impl Column {
     /// Sets row `row`'s value: anything the column holds from that row on (a value set
     /// earlier in the row, or left by a row never emitted) is dropped first.
     #[inline]
-    fn set(&mut self, row: usize, v: Value, reserve: usize) {
+    fn set(&mut self, row: usize, v: Prop<'_>, reserve: usize) {
+        self.used = true;
         if self.rows > row {
             self.truncate(row);
         }
@@ -291,14 +317,18 @@ impl Column {
     #[inline]
     fn pad(&mut self, rows: usize, reserve: usize) {
         while self.rows < rows {
-            self.push(Value::Null, reserve);
+            self.push(Prop(Repr::Owned(Value::Null)), reserve);
         }
     }
 
-    fn into_wit(mut self, rows: usize) -> emit::Column {
+    /// The column as the contract sends it, its memory lent to the batch; [`reuse`]
+    /// takes it back.
+    ///
+    /// [`reuse`]: Column::reuse
+    fn lend(&mut self, rows: usize) -> emit::Column {
         self.truncate(rows);
         self.pad(rows, 0);
-        let values = match self.values {
+        let values = match std::mem::replace(&mut self.values, Values::Untyped) {
             Values::Untyped => emit::Values::Mixed(vec![types::Value::Null; rows]),
             Values::Boolean(l) => emit::Values::Boolean(l),
             Values::Int(l) => emit::Values::Int(l),
@@ -314,10 +344,44 @@ impl Column {
             Values::Mixed(l) => emit::Values::Mixed(l),
         };
         emit::Column {
-            name: self.name,
-            absent: self.absent,
+            name: std::mem::take(&mut self.name),
+            absent: std::mem::take(&mut self.absent),
             values,
         }
+    }
+
+    /// Takes back what [`lend`](Column::lend) gave, emptied.
+    fn reuse(&mut self, c: emit::Column) {
+        fn clear<T>(mut l: Vec<T>) -> Vec<T> {
+            l.clear();
+            l
+        }
+        self.name = c.name;
+        self.absent = clear(c.absent);
+        self.values = match c.values {
+            emit::Values::Boolean(l) => Values::Boolean(clear(l)),
+            emit::Values::Int(l) => Values::Int(clear(l)),
+            emit::Values::Float(l) => Values::Float(clear(l)),
+            emit::Values::Text(t) => Values::Text(Texts::reuse(t)),
+            emit::Values::TextList(l) => Values::TextList {
+                items: Texts::reuse(l.items),
+                ends: clear(l.ends),
+            },
+            emit::Values::IntList(l) => Values::IntList {
+                items: clear(l.items),
+                ends: clear(l.ends),
+            },
+            // Tagged values are the rare fallback: not worth keeping.
+            emit::Values::Mixed(_) => Values::Untyped,
+        };
+        self.rows = 0;
+        self.used = false;
+    }
+
+    /// Empties a column no row of the batch set.
+    fn clear(&mut self) {
+        self.truncate(0);
+        self.used = false;
     }
 }
 
@@ -349,6 +413,7 @@ impl Columns {
                     absent: Vec::new(),
                     values: Values::Untyped,
                     rows: 0,
+                    used: false,
                 });
                 self.columns.len() - 1
             }
@@ -357,7 +422,7 @@ impl Columns {
 
     /// Sets column `i` of row `row`.
     #[inline]
-    pub(crate) fn set(&mut self, i: usize, row: usize, v: Value, reserve: usize) {
+    pub(crate) fn set(&mut self, i: usize, row: usize, v: Prop<'_>, reserve: usize) {
         self.columns[i].set(row, v, reserve);
     }
 
@@ -381,8 +446,26 @@ impl Columns {
         }
     }
 
-    fn into_wit(self, rows: usize) -> Vec<emit::Column> {
-        self.columns.into_iter().map(|c| c.into_wit(rows)).collect()
+    /// The columns some row of the batch set, as the contract sends them; their memory
+    /// comes back with [`reuse`](Columns::reuse).
+    fn lend(&mut self, rows: usize) -> Vec<emit::Column> {
+        self.columns
+            .iter_mut()
+            .filter(|c| c.used)
+            .map(|c| c.lend(rows))
+            .collect()
+    }
+
+    /// Takes back what [`lend`](Columns::lend) gave, every column empty for the next
+    /// batch.
+    fn reuse(&mut self, lent: Vec<emit::Column>) {
+        let mut lent = lent.into_iter();
+        for c in &mut self.columns {
+            match c.used {
+                true => c.reuse(lent.next().expect("one lent column per used column")),
+                false => c.clear(),
+            }
+        }
     }
 }
 
@@ -395,6 +478,9 @@ fn same(a: &str, b: &str) -> bool {
 pub(crate) struct NodeBuffer {
     label: String,
     ids: Texts,
+    /// The id of the node being built, copied here so that the builder borrows nothing
+    /// and allocates nothing; it joins `ids` when the node is emitted.
+    pending: String,
     pub(crate) columns: Columns,
 }
 
@@ -416,6 +502,8 @@ pub(crate) struct EdgeBuffer {
     to_key: String,
     from: Texts,
     to: Texts,
+    /// The ends of the edge being built, as [`NodeBuffer::pending`].
+    pending: (String, String),
     pub(crate) columns: Columns,
 }
 
@@ -467,6 +555,7 @@ impl Emitter {
                 self.nodes.push(NodeBuffer {
                     label: label.to_owned(),
                     ids: Texts::default(),
+                    pending: String::new(),
                     columns: Columns::default(),
                 });
                 self.nodes.len() - 1
@@ -501,6 +590,7 @@ impl Emitter {
                     to_key: shape.to_key.to_owned(),
                     from: Texts::default(),
                     to: Texts::default(),
+                    pending: Default::default(),
                     columns: Columns::default(),
                 });
                 self.edges.len() - 1
@@ -513,24 +603,31 @@ impl Emitter {
         &mut self.edges[buffer]
     }
 
-    /// Starts a new node of `buffer`; the row its properties are set at.
-    pub(crate) fn begin_node(&mut self, buffer: usize) -> usize {
+    /// Starts node `id` of `buffer`; the row its properties are set at.
+    pub(crate) fn begin_node(&mut self, buffer: usize, id: &str) -> usize {
         let b = &mut self.nodes[buffer];
+        b.pending.clear();
+        b.pending.push_str(id);
         let row = b.ids.ends.len();
         b.columns.begin_row(row);
         row
     }
 
-    /// Starts a new edge of `buffer`; the row its properties are set at.
-    pub(crate) fn begin_edge(&mut self, buffer: usize) -> usize {
+    /// Starts edge `from`-`to` of `buffer`; the row its properties are set at.
+    pub(crate) fn begin_edge(&mut self, buffer: usize, (from, to): (&str, &str)) -> usize {
         let b = &mut self.edges[buffer];
+        for (pending, end) in [(&mut b.pending.0, from), (&mut b.pending.1, to)] {
+            pending.clear();
+            pending.push_str(end);
+        }
         let row = b.from.ends.len();
         b.columns.begin_row(row);
         row
     }
 
-    /// Buffers node `id`, whose properties were set in the columns at its row.
-    pub(crate) fn push_node(&mut self, buffer: usize, id: &str, host: &mut dyn Host) {
+    /// Buffers the node begun last in `buffer`, whose properties were set in the
+    /// columns at its row.
+    pub(crate) fn push_node(&mut self, buffer: usize, host: &mut dyn Host) {
         let reserve = self.reserve();
         let b = &mut self.nodes[buffer];
         let row = b.ids.ends.len();
@@ -538,25 +635,20 @@ impl Emitter {
             b.ids.ends.reserve(reserve);
         }
         b.columns.end_row(row, reserve);
-        b.ids.push(id);
+        b.ids.push(&b.pending);
         if row + 1 >= self.batch_size {
             self.flush_nodes(buffer, host);
         }
     }
 
-    /// Buffers edge `from`-`to`, as [`push_node`](Self::push_node).
-    pub(crate) fn push_edge(
-        &mut self,
-        buffer: usize,
-        (from, to): (&str, &str),
-        host: &mut dyn Host,
-    ) {
+    /// Buffers the edge begun last in `buffer`, as [`push_node`](Self::push_node).
+    pub(crate) fn push_edge(&mut self, buffer: usize, host: &mut dyn Host) {
         let reserve = self.reserve();
         let b = &mut self.edges[buffer];
         let row = b.from.ends.len();
         b.columns.end_row(row, reserve);
-        b.from.push(from);
-        b.to.push(to);
+        b.from.push(&b.pending.0);
+        b.to.push(&b.pending.1);
         if row + 1 >= self.batch_size {
             self.flush_edges(buffer, host);
         }
@@ -571,9 +663,12 @@ impl Emitter {
         let batch = emit::NodeBatch {
             label: b.label.clone(),
             ids: std::mem::take(&mut b.ids).into_wit(),
-            columns: std::mem::take(&mut b.columns).into_wit(rows),
+            columns: b.columns.lend(rows),
         };
         host.emit_nodes(&batch);
+        // The next batch fills the same memory: no buffer grows again from empty.
+        b.ids = Texts::reuse(batch.ids);
+        b.columns.reuse(batch.columns);
     }
 
     fn flush_edges(&mut self, buffer: usize, host: &mut dyn Host) {
@@ -590,9 +685,12 @@ impl Emitter {
             to_key: b.to_key.clone(),
             from: std::mem::take(&mut b.from).into_wit(),
             to: std::mem::take(&mut b.to).into_wit(),
-            columns: std::mem::take(&mut b.columns).into_wit(rows),
+            columns: b.columns.lend(rows),
         };
         host.emit_edges(&batch);
+        b.from = Texts::reuse(batch.from);
+        b.to = Texts::reuse(batch.to);
+        b.columns.reuse(batch.columns);
     }
 
     /// Sends every buffered row: nodes first, then edges.
@@ -630,12 +728,13 @@ mod tests {
             absent: Vec::new(),
             values: Values::Untyped,
             rows: 0,
+            used: true,
         };
         let n = values.len();
         for v in values {
-            c.push(v, 4);
+            c.push(v.into(), 4);
         }
-        c.into_wit(n + 1)
+        c.lend(n + 1)
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use paginate::{
     Each, MAX_PAGES, Sink, Walker, cursor, each, fetch_all, for_each_concurrently, next_link,
     pages_with_total,
 };
-pub use value::Value;
+pub use value::{Prop, Value};
 
 /// A provider ingestor. Implement it on a unit struct and export it with
 /// [`export_ingestor!`].

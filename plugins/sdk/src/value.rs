@@ -105,6 +105,106 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// What a property can be set to: a [`Value`], or anything that converts into one,
+/// borrowed where it can be.
+///
+/// [`NodeBuilder::prop`](crate::NodeBuilder::prop) and its kin take `impl Into<Prop>`, so
+/// `.prop("name", &user.name)` copies the text once, straight into the batch being built,
+/// without a `String` made and dropped on the way; owned values (`String`, [`Value`],
+/// numbers) are taken as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prop<'a>(pub(crate) Repr<'a>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Repr<'a> {
+    Owned(Value),
+    Text(&'a str),
+    TextList(&'a [String]),
+    IntList(&'a [i64]),
+}
+
+impl Prop<'_> {
+    /// Whether this is [`Value::Null`].
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self.0, Repr::Owned(Value::Null))
+    }
+
+    /// The value, owned.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            Repr::Owned(v) => v,
+            Repr::Text(s) => Value::Text(s.to_owned()),
+            Repr::TextList(l) => Value::TextList(l.to_vec()),
+            Repr::IntList(l) => Value::IntList(l.to_vec()),
+        }
+    }
+}
+
+/// Owned values are taken as they are.
+macro_rules! owned_props {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Prop<'_> {
+            fn from(v: $t) -> Self {
+                Prop(Repr::Owned(v.into()))
+            }
+        }
+    )*};
+}
+
+owned_props!(
+    Value,
+    bool,
+    i64,
+    i32,
+    u32,
+    f64,
+    String,
+    Vec<String>,
+    Vec<i64>
+);
+
+impl<'a, T: Into<Prop<'a>>> From<Option<T>> for Prop<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Prop(Repr::Owned(Value::Null)), Into::into)
+    }
+}
+
+impl<'a> From<&'a str> for Prop<'a> {
+    fn from(v: &'a str) -> Self {
+        Prop(Repr::Text(v))
+    }
+}
+
+impl<'a> From<&'a String> for Prop<'a> {
+    fn from(v: &'a String) -> Self {
+        Prop(Repr::Text(v))
+    }
+}
+
+impl<'a> From<&'a [String]> for Prop<'a> {
+    fn from(v: &'a [String]) -> Self {
+        Prop(Repr::TextList(v))
+    }
+}
+
+impl<'a> From<&'a Vec<String>> for Prop<'a> {
+    fn from(v: &'a Vec<String>) -> Self {
+        Prop(Repr::TextList(v))
+    }
+}
+
+impl<'a> From<&'a [i64]> for Prop<'a> {
+    fn from(v: &'a [i64]) -> Self {
+        Prop(Repr::IntList(v))
+    }
+}
+
+impl<'a> From<&'a Vec<i64>> for Prop<'a> {
+    fn from(v: &'a Vec<i64>) -> Self {
+        Prop(Repr::IntList(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

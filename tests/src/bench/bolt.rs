@@ -70,12 +70,15 @@ fn manifest() -> Manifest {
 }
 
 fn node_batches(nodes: u64, batch: u64) -> Vec<NodeBatch> {
+    let mut scratch = rows::Scratch::default();
     (0..nodes)
         .step_by(batch as usize)
         .map(|start| NodeBatch {
             label: rows::LABEL.into(),
             columns: rows::columns(),
-            rows: (start..nodes.min(start + batch)).map(rows::node).collect(),
+            rows: (start..nodes.min(start + batch))
+                .map(|i| rows::node(&mut scratch, i))
+                .collect(),
         })
         .collect()
 }

@@ -200,8 +200,9 @@ async fn natively(count: u64, batch: u64) -> anyhow::Result<(Timing, Option<Node
     let started = stopwatch();
     let sink = tokio::spawn(count_rows(rx));
     let mut held = Vec::with_capacity(batch as usize);
+    let mut scratch = rows::Scratch::default();
     for i in 0..count {
-        held.push(rows::node(i));
+        held.push(rows::node(&mut scratch, i));
         if held.len() as u64 == batch || i + 1 == count {
             let b = NodeBatch {
                 label: rows::LABEL.into(),

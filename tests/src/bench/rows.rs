@@ -1,6 +1,7 @@
 //! The records the `emit-bench` guest emits, built natively for the baselines from the
 //! same code (`infragraph-bench-records`): same label, ids, columns and values.
 
+pub(crate) use infragraph_bench_records::Scratch;
 use infragraph_bench_records::{self as records, Prop};
 use infragraph_core::{EdgeRow, NodeRow, Value};
 
@@ -10,19 +11,19 @@ pub(crate) fn columns() -> Vec<String> {
     COLUMNS.iter().map(|c| c.to_string()).collect()
 }
 
-/// Node `i`.
-pub(crate) fn node(i: u64) -> NodeRow {
+/// Node `i`, its strings written into `scratch` and copied out.
+pub(crate) fn node(scratch: &mut Scratch, i: u64) -> NodeRow {
     let mut values = Vec::with_capacity(COLUMNS.len());
-    records::props(i, |_, p| {
+    scratch.props(i, |_, p| {
         values.push(match p {
-            Prop::Text(s) => Value::Text(s),
+            Prop::Text(s) => Value::Text(s.to_owned()),
             Prop::Int(n) => Value::Int(n),
             Prop::Float(f) => Value::Float(f),
             Prop::Bool(b) => Value::Bool(b),
         })
     });
     NodeRow {
-        id: records::id(i),
+        id: scratch.id(i).to_owned(),
         values,
     }
 }

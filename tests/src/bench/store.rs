@@ -207,8 +207,11 @@ fn raw_insert(path: &Path, nodes: u64, edges: u64) -> anyhow::Result<(Duration, 
     let mut json = Vec::with_capacity(512);
 
     let mut node_time = Duration::ZERO;
+    let mut scratch = rows::Scratch::default();
     for start in (0..nodes).step_by(BATCH as usize) {
-        let batch: Vec<_> = (start..nodes.min(start + BATCH)).map(rows::node).collect();
+        let batch: Vec<_> = (start..nodes.min(start + BATCH))
+            .map(|i| rows::node(&mut scratch, i))
+            .collect();
         let started = Instant::now();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {

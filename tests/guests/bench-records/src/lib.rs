@@ -25,16 +25,18 @@ pub const COLUMNS: [&str; 10] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7",
 /// The edge property.
 pub const WEIGHT: &str = "weight";
 
-/// One property value of a benchmark node.
+/// One property value of a benchmark node. Text is lent from a [`Scratch`] buffer, as a
+/// plugin lends the strings of a response it parsed: each side copies it where it
+/// belongs (the plugin into its batch, the native baseline into an owned `String`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Prop {
-    Text(String),
+pub enum Prop<'a> {
+    Text(&'a str),
     Int(i64),
     Float(f64),
     Bool(bool),
 }
 
-/// Node `i`'s key: `n<i>`.
+/// Node `i`'s key: `n<i>`, owned.
 pub fn id(i: u64) -> String {
     let mut s = String::with_capacity(21);
     s.push('n');
@@ -42,20 +44,60 @@ pub fn id(i: u64) -> String {
     s
 }
 
-/// Node `i`'s ten properties, in [`COLUMNS`] order, each handed to `set`.
-#[inline]
-pub fn props(i: u64, mut set: impl FnMut(&'static str, Prop)) {
-    let n = i as i64;
-    set(COLUMNS[0], Prop::Text(padded("name-", i)));
-    set(COLUMNS[1], Prop::Int(n));
-    set(COLUMNS[2], Prop::Text(padded("zone-", i % 97)));
-    set(COLUMNS[3], Prop::Int(n * 7));
-    set(COLUMNS[4], Prop::Float(i as f64 * 0.5));
-    set(COLUMNS[5], Prop::Bool(i.is_multiple_of(2)));
-    set(COLUMNS[6], Prop::Text(padded("type-", i % 13)));
-    set(COLUMNS[7], Prop::Int(n % 1_000));
-    set(COLUMNS[8], Prop::Text(hex16(i)));
-    set(COLUMNS[9], Prop::Int(-n));
+/// A buffer the records' strings are written into, one at a time, and lent from.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    buf: String,
+}
+
+impl Scratch {
+    /// Node `i`'s key, as [`id`].
+    pub fn id(&mut self, i: u64) -> &str {
+        self.buf.clear();
+        self.buf.push('n');
+        decimal(&mut self.buf, i, 1);
+        &self.buf
+    }
+
+    /// Node `i`'s ten properties, in [`COLUMNS`] order, each handed to `set`.
+    #[inline]
+    pub fn props(&mut self, i: u64, mut set: impl FnMut(&'static str, Prop<'_>)) {
+        let n = i as i64;
+        set(COLUMNS[0], Prop::Text(self.padded("name-", i)));
+        set(COLUMNS[1], Prop::Int(n));
+        set(COLUMNS[2], Prop::Text(self.padded("zone-", i % 97)));
+        set(COLUMNS[3], Prop::Int(n * 7));
+        set(COLUMNS[4], Prop::Float(i as f64 * 0.5));
+        set(COLUMNS[5], Prop::Bool(i.is_multiple_of(2)));
+        set(COLUMNS[6], Prop::Text(self.padded("type-", i % 13)));
+        set(COLUMNS[7], Prop::Int(n % 1_000));
+        set(COLUMNS[8], Prop::Text(self.hex16(i)));
+        set(COLUMNS[9], Prop::Int(-n));
+    }
+
+    /// `prefix` then `v` in eleven decimal digits, zero-padded: `format!("{prefix}{v:011}")`.
+    fn padded(&mut self, prefix: &str, v: u64) -> &str {
+        self.buf.clear();
+        self.buf.push_str(prefix);
+        decimal(&mut self.buf, v, 11);
+        &self.buf
+    }
+
+    /// `v` in sixteen lower-case hex digits: `format!("{v:016x}")`.
+    fn hex16(&mut self, v: u64) -> &str {
+        let mut digits = [0u8; 16];
+        for (i, d) in digits.iter_mut().enumerate() {
+            let nibble = ((v >> ((15 - i) * 4)) & 0xf) as u8;
+            *d = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
+        }
+        self.buf.clear();
+        self.buf.push_str(ascii(&digits));
+        &self.buf
+    }
 }
 
 /// The ends of edge `k` among `count` nodes: two edges leave each node `i`, to
@@ -74,14 +116,6 @@ pub fn link(k: u64, count: u64) -> (u64, u64) {
     (i, to)
 }
 
-/// `prefix` then `v` in eleven decimal digits, zero-padded: `format!("{prefix}{v:011}")`.
-fn padded(prefix: &str, v: u64) -> String {
-    let mut s = String::with_capacity(prefix.len() + 20);
-    s.push_str(prefix);
-    decimal(&mut s, v, 11);
-    s
-}
-
 /// Appends `v` in decimal, zero-padded to `width` digits (at most 20). The digits are
 /// written into a small buffer and appended at once: pushing them a `char` at a time
 /// costs a capacity check and an encoding branch per digit.
@@ -95,20 +129,6 @@ fn decimal(s: &mut String, mut v: u64, width: usize) {
     }
     at = at.min(digits.len() - width.min(digits.len()));
     s.push_str(ascii(&digits[at..]));
-}
-
-/// `v` in sixteen lower-case hex digits: `format!("{v:016x}")`.
-fn hex16(v: u64) -> String {
-    let mut digits = [0u8; 16];
-    for (i, d) in digits.iter_mut().enumerate() {
-        let nibble = ((v >> ((15 - i) * 4)) & 0xf) as u8;
-        *d = if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        };
-    }
-    String::from(ascii(&digits))
 }
 
 /// Digits as text. They are ASCII by construction, so checking them again as UTF-8
@@ -139,9 +159,11 @@ mod tests {
             u64::from(u32::MAX),
             u64::MAX,
         ] {
+            let mut s = Scratch::default();
             assert_eq!(id(i), format!("n{i}"));
-            assert_eq!(padded("name-", i), format!("name-{i:011}"));
-            assert_eq!(hex16(i), format!("{i:016x}"));
+            assert_eq!(s.id(i), format!("n{i}"));
+            assert_eq!(s.padded("name-", i), format!("name-{i:011}"));
+            assert_eq!(s.hex16(i), format!("{i:016x}"));
         }
     }
 

@@ -7,10 +7,10 @@
 //! The records come from `infragraph-bench-records`, which the native baselines in
 //! `tests/src/bench/rows.rs` build from too.
 
-use infragraph_bench_records::{self as records, LABEL, LINKS, Prop};
+use infragraph_bench_records::{self as records, LABEL, LINKS, Prop, Scratch};
 use infragraph_sdk::{
-    Config, ConfigKey, Context, EdgeKind, Ingestor, Manifest, NodeKind, Summary, SyncError, Value,
-    ValueType, export_ingestor,
+    Config, ConfigKey, Context, EdgeKind, Ingestor, Manifest, NodeKind, Prop as Property, Summary,
+    SyncError, ValueType, export_ingestor,
 };
 
 struct EmitBench;
@@ -57,16 +57,17 @@ impl Ingestor for EmitBench {
         let build_only = config.text("build_only") == Some("true");
         cx.set_batch_size(number(config, "batch", 1_000)? as usize);
         cx.scope(LABEL, "bench");
+        let mut scratch = Scratch::default();
         for i in 0..count {
-            let mut node = cx.node(LABEL, records::id(i));
-            records::props(i, |name, p| {
+            let mut node = cx.node(LABEL, scratch.id(i));
+            scratch.props(i, |name, p| {
                 node.set(
                     name,
                     match p {
-                        Prop::Text(s) => Value::Text(s),
-                        Prop::Int(n) => Value::Int(n),
-                        Prop::Float(f) => Value::Float(f),
-                        Prop::Bool(b) => Value::Bool(b),
+                        Prop::Text(s) => Property::from(s),
+                        Prop::Int(n) => Property::from(n),
+                        Prop::Float(f) => Property::from(f),
+                        Prop::Bool(b) => Property::from(b),
                     },
                 )
             });
