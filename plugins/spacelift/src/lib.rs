@@ -4,8 +4,9 @@
 //! are in this crate's `README.md`.
 //!
 //! One sync: exchange the API key for a JWT (`apiKeyUser`; the host writes the secret into
-//! the request body), then ask for spaces, stacks, worker pools, workers, users and
-//! entities in one concurrent round, then page every stack's runs (`stack(id) { runs(before:)
+//! the request body), then ask for the account's name, spaces, stacks, worker pools,
+//! workers, users, their IdP groups and the groups' rules, and entities in one concurrent
+//! round, then page every stack's runs (`stack(id) { runs(before:)
 //! }`), all stacks at once, round after round, emitting each page as it arrives. Nodes and
 //! edges are emitted together and the host writes edges after every node, so edges between
 //! records of this sync (e.g. `COMMITTED`) exist after the first sync. If the JWT expires
@@ -29,14 +30,21 @@ use crate::schema::{ACCOUNT, COMMIT, RUN, SPACE, STACK, USER, WORKER, WORKER_POO
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The queries of `shared/samples/spacelift/graphql_queries.json`, with the fields the
-/// schema needs added (`type` of a worker pool), and `managedUsers` and run paging from
-/// the public Spacelift schema.
+/// schema needs added (`type` of a worker pool, a stack's `workerPool`, a worker's `busy`
+/// and `metadata`), and the account's `name`, `managedUsers`, `managedUserGroups` and run
+/// paging from the public Spacelift schema (README: "Where the queries come from").
+const ACCOUNT_NAME: &str = "query AccountName { name }";
 const SPACES: &str = "query { spaces { id name description parentSpace } }";
-const STACKS: &str = "query { stacks { id name description state administrative repository branch projectRoot space } }";
+const STACKS: &str = "query { stacks { id name description state administrative repository branch projectRoot space workerPool { id } } }";
 const WORKER_POOLS: &str = "query { workerPools { id name description type space } }";
-const WORKERS: &str = "query { workerPools { id workers { id status } } }";
+const WORKERS: &str = "query { workerPools { id workers { id status busy metadata } } }";
 const USERS: &str =
-    "query { managedUsers { id username email accessRules { space spaceAccessLevel } } }";
+    "query { managedUsers { id username invitationEmail accessRules { space spaceAccessLevel } } }";
+/// The IdP groups each user was in at the last login, asked apart from the users so that
+/// a failure costs the group roles only.
+const MEMBERSHIPS: &str = "query { managedUsers { id username latestGroups } }";
+const GROUPS: &str =
+    "query { managedUserGroups { id groupName accessRules { space spaceAccessLevel } } }";
 const ENTITIES: &str = "query { stacks { id entities { type creator { id } updater { id } vendor { __typename ... on EntityVendorTerraform { terraform { __typename ... on TerraformResource { values } } } } } } }";
 /// Runs of one stack, newest first, a page at a time: `before` is the last run of the
 /// previous page. A stack with thousands of runs is never one unbounded answer.
@@ -165,28 +173,37 @@ impl Ingestor for Spacelift {
         client.login(cx)?;
 
         let mut out = Emitted::new(&account);
-        out.account(cx);
         let mut problems = Vec::new();
         let first = [
+            Query::new("name", ACCOUNT_NAME),
             Query::new("spaces", SPACES),
             Query::new("stacks", STACKS),
             Query::new("workerPools", WORKER_POOLS),
             Query::new("workerPools", WORKERS),
             Query::new("managedUsers", USERS),
+            Query::new("managedUsers", MEMBERSHIPS),
+            Query::new("managedUserGroups", GROUPS),
             Query::new("stacks", ENTITIES),
         ];
         // The labels each query feeds: a failure marks them incomplete, so the host keeps
-        // their nodes from the last sync instead of deleting them.
-        let feeds: [&[&str]; 6] = [
+        // their nodes (and the edges touching them) from the last sync instead of deleting
+        // them. Without the account's name the id stands in: nothing is lost. Without
+        // memberships or groups, the group roles (`HAS_ROLE_IN` of users) are.
+        let feeds: [&[&str]; 9] = [
+            &[],
             &[SPACE],
             &[STACK, RUN, COMMIT],
             &[WORKER_POOL],
             &[WORKER],
             &[USER],
+            &[USER],
+            &[USER],
             &[],
         ];
         let answers = client.query_many(cx, &first);
         let mut stacks = Vec::new();
+        let (mut users, mut members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        let mut groups_complete = false;
         for ((q, labels), answer) in first.iter().zip(feeds).zip(answers) {
             let answer = match answer {
                 Ok(a) => a,
@@ -209,6 +226,7 @@ impl Ingestor for Spacelift {
             }
             let items = answer.data().as_array().cloned().unwrap_or_default();
             match q.text {
+                ACCOUNT_NAME => out.account(cx, answer.data().as_str()),
                 SPACES => out.spaces(cx, &items),
                 STACKS => {
                     out.stacks(cx, &items);
@@ -219,11 +237,17 @@ impl Ingestor for Spacelift {
                 }
                 WORKER_POOLS => out.worker_pools(cx, &items),
                 WORKERS => out.workers(cx, &items),
-                USERS => out.managed_users(cx, &items),
+                USERS => users = items,
+                MEMBERSHIPS => members = items,
+                GROUPS => {
+                    groups_complete = answer.error().is_none();
+                    groups = items;
+                }
                 ENTITIES => out.entities(cx, &items),
                 _ => unreachable!("every query is handled"),
             }
         }
+        out.managed_users(cx, &users, &members, &groups, groups_complete);
 
         let runs_failed = page_runs(cx, &mut client, &mut out, &stacks)?;
         if let Some(reason) = runs_failed {
@@ -233,6 +257,7 @@ impl Ingestor for Spacelift {
             problems.push(reason);
         }
         out.trigger_users(cx);
+        out.executed(cx);
 
         let mut cloudtrail = String::new();
         if let Some(bucket) = config.text("ec2_ownership_s3_bucket") {
@@ -256,14 +281,17 @@ impl Ingestor for Spacelift {
         }
 
         let counts = format!(
-            "{} spaces, {} stacks, {} runs, {} commits, {} users, {} worker pools, {} workers, {} entity links{cloudtrail}; {} token exchanges",
+            "{} spaces, {} stacks, {} runs, {} commits, {} users ({} roles, {} from groups), {} worker pools, {} workers ({} executing a run), {} entity links{cloudtrail}; {} token exchanges",
             out.spaces,
             out.stacks,
             out.runs,
             out.commits.len(),
             out.users.len(),
+            out.roles,
+            out.group_roles,
             out.pools,
             out.workers,
+            out.executed,
             out.entity_links,
             client.logins,
         );

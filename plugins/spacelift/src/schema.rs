@@ -42,7 +42,11 @@ pub fn nodes() -> Vec<NodeKind> {
             Text,
             "The Spacelift account identifier",
         )
-        .prop("name", Text, "Display name of the account"),
+        .prop(
+            "name",
+            Text,
+            "Display name of the account (the account id when the API gives none)",
+        ),
         NodeKind::new(
             SPACE,
             "A space: a container of stacks and worker pools, in a tree",
@@ -105,7 +109,11 @@ pub fn nodes() -> Vec<NodeKind> {
                 "The account the pool belongs to",
             ),
         NodeKind::new(WORKER, "A worker: executes one run at a time")
-            .prop("name", Text, "Name of the worker, when the API gives one")
+            .prop(
+                "name",
+                Text,
+                "The `name` key of the worker's metadata (SPACELIFT_METADATA_name), else its id",
+            )
             .prop("status", Text, "Current status of the worker")
             .prop("worker_pool_id", Text, "The pool the worker belongs to")
             .prop(
@@ -192,7 +200,12 @@ pub fn edges() -> Vec<EdgeKind> {
         // (:SpaceliftUser)-[:TRIGGERED]->(:SpaceliftRun)
         EdgeKind::new(TRIGGERED, USER, RUN, "The user triggered the run"),
         // (:SpaceliftWorker)-[:EXECUTED]->(:SpaceliftRun)
-        EdgeKind::new(EXECUTED, WORKER, RUN, "The worker executed the run"),
+        EdgeKind::new(
+            EXECUTED,
+            WORKER,
+            RUN,
+            "The worker is executing the run: the only busy worker of the run's pool at sync time",
+        ),
         // (:SpaceliftGitCommit)-[:COMMITTED]->(:SpaceliftRun)
         EdgeKind::new(COMMITTED, COMMIT, RUN, "The run used this commit"),
         // (:SpaceliftRun)-[:AFFECTED]->(:EC2Instance)
@@ -215,11 +228,22 @@ pub fn edges() -> Vec<EdgeKind> {
         )
         .prop("aws_region", Text, "CloudTrail: the AWS region of the call"),
         // (:SpaceliftUser)-[:HAS_ROLE_IN {role}]->(:SpaceliftSpace)
-        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space").prop(
-            "role",
-            Text,
-            "read, write or admin",
-        ),
+        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space")
+            .prop(
+                "role",
+                Text,
+                "read, write or admin: the highest the user's own and groups' rules give",
+            )
+            .prop(
+                "via",
+                Text,
+                "direct (the user's own access rule) or group (an IdP group's rule)",
+            )
+            .prop(
+                "group",
+                Text,
+                "The IdP group giving the role, when via is group",
+            ),
         // (:SpaceliftGitCommit)-[:CONFIRMED]->(:SpaceliftUser)
         EdgeKind::new(
             CONFIRMED,

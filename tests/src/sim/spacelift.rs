@@ -2,8 +2,9 @@
 //!
 //! It is not a GraphQL engine: it recognises each query `plugins/spacelift` sends by its
 //! root field (the queries are those of `shared/samples/spacelift/graphql_queries.json`,
-//! plus run paging per stack and `managedUsers` from the public schema) and answers with
-//! the shapes the samples show. What it does check is what a real account checks: the API
+//! plus the account's `name`, run paging per stack, `managedUsers` and
+//! `managedUserGroups` from the public schema) and answers with the shapes the samples
+//! show. What it does check is what a real account checks: the API
 //! key at the `apiKeyUser` mutation, and a live JWT on every other request.
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,34 +35,50 @@ fn parse(text: &str) -> Value {
 pub struct SpaceliftData {
     /// The account's sub-domain, e.g. `acme` in `acme.app.spacelift.io`.
     pub account_id: String,
+    /// The account's display name, the root `name` field.
+    pub account_name: String,
     /// `spaces { id name description parentSpace }`.
     pub spaces: Vec<Value>,
     /// `stacks { id name description state administrative repository branch projectRoot
-    /// space ... }`.
+    /// space workerPool { id } ... }`.
     pub stacks: Vec<Value>,
     /// `workerPools { id name description type space }`, each with its `workers`
-    /// (`{ id status }`).
+    /// (`{ id status busy metadata }`).
     pub worker_pools: Vec<Value>,
     /// Runs of each stack, newest first as Spacelift lists them.
     pub runs: BTreeMap<String, Vec<Value>>,
     /// Entities (managed resources) of each stack.
     pub entities: BTreeMap<String, Vec<Value>>,
-    /// `managedUsers { id username email accessRules { space spaceAccessLevel } }`.
+    /// `managedUsers { id username invitationEmail accessRules { space spaceAccessLevel }
+    /// latestGroups }`.
     pub users: Vec<Value>,
+    /// `managedUserGroups { id groupName accessRules { space spaceAccessLevel } }`.
+    pub groups: Vec<Value>,
 }
 
 impl SpaceliftData {
     /// The account id of [`SpaceliftData::sample`].
     pub const SAMPLE_ACCOUNT: &'static str = "test-account-123";
 
-    /// The responses in `shared/samples/spacelift/`: two spaces, two stacks, two worker
-    /// pools with a worker each, a run per stack with its commit, and the entities (the
-    /// sample's one stack entry is served as `stack-1`'s). The samples have no users:
-    /// two managed users are added, with access rules from the public schema's shape,
-    /// whose logins are the sample runs' `triggeredBy`.
+    /// The responses in `shared/samples/spacelift/`: the account's name, two spaces, two
+    /// stacks, two worker pools with a worker each, a run per stack with its commit, and
+    /// the entities (the sample's one stack entry is served as `stack-1`'s).
+    ///
+    /// Added in the public schema's shapes, for what the samples lack: two managed users
+    /// (logins are the sample runs' `triggeredBy`) with access rules and IdP groups, the
+    /// groups' rules, `stack-2` on the private `pool-2`, whose `worker-2` is busy
+    /// (named in its metadata) executing a third run, `run-3` (of `stack-2`, re-applying
+    /// the sample's second commit, triggered by Jane).
     pub fn sample() -> SpaceliftData {
+        let account = parse(sample!("account_query_response.json"))["data"]["account"].clone();
         let spaces = parse(sample!("spaces_query_response.json"))["data"]["spaces"].clone();
-        let stacks = parse(sample!("stacks_query_response.json"))["data"]["stacks"].clone();
+        let mut stacks = parse(sample!("stacks_query_response.json"))["data"]["stacks"].clone();
+        for stack in stacks.as_array_mut().expect("a list") {
+            stack["workerPool"] = match stack["id"].as_str() {
+                Some("stack-2") => json!({"id": "pool-2"}),
+                _ => Value::Null,
+            };
+        }
         let mut pools =
             parse(sample!("worker_pools_query_response.json"))["data"]["workerPools"].clone();
         let workers = parse(sample!("workers_query_response.json"))["data"]["workerPools"].clone();
@@ -74,6 +91,15 @@ impl SpaceliftData {
                 .map(|w| w["workers"].clone())
                 .unwrap_or(json!([]));
             pool["workers"] = of_pool;
+            for worker in pool["workers"].as_array_mut().expect("a list") {
+                let busy = worker["id"] == "worker-2";
+                worker["busy"] = json!(busy);
+                worker["metadata"] = if busy {
+                    json!(r#"{"name":"private-runner-a","instance_id":"i-0a1b2c3d"}"#)
+                } else {
+                    json!("{}")
+                };
+            }
         }
         let mut runs = BTreeMap::new();
         for stack in parse(sample!("runs_query_response.json"))["data"]["stacks"]
@@ -83,6 +109,13 @@ impl SpaceliftData {
             let id = stack["id"].as_str().expect("an id").to_owned();
             runs.insert(id, stack["runs"].as_array().expect("a list").clone());
         }
+        let mut run3 = runs["stack-2"][0].clone();
+        run3["id"] = json!("run-3");
+        run3["state"] = json!("APPLYING");
+        run3["createdAt"] = json!("2024-10-03T08:00:00Z");
+        run3["finished"] = Value::Null;
+        run3["triggeredBy"] = json!("jane.doe@example.com");
+        runs.get_mut("stack-2").expect("stack-2").insert(0, run3);
         let mut entities = BTreeMap::new();
         let sample_entities = parse(sample!("entities_query_response.json"));
         let first = &sample_entities["data"]["stacks"][0]["entities"];
@@ -93,36 +126,62 @@ impl SpaceliftData {
         let users = vec![
             json!({
                 "id": "01HUSERJOHN", "username": "john.doe@example.com",
-                "email": "john.doe@example.com",
+                "invitationEmail": "john.doe@example.com",
                 "accessRules": [
                     {"space": "root-space", "spaceAccessLevel": "ADMIN"},
                     {"space": "child-space-1", "spaceAccessLevel": "READ"}
-                ]
+                ],
+                "latestGroups": ["platform", "everyone"]
             }),
             json!({
                 "id": "01HUSERJANE", "username": "jane.doe@example.com",
-                "email": "jane.doe@example.com",
-                "accessRules": [{"space": "child-space-1", "spaceAccessLevel": "WRITE"}]
+                "invitationEmail": "jane.doe@example.com",
+                "accessRules": [{"space": "child-space-1", "spaceAccessLevel": "WRITE"}],
+                "latestGroups": ["auditors", "everyone"]
             }),
         ];
+        // `everyone` is a group the IdP reports but no rule maps; `contractors` maps
+        // rules but has no members.
+        let groups = vec![
+            json!({"id": "01HGROUPPLATFORM", "groupName": "platform", "accessRules": [
+                {"space": "root-space", "spaceAccessLevel": "WRITE"},
+                {"space": "child-space-1", "spaceAccessLevel": "ADMIN"}
+            ]}),
+            json!({"id": "01HGROUPAUDITORS", "groupName": "auditors", "accessRules": [
+                {"space": "root-space", "spaceAccessLevel": "READ"}
+            ]}),
+            json!({"id": "01HGROUPCONTRACT", "groupName": "contractors", "accessRules": [
+                {"space": "root-space", "spaceAccessLevel": "ADMIN"}
+            ]}),
+        ];
         SpaceliftData {
-            account_id: Self::SAMPLE_ACCOUNT.to_owned(),
+            account_id: account["id"].as_str().expect("an id").to_owned(),
+            account_name: account["name"].as_str().expect("a name").to_owned(),
             spaces: spaces.as_array().expect("a list").clone(),
             stacks: stacks.as_array().expect("a list").clone(),
             worker_pools: pools.as_array().expect("a list").clone(),
             runs,
             entities,
             users,
+            groups,
         }
     }
 
     /// A large account, the same on every call: a root space with 10 child spaces of 3
     /// grandchildren each; `stacks` stacks spread over them, each with `runs_per_stack`
     /// runs (a commit per two runs, triggered in turn by 50 users and `vcs/commit`);
-    /// 5 worker pools of 4 workers; 50 users with two access rules each.
+    /// 5 worker pools of 4 workers (`pool-0` public); 50 users with two access rules each
+    /// and one of 5 IdP groups, each group with an admin rule on a leaf space.
+    ///
+    /// Stack `s` runs on `pool-{s % 5}` (`pool-0`: the public pool, `workerPool` null).
+    /// The newest runs of stacks 1 to 4 and 9 are `APPLYING`; `worker-{p}-0` of pools 1 to
+    /// 3 is busy, and so are two workers of pool 4: with 4 or more stacks, pools 1 to 3
+    /// each pin one worker to one run ([`SpaceliftData::GENERATED_EXECUTED`]), pool 4
+    /// does not. Even-numbered workers carry a `name` in their metadata.
     pub fn generate(stacks: usize, runs_per_stack: usize) -> SpaceliftData {
         let mut d = SpaceliftData {
             account_id: "generated".into(),
+            account_name: "Generated Org".into(),
             ..SpaceliftData::default()
         };
         d.spaces.push(
@@ -144,7 +203,16 @@ impl SpaceliftData {
         }
         for p in 0..5 {
             let workers: Vec<Value> = (0..4)
-                .map(|w| json!({"id": format!("worker-{p}-{w}"), "status": "ACTIVE"}))
+                .map(|w| {
+                    let busy = (1..=3).contains(&p) && w == 0 || p == 4 && w < 2;
+                    let metadata = if w % 2 == 0 {
+                        json!({"name": format!("runner-{p}-{w}"), "asg_id": format!("asg-{p}")})
+                    } else {
+                        json!({"asg_id": format!("asg-{p}")})
+                    };
+                    json!({"id": format!("worker-{p}-{w}"), "status": "ACTIVE",
+                           "busy": busy, "metadata": metadata.to_string()})
+                })
                 .collect();
             d.worker_pools.push(json!({
                 "id": format!("pool-{p}"), "name": format!("Pool {p}"), "description": "",
@@ -152,14 +220,21 @@ impl SpaceliftData {
                 "space": leaves[p % leaves.len()], "workers": workers
             }));
         }
+        for (g, leaf) in leaves.iter().take(5).enumerate() {
+            d.groups.push(json!({
+                "id": format!("01GROUP{g:04}"), "groupName": format!("team-{g}"),
+                "accessRules": [{"space": leaf, "spaceAccessLevel": "ADMIN"}]
+            }));
+        }
         let login = |u: usize| format!("user{u:02}@example.com");
         for u in 0..50 {
             d.users.push(json!({
-                "id": format!("01USER{u:04}"), "username": login(u), "email": login(u),
+                "id": format!("01USER{u:04}"), "username": login(u), "invitationEmail": login(u),
                 "accessRules": [
                     {"space": "root", "spaceAccessLevel": if u == 0 { "ADMIN" } else { "READ" }},
                     {"space": leaves[u % leaves.len()], "spaceAccessLevel": "WRITE"}
-                ]
+                ],
+                "latestGroups": [format!("team-{}", u % 5)]
             }));
         }
         for s in 0..stacks {
@@ -169,6 +244,10 @@ impl SpaceliftData {
                 "state": "FINISHED", "administrative": s == 0,
                 "repository": "example/infra", "branch": "main",
                 "projectRoot": format!("stacks/{s}"), "space": leaves[s % leaves.len()],
+                "workerPool": match s % 5 {
+                    0 => Value::Null,
+                    p => json!({"id": format!("pool-{p}")}),
+                },
                 "integrations": {"aws": {"assumedRoleArn": null}}
             }));
             let mut runs = Vec::with_capacity(runs_per_stack);
@@ -184,7 +263,11 @@ impl SpaceliftData {
                 runs.push(json!({
                     "id": format!("run-{s:04}-{r:05}"),
                     "type": if r % 2 == 0 { "TRACKED" } else { "PROPOSED" },
-                    "state": "FINISHED",
+                    "state": if r + 1 == runs_per_stack && matches!(s, 1..=4 | 9) {
+                        "APPLYING"
+                    } else {
+                        "FINISHED"
+                    },
                     "commit": {
                         "hash": sha, "authorLogin": format!("dev{}", n % 40),
                         "authorName": format!("Developer {}", n % 40),
@@ -200,6 +283,14 @@ impl SpaceliftData {
         }
         d
     }
+
+    /// `EXECUTED` edges a generated account with 4 or more stacks gives (pools 1 to 3).
+    pub const GENERATED_EXECUTED: usize = 3;
+
+    /// `HAS_ROLE_IN` edges a generated account gives: each of the 50 users has a role in
+    /// the root, in its leaf, and in its group's leaf, unless the two leaves are one (10
+    /// users: there the group's admin wins over the user's write).
+    pub const GENERATED_ROLES: usize = 50 * 3 - 10;
 
     /// Runs in the account.
     pub fn run_count(&self) -> usize {
@@ -348,22 +439,34 @@ fn errors(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// The root field a query asks for, recognised from the plugin's query text.
+/// The root field a query asks for: the first field of its selection set, e.g. `stacks`
+/// in `query { stacks { id } }` or `name` in `query AccountName { name }`. Queries of one
+/// root field are told apart by what they select (`entities` of stacks, `workers` of
+/// pools, `latestGroups` of users).
 fn root_field(query: &str) -> Option<&'static str> {
-    let q: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, selection) = query.split_once('{')?;
+    let field: String = selection
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let field = match field.as_str() {
+        "stacks" if query.contains("entities") => "entities",
+        other => other,
+    };
     [
-        ("apiKeyUser", "apiKeyUser"),
-        ("managedUsers", "managedUsers"),
-        ("workerPools {", "workerPools"),
-        ("entities", "entities"),
-        ("stack(", "stack"),
-        ("stacks {", "stacks"),
-        ("spaces {", "spaces"),
-        ("account {", "account"),
+        "apiKeyUser",
+        "name",
+        "spaces",
+        "stacks",
+        "entities",
+        "stack",
+        "workerPools",
+        "managedUsers",
+        "managedUserGroups",
     ]
     .into_iter()
-    .find(|(needle, _)| q.contains(needle))
-    .map(|(_, field)| field)
+    .find(|known| *known == field)
 }
 
 async fn graphql(
@@ -421,7 +524,7 @@ async fn graphql(
     }
     let data = state.data.read().expect("lock");
     let answer = match field {
-        "account" => json!({"id": data.account_id, "name": data.account_id}),
+        "name" => json!(data.account_name),
         "spaces" => json!(data.spaces),
         "stacks" => json!(data.stacks),
         "workerPools" if query.contains("workers") => json!(
@@ -440,7 +543,26 @@ async fn graphql(
                 })
                 .collect::<Vec<_>>()
         ),
-        "managedUsers" => json!(data.users),
+        // Only what was asked: the rules, or the groups of the last login.
+        "managedUsers" => {
+            let memberships = query.contains("latestGroups");
+            json!(
+                data.users
+                    .iter()
+                    .map(|u| {
+                        let mut u = u.clone();
+                        let o = u.as_object_mut().expect("an object");
+                        if memberships {
+                            o.retain(|k, _| ["id", "username", "latestGroups"].contains(&k.as_str()));
+                        } else {
+                            o.remove("latestGroups");
+                        }
+                        u
+                    })
+                    .collect::<Vec<_>>()
+            )
+        }
+        "managedUserGroups" => json!(data.groups),
         "entities" => json!(
             data.stacks
                 .iter()
@@ -578,7 +700,40 @@ mod tests {
     fn sample_joins_pools_and_workers() {
         let d = SpaceliftData::sample();
         assert_eq!(d.worker_pools[1]["workers"][0]["id"], "worker-2");
-        assert_eq!(d.run_count(), 2);
+        assert_eq!(d.worker_pools[1]["workers"][0]["busy"], true);
+        assert_eq!(d.run_count(), 3);
+        assert_eq!(d.runs["stack-2"][0]["id"], "run-3", "newest first");
         assert_eq!(d.entities["stack-1"].len(), 4);
+        assert_eq!(
+            (d.account_id.as_str(), d.account_name.as_str()),
+            (SpaceliftData::SAMPLE_ACCOUNT, "Test Organization")
+        );
+    }
+
+    #[test]
+    fn queries_are_told_apart_by_root_field_and_selection() {
+        for (query, field) in [
+            ("query AccountName { name }", Some("name")),
+            ("query { spaces { id name } }", Some("spaces")),
+            (
+                "query { stacks { id entities { type } } }",
+                Some("entities"),
+            ),
+            (
+                "query R($s: ID!) { stack(id: $s) { runs { id } } }",
+                Some("stack"),
+            ),
+            (
+                "query { managedUserGroups { groupName } }",
+                Some("managedUserGroups"),
+            ),
+            (
+                "mutation M($id: ID!) { apiKeyUser(id: $id) { jwt } }",
+                Some("apiKeyUser"),
+            ),
+            ("query { account { id name } }", None),
+        ] {
+            assert_eq!(root_field(query), field, "{query}");
+        }
     }
 }

@@ -116,7 +116,7 @@ fn expected_sample_graph() -> (Nodes, Edges) {
     add(
         "SpaceliftAccount",
         ACCOUNT,
-        json!({"spacelift_account_id": ACCOUNT}),
+        json!({"spacelift_account_id": ACCOUNT, "name": "Test Organization"}),
     );
     add(
         "SpaceliftSpace",
@@ -162,11 +162,16 @@ fn expected_sample_graph() -> (Nodes, Edges) {
                    "space_id": "root-space", "spacelift_account_id": ACCOUNT}),
         );
     }
-    for (id, pool) in [("worker-1", "pool-1"), ("worker-2", "pool-2")] {
+    // worker-1's metadata names nothing: its id is its name.
+    for (id, pool, name) in [
+        ("worker-1", "pool-1", "worker-1"),
+        ("worker-2", "pool-2", "private-runner-a"),
+    ] {
         add(
             "SpaceliftWorker",
             id,
-            json!({"status": "ACTIVE", "worker_pool_id": pool, "spacelift_account_id": ACCOUNT}),
+            json!({"name": name, "status": "ACTIVE", "worker_pool_id": pool,
+                   "spacelift_account_id": ACCOUNT}),
         );
     }
     add(
@@ -182,6 +187,13 @@ fn expected_sample_graph() -> (Nodes, Edges) {
         json!({"run_type": "TRACKED", "state": "FINISHED", "commit_sha": C2, "branch": "staging",
                "created_at": "2024-10-02T11:00:00Z", "stack_id": "stack-2",
                "triggered_by_user_id": VCS, "spacelift_account_id": ACCOUNT}),
+    );
+    add(
+        "SpaceliftRun",
+        "run-3",
+        json!({"run_type": "TRACKED", "state": "APPLYING", "commit_sha": C2, "branch": "staging",
+               "created_at": "2024-10-03T08:00:00Z", "stack_id": "stack-2",
+               "triggered_by_user_id": JANE, "spacelift_account_id": ACCOUNT}),
     );
     add(
         "SpaceliftGitCommit",
@@ -260,15 +272,42 @@ fn expected_sample_graph() -> (Nodes, Edges) {
     );
     e("GENERATED", k("SpaceliftStack", "stack-1"), run("run-1"));
     e("GENERATED", k("SpaceliftStack", "stack-2"), run("run-2"));
+    e("GENERATED", k("SpaceliftStack", "stack-2"), run("run-3"));
     e("TRIGGERED", user(JOHN), run("run-1"));
     e("TRIGGERED", user(VCS), run("run-2"));
+    e("TRIGGERED", user(JANE), run("run-3"));
     e("COMMITTED", commit(C1), run("run-1"));
     e("COMMITTED", commit(C2), run("run-2"));
+    e("COMMITTED", commit(C2), run("run-3"));
     e("CONFIRMED", commit(C1), user(JOHN));
-    e("HAS_ROLE_IN", user(JOHN), space("root-space"));
-    e("HAS_ROLE_IN", user(JOHN), space("child-space-1"));
-    e("HAS_ROLE_IN", user(JANE), space("child-space-1"));
+    e("CONFIRMED", commit(C2), user(JANE));
+    // stack-2 runs on pool-2, whose one busy worker is executing its one active run.
+    e("EXECUTED", k("SpaceliftWorker", "worker-2"), run("run-3"));
+    // Roles: see `expected_roles`.
+    for (u, s, _, _) in expected_roles() {
+        e("HAS_ROLE_IN", user(u), space(s));
+    }
     (nodes, edges)
+}
+
+/// `(user, space, role, source)` of every `HAS_ROLE_IN` of the sample: the highest of the
+/// user's own rule and those of the IdP groups the user is in wins; `None` is the user's
+/// own rule.
+fn expected_roles() -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+); 4] {
+    [
+        // Own ADMIN beats platform's WRITE.
+        (JOHN, "root-space", "admin", None),
+        // platform's ADMIN beats own READ.
+        (JOHN, "child-space-1", "admin", Some("platform")),
+        (JANE, "child-space-1", "write", None),
+        // Only from auditors; `contractors` has no members, `everyone` no rules.
+        (JANE, "root-space", "read", Some("auditors")),
+    ]
 }
 
 /// Links to other plugins' nodes that the sample resolves once [`import_others`] ran.
@@ -363,18 +402,22 @@ fn the_sample_account_syncs_to_the_hand_written_graph() {
         labels("SpaceliftUser", JOHN),
         ["SpaceliftUser", "UserAccount"]
     );
-    // Roles come from the access rules, lower-cased as the schema shows them.
-    let role = |u: &str, s: &str| {
+    // Roles come from the users' and their groups' access rules, lower-cased as the
+    // schema shows them, each saying where it came from.
+    for (u, s, role, group) in expected_roles() {
         let key = (
             "HAS_ROLE_IN".to_string(),
             ("SpaceliftUser".to_string(), u.to_string()),
             ("SpaceliftSpace".to_string(), s.to_string()),
         );
-        g.edges[&key]["role"].clone()
-    };
-    assert_eq!(role(JOHN, "root-space"), "admin");
-    assert_eq!(role(JOHN, "child-space-1"), "read");
-    assert_eq!(role(JANE, "child-space-1"), "write");
+        let p = &g.edges[&key];
+        let via = if group.is_some() { "group" } else { "direct" };
+        assert_eq!(
+            (&p["role"], &p["via"], p.get("group")),
+            (&json!(role), &json!(via), group.map(|g| json!(g)).as_ref()),
+            "{u} in {s}: {p:?}"
+        );
+    }
     // CloudTrail's details ride on its edges; the latest call of a pair wins.
     let affected = |run: &str, i: &str| {
         let key = (
@@ -438,7 +481,7 @@ fn first_sync_has_committed_and_counts_unresolved_links() {
     let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
     ok(&Setup::new(&sim).s3(&s3).sync(&w, ACCOUNT));
     let g = w.graph();
-    assert_eq!(g.edges_of("COMMITTED"), 2);
+    assert_eq!(g.edges_of("COMMITTED"), 3);
     let (nodes, edges) = expected_sample_graph();
     assert_eq!(lines(without_bookkeeping(&g)), lines(nodes));
     assert_eq!(
@@ -446,7 +489,7 @@ fn first_sync_has_committed_and_counts_unresolved_links() {
         lines(edges.iter().map(|e| (e, ())))
     );
     let report = w.report();
-    // 3 from the entities API, 3 from CloudTrail; 2 PUSHED.
+    // 3 from the entities API, 3 from CloudTrail; 2 PUSHED (run-3 reuses a commit).
     assert_eq!(report["edges"]["AFFECTED"]["unresolved"], 6, "{report}");
     assert_eq!(report["edges"]["PUSHED"]["unresolved"], 2, "{report}");
     assert_eq!(g.count("EC2Instance"), 0);
@@ -488,12 +531,22 @@ fn an_expired_token_mid_sync_is_renewed_and_runs_are_paged() {
     assert_eq!(g.count("SpaceliftSpace"), 41);
     assert_eq!(g.count("SpaceliftWorker"), 20);
     assert_eq!(g.edges_of("COMMITTED"), 6 * 130);
-    assert_eq!(g.edges_of("HAS_ROLE_IN"), 100);
+    assert_eq!(g.edges_of("HAS_ROLE_IN"), SpaceliftData::GENERATED_ROLES);
+    assert_eq!(g.edges_of("EXECUTED"), SpaceliftData::GENERATED_EXECUTED);
+    let executed = (
+        "EXECUTED".to_string(),
+        ("SpaceliftWorker".to_string(), "worker-1-0".to_string()),
+        ("SpaceliftRun".to_string(), "run-0001-00129".to_string()),
+    );
+    assert!(
+        g.edges.contains_key(&executed),
+        "pool 1's busy worker executes stack 1's newest run"
+    );
     // 130 runs a stack: pages of 50, 50, 30, then an empty one.
     assert!(w.report()["status"] == "succeeded");
     assert_eq!(
         sim.total_requests(),
-        sim.tokens_issued() + sim.expired_requests() + 6 + 6 * 4,
+        sim.tokens_issued() + sim.expired_requests() + 9 + 6 * 4,
         "one request per query and page, plus the refused ones and the exchanges"
     );
 }
@@ -630,8 +683,73 @@ fn partial_data_is_written_and_its_labels_marked_incomplete() {
     let g = w.graph();
     // The users that came are written, with their roles.
     assert!(g.has("SpaceliftUser", JOHN) && g.has("SpaceliftUser", JANE));
-    assert_eq!(g.edges_of("HAS_ROLE_IN"), 3);
+    assert_eq!(g.edges_of("HAS_ROLE_IN"), expected_roles().len());
     assert_eq!(g.count("SpaceliftRun"), 0);
     assert_eq!(g.count("SpaceliftStack"), 2);
     assert_eq!(g.count("SpaceliftWorker"), 2);
+}
+
+/// Without the groups' rules (an API key that may not read them, say), the users are
+/// still written, and the roles no group can change (own `admin`); the users are
+/// incomplete, so every other role of the last sync is kept as it was, rather than
+/// deleted or lowered to the user's own rule. Without the account's name, the account id
+/// stands in.
+#[test]
+fn without_group_rules_own_roles_stay_and_group_roles_are_kept() {
+    let w = Work::new("spacelift-groups");
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    ok(&Setup::new(&sim).sync(&w, ACCOUNT));
+    let roles = |g: &Graph| -> Vec<(Key, Key, Json)> {
+        g.edges
+            .iter()
+            .filter(|((r, _, _), _)| r == "HAS_ROLE_IN")
+            .map(|((_, a, b), p)| {
+                let source = (p.get("role"), p.get("via"), p.get("group"));
+                (a.clone(), b.clone(), json!(source))
+            })
+            .collect()
+    };
+    let before = w.graph();
+    assert_eq!(roles(&before).len(), expected_roles().len());
+
+    sim.fail_field("managedUserGroups", "not allowed to read user groups");
+    sim.fail_field("name", "account unavailable");
+    let ran = Setup::new(&sim).sync(&w, ACCOUNT);
+    assert_eq!(ran.code, 1, "partial: {}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    let incomplete: Vec<&str> = report["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(incomplete, ["SpaceliftUser"], "{report}");
+    assert!(
+        format!("{}{}", ran.stdout, ran.stderr).contains("not allowed to read user groups"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let after = w.graph();
+    assert_eq!(roles(&after), roles(&before), "no role lost or lowered");
+    let stamp = |g: &Graph, u: &str, s: &str| {
+        let key = (
+            "HAS_ROLE_IN".to_string(),
+            ("SpaceliftUser".to_string(), u.to_string()),
+            ("SpaceliftSpace".to_string(), s.to_string()),
+        );
+        g.edges[&key]["lastupdated"].clone()
+    };
+    let rewritten: Vec<(&str, &str)> = expected_roles()
+        .into_iter()
+        .filter(|(u, s, _, _)| stamp(&after, u, s) != stamp(&before, u, s))
+        .map(|(u, s, _, _)| (u, s))
+        .collect();
+    assert_eq!(
+        rewritten,
+        [(JOHN, "root-space")],
+        "only the own admin role is rewritten"
+    );
+    let account = &after.nodes[&("SpaceliftAccount".to_string(), ACCOUNT.to_string())].1;
+    assert_eq!(account["name"], ACCOUNT, "the id stands in for the name");
 }
