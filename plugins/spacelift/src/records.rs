@@ -22,7 +22,7 @@ fn is_person(login: &str, managed: &BTreeSet<String>) -> bool {
 pub fn user_props(login: &str, person: bool) -> (Option<&str>, &str, &'static str) {
     let email = login.contains('@').then_some(login);
     let name = login.split('@').next().unwrap_or(login);
-    (email, name, if person { "human" } else { "system" })
+    (email, name, if person { "human" } else { "machine" })
 }
 
 /// Run states in which a worker is processing the run (it holds the worker until the
@@ -558,7 +558,7 @@ mod tests {
         );
         assert_eq!(
             user_props("vcs/commit", false),
-            (None, "vcs/commit", "system")
+            (None, "vcs/commit", "machine")
         );
         let managed = BTreeSet::from(["jdoe".to_string()]);
         assert!(is_person("jdoe", &managed));

@@ -160,7 +160,7 @@ pub fn nodes() -> Vec<NodeKind> {
         .prop(
             "user_type",
             Text,
-            "human, or system for triggers such as vcs/commit",
+            "human, or machine for triggers such as vcs/commit (the schema's two kinds)",
         ),
     ]
 }

@@ -224,7 +224,7 @@ fn expected_sample_graph() -> (Nodes, Edges) {
     add(
         "SpaceliftUser",
         VCS,
-        json!({"username": VCS, "name": VCS, "user_type": "system"}),
+        json!({"username": VCS, "name": VCS, "user_type": "machine"}),
     );
 
     let mut edges = Edges::new();
