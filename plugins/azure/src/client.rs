@@ -144,31 +144,32 @@ impl Client {
     /// following `nextLink` (ARM) or `@odata.nextLink` (Graph). `page(cx, tag, outcome)` gets
     /// each page's `value` items in order, or why the listing stopped (a status other than
     /// 2xx after the host's retries, or a network failure); it decides what that means.
-    /// A 401 means the token expired: a new one is fetched and the page asked again; a
-    /// second 401 for the same page fails the sync.
-    pub fn walk<T: Clone>(
+    ///
+    /// A 401 means the token expired: after the round a new one is fetched and the refused
+    /// pages are asked again. Only a round in which a token fresh from Entra ID is refused
+    /// for every request of its API fails the sync (the app lacks access); a token that
+    /// merely expires again, however soon, is renewed again.
+    pub fn walk<T>(
         &mut self,
         cx: &mut Context,
         listings: Vec<(T, Api, String)>,
         mut page: impl FnMut(&mut Context, &T, Result<Vec<Value>, String>) -> Result<(), SyncError>,
     ) -> Result<(), SyncError> {
-        // (tag, api, url, retried after a 401)
-        let mut open: std::collections::VecDeque<(T, Api, String, bool)> = listings
-            .into_iter()
-            .map(|(t, a, u)| (t, a, u, false))
-            .collect();
+        let mut open: std::collections::VecDeque<(T, Api, String)> = listings.into();
         let mut pages: u64 = 0;
+        // Per API: whether its token was renewed after the last round's refusals.
+        let mut fresh = [false, false];
         while !open.is_empty() {
-            let round: Vec<(T, Api, String, bool)> = open.drain(..open.len().min(ROUND)).collect();
+            let round: Vec<(T, Api, String)> = open.drain(..open.len().min(ROUND)).collect();
             let mut requests = Vec::with_capacity(round.len());
-            for (_, api, url, _) in &round {
+            for (_, api, url) in &round {
                 let bearer = self.bearer(cx, *api)?;
                 requests.push(Request::get(url).header("Authorization", bearer));
             }
-            let mut expired = [false, false];
-            for ((tag, api, url, retried), outcome) in
-                round.into_iter().zip(cx.fetch_many(requests))
-            {
+            let mut refused = [0usize, 0];
+            let mut answered = [0usize, 0];
+            let mut refused_url = [None, None];
+            for ((tag, api, url), outcome) in round.into_iter().zip(cx.fetch_many(requests)) {
                 let resp = match outcome {
                     Ok(r) => r,
                     Err(e) => {
@@ -177,16 +178,12 @@ impl Client {
                     }
                 };
                 if resp.status == 401 {
-                    if retried {
-                        return Err(SyncError::auth(format!(
-                            "{url} refused a fresh token (HTTP 401): check that the app of \
-                             AZURE_CLIENT_ID may read it"
-                        )));
-                    }
-                    expired[api as usize] = true;
-                    open.push_back((tag, api, url, true));
+                    refused[api as usize] += 1;
+                    refused_url[api as usize].get_or_insert_with(|| url.clone());
+                    open.push_back((tag, api, url));
                     continue;
                 }
+                answered[api as usize] += 1;
                 if !resp.is_success() {
                     page(cx, &tag, Err(status_reason(&resp)))?;
                     continue;
@@ -219,12 +216,21 @@ impl Client {
                     if next == url {
                         cx.warn(format!("{url} links to itself; the listing ends there"));
                     } else {
-                        open.push_back((tag, api, next.to_owned(), false));
+                        open.push_back((tag, api, next.to_owned()));
                     }
                 }
             }
             for api in [Api::Arm, Api::Graph] {
-                if expired[api as usize] {
+                let i = api as usize;
+                if refused[i] > 0 && answered[i] == 0 && fresh[i] {
+                    return Err(SyncError::auth(format!(
+                        "{} refused a fresh token (HTTP 401): check that the app of \
+                         AZURE_CLIENT_ID may read it",
+                        refused_url[i].take().unwrap_or_default()
+                    )));
+                }
+                fresh[i] = refused[i] > 0;
+                if fresh[i] {
                     cx.info("an Azure token expired; asking Entra ID for a new one");
                     self.login(cx, api)?;
                 }
