@@ -281,6 +281,10 @@ fn list_subscriptions(
     Ok(subs)
 }
 
+/// What the second round found that later steps need: Entra group ids, administrative
+/// unit ids, and the role assignments (emitted last).
+type Tenant = (Vec<String>, Vec<String>, Vec<Value>);
+
 /// What a listing of the second round is.
 #[derive(Clone)]
 enum Listing {
@@ -304,7 +308,7 @@ fn list_tenant(
     out: &mut Out,
     failures: &mut Failures,
     subs: &[String],
-) -> Result<(Vec<String>, Vec<String>, Vec<Value>), SyncError> {
+) -> Result<Tenant, SyncError> {
     let arm = client.arm.clone();
     let graph = client.graph.clone();
     let mut listings = Vec::new();
@@ -392,7 +396,7 @@ fn list_tenant(
             }
         };
         pages += 1;
-        if pages % 50 == 0 {
+        if pages.is_multiple_of(50) {
             cx.progress("pages", pages, None);
         }
         match listing {

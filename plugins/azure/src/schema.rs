@@ -193,6 +193,9 @@ fn lit_type(l: Lit) -> ValueType {
     }
 }
 
+/// The rules of one relationship kind, and the properties they set.
+type RuleKind = (Vec<String>, Vec<(&'static str, Lit)>);
+
 pub fn edges() -> Vec<EdgeKind> {
     let mut out = Vec::new();
     let both = [RESOURCE, ORIGINAL];
@@ -309,8 +312,7 @@ pub fn edges() -> Vec<EdgeKind> {
     // its scope and role as properties.
 
     // Rule-derived kinds, one per (type, from, to), each listing its rules.
-    let mut by_kind: BTreeMap<(&str, &str, &str), (Vec<String>, Vec<(&str, Lit)>)> =
-        BTreeMap::new();
+    let mut by_kind: BTreeMap<(&str, &str, &str), RuleKind> = BTreeMap::new();
     for r in RULES {
         for (from, to) in rule_ends(r.this, r.other, r.dir) {
             let e = by_kind.entry((r.rel, from, to)).or_default();

@@ -260,6 +260,8 @@ fn resources() -> Vec<(&'static str, R)> {
 
 type Key = (String, String);
 type Edge = (String, Key, Key);
+/// (subscription, number, principal labels, principal, role guid, scope nodes)
+type Assignment<'a> = (&'a str, usize, &'a [&'a str], &'a str, &'a str, Vec<Key>);
 
 fn k(label: &str, id: &str) -> Key {
     (label.to_owned(), id.to_owned())
@@ -491,7 +493,7 @@ fn expected() -> (BTreeSet<Key>, BTreeSet<Edge>) {
         edge("MEMBER_OF", k(from, id), k(to, container));
     }
     let stdata = res("stdata");
-    let assignments: [(&str, usize, &[&str], &str, &str, Vec<Key>); 6] = [
+    let assignments: [Assignment; 6] = [
         (
             p,
             1,
