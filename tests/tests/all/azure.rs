@@ -797,6 +797,31 @@ fn abstracted_ids_are_distinct_stable_and_move_with_the_seed() {
     assert!(!said.contains(&exported));
     assert_eq!(ids(&w.graph()), ids(&first));
 
+    // `state get` of an absent entry exits 1; `state set` refuses a value that is not hex.
+    let absent = run(&mut w.cmd(&[
+        "state",
+        "get",
+        "azure",
+        "other-tenant",
+        "abstraction_seed",
+        "--store",
+        &store,
+    ]));
+    assert_eq!(absent.code, 1, "{}", absent.stderr);
+    assert!(absent.stderr.contains("other-tenant"), "{}", absent.stderr);
+    let not_hex = run(&mut w.cmd(&[
+        "state",
+        "set",
+        "azure",
+        &tenant,
+        "abstraction_seed",
+        "xyz",
+        "--store",
+        &moved,
+    ]));
+    assert_eq!(not_hex.code, 2);
+    assert!(not_hex.stderr.contains("hex digits"), "{}", not_hex.stderr);
+
     // A malformed seed is named.
     setup.seed = Some("not-hex");
     let fresh = w.0.join("fresh.db").to_string_lossy().into_owned();
@@ -942,4 +967,52 @@ fn the_schema_lists_every_rule() {
             ran.stdout
         );
     }
+}
+
+/// In process: the records the plugin emitted, its state writes, its outcome and the log
+/// hold neither the client secret nor the seed; the seed is kept in the state, 32 bytes.
+#[tokio::test(flavor = "current_thread")]
+async fn the_guest_emits_neither_secret_nor_seed() {
+    let (log, _guard) = infragraph_tests::logs::capture();
+    let sim = AzureSim::start(AzureData::sample());
+    let rt = crate::runtime();
+    let plugin = rt
+        .load(&infragraph_tests::harness::plugin("azure"), None)
+        .await
+        .expect("the azure plugin loads");
+    let url = sim.url();
+    let run = infragraph_tests::harness::Sync::new(&rt, &plugin)
+        .config("tenant_id", &sim.tenant_id())
+        .config("client_id", AzureSim::CLIENT_ID)
+        .config("login_url", &url)
+        .config("arm_url", &url)
+        .config("graph_url", &url)
+        .secret("client_secret", AzureSim::CLIENT_SECRET)
+        .run()
+        .await;
+    assert!(run.outcome.result.is_ok(), "{:?}", run.outcome.result);
+    assert_eq!((sim.tokens_issued(), sim.rejected_secrets()), (2, 0));
+    let seed = run.outcome.state_writes["abstraction_seed"]
+        .clone()
+        .expect("a seed is stored");
+    assert_eq!(seed.len(), 32);
+    let seed_hex = hex::encode(&seed);
+    let emitted = format!("{:?}", run.emitted);
+    let outcome = format!("{:?}", run.outcome.result);
+    let logged = log.text();
+    for (what, text) in [
+        ("records", &emitted),
+        ("outcome", &outcome),
+        ("log", &logged),
+    ] {
+        assert!(
+            !text.contains(AzureSim::CLIENT_SECRET),
+            "the secret is in the {what}"
+        );
+        assert!(!text.contains(&seed_hex), "the seed is in the {what}");
+    }
+    // The records are those of the sample: both views of its 22 resources.
+    let ids = run.node_ids();
+    let count = |label: &str| ids.iter().filter(|(l, _)| l == label).count();
+    assert_eq!((count("Resource"), count("OriginalResource")), (22, 22));
 }
