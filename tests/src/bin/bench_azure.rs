@@ -10,9 +10,10 @@
 //! - **plugin**: what remains of the discarding sync (parsing in the guest, records,
 //!   crossing the component boundary, the host's checks).
 //!
-//! Beside it, the Spacelift benchmark's figure on the same machine kind (README). The
-//! simulator runs in a child process, so the peak RSS is the host's alone. Nothing is
-//! asserted.
+//! Beside it, a baseline measured in the same run: the Spacelift plugin syncing a
+//! generated account of 100 stacks x 500 runs, in resources (nodes) per second. The
+//! simulators run in child processes, so the peak RSS is the host's alone (measured right
+//! after the Azure sync, before anything else runs). Nothing is asserted.
 //!
 //! Run with `cargo run --release -p infragraph-tests --bin bench_azure` after
 //! `cargo xtask build`, with `INFRAGRAPH_TEST_PLUGINS` naming the built plugins.
@@ -30,20 +31,33 @@ use infragraph_core::{
 use infragraph_runtime::Runtime;
 use infragraph_tests::bench::provider::{SimChild, sync_into, sync_into_store, vm_kib};
 use infragraph_tests::harness;
-use infragraph_tests::sim::{AzureData, AzureSim};
+use infragraph_tests::sim::{AzureData, AzureSim, SpaceliftData, SpaceliftSim};
 use serde_json::Value;
 
 const SUBSCRIPTIONS: usize = 20;
 const RESOURCES: usize = 50_000;
 const USERS: usize = 20_000;
-/// What `bench_spacelift` measured on the development machine (its README), for scale.
-const SPACELIFT_RESOURCES_PER_S: f64 = 27_000.0;
+/// The baseline: a Spacelift account of this many stacks x runs.
+const SPACELIFT: (usize, usize) = (100, 500);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("serve") {
-        serve();
-        return ExitCode::SUCCESS;
+    match (
+        args.first().map(String::as_str),
+        args.get(1).map(String::as_str),
+    ) {
+        (Some("serve"), Some("spacelift")) => {
+            let sim = SpaceliftSim::start(SpaceliftData::generate(SPACELIFT.0, SPACELIFT.1));
+            println!("{}", sim.endpoint());
+            std::io::stdout().flush().expect("stdout");
+            let _ = std::io::stdin().lines().count();
+            return ExitCode::SUCCESS;
+        }
+        (Some("serve"), _) => {
+            serve();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,7 +78,7 @@ fn serve() {
 async fn bench() -> ExitCode {
     let rt = Arc::new(Runtime::new(None).expect("a wasmtime runtime"));
     let plugin = harness::plugin("azure");
-    let mut child = SimChild::start(&[]);
+    let mut child = SimChild::start(&["azure".to_owned()]);
     let url = child.line("its URL");
     let tenant = child.line("its tenant");
     println!(
@@ -105,9 +119,7 @@ async fn bench() -> ExitCode {
         report.http.requests
     );
     println!(
-        "  {rate:.0} resources/s (Spacelift: {SPACELIFT_RESOURCES_PER_S:.0}/s, ratio {:.2}); \
-         {:.0} nodes/s",
-        rate / SPACELIFT_RESOURCES_PER_S,
+        "  {rate:.0} resources/s, {:.0} nodes/s",
         report.nodes_written() as f64 / wall.as_secs_f64()
     );
     println!("  peak RSS (VmHWM) {:.0} MB", hwm as f64 / 1024.0);
@@ -136,6 +148,28 @@ async fn bench() -> ExitCode {
         null_wall.as_secs_f64()
     );
     drop(child);
+
+    let mut sl = SimChild::start(&["spacelift".to_owned()]);
+    let endpoint = sl.line("its endpoint");
+    let sl_env = [
+        ("SPACELIFT_API_KEY_ENDPOINT", endpoint.as_str()),
+        ("SPACELIFT_API_KEY_ID", SpaceliftSim::KEY_ID),
+        ("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET),
+        ("SPACELIFT_ACCOUNT_ID", "generated"),
+    ];
+    let sl_plugin = harness::plugin("spacelift");
+    let (sl_report, sl_wall) = sync_into_store(&rt, &sl_plugin, &sl_env, &dir.join("sl.db")).await;
+    drop(sl);
+    let sl_rate = sl_report.nodes_written() as f64 / sl_wall.as_secs_f64();
+    println!(
+        "baseline, same run: Spacelift {} x {} runs, {} nodes in {:.2} s: {sl_rate:.0} resources/s; \
+         Azure / Spacelift = {:.2}",
+        SPACELIFT.0,
+        SPACELIFT.1,
+        sl_report.nodes_written(),
+        sl_wall.as_secs_f64(),
+        rate / sl_rate
+    );
     let _ = std::fs::remove_dir_all(&dir);
     ExitCode::SUCCESS
 }

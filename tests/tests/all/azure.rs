@@ -1016,3 +1016,42 @@ async fn the_guest_emits_neither_secret_nor_seed() {
     let count = |label: &str| ids.iter().filter(|(l, _)| l == label).count();
     assert_eq!((count("Resource"), count("OriginalResource")), (22, 22));
 }
+
+/// The same tenant synced into the Bolt server (ArcadeDB, started by `cargo xtask test`)
+/// gives the embedded store's graph: both views with their three labels, every
+/// relationship, and the seed imported into each store's state.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_synced_into_bolt_equals_the_embedded_store() {
+    use infragraph_tests::conformance::Inspect;
+    let w = Work::new("azure-bolt");
+    let db = infragraph_tests::bolt::fresh_database("azure").await;
+    let sim = AzureSim::start(AzureData::sample());
+    let setup = Setup::new(&sim);
+    ok(&setup.sync(&w));
+    let mut cmd = w.cmd(&[
+        "sync",
+        "azure",
+        "--neo4j",
+        &db.uri,
+        "--neo4j-user",
+        &db.user,
+    ]);
+    cmd.args(["--neo4j-database", &db.database])
+        .env("NEO4J_PASSWORD", &db.password)
+        .env("AZURE_TENANT_ID", sim.tenant_id())
+        .env("AZURE_CLIENT_ID", AzureSim::CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", AzureSim::CLIENT_SECRET)
+        .env("AZURE_AUTHORITY_HOST", sim.url())
+        .env("AZURE_RESOURCE_MANAGER_URL", sim.url())
+        .env("AZURE_GRAPH_URL", sim.url())
+        .env("AZURE_ABSTRACTION_SEED", SEED);
+    ok(&run(&mut cmd));
+    let server = infragraph_sink_neo4j::Neo4jSink::connect(&db)
+        .await
+        .expect("connect")
+        .graph()
+        .await;
+    let local = w.graph();
+    assert_sample_graph(&server);
+    assert_eq!(local.normalized().lines(), server.normalized().lines());
+}
