@@ -161,9 +161,18 @@ impl Client {
         let mut fresh = [false, false];
         while !open.is_empty() {
             let round: Vec<(T, Api, String)> = open.drain(..open.len().min(ROUND)).collect();
+            // One token per API per round, renewed first if it is about to expire.
+            let mut bearers: [Option<String>; 2] = [None, None];
             let mut requests = Vec::with_capacity(round.len());
             for (_, api, url) in &round {
-                let bearer = self.bearer(cx, *api)?;
+                let bearer = match &bearers[*api as usize] {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = self.bearer(cx, *api)?;
+                        bearers[*api as usize] = Some(b.clone());
+                        b
+                    }
+                };
                 requests.push(Request::get(url).header("Authorization", bearer));
             }
             let mut refused = [0usize, 0];

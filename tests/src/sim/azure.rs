@@ -552,6 +552,8 @@ struct Auth {
     /// Token → (scope, requests it may still make).
     tokens: HashMap<String, (&'static str, u64)>,
     budget: u64,
+    /// `expires_in` of the tokens issued, seconds.
+    lifetime: u64,
     issued: u64,
     rejected_secrets: u64,
     expired: u64,
@@ -578,6 +580,7 @@ impl AzureSim {
             data: RwLock::new(data),
             auth: Mutex::new(Auth {
                 budget: u64::MAX,
+                lifetime: 3599,
                 ..Auth::default()
             }),
             faults: Mutex::new(Faults::default()),
@@ -612,6 +615,12 @@ impl AzureSim {
     /// Every token issued from now on expires after `n` requests.
     pub fn expire_tokens_after(&self, n: u64) {
         self.state.auth.lock().expect("lock").budget = n;
+    }
+
+    /// Tokens issued from now on say they expire in `seconds` (`expires_in`); the
+    /// simulator does not enforce it: a client should renew before.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.state.auth.lock().expect("lock").lifetime = seconds;
     }
 
     /// Answers the next `n` ARM or Graph requests with 429 and `Retry-After`.
@@ -970,12 +979,10 @@ fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
         if scope == ARM_SCOPE { "arm" } else { "graph" },
         auth.issued
     );
-    let budget = auth.budget;
+    let (budget, lifetime) = (auth.budget, auth.lifetime);
     auth.tokens.insert(value.clone(), (scope, budget));
-    axum::Json(
-        json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                      "access_token": value}),
-    )
+    axum::Json(json!({"token_type": "Bearer", "expires_in": lifetime,
+                      "ext_expires_in": lifetime, "access_token": value}))
     .into_response()
 }
 

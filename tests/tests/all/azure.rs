@@ -850,6 +850,26 @@ fn throttling_and_expiring_tokens_change_nothing() {
     assert_eq!(report["status"], "succeeded", "{report}");
 }
 
+/// Tokens that say they expire within the renewal margin are renewed before use, once per
+/// API per round of requests, and never sent stale.
+#[test]
+fn tokens_about_to_expire_are_renewed_before_use() {
+    let w = Work::new("azure-expires-in");
+    let sim = AzureSim::start(AzureData::sample());
+    sim.set_page_size(4);
+    sim.set_token_lifetime(60);
+    ok(&Setup::new(&sim).sync(&w));
+    assert_sample_graph(&w.graph());
+    assert_eq!(sim.expired_requests(), 0);
+    let tokens = sim.tokens_issued();
+    let requests = sim.total_requests();
+    // More than the two first tokens, and far fewer than one per request.
+    assert!(
+        tokens > 4 && tokens * 3 < requests,
+        "{tokens} tokens for {requests} requests"
+    );
+}
+
 /// A subscription answering 403 marks what it feeds incomplete: its resources from the
 /// last sync are kept, everything else is written, and the run is partial.
 #[test]
