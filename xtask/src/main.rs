@@ -257,6 +257,7 @@ const BENCHES: &[&str] = &[
     "bench_scaleway",
     "bench_spacelift",
     "bench_critical",
+    "bench_azure",
 ];
 
 fn bench(args: &[String]) -> anyhow::Result<()> {

@@ -53,6 +53,45 @@ pub enum Command {
     Plugins(PluginsCommand),
     /// Print the graph schema a plugin writes, generated from its manifest.
     Schema(SchemaArgs),
+    /// Read or write a plugin's persistent state, e.g. to move the Azure plugin's
+    /// abstraction seed to another store.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the value under KEY of PLUGIN in SCOPE, hex-encoded (exit 1 when unset).
+    Get {
+        #[command(flatten)]
+        entry: StateEntry,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
+    },
+    /// Store a hex-encoded value under KEY of PLUGIN in SCOPE, replacing any.
+    Set {
+        #[command(flatten)]
+        entry: StateEntry,
+        /// The value, hex-encoded (as `state get` prints it).
+        hex: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
+    },
+}
+
+/// Which state entry: the plugin, its scope (e.g. a tenant id), the key.
+#[derive(Debug, clap::Args)]
+pub struct StateEntry {
+    /// The plugin's name, e.g. azure.
+    pub plugin: String,
+    /// The scope the plugin declared, e.g. the tenant id.
+    pub scope: String,
+    /// The key, e.g. abstraction_seed.
+    pub key: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ mod args;
 mod plugins;
 mod push;
 mod settings;
+mod state;
 mod store;
 mod sync;
 mod table;
@@ -61,6 +62,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Export(cmd) => store::export(&settings, cmd).await,
             args::Command::Import(cmd) => store::import(&settings, cmd),
             args::Command::Push(cmd) => push::run(&settings, cmd).await,
+            args::Command::State(cmd) => state::run(&settings, cmd).await,
         }
     })
 }

@@ -1,4 +1,5 @@
-//! What the provider benchmarks (`bench_scaleway`, `bench_spacelift`, `bench_critical`)
+//! What the provider benchmarks (`bench_scaleway`, `bench_spacelift`, `bench_critical`,
+//! `bench_azure`)
 //! share: the simulator in a child process, one sync of a built plugin against it into a
 //! fresh embedded store, and the process's memory figures.
 
@@ -8,6 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use infragraph_core::GraphSink;
 use infragraph_engine::{Job, Options, RunReport};
 use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
 
@@ -60,6 +62,20 @@ pub async fn sync_into_store(
     db: &Path,
 ) -> (RunReport, Duration) {
     let started = Instant::now();
+    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
+    let (report, _) = sync_into(rt, plugin, env, store).await;
+    (report, started.elapsed())
+}
+
+/// As [`sync_into_store`], into any sink (e.g. one that discards, to time the plugin
+/// and HTTP without the store).
+pub async fn sync_into<S: GraphSink + 'static>(
+    rt: &Arc<Runtime>,
+    plugin: &Path,
+    env: &[(&str, &str)],
+    sink: Arc<S>,
+) -> (RunReport, Duration) {
+    let started = Instant::now();
     let plugin = rt.load(plugin, None).await.expect("the plugin loads");
     let env = |name: &str| -> Option<String> {
         env.iter()
@@ -75,10 +91,9 @@ pub async fn sync_into_store(
         limits: Limits::default(),
         state: Arc::new(infragraph_core::MemoryState::default()),
     };
-    let store = Arc::new(infragraph_sink_sqlite::Store::open(db).expect("a store"));
     let reports = infragraph_engine::sync_all(
         rt.clone(),
-        store,
+        sink,
         vec![Job { plugin, request }],
         Options::default(),
         Arc::new(|_: &str, _| {}),

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use infragraph_tests::cli::{infragraph, run};
 use infragraph_tests::sim::{
-    AcmeData, AcmeSim, CriticalData, CriticalSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData,
-    SpaceliftSim,
+    AcmeData, AcmeSim, AzureData, AzureSim, CriticalData, CriticalSim, S3Sim, ScalewayData,
+    ScalewaySim, SpaceliftData, SpaceliftSim, azure_sample,
 };
 
 fn main() -> ExitCode {
@@ -37,6 +37,13 @@ fn main() -> ExitCode {
         s3.url()
     );
 
+    let azure = AzureSim::start(AzureData::sample());
+    println!(
+        "Azure simulated on {} (Entra ID tokens, ARM, Microsoft Graph: a hand-written tenant \
+         of two subscriptions)\n",
+        azure.url()
+    );
+
     let store = work.join("demo.db");
     let store = store.to_str().expect("utf-8 path");
     let step = |title: &str, args: &[&str]| -> i32 {
@@ -60,7 +67,13 @@ fn main() -> ExitCode {
             .env("AWS_REGION", S3Sim::REGION)
             .env("DB_CONNECTION_STRING", critical.url())
             .env("DB_USER", CriticalSim::USER)
-            .env("DB_PASSWORD", CriticalSim::PASSWORD);
+            .env("DB_PASSWORD", CriticalSim::PASSWORD)
+            .env("AZURE_TENANT_ID", azure_sample::TENANT)
+            .env("AZURE_CLIENT_ID", AzureSim::CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", AzureSim::CLIENT_SECRET)
+            .env("AZURE_AUTHORITY_HOST", azure.url())
+            .env("AZURE_RESOURCE_MANAGER_URL", azure.url())
+            .env("AZURE_GRAPH_URL", azure.url());
         let ran = run(&mut cmd);
         print!("{}", ran.stdout);
         if ran.code != 0 {
@@ -79,6 +92,7 @@ fn main() -> ExitCode {
             "scaleway",
             "spacelift",
             "critical",
+            "azure",
             "--store",
             store,
         ],
@@ -223,6 +237,40 @@ fn main() -> ExitCode {
             "in",
             "--type",
             "CAN_ACCESS",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    let vm = format!(
+        "/subscriptions/{}/resourcegroups/rg-web/providers/microsoft.compute/virtualmachines/vm-web",
+        azure_sample::SUB_PROD
+    );
+    failed |= step(
+        "what does the Azure VM vm-web depend on (original view)?",
+        &[
+            "query",
+            "neighbours",
+            "OriginalResource",
+            &vm,
+            "--direction",
+            "out",
+            "--type",
+            "DEPENDS_ON",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "who holds a role on the production subscription?",
+        &[
+            "query",
+            "neighbours",
+            "Subscription",
+            azure_sample::SUB_PROD,
+            "--direction",
+            "in",
+            "--type",
+            "ASSIGNED_ROLE",
             "--store",
             store,
         ],

@@ -3,8 +3,8 @@
 //! account.
 
 use infragraph_tests::sim::{
-    AcmeData, AcmeSim, CriticalData, CriticalSim, S3Sim, ScalewayData, ScalewaySim, SpaceliftData,
-    SpaceliftSim,
+    AcmeData, AcmeSim, AzureData, AzureSim, CriticalData, CriticalSim, S3Sim, ScalewayData,
+    ScalewaySim, SpaceliftData, SpaceliftSim,
 };
 
 fn main() {
@@ -13,6 +13,7 @@ fn main() {
     let spacelift = SpaceliftSim::start(SpaceliftData::sample());
     let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
     let critical = CriticalSim::start(CriticalData::sample());
+    let azure = AzureSim::start(AzureData::sample());
     println!("# Provider simulators are running; paste these lines into another shell:");
     println!(
         "export ACME_API_URL={} ACME_TENANT={} ACME_API_TOKEN={}",
@@ -50,7 +51,14 @@ fn main() {
         CriticalSim::PASSWORD
     );
     println!(
-        "# then: infragraph sync example scaleway spacelift critical   (Ctrl-C here stops the simulators)"
+        "export AZURE_TENANT_ID={} AZURE_CLIENT_ID={} AZURE_CLIENT_SECRET={} AZURE_AUTHORITY_HOST={url} AZURE_RESOURCE_MANAGER_URL={url} AZURE_GRAPH_URL={url}",
+        azure.tenant_id(),
+        AzureSim::CLIENT_ID,
+        AzureSim::CLIENT_SECRET,
+        url = azure.url()
+    );
+    println!(
+        "# then: infragraph sync example scaleway spacelift critical azure   (Ctrl-C here stops the simulators)"
     );
     loop {
         std::thread::park();

@@ -15,6 +15,9 @@
 //! - [`CriticalSim`]: the ArangoDB HTTP API (AQL cursors, Basic and JWT auth) over
 //!   Critical's collections, for `plugins/critical`: a hand-written organisation or a
 //!   generated one, the plugin's queries answered natively, any other refused.
+//! - [`AzureSim`]: Entra ID's token endpoint, Azure Resource Manager and Microsoft Graph
+//!   for `plugins/azure`: a hand-written tenant or a generated one, `nextLink` paging,
+//!   per-API token audiences and expiry, throttling and forbidden subscriptions.
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
@@ -22,6 +25,7 @@
 //! requests in flight.
 
 mod acme;
+mod azure;
 mod critical;
 mod echo;
 mod s3;
@@ -33,6 +37,7 @@ mod spacelift;
 mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
+pub use azure::{AzureData, AzureSim, abstracted_hash, sample as azure_sample};
 pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
 pub use echo::EchoSim;
 pub use s3::S3Sim;

@@ -370,7 +370,7 @@ fn verify(
 }
 
 /// HMAC-SHA256 (RFC 2104).
-fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
     const BLOCK: usize = 64;
     let mut k = if key.len() > BLOCK {
         Sha256::digest(key).to_vec()

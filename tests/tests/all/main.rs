@@ -1,5 +1,6 @@
 //! infragraph's end-to-end tests, one binary, a module per topic.
 
+mod azure;
 mod cli;
 mod contract;
 mod critical;

@@ -1,0 +1,1042 @@
+//! An Azure tenant on loopback (issue 8): the Entra ID token endpoint, Azure Resource
+//! Manager and Microsoft Graph, on one port (their paths do not overlap).
+//!
+//! - `POST /{tenant}/oauth2/v2.0/token`: the client-credentials grant. It checks the
+//!   tenant, the client id and the client secret, and issues a token for the scope asked
+//!   (`https://management.azure.com/.default` or `https://graph.microsoft.com/.default`).
+//! - ARM: `GET /subscriptions`, and under `/subscriptions/{s}`: `resourcegroups`,
+//!   `resources` (no `properties`, as ARM's generic listing), `providers/{ns}/{type}` (the
+//!   resources of that type, with `properties`), `providers/Microsoft.Authorization/
+//!   {roleDefinitions,roleAssignments}`, and child listings under a resource id
+//!   (`.../dnszones/{zone}/recordsets`). Pages follow `nextLink`.
+//! - Graph: `GET /v1.0/{organization,users,groups,servicePrincipals,
+//!   directory/administrativeUnits}` and `.../{id}/members`. Pages follow `@odata.nextLink`.
+//!
+//! Every ARM and Graph request needs `Authorization: Bearer` with a live token *of that
+//! API's audience*; a token of the other API answers 401
+//! (`InvalidAuthenticationTokenAudience`). Pages hold `$top` items (at most the
+//! simulator's page size). Faults: throttling (429 with `Retry-After`), tokens that expire
+//! after a number of requests, and subscriptions that answer 403.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::server::{RequestLog, Server};
+
+const ARM_SCOPE: &str = "https://management.azure.com/.default";
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// Everything the simulated tenant holds, as the APIs serve it.
+#[derive(Debug, Clone, Default)]
+pub struct AzureData {
+    pub tenant_id: String,
+    /// Graph's `/organization` entry.
+    pub organization: Value,
+    /// ARM subscription objects (`subscriptionId`, `displayName`, `state`, `tenantId`).
+    pub subscriptions: Vec<Value>,
+    /// Resource groups by lower-case subscription id.
+    pub resource_groups: BTreeMap<String, Vec<Value>>,
+    /// Resources (with `properties`) by lower-case subscription id.
+    pub resources: BTreeMap<String, Vec<Value>>,
+    pub role_definitions: BTreeMap<String, Vec<Value>>,
+    pub role_assignments: BTreeMap<String, Vec<Value>>,
+    /// Child listings by lower-case path, e.g. `{zone id}/recordsets`.
+    pub children: BTreeMap<String, Vec<Value>>,
+    pub users: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub service_principals: Vec<Value>,
+    pub admin_units: Vec<Value>,
+    /// Direct members (`{"@odata.type", "id"}`) by group id.
+    pub members: BTreeMap<String, Vec<Value>>,
+    /// Direct members by administrative unit id.
+    pub unit_members: BTreeMap<String, Vec<Value>>,
+}
+
+/// The ids of [`AzureData::sample`], for tests.
+pub mod sample {
+    pub const TENANT: &str = "7a1c0000-0000-4000-8000-00000000c0de";
+    pub const SUB_PROD: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    pub const SUB_DEV: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+    pub const ALICE: &str = "u-alice";
+    pub const BOB: &str = "u-bob";
+    pub const CAROL: &str = "u-carol";
+    pub const PLATFORM: &str = "g-platform";
+    pub const ADMINS: &str = "g-admins";
+    pub const M365: &str = "g-m365";
+    pub const DEPLOYER: &str = "sp-deployer";
+    pub const VM_IDENTITY: &str = "p-vm-web";
+    pub const APP_IDENTITY: &str = "p-uami-app";
+    pub const EMEA: &str = "au-emea";
+    pub const OWNER_ROLE: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    pub const READER_ROLE: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+}
+
+fn res(sub: &str, group: &str, ty: &str, name: &str) -> String {
+    format!("/subscriptions/{sub}/resourceGroups/{group}/providers/{ty}/{name}")
+}
+
+fn role_def(sub: &str, guid: &str, name: &str) -> Value {
+    json!({
+        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+        "name": guid, "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {"roleName": name, "type": "BuiltInRole", "description": format!("The {name} role"),
+                       "permissions": [{"actions": [if name == "Owner" { "*" } else { "*/read" }], "notActions": []}]}
+    })
+}
+
+fn assignment(sub: &str, n: usize, principal: &str, ptype: &str, role: &str, scope: &str) -> Value {
+    json!({
+        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/ra-{n:04}"),
+        "name": format!("ra-{n:04}"), "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "principalId": principal, "principalType": ptype, "scope": scope,
+            "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+        }
+    })
+}
+
+fn member(kind: &str, id: &str) -> Value {
+    json!({"@odata.type": format!("#microsoft.graph.{kind}"), "id": id})
+}
+
+impl AzureData {
+    /// A small hand-written tenant holding every node and relationship kind the plugin
+    /// writes: two subscriptions, three resource groups, a web tier (virtual network with
+    /// two subnets, NSG, NIC, public IP, VM, disk, web app on a plan, user-assigned
+    /// identity, Application Insights), a data tier (storage account behind a private
+    /// endpoint, Log Analytics, public and private DNS zones, an Event Grid topic, and a
+    /// disk named like the web tier's), a dev network peered with the production one, tags,
+    /// RBAC, three users, three groups (one nested), three service principals and an
+    /// administrative unit.
+    pub fn sample() -> AzureData {
+        use sample::*;
+        let (p, d) = (SUB_PROD, SUB_DEV);
+        let vnet = res(
+            p,
+            "rg-web",
+            "Microsoft.Network/virtualNetworks",
+            "vnet-main",
+        );
+        let subnet = format!("{vnet}/subnets/default");
+        let pe_subnet = format!("{vnet}/subnets/pe-subnet");
+        let nsg = res(
+            p,
+            "rg-web",
+            "Microsoft.Network/networkSecurityGroups",
+            "nsg-web",
+        );
+        let nic = res(
+            p,
+            "rg-web",
+            "Microsoft.Network/networkInterfaces",
+            "nic-web",
+        );
+        let pip = res(
+            p,
+            "rg-web",
+            "Microsoft.Network/publicIPAddresses",
+            "pip-web",
+        );
+        let vm = res(p, "rg-web", "Microsoft.Compute/virtualMachines", "vm-web");
+        // Case differs from the VM's reference on purpose, as ARM's often does.
+        let disk = res(p, "rg-web", "Microsoft.Compute/disks", "disk-os");
+        let disk_ref = res(p, "RG-WEB", "Microsoft.Compute/disks", "DISK-OS");
+        let site = res(p, "rg-web", "Microsoft.Web/sites", "app-web");
+        let plan = res(p, "rg-web", "Microsoft.Web/serverfarms", "plan-web");
+        let uami = res(
+            p,
+            "rg-web",
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "uami-app",
+        );
+        let appi = res(p, "rg-web", "microsoft.insights/components", "appi-web");
+        let law = res(
+            p,
+            "rg-data",
+            "Microsoft.OperationalInsights/workspaces",
+            "law-main",
+        );
+        let storage = res(p, "rg-data", "Microsoft.Storage/storageAccounts", "stdata");
+        let disk_data = res(p, "rg-data", "Microsoft.Compute/disks", "disk-os");
+        let pe = res(
+            p,
+            "rg-data",
+            "Microsoft.Network/privateEndpoints",
+            "pe-storage",
+        );
+        let zone = res(p, "rg-data", "Microsoft.Network/dnszones", "contoso.com");
+        let pzone = res(
+            p,
+            "rg-data",
+            "Microsoft.Network/privateDnsZones",
+            "privatelink.blob.core.windows.net",
+        );
+        let topic = res(
+            p,
+            "rg-data",
+            "Microsoft.EventGrid/systemTopics",
+            "topic-storage",
+        );
+        let vnet_dev = res(d, "rg-dev", "Microsoft.Network/virtualNetworks", "vnet-dev");
+        let kv = res(d, "rg-dev", "Microsoft.KeyVault/vaults", "kv-dev");
+        let we = "westeurope";
+        let prod = vec![
+            json!({"id": vnet, "name": "vnet-main", "type": "Microsoft.Network/virtualNetworks", "location": we,
+                   "properties": {"provisioningState": "Succeeded", "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                       "subnets": [
+                           {"id": subnet, "name": "default", "type": "Microsoft.Network/virtualNetworks/subnets",
+                            "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg}}},
+                           {"id": pe_subnet, "name": "pe-subnet", "type": "Microsoft.Network/virtualNetworks/subnets",
+                            "properties": {"addressPrefix": "10.0.1.0/24"}}],
+                       "virtualNetworkPeerings": [{"name": "to-dev", "properties": {"remoteVirtualNetwork": {"id": vnet_dev}}}]}}),
+            json!({"id": nsg, "name": "nsg-web", "type": "Microsoft.Network/networkSecurityGroups", "location": we}),
+            json!({"id": nic, "name": "nic-web", "type": "Microsoft.Network/networkInterfaces", "location": we,
+                   "properties": {"networkSecurityGroup": {"id": nsg}, "ipConfigurations": [
+                       {"name": "ipconfig1", "properties": {"subnet": {"id": subnet}, "publicIPAddress": {"id": pip}}}]}}),
+            json!({"id": pip, "name": "pip-web", "type": "Microsoft.Network/publicIPAddresses", "location": we,
+                   "sku": {"name": "Standard"}}),
+            json!({"id": vm, "name": "vm-web", "type": "Microsoft.Compute/virtualMachines", "location": we,
+                   "tags": {"env": "prod", "tier": "web"},
+                   "identity": {"type": "SystemAssigned, UserAssigned", "principalId": VM_IDENTITY, "tenantId": TENANT,
+                                "userAssignedIdentities": {uami.clone(): {"principalId": APP_IDENTITY, "clientId": "c-uami-app"}}},
+                   "properties": {"provisioningState": "Succeeded", "hardwareProfile": {"vmSize": "Standard_B2s"},
+                       "networkProfile": {"networkInterfaces": [{"id": nic}]},
+                       "storageProfile": {"osDisk": {"name": "disk-os", "managedDisk": {"id": disk_ref}}}}}),
+            json!({"id": disk, "name": "disk-os", "type": "Microsoft.Compute/disks", "location": we,
+                   "sku": {"name": "Premium_LRS"}, "managedBy": vm}),
+            json!({"id": site, "name": "app-web", "type": "Microsoft.Web/sites", "kind": "app", "location": we,
+                   "identity": {"type": "UserAssigned",
+                                "userAssignedIdentities": {uami.clone(): {"principalId": APP_IDENTITY, "clientId": "c-uami-app"}}},
+                   "properties": {"serverFarmId": plan, "virtualNetworkSubnetId": subnet, "state": "Running"}}),
+            json!({"id": plan, "name": "plan-web", "type": "Microsoft.Web/serverfarms", "location": we,
+                   "sku": {"name": "P1v3"}}),
+            json!({"id": uami, "name": "uami-app", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                   "location": we, "properties": {"principalId": APP_IDENTITY, "clientId": "c-uami-app", "tenantId": TENANT}}),
+            json!({"id": appi, "name": "appi-web", "type": "microsoft.insights/components", "kind": "web", "location": we,
+                   "properties": {"ApplicationId": "appi-web", "WorkspaceResourceId": law}}),
+            json!({"id": law, "name": "law-main", "type": "Microsoft.OperationalInsights/workspaces", "location": we}),
+            json!({"id": storage, "name": "stdata", "type": "Microsoft.Storage/storageAccounts", "kind": "StorageV2",
+                   "location": we, "tags": {"env": "prod", "owner": "data"}, "sku": {"name": "Standard_LRS"}}),
+            json!({"id": disk_data, "name": "disk-os", "type": "Microsoft.Compute/disks", "location": "northeurope"}),
+            json!({"id": pe, "name": "pe-storage", "type": "Microsoft.Network/privateEndpoints", "location": we,
+                   "properties": {"subnet": {"id": pe_subnet}, "privateLinkServiceConnections": [
+                       {"name": "blob", "properties": {"privateLinkServiceId": storage, "groupIds": ["blob"],
+                        "privateLinkServiceConnectionState": {"status": "Approved"}}}]}}),
+            json!({"id": zone, "name": "contoso.com", "type": "Microsoft.Network/dnszones", "location": "global",
+                   "properties": {"numberOfRecordSets": 3, "zoneType": "Public"}}),
+            json!({"id": pzone, "name": "privatelink.blob.core.windows.net", "type": "Microsoft.Network/privateDnsZones",
+                   "location": "global", "properties": {"numberOfRecordSets": 2}}),
+            json!({"id": topic, "name": "topic-storage", "type": "Microsoft.EventGrid/systemTopics", "location": we,
+                   "properties": {"source": storage, "topicType": "Microsoft.Storage.StorageAccounts"}}),
+        ];
+        let dev = vec![
+            json!({"id": vnet_dev, "name": "vnet-dev", "type": "Microsoft.Network/virtualNetworks", "location": "northeurope",
+                   "properties": {"subnets": [{"id": format!("{vnet_dev}/subnets/default"), "name": "default",
+                                              "properties": {"addressPrefix": "10.1.0.0/24"}}],
+                                  "virtualNetworkPeerings": [{"name": "to-main", "properties": {"remoteVirtualNetwork": {"id": vnet}}}]}}),
+            json!({"id": kv, "name": "kv-dev", "type": "Microsoft.KeyVault/vaults", "location": "northeurope",
+                   "tags": {"env": "dev"}}),
+        ];
+        let mut children = BTreeMap::new();
+        children.insert(
+            format!("{zone}/recordsets").to_lowercase(),
+            vec![
+                json!({"id": format!("{zone}/A/www"), "name": "www", "type": "Microsoft.Network/dnszones/A",
+                       "properties": {"TTL": 300, "targetResource": {"id": pip}}}),
+                json!({"id": format!("{zone}/MX/@"), "name": "@", "type": "Microsoft.Network/dnszones/MX",
+                       "properties": {"TTL": 3600, "MXRecords": [{"preference": 10, "exchange": "mail.contoso.com"}]}}),
+            ],
+        );
+        children.insert(
+            format!("{pzone}/virtualNetworkLinks").to_lowercase(),
+            vec![json!({"id": format!("{pzone}/virtualNetworkLinks/main"), "name": "main",
+                        "properties": {"virtualNetwork": {"id": vnet}, "registrationEnabled": false}})],
+        );
+        let group = |sub: &str, name: &str, loc: &str| {
+            json!({"id": format!("/subscriptions/{sub}/resourceGroups/{name}"), "name": name, "location": loc,
+                   "type": "Microsoft.Resources/resourceGroups", "properties": {"provisioningState": "Succeeded"}})
+        };
+        let roles = |sub: &str| {
+            vec![
+                role_def(sub, OWNER_ROLE, "Owner"),
+                role_def(sub, READER_ROLE, "Reader"),
+            ]
+        };
+        let mut d_ = AzureData {
+            tenant_id: TENANT.into(),
+            organization: json!({"id": TENANT, "displayName": "Contoso", "verifiedDomains": [
+                {"name": "contoso.onmicrosoft.com", "isDefault": false},
+                {"name": "contoso.com", "isDefault": true}]}),
+            subscriptions: vec![
+                json!({"id": format!("/subscriptions/{p}"), "subscriptionId": p, "displayName": "Production",
+                       "state": "Enabled", "tenantId": TENANT}),
+                json!({"id": format!("/subscriptions/{d}"), "subscriptionId": d, "displayName": "Development",
+                       "state": "Enabled", "tenantId": TENANT}),
+            ],
+            children,
+            users: vec![
+                json!({"id": ALICE, "userPrincipalName": "alice@contoso.com", "displayName": "Alice",
+                       "accountEnabled": true, "userType": "Member", "mail": "alice@contoso.com"}),
+                json!({"id": BOB, "userPrincipalName": "bob@contoso.com", "displayName": "Bob",
+                       "accountEnabled": false, "userType": "Member", "mail": null}),
+                json!({"id": CAROL, "userPrincipalName": "carol_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                       "displayName": "Carol", "accountEnabled": true, "userType": "Guest", "mail": "carol@fabrikam.com"}),
+            ],
+            groups: vec![
+                json!({"id": PLATFORM, "displayName": "Platform", "description": "Platform engineers",
+                       "groupTypes": [], "mailEnabled": false, "securityEnabled": true}),
+                json!({"id": ADMINS, "displayName": "Admins", "description": null,
+                       "groupTypes": [], "mailEnabled": false, "securityEnabled": true}),
+                json!({"id": M365, "displayName": "All company", "description": "Everyone",
+                       "groupTypes": ["Unified"], "mailEnabled": true, "securityEnabled": false}),
+            ],
+            service_principals: vec![
+                json!({"id": DEPLOYER, "appId": "app-deployer", "displayName": "deployer",
+                       "servicePrincipalType": "Application", "accountEnabled": true}),
+                json!({"id": VM_IDENTITY, "appId": "app-vm-web", "displayName": "vm-web",
+                       "servicePrincipalType": "ManagedIdentity", "accountEnabled": true}),
+                json!({"id": APP_IDENTITY, "appId": "c-uami-app", "displayName": "uami-app",
+                       "servicePrincipalType": "ManagedIdentity", "accountEnabled": true}),
+            ],
+            admin_units: vec![
+                json!({"id": EMEA, "displayName": "EMEA", "description": "Europe",
+                                     "visibility": "Public"}),
+            ],
+            ..AzureData::default()
+        };
+        d_.members.insert(
+            PLATFORM.into(),
+            vec![member("user", ALICE), member("group", ADMINS)],
+        );
+        d_.members.insert(
+            ADMINS.into(),
+            vec![member("user", BOB), member("servicePrincipal", DEPLOYER)],
+        );
+        d_.members.insert(
+            M365.into(),
+            vec![
+                member("user", ALICE),
+                member("user", CAROL),
+                member("device", "dev-1"),
+            ],
+        );
+        d_.unit_members.insert(
+            EMEA.into(),
+            vec![member("user", ALICE), member("group", PLATFORM)],
+        );
+        d_.resource_groups.insert(
+            p.into(),
+            vec![group(p, "rg-web", we), group(p, "rg-data", we)],
+        );
+        d_.resource_groups
+            .insert(d.into(), vec![group(d, "rg-dev", "northeurope")]);
+        d_.resources.insert(p.into(), prod);
+        d_.resources.insert(d.into(), dev);
+        d_.role_definitions.insert(p.into(), roles(p));
+        d_.role_definitions.insert(d.into(), roles(d));
+        d_.role_assignments.insert(
+            p.into(),
+            vec![
+                assignment(
+                    p,
+                    1,
+                    ALICE,
+                    "User",
+                    OWNER_ROLE,
+                    &format!("/subscriptions/{p}"),
+                ),
+                assignment(
+                    p,
+                    2,
+                    PLATFORM,
+                    "Group",
+                    READER_ROLE,
+                    &format!("/subscriptions/{p}/resourceGroups/rg-data"),
+                ),
+                assignment(p, 3, VM_IDENTITY, "ServicePrincipal", READER_ROLE, &storage),
+                assignment(
+                    p,
+                    4,
+                    DEPLOYER,
+                    "ServicePrincipal",
+                    OWNER_ROLE,
+                    &format!("/subscriptions/{p}/resourceGroups/rg-web"),
+                ),
+                // Inherited from a management group: no node for its scope.
+                assignment(
+                    p,
+                    5,
+                    ADMINS,
+                    "Group",
+                    READER_ROLE,
+                    "/providers/Microsoft.Management/managementGroups/root",
+                ),
+            ],
+        );
+        d_.role_assignments.insert(
+            d.into(),
+            vec![assignment(
+                d,
+                6,
+                ALICE,
+                "User",
+                READER_ROLE,
+                &format!("/subscriptions/{d}"),
+            )],
+        );
+        d_
+    }
+
+    /// A large tenant, the same on every call: `subs` subscriptions of 10 resource groups
+    /// each, and `resources` resources spread over them in stacks of five (a virtual
+    /// network with one subnet, an NSG, a NIC in the subnet, a VM on the NIC with a
+    /// system-assigned identity, its disk; every other stack tagged), Owner and Reader in
+    /// every subscription with an assignment per VM identity; `users` users, `users / 20`
+    /// groups of 20 members each, group `i` nested in group `i / 10`.
+    pub fn generate(subs: usize, resources: usize, users: usize) -> AzureData {
+        let tenant = "9e9e0000-0000-4000-8000-000000000000";
+        let mut d = AzureData {
+            tenant_id: tenant.into(),
+            organization: json!({"id": tenant, "displayName": "Generated",
+                                 "verifiedDomains": [{"name": "generated.example", "isDefault": true}]}),
+            ..AzureData::default()
+        };
+        let stacks = resources.div_ceil(5);
+        let sub_id = |i: usize| format!("{i:08x}-0000-4000-8000-{:012x}", i + 1);
+        for i in 0..subs {
+            let s = sub_id(i);
+            d.subscriptions.push(
+                json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s,
+                "displayName": format!("sub-{i}"), "state": "Enabled", "tenantId": tenant}),
+            );
+            d.resource_groups.insert(
+                s.clone(),
+                (0..10)
+                    .map(|g| {
+                        json!({"id": format!("/subscriptions/{s}/resourceGroups/rg-{g}"),
+                                   "name": format!("rg-{g}"), "location": "westeurope",
+                                   "type": "Microsoft.Resources/resourceGroups"})
+                    })
+                    .collect(),
+            );
+            d.role_definitions.insert(
+                s.clone(),
+                vec![
+                    role_def(&s, sample::OWNER_ROLE, "Owner"),
+                    role_def(&s, sample::READER_ROLE, "Reader"),
+                ],
+            );
+        }
+        let mut count = 0;
+        for n in 0..stacks {
+            let s = sub_id(n % subs.max(1));
+            let g = format!("rg-{}", (n / subs.max(1)) % 10);
+            let vnet = res(
+                &s,
+                &g,
+                "Microsoft.Network/virtualNetworks",
+                &format!("vnet-{n}"),
+            );
+            let subnet = format!("{vnet}/subnets/default");
+            let nsg = res(
+                &s,
+                &g,
+                "Microsoft.Network/networkSecurityGroups",
+                &format!("nsg-{n}"),
+            );
+            let nic = res(
+                &s,
+                &g,
+                "Microsoft.Network/networkInterfaces",
+                &format!("nic-{n}"),
+            );
+            let vm = res(
+                &s,
+                &g,
+                "Microsoft.Compute/virtualMachines",
+                &format!("vm-{n}"),
+            );
+            let disk = res(&s, &g, "Microsoft.Compute/disks", &format!("disk-{n}"));
+            let principal = format!("p-vm-{n}");
+            let tags = if n % 2 == 0 {
+                json!({"env": format!("env-{}", n % 4), "team": format!("team-{}", n % 25)})
+            } else {
+                Value::Null
+            };
+            let stack = [
+                json!({"id": vnet, "name": format!("vnet-{n}"), "type": "Microsoft.Network/virtualNetworks", "location": "westeurope",
+                       "tags": tags, "properties": {"subnets": [{"id": subnet, "name": "default",
+                       "type": "Microsoft.Network/virtualNetworks/subnets", "properties": {"networkSecurityGroup": {"id": nsg}}}]}}),
+                json!({"id": nsg, "name": format!("nsg-{n}"), "type": "Microsoft.Network/networkSecurityGroups", "location": "westeurope"}),
+                json!({"id": nic, "name": format!("nic-{n}"), "type": "Microsoft.Network/networkInterfaces", "location": "westeurope",
+                       "properties": {"networkSecurityGroup": {"id": nsg}, "ipConfigurations": [{"properties": {"subnet": {"id": subnet}}}]}}),
+                json!({"id": vm, "name": format!("vm-{n}"), "type": "Microsoft.Compute/virtualMachines", "location": "westeurope",
+                       "tags": tags, "identity": {"type": "SystemAssigned", "principalId": principal},
+                       "properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+                           "networkProfile": {"networkInterfaces": [{"id": nic}]},
+                           "storageProfile": {"osDisk": {"managedDisk": {"id": disk}}}}}),
+                json!({"id": disk, "name": format!("disk-{n}"), "type": "Microsoft.Compute/disks", "location": "westeurope",
+                       "sku": {"name": "Premium_LRS"}}),
+            ];
+            for r in stack {
+                if count < resources {
+                    d.resources.entry(s.clone()).or_default().push(r);
+                    count += 1;
+                }
+            }
+            d.role_assignments
+                .entry(s.clone())
+                .or_default()
+                .push(assignment(
+                    &s,
+                    n,
+                    &principal,
+                    "ServicePrincipal",
+                    sample::READER_ROLE,
+                    &vm,
+                ));
+        }
+        for u in 0..users {
+            d.users.push(json!({"id": format!("u-{u}"), "userPrincipalName": format!("user{u}@generated.example"),
+                "displayName": format!("User {u}"), "accountEnabled": u % 10 != 0, "userType": "Member",
+                "mail": format!("user{u}@generated.example")}));
+        }
+        let groups = (users / 20).max(1);
+        for g in 0..groups {
+            let id = format!("g-{g}");
+            d.groups.push(
+                json!({"id": id, "displayName": format!("Group {g}"), "groupTypes": [],
+                "mailEnabled": false, "securityEnabled": true}),
+            );
+            let mut members: Vec<Value> = (0..20)
+                .map(|k| g * 20 + k)
+                .filter(|u| *u < users)
+                .map(|u| member("user", &format!("u-{u}")))
+                .collect();
+            members.extend(
+                (1..=9)
+                    .map(|k| g * 10 + k)
+                    .filter(|c| *c < groups)
+                    .map(|c| member("group", &format!("g-{c}"))),
+            );
+            d.members.insert(id, members);
+        }
+        d
+    }
+}
+
+/// A running Azure tenant; see the module docs.
+pub struct AzureSim {
+    state: Arc<SimState>,
+    server: Server,
+}
+
+struct SimState {
+    data: RwLock<AzureData>,
+    auth: Mutex<Auth>,
+    faults: Mutex<Faults>,
+    /// Largest page served, whatever `$top` asks.
+    page_size: Mutex<usize>,
+    log: RequestLog,
+}
+
+#[derive(Default)]
+struct Auth {
+    /// Token → (scope, requests it may still make).
+    tokens: HashMap<String, (&'static str, u64)>,
+    budget: u64,
+    /// `expires_in` of the tokens issued, seconds.
+    lifetime: u64,
+    issued: u64,
+    rejected_secrets: u64,
+    expired: u64,
+    wrong_audience: u64,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// Retry-After values of the next requests to throttle.
+    throttle: VecDeque<u32>,
+    throttled: u64,
+    /// Lower-case subscription ids whose every request answers 403.
+    forbidden: Vec<String>,
+}
+
+impl AzureSim {
+    /// The app registration's client id.
+    pub const CLIENT_ID: &'static str = "0c1e0000-0000-4000-8000-00000000a9e1";
+    /// Its client secret.
+    pub const CLIENT_SECRET: &'static str = "az~Sim.secret-4f9d2c7e81b0";
+
+    pub fn start(data: AzureData) -> AzureSim {
+        let state = Arc::new(SimState {
+            data: RwLock::new(data),
+            auth: Mutex::new(Auth {
+                budget: u64::MAX,
+                lifetime: 3599,
+                ..Auth::default()
+            }),
+            faults: Mutex::new(Faults::default()),
+            page_size: Mutex::new(1000),
+            log: RequestLog::default(),
+        });
+        let router = Router::new()
+            .fallback(handle)
+            .layer(middleware::from_fn_with_state(state.clone(), logged))
+            .with_state(state.clone());
+        AzureSim {
+            server: Server::start("azure-sim", router),
+            state,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: the value for `AZURE_AUTHORITY_HOST`,
+    /// `AZURE_RESOURCE_MANAGER_URL` and `AZURE_GRAPH_URL`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn tenant_id(&self) -> String {
+        self.state.data.read().expect("lock").tenant_id.clone()
+    }
+
+    /// Serves at most `n` items per page (and fewer when `$top` asks).
+    pub fn set_page_size(&self, n: usize) {
+        *self.state.page_size.lock().expect("lock") = n.max(1);
+    }
+
+    /// Every token issued from now on expires after `n` requests.
+    pub fn expire_tokens_after(&self, n: u64) {
+        self.state.auth.lock().expect("lock").budget = n;
+    }
+
+    /// Tokens issued from now on say they expire in `seconds` (`expires_in`); the
+    /// simulator does not enforce it: a client should renew before.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.state.auth.lock().expect("lock").lifetime = seconds;
+    }
+
+    /// Answers the next `n` ARM or Graph requests with 429 and `Retry-After`.
+    pub fn throttle_next(&self, n: usize, retry_after: u32) {
+        self.state
+            .faults
+            .lock()
+            .expect("lock")
+            .throttle
+            .extend((0..n).map(|_| retry_after));
+    }
+
+    /// Every request under `/subscriptions/{sub}` answers 403 `AuthorizationFailed`.
+    pub fn forbid_subscription(&self, sub: &str) {
+        self.state
+            .faults
+            .lock()
+            .expect("lock")
+            .forbidden
+            .push(sub.to_ascii_lowercase());
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.auth.lock().expect("lock").issued
+    }
+
+    pub fn expired_requests(&self) -> u64 {
+        self.state.auth.lock().expect("lock").expired
+    }
+
+    pub fn rejected_secrets(&self) -> u64 {
+        self.state.auth.lock().expect("lock").rejected_secrets
+    }
+
+    /// Requests refused because their token was for the other API.
+    pub fn wrong_audience(&self) -> u64 {
+        self.state.auth.lock().expect("lock").wrong_audience
+    }
+
+    pub fn throttled(&self) -> u64 {
+        self.state.faults.lock().expect("lock").throttled
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        self.state.log.total()
+    }
+
+    /// Each request as `METHOD /path?query`, in order of arrival.
+    pub fn request_log(&self) -> Vec<String> {
+        self.state.log.lines()
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut AzureData)) {
+        change(&mut self.state.data.write().expect("lock"));
+    }
+}
+
+/// The abstracted id's hash part the plugin must produce: hex of the first 16 bytes of
+/// HMAC-SHA-256 keyed by `seed` over the lower-cased ARM id. Computed here independently of
+/// the plugin (with the S3 simulator's HMAC), as a test oracle.
+pub fn abstracted_hash(seed: &[u8], arm_id: &str) -> String {
+    let canonical = arm_id.trim().trim_end_matches('/').to_ascii_lowercase();
+    hex::encode(&super::s3::hmac(seed, canonical.as_bytes())[..16])
+}
+
+async fn logged(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    state.log.record(&request);
+    next.run(request).await
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn query_map(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+async fn handle(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    if method == Method::POST && path.ends_with("/oauth2/v2.0/token") {
+        return token(&state, &path, &body);
+    }
+    if method != Method::GET {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "GET only",
+        );
+    }
+    let graph = path.starts_with("/v1.0/");
+    {
+        let mut faults = state.faults.lock().expect("lock");
+        if let Some(after) = faults.throttle.pop_front() {
+            faults.throttled += 1;
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "throttled",
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                after.to_string().parse().expect("a number"),
+            );
+            return r;
+        }
+    }
+    {
+        let want = if graph { GRAPH_SCOPE } else { ARM_SCOPE };
+        let mut auth = state.auth.lock().expect("lock");
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let Some((scope, left)) = bearer.and_then(|t| auth.tokens.get(t).copied()) else {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "no valid bearer token",
+            );
+        };
+        if scope != want {
+            auth.wrong_audience += 1;
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationTokenAudience",
+                "the token is for another API",
+            );
+        }
+        if left == 0 {
+            auth.expired += 1;
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "ExpiredAuthenticationToken",
+                "the token expired",
+            );
+        }
+        if let Some(t) = bearer.and_then(|t| auth.tokens.get_mut(t)) {
+            t.1 -= 1;
+        }
+    }
+    let params = query_map(query.as_deref());
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let lower = path.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('/').filter(|p| !p.is_empty()).collect();
+    if !graph {
+        if param("api-version").is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "MissingApiVersionParameter",
+                "api-version is required",
+            );
+        }
+        if parts.len() >= 2 && parts[0] == "subscriptions" {
+            let faults = state.faults.lock().expect("lock");
+            if faults.forbidden.iter().any(|s| s == parts[1]) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "AuthorizationFailed",
+                    "the client may not read this subscription",
+                );
+            }
+        }
+    }
+    let data = state.data.read().expect("lock");
+    let items: Vec<Value> = if graph {
+        match parts.as_slice() {
+            ["v1.0", "organization"] => vec![data.organization.clone()],
+            ["v1.0", "users"] => data.users.clone(),
+            ["v1.0", "groups"] => data.groups.clone(),
+            ["v1.0", "serviceprincipals"] => data.service_principals.clone(),
+            ["v1.0", "directory", "administrativeunits"] => data.admin_units.clone(),
+            ["v1.0", "groups", id, "members"] => match find(&data.members, id) {
+                Some(m) => m,
+                None => {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "Request_ResourceNotFound",
+                        "no such group",
+                    );
+                }
+            },
+            ["v1.0", "directory", "administrativeunits", id, "members"] => {
+                find(&data.unit_members, id).unwrap_or_default()
+            }
+            _ => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "Request_UnsupportedQuery",
+                    "no such Graph endpoint",
+                );
+            }
+        }
+    } else {
+        match parts.as_slice() {
+            ["subscriptions"] => data.subscriptions.clone(),
+            ["subscriptions", s, "resourcegroups"] => {
+                find(&data.resource_groups, s).unwrap_or_default()
+            }
+            ["subscriptions", s, "resources"] => find(&data.resources, s)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut r| {
+                    if let Some(o) = r.as_object_mut() {
+                        o.remove("properties");
+                    }
+                    r
+                })
+                .collect(),
+            [
+                "subscriptions",
+                s,
+                "providers",
+                "microsoft.authorization",
+                "roledefinitions",
+            ] => find(&data.role_definitions, s).unwrap_or_default(),
+            [
+                "subscriptions",
+                s,
+                "providers",
+                "microsoft.authorization",
+                "roleassignments",
+            ] => find(&data.role_assignments, s).unwrap_or_default(),
+            ["subscriptions", s, "providers", ns, ty] => {
+                let want = format!("{ns}/{ty}");
+                find(&data.resources, s)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| {
+                        r["type"]
+                            .as_str()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&want))
+                    })
+                    .collect()
+            }
+            _ => match data.children.get(&lower) {
+                Some(items) => items.clone(),
+                None => {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "ResourceNotFound",
+                        "no such ARM endpoint",
+                    );
+                }
+            },
+        }
+    };
+    drop(data);
+    let max = *state.page_size.lock().expect("lock");
+    let top = param("$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(max)
+        .min(max)
+        .max(1);
+    let skip = param("$skiptoken")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = items.iter().skip(skip).take(top).cloned().collect();
+    let next = (skip + top < items.len()).then(|| {
+        let kept: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| k != "$skiptoken")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "http://{host}{path}?{}&$skiptoken={}",
+            kept.join("&"),
+            skip + top
+        )
+    });
+    let key = if graph { "@odata.nextLink" } else { "nextLink" };
+    let mut body = json!({"value": page});
+    if let Some(next) = next {
+        body[key] = Value::String(next);
+    }
+    axum::Json(body).into_response()
+}
+
+fn find(map: &BTreeMap<String, Vec<Value>>, key: &str) -> Option<Vec<Value>> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.clone())
+}
+
+fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
+    let tenant = state.data.read().expect("lock").tenant_id.clone();
+    let form: Vec<(String, String)> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if path.trim_start_matches('/').split('/').next() != Some(tenant.as_str()) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS90002: tenant not found",
+        );
+    }
+    if field("grant_type") != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "client_credentials only",
+        );
+    }
+    let mut auth = state.auth.lock().expect("lock");
+    if field("client_id") != Some(AzureSim::CLIENT_ID)
+        || field("client_secret") != Some(AzureSim::CLIENT_SECRET)
+    {
+        auth.rejected_secrets += 1;
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: invalid client secret",
+        );
+    }
+    let scope = match field("scope") {
+        Some(ARM_SCOPE) => ARM_SCOPE,
+        Some(GRAPH_SCOPE) => GRAPH_SCOPE,
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                "AADSTS70011: unknown scope",
+            );
+        }
+    };
+    auth.issued += 1;
+    let value = format!(
+        "eyJ0eXAiOiJKV1Qi.{}.{}",
+        if scope == ARM_SCOPE { "arm" } else { "graph" },
+        auth.issued
+    );
+    let (budget, lifetime) = (auth.budget, auth.lifetime);
+    auth.tokens.insert(value.clone(), (scope, budget));
+    axum::Json(json!({"token_type": "Bearer", "expires_in": lifetime,
+                      "ext_expires_in": lifetime, "access_token": value}))
+    .into_response()
+}
+
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// Percent-decoding of a form field (`+` is a space).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_decode() {
+        assert_eq!(decode("a%7Eb+c%2F"), "a~b c/");
+        assert_eq!(decode("100%"), "100%");
+    }
+
+    #[test]
+    fn the_generator_is_sized_as_asked() {
+        let d = AzureData::generate(4, 103, 45);
+        let n: usize = d.resources.values().map(Vec::len).sum();
+        assert_eq!(n, 103);
+        assert_eq!(d.subscriptions.len(), 4);
+        assert_eq!(d.users.len(), 45);
+        assert_eq!(d.groups.len(), 2);
+        assert!(d.members["g-0"].iter().any(|m| m["id"] == "g-1"));
+    }
+}

@@ -1,0 +1,1077 @@
+//! The Azure plugin end to end (issue 8): the `infragraph` binary syncing the Azure
+//! simulator (Entra ID tokens, ARM, Microsoft Graph) into a fresh store, the graph read back
+//! through `export`.
+
+use std::collections::BTreeSet;
+
+use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::graph::Graph;
+use infragraph_tests::sim::{AzureData, AzureSim, abstracted_hash, azure_sample as s};
+use serde_json::{Value as Json, json};
+
+/// The seed most tests import, so that expected abstracted ids can be computed.
+const SEED: &str = "5eed00112233445566778899aabbccddeeff00112233445566778899aabbcc01";
+
+fn seed_bytes() -> Vec<u8> {
+    hex::decode(SEED).unwrap()
+}
+
+struct Setup<'a> {
+    sim: &'a AzureSim,
+    secret: &'a str,
+    seed: Option<&'a str>,
+}
+
+impl<'a> Setup<'a> {
+    fn new(sim: &'a AzureSim) -> Self {
+        Setup {
+            sim,
+            secret: AzureSim::CLIENT_SECRET,
+            seed: Some(SEED),
+        }
+    }
+
+    fn sync_into(&self, w: &Work, store: &str) -> Ran {
+        let mut cmd = w.cmd(&["sync", "azure", "--store", store, "--report", "report.json"]);
+        let url = self.sim.url();
+        cmd.env("AZURE_TENANT_ID", self.sim.tenant_id())
+            .env("AZURE_CLIENT_ID", AzureSim::CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", self.secret)
+            .env("AZURE_AUTHORITY_HOST", &url)
+            .env("AZURE_RESOURCE_MANAGER_URL", &url)
+            .env("AZURE_GRAPH_URL", &url);
+        match self.seed {
+            Some(seed) => cmd.env("AZURE_ABSTRACTION_SEED", seed),
+            None => cmd.env_remove("AZURE_ABSTRACTION_SEED"),
+        };
+        run(&mut cmd)
+    }
+
+    fn sync(&self, w: &Work) -> Ran {
+        self.sync_into(w, &w.store())
+    }
+}
+
+fn ok(ran: &Ran) {
+    assert_eq!(
+        ran.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+/// A resource of the sample: its ARM id as the simulator serves it, and the prefix its
+/// abstracted id must carry.
+struct R {
+    arm: String,
+    prefix: &'static str,
+}
+
+impl R {
+    fn original(&self) -> String {
+        self.arm.to_ascii_lowercase()
+    }
+    fn abstracted(&self) -> String {
+        format!(
+            "{}-{}",
+            self.prefix,
+            abstracted_hash(&seed_bytes(), &self.arm)
+        )
+    }
+}
+
+fn r(sub: &str, group: &str, ty: &str, name: &str, prefix: &'static str) -> R {
+    R {
+        arm: format!("/subscriptions/{sub}/resourceGroups/{group}/providers/{ty}/{name}"),
+        prefix,
+    }
+}
+
+/// Every resource of [`AzureData::sample`], by a short name.
+fn resources() -> Vec<(&'static str, R)> {
+    let (p, d) = (s::SUB_PROD, s::SUB_DEV);
+    let net = "Microsoft.Network";
+    let vnet = r(
+        p,
+        "rg-web",
+        &format!("{net}/virtualNetworks"),
+        "vnet-main",
+        "vnet",
+    );
+    let subnet = |v: &R, name: &str| R {
+        arm: format!("{}/subnets/{name}", v.arm),
+        prefix: "subnet",
+    };
+    let vnet_dev = r(
+        d,
+        "rg-dev",
+        &format!("{net}/virtualNetworks"),
+        "vnet-dev",
+        "vnet",
+    );
+    vec![
+        ("default", subnet(&vnet, "default")),
+        ("pe-subnet", subnet(&vnet, "pe-subnet")),
+        ("dev-default", subnet(&vnet_dev, "default")),
+        ("vnet-main", vnet),
+        ("vnet-dev", vnet_dev),
+        (
+            "nsg-web",
+            r(
+                p,
+                "rg-web",
+                &format!("{net}/networkSecurityGroups"),
+                "nsg-web",
+                "nsg",
+            ),
+        ),
+        (
+            "nic-web",
+            r(
+                p,
+                "rg-web",
+                &format!("{net}/networkInterfaces"),
+                "nic-web",
+                "nic",
+            ),
+        ),
+        (
+            "pip-web",
+            r(
+                p,
+                "rg-web",
+                &format!("{net}/publicIPAddresses"),
+                "pip-web",
+                "pip",
+            ),
+        ),
+        (
+            "vm-web",
+            r(
+                p,
+                "rg-web",
+                "Microsoft.Compute/virtualMachines",
+                "vm-web",
+                "vm",
+            ),
+        ),
+        (
+            "disk-web",
+            r(p, "rg-web", "Microsoft.Compute/disks", "disk-os", "disk"),
+        ),
+        (
+            "app-web",
+            r(p, "rg-web", "Microsoft.Web/sites", "app-web", "app"),
+        ),
+        (
+            "plan-web",
+            r(p, "rg-web", "Microsoft.Web/serverfarms", "plan-web", "plan"),
+        ),
+        (
+            "uami-app",
+            r(
+                p,
+                "rg-web",
+                "Microsoft.ManagedIdentity/userAssignedIdentities",
+                "uami-app",
+                "id",
+            ),
+        ),
+        (
+            "appi-web",
+            r(
+                p,
+                "rg-web",
+                "microsoft.insights/components",
+                "appi-web",
+                "appi",
+            ),
+        ),
+        (
+            "law-main",
+            r(
+                p,
+                "rg-data",
+                "Microsoft.OperationalInsights/workspaces",
+                "law-main",
+                "law",
+            ),
+        ),
+        (
+            "stdata",
+            r(
+                p,
+                "rg-data",
+                "Microsoft.Storage/storageAccounts",
+                "stdata",
+                "storage",
+            ),
+        ),
+        (
+            "disk-data",
+            r(p, "rg-data", "Microsoft.Compute/disks", "disk-os", "disk"),
+        ),
+        (
+            "pe-storage",
+            r(
+                p,
+                "rg-data",
+                &format!("{net}/privateEndpoints"),
+                "pe-storage",
+                "pe",
+            ),
+        ),
+        (
+            "zone",
+            r(
+                p,
+                "rg-data",
+                &format!("{net}/dnszones"),
+                "contoso.com",
+                "dns",
+            ),
+        ),
+        (
+            "pzone",
+            r(
+                p,
+                "rg-data",
+                &format!("{net}/privateDnsZones"),
+                "privatelink.blob.core.windows.net",
+                "pdns",
+            ),
+        ),
+        (
+            "topic",
+            r(
+                p,
+                "rg-data",
+                "Microsoft.EventGrid/systemTopics",
+                "topic-storage",
+                "evgt",
+            ),
+        ),
+        (
+            "kv-dev",
+            r(d, "rg-dev", "Microsoft.KeyVault/vaults", "kv-dev", "kv"),
+        ),
+    ]
+}
+
+type Key = (String, String);
+type Edge = (String, Key, Key);
+/// (subscription, number, principal labels, principal, role guid, scope nodes)
+type Assignment<'a> = (&'a str, usize, &'a [&'a str], &'a str, &'a str, Vec<Key>);
+
+fn k(label: &str, id: &str) -> Key {
+    (label.to_owned(), id.to_owned())
+}
+
+fn rg(sub: &str, name: &str) -> String {
+    format!("/subscriptions/{sub}/resourcegroups/{name}")
+}
+
+fn role(sub: &str, guid: &str) -> String {
+    format!("/subscriptions/{sub}/providers/microsoft.authorization/roledefinitions/{guid}")
+}
+
+fn ra(sub: &str, n: usize) -> String {
+    format!("/subscriptions/{sub}/providers/microsoft.authorization/roleassignments/ra-{n:04}")
+}
+
+/// The graph a sync of the sample must write, nodes and relationships, written out from
+/// the fixture: both views of every resource, and each relationship between resources in
+/// both views.
+fn expected() -> (BTreeSet<Key>, BTreeSet<Edge>) {
+    let (p, d) = (s::SUB_PROD, s::SUB_DEV);
+    let all = resources();
+    let res = |name: &str| -> &R { &all.iter().find(|(n, _)| *n == name).expect(name).1 };
+    let mut nodes = BTreeSet::new();
+    let mut edges = BTreeSet::new();
+    let mut edge = |t: &str, a: Key, b: Key| {
+        edges.insert((t.to_owned(), a, b));
+    };
+    nodes.insert(k("Tenant", s::TENANT));
+    for sub in [p, d] {
+        nodes.insert(k("Subscription", sub));
+        edge("CONTAINS", k("Tenant", s::TENANT), k("Subscription", sub));
+        for guid in [s::OWNER_ROLE, s::READER_ROLE] {
+            nodes.insert(k("RoleDefinition", &role(sub, guid)));
+        }
+    }
+    for (sub, g) in [(p, "rg-web"), (p, "rg-data"), (d, "rg-dev")] {
+        nodes.insert(k("ResourceGroup", &rg(sub, g)));
+        edge(
+            "CONTAINS",
+            k("Subscription", sub),
+            k("ResourceGroup", &rg(sub, g)),
+        );
+    }
+    let regions = [
+        (
+            "westeurope",
+            &[
+                "default",
+                "pe-subnet",
+                "vnet-main",
+                "nsg-web",
+                "nic-web",
+                "pip-web",
+                "vm-web",
+                "disk-web",
+                "app-web",
+                "plan-web",
+                "uami-app",
+                "appi-web",
+                "law-main",
+                "stdata",
+                "pe-storage",
+                "topic",
+            ][..],
+        ),
+        (
+            "northeurope",
+            &["dev-default", "vnet-dev", "disk-data", "kv-dev"][..],
+        ),
+        ("global", &["zone", "pzone"][..]),
+    ];
+    for (region, members) in regions {
+        nodes.insert(k("Region", region));
+        for m in members {
+            let x = res(m);
+            edge(
+                "LOCATED_IN",
+                k("Resource", &x.abstracted()),
+                k("Region", region),
+            );
+            edge(
+                "LOCATED_IN",
+                k("OriginalResource", &x.original()),
+                k("Region", region),
+            );
+        }
+    }
+    for (name, x) in &all {
+        nodes.insert(k("Resource", &x.abstracted()));
+        nodes.insert(k("OriginalResource", &x.original()));
+        edge(
+            "SCAN_SOURCE_NODE",
+            k("Resource", &x.abstracted()),
+            k("OriginalResource", &x.original()),
+        );
+        if !name.contains("default") && *name != "pe-subnet" {
+            let (sub, group) = {
+                let parts: Vec<&str> = x.arm.split('/').collect();
+                (parts[2].to_owned(), parts[4].to_owned())
+            };
+            let g = rg(&sub, &group);
+            edge(
+                "CONTAINS",
+                k("ResourceGroup", &g),
+                k("Resource", &x.abstracted()),
+            );
+            edge(
+                "CONTAINS",
+                k("ResourceGroup", &g),
+                k("OriginalResource", &x.original()),
+            );
+        }
+    }
+    for (name, tags) in [
+        ("vm-web", &["env=prod", "tier=web"][..]),
+        ("stdata", &["env=prod", "owner=data"][..]),
+        ("kv-dev", &["env=dev"][..]),
+    ] {
+        for tag in tags {
+            nodes.insert(k("Tag", tag));
+            edge(
+                "TAGGED_WITH",
+                k("Resource", &res(name).abstracted()),
+                k("Tag", tag),
+            );
+            edge(
+                "TAGGED_WITH",
+                k("OriginalResource", &res(name).original()),
+                k("Tag", tag),
+            );
+        }
+    }
+    // Relationships the rules derive between resources, each in both views.
+    for (t, a, b) in [
+        ("DEPENDS_ON", "vm-web", "nic-web"),
+        ("DEPENDS_ON", "vm-web", "disk-web"),
+        ("USES_SUBNET", "nic-web", "default"),
+        ("SECURED_BY", "nic-web", "nsg-web"),
+        ("USES", "nic-web", "pip-web"),
+        ("CONTAINS", "vnet-main", "default"),
+        ("CONTAINS", "vnet-main", "pe-subnet"),
+        ("CONTAINS", "vnet-dev", "dev-default"),
+        ("CONNECTS_TO", "vnet-main", "vnet-dev"),
+        ("CONNECTS_TO", "vnet-dev", "vnet-main"),
+        ("SECURED_BY", "default", "nsg-web"),
+        ("USES_SUBNET", "pe-storage", "pe-subnet"),
+        ("DEPENDS_ON", "app-web", "plan-web"),
+        ("USES_SUBNET", "app-web", "default"),
+        ("LOGS_TO", "appi-web", "law-main"),
+        ("INTEGRATES_WITH", "topic", "stdata"),
+    ] {
+        edge(
+            t,
+            k("Resource", &res(a).abstracted()),
+            k("Resource", &res(b).abstracted()),
+        );
+        edge(
+            t,
+            k("OriginalResource", &res(a).original()),
+            k("OriginalResource", &res(b).original()),
+        );
+    }
+    let pe = res("pe-storage").original();
+    nodes.insert(k("PrivateEndpoint", &pe));
+    edge(
+        "CONNECTED_TO_PE",
+        k("Resource", &res("stdata").abstracted()),
+        k("PrivateEndpoint", &pe),
+    );
+    edge(
+        "CONNECTED_TO_PE",
+        k("OriginalResource", &res("stdata").original()),
+        k("PrivateEndpoint", &pe),
+    );
+    for (zone, target) in [("zone", "pip-web"), ("pzone", "vnet-main")] {
+        let z = res(zone).original();
+        nodes.insert(k("DNSZone", &z));
+        edge(
+            "RESOLVES_TO",
+            k("DNSZone", &z),
+            k("Resource", &res(target).abstracted()),
+        );
+        edge(
+            "RESOLVES_TO",
+            k("DNSZone", &z),
+            k("OriginalResource", &res(target).original()),
+        );
+    }
+    nodes.insert(k("ManagedIdentity", s::VM_IDENTITY));
+    nodes.insert(k("ManagedIdentity", s::APP_IDENTITY));
+    for (who, mi) in [
+        ("vm-web", s::VM_IDENTITY),
+        ("vm-web", s::APP_IDENTITY),
+        ("app-web", s::APP_IDENTITY),
+    ] {
+        edge(
+            "USES_IDENTITY",
+            k("Resource", &res(who).abstracted()),
+            k("ManagedIdentity", mi),
+        );
+        edge(
+            "USES_IDENTITY",
+            k("OriginalResource", &res(who).original()),
+            k("ManagedIdentity", mi),
+        );
+    }
+    for u in [s::ALICE, s::BOB, s::CAROL] {
+        nodes.insert(k("User", u));
+    }
+    for g in [s::PLATFORM, s::ADMINS, s::M365] {
+        nodes.insert(k("Group", g));
+    }
+    for sp in [s::DEPLOYER, s::VM_IDENTITY, s::APP_IDENTITY] {
+        nodes.insert(k("ServicePrincipal", sp));
+    }
+    nodes.insert(k("AdminUnit", s::EMEA));
+    for (from, id, to, container) in [
+        ("User", s::ALICE, "Group", s::PLATFORM),
+        ("Group", s::ADMINS, "Group", s::PLATFORM),
+        ("User", s::BOB, "Group", s::ADMINS),
+        ("ServicePrincipal", s::DEPLOYER, "Group", s::ADMINS),
+        ("User", s::ALICE, "Group", s::M365),
+        ("User", s::CAROL, "Group", s::M365),
+        ("User", s::ALICE, "AdminUnit", s::EMEA),
+        ("Group", s::PLATFORM, "AdminUnit", s::EMEA),
+    ] {
+        edge("MEMBER_OF", k(from, id), k(to, container));
+    }
+    let stdata = res("stdata");
+    let assignments: [Assignment; 6] = [
+        (
+            p,
+            1,
+            &["User"],
+            s::ALICE,
+            s::OWNER_ROLE,
+            vec![k("Subscription", p)],
+        ),
+        (
+            p,
+            2,
+            &["Group"],
+            s::PLATFORM,
+            s::READER_ROLE,
+            vec![k("ResourceGroup", &rg(p, "rg-data"))],
+        ),
+        (
+            p,
+            3,
+            &["ServicePrincipal", "ManagedIdentity"],
+            s::VM_IDENTITY,
+            s::READER_ROLE,
+            vec![
+                k("Resource", &stdata.abstracted()),
+                k("OriginalResource", &stdata.original()),
+            ],
+        ),
+        (
+            p,
+            4,
+            &["ServicePrincipal"],
+            s::DEPLOYER,
+            s::OWNER_ROLE,
+            vec![k("ResourceGroup", &rg(p, "rg-web"))],
+        ),
+        (p, 5, &["Group"], s::ADMINS, s::READER_ROLE, vec![]),
+        (
+            d,
+            6,
+            &["User"],
+            s::ALICE,
+            s::READER_ROLE,
+            vec![k("Subscription", d)],
+        ),
+    ];
+    for (sub, n, labels, principal, guid, scopes) in assignments {
+        let id = ra(sub, n);
+        nodes.insert(k("RoleAssignment", &id));
+        for label in labels {
+            edge("ASSIGNED_TO", k("RoleAssignment", &id), k(label, principal));
+            edge(
+                "HAS_ROLE",
+                k(label, principal),
+                k("RoleDefinition", &role(sub, guid)),
+            );
+            for scope in &scopes {
+                edge("ASSIGNED_ROLE", k(label, principal), scope.clone());
+            }
+        }
+    }
+    (nodes, edges)
+}
+
+fn diff<T: Ord + std::fmt::Debug>(got: &BTreeSet<T>, want: &BTreeSet<T>) -> String {
+    let missing: Vec<&T> = want.difference(got).collect();
+    let extra: Vec<&T> = got.difference(want).collect();
+    format!("missing {missing:#?}\nunexpected {extra:#?}")
+}
+
+fn node_keys(g: &Graph) -> BTreeSet<Key> {
+    g.nodes.keys().cloned().collect()
+}
+
+fn edge_keys(g: &Graph) -> BTreeSet<Edge> {
+    g.edges.keys().cloned().collect()
+}
+
+fn assert_sample_graph(g: &Graph) {
+    let (nodes, edges) = expected();
+    assert!(
+        node_keys(g) == nodes,
+        "nodes differ:\n{}",
+        diff(&node_keys(g), &nodes)
+    );
+    assert!(
+        edge_keys(g) == edges,
+        "relationships differ:\n{}",
+        diff(&edge_keys(g), &edges)
+    );
+}
+
+#[test]
+fn the_sample_tenant_syncs_to_the_hand_written_graph() {
+    let w = Work::new("azure-sample");
+    let sim = AzureSim::start(AzureData::sample());
+    // Small pages, so that every listing follows its links.
+    sim.set_page_size(2);
+    ok(&Setup::new(&sim).sync(&w));
+    let g = w.graph();
+    assert_sample_graph(&g);
+    assert_eq!(w.report()["status"], "succeeded", "{}", w.report());
+    assert_eq!(sim.wrong_audience(), 0);
+    assert_eq!(sim.tokens_issued(), 2, "one token per API");
+
+    // SCAN_SOURCE_NODE is one to one.
+    let scans: Vec<&(String, Key, Key)> = g
+        .edges
+        .keys()
+        .filter(|e| e.0 == "SCAN_SOURCE_NODE")
+        .collect();
+    let starts: BTreeSet<&Key> = scans.iter().map(|e| &e.1).collect();
+    let ends: BTreeSet<&Key> = scans.iter().map(|e| &e.2).collect();
+    assert_eq!((starts.len(), ends.len()), (scans.len(), scans.len()));
+    assert_eq!(scans.len(), g.count("Resource"));
+    assert_eq!(scans.len(), g.count("OriginalResource"));
+
+    // Both views of the VM, as the schema gives them.
+    let all = resources();
+    let vm = &all.iter().find(|(n, _)| *n == "vm-web").unwrap().1;
+    let (labels, original) = &g.nodes[&k("OriginalResource", &vm.original())];
+    let mut labels = labels.clone();
+    labels.sort();
+    assert_eq!(labels, ["Original", "OriginalResource", "Resource"]);
+    let abstracted = g.node("Resource", &vm.abstracted());
+    for (key, want) in [
+        ("name", json!("vm-web")),
+        ("type", json!("Microsoft.Compute/virtualMachines")),
+        ("location", json!("westeurope")),
+        ("tags", json!(r#"{"env":"prod","tier":"web"}"#)),
+        ("provisioning_state", json!("Succeeded")),
+    ] {
+        assert_eq!(original[key], want, "original {key}");
+        assert_eq!(abstracted[key], want, "abstracted {key}");
+    }
+    assert_eq!(original["abstracted_id"], json!(vm.abstracted()));
+    assert_eq!(original["arm_id"], json!(vm.arm));
+    assert_eq!(original["resource_group"], json!("rg-web"));
+    assert_eq!(original["subscription_id"], json!(s::SUB_PROD));
+    assert_eq!(abstracted["original_id"], json!(vm.original()));
+    assert_eq!(abstracted["abstraction_type"], json!("hmac-sha256"));
+    // Related properties are abstracted the way ids are.
+    let group_hash = abstracted_hash(&seed_bytes(), &rg(s::SUB_PROD, "rg-web"));
+    assert_eq!(
+        abstracted["resource_group"],
+        json!(format!("rg-{group_hash}"))
+    );
+    let sub_hash = abstracted_hash(&seed_bytes(), &format!("/subscriptions/{}", s::SUB_PROD));
+    assert_eq!(
+        abstracted["subscription_id"],
+        json!(format!("sub-{sub_hash}"))
+    );
+    let props: Json = serde_json::from_str(original["properties"].as_str().unwrap()).unwrap();
+    assert_eq!(props["hardwareProfile"]["vmSize"], "Standard_B2s");
+    // The seed itself is written nowhere.
+    let everything = g.lines();
+    assert!(!everything.contains(SEED), "the seed is in the graph");
+
+    // A few other kinds' properties.
+    let tenant = g.node("Tenant", s::TENANT);
+    assert_eq!(
+        (&tenant["name"], &tenant["domain"]),
+        (&json!("Contoso"), &json!("contoso.com"))
+    );
+    let bob = g.node("User", s::BOB);
+    assert_eq!(bob["user_principal_name"], "bob@contoso.com");
+    assert_eq!(bob["account_enabled"], false);
+    let m365 = g.node("Group", s::M365);
+    assert_eq!(m365["group_types"], json!(["Unified"]));
+    assert!(
+        g.nodes[&k("Group", s::M365)]
+            .0
+            .contains(&"IdentityGroup".to_owned())
+    );
+    let mi = g.node("ManagedIdentity", s::APP_IDENTITY);
+    assert_eq!(
+        (&mi["type"], &mi["client_id"]),
+        (&json!("UserAssigned"), &json!("c-uami-app"))
+    );
+    let pe = &all.iter().find(|(n, _)| *n == "pe-storage").unwrap().1;
+    let pe_node = g.node("PrivateEndpoint", &pe.original());
+    assert_eq!(pe_node["connection_state"], "Approved");
+    let zone = &all.iter().find(|(n, _)| *n == "zone").unwrap().1;
+    let zone_node = g.node("DNSZone", &zone.original());
+    assert_eq!(
+        (&zone_node["type"], &zone_node["record_count"]),
+        (&json!("Public"), &json!(3))
+    );
+    let owner = g.node("RoleDefinition", &role(s::SUB_PROD, s::OWNER_ROLE));
+    assert_eq!(owner["role_name"], "Owner");
+    let assigned = g
+        .edges
+        .iter()
+        .find(|((t, a, b), _)| t == "ASSIGNED_ROLE" && a.1 == s::ALICE && b.1 == s::SUB_PROD)
+        .expect("alice is Owner of the production subscription")
+        .1;
+    assert_eq!(assigned["role_name"], "Owner");
+    let dep = g
+        .edges
+        .iter()
+        .find(|((t, a, _), _)| t == "DEPENDS_ON" && a.1 == vm.original())
+        .unwrap()
+        .1;
+    assert_eq!(dep["dependency_type"], "Hard");
+}
+
+#[test]
+fn abstracted_ids_are_distinct_stable_and_move_with_the_seed() {
+    let w = Work::new("azure-ids");
+    let sim = AzureSim::start(AzureData::sample());
+    let mut setup = Setup::new(&sim);
+    setup.seed = None;
+    ok(&setup.sync(&w));
+    let first = w.graph();
+    let ids = |g: &Graph| -> BTreeSet<(String, String)> {
+        g.nodes
+            .iter()
+            .filter(|((l, _), _)| l == "Resource")
+            .map(|((_, id), (_, p))| (p["original_id"].as_str().unwrap().to_owned(), id.clone()))
+            .collect()
+    };
+    // Same-named disks in different groups get different ids.
+    let first_ids = ids(&first);
+    let disks: Vec<&(String, String)> = first_ids
+        .iter()
+        .filter(|(o, _)| o.ends_with("/disks/disk-os"))
+        .collect();
+    assert_eq!(disks.len(), 2);
+    assert_ne!(disks[0].1, disks[1].1);
+    assert!(
+        disks
+            .iter()
+            .all(|(_, id)| id.starts_with("disk-") && id.len() == 5 + 32)
+    );
+
+    // A second sync reuses the seed.
+    ok(&setup.sync(&w));
+    assert_eq!(ids(&w.graph()), ids(&first));
+
+    // The seed, exported, gives the same ids in a new store, whether imported with
+    // `state set` or given as AZURE_ABSTRACTION_SEED.
+    let store = w.store();
+    let tenant = sim.tenant_id();
+    let got = run(&mut w.cmd(&[
+        "state",
+        "get",
+        "azure",
+        &tenant,
+        "abstraction_seed",
+        "--store",
+        &store,
+    ]));
+    ok(&got);
+    let exported = got.stdout.trim().to_owned();
+    assert_eq!(exported.len(), 64, "{exported}");
+    let fingerprint = first
+        .nodes
+        .iter()
+        .find(|((l, _), _)| l == "Resource")
+        .map(|(_, (_, p))| p["seed_fingerprint"].clone())
+        .unwrap();
+    assert!(
+        !first.lines().contains(&exported),
+        "the seed is in the graph"
+    );
+
+    let moved = w.0.join("moved.db").to_string_lossy().into_owned();
+    let set = run(&mut w.cmd(&[
+        "state",
+        "set",
+        "azure",
+        &tenant,
+        "abstraction_seed",
+        &exported,
+        "--store",
+        &moved,
+    ]));
+    ok(&set);
+    ok(&setup.sync_into(&w, &moved));
+    let moved_graph = w.graph_of(&moved);
+    assert_eq!(ids(&moved_graph), ids(&first));
+
+    let by_env = w.0.join("by-env.db").to_string_lossy().into_owned();
+    setup.seed = Some(&exported);
+    ok(&setup.sync_into(&w, &by_env));
+    let env_graph = w.graph_of(&by_env);
+    assert_eq!(ids(&env_graph), ids(&first));
+    let fp = env_graph
+        .nodes
+        .iter()
+        .find(|((l, _), _)| l == "Resource")
+        .map(|(_, (_, p))| p["seed_fingerprint"].clone())
+        .unwrap();
+    assert_eq!(fp, fingerprint);
+
+    // Another seed for a store that has one is refused: every id would change.
+    setup.seed = Some(SEED);
+    let refused = setup.sync(&w);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert_eq!(refused.code, 2, "{said}");
+    assert!(said.contains("AZURE_ABSTRACTION_SEED differs"), "{said}");
+    assert!(!said.contains(&exported));
+    assert_eq!(ids(&w.graph()), ids(&first));
+
+    // `state get` of an absent entry exits 1; `state set` refuses a value that is not hex.
+    let absent = run(&mut w.cmd(&[
+        "state",
+        "get",
+        "azure",
+        "other-tenant",
+        "abstraction_seed",
+        "--store",
+        &store,
+    ]));
+    assert_eq!(absent.code, 1, "{}", absent.stderr);
+    assert!(absent.stderr.contains("other-tenant"), "{}", absent.stderr);
+    let not_hex = run(&mut w.cmd(&[
+        "state",
+        "set",
+        "azure",
+        &tenant,
+        "abstraction_seed",
+        "xyz",
+        "--store",
+        &moved,
+    ]));
+    assert_eq!(not_hex.code, 2);
+    assert!(not_hex.stderr.contains("hex digits"), "{}", not_hex.stderr);
+
+    // A malformed seed is named.
+    setup.seed = Some("not-hex");
+    let fresh = w.0.join("fresh.db").to_string_lossy().into_owned();
+    let bad = setup.sync_into(&w, &fresh);
+    let said = format!("{}{}", bad.stdout, bad.stderr);
+    assert_eq!(bad.code, 2, "{said}");
+    assert!(said.contains("64 hex digits"), "{said}");
+}
+
+/// Throttling (429 with Retry-After) is absorbed by the host; tokens that expire every
+/// few requests are renewed by the plugin; the graph is the same as without faults.
+#[test]
+fn throttling_and_expiring_tokens_change_nothing() {
+    let w = Work::new("azure-faults");
+    let sim = AzureSim::start(AzureData::sample());
+    sim.set_page_size(3);
+    sim.throttle_next(3, 1);
+    sim.expire_tokens_after(7);
+    ok(&Setup::new(&sim).sync(&w));
+    assert_sample_graph(&w.graph());
+    assert_eq!(sim.throttled(), 3);
+    assert!(sim.expired_requests() >= 2, "{}", sim.expired_requests());
+    assert!(sim.tokens_issued() > 2, "{}", sim.tokens_issued());
+    assert_eq!(sim.wrong_audience(), 0);
+    let report = w.report();
+    assert_eq!(report["status"], "succeeded", "{report}");
+}
+
+/// Tokens that say they expire within the renewal margin are renewed before use, once per
+/// API per round of requests, and never sent stale.
+#[test]
+fn tokens_about_to_expire_are_renewed_before_use() {
+    let w = Work::new("azure-expires-in");
+    let sim = AzureSim::start(AzureData::sample());
+    sim.set_page_size(4);
+    sim.set_token_lifetime(60);
+    ok(&Setup::new(&sim).sync(&w));
+    assert_sample_graph(&w.graph());
+    assert_eq!(sim.expired_requests(), 0);
+    let tokens = sim.tokens_issued();
+    let requests = sim.total_requests();
+    // More than the two first tokens, and far fewer than one per request.
+    assert!(
+        tokens > 4 && tokens * 3 < requests,
+        "{tokens} tokens for {requests} requests"
+    );
+}
+
+/// A subscription answering 403 marks what it feeds incomplete: its resources from the
+/// last sync are kept, everything else is written, and the run is partial.
+#[test]
+fn a_forbidden_subscription_keeps_its_records_and_the_rest_syncs() {
+    let w = Work::new("azure-forbidden");
+    let sim = AzureSim::start(AzureData::sample());
+    let setup = Setup::new(&sim);
+    ok(&setup.sync(&w));
+    let before = w.graph();
+    sim.forbid_subscription(s::SUB_DEV);
+    // Something changes in the readable subscription and in Graph.
+    sim.update(|d| {
+        d.users.retain(|u| u["id"] != s::CAROL);
+        d.members
+            .get_mut(s::M365)
+            .unwrap()
+            .retain(|m| m["id"] != s::CAROL);
+    });
+    let ran = setup.sync(&w);
+    assert_eq!(ran.code, 1, "partial:\n{}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    assert_eq!(report["status"], "partial", "{report}");
+    let incomplete = report["incomplete"].to_string();
+    for label in [
+        "Resource",
+        "OriginalResource",
+        "ResourceGroup",
+        "RoleAssignment",
+        "RoleDefinition",
+    ] {
+        assert!(
+            incomplete.contains(label),
+            "{label} not incomplete: {incomplete}"
+        );
+    }
+    assert!(incomplete.contains("AuthorizationFailed"), "{incomplete}");
+    let after = w.graph();
+    // The dev subscription's records are still there; carol is gone.
+    let kv = &resources()
+        .into_iter()
+        .find(|(n, _)| *n == "kv-dev")
+        .unwrap()
+        .1;
+    assert!(after.has("OriginalResource", &kv.original()));
+    assert!(after.has("Resource", &kv.abstracted()));
+    assert!(after.has("ResourceGroup", &rg(s::SUB_DEV, "rg-dev")));
+    assert!(!after.has("User", s::CAROL));
+    assert_eq!(after.count("Resource"), before.count("Resource"));
+}
+
+#[test]
+fn a_wrong_client_secret_names_the_variables_and_is_not_shown() {
+    let w = Work::new("azure-wrong-secret");
+    let sim = AzureSim::start(AzureData::sample());
+    let mut setup = Setup::new(&sim);
+    setup.secret = "wrong~secret-0000aaaa";
+    let ran = setup.sync(&w);
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        all.contains("AZURE_CLIENT_SECRET") && all.contains("invalid_client"),
+        "{all}"
+    );
+    assert!(!all.contains("wrong~secret"), "{all}");
+    assert_eq!(sim.rejected_secrets(), 1);
+}
+
+/// The client secret is in no output, report, log line, graph or request the simulator
+/// saw outside the token endpoint's body.
+#[test]
+fn the_client_secret_appears_nowhere() {
+    let w = Work::new("azure-secret");
+    let sim = AzureSim::start(AzureData::sample());
+    let mut cmd_setup = Setup::new(&sim);
+    cmd_setup.seed = None;
+    let ran = cmd_setup.sync(&w);
+    ok(&ran);
+    let report = std::fs::read_to_string(w.0.join("report.json")).unwrap();
+    let graph = w.graph().lines();
+    let runs = run(&mut w.cmd(&["runs", "--json", "--store", &w.store()])).stdout;
+    let requests = sim.request_log().join("\n");
+    for (what, text) in [
+        ("stdout", &ran.stdout),
+        ("stderr", &ran.stderr),
+        ("report", &report),
+        ("graph", &graph),
+        ("run history", &runs),
+        ("request lines", &requests),
+    ] {
+        assert!(
+            !text.contains(AzureSim::CLIENT_SECRET),
+            "{what} holds the secret:\n{text}"
+        );
+    }
+    assert!(requests.contains("POST /"), "{requests}");
+}
+
+#[test]
+fn the_schema_lists_every_rule() {
+    let w = Work::new("azure-schema");
+    let ran = run(&mut w.cmd(&["schema", "azure"]));
+    ok(&ran);
+    for needle in [
+        "properties.networkProfile.networkInterfaces[].id",
+        "properties.ipConfigurations[].properties.subnet.id",
+        "properties.privateLinkServiceConnections[].properties.privateLinkServiceId",
+        "identity.userAssignedIdentities.*.principalId",
+        "recordsets",
+        "SCAN_SOURCE_NODE",
+        "OriginalResource",
+    ] {
+        assert!(
+            ran.stdout.contains(needle),
+            "{needle} missing:\n{}",
+            ran.stdout
+        );
+    }
+}
+
+/// In process: the records the plugin emitted, its state writes, its outcome and the log
+/// hold neither the client secret nor the seed; the seed is kept in the state, 32 bytes.
+#[tokio::test(flavor = "current_thread")]
+async fn the_guest_emits_neither_secret_nor_seed() {
+    let (log, _guard) = infragraph_tests::logs::capture();
+    let sim = AzureSim::start(AzureData::sample());
+    let rt = crate::runtime();
+    let plugin = rt
+        .load(&infragraph_tests::harness::plugin("azure"), None)
+        .await
+        .expect("the azure plugin loads");
+    let url = sim.url();
+    let run = infragraph_tests::harness::Sync::new(&rt, &plugin)
+        .config("tenant_id", &sim.tenant_id())
+        .config("client_id", AzureSim::CLIENT_ID)
+        .config("login_url", &url)
+        .config("arm_url", &url)
+        .config("graph_url", &url)
+        .secret("client_secret", AzureSim::CLIENT_SECRET)
+        .run()
+        .await;
+    assert!(run.outcome.result.is_ok(), "{:?}", run.outcome.result);
+    assert_eq!((sim.tokens_issued(), sim.rejected_secrets()), (2, 0));
+    let seed = run.outcome.state_writes["abstraction_seed"]
+        .clone()
+        .expect("a seed is stored");
+    assert_eq!(seed.len(), 32);
+    let seed_hex = hex::encode(&seed);
+    let emitted = format!("{:?}", run.emitted);
+    let outcome = format!("{:?}", run.outcome.result);
+    let logged = log.text();
+    for (what, text) in [
+        ("records", &emitted),
+        ("outcome", &outcome),
+        ("log", &logged),
+    ] {
+        assert!(
+            !text.contains(AzureSim::CLIENT_SECRET),
+            "the secret is in the {what}"
+        );
+        assert!(!text.contains(&seed_hex), "the seed is in the {what}");
+    }
+    // The records are those of the sample: both views of its 22 resources.
+    let ids = run.node_ids();
+    let count = |label: &str| ids.iter().filter(|(l, _)| l == label).count();
+    assert_eq!((count("Resource"), count("OriginalResource")), (22, 22));
+}
+
+/// The same tenant synced into the Bolt server (ArcadeDB, started by `cargo xtask test`)
+/// gives the embedded store's graph: both views with their three labels, every
+/// relationship, and the seed imported into each store's state.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_synced_into_bolt_equals_the_embedded_store() {
+    use infragraph_tests::conformance::Inspect;
+    let w = Work::new("azure-bolt");
+    let db = infragraph_tests::bolt::fresh_database("azure").await;
+    let sim = AzureSim::start(AzureData::sample());
+    let setup = Setup::new(&sim);
+    ok(&setup.sync(&w));
+    let mut cmd = w.cmd(&[
+        "sync",
+        "azure",
+        "--neo4j",
+        &db.uri,
+        "--neo4j-user",
+        &db.user,
+    ]);
+    cmd.args(["--neo4j-database", &db.database])
+        .env("NEO4J_PASSWORD", &db.password)
+        .env("AZURE_TENANT_ID", sim.tenant_id())
+        .env("AZURE_CLIENT_ID", AzureSim::CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", AzureSim::CLIENT_SECRET)
+        .env("AZURE_AUTHORITY_HOST", sim.url())
+        .env("AZURE_RESOURCE_MANAGER_URL", sim.url())
+        .env("AZURE_GRAPH_URL", sim.url())
+        .env("AZURE_ABSTRACTION_SEED", SEED);
+    ok(&run(&mut cmd));
+    let server = infragraph_sink_neo4j::Neo4jSink::connect(&db)
+        .await
+        .expect("connect")
+        .graph()
+        .await;
+    let local = w.graph();
+    assert_sample_graph(&server);
+    assert_eq!(local.normalized().lines(), server.normalized().lines());
+}
