@@ -153,7 +153,7 @@ impl Client {
         &mut self,
         cx: &mut Context,
         listings: Vec<(T, Api, String)>,
-        mut page: impl FnMut(&mut Context, &T, Result<Vec<Value>, String>) -> Result<(), SyncError>,
+        mut page: impl FnMut(&mut Context, &T, Result<Vec<Value>, Stopped>) -> Result<(), SyncError>,
     ) -> Result<(), SyncError> {
         let mut open: std::collections::VecDeque<(T, Api, String)> = listings.into();
         let mut pages: u64 = 0;
@@ -182,7 +182,7 @@ impl Client {
                 let resp = match outcome {
                     Ok(r) => r,
                     Err(e) => {
-                        page(cx, &tag, Err(format!("{url}: {e}")))?;
+                        page(cx, &tag, Err(Stopped::new(None, format!("{url}: {e}"))))?;
                         continue;
                     }
                 };
@@ -194,18 +194,16 @@ impl Client {
                 }
                 answered[api as usize] += 1;
                 if !resp.is_success() {
-                    page(cx, &tag, Err(status_reason(&resp)))?;
+                    let stop = Stopped::new(Some(resp.status), status_reason(&resp));
+                    page(cx, &tag, Err(stop))?;
                     continue;
                 }
                 let mut body: Value = resp.json()?;
                 let items = match body.get_mut("value").map(Value::take) {
                     Some(Value::Array(items)) => items,
                     _ => {
-                        page(
-                            cx,
-                            &tag,
-                            Err(format!("{url} answered without a `value` list")),
-                        )?;
+                        let reason = format!("{url} answered without a `value` list");
+                        page(cx, &tag, Err(Stopped::new(None, reason)))?;
                         continue;
                     }
                 };
@@ -246,6 +244,20 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a listing stopped: the status that stopped it (none for a network failure or a
+/// malformed answer), and a line for the operator.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    pub status: Option<u16>,
+    pub reason: String,
+}
+
+impl Stopped {
+    fn new(status: Option<u16>, reason: String) -> Stopped {
+        Stopped { status, reason }
     }
 }
 

@@ -156,6 +156,7 @@ pub fn prefix(arm_type: &str) -> &'static str {
         "microsoft.managedidentity/userassignedidentities" => "id",
         "microsoft.operationalinsights/workspaces" => "law",
         "microsoft.insights/components" => "appi",
+        "microsoft.insights/metricalerts" => "alert",
         "microsoft.eventgrid/systemtopics" => "evgt",
         "microsoft.sql/servers" => "sql",
         _ => "res",

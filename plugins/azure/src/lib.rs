@@ -107,6 +107,15 @@ impl Ingestor for Azure {
                  unset, the stored seed is used, or one is generated on the first sync",
             )
             .env("AZURE_ABSTRACTION_SEED"),
+        )
+        .config(
+            ConfigKey::text_list(
+                "diagnostic_types",
+                "Resource types (e.g. microsoft.keyvault/vaults) whose diagnostic settings are \
+                 read for LOGS_TO, one request per resource; empty reads none",
+            )
+            .env("AZURE_DIAGNOSTIC_TYPES")
+            .default_list(rules::DIAGNOSTIC_TYPES.iter().copied()),
         );
         for node in schema::nodes() {
             m = m.node(node);
@@ -133,7 +142,11 @@ impl Ingestor for Azure {
         // Both tokens first: wrong credentials fail here, before anything is emitted.
         client.login(cx, Api::Arm)?;
         client.login(cx, Api::Graph)?;
-        let mut out = Out::new(&tenant, Abstractor::new(seed));
+        let mut out = Out::new(
+            &tenant,
+            Abstractor::new(seed),
+            config.list("diagnostic_types"),
+        );
         let mut failures = Failures::default();
 
         let org_url = format!("{}/v1.0/organization", client.graph);
@@ -269,7 +282,7 @@ fn list_subscriptions(
     client.walk(cx, vec![((), Api::Arm, url)], |cx, _, page| {
         match page {
             Ok(items) => subs.extend(items.iter().filter_map(|s| out.subscription(cx, s))),
-            Err(reason) => failed = Some(reason),
+            Err(stop) => failed = Some(stop.reason),
         }
         Ok(())
     })?;
@@ -390,8 +403,8 @@ fn list_tenant(
     client.walk(cx, listings, |cx, listing, page| {
         let items = match page {
             Ok(items) => items,
-            Err(reason) => {
-                failed.push((listing.clone(), reason));
+            Err(stop) => {
+                failed.push((listing.clone(), stop.reason));
                 return Ok(());
             }
         };
@@ -454,7 +467,7 @@ enum Third {
 }
 
 /// Members of every group and administrative unit, and the child listings rules read
-/// (DNS record sets, virtual network links).
+/// (DNS record sets, virtual network links, diagnostic settings).
 fn list_members_and_children(
     cx: &mut Context,
     client: &mut Client,
@@ -483,20 +496,21 @@ fn list_members_and_children(
         ));
     }
     let children = std::mem::take(&mut out.children);
-    for (i, (parent, rule)) in children.iter().enumerate() {
-        let via = rule.via.expect("child listings have a via");
+    for (i, c) in children.iter().enumerate() {
         listings.push((
             Third::Child(i),
             Api::Arm,
-            format!("{arm}{parent}/{}?api-version={}", via.path, via.api),
+            format!("{arm}{}/{}?api-version={}", c.parent, c.via.path, c.via.api),
         ));
     }
     let mut failed = Vec::new();
     client.walk(cx, listings, |cx, listing, page| {
-        let items = match page {
-            Ok(items) => items,
-            Err(reason) => {
-                failed.push((listing.clone(), reason));
+        let items = match (page, listing) {
+            (Ok(items), _) => items,
+            // Deleted between its listing and now: nothing of it to read.
+            (Err(stop), Third::Child(_)) if stop.status == Some(404) => return Ok(()),
+            (Err(stop), _) => {
+                failed.push((listing.clone(), stop.reason));
                 return Ok(());
             }
         };
@@ -504,10 +518,7 @@ fn list_members_and_children(
             match listing {
                 Third::Members(g) => out.member(cx, GROUP, g, item),
                 Third::UnitMembers(u) => out.member(cx, ADMIN_UNIT, u, item),
-                Third::Child(i) => {
-                    let (parent, rule) = &children[*i];
-                    out.child(cx, rule, parent, item);
-                }
+                Third::Child(i) => out.child(cx, &children[*i], item),
             }
         }
         Ok(())
@@ -516,6 +527,11 @@ fn list_members_and_children(
         let labels: &[&'static str] = match listing {
             Third::Members(_) => &[GROUP],
             Third::UnitMembers(_) => &[ADMIN_UNIT],
+            // Diagnostic settings feed relationships between resources: keeping the
+            // resources keeps those relationships too.
+            Third::Child(i) if children[i].via.path == rules::DIAGNOSTIC_SETTINGS => {
+                &[RESOURCE, ORIGINAL]
+            }
             Third::Child(_) => &[DNS_ZONE],
         };
         failures.fail(cx, labels, reason);

@@ -6,7 +6,7 @@ use infragraph_sdk::{Context, NodeBuilder, SyncError, Value as Prop};
 use serde_json::Value;
 
 use crate::ids::{Abstractor, arm_type, canonical, group_id, scope_parts};
-use crate::rules::{self, Lit, Other, Rule, This};
+use crate::rules::{self, Lit, Other, Rule, This, Via};
 use crate::schema::*;
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -45,6 +45,14 @@ impl From<Lit> for Prop {
     }
 }
 
+/// A child listing to read: `{parent}/{via.path}` of a resource of type `ty`.
+pub struct Child {
+    /// The resource's canonical id.
+    pub parent: String,
+    pub ty: String,
+    pub via: Via,
+}
+
 /// Emits records and remembers what later records need.
 pub struct Out {
     tenant: String,
@@ -57,8 +65,10 @@ pub struct Out {
     pub managed_identities: HashSet<String>,
     /// Role names by lower-cased role definition id.
     pub role_names: HashMap<String, String>,
-    /// Child listings the rules read: (canonical resource id, rule).
-    pub children: Vec<(String, &'static Rule)>,
+    /// Child listings the rules read.
+    pub children: Vec<Child>,
+    /// Types whose diagnostic settings are read (config `diagnostic_types`).
+    diagnosed: Vec<String>,
     pub subscriptions: usize,
     pub groups_of_resources: usize,
     pub edges: usize,
@@ -70,7 +80,7 @@ pub struct Out {
 }
 
 impl Out {
-    pub fn new(tenant: &str, ab: Abstractor) -> Out {
+    pub fn new(tenant: &str, ab: Abstractor, diagnosed: Vec<String>) -> Out {
         Out {
             tenant: tenant.to_owned(),
             fingerprint: ab.seed().fingerprint(),
@@ -81,6 +91,10 @@ impl Out {
             managed_identities: HashSet::new(),
             role_names: HashMap::new(),
             children: Vec::new(),
+            diagnosed: diagnosed
+                .into_iter()
+                .map(|t| t.to_ascii_lowercase())
+                .collect(),
             subscriptions: 0,
             groups_of_resources: 0,
             edges: 0,
@@ -295,8 +309,12 @@ impl Out {
                 self.resource(cx, &child)?;
             }
         }
-        for rule in rules::child_listings(&ty) {
-            self.children.push((canon.clone(), rule));
+        for via in rules::child_listings(&ty, &self.diagnosed) {
+            self.children.push(Child {
+                parent: canon.clone(),
+                ty: ty.clone(),
+                via,
+            });
         }
         Ok(())
     }
@@ -589,10 +607,14 @@ impl Out {
         );
     }
 
-    /// An item of a rule's child listing of `parent`.
-    pub fn child(&mut self, cx: &mut Context, rule: &Rule, parent: &str, item: &Value) {
-        for target in rule.targets(item) {
-            self.apply(cx, rule, parent, target);
+    /// An item of a child listing, read by every rule on it.
+    pub fn child(&mut self, cx: &mut Context, c: &Child, item: &Value) {
+        let diagnosed = std::mem::take(&mut self.diagnosed);
+        for rule in rules::child_rules(&c.ty, c.via, &diagnosed) {
+            for target in rule.targets(item) {
+                self.apply(cx, rule, &c.parent, target);
+            }
         }
+        self.diagnosed = diagnosed;
     }
 }

@@ -6,7 +6,10 @@
 //! A path is dot-separated keys of the resource's JSON (as ARM lists it). `name[]` walks
 //! every element of the array under `name`, `*` every value of an object; the path ends
 //! at strings, each one target. Rules with `via` read the items of a child listing of the
-//! resource (`{resource id}/{via}`) instead of the resource itself.
+//! resource (`{resource id}/{via}`) instead of the resource itself. Rules on
+//! [`DIAGNOSED`] apply to every type the config key `diagnostic_types` names (by default
+//! [`DIAGNOSTIC_TYPES`]): diagnostic settings cost a request per resource, so they are
+//! read for the types whose logs matter, not for every disk and NIC.
 
 use serde_json::Value;
 
@@ -111,6 +114,15 @@ impl Rule {
 
     /// The rule as one line of documentation.
     pub fn describe(&self) -> String {
+        if self.on == DIAGNOSED {
+            let mut d = self.describe_on("each type of config key `diagnostic_types`");
+            d.push_str(&format!(" (default: {})", DIAGNOSTIC_TYPES.join(", ")));
+            return d;
+        }
+        self.describe_on(&format!("`{}`", self.on))
+    }
+
+    fn describe_on(&self, on: &str) -> String {
         let via = self
             .via
             .map(|v| format!(" of each item of `{{id}}/{}`", v.path))
@@ -121,7 +133,7 @@ impl Rule {
             let p: Vec<String> = self.props.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!(" {{{}}}", p.join(", "))
         };
-        format!("`{}`: `{}`{via}{props}", self.on, self.path)
+        format!("{on}: `{}`{via}{props}", self.path)
     }
 
     /// The ids the rule finds in `value` (the resource, or an item of its `via` listing).
@@ -165,9 +177,28 @@ const PE: &str = "microsoft.network/privateendpoints";
 const SITE: &str = "microsoft.web/sites";
 const APPI: &str = "microsoft.insights/components";
 const TOPIC: &str = "microsoft.eventgrid/systemtopics";
+const METRIC_ALERT: &str = "microsoft.insights/metricalerts";
 pub const DNS_ZONE: &str = "microsoft.network/dnszones";
 pub const PRIVATE_DNS_ZONE: &str = "microsoft.network/privatednszones";
 pub const UAMI: &str = "microsoft.managedidentity/userassignedidentities";
+/// What a rule's `on` says for "every type in the config key `diagnostic_types`".
+pub const DIAGNOSED: &str = "diagnosed";
+/// A resource's diagnostic settings: where its logs and metrics go.
+pub const DIAGNOSTIC_SETTINGS: &str = "providers/Microsoft.Insights/diagnosticSettings";
+/// Types whose diagnostic settings are read unless the config says otherwise: the ones
+/// whose logs an investigation asks for first (vault access, storage access, flows through
+/// NSGs and firewalls, web and database access, cluster control planes).
+pub const DIAGNOSTIC_TYPES: &[&str] = &[
+    "microsoft.keyvault/vaults",
+    "microsoft.storage/storageaccounts",
+    "microsoft.network/networksecuritygroups",
+    "microsoft.network/azurefirewalls",
+    "microsoft.network/applicationgateways",
+    "microsoft.web/sites",
+    "microsoft.sql/servers/databases",
+    "microsoft.containerservice/managedclusters",
+    "microsoft.documentdb/databaseaccounts",
+];
 
 const HARD: &[(&str, Lit)] = &[("dependency_type", Lit::Text("Hard"))];
 
@@ -229,6 +260,9 @@ pub static RULES: &[Rule] = &[
     // Application Insights logs to its Log Analytics workspace.
     rule(APPI, "properties.WorkspaceResourceId", "LOGS_TO"),
     // An Event Grid system topic integrates with the resource whose events it carries.
+    // A metric alert watches the resources of its scopes.
+    rule(METRIC_ALERT, "properties.scopes[]", "MONITORS")
+        .props(&[("monitor_type", Lit::Text("MetricAlert"))]),
     rule(TOPIC, "properties.source", "INTEGRATES_WITH")
         .props(&[("integration_type", Lit::Text("Events"))]),
     // A public DNS zone's alias records resolve to resources.
@@ -244,6 +278,14 @@ pub static RULES: &[Rule] = &[
     .via("virtualNetworkLinks", "2020-06-01")
     .this(This::DnsZone, Dir::Out),
     // Any resource uses its system-assigned and user-assigned identities.
+    // Diagnostic settings: a resource's logs go to a Log Analytics workspace and/or a
+    // storage account.
+    rule(DIAGNOSED, "properties.workspaceId", "LOGS_TO")
+        .via(DIAGNOSTIC_SETTINGS, "2021-05-01-preview")
+        .props(&[("destination", Lit::Text("LogAnalytics"))]),
+    rule(DIAGNOSED, "properties.storageAccountId", "LOGS_TO")
+        .via(DIAGNOSTIC_SETTINGS, "2021-05-01-preview")
+        .props(&[("destination", Lit::Text("Storage"))]),
     rule("*", "identity.principalId", "USES_IDENTITY").to_identity(),
     rule(
         "*",
@@ -265,6 +307,7 @@ pub const DETAILED: &[(&str, &str)] = &[
     (SITE, "2023-12-01"),
     (APPI, "2020-02-02"),
     (TOPIC, "2022-06-15"),
+    (METRIC_ALERT, "2018-03-01"),
     (DNS_ZONE, "2018-05-01"),
     (PRIVATE_DNS_ZONE, "2020-06-01"),
     (UAMI, "2023-01-31"),
@@ -291,8 +334,35 @@ pub fn direct(ty: &str) -> impl Iterator<Item = &'static Rule> + '_ {
 }
 
 /// The child listings rules read for a resource of type `ty`.
-pub fn child_listings(ty: &str) -> impl Iterator<Item = &'static Rule> + '_ {
-    RULES.iter().filter(move |r| r.via.is_some() && r.on == ty)
+/// Whether rules on `on` apply to a resource of `ty`, given the diagnosed types.
+fn applies_to(on: &str, ty: &str, diagnosed: &[String]) -> bool {
+    on == ty || (on == DIAGNOSED && diagnosed.iter().any(|d| d.eq_ignore_ascii_case(ty)))
+}
+
+/// The child listings to read for a resource of `ty`, each once however many rules read
+/// it.
+pub fn child_listings(ty: &str, diagnosed: &[String]) -> Vec<Via> {
+    let mut vias: Vec<Via> = Vec::new();
+    for r in RULES {
+        if let Some(via) = r.via
+            && applies_to(r.on, ty, diagnosed)
+            && !vias.contains(&via)
+        {
+            vias.push(via);
+        }
+    }
+    vias
+}
+
+/// The rules that read the items of child listing `via` of a resource of `ty`.
+pub fn child_rules<'a>(
+    ty: &'a str,
+    via: Via,
+    diagnosed: &'a [String],
+) -> impl Iterator<Item = &'static Rule> + 'a {
+    RULES
+        .iter()
+        .filter(move |r| r.via == Some(via) && applies_to(r.on, ty, diagnosed))
 }
 
 #[cfg(test)]
@@ -451,12 +521,68 @@ mod tests {
             (r.rel, r.this, r.via.unwrap().path),
             ("RESOLVES_TO", This::DnsZone, "recordsets")
         );
-        assert_eq!(child_listings(DNS_ZONE).count(), 1);
+        assert_eq!(child_listings(DNS_ZONE, &[]).len(), 1);
         let link = json!({"properties": {"virtualNetwork": {"id": "/vnet"}}});
         let r = only(PRIVATE_DNS_ZONE, "properties.virtualNetwork.id");
         assert_eq!(r.targets(&link), ["/vnet"]);
         assert_eq!(r.via.unwrap().path, "virtualNetworkLinks");
         assert_eq!(direct(DNS_ZONE).filter(|r| r.on != "*").count(), 0);
+    }
+
+    #[test]
+    fn metric_alerts_monitor_their_scopes() {
+        let alert = json!({"type": "Microsoft.Insights/metricAlerts", "properties": {
+            "severity": 2, "enabled": true, "scopes": ["/vm1", "/vm2"]}});
+        let r = only(METRIC_ALERT, "properties.scopes[]");
+        applies(r, &alert, &["/vm1", "/vm2"]);
+        assert_eq!(
+            (r.rel, r.dir, r.props),
+            (
+                "MONITORS",
+                Dir::Out,
+                &[("monitor_type", Lit::Text("MetricAlert"))][..]
+            )
+        );
+        assert!(r.targets(&json!({"properties": {}})).is_empty());
+    }
+
+    #[test]
+    fn diagnostic_settings_of_the_configured_types_log_to_workspaces_and_storage() {
+        let setting = json!({"name": "to-law", "properties": {
+            "workspaceId": "/law", "storageAccountId": "/st",
+            "logs": [{"category": "AuditEvent", "enabled": true}]}});
+        let law = only(DIAGNOSED, "properties.workspaceId");
+        assert_eq!(law.targets(&setting), ["/law"]);
+        assert_eq!(
+            (law.rel, law.dir, law.props),
+            (
+                "LOGS_TO",
+                Dir::Out,
+                &[("destination", Lit::Text("LogAnalytics"))][..]
+            )
+        );
+        let st = only(DIAGNOSED, "properties.storageAccountId");
+        assert_eq!(st.targets(&setting), ["/st"]);
+        assert_eq!(st.props, &[("destination", Lit::Text("Storage"))]);
+        let event_hub_only = json!({"properties": {"eventHubAuthorizationRuleId": "/eh"}});
+        assert!(law.targets(&event_hub_only).is_empty());
+        // One listing per resource, read by both rules; only for the diagnosed types.
+        let defaults: Vec<String> = DIAGNOSTIC_TYPES.iter().map(|t| t.to_string()).collect();
+        let vault = "microsoft.keyvault/vaults";
+        assert_eq!(child_listings(vault, &defaults), [law.via.unwrap()]);
+        assert_eq!(child_rules(vault, law.via.unwrap(), &defaults).count(), 2);
+        assert!(child_listings("microsoft.compute/disks", &defaults).is_empty());
+        assert!(
+            child_listings(vault, &[]).is_empty(),
+            "an empty list reads none"
+        );
+        let custom = ["Microsoft.Compute/Disks".to_string()];
+        assert_eq!(child_listings("microsoft.compute/disks", &custom).len(), 1);
+        assert!(
+            law.describe().contains("diagnostic_types"),
+            "{}",
+            law.describe()
+        );
     }
 
     #[test]
@@ -474,11 +600,15 @@ mod tests {
     }
 
     #[test]
-    fn every_rule_is_tested_and_reads_a_detailed_type() {
+    fn every_rule_is_tested_and_reads_a_detailed_type_or_a_child_listing() {
         // Each test above names its rules through `only`; this keeps the table and the tests
         // in step when a rule is added.
-        assert_eq!(RULES.len(), 19);
+        assert_eq!(RULES.len(), 22);
         for r in RULES {
+            // Diagnostic settings are a child listing: the generic listing's item will do.
+            if r.on == DIAGNOSED {
+                continue;
+            }
             let embedded = EMBEDDED
                 .iter()
                 .any(|(_, _, t)| t.eq_ignore_ascii_case(r.on));

@@ -193,8 +193,8 @@ fn lit_type(l: Lit) -> ValueType {
     }
 }
 
-/// The rules of one relationship kind, and the properties they set.
-type RuleKind = (Vec<String>, Vec<(&'static str, Lit)>);
+/// The rules of one relationship kind, and the properties they set with their values.
+type RuleKind = (Vec<String>, Vec<(&'static str, Vec<Lit>)>);
 
 pub fn edges() -> Vec<EdgeKind> {
     let mut out = Vec::new();
@@ -317,9 +317,11 @@ pub fn edges() -> Vec<EdgeKind> {
         for (from, to) in rule_ends(r.this, r.other, r.dir) {
             let e = by_kind.entry((r.rel, from, to)).or_default();
             e.0.push(r.describe());
-            for p in r.props {
-                if !e.1.iter().any(|(k, _)| *k == p.0) {
-                    e.1.push(*p);
+            for &(name, lit) in r.props {
+                match e.1.iter_mut().find(|(k, _)| *k == name) {
+                    Some((_, lits)) if !lits.contains(&lit) => lits.push(lit),
+                    Some(_) => {}
+                    None => e.1.push((name, vec![lit])),
                 }
             }
         }
@@ -335,8 +337,13 @@ pub fn edges() -> Vec<EdgeKind> {
                 rules.join("; ")
             ),
         );
-        for (name, lit) in props {
-            kind = kind.prop(name, lit_type(lit), format!("Set by the rule: {lit}"));
+        for (name, lits) in props {
+            let values: Vec<String> = lits.iter().map(Lit::to_string).collect();
+            kind = kind.prop(
+                name,
+                lit_type(lits[0]),
+                format!("Set by the rule: {}", values.join(" or ")),
+            );
         }
         out.push(kind);
     }

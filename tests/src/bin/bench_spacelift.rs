@@ -1,9 +1,12 @@
 //! The Spacelift benchmark (issue 7): a generated account of 200 stacks x 500 runs
 //! (100,000 runs, with their commits and users) synced from the simulator into the
-//! embedded store: resources per second and peak RSS, beside the Scaleway figure.
+//! embedded store: resources per second and peak RSS, beside the Scaleway plugin's figures
+//! measured in the same run (its 100-project estate, as `bench_scaleway` syncs it).
 //!
-//! The simulator runs in a child process (`bench_spacelift serve ...`), so the peak RSS
-//! printed is the host's alone. Targets are reported, never asserted.
+//! Each simulator runs in a child process (`bench_spacelift serve ...`), so the peak RSS
+//! printed is the host's alone, and the baseline runs in a process of its own
+//! (`bench_spacelift baseline`), so neither sync's memory counts in the other's peak.
+//! Targets are reported, never asserted.
 //!
 //! Run with `cargo run --release -p infragraph-tests --bin bench_spacelift` after
 //! `cargo xtask build`, with `INFRAGRAPH_TEST_PLUGINS` naming the built plugins.
@@ -17,26 +20,39 @@ use infragraph_engine::RunReport;
 use infragraph_runtime::Runtime;
 use infragraph_tests::bench::provider::{SimChild, sync_into_store, vm_kib};
 use infragraph_tests::harness;
-use infragraph_tests::sim::{SpaceliftData, SpaceliftSim};
+use infragraph_tests::sim::{ScalewayData, ScalewaySim, SpaceliftData, SpaceliftSim};
 
 const STACKS: usize = 200;
 const RUNS_PER_STACK: usize = 500;
-/// What `bench_scaleway` measured last on the development machine (README), for scale:
-/// `cargo xtask bench` runs it just before this one.
-const SCALEWAY_RESOURCES_PER_S: f64 = 26_000.0;
-const SCALEWAY_PEAK_MB: f64 = 154.0;
+/// The baseline: `bench_scaleway`'s estate, 100 projects of 256 instances (just over
+/// 100,000 resources).
+const SCALEWAY: (usize, usize) = (100, 256);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("serve") {
-        serve(&args[1..]);
-        return ExitCode::SUCCESS;
+    match (
+        args.first().map(String::as_str),
+        args.get(1).map(String::as_str),
+    ) {
+        (Some("serve"), Some("scaleway")) => {
+            serve_scaleway();
+            return ExitCode::SUCCESS;
+        }
+        (Some("serve"), _) => {
+            serve(&args[1..]);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
+    let baseline = args.first().map(String::as_str) == Some("baseline");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(bench())
+    match baseline {
+        true => runtime.block_on(scaleway_baseline()),
+        false => runtime.block_on(bench()),
+    }
 }
 
 /// The simulator for the parent: prints its endpoint and the number of runs, then serves
@@ -47,6 +63,14 @@ fn serve(args: &[String]) {
     let runs = data.run_count();
     let sim = SpaceliftSim::start(data);
     println!("{}\n{runs}", sim.endpoint());
+    std::io::stdout().flush().expect("stdout");
+    let _ = std::io::stdin().lines().count();
+}
+
+/// The baseline's simulator: prints its URL, then serves until stdin closes.
+fn serve_scaleway() {
+    let sim = ScalewaySim::start(ScalewayData::generate(SCALEWAY.0, SCALEWAY.1));
+    println!("{}", sim.url());
     std::io::stdout().flush().expect("stdout");
     let _ = std::io::stdin().lines().count();
 }
@@ -99,19 +123,77 @@ async fn bench() -> ExitCode {
         wall.as_secs_f64(),
         report.http.requests
     );
-    println!(
-        "  {rate:.0} resources/s (Scaleway: {SCALEWAY_RESOURCES_PER_S:.0}/s, ratio {:.2})",
-        rate / SCALEWAY_RESOURCES_PER_S
-    );
-    println!(
-        "  peak RSS (VmHWM) {:.0} MB (Scaleway: {SCALEWAY_PEAK_MB:.0} MB)",
-        hwm as f64 / 1024.0
-    );
+    println!("  {rate:.0} resources/s");
+    println!("  peak RSS (VmHWM) {:.0} MB", hwm as f64 / 1024.0);
     println!(
         "  phases: prepare {} ms, sync {} ms, edges {} ms, cleanup {} ms, total {} ms",
         p.prepare_ms, p.sync_ms, p.edges_ms, p.cleanup_ms, p.total_ms
     );
+
+    // The baseline, same run: the Scaleway plugin over its estate, in a process of its
+    // own that prints its figures.
+    let exe = std::env::current_exe().expect("current exe");
+    let out = std::process::Command::new(exe)
+        .arg("baseline")
+        .output()
+        .expect("the baseline runs");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [nodes_s, edges, secs, scw_hwm] = figures[..] else {
+        eprintln!(
+            "the Scaleway baseline failed: {line}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return ExitCode::FAILURE;
+    };
+    let scw_rate = nodes_s / secs;
+    println!(
+        "baseline, same run: Scaleway {} projects x {} instances, {nodes_s} nodes and {edges} \
+         edges in {secs:.2} s: {scw_rate:.0} resources/s, peak RSS {:.0} MB",
+        SCALEWAY.0,
+        SCALEWAY.1,
+        scw_hwm / 1024.0
+    );
+    println!(
+        "  Spacelift / Scaleway: {:.2} in resources/s, {:.2} in peak RSS",
+        rate / scw_rate,
+        hwm as f64 / scw_hwm.max(1.0)
+    );
     let _ = std::fs::remove_dir_all(&dir);
+    ExitCode::SUCCESS
+}
+
+/// The baseline's sync, in this (child) process: prints nodes, edges, seconds and peak RSS
+/// in KiB on one line.
+async fn scaleway_baseline() -> ExitCode {
+    let rt = Arc::new(Runtime::new(None).expect("a wasmtime runtime"));
+    let mut sim = SimChild::start(&["scaleway".to_owned()]);
+    let url = sim.line("its URL");
+    let env = [
+        ("SCW_API_URL", url.as_str()),
+        ("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY),
+        (
+            "SCW_DEFAULT_ORGANIZATION_ID",
+            "0000a0a0-0000-4000-8000-000000000001",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("infragraph-bench-scw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch dir");
+    let plugin = harness::plugin("scaleway");
+    let (report, wall) = sync_into_store(&rt, &plugin, &env, &dir.join("scw.db")).await;
+    let hwm = vm_kib("VmHWM:");
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{} {} {} {hwm}",
+        report.nodes_written(),
+        report.edges_written(),
+        wall.as_secs_f64()
+    );
     ExitCode::SUCCESS
 }
 

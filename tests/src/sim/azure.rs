@@ -31,6 +31,8 @@ use serde_json::{Value, json};
 use super::server::{RequestLog, Server};
 
 const ARM_SCOPE: &str = "https://management.azure.com/.default";
+/// The tail of a diagnostic settings listing's path, lower-case.
+const DIAGNOSTIC_SETTINGS: &str = "/providers/microsoft.insights/diagnosticsettings";
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// Everything the simulated tenant holds, as the APIs serve it.
@@ -184,6 +186,7 @@ impl AzureData {
             "Microsoft.EventGrid/systemTopics",
             "topic-storage",
         );
+        let alert = res(p, "rg-web", "Microsoft.Insights/metricAlerts", "alert-cpu");
         let vnet_dev = res(d, "rg-dev", "Microsoft.Network/virtualNetworks", "vnet-dev");
         let kv = res(d, "rg-dev", "Microsoft.KeyVault/vaults", "kv-dev");
         let we = "westeurope";
@@ -215,6 +218,9 @@ impl AzureData {
                    "identity": {"type": "UserAssigned",
                                 "userAssignedIdentities": {uami.clone(): {"principalId": APP_IDENTITY, "clientId": "c-uami-app"}}},
                    "properties": {"serverFarmId": plan, "virtualNetworkSubnetId": subnet, "state": "Running"}}),
+            json!({"id": alert, "name": "alert-cpu", "type": "Microsoft.Insights/metricAlerts", "location": "global",
+                   "properties": {"severity": 2, "enabled": true, "scopes": [vm.clone()],
+                       "criteria": {"odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"}}}),
             json!({"id": plan, "name": "plan-web", "type": "Microsoft.Web/serverfarms", "location": we,
                    "sku": {"name": "P1v3"}}),
             json!({"id": uami, "name": "uami-app", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
@@ -258,6 +264,30 @@ impl AzureData {
             format!("{pzone}/virtualNetworkLinks").to_lowercase(),
             vec![json!({"id": format!("{pzone}/virtualNetworkLinks/main"), "name": "main",
                         "properties": {"virtualNetwork": {"id": vnet}, "registrationEnabled": false}})],
+        );
+        // Diagnostic settings: the dev key vault logs to the production workspace and
+        // storage account, the web NSG to the workspace; the storage account has none.
+        let setting = |name: &str, of: &str, to: Value| {
+            json!({"id": format!("{of}/providers/microsoft.insights/diagnosticSettings/{name}"),
+                   "name": name, "type": "Microsoft.Insights/diagnosticSettings", "properties": to})
+        };
+        children.insert(
+            format!("{kv}{DIAGNOSTIC_SETTINGS}").to_lowercase(),
+            vec![setting(
+                "audit",
+                &kv,
+                json!({"workspaceId": law, "storageAccountId": storage,
+                "logs": [{"category": "AuditEvent", "enabled": true}]}),
+            )],
+        );
+        children.insert(
+            format!("{nsg}{DIAGNOSTIC_SETTINGS}").to_lowercase(),
+            vec![setting(
+                "flows",
+                &nsg,
+                json!({"workspaceId": law,
+                "logs": [{"category": "NetworkSecurityGroupEvent", "enabled": true}]}),
+            )],
         );
         let group = |sub: &str, name: &str, loc: &str| {
             json!({"id": format!("/subscriptions/{sub}/resourceGroups/{name}"), "name": name, "location": loc,
@@ -567,6 +597,9 @@ struct Faults {
     throttled: u64,
     /// Lower-case subscription ids whose every request answers 403.
     forbidden: Vec<String>,
+    /// Lower-case path tails whose every ARM request answers 500 (a listing broken on
+    /// the service's side, failing after every retry).
+    broken: Vec<String>,
 }
 
 impl AzureSim {
@@ -641,6 +674,16 @@ impl AzureSim {
             .expect("lock")
             .forbidden
             .push(sub.to_ascii_lowercase());
+    }
+
+    /// Every ARM request whose path ends with `tail` (any case) answers 500 from now on.
+    pub fn break_listings_ending(&self, tail: &str) {
+        self.state
+            .faults
+            .lock()
+            .expect("lock")
+            .broken
+            .push(tail.to_ascii_lowercase());
     }
 
     pub fn tokens_issued(&self) -> u64 {
@@ -798,6 +841,20 @@ async fn handle(
                 "api-version is required",
             );
         }
+        if state
+            .faults
+            .lock()
+            .expect("lock")
+            .broken
+            .iter()
+            .any(|tail| lower.ends_with(tail.as_str()))
+        {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "the listing is broken",
+            );
+        }
         if parts.len() >= 2 && parts[0] == "subscriptions" {
             let faults = state.faults.lock().expect("lock");
             if faults.forbidden.iter().any(|s| s == parts[1]) {
@@ -879,6 +936,29 @@ async fn handle(
                             .is_some_and(|t| t.eq_ignore_ascii_case(&want))
                     })
                     .collect()
+            }
+            // Any resource's diagnostic settings: its own, or none.
+            _ if lower.ends_with(DIAGNOSTIC_SETTINGS) => {
+                let parent = &lower[..lower.len() - DIAGNOSTIC_SETTINGS.len()];
+                let sub = parts.get(1).copied().unwrap_or_default();
+                let exists = data
+                    .resources
+                    .iter()
+                    .filter(|(s, _)| s.eq_ignore_ascii_case(sub))
+                    .flat_map(|(_, rs)| rs)
+                    .any(|r| {
+                        r["id"]
+                            .as_str()
+                            .is_some_and(|id| id.eq_ignore_ascii_case(parent))
+                    });
+                if !exists {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "ResourceNotFound",
+                        "no such resource",
+                    );
+                }
+                data.children.get(&lower).cloned().unwrap_or_default()
             }
             _ => match data.children.get(&lower) {
                 Some(items) => items.clone(),

@@ -20,6 +20,8 @@ struct Setup<'a> {
     sim: &'a AzureSim,
     secret: &'a str,
     seed: Option<&'a str>,
+    /// `AZURE_DIAGNOSTIC_TYPES`, when set.
+    diagnostic_types: Option<&'a str>,
 }
 
 impl<'a> Setup<'a> {
@@ -28,6 +30,7 @@ impl<'a> Setup<'a> {
             sim,
             secret: AzureSim::CLIENT_SECRET,
             seed: Some(SEED),
+            diagnostic_types: None,
         }
     }
 
@@ -44,6 +47,9 @@ impl<'a> Setup<'a> {
             Some(seed) => cmd.env("AZURE_ABSTRACTION_SEED", seed),
             None => cmd.env_remove("AZURE_ABSTRACTION_SEED"),
         };
+        if let Some(types) = self.diagnostic_types {
+            cmd.env("AZURE_DIAGNOSTIC_TYPES", types);
+        }
         run(&mut cmd)
     }
 
@@ -255,6 +261,16 @@ fn resources() -> Vec<(&'static str, R)> {
             "kv-dev",
             r(d, "rg-dev", "Microsoft.KeyVault/vaults", "kv-dev", "kv"),
         ),
+        (
+            "alert-cpu",
+            r(
+                p,
+                "rg-web",
+                "Microsoft.Insights/metricAlerts",
+                "alert-cpu",
+                "alert",
+            ),
+        ),
     ]
 }
 
@@ -333,7 +349,7 @@ fn expected() -> (BTreeSet<Key>, BTreeSet<Edge>) {
             "northeurope",
             &["dev-default", "vnet-dev", "disk-data", "kv-dev"][..],
         ),
-        ("global", &["zone", "pzone"][..]),
+        ("global", &["zone", "pzone", "alert-cpu"][..]),
     ];
     for (region, members) in regions {
         nodes.insert(k("Region", region));
@@ -413,6 +429,11 @@ fn expected() -> (BTreeSet<Key>, BTreeSet<Edge>) {
         ("DEPENDS_ON", "app-web", "plan-web"),
         ("USES_SUBNET", "app-web", "default"),
         ("LOGS_TO", "appi-web", "law-main"),
+        ("MONITORS", "alert-cpu", "vm-web"),
+        // Diagnostic settings, read for the default diagnosed types.
+        ("LOGS_TO", "kv-dev", "law-main"),
+        ("LOGS_TO", "kv-dev", "stdata"),
+        ("LOGS_TO", "nsg-web", "law-main"),
         ("INTEGRATES_WITH", "topic", "stdata"),
     ] {
         edge(
@@ -872,6 +893,67 @@ fn tokens_about_to_expire_are_renewed_before_use() {
 
 /// A subscription answering 403 marks what it feeds incomplete: its resources from the
 /// last sync are kept, everything else is written, and the run is partial.
+/// `LOGS_TO` edges of the original view, as (from name, to name).
+fn logs_to(g: &Graph) -> BTreeSet<(String, String)> {
+    let name = |id: &str| id.rsplit('/').next().unwrap_or(id).to_owned();
+    g.edges
+        .keys()
+        .filter(|(t, from, _)| t == "LOGS_TO" && from.0 == "OriginalResource")
+        .map(|(_, from, to)| (name(&from.1), name(&to.1)))
+        .collect()
+}
+
+#[test]
+fn diagnostic_settings_are_read_for_the_configured_types_and_a_failure_keeps_them() {
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let sim = AzureSim::start(AzureData::sample());
+    let mut setup = Setup::new(&sim);
+    // Only key vaults: the NSG's settings are not asked for.
+    let w = Work::new("azure-diagnostics");
+    setup.diagnostic_types = Some("Microsoft.KeyVault/vaults");
+    ok(&setup.sync(&w));
+    assert_eq!(
+        logs_to(&w.graph()),
+        BTreeSet::from([
+            pair("appi-web", "law-main"),
+            pair("kv-dev", "law-main"),
+            pair("kv-dev", "stdata")
+        ])
+    );
+    let asked = |what: &str| {
+        sim.request_log()
+            .iter()
+            .filter(|l| l.to_ascii_lowercase().contains(what))
+            .count()
+    };
+    assert_eq!(asked("diagnosticsettings"), 1, "{:?}", sim.request_log());
+    // None at all: only Application Insights' workspace remains.
+    let w = Work::new("azure-no-diagnostics");
+    setup.diagnostic_types = Some("");
+    ok(&setup.sync(&w));
+    assert_eq!(
+        logs_to(&w.graph()),
+        BTreeSet::from([pair("appi-web", "law-main")])
+    );
+    assert_eq!(asked("diagnosticsettings"), 1, "no new requests");
+    // The defaults, then the settings listings break: the run is partial, and the
+    // resources and their LOGS_TO edges from the last sync are kept.
+    let w = Work::new("azure-diagnostics-broken");
+    setup.diagnostic_types = None;
+    ok(&setup.sync(&w));
+    let before = logs_to(&w.graph());
+    assert!(before.contains(&pair("nsg-web", "law-main")), "{before:?}");
+    sim.break_listings_ending("/providers/Microsoft.Insights/diagnosticSettings");
+    let ran = setup.sync(&w);
+    assert_eq!(ran.code, 1, "partial:\n{}\n{}", ran.stdout, ran.stderr);
+    let incomplete = w.report()["incomplete"].to_string();
+    assert!(
+        incomplete.contains("OriginalResource") && incomplete.contains("diagnosticSettings"),
+        "{incomplete}"
+    );
+    assert_eq!(logs_to(&w.graph()), before);
+}
+
 #[test]
 fn a_forbidden_subscription_keeps_its_records_and_the_rest_syncs() {
     let w = Work::new("azure-forbidden");
@@ -1031,10 +1113,10 @@ async fn the_guest_emits_neither_secret_nor_seed() {
         );
         assert!(!text.contains(&seed_hex), "the seed is in the {what}");
     }
-    // The records are those of the sample: both views of its 22 resources.
+    // The records are those of the sample: both views of its 23 resources.
     let ids = run.node_ids();
     let count = |label: &str| ids.iter().filter(|(l, _)| l == label).count();
-    assert_eq!((count("Resource"), count("OriginalResource")), (22, 22));
+    assert_eq!((count("Resource"), count("OriginalResource")), (23, 23));
 }
 
 /// The same tenant synced into the Bolt server (ArcadeDB, started by `cargo xtask test`)
