@@ -251,6 +251,21 @@ const DETAILED: &[(&str, &str)] = &[
         "microsoft.managedidentity/userassignedidentities",
         "2023-01-31",
     ),
+    ("microsoft.insights/metricalerts", "2018-03-01"),
+];
+
+/// The types whose diagnostic settings the plugin reads by default (its
+/// `rules::DIAGNOSTIC_TYPES`).
+const DIAGNOSED: &[&str] = &[
+    "microsoft.keyvault/vaults",
+    "microsoft.storage/storageaccounts",
+    "microsoft.network/networksecuritygroups",
+    "microsoft.network/azurefirewalls",
+    "microsoft.network/applicationgateways",
+    "microsoft.web/sites",
+    "microsoft.sql/servers/databases",
+    "microsoft.containerservice/managedclusters",
+    "microsoft.documentdb/databaseaccounts",
 ];
 
 /// Every listing the plugin walks, fetched and parsed by a plain client, 16 at a time:
@@ -303,7 +318,26 @@ async fn http_only(url: &str, tenant: &str) -> Duration {
             ));
         }
     }
-    walk(&client, &arm, listings, "nextLink").await;
+    let resources = walk(&client, &arm, listings, "nextLink").await;
+    // Each diagnosed resource's settings; a resource comes from two listings when its type
+    // is also listed with properties, and is asked for once.
+    let mut diagnosed: Vec<String> = resources
+        .iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| DIAGNOSED.iter().any(|d| d.eq_ignore_ascii_case(t)))
+        })
+        .filter_map(|r| r["id"].as_str())
+        .map(|id| {
+            format!(
+                "{url}{id}/providers/Microsoft.Insights/diagnosticSettings?api-version=2021-05-01-preview"
+            )
+        })
+        .collect();
+    diagnosed.sort();
+    diagnosed.dedup();
+    walk(&client, &arm, diagnosed, "nextLink").await;
     let g = |path: &str| format!("{url}/v1.0/{path}?$top=999");
     let graph_lists = vec![
         g("users"),
