@@ -1011,11 +1011,7 @@ fn find(map: &BTreeMap<String, Vec<Value>>, key: &str) -> Option<Vec<Value>> {
 
 fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
     let tenant = state.data.read().expect("lock").tenant_id.clone();
-    let form: Vec<(String, String)> = String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if path.trim_start_matches('/').split('/').next() != Some(tenant.as_str()) {
         return oauth_error(
@@ -1074,40 +1070,9 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// Percent-decoding of a form field (`+` is a space).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_fields_decode() {
-        assert_eq!(decode("a%7Eb+c%2F"), "a~b c/");
-        assert_eq!(decode("100%"), "100%");
-    }
 
     #[test]
     fn the_generator_is_sized_as_asked() {
