@@ -119,7 +119,19 @@ impl Out {
         to: (&str, &str),
         props: &[(&str, Prop)],
     ) {
-        let mut e = cx.edge(rel, (from.0, "id", from.1), (to.0, "id", to.1));
+        self.edge_by(cx, rel, (from.0, "id", from.1), (to.0, "id", to.1), props);
+    }
+
+    /// An edge whose ends are matched on any key property.
+    fn edge_by(
+        &mut self,
+        cx: &mut Context,
+        rel: &str,
+        from: (&str, &str, &str),
+        to: (&str, &str, &str),
+        props: &[(&str, Prop)],
+    ) {
+        let mut e = cx.edge(rel, from, to);
         for (k, v) in props {
             e = e.prop(k, v.clone());
         }
@@ -287,7 +299,7 @@ impl Out {
         self.facets(cx, r, &ty, &canon);
         for rule in rules::direct(&ty) {
             for target in rule.targets(r) {
-                self.apply(cx, rule, &canon, target);
+                self.apply(cx, rule, &canon, target, r);
             }
         }
         for (parent, path, child_type) in rules::EMBEDDED {
@@ -401,7 +413,16 @@ impl Out {
 
     /// One relationship a rule found: `this` is the resource the rule read, `target` the
     /// value at its path.
-    pub fn apply(&mut self, cx: &mut Context, rule: &Rule, this: &str, target: &str) {
+    /// The edges of `rule` between resource `this` and `target`, found in `source` (the
+    /// resource or an item of its child listing), which also holds copied properties.
+    pub fn apply(
+        &mut self,
+        cx: &mut Context,
+        rule: &Rule,
+        this: &str,
+        target: &str,
+        source: &Value,
+    ) {
         let this_ends: Vec<(&str, String)> = match rule.this {
             This::Resource => vec![(RESOURCE, self.ab.id(this)), (ORIGINAL, this.to_owned())],
             This::PrivateEndpoint => vec![(PRIVATE_ENDPOINT, this.to_owned())],
@@ -413,12 +434,20 @@ impl Out {
                 (ORIGINAL, canonical(target)),
             ],
             Other::ManagedIdentity => vec![(MANAGED_IDENTITY, target.to_ascii_lowercase())],
+            // Sign-in names and client ids as Graph spells them: matched as given.
+            Other::User => vec![(USER, target.to_owned())],
+            Other::ServicePrincipal => vec![(SERVICE_PRINCIPAL, target.to_owned())],
         };
-        let props: Vec<(&str, Prop)> = rule
+        let key = rule.other.key();
+        let mut props: Vec<(&str, Prop)> = rule
             .props
             .iter()
             .map(|(k, v)| (*k, Prop::from(*v)))
             .collect();
+        for (name, path) in rule.copied {
+            let found = rules::strings_at(source, path);
+            props.push((name, Prop::from(found.first().map(|s| s.to_string()))));
+        }
         for (i, (a_label, a)) in this_ends.iter().enumerate() {
             for (j, (b_label, b)) in other_ends.iter().enumerate() {
                 // Between resources each view links to itself only.
@@ -427,10 +456,10 @@ impl Out {
                     continue;
                 }
                 let (from, to) = match rule.dir {
-                    rules::Dir::Out => ((*a_label, a.as_str()), (*b_label, b.as_str())),
-                    rules::Dir::In => ((*b_label, b.as_str()), (*a_label, a.as_str())),
+                    rules::Dir::Out => ((*a_label, "id", a.as_str()), (*b_label, key, b.as_str())),
+                    rules::Dir::In => ((*b_label, key, b.as_str()), (*a_label, "id", a.as_str())),
                 };
-                self.edge(cx, rule.rel, from, to, &props);
+                self.edge_by(cx, rule.rel, from, to, &props);
             }
         }
     }
@@ -612,7 +641,7 @@ impl Out {
         let diagnosed = std::mem::take(&mut self.diagnosed);
         for rule in rules::child_rules(&c.ty, c.via, &diagnosed) {
             for target in rule.targets(item) {
-                self.apply(cx, rule, &c.parent, target);
+                self.apply(cx, rule, &c.parent, target, item);
             }
         }
         self.diagnosed = diagnosed;

@@ -31,6 +31,21 @@ pub enum Other {
     Resource,
     /// A managed identity, by principal (object) id.
     ManagedIdentity,
+    /// An Entra ID user, by user principal name.
+    User,
+    /// A service principal, by application (client) id.
+    ServicePrincipal,
+}
+
+impl Other {
+    /// The property of the other end the value is matched on.
+    pub fn key(self) -> &'static str {
+        match self {
+            Other::Resource | Other::ManagedIdentity => "id",
+            Other::User => "user_principal_name",
+            Other::ServicePrincipal => "app_id",
+        }
+    }
 }
 
 /// Direction of the emitted relationship.
@@ -78,6 +93,10 @@ pub struct Rule {
     pub other: Other,
     /// Constant properties of the relationship.
     pub props: &'static [(&'static str, Lit)],
+    /// Properties read from the same JSON as the path: (name, path of a string).
+    pub copied: &'static [(&'static str, &'static str)],
+    /// Applies only where the string at this path equals this value (any case).
+    pub when: Option<(&'static str, &'static str)>,
 }
 
 const fn rule(on: &'static str, path: &'static str, rel: &'static str) -> Rule {
@@ -90,6 +109,8 @@ const fn rule(on: &'static str, path: &'static str, rel: &'static str) -> Rule {
         this: This::Resource,
         other: Other::Resource,
         props: &[],
+        copied: &[],
+        when: None,
     }
 }
 
@@ -105,6 +126,18 @@ impl Rule {
     }
     const fn to_identity(mut self) -> Rule {
         self.other = Other::ManagedIdentity;
+        self
+    }
+    const fn to(mut self, other: Other) -> Rule {
+        self.other = other;
+        self
+    }
+    const fn copied(mut self, copied: &'static [(&'static str, &'static str)]) -> Rule {
+        self.copied = copied;
+        self
+    }
+    const fn when(mut self, path: &'static str, value: &'static str) -> Rule {
+        self.when = Some((path, value));
         self
     }
     const fn via(mut self, path: &'static str, api: &'static str) -> Rule {
@@ -127,22 +160,43 @@ impl Rule {
             .via
             .map(|v| format!(" of each item of `{{id}}/{}`", v.path))
             .unwrap_or_default();
-        let props = if self.props.is_empty() {
-            String::new()
-        } else {
-            let p: Vec<String> = self.props.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!(" {{{}}}", p.join(", "))
+        let when = self
+            .when
+            .map(|(path, value)| format!(" where `{path}` is {value}"))
+            .unwrap_or_default();
+        let mut p: Vec<String> = self.props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        p.extend(self.copied.iter().map(|(k, path)| format!("{k}=`{path}`")));
+        let props = match p.is_empty() {
+            true => String::new(),
+            false => format!(" {{{}}}", p.join(", ")),
         };
-        format!("{on}: `{}`{via}{props}", self.path)
+        let other = match self.other {
+            Other::User | Other::ServicePrincipal => format!(" (by {})", self.other.key()),
+            _ => String::new(),
+        };
+        format!("{on}: `{}`{via}{when}{other}{props}", self.path)
     }
 
     /// The ids the rule finds in `value` (the resource, or an item of its `via` listing).
     pub fn targets<'v>(&self, value: &'v Value) -> Vec<&'v str> {
+        if let Some((path, want)) = self.when {
+            let found = strings_at(value, path);
+            if !found.iter().any(|s| s.eq_ignore_ascii_case(want)) {
+                return Vec::new();
+            }
+        }
         let mut out = Vec::new();
         walk(value, &self.path.split('.').collect::<Vec<_>>(), &mut out);
         out.retain(|s| !s.is_empty());
         out
     }
+}
+
+/// The strings at `path` in `value`.
+pub fn strings_at<'v>(value: &'v Value, path: &str) -> Vec<&'v str> {
+    let mut out = Vec::new();
+    walk(value, &path.split('.').collect::<Vec<_>>(), &mut out);
+    out
 }
 
 fn walk<'v>(v: &'v Value, path: &[&str], out: &mut Vec<&'v str>) {
@@ -201,6 +255,7 @@ pub const DIAGNOSTIC_TYPES: &[&str] = &[
 ];
 
 const HARD: &[(&str, Lit)] = &[("dependency_type", Lit::Text("Hard"))];
+const CREATED_AT: &[(&str, &str)] = &[("created_at", "systemData.createdAt")];
 
 /// Every relationship rule between resources (and from resources to identities, private
 /// endpoints and DNS zones).
@@ -286,6 +341,16 @@ pub static RULES: &[Rule] = &[
     rule(DIAGNOSED, "properties.storageAccountId", "LOGS_TO")
         .via(DIAGNOSTIC_SETTINGS, "2021-05-01-preview")
         .props(&[("destination", Lit::Text("Storage"))]),
+    // Who created a resource, where ARM's `systemData` says: a user by sign-in name, an
+    // application by its client id. (Managed identities and keys are not matched.)
+    rule("*", "systemData.createdBy", "CREATED_BY")
+        .when("systemData.createdByType", "User")
+        .to(Other::User)
+        .copied(CREATED_AT),
+    rule("*", "systemData.createdBy", "CREATED_BY")
+        .when("systemData.createdByType", "Application")
+        .to(Other::ServicePrincipal)
+        .copied(CREATED_AT),
     rule("*", "identity.principalId", "USES_IDENTITY").to_identity(),
     rule(
         "*",
@@ -530,6 +595,46 @@ mod tests {
     }
 
     #[test]
+    fn creators_are_users_or_applications_by_system_data() {
+        let by = |ty: &str| {
+            json!({"type": "Microsoft.KeyVault/vaults", "systemData": {
+                "createdBy": "alice@contoso.com", "createdByType": ty,
+                "createdAt": "2025-01-02T03:04:05Z"}})
+        };
+        let rules: Vec<&Rule> = RULES
+            .iter()
+            .filter(|r| r.path == "systemData.createdBy")
+            .collect();
+        assert_eq!(rules.len(), 2);
+        let (user, app) = (rules[0], rules[1]);
+        assert_eq!(
+            (user.other, user.other.key()),
+            (Other::User, "user_principal_name")
+        );
+        assert_eq!(
+            (app.other, app.other.key()),
+            (Other::ServicePrincipal, "app_id")
+        );
+        assert_eq!(user.targets(&by("User")), ["alice@contoso.com"]);
+        assert!(app.targets(&by("User")).is_empty());
+        assert_eq!(app.targets(&by("application")), ["alice@contoso.com"]);
+        for r in [user, app] {
+            assert!(r.targets(&by("ManagedIdentity")).is_empty());
+            assert!(r.targets(&by("Key")).is_empty());
+            assert!(r.targets(&json!({"type": "x"})).is_empty());
+            assert_eq!(r.rel, "CREATED_BY");
+            assert_eq!(
+                strings_at(&by("User"), r.copied[0].1),
+                ["2025-01-02T03:04:05Z"]
+            );
+        }
+        assert!(
+            user.describe()
+                .contains("where `systemData.createdByType` is User")
+        );
+    }
+
+    #[test]
     fn metric_alerts_monitor_their_scopes() {
         let alert = json!({"type": "Microsoft.Insights/metricAlerts", "properties": {
             "severity": 2, "enabled": true, "scopes": ["/vm1", "/vm2"]}});
@@ -603,7 +708,7 @@ mod tests {
     fn every_rule_is_tested_and_reads_a_detailed_type_or_a_child_listing() {
         // Each test above names its rules through `only`; this keeps the table and the tests
         // in step when a rule is added.
-        assert_eq!(RULES.len(), 22);
+        assert_eq!(RULES.len(), 24);
         for r in RULES {
             // Diagnostic settings are a child listing: the generic listing's item will do.
             if r.on == DIAGNOSED {

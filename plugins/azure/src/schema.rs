@@ -114,7 +114,7 @@ pub fn nodes() -> Vec<NodeKind> {
         .prop("mail_enabled", Boolean, "Whether mail is enabled")
         .prop("security_enabled", Boolean, "Whether security is enabled"),
         NodeKind::new(SERVICE_PRINCIPAL, "An Entra ID service principal; id is the object id")
-            .prop("app_id", Text, "Application (client) id")
+            .indexed_prop("app_id", Text, "Application (client) id")
             .prop("display_name", Text, "Display name")
             .prop("service_principal_type", Text, "Application, ManagedIdentity, Legacy, SocialIdp")
             .prop("account_enabled", Boolean, "Whether it is enabled"),
@@ -166,6 +166,8 @@ fn labels_of_other(other: Other) -> &'static [&'static str] {
     match other {
         Other::Resource => &[RESOURCE, ORIGINAL],
         Other::ManagedIdentity => &[MANAGED_IDENTITY],
+        Other::User => &[USER],
+        Other::ServicePrincipal => &[SERVICE_PRINCIPAL],
     }
 }
 
@@ -193,8 +195,13 @@ fn lit_type(l: Lit) -> ValueType {
     }
 }
 
-/// The rules of one relationship kind, and the properties they set with their values.
-type RuleKind = (Vec<String>, Vec<(&'static str, Vec<Lit>)>);
+/// The rules of one relationship kind, the properties they set with their values, and
+/// those they copy from the resource (name, path).
+type RuleKind = (
+    Vec<String>,
+    Vec<(&'static str, Vec<Lit>)>,
+    Vec<(&'static str, &'static str)>,
+);
 
 pub fn edges() -> Vec<EdgeKind> {
     let mut out = Vec::new();
@@ -324,9 +331,14 @@ pub fn edges() -> Vec<EdgeKind> {
                     None => e.1.push((name, vec![lit])),
                 }
             }
+            for &copied in r.copied {
+                if !e.2.contains(&copied) {
+                    e.2.push(copied);
+                }
+            }
         }
     }
-    for ((rel, from, to), (rules, props)) in by_kind {
+    for ((rel, from, to), (rules, props, copied)) in by_kind {
         // CONTAINS between resources shares its declaration key with nothing above.
         let mut kind = EdgeKind::new(
             rel,
@@ -344,6 +356,9 @@ pub fn edges() -> Vec<EdgeKind> {
                 lit_type(lits[0]),
                 format!("Set by the rule: {}", values.join(" or ")),
             );
+        }
+        for (name, path) in copied {
+            kind = kind.prop(name, Text, format!("The resource's `{path}`"));
         }
         out.push(kind);
     }

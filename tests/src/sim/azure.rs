@@ -207,6 +207,9 @@ impl AzureData {
                    "sku": {"name": "Standard"}}),
             json!({"id": vm, "name": "vm-web", "type": "Microsoft.Compute/virtualMachines", "location": we,
                    "tags": {"env": "prod", "tier": "web"},
+                   "systemData": {"createdBy": "alice@contoso.com", "createdByType": "User",
+                                  "createdAt": "2025-03-01T09:00:00Z", "lastModifiedBy": "app-deployer",
+                                  "lastModifiedByType": "Application"},
                    "identity": {"type": "SystemAssigned, UserAssigned", "principalId": VM_IDENTITY, "tenantId": TENANT,
                                 "userAssignedIdentities": {uami.clone(): {"principalId": APP_IDENTITY, "clientId": "c-uami-app"}}},
                    "properties": {"provisioningState": "Succeeded", "hardwareProfile": {"vmSize": "Standard_B2s"},
@@ -229,7 +232,9 @@ impl AzureData {
                    "properties": {"ApplicationId": "appi-web", "WorkspaceResourceId": law}}),
             json!({"id": law, "name": "law-main", "type": "Microsoft.OperationalInsights/workspaces", "location": we}),
             json!({"id": storage, "name": "stdata", "type": "Microsoft.Storage/storageAccounts", "kind": "StorageV2",
-                   "location": we, "tags": {"env": "prod", "owner": "data"}, "sku": {"name": "Standard_LRS"}}),
+                   "location": we, "tags": {"env": "prod", "owner": "data"}, "sku": {"name": "Standard_LRS"},
+                   "systemData": {"createdBy": "app-deployer", "createdByType": "Application",
+                                  "createdAt": "2025-02-01T08:00:00Z"}}),
             json!({"id": disk_data, "name": "disk-os", "type": "Microsoft.Compute/disks", "location": "northeurope"}),
             json!({"id": pe, "name": "pe-storage", "type": "Microsoft.Network/privateEndpoints", "location": we,
                    "properties": {"subnet": {"id": pe_subnet}, "privateLinkServiceConnections": [
@@ -248,7 +253,10 @@ impl AzureData {
                                               "properties": {"addressPrefix": "10.1.0.0/24"}}],
                                   "virtualNetworkPeerings": [{"name": "to-main", "properties": {"remoteVirtualNetwork": {"id": vnet}}}]}}),
             json!({"id": kv, "name": "kv-dev", "type": "Microsoft.KeyVault/vaults", "location": "northeurope",
-                   "tags": {"env": "dev"}}),
+                   "tags": {"env": "dev"},
+                   // A managed identity's creation: not matched to a node.
+                   "systemData": {"createdBy": "c-uami-app", "createdByType": "ManagedIdentity",
+                                  "createdAt": "2025-04-01T10:00:00Z"}}),
         ];
         let mut children = BTreeMap::new();
         children.insert(

@@ -412,6 +412,22 @@ fn expected() -> (BTreeSet<Key>, BTreeSet<Edge>) {
             );
         }
     }
+    // Creators from `systemData`: a user by sign-in name, an application by client id.
+    for (name, label, principal) in [
+        ("vm-web", "User", s::ALICE),
+        ("stdata", "ServicePrincipal", s::DEPLOYER),
+    ] {
+        edge(
+            "CREATED_BY",
+            k("Resource", &res(name).abstracted()),
+            k(label, principal),
+        );
+        edge(
+            "CREATED_BY",
+            k("OriginalResource", &res(name).original()),
+            k(label, principal),
+        );
+    }
     // Relationships the rules derive between resources, each in both views.
     for (t, a, b) in [
         ("DEPENDS_ON", "vm-web", "nic-web"),
@@ -678,6 +694,13 @@ fn the_sample_tenant_syncs_to_the_hand_written_graph() {
         (&tenant["name"], &tenant["domain"]),
         (&json!("Contoso"), &json!("contoso.com"))
     );
+    let vm = &all.iter().find(|(n, _)| *n == "vm-web").unwrap().1;
+    let created = &g.edges[&(
+        "CREATED_BY".to_owned(),
+        k("OriginalResource", &vm.original()),
+        k("User", s::ALICE),
+    )];
+    assert_eq!(created["created_at"], "2025-03-01T09:00:00Z");
     let bob = g.node("User", s::BOB);
     assert_eq!(bob["user_principal_name"], "bob@contoso.com");
     assert_eq!(bob["account_enabled"], false);
