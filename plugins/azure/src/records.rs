@@ -45,6 +45,12 @@ impl From<Lit> for Prop {
     }
 }
 
+/// A tag's id: `key=value`. Azure tag names may hold `=` but never `%`, so an `=` in the
+/// name is written `%3D` and every id names one (name, value) pair.
+pub fn tag_id(key: &str, value: &str) -> String {
+    format!("{}={value}", key.replace('=', "%3D"))
+}
+
 /// A child listing to read: `{parent}/{via.path}` of a resource of type `ty`.
 pub struct Child {
     /// The resource's canonical id.
@@ -274,7 +280,7 @@ impl Out {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let tag = format!("{key}={value}");
+            let tag = tag_id(key, &value);
             if self.tags.insert(tag.clone()) {
                 cx.node(TAG, &tag)
                     .prop("key", key.as_str())
@@ -645,5 +651,17 @@ impl Out {
             }
         }
         self.diagnosed = diagnosed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_ids_name_one_pair() {
+        assert_eq!(tag_id("env", "prod"), "env=prod");
+        assert_ne!(tag_id("a=b", "c"), tag_id("a", "b=c"));
+        assert_eq!(tag_id("a=b", "c"), "a%3Db=c");
     }
 }
