@@ -69,6 +69,25 @@ pub fn run(cmd: &mut Command) -> Ran {
     cmd.output().expect("infragraph runs").into()
 }
 
+/// Runs `cmd` with `input` on its standard input.
+pub fn run_with_input(cmd: &mut Command, input: &str) -> Ran {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("infragraph runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .expect("stdin takes the input");
+    child.wait_with_output().expect("infragraph runs").into()
+}
+
 /// A scratch directory for one end-to-end test: the working directory (and `HOME`) of
 /// every command it runs, removed when the test passes and kept for a look when it fails.
 pub struct Work(pub PathBuf);

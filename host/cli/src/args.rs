@@ -74,7 +74,8 @@ pub enum StateCommand {
     Set {
         #[command(flatten)]
         entry: StateEntry,
-        /// The value, hex-encoded (as `state get` prints it).
+        /// The value, hex-encoded (as `state get` prints it), or `-` to read it from
+        /// standard input, which keeps it out of the shell history and the process list.
         hex: String,
         #[command(flatten)]
         store: StoreArg,

@@ -45,6 +45,11 @@ pub async fn run(settings: &Settings, cmd: StateCommand) -> anyhow::Result<ExitC
             store,
             neo4j,
         } => {
+            let text = match text.as_str() {
+                "-" => std::io::read_to_string(std::io::stdin())
+                    .context("cannot read the value from standard input")?,
+                _ => text,
+            };
             let value = hex::decode(text.trim()).with_context(|| {
                 format!(
                     "the value for {:?} must be hex digits (as `state get` prints)",

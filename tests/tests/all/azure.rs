@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::cli::{Ran, Work, run, run_with_input};
 use infragraph_tests::graph::Graph;
 use infragraph_tests::sim::{AzureData, AzureSim, abstracted_hash, azure_sample as s};
 use serde_json::{Value as Json, json};
@@ -803,17 +803,21 @@ fn abstracted_ids_are_distinct_stable_and_move_with_the_seed() {
         "the seed is in the graph"
     );
 
+    // Piped in (`-`), as the README shows it: the seed stays out of argv.
     let moved = w.0.join("moved.db").to_string_lossy().into_owned();
-    let set = run(&mut w.cmd(&[
-        "state",
-        "set",
-        "azure",
-        &tenant,
-        "abstraction_seed",
-        &exported,
-        "--store",
-        &moved,
-    ]));
+    let set = run_with_input(
+        &mut w.cmd(&[
+            "state",
+            "set",
+            "azure",
+            &tenant,
+            "abstraction_seed",
+            "-",
+            "--store",
+            &moved,
+        ]),
+        &got.stdout,
+    );
     ok(&set);
     ok(&setup.sync_into(&w, &moved));
     let moved_graph = w.graph_of(&moved);
