@@ -3,16 +3,7 @@
 
 use std::collections::HashMap;
 
-use infragraph_core::{EdgeBatch, NodeBatch};
-
-pub(crate) fn same_shape(a: &EdgeBatch, b: &EdgeBatch) -> bool {
-    a.rel_type == b.rel_type
-        && a.from_label == b.from_label
-        && a.from_key == b.from_key
-        && a.to_label == b.to_label
-        && a.to_key == b.to_key
-        && a.columns == b.columns
-}
+use infragraph_core::NodeBatch;
 
 /// Node batches waiting to be written, one per label.
 pub(crate) struct NodeBatcher {

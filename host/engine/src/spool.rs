@@ -2,19 +2,36 @@
 //! memory; past it they go to an anonymous temporary file (deleted by the OS even if the
 //! process dies), so memory stays flat however many edges a plugin emits.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 
 use infragraph_core::EdgeBatch;
-
-use crate::batch::same_shape;
 
 pub(crate) struct EdgeSpool {
     batch_size: usize,
     memory_rows: usize,
     held: Vec<EdgeBatch>,
     held_rows: usize,
+    /// Per shape, the held batch that still has room: a plugin's batches of several
+    /// shapes arrive interleaved (its buffers fill in turn), and each shape's are gathered
+    /// into full sink transactions all the same.
+    open: HashMap<Shape, usize>,
     file: Option<BufWriter<File>>,
+}
+
+/// What makes edges one batch: relationship type, each end's label and key, columns.
+type Shape = (String, String, String, String, String, Vec<String>);
+
+fn shape(b: &EdgeBatch) -> Shape {
+    (
+        b.rel_type.clone(),
+        b.from_label.clone(),
+        b.from_key.clone(),
+        b.to_label.clone(),
+        b.to_key.clone(),
+        b.columns.clone(),
+    )
 }
 
 impl EdgeSpool {
@@ -24,21 +41,25 @@ impl EdgeSpool {
             memory_rows,
             held: Vec::new(),
             held_rows: 0,
+            open: HashMap::new(),
             file: None,
         }
     }
 
+    /// Holds `batch`, merged into the open batch of its shape while that has room. Edges
+    /// of one shape keep their order; across shapes order never mattered (edges are
+    /// written after every node, and one relationship has one shape).
     pub fn push(&mut self, batch: EdgeBatch) -> std::io::Result<()> {
         self.held_rows += batch.rows.len();
-        match self.held.last_mut() {
-            // Guests send small batches; merging them makes one sink transaction each.
-            Some(last)
-                if same_shape(last, &batch)
-                    && last.rows.len() + batch.rows.len() <= self.batch_size =>
-            {
-                last.rows.extend(batch.rows);
+        let key = shape(&batch);
+        match self.open.get(&key).map(|&i| &mut self.held[i]) {
+            Some(open) if open.rows.len() + batch.rows.len() <= self.batch_size => {
+                open.rows.extend(batch.rows);
             }
-            _ => self.held.push(batch),
+            _ => {
+                self.open.insert(key, self.held.len());
+                self.held.push(batch);
+            }
         }
         if self.held_rows > self.memory_rows {
             self.spill()?;
@@ -55,6 +76,7 @@ impl EdgeSpool {
             serde_json::to_writer(&mut *file, &b)?;
             file.write_all(b"\n")?;
         }
+        self.open.clear();
         self.held_rows = 0;
         Ok(())
     }
@@ -118,9 +140,34 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(flat(&out), flat(&input));
+        // Each shape's edges in the order pushed; the R after the S joined an R batch.
+        let of = |v: &[EdgeBatch], rel: &str| -> Vec<_> {
+            flat(v).into_iter().filter(|e| e.0 == rel).collect()
+        };
+        for rel in ["R", "S"] {
+            assert_eq!(of(&out, rel), of(&input, rel), "{rel}");
+        }
+        assert_eq!(flat(&out).len(), flat(&input).len());
         assert!(out.iter().all(|b| b.rows.len() <= 4));
         assert_eq!(out[0].rows[0].values, vec![Value::Float(0.5)]);
+    }
+
+    #[test]
+    fn gathers_each_shape_though_shapes_interleave() {
+        let mut spool = EdgeSpool::new(100, 1000);
+        for _ in 0..10 {
+            spool.push(batch("R", 10)).unwrap();
+            spool.push(batch("S", 5)).unwrap();
+        }
+        let mut with_columns = batch("R", 10);
+        with_columns.columns = vec!["other".into()];
+        spool.push(with_columns).unwrap();
+        let out: Vec<_> = spool.drain().unwrap().map(Result::unwrap).collect();
+        let sizes: Vec<_> = out
+            .iter()
+            .map(|b| (b.rel_type.as_str(), b.columns[0].as_str(), b.rows.len()))
+            .collect();
+        assert_eq!(sizes, [("R", "w", 100), ("S", "w", 50), ("R", "other", 10)]);
     }
 
     #[test]
