@@ -393,11 +393,27 @@ impl<S: GraphSink> Writer<'_, S> {
 
     async fn put_edges(&mut self, w: &WriteScope) -> Result<(), SinkError> {
         let spool = std::mem::replace(&mut self.spool, EdgeSpool::new(1, 1));
-        let batches = spool
-            .drain()
-            .map_err(|e| SinkError::new(format!("reading spooled edges: {e}")))?;
+        // A thread of its own reads (and parses) the spooled batches while the sink writes
+        // the one before: on two cores the reading costs no wall time. It stops when the
+        // batches end or this side stops receiving.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        std::thread::Builder::new()
+            .name("edge-spool".into())
+            .spawn(move || match spool.drain() {
+                Ok(batches) => {
+                    for b in batches {
+                        if tx.blocking_send(b).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            })
+            .map_err(|e| SinkError::new(format!("cannot start the spool reader: {e}")))?;
         let mut written = 0u64;
-        for batch in batches {
+        while let Some(batch) = rx.recv().await {
             let batch = batch.map_err(|e| SinkError::new(format!("reading spooled edges: {e}")))?;
             let unresolved = retry(self.options, || self.sink.write_edges(w, &batch)).await?;
             if unresolved > 0 {

@@ -4,6 +4,7 @@ mod azure;
 mod cli;
 mod contract;
 mod critical;
+mod engine;
 mod neo4j;
 mod sandbox;
 mod scaleway;
