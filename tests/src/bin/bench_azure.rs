@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch, RunRecord,
-    SinkError, StateError, StateStore, WriteScope,
+    BoxFuture, ChangeCounts, ConfigValue, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch,
+    RunRecord, SinkError, StateError, StateStore, WriteScope,
 };
 use infragraph_runtime::Runtime;
 use infragraph_tests::bench::provider::{SimChild, sync_into, sync_into_store, vm_kib};
@@ -129,7 +129,8 @@ async fn bench() -> ExitCode {
     );
 
     let (_, null_wall) = sync_into(&rt, &plugin, &env, Arc::new(Discard)).await;
-    let http = http_only(&url, &tenant).await;
+    let diagnosed = diagnosed_types(&rt, &plugin).await;
+    let http = http_only(&url, &tenant, &diagnosed).await;
     let sink = wall.saturating_sub(null_wall);
     let guest = null_wall.saturating_sub(http);
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64();
@@ -254,23 +255,25 @@ const DETAILED: &[(&str, &str)] = &[
     ("microsoft.insights/metricalerts", "2018-03-01"),
 ];
 
-/// The types whose diagnostic settings the plugin reads by default (its
-/// `rules::DIAGNOSTIC_TYPES`).
-const DIAGNOSED: &[&str] = &[
-    "microsoft.keyvault/vaults",
-    "microsoft.storage/storageaccounts",
-    "microsoft.network/networksecuritygroups",
-    "microsoft.network/azurefirewalls",
-    "microsoft.network/applicationgateways",
-    "microsoft.web/sites",
-    "microsoft.sql/servers/databases",
-    "microsoft.containerservice/managedclusters",
-    "microsoft.documentdb/databaseaccounts",
-];
-
 /// Every listing the plugin walks, fetched and parsed by a plain client, 16 at a time:
 /// the HTTP share of a sync.
-async fn http_only(url: &str, tenant: &str) -> Duration {
+/// The types whose diagnostic settings the plugin reads by default: its manifest's
+/// default for `diagnostic_types`.
+async fn diagnosed_types(rt: &Runtime, plugin: &std::path::Path) -> Vec<String> {
+    let plugin = rt.load(plugin, None).await.expect("the plugin loads");
+    let key = plugin
+        .manifest()
+        .config
+        .iter()
+        .find(|k| k.name == "diagnostic_types")
+        .expect("the azure plugin has diagnostic_types");
+    match &key.default {
+        Some(ConfigValue::TextList(types)) => types.clone(),
+        other => panic!("diagnostic_types defaults to {other:?}, not a list"),
+    }
+}
+
+async fn http_only(url: &str, tenant: &str, diagnosed: &[String]) -> Duration {
     let client = reqwest::Client::new();
     let token = async |scope: &str| -> String {
         let form = format!(
@@ -326,7 +329,7 @@ async fn http_only(url: &str, tenant: &str) -> Duration {
         .filter(|r| {
             r["type"]
                 .as_str()
-                .is_some_and(|t| DIAGNOSED.iter().any(|d| d.eq_ignore_ascii_case(t)))
+                .is_some_and(|t| diagnosed.iter().any(|d| d.eq_ignore_ascii_case(t)))
         })
         .filter_map(|r| r["id"].as_str())
         .map(|id| {
