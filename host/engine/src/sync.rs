@@ -394,9 +394,10 @@ impl<S: GraphSink> Writer<'_, S> {
     async fn put_edges(&mut self, w: &WriteScope) -> Result<(), SinkError> {
         let spool = std::mem::replace(&mut self.spool, EdgeSpool::new(1, 1));
         // A thread of its own reads (and parses) the spooled batches while the sink writes
-        // the one before: on two cores the reading costs no wall time. It stops when the
-        // batches end or this side stops receiving.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        // the one before: on two cores the reading costs no wall time. One batch ahead is
+        // enough; more only holds memory. It stops when the batches end or this side stops
+        // receiving.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         std::thread::Builder::new()
             .name("edge-spool".into())
             .spawn(move || match spool.drain() {
