@@ -644,13 +644,12 @@ impl Out {
 
     /// An item of a child listing, read by every rule on it.
     pub fn child(&mut self, cx: &mut Context, c: &Child, item: &Value) {
-        let diagnosed = std::mem::take(&mut self.diagnosed);
-        for rule in rules::child_rules(&c.ty, c.via, &diagnosed) {
+        let rules: Vec<&Rule> = rules::child_rules(&c.ty, c.via, &self.diagnosed).collect();
+        for rule in rules {
             for target in rule.targets(item) {
                 self.apply(cx, rule, &c.parent, target, item);
             }
         }
-        self.diagnosed = diagnosed;
     }
 }
 

@@ -12,7 +12,7 @@
 //! group once per member: 100,000 users in the same few groups walk the same tree 100,000
 //! times.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// Critical stops resolving nested groups after this many membership steps.
 pub const MAX_DEPTH: u8 = 10;
@@ -332,20 +332,19 @@ impl Reaches<'_> {
                 add_perm(perm, Some((d, g)));
             }
         }
+        // Where each target's entry is: a principal may reach thousands of projects.
+        let mut at: HashMap<u32, usize> = HashMap::new();
         let mut add_access = |a: Access, via: Option<(u8, u32)>| {
-            let i = match access.iter().position(|r| r.target == a.target) {
-                Some(i) => i,
-                None => {
-                    access.push(Reach {
-                        target: a.target,
-                        bits: 0,
-                        direct: false,
-                        via: Vec::new(),
-                        entries: Vec::new(),
-                    });
-                    access.len() - 1
-                }
-            };
+            let i = *at.entry(a.target).or_insert_with(|| {
+                access.push(Reach {
+                    target: a.target,
+                    bits: 0,
+                    direct: false,
+                    via: Vec::new(),
+                    entries: Vec::new(),
+                });
+                access.len() - 1
+            });
             let r = &mut access[i];
             r.bits |= a.bits;
             r.entries.push((via.map(|(_, g)| g), a));

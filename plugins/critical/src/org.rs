@@ -211,11 +211,11 @@ impl Org {
         )
         .emit();
         let meta = doc.meta.clone().unwrap_or_default();
+        // Taken, not copied: each document's node is written once, and the entry is freed.
         let change = self
             .facts
             .changes
-            .get(&format!("{collection}/{}", doc.key))
-            .cloned()
+            .remove(&format!("{collection}/{}", doc.key))
             .unwrap_or_default();
         let deleted = doc.deleted;
         cx.node(label, doc.key.as_str())

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use infragraph_sdk::{Context, Request, SyncError};
+use infragraph_sdk::{Context, Request, Response, SyncError};
 use serde_json::Value;
 
 /// One `(run, instance)` pair a CloudTrail row shows, with the row's details.
@@ -111,8 +111,8 @@ pub fn latest(events: Vec<Event>) -> Vec<Event> {
     by_pair.into_values().collect()
 }
 
-/// The text of each `<tag>...</tag>` in `xml`, unescaped.
-fn tags<'a>(xml: &'a str, tag: &str) -> Vec<String> {
+/// The inner XML of each `<tag>...</tag>` in `xml`, as written (still escaped).
+fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let mut out = Vec::new();
@@ -120,10 +120,15 @@ fn tags<'a>(xml: &'a str, tag: &str) -> Vec<String> {
     while let Some(start) = rest.find(&open) {
         let after = &rest[start + open.len()..];
         let Some(end) = after.find(&close) else { break };
-        out.push(unescape(&after[..end]));
+        out.push(&after[..end]);
         rest = &after[end + close.len()..];
     }
     out
+}
+
+/// The text of each `<tag>...</tag>` in `xml`, unescaped.
+fn tags(xml: &str, tag: &str) -> Vec<String> {
+    elements(xml, tag).into_iter().map(unescape).collect()
 }
 
 fn unescape(s: &str) -> String {
@@ -136,8 +141,9 @@ fn unescape(s: &str) -> String {
 
 /// A ListObjectsV2 page: its keys (inside `<Contents>`), and the token of the next page.
 pub fn list_page(xml: &str) -> (Vec<String>, Option<String>) {
-    let keys = tags(xml, "Contents")
-        .iter()
+    // Unescaped once, at the key: `<Contents>` is only walked into.
+    let keys = elements(xml, "Contents")
+        .into_iter()
         .flat_map(|c| tags(c, "Key"))
         .collect();
     let truncated = tags(xml, "IsTruncated").first().map(String::as_str) == Some("true");
@@ -172,7 +178,8 @@ pub struct Bucket {
 const GET_BATCH: usize = 32;
 
 /// Lists every `.json` object under the prefix and returns their events. A listing or
-/// object that fails is an error naming it: the caller keeps what the entities API gave.
+/// object that fails is an error naming it, and fails the sync (so nothing is cleaned up
+/// on a run that could not read the trail).
 pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncError> {
     let base = format!(
         "{}/{}",
@@ -187,15 +194,7 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
             url.push_str(&format!("&continuation-token={}", encode(t, false)));
         }
         let resp = cx.fetch(Request::get(url))?;
-        if matches!(resp.status, 401 | 403) {
-            return Err(SyncError::auth(format!(
-                "S3 refused to list bucket {:?} (HTTP {}): check AWS_ACCESS_KEY_ID, \
-                 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION: {}",
-                b.bucket,
-                resp.status,
-                resp.text().chars().take(300).collect::<String>()
-            )));
-        }
+        refused(&resp, &format!("list bucket {:?}", b.bucket))?;
         resp.error_for_status()?;
         let (page, next) = list_page(&resp.text());
         keys.extend(page.into_iter().filter(|k| k.ends_with(".json")));
@@ -212,11 +211,28 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
             .collect();
         for (key, resp) in chunk.iter().zip(cx.fetch_many(requests)) {
             let resp = resp?;
+            refused(
+                &resp,
+                &format!("read object {key:?} of bucket {:?}", b.bucket),
+            )?;
             resp.error_for_status()?;
             events.extend(events_of(key, &resp.body)?);
         }
     }
     Ok((latest(events), keys.len()))
+}
+
+/// An auth error when S3 refused the signed request, naming what to check.
+fn refused(resp: &Response, what: &str) -> Result<(), SyncError> {
+    if !matches!(resp.status, 401 | 403) {
+        return Ok(());
+    }
+    Err(SyncError::auth(format!(
+        "S3 refused to {what} (HTTP {}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+         AWS_SESSION_TOKEN and AWS_REGION, and that the key may read the bucket: {}",
+        resp.status,
+        resp.text().chars().take(300).collect::<String>()
+    )))
 }
 
 fn events_of(key: &str, body: &[u8]) -> Result<Vec<Event>, SyncError> {
@@ -269,6 +285,10 @@ mod tests {
         );
         let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
         assert_eq!(list_page(last), (vec![], None));
+        // A key named `a&lt;b.json` is escaped once, and unescaped once.
+        let literal =
+            "<ListBucketResult><Contents><Key>a&amp;lt;b.json</Key></Contents></ListBucketResult>";
+        assert_eq!(list_page(literal).0, ["a&lt;b.json"]);
     }
 
     #[test]

@@ -52,12 +52,6 @@ impl std::fmt::Display for GraphqlError {
     }
 }
 
-impl From<GraphqlError> for SyncError {
-    fn from(e: GraphqlError) -> SyncError {
-        SyncError::provider(e.to_string())
-    }
-}
-
 /// What one query gave.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -76,6 +70,13 @@ impl Answer {
         }
     }
 
+    /// The data, taken out of the answer.
+    pub fn into_data(self) -> Value {
+        match self {
+            Answer::Data(v) | Answer::Partial(v, _) => v,
+        }
+    }
+
     /// The error, if any.
     pub fn error(&self) -> Option<&GraphqlError> {
         match self {
@@ -85,12 +86,12 @@ impl Answer {
     }
 }
 
-/// Parses a GraphQL response body for root field `field`.
-pub fn parse(field: &'static str, body: &Value) -> Answer {
+/// Reads a GraphQL response body for root field `field`, its data moved out.
+pub fn parse(field: &'static str, mut body: Value) -> Answer {
     let data = body
-        .get("data")
-        .and_then(|d| d.get(field))
-        .cloned()
+        .get_mut("data")
+        .and_then(|d| d.get_mut(field))
+        .map(Value::take)
         .unwrap_or(Value::Null);
     let messages: Vec<String> = body
         .get("errors")
@@ -160,7 +161,7 @@ impl Client {
             )));
         }
         resp.error_for_status()?;
-        let answer = parse("apiKeyUser", &resp.json::<Value>()?);
+        let answer = parse("apiKeyUser", resp.json::<Value>()?);
         let jwt = answer
             .data()
             .get("jwt")
@@ -206,10 +207,10 @@ impl Client {
             let responses = cx.fetch_many(requests);
             let mut expired = Vec::new();
             for (&i, resp) in pending.iter().zip(responses) {
-                match resp {
-                    Err(e) => out[i] = Some(Err(e.into())),
-                    Ok(r) if unauthorized(&r) => expired.push(i),
-                    Ok(r) => out[i] = Some(self.answer(&queries[i], &r)),
+                match resp.map_err(SyncError::from).and_then(|r| body(&r)) {
+                    Err(e) => out[i] = Some(Err(e)),
+                    Ok(None) => expired.push(i),
+                    Ok(Some(body)) => out[i] = Some(Ok(parse(queries[i].field, body))),
                 }
             }
             if expired.is_empty() {
@@ -238,30 +239,26 @@ impl Client {
             .map(|a| a.expect("every query is answered"))
             .collect()
     }
-
-    fn answer(&self, q: &Query, r: &Response) -> Result<Answer, SyncError> {
-        r.error_for_status()?;
-        Ok(parse(q.field, &r.json::<Value>()?))
-    }
 }
 
-/// Whether a response says the token is no longer accepted.
-fn unauthorized(r: &Response) -> bool {
+/// The parsed body of a response, or `None` when it says the token is no longer
+/// accepted: HTTP 401, or (as some GraphQL servers answer an expired token) HTTP 200
+/// with no data and an `unauthorized` error. Parsed once, here.
+fn body(r: &Response) -> Result<Option<Value>, SyncError> {
     if r.status == 401 {
-        return true;
+        return Ok(None);
     }
-    // Some GraphQL servers answer an expired token with HTTP 200 and an error.
-    r.status == 200
-        && serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| {
-            v.get("data").is_none_or(Value::is_null)
-                && v["errors"].as_array().is_some_and(|errs| {
-                    errs.iter().any(|e| {
-                        e["message"]
-                            .as_str()
-                            .is_some_and(|m| m.to_ascii_lowercase().starts_with("unauthorized"))
-                    })
-                })
-        })
+    r.error_for_status()?;
+    let v: Value = r.json()?;
+    let refused = v.get("data").is_none_or(Value::is_null)
+        && v["errors"].as_array().is_some_and(|errs| {
+            errs.iter().any(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.to_ascii_lowercase().starts_with("unauthorized"))
+            })
+        });
+    Ok((!refused).then_some(v))
 }
 
 #[cfg(test)]
@@ -270,15 +267,15 @@ mod tests {
 
     #[test]
     fn answers_with_and_without_errors() {
-        let ok = parse("spaces", &json!({"data": {"spaces": [1]}}));
+        let ok = parse("spaces", json!({"data": {"spaces": [1]}}));
         assert_eq!(ok, Answer::Data(json!([1])));
         let partial = parse(
             "stacks",
-            &json!({"data": {"stacks": [1]}, "errors": [{"message": "boom"}]}),
+            json!({"data": {"stacks": [1]}, "errors": [{"message": "boom"}]}),
         );
         assert_eq!(partial.data(), &json!([1]));
         assert_eq!(partial.error().unwrap().messages, ["boom"]);
-        let none = parse("stacks", &json!({"data": null}));
+        let none = parse("stacks", json!({"data": null}));
         assert!(
             none.error()
                 .unwrap()

@@ -203,30 +203,38 @@ impl Ingestor for Spacelift {
         let answers = client.query_many(cx, &first);
         let mut stacks = Vec::new();
         let (mut users, mut members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-        let mut groups_complete = false;
+        // Whether every user's groups and every group's rules were read without errors.
+        let (mut members_complete, mut groups_complete) = (false, false);
         for ((q, labels), answer) in first.iter().zip(feeds).zip(answers) {
-            let answer = match answer {
-                Ok(a) => a,
+            // Why the labels this query feeds are incomplete: GraphQL errors in the answer,
+            // or no answer at all (the request failed after the host's retries).
+            let (answer, failure) = match answer {
+                Ok(a) => {
+                    let failure = a.error().map(ToString::to_string);
+                    (a, failure)
+                }
                 Err(e @ SyncError::Auth(_)) => return Err(e),
-                Err(e) => Answer::Partial(
-                    Value::Null,
-                    graphql::GraphqlError {
-                        field: q.field,
-                        messages: vec![e.to_string()],
-                    },
+                Err(e) => (
+                    Answer::Data(Value::Null),
+                    Some(format!("the `{}` query failed: {e}", q.field)),
                 ),
             };
-            if let Some(err) = answer.error() {
-                let reason = err.to_string();
+            let complete = failure.is_none();
+            if let Some(reason) = failure {
                 cx.warn(&reason);
                 for label in labels {
                     cx.mark_incomplete(label, None, &reason);
                 }
                 problems.push(reason);
             }
-            let items = answer.data().as_array().cloned().unwrap_or_default();
+            let data = answer.into_data();
+            let name = data.as_str().map(str::to_owned);
+            let items = match data {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            };
             match q.text {
-                ACCOUNT_NAME => out.account(cx, answer.data().as_str()),
+                ACCOUNT_NAME => out.account(cx, name.as_deref()),
                 SPACES => out.spaces(cx, &items),
                 STACKS => {
                     out.stacks(cx, &items);
@@ -238,16 +246,25 @@ impl Ingestor for Spacelift {
                 WORKER_POOLS => out.worker_pools(cx, &items),
                 WORKERS => out.workers(cx, &items),
                 USERS => users = items,
-                MEMBERSHIPS => members = items,
+                MEMBERSHIPS => {
+                    members_complete = complete;
+                    members = items;
+                }
                 GROUPS => {
-                    groups_complete = answer.error().is_none();
+                    groups_complete = complete;
                     groups = items;
                 }
                 ENTITIES => out.entities(cx, &items),
                 _ => unreachable!("every query is handled"),
             }
         }
-        out.managed_users(cx, &users, &members, &groups, groups_complete);
+        out.managed_users(
+            cx,
+            &users,
+            (&members, members_complete),
+            &groups,
+            groups_complete,
+        );
 
         let runs_failed = page_runs(cx, &mut client, &mut out, &stacks)?;
         if let Some(reason) = runs_failed {
@@ -337,10 +354,10 @@ fn page_runs(
                 if let Some(err) = answer.error() {
                     failed.get_or_insert(format!("runs of stack {stack:?}: {err}"));
                 }
-                let page = answer.data()["runs"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                let page = match answer.into_data()["runs"].take() {
+                    Value::Array(runs) => runs,
+                    _ => Vec::new(),
+                };
                 // Spacelift pages without a total: an empty page is the end.
                 if let Some(last) = page.last().and_then(|r| r["id"].as_str()) {
                     next.push((stack.clone(), Some(last.to_owned())));

@@ -314,18 +314,20 @@ impl Emitted {
     /// where the user's own access rules (`managedUsers { accessRules }`) or those of the
     /// IdP groups the user was in at the last login (`latestGroups`, matched by exact
     /// name to `managedUserGroups { groupName accessRules }`) give a role; the highest
-    /// role wins (see [`effective_roles`]). `members` is the membership answer, `groups`
-    /// the groups answer, `groups_complete` whether that came without errors.
+    /// role wins (see [`effective_roles`]). `members` is the membership answer and
+    /// whether it came without errors (then a user it lists without groups, or not at
+    /// all, is in none); `groups` the groups answer, `groups_complete` likewise.
     ///
-    /// A user whose groups are unknown (no membership entry, or the groups' rules not all
-    /// read) could have a higher role from a group than the own rule says, so only own
-    /// `admin` roles, which no group can raise, are written for that user; the caller
-    /// marks users incomplete, so the host keeps the rest from the last sync.
+    /// A user whose groups are unknown (the groups' rules not all read, or the user
+    /// missing from a membership answer that came with errors) could have a higher role
+    /// from a group than the own rule says, so only own `admin` roles, which no group can
+    /// raise, are written for that user; the caller marks users incomplete, so the host
+    /// keeps the rest from the last sync.
     pub fn managed_users(
         &mut self,
         cx: &mut Context,
         users: &[Value],
-        members: &[Value],
+        (members, members_complete): (&[Value], bool),
         groups: &[Value],
         groups_complete: bool,
     ) {
@@ -366,7 +368,7 @@ impl Emitted {
             self.managed.insert(login.clone());
             self.user(cx, &login, text(u, "invitationEmail"), true);
             let own = rules(u);
-            let known = groups_complete && membership.contains_key(&login);
+            let known = groups_complete && (members_complete || membership.contains_key(&login));
             let of_groups: Vec<(&str, &str, &str)> = membership
                 .get(&login)
                 .into_iter()

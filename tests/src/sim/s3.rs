@@ -429,16 +429,13 @@ fn percent_decode(s: &str) -> String {
 
 /// SigV4's URI encoding: everything but unreserved characters, upper-case hex.
 fn uri_encode(s: &str) -> String {
-    let mut out = String::new();
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    /// Everything but RFC 3986's unreserved characters.
+    const SIGV4: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SIGV4).to_string()
 }
 
 #[cfg(test)]

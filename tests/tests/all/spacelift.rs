@@ -753,3 +753,40 @@ fn without_group_rules_own_roles_stay_and_group_roles_are_kept() {
     let account = &after.nodes[&("SpaceliftAccount".to_string(), ACCOUNT.to_string())].1;
     assert_eq!(account["name"], ACCOUNT, "the id stands in for the name");
 }
+
+/// A user who never signed in has no `latestGroups`: when the memberships came in full,
+/// that user is in no group, and the own roles are written as they are (not only
+/// `admin`), with nothing marked incomplete.
+#[test]
+fn a_user_without_latest_groups_keeps_own_roles() {
+    let w = Work::new("spacelift-no-groups");
+    let mut data = SpaceliftData::sample();
+    for u in &mut data.users {
+        if u["username"] == JANE {
+            u["latestGroups"] = Json::Null;
+        }
+    }
+    let sim = SpaceliftSim::start(data);
+    let ran = Setup::new(&sim).sync(&w, ACCOUNT);
+    ok(&ran);
+    let g = w.graph();
+    let spaces: BTreeSet<String> = g
+        .edge_ids()
+        .into_iter()
+        .filter(|(r, u, _)| r == "HAS_ROLE_IN" && u == JANE)
+        .map(|(_, _, s)| s)
+        .collect();
+    // Her own WRITE stays; auditors' READ is gone with her groups.
+    assert_eq!(spaces, BTreeSet::from(["child-space-1".to_string()]));
+    let key = (
+        "HAS_ROLE_IN".to_string(),
+        ("SpaceliftUser".to_string(), JANE.to_string()),
+        ("SpaceliftSpace".to_string(), "child-space-1".to_string()),
+    );
+    assert_eq!(g.edges[&key]["role"], "write");
+    assert!(
+        w.report()["incomplete"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}
