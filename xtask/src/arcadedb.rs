@@ -1,8 +1,8 @@
 //! The Bolt server the Neo4j sink's tests and benchmark run against: ArcadeDB with its
 //! Bolt plugin (Neo4j itself is not installable from the registries this project
-//! reaches; see `../shared/README.md`). Installed once from PyPI into
-//! `$HOME/.cache/infragraph/arcadedb/<version>` (the wheel carries its own Java
-//! runtime), started on free loopback ports with a data directory of its own, and
+//! reaches; `docs/testing.md` says what ArcadeDB is and how it differs). Installed once
+//! from PyPI into `$HOME/.cache/infragraph/arcadedb/<version>` (the wheel carries its own
+//! Java runtime), started on free loopback ports with a data directory of its own, and
 //! stopped when the [`ArcadeDb`] guard drops, on success or failure.
 
 use std::fs::File;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// The wheel's version: the one `../shared/README.md` was verified with.
+/// The wheel's version: the one the Bolt sink was verified with (`docs/testing.md`).
 const VERSION: &str = "26.10.2.post1";
 /// Root's password on the throw-away test server.
 const PASSWORD: &str = "password123";

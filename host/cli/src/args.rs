@@ -52,6 +52,10 @@ pub enum Command {
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Print the graph schema a plugin writes, generated from its manifest.
+    ///
+    /// For the built-in providers, docs/providers/<provider>.md in infragraph's repository
+    /// describes the graph the plugin is built to, the API facts it relies on and where
+    /// it departs from its source.
     Schema(SchemaArgs),
     /// Read or write a plugin's persistent state, e.g. to move the Azure plugin's
     /// abstraction seed to another store.

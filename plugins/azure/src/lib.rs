@@ -1,5 +1,5 @@
 //! The Azure tenant provider (issue 8): one Entra ID tenant's subscriptions, resource
-//! groups and resources, in the dual graph of `shared/schemas/azure-tenant-grapher.md`
+//! groups and resources, in the dual graph of `docs/providers/azure.md`
 //! (an abstracted `Resource` and an original `Resource:Original` per resource, linked by
 //! `SCAN_SOURCE_NODE`), with tags, regions, managed identities, private endpoints, DNS
 //! zones, RBAC role definitions and assignments, and Microsoft Graph's users, groups,

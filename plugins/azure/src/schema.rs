@@ -1,4 +1,4 @@
-//! Every node and relationship the plugin writes (`shared/schemas/azure-tenant-grapher.md`),
+//! Every node and relationship the plugin writes (`docs/providers/azure.md`),
 //! names converted to the graph conventions: labels PascalCase, relationship types
 //! SCREAMING_SNAKE_CASE, properties snake_case (`displayName` becomes `display_name`).
 //! Relationship kinds derived by rules are generated from [`crate::rules::RULES`], each

@@ -1,7 +1,7 @@
 //! Effective membership through nested groups, as Critical resolves it at request time:
 //! a principal belongs to every group reachable over `memberships` edges in at most
 //! [`MAX_DEPTH`] steps (`FOR v IN 1..10 OUTBOUND ... memberships`,
-//! `shared/schemas/critical-arangodb.md`).
+//! `docs/providers/critical.md`).
 //!
 //! Pure and std-only on purpose: the benchmark compiles this very file natively to compare
 //! it with the same computation inside the plugin.

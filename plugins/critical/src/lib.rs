@@ -1,7 +1,7 @@
 //! Critical, a GitOps project-management system, read from its ArangoDB: principals,
 //! nested groups, super-permissions, projects and their ACLs and repositories, and what
 //! Critical itself only resolves at request time, who can do what through which groups
-//! (issue 9, `shared/schemas/critical-arangodb.md`). `README.md` beside this crate
+//! (issue 9, `docs/providers/critical.md`). `README.md` beside this crate
 //! states the decisions.
 //!
 //! A sync runs in three phases, each a set of AQL cursors advanced together

@@ -1,4 +1,4 @@
-//! Critical's ACL permission bit set (`shared/README.md`): FETCH 1, LIST 2, NOTIFY 4,
+//! Critical's ACL permission bit set (`docs/providers/critical.md`): FETCH 1, LIST 2, NOTIFY 4,
 //! CREATE 8, MODIFY 16 (which also allows delete), CUSTOM1 32, CUSTOM2 64, with the
 //! composites READ, WRITE and ROOT. The `bitflags` crate serializes it as flag names
 //! joined by ` | ` (`"READ | CREATE"`); older documents hold a plain number. Both are read.

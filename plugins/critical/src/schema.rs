@@ -1,4 +1,4 @@
-//! Every node and relationship the plugin writes (issue 9, `shared/schemas/critical-arangodb.md`).
+//! Every node and relationship the plugin writes (issue 9, `docs/providers/critical.md`).
 
 use infragraph_sdk::{EdgeKind, NodeKind, ValueType};
 

@@ -2,7 +2,7 @@
 //!
 //! Most APIs (Account, IAM) take `page` and `page_size` and return `total_count` in the
 //! body; the Instance API takes `page` and `per_page` and returns the total in the
-//! `X-Total-Count` header. Both cap a page at 100 items (`shared/README.md`).
+//! `X-Total-Count` header. Both cap a page at 100 items (`docs/providers/scaleway.md`).
 
 use std::cell::{RefCell, RefMut};
 use std::rc::Rc;

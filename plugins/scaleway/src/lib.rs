@@ -1,6 +1,6 @@
 //! The Scaleway provider: an Organization's projects, IAM principals and API keys, and
 //! the Instance API's servers, volumes, snapshots and IPs in every zone, as
-//! `shared/schemas/scaleway.md` describes them (issue 5).
+//! `docs/providers/scaleway.md` describes them (issue 5).
 //!
 //! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker),
 //! in rounds of a few dozen concurrent requests: page 1 of the Account and IAM listings and

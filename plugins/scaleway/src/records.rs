@@ -106,9 +106,9 @@ pub mod tests {
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
     }
 
-    /// A sample response from `shared/samples/scaleway/`.
+    /// A sample response from `tests/fixtures/scaleway/`.
     pub fn sample(file: &str) -> String {
-        let path = format!("{}/../../../shared/samples/scaleway/{file}", manifest_dir());
+        let path = format!("{}/../../tests/fixtures/scaleway/{file}", manifest_dir());
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

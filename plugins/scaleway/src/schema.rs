@@ -1,4 +1,4 @@
-//! Every node and relationship the plugin writes, as `shared/schemas/scaleway.md` lists
+//! Every node and relationship the plugin writes, as `docs/providers/scaleway.md` lists
 //! them: the same labels, the same property names, the same directions.
 
 use infragraph_sdk::{EdgeKind, NodeKind, ValueType};

@@ -244,7 +244,7 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str =
-        include_str!("../../../../shared/samples/spacelift/cloudtrail_ec2_ownership_records.json");
+        include_str!("../../../tests/fixtures/spacelift/cloudtrail_ec2_ownership_records.json");
 
     #[test]
     fn sample_rows_give_runs_and_instances() {

@@ -1,6 +1,6 @@
 //! The Spacelift provider (issue 7): an account's spaces, stacks, worker pools, workers,
 //! runs, the Git commits runs used, users and their roles per space, and the EC2
-//! instances runs affected, as `shared/schemas/spacelift.md` describes them. Decisions
+//! instances runs affected, as `docs/providers/spacelift.md` describes them. Decisions
 //! are in this crate's `README.md`.
 //!
 //! One sync: exchange the API key for a JWT (`apiKeyUser`; the host writes the secret into
@@ -29,7 +29,7 @@ use crate::schema::{ACCOUNT, COMMIT, RUN, SPACE, STACK, USER, WORKER, WORKER_POO
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The queries of `shared/samples/spacelift/graphql_queries.json`, with the fields the
+/// The queries of `tests/fixtures/spacelift/graphql_queries.json`, with the fields the
 /// schema needs added (`type` of a worker pool, a stack's `workerPool`, a worker's `busy`
 /// and `metadata`), and the account's `name`, `managedUsers`, `managedUserGroups` and run
 /// paging from the public Spacelift schema (README: "Where the queries come from").

@@ -1,5 +1,5 @@
 //! Every node and relationship the plugin writes, as the detailed sections of
-//! `shared/schemas/spacelift.md` give them. Where the schema's diagram disagrees with its
+//! `docs/providers/spacelift.md` give them. Where the schema's diagram disagrees with its
 //! sections (`GENERATES`, `EXECUTES`, `AFFECTS`), the sections win (issue 7).
 
 use infragraph_sdk::{EdgeKind, NodeKind, ValueType};

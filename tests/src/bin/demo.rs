@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     );
     let scaleway = ScalewaySim::start(ScalewayData::sample());
     println!(
-        "Scaleway simulator on {} (the samples of shared/samples/scaleway)\n",
+        "Scaleway simulator on {} (the samples of tests/fixtures/scaleway)\n",
         scaleway.url()
     );
     let critical = CriticalSim::start(CriticalData::sample());
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let spacelift = SpaceliftSim::start(SpaceliftData::sample());
     let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
     println!(
-        "Spacelift simulator on {} and S3 (CloudTrail export, SigV4 checked) on {} (the samples of shared/samples/spacelift)\n",
+        "Spacelift simulator on {} and S3 (CloudTrail export, SigV4 checked) on {} (the samples of tests/fixtures/spacelift)\n",
         spacelift.endpoint(),
         s3.url()
     );

@@ -1,5 +1,5 @@
 //! The slice of ArangoDB's HTTP API that `plugins/critical` uses, over documents shaped as
-//! Critical stores them (`shared/schemas/critical-arangodb.md`, `shared/README.md`):
+//! Critical stores them (`docs/providers/critical.md`):
 //! secrets included, so tests can prove the plugin never reads them.
 //!
 //! - `POST /_open/auth` issues a JWT for a user and password; every other route takes

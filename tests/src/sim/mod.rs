@@ -5,10 +5,10 @@
 //! - [`AcmeSim`]: the Acme Directory API that `plugins/example` lists, with its data
 //!   replaceable between syncs, bearer-token auth, real pagination and fault injection.
 //! - [`ScalewaySim`]: the Scaleway Account, IAM and Instance APIs that
-//!   `plugins/scaleway` lists, serving `shared/samples/scaleway` or a generated estate,
+//!   `plugins/scaleway` lists, serving `tests/fixtures/scaleway` or a generated estate,
 //!   with both pagination conventions, key checks and fault injection.
 //! - [`SpaceliftSim`]: the Spacelift GraphQL API that `plugins/spacelift` queries, serving
-//!   `shared/samples/spacelift` or a generated account, with the API-key exchange, JWT
+//!   `tests/fixtures/spacelift` or a generated account, with the API-key exchange, JWT
 //!   checks and expiry, run paging and GraphQL errors.
 //! - [`S3Sim`]: an S3 bucket (ListObjectsV2, GetObject) that verifies every request's AWS
 //!   Signature Version 4 independently of the host's signer.

@@ -78,12 +78,12 @@ impl S3Sim {
         }
     }
 
-    /// `shared/samples/spacelift/cloudtrail_ec2_ownership_records.json` split over two
+    /// `tests/fixtures/spacelift/cloudtrail_ec2_ownership_records.json` split over two
     /// JSON objects under [`S3Sim::PREFIX`] (two records each), plus a `_SUCCESS` marker
     /// that is not JSON, as an Athena export leaves.
     pub fn cloudtrail_sample() -> BTreeMap<String, Vec<u8>> {
         let records: Vec<serde_json::Value> = serde_json::from_str(include_str!(
-            "../../../../shared/samples/spacelift/cloudtrail_ec2_ownership_records.json"
+            "../../fixtures/spacelift/cloudtrail_ec2_ownership_records.json"
         ))
         .expect("the sample is JSON");
         let mut objects = BTreeMap::new();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::server::{RequestLog, Server};
 
-/// Every zone Scaleway lists Instance resources in (`shared/README.md`).
+/// Every zone Scaleway lists Instance resources in (`docs/providers/scaleway.md`).
 pub const ZONES: [&str; 9] = [
     "fr-par-1", "fr-par-2", "fr-par-3", "nl-ams-1", "nl-ams-2", "nl-ams-3", "pl-waw-1", "pl-waw-2",
     "pl-waw-3",
@@ -92,7 +92,7 @@ pub struct ScalewayData {
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../../shared/samples/scaleway/", $file))
+        include_str!(concat!("../../fixtures/scaleway/", $file))
     };
 }
 
@@ -150,7 +150,7 @@ impl ScalewayData {
         }
     }
 
-    /// The responses in `shared/samples/scaleway/` (one project, two users, a group, two
+    /// The responses in `tests/fixtures/scaleway/` (one project, two users, a group, two
     /// applications, two API keys, and in `fr-par-1` a server with its volume and a
     /// snapshot), plus the two IPs of [`SAMPLE_IPS`].
     pub fn sample() -> ScalewayData {

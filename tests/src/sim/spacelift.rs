@@ -1,7 +1,7 @@
 //! A Spacelift GraphQL API on loopback (issue 7).
 //!
 //! It is not a GraphQL engine: it recognises each query `plugins/spacelift` sends by its
-//! root field (the queries are those of `shared/samples/spacelift/graphql_queries.json`,
+//! root field (the queries are those of `tests/fixtures/spacelift/graphql_queries.json`,
 //! plus the account's `name`, run paging per stack, `managedUsers` and
 //! `managedUserGroups` from the public schema) and answers with the shapes the samples
 //! show. What it does check is what a real account checks: the API
@@ -22,7 +22,7 @@ use super::server::{RequestLog, Server};
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../../shared/samples/spacelift/", $file))
+        include_str!(concat!("../../fixtures/spacelift/", $file))
     };
 }
 
@@ -60,7 +60,7 @@ impl SpaceliftData {
     /// The account id of [`SpaceliftData::sample`].
     pub const SAMPLE_ACCOUNT: &'static str = "test-account-123";
 
-    /// The responses in `shared/samples/spacelift/`: the account's name, two spaces, two
+    /// The responses in `tests/fixtures/spacelift/`: the account's name, two spaces, two
     /// stacks, two worker pools with a worker each, a run per stack with its commit, and
     /// the entities (the sample's one stack entry is served as `stack-1`'s).
     ///

@@ -6,6 +6,7 @@ mod contract;
 mod critical;
 mod engine;
 mod neo4j;
+mod repository;
 mod sandbox;
 mod scaleway;
 mod secrets;

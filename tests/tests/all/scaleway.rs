@@ -48,7 +48,7 @@ fn ok(ran: &Ran) {
     );
 }
 
-// Ids of the sample (`shared/samples/scaleway/`). The sample's default project has the
+// Ids of the sample (`tests/fixtures/scaleway/`). The sample's default project has the
 // Organization's id, as a Scaleway default project does; the labels tell them apart.
 const ORG: &str = "0681c477-fbb9-4820-b8d6-0eef10cfcd6d";
 const PROJECT: &str = ORG;
@@ -73,7 +73,7 @@ type Nodes = BTreeMap<Key, Map<String, Json>>;
 type Edges = BTreeSet<(String, Key, Key)>;
 
 /// The graph a sync of [`ScalewayData::sample`] must write, written out from
-/// `shared/schemas/scaleway.md` and the sample responses: every node with exactly the
+/// `docs/providers/scaleway.md` and the sample responses: every node with exactly the
 /// schema's properties the sample sets (a `null` in the API writes nothing), and every
 /// relationship.
 fn expected_sample_graph() -> (Nodes, Edges) {

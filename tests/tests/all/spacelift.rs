@@ -104,7 +104,7 @@ type Nodes = BTreeMap<Key, Map<String, Json>>;
 type Edges = BTreeSet<(String, Key, Key)>;
 
 /// The graph a sync of [`SpaceliftData::sample`] must write, written out from
-/// `shared/schemas/spacelift.md` (its detailed sections) and the sample responses.
+/// `docs/providers/spacelift.md` (its detailed sections) and the sample responses.
 fn expected_sample_graph() -> (Nodes, Edges) {
     let k = |l: &str, id: &str| (l.to_string(), id.to_string());
     let mut nodes = Nodes::new();
