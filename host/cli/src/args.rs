@@ -1,4 +1,4 @@
-//! Command-line arguments. Only `settings` reads these; commands see `Settings`.
+//! Command-line arguments: clap's view of what the library (`infragraph_app`) takes.
 
 use std::path::PathBuf;
 
@@ -29,9 +29,6 @@ pub enum LogFormat {
     Plain,
     Json,
 }
-
-/// The embedded store's default file.
-pub const DEFAULT_STORE: &str = "infragraph.db";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -135,9 +132,10 @@ pub enum SchemaFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArg {
-    /// The embedded store (one SQLite file).
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_STORE)]
-    pub store: PathBuf,
+    /// The embedded store (one SQLite file). Default: ./infragraph.db, unless the config
+    /// file's [sink.neo4j] names a server.
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
 }
 
 /// Where a Neo4j (or other Bolt) server is. The password is read only from the
@@ -145,8 +143,8 @@ pub struct StoreArg {
 #[derive(Debug, Default, clap::Args)]
 pub struct Neo4jArgs {
     /// A Neo4j (or other Bolt) server, e.g. bolt://localhost:7687, used instead of the
-    /// embedded store; password from NEO4J_PASSWORD. sync and push also read
-    /// [sink.neo4j] uri from the config.
+    /// embedded store; password from NEO4J_PASSWORD. Without --store or --neo4j, every
+    /// command uses the config file's [sink.neo4j] server when it names one.
     #[arg(long, value_name = "URI")]
     pub neo4j: Option<String>,
     /// The Neo4j user (default neo4j).
@@ -299,4 +297,22 @@ pub struct PushArgs {
     /// Records per write transaction (default 10000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+}
+
+/// Where the graph is, as the library takes it.
+pub fn graph_args(store: &StoreArg, neo4j: &Neo4jArgs) -> infragraph_app::GraphArgs {
+    infragraph_app::GraphArgs {
+        store: store.store.clone(),
+        neo4j: neo4j.neo4j.clone(),
+        neo4j_user: neo4j.neo4j_user.clone(),
+        neo4j_database: neo4j.neo4j_database.clone(),
+    }
+}
+
+/// Just a store file, for the commands that read only the embedded store.
+pub fn store_args(store: &StoreArg) -> infragraph_app::GraphArgs {
+    infragraph_app::GraphArgs {
+        store: store.store.clone(),
+        ..Default::default()
+    }
 }

@@ -1,6 +1,6 @@
-//! The `infragraph` command. Parses arguments into [`settings::Settings`], dispatches to
-//! one module per command, and turns errors into a message, a hint and an exit code:
-//! 0 ok, 1 a sync finished but is partial or failed, 2 an error.
+//! The `infragraph` command: a thin face over `infragraph_app`. Parses arguments, asks
+//! the library, prints, and turns errors into a message and an exit code: 0 ok, 1 a sync
+//! finished but is partial, 2 an error or a failed sync.
 
 /// `println!` that returns an error instead of panicking, so a closed pipe
 /// (`infragraph ... | head`) ends the command quietly.
@@ -22,7 +22,6 @@ macro_rules! out_raw {
 mod args;
 mod plugins;
 mod push;
-mod settings;
 mod state;
 mod store;
 mod sync;
@@ -48,7 +47,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: args::Args) -> anyhow::Result<ExitCode> {
-    let settings = settings::Settings::load(&args)?;
+    let settings = infragraph_app::Settings::load(args.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

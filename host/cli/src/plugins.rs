@@ -9,7 +9,7 @@ use infragraph_runtime::Plugin;
 use serde_json::json;
 
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
-use crate::settings::Settings;
+use infragraph_app::Settings;
 
 pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let runtime = settings.runtime()?;

@@ -7,14 +7,18 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use infragraph_sink_neo4j::Neo4jSink;
 
-use crate::args::PushArgs;
-use crate::settings::Settings;
+use infragraph_app::{DEFAULT_STORE, Settings};
+use infragraph_sink_sqlite::Store;
+
+use crate::args::{PushArgs, graph_args};
 
 pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<ExitCode> {
-    let config = settings.neo4j(&args.neo4j).context(
-        "push needs a server to push to: pass --neo4j bolt://HOST:7687 or set [sink.neo4j] uri",
-    )?;
-    let store = settings.existing_store(&args.store.store)?;
+    let config = settings.server(&graph_args(
+        &crate::args::StoreArg { store: None },
+        &args.neo4j,
+    ))?;
+    let path = args.store.store.clone().unwrap_or(DEFAULT_STORE.into());
+    let store = Store::open_existing(&path)?;
     let sink = Neo4jSink::connect(&config).await?;
     let batch = args.batch_size.unwrap_or(settings.engine.batch_size);
     // The export streams through a pipe: memory stays flat whatever the graph's size.
@@ -35,16 +39,16 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<ExitCode
     let pushed = pushed.with_context(|| {
         format!(
             "cannot push {} to {} (what was written so far stays)",
-            args.store.store.display(),
+            path.display(),
             config.uri
         )
     })?;
-    exported.with_context(|| format!("cannot read {}", args.store.store.display()))?;
+    exported.with_context(|| format!("cannot read {}", path.display()))?;
     out!(
         "pushed {} nodes and {} relationships from {} to {} (database {}){}",
         pushed.nodes,
         pushed.relationships,
-        args.store.store.display(),
+        path.display(),
         config.uri,
         config.database,
         if pushed.unresolved > 0 {

@@ -1,15 +1,14 @@
 //! `infragraph state get|set`: a plugin's persistent state (cursors, the Azure plugin's
-//! abstraction seed), read or written by hand, in the embedded store or a Neo4j server.
-//! Values are hex on the command line, so binary ones survive a shell and a copy-paste.
+//! abstraction seed), read or written by hand wherever the graph is (the same place for
+//! both). Values are hex on the command line, so binary ones survive a shell and a
+//! copy-paste.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use infragraph_core::{GraphSink, StateStore};
+use infragraph_app::{Graph, Intent, Settings};
 
-use crate::args::{StateCommand, StateEntry};
-use crate::settings::Settings;
+use crate::args::{StateCommand, graph_args};
 
 pub async fn run(settings: &Settings, cmd: StateCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -18,21 +17,16 @@ pub async fn run(settings: &Settings, cmd: StateCommand) -> anyhow::Result<ExitC
             store,
             neo4j,
         } => {
-            let value = match settings.neo4j_to_read(&neo4j) {
-                Some(config) => {
-                    let sink = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
-                    get(&sink, &entry).await?
-                }
-                None => get(&settings.existing_store(&store.store)?, &entry).await?,
-            };
-            match value {
+            let location = settings.location(&graph_args(&store, &neo4j))?;
+            let graph = Graph::open(&location, Intent::Read).await?;
+            match graph.state(&entry.plugin, &entry.scope, &entry.key).await? {
                 Some(v) => {
                     out!("{}", hex::encode(v));
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
                     eprintln!(
-                        "infragraph: no state {:?} for plugin {:?} in scope {:?}",
+                        "infragraph: no state {:?} for plugin {:?} in scope {:?} in {location}",
                         entry.key, entry.plugin, entry.scope
                     );
                     Ok(ExitCode::from(1))
@@ -56,24 +50,12 @@ pub async fn run(settings: &Settings, cmd: StateCommand) -> anyhow::Result<ExitC
                     entry.key
                 )
             })?;
-            let writes = BTreeMap::from([(entry.key.clone(), Some(value))]);
-            match settings.neo4j(&neo4j) {
-                Some(config) => {
-                    let sink = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
-                    sink.commit_state(&entry.plugin, &entry.scope, &writes)
-                        .await?;
-                }
-                None => {
-                    let sink = settings.open_store(&store.store)?;
-                    sink.commit_state(&entry.plugin, &entry.scope, &writes)
-                        .await?;
-                }
-            }
+            let location = settings.location(&graph_args(&store, &neo4j))?;
+            let graph = Graph::open(&location, Intent::Write).await?;
+            graph
+                .set_state(&entry.plugin, &entry.scope, &entry.key, value)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn get(store: &dyn StateStore, e: &StateEntry) -> anyhow::Result<Option<Vec<u8>>> {
-    Ok(store.get(&e.plugin, &e.scope, &e.key).await?)
 }

@@ -1,16 +1,40 @@
-//! The commands that read or load the embedded store: `query`, `runs` (also from a
-//! Neo4j server), `export`, `import`.
+//! The commands that read the graph back or load it: `query` and `import` (the embedded
+//! store), `runs` and `export` (wherever the graph is).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use infragraph_app::{Graph, Intent, Location, Settings};
 use infragraph_sink_sqlite::{Direction, Store, StoredEdge, StoredNode};
 use serde_json::{Value as Json, json};
 
-use crate::args::{DirectionArg, ExportArgs, ExportFormat, ImportArgs, QueryCommand, RunsArgs};
-use crate::settings::Settings;
+use crate::args::{
+    DirectionArg, ExportArgs, ExportFormat, ImportArgs, QueryCommand, RunsArgs, StoreArg,
+    graph_args, store_args,
+};
+
+/// The embedded store `store` names, or the default one. `command` can only use a store
+/// (so far), which a configured `[sink.neo4j]` is not.
+fn embedded(
+    settings: &Settings,
+    store: &StoreArg,
+    intent: Intent,
+    command: &str,
+) -> anyhow::Result<Store> {
+    match settings.location(&store_args(store))? {
+        Location::Store(path) => Ok(match intent {
+            Intent::Read => Store::open_existing(&path)?,
+            Intent::Write => Store::open(&path)?,
+        }),
+        Location::Neo4j(config) => bail!(
+            "`{command}` works on the embedded store only, and the config file's \
+             [sink.neo4j] sends the graph to {}: pass --store PATH",
+            config.uri
+        ),
+    }
+}
 
 pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
@@ -22,7 +46,7 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             store,
             json,
         } => {
-            let store = settings.existing_store(&store.store)?;
+            let store = embedded(settings, &store, Intent::Read, "query")?;
             let filters = filters
                 .iter()
                 .map(|f| match f.split_once('=') {
@@ -54,7 +78,7 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             store,
             json,
         } => {
-            let store = settings.existing_store(&store.store)?;
+            let store = embedded(settings, &store, Intent::Read, "query")?;
             require_node(&store, &label, &id)?;
             let rows = store.neighbours(&label, &id, dir(direction), &types)?;
             for (edge, node) in &rows {
@@ -83,7 +107,7 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             store,
             json,
         } => {
-            let store = settings.existing_store(&store.store)?;
+            let store = embedded(settings, &store, Intent::Read, "query")?;
             require_node(&store, &from_label, &from_id)?;
             require_node(&store, &to_label, &to_id)?;
             let from = (from_label.as_str(), from_id.as_str());
@@ -115,20 +139,15 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
 }
 
 pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
-    let runs = match settings.neo4j_to_read(&args.neo4j) {
-        Some(config) => {
-            let sink = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
-            sink.runs(args.limit).await?
-        }
-        None => settings
-            .existing_store(&args.store.store)?
-            .runs(args.limit)?,
-    };
+    let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
+    let graph = Graph::open(&location, Intent::Read).await?;
+    let runs = infragraph_app::runs(&graph, args.limit).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
+        // The reports as stored, every field, whichever version wrote them.
         let reports: Vec<Json> = runs
             .iter()
-            .map(|r| serde_json::from_str(&r.report).unwrap_or(Json::Null))
+            .map(|r| serde_json::from_str(&r.record.report).unwrap_or(Json::Null))
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -138,31 +157,27 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
     ];
     let mut rows = vec![header.map(String::from).to_vec()];
     for r in &runs {
-        let report: Json = serde_json::from_str(&r.report).unwrap_or(Json::Null);
-        let sum = |kind: &str, fields: &[&str]| -> u64 {
-            let per_key = report[kind].as_object();
-            per_key.map_or(0, |m| {
-                m.values()
-                    .flat_map(|c| fields.iter().map(|f| c[*f].as_u64().unwrap_or(0)))
-                    .sum()
-            })
+        let counts = match &r.report {
+            Ok(report) => [
+                report.nodes_written().to_string(),
+                report.edges_written().to_string(),
+                report.deleted().to_string(),
+                report.errors.join("; "),
+            ],
+            Err(why) => ["?".into(), "?".into(), "?".into(), why.clone()],
         };
-        let errors = report["errors"].as_array().map_or(String::new(), |e| {
-            e.iter()
-                .filter_map(Json::as_str)
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        rows.push(vec![
-            r.started_at.clone(),
-            r.plugin.clone(),
-            r.scope.clone().unwrap_or_else(|| "-".into()),
-            r.status.to_string(),
-            sum("nodes", &["created", "updated"]).to_string(),
-            sum("edges", &["created", "updated"]).to_string(),
-            (sum("nodes", &["deleted"]) + sum("edges", &["deleted"])).to_string(),
-            errors,
-        ]);
+        let record = &r.record;
+        rows.push(
+            [
+                record.started_at.clone(),
+                record.plugin.clone(),
+                record.scope.clone().unwrap_or_else(|| "-".into()),
+                record.status.to_string(),
+            ]
+            .into_iter()
+            .chain(counts)
+            .collect(),
+        );
     }
     write!(out, "{}", crate::table::render(&rows))?;
     if runs.is_empty() {
@@ -172,37 +187,33 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
 }
 
 pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let server = settings.neo4j_to_read(&args.neo4j);
-    if server.is_some() && !matches!(args.format, ExportFormat::Jsonl) {
-        bail!("a Neo4j server's graph exports as jsonl only (--format jsonl)");
-    }
+    let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
+    let graph = Graph::open(&location, Intent::Read).await?;
     let mut sink: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let stats = if let Some(config) = server {
-        let neo4j = infragraph_sink_neo4j::Neo4jSink::connect(&config).await?;
-        let e = neo4j.export_jsonl(&mut sink).await?;
-        infragraph_sink_sqlite::ExportStats {
-            nodes: e.nodes,
-            relationships: e.relationships,
+    let (nodes, relationships) = match (args.format, graph.as_store()) {
+        (ExportFormat::Jsonl, _) => {
+            let c = graph.export_jsonl(&mut sink).await?;
+            (c.nodes, c.relationships)
         }
-    } else {
-        let store = settings.existing_store(&args.store.store)?;
-        match args.format {
-            ExportFormat::Jsonl => store.export_jsonl(&mut sink)?,
-            ExportFormat::Graphml => store.export_graphml(&mut sink)?,
-            ExportFormat::Cypher => store.export_cypher(&mut sink)?,
+        (ExportFormat::Graphml, Some(store)) => {
+            let e = store.export_graphml(&mut sink)?;
+            (e.nodes, e.relationships)
         }
+        (ExportFormat::Cypher, Some(store)) => {
+            let e = store.export_cypher(&mut sink)?;
+            (e.nodes, e.relationships)
+        }
+        (_, None) => bail!("a Neo4j server's graph exports as jsonl only (--format jsonl)"),
     };
     sink.flush()?;
     if let Some(path) = &args.output {
         eprintln!(
-            "wrote {} nodes and {} relationships to {}",
-            stats.nodes,
-            stats.relationships,
+            "wrote {nodes} nodes and {relationships} relationships to {}",
             path.display()
         );
     }
@@ -212,7 +223,7 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exi
 pub fn import(settings: &Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let store = settings.open_store(&args.store.store)?;
+    let store = embedded(settings, &args.store, Intent::Write, "import")?;
     let stats = store
         .import_jsonl(&mut BufReader::new(file))
         .with_context(|| {
@@ -225,7 +236,7 @@ pub fn import(settings: &Settings, args: ImportArgs) -> anyhow::Result<ExitCode>
         "imported {} nodes and {} relationships into {}",
         stats.nodes,
         stats.relationships,
-        args.store.store.display()
+        store.path().display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
-//! `infragraph sync`: resolve every plugin's config and credentials first (so a typo fails
-//! before anything runs), then sync them concurrently into the store, with progress bars
-//! on a terminal and a summary table at the end.
+//! `infragraph sync`: the library assembles and runs the syncs (every plugin's config and
+//! credentials resolved first, so a typo fails before anything runs); this draws progress
+//! bars on a terminal and prints a summary table at the end.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -10,69 +10,42 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use infragraph_core::{GraphSink, RunStatus};
-use infragraph_engine::{Job, Progress, ProgressFn, RunReport};
-use infragraph_runtime::{SyncRequest, resolve_config, resolve_secrets};
-use infragraph_sink_neo4j::Neo4jSink;
+use infragraph_app::{Settings, SyncPlan};
+use infragraph_core::RunStatus;
+use infragraph_engine::{Progress, ProgressFn, RunReport};
 
-use crate::args::SyncArgs;
-use crate::settings::Settings;
+use crate::args::{SyncArgs, graph_args};
 
 pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Arc::new(settings.runtime()?);
-    let env = |name: &str| std::env::var(name).ok();
-    let mut jobs = Vec::new();
-    for name in &args.plugins {
-        let (plugin, _) = settings.catalog.find(&runtime, name).await?;
-        let manifest = plugin.manifest();
-        let ps = settings
-            .plugins
-            .get(&manifest.name)
-            .cloned()
-            .unwrap_or_default();
-        let config = resolve_config(manifest, &ps.config, &env)?;
-        let secrets = resolve_secrets(manifest, &ps.secret_files, &env)?;
-        let mut limits = settings.limits.clone();
-        ps.limits.apply(&mut limits);
-        let request = SyncRequest {
-            config,
-            secrets,
-            limits,
-            state: Arc::new(infragraph_core::MemoryState::default()),
-        };
-        jobs.push(Job { plugin, request });
-    }
-    let mut options = settings.engine.clone();
-    if let Some(n) = args.batch_size {
-        options.batch_size = n.max(1);
-    }
-    if let Some(n) = args.concurrency {
-        options.concurrency = n.max(1);
-    }
-    let names: Vec<String> = jobs
-        .iter()
-        .map(|j| j.plugin.manifest().name.clone())
-        .collect();
-    // The sink is reached before any plugin runs, so a wrong server address or password
-    // stops here with nothing done.
-    let reports = match settings.neo4j(&args.neo4j) {
-        Some(config) => {
-            let sink = Arc::new(Neo4jSink::connect(&config).await?);
-            sync_into(runtime, sink, jobs, options, &names).await
-        }
-        None => {
-            let store = Arc::new(settings.open_store(&args.store.store)?);
-            sync_into(runtime, store, jobs, options, &names).await
-        }
+    let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
+    let plan = SyncPlan {
+        plugins: args.plugins.clone(),
+        batch_size: args.batch_size,
+        concurrency: args.concurrency,
     };
+    let mut bars = None;
+    let synced = infragraph_app::sync(settings, &location, &plan, |names| {
+        let b = Bars::new(names);
+        let progress = b.progress_fn();
+        bars = Some(b);
+        progress
+    })
+    .await;
+    if let Some(bars) = &bars {
+        bars.finish();
+    }
+    let synced = synced?;
+    let reports = &synced.reports;
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&reports)?;
+        let json = serde_json::to_string_pretty(reports)?;
         std::fs::write(path, json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    print_summary(&reports)?;
-    let failed =
-        reports.iter().any(|r| r.status == RunStatus::Failed) || reports.len() < args.plugins.len();
+    print_summary(reports)?;
+    for plugin in &synced.lost {
+        out!("{plugin}: error: its sync ended without a report");
+    }
+    let failed = reports.iter().any(|r| r.status == RunStatus::Failed) || !synced.lost.is_empty();
     let partial = reports.iter().any(|r| r.status == RunStatus::Partial);
     Ok(if failed {
         ExitCode::from(2)
@@ -81,21 +54,6 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Syncs every job into `sink`, with progress bars.
-async fn sync_into<S: GraphSink + 'static>(
-    runtime: Arc<infragraph_runtime::Runtime>,
-    sink: Arc<S>,
-    jobs: Vec<Job>,
-    options: infragraph_engine::Options,
-    names: &[String],
-) -> Vec<RunReport> {
-    let bars = Bars::new(names);
-    let reports =
-        infragraph_engine::sync_all(runtime, sink, jobs, options, bars.progress_fn()).await;
-    bars.finish();
-    reports
 }
 
 /// One progress bar per plugin on a terminal; log lines otherwise.

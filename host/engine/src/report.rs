@@ -3,10 +3,10 @@ use std::collections::BTreeMap;
 use infragraph_core::{Changes, Incomplete, NodeRef, RunStatus};
 use infragraph_fetch::FetchStats;
 use infragraph_runtime::RecordCounts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything one sync did, as the operator reads it and the run history keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// The plugin's name.
     pub plugin: String,
@@ -45,7 +45,7 @@ pub struct RunReport {
 }
 
 /// Milliseconds spent in each phase of a sync.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Phases {
     /// Loading and preparing the sink (indexes).
     pub prepare_ms: u64,

@@ -2,14 +2,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many denial reasons [`FetchStats::recent_denials`] keeps: enough to see what a
 /// plugin keeps trying, without a runaway plugin growing the run report.
 const RECENT_DENIALS: usize = 8;
 
 /// What one plugin's fetches did, for the run report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchStats {
     /// Requests put on the wire: every attempt, retries and redirect hops included.
     pub requests: u64,

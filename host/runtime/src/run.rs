@@ -9,7 +9,7 @@ use infragraph_core::{
     ConfigType, ConfigValue, EdgeBatch, NodeBatch, NodeRef, RecordError, StateStore,
 };
 use infragraph_fetch::{FetchStats, Fetcher, Grants, Secrets};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::host::{ContractViolation, PluginState, RunCtx, Stopped};
@@ -65,7 +65,7 @@ pub enum Emission {
 }
 
 /// Counters of one sync.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RecordCounts {
     /// Nodes emitted.
     pub nodes: u64,

@@ -90,6 +90,34 @@ fn a_sync_writes_the_declared_graph_with_bookkeeping() {
 }
 
 #[test]
+fn a_plugin_named_twice_syncs_once() {
+    let w = Work::new("twice");
+    let sim = AcmeSim::start(AcmeData::sample(5, 2));
+    let plugin = harness::plugin_dir().join("example.wasm");
+    let by_path = plugin.to_str().expect("utf-8 path");
+    let ran = w.acme(
+        &sim,
+        &[
+            "sync",
+            "example",
+            "example",
+            by_path,
+            "--store",
+            &w.store(),
+            "--report",
+            "report.json",
+        ],
+    );
+    ok(&ran);
+    let report: Json =
+        serde_json::from_str(&std::fs::read_to_string(w.0.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.as_array().map(Vec::len), Some(1), "{report}");
+    let runs = w.acme(&sim, &["runs", "--store", &w.store()]);
+    ok(&runs);
+    assert_eq!(runs.stdout.matches("example").count(), 1, "{}", runs.stdout);
+}
+
+#[test]
 fn a_second_sync_removes_adds_and_updates() {
     let w = Work::new("resync");
     let sim = AcmeSim::start(AcmeData::sample(20, 3));

@@ -32,20 +32,15 @@ fn to_bolt(cmd: &mut Command, db: &Neo4jConfig) {
 
 /// `infragraph sync scaleway` against `sim`, into the embedded store or, given, `db`.
 fn sync(w: &Work, sim: &ScalewaySim, db: Option<&Neo4jConfig>) -> Ran {
-    let store = w.store();
-    let mut cmd = w.cmd(&[
-        "sync",
-        "scaleway",
-        "--store",
-        &store,
-        "--report",
-        "report.json",
-    ]);
+    let mut cmd = w.cmd(&["sync", "scaleway", "--report", "report.json"]);
     cmd.env("SCW_API_URL", sim.url())
         .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
         .env("SCW_DEFAULT_ORGANIZATION_ID", sim.organization_id());
-    if let Some(db) = db {
-        to_bolt(&mut cmd, db);
+    match db {
+        Some(db) => to_bolt(&mut cmd, db),
+        None => {
+            cmd.args(["--store", &w.store()]);
+        }
     }
     run(&mut cmd)
 }
@@ -86,14 +81,11 @@ async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
         "[sink.neo4j]\nuri = {:?}\nuser = {:?}\ndatabase = {:?}\n",
         db.uri, db.user, db.database
     ));
-    let store = w.store();
     let mut cmd = w.cmd(&[
         "sync",
         "scaleway",
         "--config",
         &config,
-        "--store",
-        &store,
         "--report",
         "report.json",
     ]);
@@ -131,6 +123,43 @@ async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
         "newest first"
     );
     assert_eq!(reports.as_array().map(Vec::len), Some(2));
+
+    // With the server configured, every command uses it: the run history, and state
+    // written then read back (once `state set` wrote to the server while `state get`
+    // read the local file).
+    let configured = |args: &[&str]| {
+        let mut cmd = w.cmd(args);
+        cmd.args(["--config", &config])
+            .env("NEO4J_PASSWORD", &db.password);
+        cmd
+    };
+    let ran = run(&mut configured(&["runs"]));
+    ok(&ran);
+    assert_eq!(ran.stdout.matches("scaleway").count(), 2, "{}", ran.stdout);
+    ok(&run(&mut configured(&[
+        "state", "set", "probe", "scope-1", "cursor", "c0ffee",
+    ])));
+    let ran = run(&mut configured(&[
+        "state", "get", "probe", "scope-1", "cursor",
+    ]));
+    ok(&ran);
+    assert_eq!(ran.stdout.trim(), "c0ffee");
+    let sink = Neo4jSink::connect(&db).await.expect("connect");
+    let stored = infragraph_core::StateStore::get(&sink, "probe", "scope-1", "cursor").await;
+    assert_eq!(stored.expect("state"), Some(vec![0xc0, 0xff, 0xee]));
+    // An explicit store is that file, whatever the config says.
+    let store = w.store();
+    let ran = run(&mut configured(&[
+        "state", "get", "probe", "scope-1", "cursor", "--store", &store,
+    ]));
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("no state"), "{}", ran.stderr);
+    // Two places at once is a mistake, said as such.
+    let mut cmd = configured(&["runs", "--store", &store]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("pass one"), "{}", ran.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]

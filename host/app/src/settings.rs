@@ -1,35 +1,45 @@
-//! `Settings`: the validated result of arguments, the config file and the environment.
-//! Commands read this, never clap structs or raw TOML.
+//! `Settings`: the validated result of the config file and the environment, which every
+//! front end reads instead of raw TOML. Precedence, lowest first: built-in defaults, the
+//! config file, the environment, then what the front end was told (flags), which it
+//! passes to the methods here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use infragraph_core::ConfigValue;
 use infragraph_runtime::{Catalog, Limits, Runtime};
 use serde::Deserialize;
 
-use crate::args::Args;
+use crate::error::Error;
 
 /// The config file's default name, looked for in the working directory.
 const DEFAULT_CONFIG: &str = "infragraph.toml";
 
+/// Everything the config file and the environment say, checked.
 pub struct Settings {
+    /// Where plugins are looked for, and the operator's sha256 pins.
     pub catalog: Catalog,
+    /// Batching and concurrency of syncs.
     pub engine: infragraph_engine::Options,
+    /// Where compiled plugin code is cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Limits of every plugin, before its own `[plugins.<name>.limits]`.
     pub limits: Limits,
+    /// `[plugins.<name>]` tables.
     pub plugins: BTreeMap<String, PluginSettings>,
-    /// `[sink.neo4j]`, overridden by the `--neo4j*` flags.
-    neo4j: Neo4jFile,
+    /// `[sink.neo4j]`, overridden by what the front end was told.
+    pub(crate) neo4j: Neo4jFile,
 }
 
 /// The `[plugins.<name>]` table.
 #[derive(Debug, Default, Clone)]
 pub struct PluginSettings {
+    /// Config values (credentials are refused when the job is assembled).
     pub config: BTreeMap<String, ConfigValue>,
+    /// Files holding credential values, by credential name.
     pub secret_files: BTreeMap<String, PathBuf>,
+    /// Limits of this plugin, over the global ones.
     pub limits: LimitsFile,
 }
 
@@ -59,10 +69,10 @@ struct SinkFile {
 /// `[sink.neo4j]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Neo4jFile {
-    uri: Option<String>,
-    user: Option<String>,
-    database: Option<String>,
+pub(crate) struct Neo4jFile {
+    pub(crate) uri: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) database: Option<String>,
     /// Refused with a message, rather than as an unknown key: secrets stay out of files.
     password: Option<toml::Value>,
 }
@@ -86,6 +96,7 @@ pub struct LimitsFile {
 }
 
 impl LimitsFile {
+    /// Sets in `l` what this table sets.
     pub fn apply(&self, l: &mut Limits) {
         if let Some(v) = self.memory_mib {
             l.memory_bytes = v << 20;
@@ -118,9 +129,11 @@ impl LimitsFile {
 }
 
 impl Settings {
-    pub fn load(args: &Args) -> anyhow::Result<Settings> {
-        let path = match &args.config {
-            Some(p) => Some(p.clone()),
+    /// Reads the config file `config`, or `./infragraph.toml` when none is named and it
+    /// exists, and the environment.
+    pub fn load(config: Option<&Path>) -> Result<Settings, Error> {
+        let path = match config {
+            Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
         };
         let file = match &path {
@@ -128,11 +141,11 @@ impl Settings {
             None => File::default(),
         };
         if file.sink.neo4j.password.is_some() {
-            bail!(
+            return Err(Error::Config(format!(
                 "[sink.neo4j] in {}: `password` is not read from the config file; set the \
                  {NEO4J_PASSWORD} environment variable instead",
                 path.as_deref().unwrap_or(Path::new("?")).display()
-            );
+            )));
         }
         let mut limits = Limits::default();
         file.limits.apply(&mut limits);
@@ -143,7 +156,8 @@ impl Settings {
                 "[plugins.{name}] in {}",
                 path.as_deref().unwrap_or(Path::new("?")).display()
             );
-            let (p, pin) = plugin_settings(table).with_context(|| where_)?;
+            let (p, pin) =
+                plugin_settings(table).map_err(|e| Error::Config(format!("{where_}: {e}")))?;
             if let Some(pin) = pin {
                 pins.insert(name.clone(), pin);
             }
@@ -187,84 +201,36 @@ impl Settings {
         })
     }
 
-    /// The Neo4j server to write to: the `--neo4j*` flags over `[sink.neo4j]`; `None`
-    /// when neither names a URI (the embedded store is used). The password comes from
-    /// `NEO4J_PASSWORD` only; unset, it is empty (a server without authentication).
-    pub fn neo4j(
-        &self,
-        args: &crate::args::Neo4jArgs,
-    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
-        let uri = args.neo4j.clone().or_else(|| self.neo4j.uri.clone())?;
-        self.neo4j_at(uri, args)
-    }
-
-    /// The Neo4j server to read from: only when `--neo4j` names it. Reading commands
-    /// default to the embedded store even when `[sink.neo4j]` sends syncs elsewhere, so
-    /// `--store PATH` always means that file.
-    pub fn neo4j_to_read(
-        &self,
-        args: &crate::args::Neo4jArgs,
-    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
-        self.neo4j_at(args.neo4j.clone()?, args)
-    }
-
-    fn neo4j_at(
-        &self,
-        uri: String,
-        args: &crate::args::Neo4jArgs,
-    ) -> Option<infragraph_sink_neo4j::Neo4jConfig> {
-        Some(infragraph_sink_neo4j::Neo4jConfig {
-            uri,
-            user: args
-                .neo4j_user
-                .clone()
-                .or_else(|| self.neo4j.user.clone())
-                .unwrap_or_else(|| "neo4j".into()),
-            password: std::env::var(NEO4J_PASSWORD).unwrap_or_default(),
-            database: args
-                .neo4j_database
-                .clone()
-                .or_else(|| self.neo4j.database.clone())
-                .unwrap_or_else(|| "neo4j".into()),
-        })
-    }
-
-    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+    /// A plugin runtime with this configuration's code cache.
+    pub fn runtime(&self) -> Result<Runtime, Error> {
         Ok(Runtime::new(self.cache_dir.clone())?)
     }
-
-    /// Opens (creating when new) the embedded store.
-    pub fn open_store(&self, path: &Path) -> anyhow::Result<infragraph_sink_sqlite::Store> {
-        Ok(infragraph_sink_sqlite::Store::open(path)?)
-    }
-
-    /// Opens an existing store for reading; a missing file is a user error, not a new store.
-    pub fn existing_store(&self, path: &Path) -> anyhow::Result<infragraph_sink_sqlite::Store> {
-        Ok(infragraph_sink_sqlite::Store::open_existing(path)?)
-    }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<File> {
+fn read_file(path: &Path) -> Result<File, Error> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("config file {} is not valid: {e}", path.display())))
 }
 
-fn plugin_settings(mut table: toml::Table) -> anyhow::Result<(PluginSettings, Option<String>)> {
+fn plugin_settings(mut table: toml::Table) -> Result<(PluginSettings, Option<String>), String> {
     let mut out = PluginSettings::default();
     let pin = match table.remove("sha256") {
         Some(toml::Value::String(s)) => Some(s),
-        Some(_) => bail!("`sha256` must be a hex string"),
+        Some(_) => return Err("`sha256` must be a hex string".into()),
         None => None,
     };
     if let Some(files) = table.remove("secret_files") {
         let files: BTreeMap<String, PathBuf> = files
             .try_into()
-            .context("`secret_files` must map credential names to file paths")?;
+            .map_err(|e| format!("`secret_files` must map credential names to file paths: {e}"))?;
         out.secret_files = files;
     }
     if let Some(limits) = table.remove("limits") {
-        out.limits = limits.try_into().context("invalid `limits`")?;
+        out.limits = limits
+            .try_into()
+            .map_err(|e| format!("invalid `limits`: {e}"))?;
     }
     for (key, value) in table {
         let v = match value {
@@ -276,14 +242,16 @@ fn plugin_settings(mut table: toml::Table) -> anyhow::Result<(PluginSettings, Op
                     .into_iter()
                     .map(|i| match i {
                         toml::Value::String(s) => Ok(s),
-                        other => bail!("`{key}` must be a list of strings, found {other}"),
+                        other => Err(format!("`{key}` must be a list of strings, found {other}")),
                     })
-                    .collect::<anyhow::Result<_>>()?,
+                    .collect::<Result<_, _>>()?,
             ),
-            other => bail!(
-                "`{key}` must be a string or a list of strings, found {}",
-                other.type_str()
-            ),
+            other => {
+                return Err(format!(
+                    "`{key}` must be a string or a list of strings, found {}",
+                    other.type_str()
+                ));
+            }
         };
         out.config.insert(key, v);
     }

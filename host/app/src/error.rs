@@ -1,0 +1,47 @@
+//! Why a front end's request could not be carried out. Every variant's message says what
+//! was wrong and, where the user can act, what to do.
+
+/// An error of the library; front ends print it with its sources (`{:#}` in anyhow).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file is missing, unreadable or wrong.
+    #[error("{0}")]
+    Config(String),
+    /// What the front end asked for does not fit together (e.g. two places for the graph).
+    #[error("{0}")]
+    Usage(String),
+    /// A plugin could not be found or loaded.
+    #[error(transparent)]
+    Plugin(#[from] infragraph_runtime::Error),
+    /// A plugin's config or credentials could not be resolved.
+    #[error(transparent)]
+    PluginConfig(#[from] infragraph_runtime::ConfigError),
+    /// The embedded store failed.
+    #[error(transparent)]
+    Store(#[from] infragraph_sink_sqlite::Error),
+    /// The Neo4j server failed or refused.
+    #[error(transparent)]
+    Neo4j(#[from] infragraph_sink_neo4j::Error),
+    /// A sink failed through its trait.
+    #[error(transparent)]
+    Sink(#[from] infragraph_core::SinkError),
+    /// Plugin state could not be read.
+    #[error(transparent)]
+    State(#[from] infragraph_core::StateError),
+    /// Reading or writing a file or stream.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An I/O failure while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+}

@@ -1,0 +1,25 @@
+//! What every infragraph front end does, so the command line, a long-running server or a
+//! web view share one implementation and differ only in how they ask and print:
+//!
+//! - [`Settings`]: the config file and the environment, checked once;
+//! - [`Location`] and [`Graph`]: where the graph lives, decided by one rule
+//!   ([`Settings::location`]) and opened as one type that the engine writes to and every
+//!   reading command reads from, the embedded store or a Neo4j server alike;
+//! - [`sync()`]: plugins by name assembled into jobs and synced into the graph;
+//! - [`runs`]: the run history read back as typed reports.
+//!
+//! Nothing here prints; errors are [`Error`] values whose messages say what to do.
+
+#![deny(missing_docs)]
+
+mod error;
+mod graph;
+mod runs;
+mod settings;
+mod sync;
+
+pub use error::Error;
+pub use graph::{Counted, DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
+pub use runs::{Run, runs};
+pub use settings::{LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
+pub use sync::{SyncPlan, Synced, jobs, options, sync};
