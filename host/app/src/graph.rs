@@ -1,16 +1,17 @@
 //! Where the graph lives, decided in one place for every command: the embedded store or
 //! a Neo4j server. [`Settings::location`] applies one rule (what the front end was told,
 //! then `[sink.neo4j]`, then the default store file) and [`Graph::open`] opens it as one
-//! type that both writes (the engine's [`GraphSink`]) and reads back (state, runs,
-//! exports), whichever it is.
+//! type that both writes (the engine's [`GraphSink`]) and reads back ([`GraphReader`]:
+//! nodes, neighbours, paths, runs, exports; and state), whichever it is.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch, RunRecord,
-    SinkError, StateError, StateStore, WriteScope,
+    BoxFuture, ChangeCounts, Direction, EdgeBatch, Exported, GraphReader, GraphSink, Incomplete,
+    Manifest, NodeBatch, RunRecord, SinkError, StateError, StateStore, Step, StoredEdge,
+    StoredNode, WriteScope,
 };
 use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
 use infragraph_sink_sqlite::Store;
@@ -124,15 +125,6 @@ pub enum Graph {
     Neo4j(Neo4jSink),
 }
 
-/// How many records an export or transfer wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counted {
-    /// Nodes.
-    pub nodes: u64,
-    /// Relationships.
-    pub relationships: u64,
-}
-
 impl Graph {
     /// Opens the graph at `location`. A server is reached at once, so a wrong address,
     /// user, password or database fails here, before any plugin runs.
@@ -152,35 +144,6 @@ impl Graph {
             Graph::Store(s) => Some(s),
             Graph::Neo4j(_) => None,
         }
-    }
-
-    /// The newest `limit` runs, newest first.
-    pub async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, Error> {
-        Ok(match self {
-            Graph::Store(s) => s.runs(limit)?,
-            Graph::Neo4j(s) => s.runs(limit).await?,
-        })
-    }
-
-    /// Every node and relationship infragraph wrote, as JSON lines (APOC's format), the
-    /// same from either sink.
-    pub async fn export_jsonl(&self, out: &mut (impl Write + Send)) -> Result<Counted, Error> {
-        Ok(match self {
-            Graph::Store(s) => {
-                let e = s.export_jsonl(out)?;
-                Counted {
-                    nodes: e.nodes,
-                    relationships: e.relationships,
-                }
-            }
-            Graph::Neo4j(s) => {
-                let e = s.export_jsonl(out).await?;
-                Counted {
-                    nodes: e.nodes,
-                    relationships: e.relationships,
-                }
-            }
-        })
     }
 
     /// The value under `key` of `plugin` in `scope`.
@@ -216,6 +179,68 @@ impl Graph {
     /// The store's file, when it is the embedded store.
     pub fn path(&self) -> Option<&Path> {
         self.as_store().map(Store::path)
+    }
+}
+
+/// Each method hands the call to the sink inside.
+impl GraphReader for Graph {
+    async fn nodes(
+        &self,
+        label: &str,
+        filters: &[(String, String)],
+        limit: usize,
+    ) -> Result<Vec<StoredNode>, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::nodes(s, label, filters, limit).await,
+            Graph::Neo4j(s) => s.nodes(label, filters, limit).await,
+        }
+    }
+
+    async fn neighbours(
+        &self,
+        label: &str,
+        id: &str,
+        direction: Direction,
+        types: &[String],
+    ) -> Result<Vec<(StoredEdge, StoredNode)>, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::neighbours(s, label, id, direction, types).await,
+            Graph::Neo4j(s) => s.neighbours(label, id, direction, types).await,
+        }
+    }
+
+    async fn shortest_path(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+        max_depth: usize,
+        direction: Direction,
+    ) -> Result<Option<Vec<Step>>, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::shortest_path(s, from, to, max_depth, direction).await,
+            Graph::Neo4j(s) => s.shortest_path(from, to, max_depth, direction).await,
+        }
+    }
+
+    async fn labels(&self) -> Result<Vec<String>, SinkError> {
+        match self {
+            Graph::Store(s) => s.labels().await,
+            Graph::Neo4j(s) => s.labels().await,
+        }
+    }
+
+    async fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::runs(s, limit).await,
+            Graph::Neo4j(s) => GraphReader::runs(s, limit).await,
+        }
+    }
+
+    async fn export_jsonl(&self, out: &mut (dyn Write + Send)) -> Result<Exported, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::export_jsonl(s, out).await,
+            Graph::Neo4j(s) => GraphReader::export_jsonl(s, out).await,
+        }
     }
 }
 

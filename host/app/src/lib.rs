@@ -19,7 +19,7 @@ mod settings;
 mod sync;
 
 pub use error::Error;
-pub use graph::{Counted, DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
+pub use graph::{DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
 pub use runs::{Run, runs};
 pub use settings::{LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
 pub use sync::{SyncPlan, Synced, jobs, options, sync};

@@ -2,7 +2,7 @@
 //! [`RunReport`], so a front end reads typed fields instead of looking up keys by name
 //! (where a renamed field would quietly read as zero).
 
-use infragraph_core::RunRecord;
+use infragraph_core::{GraphReader, RunRecord};
 use infragraph_engine::RunReport;
 
 use crate::error::Error;

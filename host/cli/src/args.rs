@@ -34,7 +34,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run plugins and write what they find into the store.
     Sync(SyncArgs),
-    /// Look things up in the store: nodes, neighbours, paths.
+    /// Look things up in the graph (the store or a Neo4j server): nodes, neighbours, paths.
     #[command(subcommand)]
     Query(QueryCommand),
     /// The run history: when each plugin ran, how it ended, what it changed.
@@ -204,6 +204,8 @@ pub enum QueryCommand {
         limit: usize,
         #[command(flatten)]
         store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -222,6 +224,8 @@ pub enum QueryCommand {
         types: Vec<String>,
         #[command(flatten)]
         store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -244,6 +248,8 @@ pub enum QueryCommand {
         max_depth: usize,
         #[command(flatten)]
         store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,

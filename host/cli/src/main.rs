@@ -56,7 +56,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
             args::Command::Sync(cmd) => sync::run(&settings, cmd).await,
-            args::Command::Query(cmd) => store::query(&settings, cmd),
+            args::Command::Query(cmd) => store::query(&settings, cmd).await,
             args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
             args::Command::Export(cmd) => store::export(&settings, cmd).await,
             args::Command::Import(cmd) => store::import(&settings, cmd),

@@ -1,5 +1,5 @@
-//! The commands that read the graph back or load it: `query` and `import` (the embedded
-//! store), `runs` and `export` (wherever the graph is).
+//! The commands that read the graph back, wherever it is (`query`, `runs`, `export`),
+//! and `import`, which loads a file into the embedded store.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -7,36 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use infragraph_app::{Graph, Intent, Location, Settings};
-use infragraph_sink_sqlite::{Direction, Store, StoredEdge, StoredNode};
+use infragraph_core::{Direction, GraphReader, StoredEdge, StoredNode};
+use infragraph_sink_sqlite::Store;
 use serde_json::{Value as Json, json};
 
 use crate::args::{
-    DirectionArg, ExportArgs, ExportFormat, ImportArgs, QueryCommand, RunsArgs, StoreArg,
-    graph_args, store_args,
+    DirectionArg, ExportArgs, ExportFormat, ImportArgs, QueryCommand, RunsArgs, graph_args,
 };
 
-/// The embedded store `store` names, or the default one. `command` can only use a store
-/// (so far), which a configured `[sink.neo4j]` is not.
-fn embedded(
-    settings: &Settings,
-    store: &StoreArg,
-    intent: Intent,
-    command: &str,
-) -> anyhow::Result<Store> {
-    match settings.location(&store_args(store))? {
-        Location::Store(path) => Ok(match intent {
-            Intent::Read => Store::open_existing(&path)?,
-            Intent::Write => Store::open(&path)?,
-        }),
-        Location::Neo4j(config) => bail!(
-            "`{command}` works on the embedded store only, and the config file's \
-             [sink.neo4j] sends the graph to {}: pass --store PATH",
-            config.uri
-        ),
-    }
-}
-
-pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode> {
+pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
         QueryCommand::Nodes {
@@ -44,9 +23,10 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             filters,
             limit,
             store,
+            neo4j,
             json,
         } => {
-            let store = embedded(settings, &store, Intent::Read, "query")?;
+            let graph = open(settings, graph_args(&store, &neo4j)).await?;
             let filters = filters
                 .iter()
                 .map(|f| match f.split_once('=') {
@@ -54,7 +34,7 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
                     _ => bail!("--where takes PROPERTY=VALUE, got {f:?}"),
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let nodes = store.nodes(&label, &filters, limit)?;
+            let nodes = graph.nodes(&label, &filters, limit).await?;
             if json {
                 for n in &nodes {
                     writeln!(out, "{}", serde_json::to_string(n)?)?;
@@ -64,7 +44,11 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
                     writeln!(out, "{}", node_line(n))?;
                 }
                 if nodes.is_empty() {
-                    writeln!(out, "no {label} nodes match{}", hint_labels(&store, &label))?;
+                    writeln!(
+                        out,
+                        "no {label} nodes match{}",
+                        hint_labels(&graph, &label).await
+                    )?;
                 } else if nodes.len() == limit {
                     writeln!(out, "(first {limit}; --limit N for more)")?;
                 }
@@ -76,11 +60,14 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             direction,
             types,
             store,
+            neo4j,
             json,
         } => {
-            let store = embedded(settings, &store, Intent::Read, "query")?;
-            require_node(&store, &label, &id)?;
-            let rows = store.neighbours(&label, &id, dir(direction), &types)?;
+            let graph = open(settings, graph_args(&store, &neo4j)).await?;
+            require_node(&graph, &label, &id).await?;
+            let rows = graph
+                .neighbours(&label, &id, dir(direction), &types)
+                .await?;
             for (edge, node) in &rows {
                 if json {
                     writeln!(out, "{}", json!({ "relationship": edge, "node": node }))?;
@@ -105,14 +92,18 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
             direction,
             max_depth,
             store,
+            neo4j,
             json,
         } => {
-            let store = embedded(settings, &store, Intent::Read, "query")?;
-            require_node(&store, &from_label, &from_id)?;
-            require_node(&store, &to_label, &to_id)?;
+            let graph = open(settings, graph_args(&store, &neo4j)).await?;
+            require_node(&graph, &from_label, &from_id).await?;
+            require_node(&graph, &to_label, &to_id).await?;
             let from = (from_label.as_str(), from_id.as_str());
             let to = (to_label.as_str(), to_id.as_str());
-            match store.shortest_path(from, to, max_depth, dir(direction))? {
+            match graph
+                .shortest_path(from, to, max_depth, dir(direction))
+                .await?
+            {
                 Some(steps) if json => writeln!(out, "{}", serde_json::to_string_pretty(&steps)?)?,
                 Some(steps) => {
                     for step in &steps {
@@ -136,6 +127,12 @@ pub fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The graph where `args` (or the config) say, for reading.
+async fn open(settings: &Settings, args: infragraph_app::GraphArgs) -> anyhow::Result<Graph> {
+    let location = settings.location(&args)?;
+    Ok(Graph::open(&location, Intent::Read).await?)
 }
 
 pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCode> {
@@ -197,7 +194,7 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exi
     };
     let (nodes, relationships) = match (args.format, graph.as_store()) {
         (ExportFormat::Jsonl, _) => {
-            let c = graph.export_jsonl(&mut sink).await?;
+            let c = graph.export_jsonl(&mut *sink).await?;
             (c.nodes, c.relationships)
         }
         (ExportFormat::Graphml, Some(store)) => {
@@ -223,7 +220,14 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exi
 pub fn import(settings: &Settings, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let store = embedded(settings, &args.store, Intent::Write, "import")?;
+    let location = settings.location(&crate::args::store_args(&args.store))?;
+    let Location::Store(path) = location else {
+        bail!(
+            "import loads the embedded store; the config file's [sink.neo4j] names a server: \
+             pass --store PATH"
+        );
+    };
+    let store = Store::open(&path)?;
     let stats = store
         .import_jsonl(&mut BufReader::new(file))
         .with_context(|| {
@@ -249,27 +253,27 @@ fn dir(d: DirectionArg) -> Direction {
     }
 }
 
-fn require_node(store: &Store, label: &str, id: &str) -> anyhow::Result<()> {
-    if store.nodes(label, &[("id", id)], 1)?.is_empty() {
+async fn require_node(graph: &Graph, label: &str, id: &str) -> anyhow::Result<()> {
+    let key = [("id".to_string(), id.to_string())];
+    if graph.nodes(label, &key, 1).await?.is_empty() {
         bail!(
             "no {label} node with id {id:?} in {}{}",
-            store.path().display(),
-            hint_labels(store, label)
+            graph.describe(),
+            hint_labels(graph, label).await
         );
     }
     Ok(())
 }
 
-/// Names the labels the store has when `label` is not one of them: a typo is likelier
+/// Names the labels the graph has when `label` is not one of them: a typo is likelier
 /// than an empty graph.
-fn hint_labels(store: &Store, label: &str) -> String {
-    match store.stats() {
-        Ok(stats) if !stats.nodes.contains_key(label) => {
-            let labels: Vec<_> = stats.nodes.keys().cloned().collect();
+async fn hint_labels(graph: &Graph, label: &str) -> String {
+    match graph.labels().await {
+        Ok(labels) if !labels.iter().any(|l| l == label) => {
             if labels.is_empty() {
-                " (the store is empty: run `infragraph sync <plugin>`)".into()
+                " (the graph is empty: run `infragraph sync <plugin>`)".into()
             } else {
-                format!(" (labels in the store: {})", labels.join(", "))
+                format!(" (labels in the graph: {})", labels.join(", "))
             }
         }
         _ => String::new(),

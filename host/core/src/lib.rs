@@ -8,6 +8,7 @@
 
 mod error;
 mod manifest;
+mod read;
 mod record;
 mod schema;
 mod sink;
@@ -19,6 +20,7 @@ pub use manifest::{
     AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,
     NodeKind, PropertyDef, Schema,
 };
+pub use read::{Direction, Exported, GraphReader, MAX_PATH_VISITS, Step, StoredEdge, StoredNode};
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
 pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};
 pub use sink::{

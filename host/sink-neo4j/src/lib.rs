@@ -43,6 +43,7 @@
 mod cypher;
 mod error;
 mod push;
+mod query;
 mod read;
 mod schema;
 mod sink;
@@ -50,6 +51,6 @@ mod values;
 mod write;
 
 pub use error::{Error, ErrorKind};
+pub use infragraph_core::Exported;
 pub use push::Pushed;
-pub use read::Exported;
 pub use sink::{Neo4jConfig, Neo4jSink};

@@ -4,21 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
-use infragraph_core::{RunRecord, RunStatus};
+use infragraph_core::{Exported, RunRecord, RunStatus};
 use neo4rs::query;
 use serde_json::{Map, Value as Json, json};
 
 use crate::error::{Error, ErrorKind};
 use crate::sink::Neo4jSink;
-
-/// How many records an export wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Exported {
-    /// Nodes written.
-    pub nodes: u64,
-    /// Relationships written.
-    pub relationships: u64,
-}
 
 /// Nodes infragraph wrote: they carry `_source`. Its own bookkeeping nodes
 /// (`InfragraphMeta`, `InfragraphState`, `InfragraphRun`) do not.
@@ -38,7 +29,7 @@ const RUNS: &str = "MATCH (r:`InfragraphRun`) \
 impl Neo4jSink {
     /// Labels with a uniqueness constraint on `id`: the primary labels, which an export
     /// names first (a node's labels come back from the server in no particular order).
-    async fn primary_labels(&self) -> Result<BTreeSet<String>, Error> {
+    pub(crate) async fn primary_labels(&self) -> Result<BTreeSet<String>, Error> {
         let rows = self
             .tx_retried("listing constraints", || vec![query("SHOW CONSTRAINTS")])
             .await?;

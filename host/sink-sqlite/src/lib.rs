@@ -58,11 +58,13 @@ mod export;
 mod import;
 mod layout;
 mod query;
+mod reader;
 mod store;
 mod write;
 
 pub use error::{Error, ErrorKind};
 pub use export::ExportStats;
 pub use import::ImportStats;
-pub use query::{Direction, MAX_PATH_VISITS, Stats, Step, StoredEdge, StoredNode};
+pub use infragraph_core::{Direction, MAX_PATH_VISITS, Step, StoredEdge, StoredNode};
+pub use query::Stats;
 pub use store::Store;

@@ -1,85 +1,16 @@
-//! The read side used by `infragraph query`, `runs` and the demo summary.
+//! The read side used by `infragraph query`, `runs` and the demo summary. The types it
+//! answers with are `infragraph_core`'s, shared with the Neo4j sink.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use infragraph_core::{RunRecord, RunStatus};
+use infragraph_core::{
+    Direction, MAX_PATH_VISITS, RunRecord, RunStatus, Step, StoredEdge, StoredNode,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter, types::Value as SqlValue};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, ErrorKind, Fail};
 use crate::store::Store;
-
-/// How many nodes a [`Store::shortest_path`] search may visit before it gives up, so a
-/// search across a huge, densely linked graph ends with an error instead of eating memory.
-pub const MAX_PATH_VISITS: usize = 1_000_000;
-
-/// A node as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredNode {
-    /// Its primary label: the one it is keyed under.
-    pub label: String,
-    /// Further labels.
-    pub extra_labels: Vec<String>,
-    /// Its key.
-    pub id: String,
-    /// Its properties, without `id` and the bookkeeping ones.
-    pub props: Map<String, Json>,
-    /// Update tag of the run that created it.
-    pub firstseen: i64,
-    /// Update tag of the run that last wrote it.
-    pub lastupdated: i64,
-    /// The plugin that last wrote it.
-    pub source: String,
-    /// The scope it was last written in.
-    pub scope: String,
-}
-
-/// A relationship as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredEdge {
-    /// Its type.
-    pub rel_type: String,
-    /// Primary label and key of its start node.
-    pub from: (String, String),
-    /// Primary label and key of its end node.
-    pub to: (String, String),
-    /// Its properties, without the bookkeeping ones.
-    pub props: Map<String, Json>,
-    /// Update tag of the run that created it.
-    pub firstseen: i64,
-    /// Update tag of the run that last wrote it.
-    pub lastupdated: i64,
-    /// The plugin that last wrote it.
-    pub source: String,
-    /// The scope it was last written in.
-    pub scope: String,
-}
-
-/// Which relationships of a node to follow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Those starting at the node.
-    Out,
-    /// Those ending at the node.
-    In,
-    /// Both, ignoring direction: the default, since "how is A connected to B" rarely
-    /// cares which way each relationship points.
-    #[default]
-    Both,
-}
-
-/// One step of a path: the node reached and the relationship followed to reach it
-/// (`None` for the first node). The relationship keeps its stored direction, which may
-/// point against the walk when searching in [`Direction::Both`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// The relationship followed, `None` at the start.
-    pub via: Option<StoredEdge>,
-    /// The node reached.
-    pub node: StoredNode,
-}
 
 /// How many nodes and relationships the store holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,9 +28,11 @@ const NODE_COLS: &str = "nodes.label, nodes.extra_labels, nodes.id, nodes.props,
 fn node_at(r: &Row<'_>, at: usize) -> Result<StoredNode, Fail> {
     let extra: String = r.get(at + 1)?;
     let props: String = r.get(at + 3)?;
+    let mut extra_labels: Vec<String> = serde_json::from_str(&extra)?;
+    extra_labels.sort();
     Ok(StoredNode {
         label: r.get(at)?,
-        extra_labels: serde_json::from_str(&extra)?,
+        extra_labels,
         id: r.get(at + 2)?,
         props: serde_json::from_str(&props)?,
         firstseen: r.get(at + 4)?,

@@ -397,3 +397,91 @@ async fn concurrent_writers_of_the_same_nodes_lose_and_duplicate_nothing() {
     assert_eq!(g.count("FaultNode"), N);
     assert_eq!(g.edges_of("NEXT"), N - 1);
 }
+
+/// `infragraph query` answers the same from a Neo4j server as from the embedded store,
+/// given the same graph: nodes with filters, neighbours by direction and type, paths.
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_answer_the_same_from_either_sink() {
+    const HOMER: &str = "b49932b2-2faa-4c56-905e-ffac52f063dc";
+    const ADMINS: &str = "1f767996-f6f6-4b0e-a7b1-6a255e809ed6";
+    const PUBLIC_IP: &str = "7b37f45d-9871-4ae6-bd5a-a926102fb5c9";
+    const SNAPSHOT: &str = "7c689d68-94a7-4498-9a87-d83077859519";
+    let w = Work::new("neo4j-query");
+    let db = bolt::fresh_database("query").await;
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    ok(&sync(&w, &sim, None));
+    ok(&sync(&w, &sim, Some(&db)));
+    let store = w.store();
+    let queries: &[&[&str]] = &[
+        &["nodes", "ScalewayUser"],
+        &["nodes", "ScalewayInstance", "--where", "zone=fr-par-1"],
+        &["nodes", "ScalewayInstance", "--where", "tags=demo"],
+        &["nodes", "ScalewayUser", "--where", &format!("id={HOMER}")],
+        &["nodes", "ScalewayUser", "--limit", "1"],
+        &["neighbours", "ScalewayUser", HOMER],
+        &[
+            "neighbours",
+            "ScalewayUser",
+            HOMER,
+            "--direction",
+            "out",
+            "--type",
+            "MEMBER_OF",
+        ],
+        &["neighbours", "ScalewayGroup", ADMINS, "--direction", "in"],
+        &["path", "ScalewayUser", HOMER, "ScalewayGroup", ADMINS],
+        &[
+            "path",
+            "ScalewayFlexibleIp",
+            PUBLIC_IP,
+            "ScalewayVolumeSnapshot",
+            SNAPSHOT,
+            "--direction",
+            "out",
+        ],
+        &[
+            "path",
+            "ScalewayVolumeSnapshot",
+            SNAPSHOT,
+            "ScalewayFlexibleIp",
+            PUBLIC_IP,
+            "--direction",
+            "out",
+        ],
+    ];
+    let sorted = |text: &str| {
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        lines.join("\n")
+    };
+    for q in queries {
+        let mut args = vec!["query"];
+        args.extend_from_slice(q);
+        let local = run(w.cmd(&args).args(["--store", &store]));
+        ok(&local);
+        let mut cmd = w.cmd(&args);
+        to_bolt(&mut cmd, &db);
+        let server = run(&mut cmd);
+        ok(&server);
+        assert!(!local.stdout.trim().is_empty(), "{q:?} answers something");
+        assert_eq!(sorted(&local.stdout), sorted(&server.stdout), "{q:?}");
+    }
+
+    // A node that is not there is an error from either, naming it.
+    for to_server in [false, true] {
+        let mut cmd = w.cmd(&["query", "neighbours", "ScalewayUser", "nobody"]);
+        if to_server {
+            to_bolt(&mut cmd, &db);
+        } else {
+            cmd.args(["--store", &store]);
+        }
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 2, "{}", ran.stdout);
+        assert!(
+            ran.stderr
+                .contains("no ScalewayUser node with id \"nobody\""),
+            "{}",
+            ran.stderr
+        );
+    }
+}
