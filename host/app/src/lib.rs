@@ -6,7 +6,8 @@
 //!   ([`Settings::location`]) and opened as one type that the engine writes to and every
 //!   reading command reads from, the embedded store or a Neo4j server alike;
 //! - [`sync()`]: plugins by name assembled into jobs and synced into the graph;
-//! - [`runs`]: the run history read back as typed reports.
+//! - [`runs`]: the run history read back as typed reports;
+//! - [`transfer`]: a whole graph copied from one place into another (`push`).
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
@@ -17,9 +18,11 @@ mod graph;
 mod runs;
 mod settings;
 mod sync;
+mod transfer;
 
 pub use error::Error;
 pub use graph::{DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
 pub use runs::{Run, runs};
 pub use settings::{LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
 pub use sync::{SyncPlan, Synced, jobs, options, sync};
+pub use transfer::{Transferred, transfer};

@@ -7,8 +7,9 @@
 //!
 //! [`Neo4jSink`] is the one type: [`Neo4jSink::connect`] checks the address, credentials
 //! and database at once; the engine drives it through `GraphSink` and `StateStore`;
-//! [`Neo4jSink::push_jsonl`] copies an embedded store's export in, and
-//! [`Neo4jSink::export_jsonl`] reads the graph back in the same format.
+//! [`Neo4jSink::load_lines`] loads another sink's export line by line, and
+//! [`Neo4jSink::export_jsonl`] / [`Neo4jSink::export_lines`] read the graph back in the
+//! same format.
 //!
 //! # What it writes
 //!

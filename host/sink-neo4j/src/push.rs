@@ -1,9 +1,8 @@
-//! `infragraph push`: an embedded store's graph, read as its jsonl export, written into
-//! the server with its bookkeeping (`firstseen`, `lastupdated`, `_source`, `_scope`) as
-//! recorded, so the server ends up holding the same graph.
+//! Loading a graph into the server: another sink's graph, read as its jsonl export line by
+//! line, written with its bookkeeping (`firstseen`, `lastupdated`, `_source`, `_scope`)
+//! as recorded, so the server ends up holding the same graph (`infragraph push`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::BufRead;
 
 use neo4rs::{BoltList, BoltMap, BoltString, BoltType, query};
 use serde_json::Value as Json;
@@ -30,26 +29,34 @@ type NodeRows = BTreeMap<(String, Vec<String>), Vec<BoltType>>;
 type EdgeRows = BTreeMap<(String, String, String), Vec<BoltType>>;
 
 impl Neo4jSink {
-    /// Writes the jsonl graph `input` (as `infragraph export --format jsonl` writes it:
-    /// nodes, then relationships) into the server, `batch` records per transaction.
-    /// Nodes are merged by (primary label, `id`), relationships by (type, start, end);
-    /// labels and types must be identifiers, as any the embedded store holds are.
-    pub async fn push_jsonl(&self, input: impl BufRead, batch: usize) -> Result<Pushed, Error> {
+    /// Writes the jsonl graph whose lines arrive on `lines` (as `infragraph export
+    /// --format jsonl` writes it: nodes, then relationships) into the server, `batch`
+    /// records per transaction, until the channel closes. A line that is `Err` (the
+    /// source failed) stops the load with that error. Nodes are merged by (primary label,
+    /// `id`), relationships by (type, start, end); labels and types must be identifiers,
+    /// as any the embedded store holds are.
+    pub async fn load_lines(
+        &self,
+        lines: &mut tokio::sync::mpsc::Receiver<Result<String, String>>,
+        batch: usize,
+    ) -> Result<Pushed, Error> {
         let batch = batch.max(1);
         let mut stats = Pushed::default();
         let (mut nodes, mut edges): (NodeRows, EdgeRows) = Default::default();
         let mut constrained = HashSet::new();
-        for (n, line) in input.lines().enumerate() {
+        let mut n = 0usize;
+        while let Some(line) = lines.recv().await {
+            n += 1;
             let at = |what: String| {
                 Error::new(
                     ErrorKind::Invalid,
-                    format!("line {} of the export: {what}", n + 1),
+                    format!("line {n} of the export: {what}"),
                 )
             };
             let line = line.map_err(|e| {
                 Error::new(
                     ErrorKind::Io,
-                    format!("reading line {} of the export: {e}", n + 1),
+                    format!("reading line {n} of the export: {e}"),
                 )
             })?;
             if line.trim().is_empty() {

@@ -2,7 +2,9 @@
 //! sinks can be compared line for line) and the run history.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use infragraph_core::{Exported, RunRecord, RunStatus};
 use neo4rs::query;
@@ -51,6 +53,37 @@ impl Neo4jSink {
     /// label first and extra labels sorted, then relationships.
     pub async fn export_jsonl(&self, out: &mut impl Write) -> Result<Exported, Error> {
         let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("writing the export: {e}"));
+        let mut failed = None;
+        let stats = self
+            .export_lines(|line| {
+                let flow = match writeln!(out, "{line}") {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                };
+                std::future::ready(flow)
+            })
+            .await?;
+        match (stats, failed) {
+            (_, Some(e)) => Err(io(e)),
+            (Some(stats), None) => {
+                out.flush().map_err(io)?;
+                Ok(stats)
+            }
+            (None, None) => Err(io(std::io::ErrorKind::Interrupted.into())),
+        }
+    }
+
+    /// The export of [`Neo4jSink::export_jsonl`], one line at a time to `emit` (without
+    /// its newline), which may wait: a transfer hands each line on to another sink as it
+    /// is read. `None` when `emit` broke the export off.
+    pub async fn export_lines<F, Fut>(&self, mut emit: F) -> Result<Option<Exported>, Error>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: Future<Output = ControlFlow<()>>,
+    {
         let primary = self.primary_labels().await?;
         let order = |mut labels: Vec<String>| {
             labels.sort();
@@ -79,7 +112,9 @@ impl Neo4jSink {
             let n = stats.nodes;
             ids.insert((labels[0].clone(), id.to_string()), n);
             let line = json!({"type": "node", "id": format!("n{n}"), "labels": labels, "properties": props});
-            writeln!(out, "{line}").map_err(io)?;
+            if emit(line.to_string()).await.is_break() {
+                return Ok(None);
+            }
             stats.nodes += 1;
         }
         let mut edges = self
@@ -103,11 +138,12 @@ impl Neo4jSink {
                 "type": "relationship", "id": format!("r{}", stats.relationships), "label": t,
                 "properties": props, "start": end("al", "aid"), "end": end("bl", "bid")
             });
-            writeln!(out, "{line}").map_err(io)?;
+            if emit(line.to_string()).await.is_break() {
+                return Ok(None);
+            }
             stats.relationships += 1;
         }
-        out.flush().map_err(io)?;
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     /// The newest `limit` runs, newest first.

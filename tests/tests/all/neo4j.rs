@@ -197,6 +197,46 @@ async fn push_into_an_empty_server_gives_the_same_graph() {
     assert!(ran.stderr.contains("jsonl only"), "{}", ran.stderr);
 }
 
+/// The library's transfer copies any graph into any other: a server pulled into a fresh
+/// store and a store copied into another give the graph that was pushed, line for line;
+/// a graph is never copied into itself; a source that is not there writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_copies_any_graph_into_any_other() {
+    use infragraph_app::{Location, transfer};
+    let w = Work::new("neo4j-transfer");
+    let sim = ScalewaySim::start(ScalewayData::generate(2, 3));
+    ok(&sync(&w, &sim, None));
+    let local = w.graph();
+    let store = Location::Store(w.store().into());
+    let db = bolt::fresh_database("transfer").await;
+    let server = Location::Neo4j(db.clone());
+    let pushed = transfer(&store, &server, 5).await.expect("push");
+    assert_eq!(pushed.nodes as usize, local.nodes.len());
+    assert_eq!(pushed.relationships as usize, local.edges.len());
+
+    let pulled = w.0.join("pulled.db");
+    let got = transfer(&server, &Location::Store(pulled.clone()), 5)
+        .await
+        .expect("pull");
+    assert_eq!(got.nodes as usize, local.nodes.len());
+    assert_eq!(w.graph_of(&pulled.to_string_lossy()).lines(), local.lines());
+
+    let copied = w.0.join("copied.db");
+    transfer(&store, &Location::Store(copied.clone()), 5)
+        .await
+        .expect("copy");
+    assert_eq!(w.graph_of(&copied.to_string_lossy()).lines(), local.lines());
+
+    let err = transfer(&store, &store, 5).await.expect_err("into itself");
+    assert!(err.to_string().contains("into itself"), "{err}");
+    let missing = Location::Store(w.0.join("missing.db"));
+    let before = w.graph_of(&copied.to_string_lossy()).lines();
+    transfer(&missing, &Location::Store(copied.clone()), 5)
+        .await
+        .expect_err("no such store");
+    assert_eq!(w.graph_of(&copied.to_string_lossy()).lines(), before);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_address_or_password_fails_before_any_plugin_runs() {
     let w = Work::new("neo4j-refused");
