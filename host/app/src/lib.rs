@@ -7,7 +7,8 @@
 //!   reading command reads from, the embedded store or a Neo4j server alike;
 //! - [`sync()`]: plugins by name assembled into jobs and synced into the graph;
 //! - [`runs`]: the run history read back as typed reports;
-//! - [`transfer`]: a whole graph copied from one place into another (`push`).
+//! - [`transfer`]: a whole graph copied from one place into another (`push`);
+//! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid.
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
@@ -16,6 +17,7 @@
 mod error;
 mod graph;
 mod runs;
+pub mod schema_docs;
 mod settings;
 mod sync;
 mod transfer;

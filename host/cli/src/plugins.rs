@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use infragraph_core::{CredentialUse, Manifest, PropertyDef};
+use infragraph_core::CredentialUse;
 use infragraph_runtime::Plugin;
 use serde_json::json;
 
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
-use infragraph_app::Settings;
+use infragraph_app::{Settings, schema_docs};
 
 pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let runtime = settings.runtime()?;
@@ -93,8 +93,8 @@ pub async fn schema(settings: &Settings, cmd: SchemaArgs) -> anyhow::Result<Exit
     let m = p.manifest();
     match cmd.format {
         SchemaFormat::Json => out!("{}", serde_json::to_string_pretty(&m.schema)?),
-        SchemaFormat::Mermaid => out_raw!("{}", mermaid(m)),
-        SchemaFormat::Markdown => out_raw!("{}", markdown(m)),
+        SchemaFormat::Mermaid => out_raw!("{}", schema_docs::mermaid(m)),
+        SchemaFormat::Markdown => out_raw!("{}", schema_docs::markdown(m)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -172,7 +172,7 @@ fn inspect(p: &Plugin, source: &str) -> String {
             extra.join(", ")
         );
     }
-    let _ = writeln!(s, "\nSchema:\n{}", markdown(m));
+    let _ = writeln!(s, "\nSchema:\n{}", schema_docs::markdown(m));
     s
 }
 
@@ -182,91 +182,4 @@ fn list_or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
-}
-
-fn markdown(m: &Manifest) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# `{}` graph schema\n\n{}\n", m.name, m.description);
-    for n in &m.schema.nodes {
-        let _ = writeln!(s, "## {}\n\n{}\n", n.label, n.description);
-        if !n.extra_labels.is_empty() {
-            let _ = writeln!(s, "Extra labels: {}\n", n.extra_labels.join(", "));
-        }
-        let _ = writeln!(s, "| property | type | description |\n|---|---|---|");
-        let _ = writeln!(
-            s,
-            "| `id` (key) | text | unique among `{}` nodes |",
-            n.label
-        );
-        props(&mut s, &n.properties);
-        let _ = writeln!(
-            s,
-            "| `firstseen`, `lastupdated`, `_source`, `_scope` | | written by infragraph |"
-        );
-        let rels: Vec<_> = m
-            .schema
-            .edges
-            .iter()
-            .filter(|e| e.from == n.label || e.to == n.label)
-            .collect();
-        if !rels.is_empty() {
-            let _ = writeln!(s, "\nRelationships:\n");
-            for e in rels {
-                let _ = writeln!(
-                    s,
-                    "- `(:{})-[:{}]->(:{})`: {}",
-                    e.from, e.rel_type, e.to, e.description
-                );
-            }
-        }
-        let _ = writeln!(s);
-    }
-    let with_props: Vec<_> = m
-        .schema
-        .edges
-        .iter()
-        .filter(|e| !e.properties.is_empty())
-        .collect();
-    if !with_props.is_empty() {
-        let _ = writeln!(s, "## Relationship properties\n");
-        for e in with_props {
-            let _ = writeln!(
-                s,
-                "### `(:{})-[:{}]->(:{})`\n\n| property | type | description |\n|---|---|---|",
-                e.from, e.rel_type, e.to
-            );
-            props(&mut s, &e.properties);
-            let _ = writeln!(s);
-        }
-    }
-    s
-}
-
-fn props(s: &mut String, props: &[PropertyDef]) {
-    for p in props {
-        let idx = if p.indexed { " (indexed)" } else { "" };
-        let _ = writeln!(
-            s,
-            "| `{}`{idx} | {} | {} |",
-            p.name,
-            p.ty,
-            p.description.replace('|', "\\|")
-        );
-    }
-}
-
-fn mermaid(m: &Manifest) -> String {
-    let mut s = String::from("graph LR\n");
-    for e in &m.schema.edges {
-        let _ = writeln!(
-            s,
-            "    {}({}) -- {} --> {}({})",
-            e.from, e.from, e.rel_type, e.to, e.to
-        );
-    }
-    let linked = |l: &str| m.schema.edges.iter().any(|e| e.from == l || e.to == l);
-    for n in m.schema.nodes.iter().filter(|n| !linked(&n.label)) {
-        let _ = writeln!(s, "    {}({})", n.label, n.label);
-    }
-    s
 }
