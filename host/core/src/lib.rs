@@ -6,6 +6,7 @@
 //! without knowing each other.
 #![deny(missing_docs)]
 
+mod backoff;
 mod error;
 mod manifest;
 mod read;
@@ -15,6 +16,7 @@ mod sink;
 mod state;
 mod value;
 
+pub use backoff::{BACKOFF_CAP, backoff};
 pub use error::{ManifestError, RecordError};
 pub use manifest::{
     AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,

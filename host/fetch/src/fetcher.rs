@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use infragraph_core::CredentialUse;
+use infragraph_core::{CredentialUse, backoff};
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use tokio::task::JoinSet;
@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::error::AttemptError;
 use crate::grants::{CredentialGrant, Target};
 use crate::resolver::{GuardedResolver, refusal};
-use crate::retry::{RETRY_STATUSES, backoff, retry_after};
+use crate::retry::{RETRY_STATUSES, retry_after};
 use crate::secrets::{basic_token, form_encode, json_escape, mentions_placeholder, placeholders};
 use crate::sigv4::{SIGNING_HEADERS, SigV4Key};
 use crate::stats::Counters;
