@@ -1,5 +1,6 @@
 //! infragraph's shared vocabulary: property values, node and edge batches, the manifest a
-//! plugin declares, and the checks both apply.
+//! plugin declares, and the checks both apply; and the one backoff rule every retry loop
+//! (HTTP fetches, sink transactions) follows.
 //!
 //! Every other host crate speaks these types; this crate depends on none of them (no
 //! wasmtime, no HTTP client, no database), so a sink and the plugin runtime meet here
