@@ -1,11 +1,13 @@
 //! infragraph's shared vocabulary: property values, node and edge batches, the manifest a
-//! plugin declares, and the checks both apply.
+//! plugin declares, and the checks both apply; and the one backoff rule every retry loop
+//! (HTTP fetches, sink transactions) follows.
 //!
 //! Every other host crate speaks these types; this crate depends on none of them (no
 //! wasmtime, no HTTP client, no database), so a sink and the plugin runtime meet here
 //! without knowing each other.
 #![deny(missing_docs)]
 
+mod backoff;
 mod error;
 mod manifest;
 mod read;
@@ -15,6 +17,7 @@ mod sink;
 mod state;
 mod value;
 
+pub use backoff::{BACKOFF_CAP, backoff};
 pub use error::{ManifestError, RecordError};
 pub use manifest::{
     AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,

@@ -7,6 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::{Ipv4Net, Ipv6Net};
+
 /// Why `ip` may not be reached through a manifest host, or `None` if it may.
 pub(crate) fn forbidden(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -15,60 +17,93 @@ pub(crate) fn forbidden(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
-    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+/// A network for the tables below; they are constants, so a bad prefix fails the build.
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), prefix)
 }
 
-fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix)
-    };
-    u128::from(ip) & mask == u128::from(net) & mask
+const fn v6(segments: [u16; 8], prefix: u8) -> Ipv6Net {
+    let [a, b, c, d, e, f, g, h] = segments;
+    Ipv6Net::new_assert(Ipv6Addr::new(a, b, c, d, e, f, g, h), prefix)
 }
+
+/// Cloud metadata services. Checked before the ranges that contain them, so the message
+/// says what matters. 168.63.129.16 is public but answers Azure's platform (WireServer)
+/// requests.
+const METADATA_V4: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(100, 100, 100, 200),
+    Ipv4Addr::new(168, 63, 129, 16),
+];
+const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
+/// The special-purpose IPv4 ranges (RFC 6890 and its updates) a public API never is.
+const RANGES_V4: [(Ipv4Net, &str); 15] = [
+    (v4(0, 0, 0, 0, 8), "an unspecified (this-network) address"),
+    (v4(10, 0, 0, 0, 8), "a private address"),
+    (v4(100, 64, 0, 0, 10), "a shared (CGNAT) address"),
+    (v4(127, 0, 0, 0, 8), "a loopback address"),
+    (v4(169, 254, 0, 0, 16), "a link-local address"),
+    (v4(172, 16, 0, 0, 12), "a private address"),
+    (v4(192, 0, 0, 0, 24), "an IETF protocol address"),
+    (v4(192, 0, 2, 0, 24), "a documentation address"),
+    (v4(192, 168, 0, 0, 16), "a private address"),
+    (v4(198, 18, 0, 0, 15), "a benchmarking address"),
+    (v4(198, 51, 100, 0, 24), "a documentation address"),
+    (v4(203, 0, 113, 0, 24), "a documentation address"),
+    (v4(224, 0, 0, 0, 4), "a multicast address"),
+    (v4(255, 255, 255, 255, 32), "the broadcast address"),
+    (v4(240, 0, 0, 0, 4), "a reserved address"),
+];
+
+/// The same for IPv6, less the forms that carry an IPv4 address (see [`embedded_v4`]).
+const RANGES_V6: [(Ipv6Net, &str); 7] = [
+    (
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+        "a unique-local (private) address",
+    ),
+    (
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a link-local address",
+    ),
+    (
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a site-local address",
+    ),
+    (v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "a multicast address"),
+    (
+        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        "a documentation address",
+    ),
+    (
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "a documentation address",
+    ),
+    (
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "a discard-only address",
+    ),
+];
+
+/// IPv4-compatible addresses (`::a.b.c.d`, deprecated but still routed by some stacks).
+const V4_COMPATIBLE: Ipv6Net = v6([0; 8], 96);
+/// NAT64's well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052).
+const NAT64: Ipv6Net = v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96);
+/// 6to4 (`2002:AABB:CCDD::`, RFC 3056): the IPv4 address is in bits 16 to 47.
+const SIX_TO_FOUR: Ipv6Net = v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16);
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    // Checked before the ranges that contain them, so the message says what matters.
-    // 168.63.129.16 is public but answers Azure's platform (WireServer) requests.
-    const METADATA: [[u8; 4]; 3] = [
-        [169, 254, 169, 254],
-        [100, 100, 100, 200],
-        [168, 63, 129, 16],
-    ];
-    if METADATA.contains(&ip.octets()) {
+    if METADATA_V4.contains(&ip) {
         return Some("a cloud metadata address");
     }
-    const RANGES: &[([u8; 4], u32, &str)] = &[
-        ([0, 0, 0, 0], 8, "an unspecified (this-network) address"),
-        ([10, 0, 0, 0], 8, "a private address"),
-        ([100, 64, 0, 0], 10, "a shared (CGNAT) address"),
-        ([127, 0, 0, 0], 8, "a loopback address"),
-        ([169, 254, 0, 0], 16, "a link-local address"),
-        ([172, 16, 0, 0], 12, "a private address"),
-        ([192, 0, 0, 0], 24, "an IETF protocol address"),
-        ([192, 0, 2, 0], 24, "a documentation address"),
-        ([192, 168, 0, 0], 16, "a private address"),
-        ([198, 18, 0, 0], 15, "a benchmarking address"),
-        ([198, 51, 100, 0], 24, "a documentation address"),
-        ([203, 0, 113, 0], 24, "a documentation address"),
-        ([224, 0, 0, 0], 4, "a multicast address"),
-        ([255, 255, 255, 255], 32, "the broadcast address"),
-        ([240, 0, 0, 0], 4, "a reserved address"),
-    ];
-    RANGES
+    RANGES_V4
         .iter()
-        .find(|(net, prefix, _)| in_v4(ip, *net, *prefix))
-        .map(|(_, _, why)| *why)
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+    if ip == METADATA_V6 {
         return Some("a cloud metadata address");
     }
     if ip.is_unspecified() {
@@ -82,40 +117,24 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = embedded_v4(ip) {
         return forbidden_v4(v4);
     }
-    let v6 = |s: &str| s.parse::<Ipv6Addr>().expect("constant IPv6 network");
-    let ranges: [(&str, u32, &str); 7] = [
-        ("fc00::", 7, "a unique-local (private) address"),
-        ("fe80::", 10, "a link-local address"),
-        ("fec0::", 10, "a site-local address"),
-        ("ff00::", 8, "a multicast address"),
-        ("2001:db8::", 32, "a documentation address"),
-        ("3fff::", 20, "a documentation address"),
-        ("100::", 64, "a discard-only address"),
-    ];
-    ranges
+    RANGES_V6
         .iter()
-        .find(|(net, prefix, _)| in_v6(ip, v6(net), *prefix))
-        .map(|(_, _, why)| *why)
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
 /// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) or 6to4 (`2002:AABB:CCDD::`) address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
-    let s = ip.segments();
-    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
-    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return Some(low);
+    let bits = u128::from(ip);
+    if V4_COMPATIBLE.contains(&ip) || NAT64.contains(&ip) {
+        return Some(Ipv4Addr::from(bits as u32));
     }
-    if s[0] == 0x2002 {
-        return Some(Ipv4Addr::new(
-            (s[1] >> 8) as u8,
-            s[1] as u8,
-            (s[2] >> 8) as u8,
-            s[2] as u8,
-        ));
+    if SIX_TO_FOUR.contains(&ip) {
+        return Some(Ipv4Addr::from((bits >> 80) as u32));
     }
     None
 }

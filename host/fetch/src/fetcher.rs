@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use infragraph_core::CredentialUse;
+use infragraph_core::{CredentialUse, backoff};
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use tokio::task::JoinSet;
@@ -12,8 +12,8 @@ use tokio::task::JoinSet;
 use crate::error::AttemptError;
 use crate::grants::{CredentialGrant, Target};
 use crate::resolver::{GuardedResolver, refusal};
-use crate::retry::{RETRY_STATUSES, backoff, retry_after};
-use crate::secrets::{base64, form_encode, json_escape, mentions_placeholder, placeholders};
+use crate::retry::{RETRY_STATUSES, retry_after};
+use crate::secrets::{basic_token, form_encode, json_escape, mentions_placeholder, placeholders};
 use crate::sigv4::{SIGNING_HEADERS, SigV4Key};
 use crate::stats::Counters;
 use crate::throttle::Throttle;
@@ -147,7 +147,7 @@ impl Fetcher {
                     key: key.clone(),
                 });
             };
-            secrets.add_encoding(&c.name, base64(format!("{user}:{password}").as_bytes()));
+            secrets.add_encoding(&c.name, basic_token(user, &password));
             basic_users.insert(c.name.clone(), user.clone());
         }
         let mut sigv4 = HashMap::new();
@@ -430,7 +430,7 @@ impl Inner {
                 continue;
             };
             let text = match self.basic_users.get(&c.name) {
-                Some(user) => format!("Basic {}", base64(format!("{user}:{value}").as_bytes())),
+                Some(user) => format!("Basic {}", basic_token(user, value)),
                 None => format!("Bearer {value}"),
             };
             let mut header = HeaderValue::from_str(&text).map_err(|_| {

@@ -18,11 +18,12 @@
 //!   that credential's hosts; bearer and basic credentials are added by the host, and an
 //!   `aws-sigv4` credential signs every request to its hosts (AWS Signature Version 4, on
 //!   every attempt and redirect hop, never for another host). Secret values are redacted
-//!   from responses, errors and logs.
+//!   from responses, errors and logs, as written and in the encodings a server commonly
+//!   echoes (JSON, percent-encoding by RFC 3986 or the form rules, basic-auth base64).
 //! - **Resilience and limits.** 429, 502, 503, 504, connection errors and timeouts are
-//!   retried with jittered exponential backoff, honouring `Retry-After`; bodies, time,
-//!   concurrency and rate per host are bounded by [`FetchLimits`]. [`FetchStats`] counts
-//!   what happened for the run report.
+//!   retried with jittered exponential backoff ([`infragraph_core::backoff`]), honouring
+//!   `Retry-After`; bodies, time, concurrency and rate per host are bounded by
+//!   [`FetchLimits`]. [`FetchStats`] counts what happened for the run report.
 //!
 //! This crate knows nothing of WebAssembly or the WIT bindings: the runtime maps its types
 //! to the `http` interface. It must not depend on wasmtime or any sink.

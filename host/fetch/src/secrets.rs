@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use memchr::memmem;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 
 /// Resolved credential values, by credential name.
 ///
@@ -60,8 +63,9 @@ impl Secrets {
         for (name, value) in &self.values {
             add(name, value.clone());
             add(name, json_escape(value));
-            add(name, form_encode(value.as_bytes()));
-            add(name, uri_encode(value.as_bytes()));
+            for encoded in percent_encodings(value) {
+                add(name, encoded);
+            }
         }
         for (name, encoded) in &self.extra {
             add(name, encoded.clone());
@@ -72,8 +76,8 @@ impl Secrets {
     }
 
     /// `text` with every secret value, and every encoding of one that the fetcher
-    /// substitutes (JSON-escaped, percent-encoded, base64 for basic auth), replaced by
-    /// `{secret:NAME}`.
+    /// substitutes or a server may echo (JSON-escaped, percent-encoded by RFC 3986 or the
+    /// form rules, base64 for basic auth), replaced by `{secret:NAME}`.
     pub fn redact(&self, text: &str) -> String {
         match self.redact_bytes(text.as_bytes()) {
             None => text.to_owned(),
@@ -119,48 +123,57 @@ pub(crate) fn json_escape(value: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
+/// What RFC 3986 (section 2.3) leaves unescaped: its unreserved characters, letters,
+/// digits and `-._~`.
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// What the `application/x-www-form-urlencoded` serializer (WHATWG URL standard) leaves
+/// unescaped: letters, digits and `*-._`. Unlike RFC 3986 it keeps `*` and escapes `~`.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// `bytes` percent-encoded with `set`, a space written as `+` when `plus_for_space`.
+fn percent_encoded(bytes: &[u8], set: &'static AsciiSet, plus_for_space: bool) -> String {
+    // The crate yields each escaped byte as its own `%XX` piece, so a space is exactly the
+    // piece `%20` (a literal `%20` in the input comes out as `%2520`).
+    percent_encode(bytes, set)
+        .map(|piece| match piece {
+            "%20" if plus_for_space => "+",
+            other => other,
+        })
+        .collect()
+}
+
 /// `application/x-www-form-urlencoded` encoding of one name or value.
 pub(crate) fn form_encode(bytes: &[u8]) -> String {
-    percent_encode(bytes, true)
+    percent_encoded(bytes, FORM, true)
 }
 
-/// RFC 3986 encoding of a query or path component (space as `%20`).
-fn uri_encode(bytes: &[u8]) -> String {
-    percent_encode(bytes, false)
+/// Every way a server commonly writes `value` percent-encoded: the RFC 3986 and the form
+/// character sets (they differ on `*` and `~`), each with a space as `%20` or `+`.
+/// Libraries mix the two rules (Go's `QueryEscape` writes the RFC 3986 set with `+`), and
+/// four patterns cost little next to a leak.
+fn percent_encodings(value: &str) -> [String; 4] {
+    let bytes = value.as_bytes();
+    [
+        percent_encoded(bytes, RFC3986, false),
+        percent_encoded(bytes, RFC3986, true),
+        percent_encoded(bytes, FORM, false),
+        percent_encoded(bytes, FORM, true),
+    ]
 }
 
-fn percent_encode(bytes: &[u8], plus_for_space: bool) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' if plus_for_space => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding, as HTTP basic auth uses.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// The token of `Authorization: Basic`: `user:password` in standard base64 with padding
+/// (RFC 7617).
+pub(crate) fn basic_token(user: &str, password: &str) -> String {
+    BASE64.encode(format!("{user}:{password}"))
 }
 
 /// One `{secret:NAME}` occurrence.
@@ -262,29 +275,9 @@ mod tests {
     fn extra_encodings_are_redacted() {
         let mut s = Secrets::new();
         s.insert("pw", "open sesame".into());
-        s.add_encoding("pw", base64(b"root:open sesame"));
-        let header = format!("Basic {}", base64(b"root:open sesame"));
+        s.add_encoding("pw", basic_token("root", "open sesame"));
+        let header = format!("Basic {}", basic_token("root", "open sesame"));
         assert_eq!(s.redact(&header), "Basic {secret:pw}");
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn form_encoding_follows_the_form_rules() {
-        assert_eq!(form_encode(b"a b&c=d+e~"), "a+b%26c%3Dd%2Be%7E");
     }
 
     #[test]

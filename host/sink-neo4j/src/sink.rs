@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use infragraph_core::backoff;
 use neo4rs::{ConfigBuilder, Graph, Query, Row};
 
 use crate::error::{Error, ErrorKind};
@@ -14,11 +15,12 @@ use crate::schema::PluginSchema;
 
 /// Attempts at one transaction that failed transiently (a deadlock, a dropped connection,
 /// a leader change) before the failure is returned. With the backoff below they span
-/// about three seconds; the engine may then retry the whole batch as well.
+/// three to six seconds; the engine may then retry the whole batch as well.
 const ATTEMPTS: u32 = 6;
-/// First pause between attempts; it doubles each time, with up to 50% random jitter so
-/// two writers that deadlocked do not collide again in step.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest first pause between attempts (the shortest is half of it); it doubles each
+/// time, jittered by [`infragraph_core::backoff`] so two writers that deadlocked do not
+/// collide again in step.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// Rows pulled per round trip when reading (exports, run history).
 const FETCH_SIZE: usize = 5_000;
 
@@ -181,7 +183,7 @@ impl Neo4jSink {
                     }
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("{err}; retrying (attempt {attempt} of {ATTEMPTS})");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(backoff(FIRST_BACKOFF, attempt - 1)).await;
                     attempt += 1;
                 }
             }
@@ -211,33 +213,9 @@ impl Neo4jSink {
     }
 }
 
-/// The pause before attempt `attempt + 1`.
-fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_BACKOFF * 2u32.pow(attempt.saturating_sub(1).min(6));
-    // Jitter from the clock: good enough to break lockstep, no RNG needed.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    base + base.mul_f64(f64::from(nanos % 500) / 1000.0)
-}
-
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_bounded_jitter() {
-        for attempt in 1..=5 {
-            let base = FIRST_BACKOFF * 2u32.pow(attempt - 1);
-            let b = backoff(attempt);
-            assert!(b >= base && b < base * 3 / 2, "{attempt}: {b:?}");
-        }
-    }
 }

@@ -1,6 +1,7 @@
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
+use form_urlencoded::byte_serialize;
 use serde::de::DeserializeOwned;
 
 use crate::wit::http as wit;
@@ -159,29 +160,27 @@ impl Request {
     }
 }
 
-/// Percent-encodes for a query or form body (space as `+`, as both accept). With
-/// `keep_placeholders`, `{secret:NAME}` stays literal: the host looks for it verbatim and
-/// encodes the value it substitutes.
+/// Appends `s` encoded by the `application/x-www-form-urlencoded` rules, which a query
+/// accepts too (space as `+`). With `keep_placeholders`, `{secret:NAME}` stays literal:
+/// the host looks for it verbatim and encodes the value it substitutes.
 fn encode(s: &str, out: &mut String, keep_placeholders: bool) {
     let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if keep_placeholders && let Some(len) = placeholder_len(rest) {
-            out.push_str(&rest[..len]);
-            rest = &rest[len..];
-            continue;
-        }
-        match c {
-            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '.' | '_' | '*' => out.push(c),
-            ' ' => out.push('+'),
-            _ => {
-                let mut buf = [0; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "%{b:02X}");
-                }
+    while keep_placeholders && let Some(at) = rest.find("{secret:") {
+        let (before, from) = rest.split_at(at);
+        out.extend(byte_serialize(before.as_bytes()));
+        match placeholder_len(from) {
+            Some(len) => {
+                out.push_str(&from[..len]);
+                rest = &from[len..];
+            }
+            // Not a placeholder after all: its `{` is text like any other.
+            None => {
+                out.extend(byte_serialize(b"{"));
+                rest = &from[1..];
             }
         }
-        rest = &rest[c.len_utf8()..];
     }
+    out.extend(byte_serialize(rest.as_bytes()));
 }
 
 /// The length of the `{secret:name}` placeholder `s` starts with, if any.
@@ -270,8 +269,11 @@ mod tests {
     fn query_is_encoded() {
         let r = Request::get("https://x/v1/users")
             .query("page", 2)
-            .query("q", "a b&c/é");
-        assert_eq!(r.url(), "https://x/v1/users?page=2&q=a+b%26c%2F%C3%A9");
+            .query("q", "a b&c/é*~+");
+        assert_eq!(
+            r.url(),
+            "https://x/v1/users?page=2&q=a+b%26c%2F%C3%A9*%7E%2B"
+        );
         let r = Request::get("https://x/v1?a=1").query("{secret:k}", "{secret:k}");
         assert_eq!(
             r.url(),
@@ -300,6 +302,9 @@ mod tests {
         );
         let r = Request::post("https://x").form(&[("a", "{secret:}"), ("b", "{secret:Bad}")]);
         assert_eq!(r.body, b"a=%7Bsecret%3A%7D&b=%7Bsecret%3ABad%7D");
+        // A false start does not hide a placeholder right after it.
+        let r = Request::post("https://x").form(&[("c", "{secret:{secret:ok} é")]);
+        assert_eq!(r.body, b"c=%7Bsecret%3A{secret:ok}+%C3%A9");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 use std::collections::BTreeMap;
 
 use infragraph_sdk::{Context, Request, Response, SyncError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesRef, Event as Xml};
+use quick_xml::reader::Reader;
 use serde_json::Value;
 
 /// One `(run, instance)` pair a CloudTrail row shows, with the row's details.
@@ -111,59 +115,71 @@ pub fn latest(events: Vec<Event>) -> Vec<Event> {
     by_pair.into_values().collect()
 }
 
-/// The inner XML of each `<tag>...</tag>` in `xml`, as written (still escaped).
-fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let mut out = Vec::new();
-    let mut rest: &'a str = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        out.push(&after[..end]);
-        rest = &after[end + close.len()..];
-    }
-    out
-}
-
-/// The text of each `<tag>...</tag>` in `xml`, unescaped.
-fn tags(xml: &str, tag: &str) -> Vec<String> {
-    elements(xml, tag).into_iter().map(unescape).collect()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// A ListObjectsV2 page: its keys (inside `<Contents>`), and the token of the next page.
-pub fn list_page(xml: &str) -> (Vec<String>, Option<String>) {
-    // Unescaped once, at the key: `<Contents>` is only walked into.
-    let keys = elements(xml, "Contents")
-        .into_iter()
-        .flat_map(|c| tags(c, "Key"))
-        .collect();
-    let truncated = tags(xml, "IsTruncated").first().map(String::as_str) == Some("true");
-    let next = tags(xml, "NextContinuationToken").into_iter().next();
-    (keys, if truncated { next } else { None })
-}
-
-/// RFC 3986 encoding of a query value or path segment.
-fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::new();
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
+/// A ListObjectsV2 page: its keys (`Contents/Key`), and the token of the next page if
+/// the listing is truncated; or why it is not readable XML.
+pub fn list_page(xml: &str) -> Result<(Vec<String>, Option<String>), String> {
+    let mut reader = Reader::from_str(xml);
+    // Local names from the root down to the open element; S3 puts its elements in a
+    // default namespace.
+    let mut path: Vec<String> = Vec::new();
+    // The text of the open element, references resolved (the reader reports them apart).
+    let mut text = String::new();
+    let (mut keys, mut truncated, mut next) = (Vec::new(), false, None);
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("at byte {}: {e}", reader.error_position()))?;
+        match event {
+            Xml::Start(e) => {
+                path.push(e.local_name().as_ref().to_owned());
+                text.clear();
             }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
+            Xml::Text(t) => text.push_str(&t.xml10_content()),
+            Xml::CData(t) => text.push_str(&t.xml10_content()),
+            Xml::GeneralRef(r) => text.push_str(&reference(&r)?),
+            Xml::End(_) => {
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                match names.as_slice() {
+                    [_, "Contents", "Key"] => keys.push(std::mem::take(&mut text)),
+                    [_, "IsTruncated"] => truncated = text == "true",
+                    [_, "NextContinuationToken"] => next = Some(std::mem::take(&mut text)),
+                    _ => {}
+                }
+                path.pop();
+                text.clear();
+            }
+            Xml::Eof => break,
+            _ => {}
         }
     }
-    out
+    Ok((keys, next.filter(|_| truncated)))
+}
+
+/// The text a `&...;` reference stands for: a character reference (S3 writes a carriage
+/// return or line feed in a key as `&#13;` or `&#x0A;`) or one of XML's five entities.
+fn reference(r: &BytesRef<'_>) -> Result<String, String> {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|e| format!("character reference &{};: {e}", &**r))?
+    {
+        return Ok(c.to_string());
+    }
+    resolve_predefined_entity(r)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("unknown entity &{};", &**r))
+}
+
+/// What RFC 3986 leaves unescaped in a query value: its unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// The same in an object key's path, where `/` separates segments as S3 expects.
+const KEY_PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+
+fn encode(s: &str, set: &'static AsciiSet) -> String {
+    utf8_percent_encode(s, set).to_string()
 }
 
 /// Where the export is.
@@ -184,19 +200,27 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
     let base = format!(
         "{}/{}",
         b.endpoint.trim_end_matches('/'),
-        encode(&b.bucket, false)
+        encode(&b.bucket, UNRESERVED)
     );
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut url = format!("{base}?list-type=2&prefix={}", encode(&b.prefix, false));
+        let mut url = format!(
+            "{base}?list-type=2&prefix={}",
+            encode(&b.prefix, UNRESERVED)
+        );
         if let Some(t) = &token {
-            url.push_str(&format!("&continuation-token={}", encode(t, false)));
+            url.push_str(&format!("&continuation-token={}", encode(t, UNRESERVED)));
         }
         let resp = cx.fetch(Request::get(url))?;
         refused(&resp, &format!("list bucket {:?}", b.bucket))?;
         resp.error_for_status()?;
-        let (page, next) = list_page(&resp.text());
+        let (page, next) = list_page(&resp.text()).map_err(|e| {
+            SyncError::provider(format!(
+                "S3 answered the listing of bucket {:?} with XML this plugin cannot read: {e}",
+                b.bucket
+            ))
+        })?;
         keys.extend(page.into_iter().filter(|k| k.ends_with(".json")));
         match next {
             Some(t) => token = Some(t),
@@ -207,7 +231,7 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
     for chunk in keys.chunks(GET_BATCH) {
         let requests = chunk
             .iter()
-            .map(|k| Request::get(format!("{base}/{}", encode(k, true))))
+            .map(|k| Request::get(format!("{base}/{}", encode(k, KEY_PATH))))
             .collect();
         for (key, resp) in chunk.iter().zip(cx.fetch_many(requests)) {
             let resp = resp?;
@@ -277,18 +301,53 @@ mod tests {
     fn list_pages_parse() {
         let xml = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b.json</Key><Size>1</Size></Contents><Contents><Key>c</Key></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>";
         assert_eq!(
-            list_page(xml),
+            list_page(xml).unwrap(),
             (
                 vec!["a&b.json".to_string(), "c".to_string()],
                 Some("tok".into())
             )
         );
-        let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
-        assert_eq!(list_page(last), (vec![], None));
+        let last = "<ListBucketResult><IsTruncated>false</IsTruncated><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>";
+        assert_eq!(list_page(last).unwrap(), (vec![], None));
         // A key named `a&lt;b.json` is escaped once, and unescaped once.
         let literal =
             "<ListBucketResult><Contents><Key>a&amp;lt;b.json</Key></Contents></ListBucketResult>";
-        assert_eq!(list_page(literal).0, ["a&lt;b.json"]);
+        assert_eq!(list_page(literal).unwrap().0, ["a&lt;b.json"]);
+    }
+
+    #[test]
+    fn keys_with_character_references_are_resolved() {
+        // As S3 sends them (with its namespace), hexadecimal and decimal, for characters
+        // that need them (a line feed) and for some that do not.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>true</IsTruncated><Contents><Key>logs&#x2F;2024&#47;caf&#xE9;&#10;x.json</Key></Contents><Contents><Key>a&#13;&#x0A;b&apos;&quot;.json</Key></Contents><NextContinuationToken>t&#x2B;1</NextContinuationToken></ListBucketResult>"#;
+        assert_eq!(
+            list_page(xml).unwrap(),
+            (
+                vec![
+                    "logs/2024/café\nx.json".to_string(),
+                    "a\r\nb'\".json".to_string()
+                ],
+                Some("t+1".into())
+            )
+        );
+    }
+
+    #[test]
+    fn unreadable_listings_are_errors() {
+        for bad in [
+            "<ListBucketResult><Contents><Key>a</Contents></ListBucketResult>",
+            "<ListBucketResult><Contents><Key>a&nbsp;b</Key></Contents></ListBucketResult>",
+            "<ListBucketResult><Contents><Key>a&#0;b</Key></Contents></ListBucketResult>",
+        ] {
+            assert!(list_page(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_encoded_by_rfc_3986() {
+        assert_eq!(encode("a b*c~d/é", UNRESERVED), "a%20b%2Ac~d%2F%C3%A9");
+        assert_eq!(encode("logs/a b.json", KEY_PATH), "logs/a%20b.json");
     }
 
     #[test]

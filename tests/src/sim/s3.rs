@@ -13,6 +13,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use quick_xml::escape::escape;
 use sha2::{Digest, Sha256};
 
 use super::server::{RequestLog, Server};
@@ -126,16 +127,9 @@ impl S3Sim {
 fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
-        xml_escape(message)
+        escape(message)
     );
     (status, [("content-type", "application/xml")], body).into_response()
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 async fn serve(State(state): State<Arc<S3State>>, request: Request) -> Response {
@@ -207,14 +201,14 @@ fn list(state: &S3State, query: &str) -> Response {
     let truncated = keys.next().is_some();
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{}</KeyCount><MaxKeys>{max}</MaxKeys><IsTruncated>{truncated}</IsTruncated>",
-        xml_escape(&state.bucket),
-        xml_escape(&prefix),
+        escape(&state.bucket),
+        escape(&prefix),
         page.len()
     );
     for (key, body) in &page {
         xml.push_str(&format!(
             "<Contents><Key>{}</Key><LastModified>2024-01-02T00:00:00.000Z</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
-            xml_escape(key),
+            escape(key.as_str()),
             &hex::encode(Sha256::digest(body))[..32],
             body.len()
         ));

@@ -168,7 +168,7 @@ async fn form_body_credentials_are_percent_encoded() {
     );
     let f = Setup::new(m)
         .endpoint("api_url", s.base())
-        .secret("client_secret", "a b&c=d+é")
+        .secret("client_secret", "a b&c=d+é*~")
         .build();
     let mut req = post(
         s.url("/token"),
@@ -182,7 +182,7 @@ async fn form_body_credentials_are_percent_encoded() {
     let body = String::from_utf8(s.seen()[0].body.clone()).unwrap();
     assert_eq!(
         body,
-        "grant_type=client_credentials&client_secret=a+b%26c%3Dd%2B%C3%A9"
+        "grant_type=client_credentials&client_secret=a+b%26c%3Dd%2B%C3%A9*%7E"
     );
 }
 
@@ -301,6 +301,55 @@ async fn echoed_secrets_are_redacted_from_responses() {
         f.redact(&format!("error: {TOKEN} refused")),
         "error: {secret:token} refused"
     );
+}
+
+/// A value with `*` and `~`, which RFC 3986 and the form rules encode the other way round
+/// (`~` is unreserved in RFC 3986, `*` is not; the form rules keep `*` and escape `~`),
+/// and a space, which one writes `%20` and the other `+`.
+const STARRY: &str = "p*ss~w0rd with/slash";
+
+#[tokio::test]
+async fn a_secret_reflected_in_any_percent_encoding_is_redacted() {
+    // What servers send back: RFC 3986 (a redirect's query, an error quoting the URL),
+    // `application/x-www-form-urlencoded`, and the two mixes of their space rules that
+    // common libraries write (unreserved set with `+`; form set with `%20`).
+    const REFLECTED: [&str; 4] = [
+        "p%2Ass~w0rd%20with%2Fslash",
+        "p*ss%7Ew0rd+with%2Fslash",
+        "p%2Ass~w0rd+with%2Fslash",
+        "p*ss%7Ew0rd%20with%2Fslash",
+    ];
+    let s = Server::start(|seen, _| {
+        // Reflects only once it really got the secret, so the test cannot pass vacuously.
+        assert_eq!(seen.header("x-auth-token"), Some(STARRY));
+        let body = REFLECTED
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("e{i}={r}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        Reply::ok(body).header("x-echo", REFLECTED[0])
+    })
+    .await;
+    let m = manifest(
+        &[],
+        vec![cred("token", CredentialUse::Header, &["{config:api_url}"])],
+    );
+    let f = Setup::new(m)
+        .endpoint("api_url", s.base())
+        .secret("token", STARRY)
+        .build();
+    let r = f
+        .fetch(Request::get(s.url("/")).header("X-Auth-Token", "{secret:token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    assert_eq!(
+        body,
+        "e0={secret:token}&e1={secret:token}&e2={secret:token}&e3={secret:token}"
+    );
+    assert_eq!(r.header("x-echo"), Some("{secret:token}"));
 }
 
 #[tokio::test]
