@@ -153,12 +153,16 @@ impl AcmeSim {
             faults: Mutex::new(Fault::default()),
             requests: RequestLog::default(),
         });
-        let router = Router::new()
-            .route("/v1/tenants/{tenant}/users", get(users))
-            .route("/v1/tenants/{tenant}/groups", get(groups))
-            .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
-            .layer(middleware::from_fn_with_state(state.clone(), gate))
-            .with_state(state.clone());
+        let router = state.requests.around(
+            Router::new()
+                .route("/v1/tenants/{tenant}/users", get(users))
+                .route("/v1/tenants/{tenant}/groups", get(groups))
+                .fallback(|| async {
+                    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                })
+                .layer(middleware::from_fn_with_state(state.clone(), gate))
+                .with_state(state.clone()),
+        );
         AcmeSim {
             server: Server::start("acme-sim", router),
             state,
@@ -221,7 +225,6 @@ impl AcmeSim {
 
 /// Counts and logs every request, then applies injected faults and the token check.
 async fn gate(State(state): State<Arc<AcmeState>>, request: Request, next: Next) -> Response {
-    state.requests.record(&request);
     let fault = {
         let mut fault = state
             .faults

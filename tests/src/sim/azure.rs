@@ -22,9 +22,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -628,10 +627,9 @@ impl AzureSim {
             page_size: Mutex::new(1000),
             log: RequestLog::default(),
         });
-        let router = Router::new()
-            .fallback(handle)
-            .layer(middleware::from_fn_with_state(state.clone(), logged))
-            .with_state(state.clone());
+        let router = state
+            .log
+            .around(Router::new().fallback(handle).with_state(state.clone()));
         AzureSim {
             server: Server::start("azure-sim", router),
             state,
@@ -735,11 +733,6 @@ impl AzureSim {
 pub fn abstracted_hash(seed: &[u8], arm_id: &str) -> String {
     let canonical = arm_id.trim().trim_end_matches('/').to_ascii_lowercase();
     hex::encode(&super::s3::hmac(seed, canonical.as_bytes())[..16])
-}
-
-async fn logged(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    state.log.record(&request);
-    next.run(request).await
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

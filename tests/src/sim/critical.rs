@@ -599,24 +599,25 @@ impl CriticalSim {
             deleted_cursors: AtomicU64::new(0),
             requests: RequestLog::default(),
         });
-        let router = Router::new()
-            .route("/_db/{db}/_api/cursor", post(create))
-            .route(
-                "/_db/{db}/_api/cursor/{id}",
-                post(next_batch).delete(delete_cursor),
-            )
-            .layer(middleware::from_fn_with_state(state.clone(), gate))
-            .route("/_open/auth", post(sign_in))
-            .fallback(|request: Request| async move {
-                let path = request.uri().path().to_owned();
-                arango_error(
-                    StatusCode::NOT_FOUND,
-                    404,
-                    &format!("unknown path '{path}'"),
+        let router = state.requests.around(
+            Router::new()
+                .route("/_db/{db}/_api/cursor", post(create))
+                .route(
+                    "/_db/{db}/_api/cursor/{id}",
+                    post(next_batch).delete(delete_cursor),
                 )
-            })
-            .layer(middleware::from_fn_with_state(state.clone(), log))
-            .with_state(state.clone());
+                .layer(middleware::from_fn_with_state(state.clone(), gate))
+                .route("/_open/auth", post(sign_in))
+                .fallback(|request: Request| async move {
+                    let path = request.uri().path().to_owned();
+                    arango_error(
+                        StatusCode::NOT_FOUND,
+                        404,
+                        &format!("unknown path '{path}'"),
+                    )
+                })
+                .with_state(state.clone()),
+        );
         CriticalSim {
             server: Server::start("critical-sim", router),
             state,
@@ -704,11 +705,6 @@ impl CriticalSim {
     pub fn request_log(&self) -> Vec<String> {
         self.state.requests.lines()
     }
-}
-
-async fn log(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    state.requests.record(&request);
-    next.run(request).await
 }
 
 /// ArangoDB's error body.

@@ -72,7 +72,9 @@ impl S3Sim {
             refused: Mutex::new(Vec::new()),
             log: RequestLog::default(),
         });
-        let router = Router::new().fallback(serve).with_state(state.clone());
+        let router = state
+            .log
+            .around(Router::new().fallback(serve).with_state(state.clone()));
         S3Sim {
             server: Server::start("s3-sim", router),
             state,
@@ -133,7 +135,6 @@ fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn serve(State(state): State<Arc<S3State>>, request: Request) -> Response {
-    state.log.record(&request);
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20)
         .await

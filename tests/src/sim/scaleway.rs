@@ -494,13 +494,17 @@ impl ScalewaySim {
             faults: Mutex::new(Faults::default()),
             requests: RequestLog::default(),
         });
-        let router = Router::new()
-            .route("/account/v3/projects", get(projects))
-            .route("/iam/v1alpha1/{what}", get(iam))
-            .route("/instance/v1/zones/{zone}/{what}", get(instance))
-            .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
-            .layer(middleware::from_fn_with_state(state.clone(), gate))
-            .with_state(state.clone());
+        let router = state.requests.around(
+            Router::new()
+                .route("/account/v3/projects", get(projects))
+                .route("/iam/v1alpha1/{what}", get(iam))
+                .route("/instance/v1/zones/{zone}/{what}", get(instance))
+                .fallback(|| async {
+                    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                })
+                .layer(middleware::from_fn_with_state(state.clone(), gate))
+                .with_state(state.clone()),
+        );
         ScalewaySim {
             server: Server::start("scaleway-sim", router),
             state,
@@ -599,7 +603,6 @@ impl ScalewaySim {
 /// Counts and logs every request, waits the latency, then applies injected faults, the
 /// token check and zone faults, in that order.
 async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    state.requests.record(&request);
     let (latency, fault, zone_fault) = {
         let mut faults = state
             .faults

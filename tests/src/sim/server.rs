@@ -71,19 +71,32 @@ impl Drop for Server {
 }
 
 /// Every request a simulator received, counted and logged as `METHOD /path?query` in
-/// order of arrival, so tests can assert on what a plugin asked for.
+/// order of arrival, so tests can assert on what a plugin asked for. One middleware
+/// ([`RequestLog::around`]) records them for every simulator, before its own layers
+/// (authentication, injected faults) answer.
+#[derive(Default, Clone)]
+pub(crate) struct RequestLog(std::sync::Arc<Entries>);
+
 #[derive(Default)]
-pub(crate) struct RequestLog {
+struct Entries {
     count: std::sync::atomic::AtomicU64,
     lines: std::sync::Mutex<Vec<String>>,
 }
 
 impl RequestLog {
+    /// `router` with every request it receives recorded here first.
+    pub(crate) fn around(&self, router: axum::Router) -> axum::Router {
+        router.layer(axum::middleware::from_fn_with_state(self.clone(), record))
+    }
+
     /// Records one request.
-    pub(crate) fn record(&self, request: &axum::extract::Request) {
-        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn record(&self, request: &axum::extract::Request) {
+        self.0
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let line = format!("{} {}", request.method(), request.uri());
-        self.lines
+        self.0
+            .lines
             .lock()
             .expect("no handler panics holding the lock")
             .push(line);
@@ -91,14 +104,24 @@ impl RequestLog {
 
     /// Requests so far.
     pub(crate) fn total(&self) -> u64 {
-        self.count.load(std::sync::atomic::Ordering::SeqCst)
+        self.0.count.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Their lines, in order.
     pub(crate) fn lines(&self) -> Vec<String> {
-        self.lines
+        self.0
+            .lines
             .lock()
             .expect("no handler panics holding the lock")
             .clone()
     }
+}
+
+async fn record(
+    axum::extract::State(log): axum::extract::State<RequestLog>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    log.record(&request);
+    next.run(request).await
 }

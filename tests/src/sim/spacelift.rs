@@ -10,9 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -360,10 +359,11 @@ impl SpaceliftSim {
             partial: Mutex::new(HashMap::new()),
             log: RequestLog::default(),
         });
-        let router = Router::new()
-            .route("/graphql", post(graphql))
-            .layer(middleware::from_fn_with_state(state.clone(), logged))
-            .with_state(state.clone());
+        let router = state.log.around(
+            Router::new()
+                .route("/graphql", post(graphql))
+                .with_state(state.clone()),
+        );
         SpaceliftSim {
             server: Server::start("spacelift-sim", router),
             state,
@@ -424,11 +424,6 @@ impl SpaceliftSim {
     pub fn set_data(&self, data: SpaceliftData) {
         *self.state.data.write().expect("lock") = data;
     }
-}
-
-async fn logged(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    state.log.record(&request);
-    next.run(request).await
 }
 
 fn errors(status: StatusCode, message: &str) -> Response {
