@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod address;
+mod credentials;
 mod error;
 mod fetcher;
 mod grants;
@@ -40,6 +41,7 @@ mod secrets;
 mod sigv4;
 mod stats;
 mod throttle;
+mod transport;
 mod types;
 
 pub use error::{FetchError, SetupError};
