@@ -79,8 +79,21 @@ impl Runtime {
     }
 
     /// Loads the plugin at `path`. With `pin`, refuses a file whose sha256 differs.
+    /// Reading and compiling run on tokio's blocking pool.
     pub async fn load(&self, path: &Path, pin: Option<&str>) -> Result<Plugin, Error> {
-        let Code { compiled, sha256 } = read_code(&self.compiler, path, pin.map(Into::into))?;
+        let (compiler, file, pin) = (self.compiler.clone(), path.to_owned(), pin.map(Into::into));
+        // Hashing and compiling take from milliseconds to seconds of CPU; on a blocking
+        // thread they leave the async threads to the plugins already running.
+        let code = tokio::task::spawn_blocking(move || read_code(&compiler, &file, pin)).await;
+        let Code { compiled, sha256 } = match code {
+            Ok(code) => code?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the tokio runtime is shutting down.
+            Err(e) => {
+                let reason = format!("compiling {} was cancelled: {e}", path.display());
+                return Err(ErrorKind::Engine(reason).into());
+            }
+        };
         let Compiled { component, cached } = compiled;
         let names: Vec<String> = component
             .component_type()
@@ -262,6 +275,7 @@ impl Plugin {
 }
 
 /// Reads the file at `path`, refuses it if its sha256 is not `pin`, and compiles it.
+/// Blocking.
 fn read_code(compiler: &Compiler, path: &Path, pin: Option<String>) -> Result<Code, Error> {
     let bytes = fs::read(path).map_err(|source| ErrorKind::Read {
         path: path.into(),

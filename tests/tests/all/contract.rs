@@ -1,7 +1,9 @@
 //! Loading: contract versions, the compilation cache, pinning, discovery by name.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use infragraph_runtime::{Catalog, ErrorKind, Runtime, Source};
 use infragraph_tests::harness;
@@ -118,6 +120,49 @@ async fn plugins_loaded_at_once_into_one_cache_each_load_their_own_code() {
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Compiling runs on a blocking thread: on a single-threaded tokio runtime, another task
+/// keeps being scheduled while a plugin compiles.
+#[test]
+fn compiling_a_plugin_leaves_the_async_thread_free() {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        // No cache, so the plugin is compiled; the largest one, so that takes a while.
+        let rt = runtime();
+        let path = harness::plugin("critical");
+        let loaded = Cell::new(false);
+        let started = Instant::now();
+        let load = async {
+            let plugin = rt.load(&path, None).await;
+            loaded.set(true);
+            plugin
+        };
+        let other_task = async {
+            // Measured from `started`, not from this task's first poll, and at least
+            // once: a load that blocks before its first await (or never awaits) would
+            // otherwise go unmeasured.
+            let (mut longest, mut last) = (Duration::ZERO, started);
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+                if loaded.get() {
+                    break longest;
+                }
+            }
+        };
+        let (plugin, longest_wait) = tokio::join!(load, other_task);
+        plugin.unwrap();
+        let took = started.elapsed();
+        assert!(
+            longest_wait < took / 2,
+            "the async thread was blocked for {longest_wait:?} of a {took:?} load"
+        );
+    });
 }
 
 #[tokio::test]
