@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
-use crate::loader::{Plugin, Runtime};
+use crate::runtime::{Plugin, Runtime};
 
 /// Where a plugin was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -9,21 +9,49 @@
 //! with [`Failure::Limit`] and leaves the host and other plugins running.
 //!
 //! This crate knows no sink and no database: what happens to emissions is the caller's.
+//!
+//! # Modules
+//!
+//! Each depends only on those listed above it (no cycles):
+//!
+//! - `error`: why a plugin could not be loaded.
+//! - `wit`: the contract versions this host speaks, and their generated bindings.
+//! - `limits`: [`Limits`], and the trap raised when one is crossed.
+//! - `emission`: what a running plugin emits ([`Emission`]) and the channel it goes
+//!   through.
+//! - `run_state`: the store's data: the WASI context and the state of one run (counters,
+//!   staged state writes, the emission channel).
+//! - `sandbox`: creating a store: the WASI context without files, environment or
+//!   sockets, the memory cap, the deadline, and the epoch clock behind it.
+//! - `host`: the host side of the contract's interfaces (emit, http, log, state), on
+//!   the store's data.
+//! - `sync`: what a sync is given ([`SyncRequest`]) and how it ended ([`SyncOutcome`],
+//!   [`Failure`]).
+//! - `cache`: compiling a component, through the on-disk cache of compiled code.
+//! - `runtime`: [`Runtime`] and [`Plugin`]: loading a plugin and running its sync.
+//! - `catalog`: finding plugins by name in the plugin directories.
+//! - `config`: resolving a plugin's config and secrets against its manifest.
 #![deny(missing_docs)]
 
+mod cache;
 mod catalog;
 mod config;
+mod emission;
 mod error;
 mod host;
-mod loader;
-mod run;
+mod limits;
+mod run_state;
+mod runtime;
 mod sandbox;
+mod sync;
 mod wit;
 
 pub use catalog::{Catalog, Found, Source};
 pub use config::{ConfigError, resolve_config, resolve_secrets};
+pub use emission::Emission;
 pub use error::{Error, ErrorKind};
-pub use loader::{Plugin, Runtime};
-pub use run::{Emission, Failure, RecordCounts, SyncOutcome, SyncRequest};
-pub use sandbox::Limits;
+pub use limits::Limits;
+pub use run_state::RecordCounts;
+pub use runtime::{Plugin, Runtime};
+pub use sync::{Failure, SyncOutcome, SyncRequest};
 pub use wit::{CONTRACT_PACKAGE, SUPPORTED_CONTRACTS};

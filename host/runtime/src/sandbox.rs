@@ -1,86 +1,100 @@
-//! Everything a plugin is allowed, in one place. The sandbox denies by default: no
-//! preopened directories, no environment variables, no arguments, stdin closed, no TCP,
-//! UDP or name lookups. Clocks and randomness are granted (they leak nothing the guest
-//! could not guess). Stdout and stderr go to the host log under the plugin's name.
+//! Where a plugin runs: a store with the sandboxed WASI context, the memory cap and a
+//! deadline, and the clock that enforces deadlines.
 //!
-//! Every limit is a field of [`Limits`]; breaking one raises [`LimitExceeded`], which the
-//! runtime reports as `Failure::Limit` naming the limit and its value.
+//! The sandbox denies by default: no preopened directories, no environment variables, no
+//! arguments, stdin closed, no TCP, UDP or name lookups. Clocks and randomness are
+//! granted (they leak nothing the guest could not guess). Stdout and stderr go to the
+//! host log under the plugin's name. What a plugin may consume is in [`Limits`].
 
-use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use infragraph_fetch::FetchLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
-/// What one plugin may consume in one run.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Linear memory across all the component's memories, in bytes. 256 MiB holds a
-    /// large page of JSON several times over; a plugin that needs more is buffering what
-    /// it should stream.
-    pub memory_bytes: usize,
-    /// Wall-clock time of one sync, guest code and waiting on the host alike. An hour
-    /// covers the largest tenants seen at a few hundred requests per second.
-    pub sync_time: Duration,
-    /// Time `manifest()` may take: it is pure, so a second is generous.
-    pub manifest_time: Duration,
-    /// Nodes plus edges emitted in one sync.
-    pub records: u64,
-    /// HTTP requests (before retries) in one sync.
-    pub fetches: u64,
-    /// Log lines kept per sync; past it lines are counted and dropped, so a chatty
-    /// plugin cannot flood the operator's log.
-    pub log_lines: u64,
-    /// Bytes of stdout and stderr kept per sync, for the same reason.
-    pub stdio_bytes: usize,
-    /// Limits of the HTTP client: body size, per-request timeout, retries, concurrency.
-    pub fetch: FetchLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 256 << 20,
-            sync_time: Duration::from_secs(3600),
-            manifest_time: Duration::from_secs(1),
-            records: 50_000_000,
-            fetches: 1_000_000,
-            log_lines: 10_000,
-            stdio_bytes: 1 << 20,
-            fetch: FetchLimits::default(),
-        }
-    }
-}
-
-/// A limit was crossed. Raised as a trap so the guest stops at once.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("limit {limit} ({value}) exceeded")]
-pub(crate) struct LimitExceeded {
-    pub limit: &'static str,
-    pub value: String,
-}
-
-impl LimitExceeded {
-    pub fn new(limit: &'static str, value: impl ToString) -> Self {
-        LimitExceeded {
-            limit,
-            value: value.to_string(),
-        }
-    }
-}
+use crate::limits::{LimitExceeded, Limits, MemoryLimiter};
+use crate::run_state::{PluginState, RunCtx, StderrTail};
 
 /// The epoch ticks this often; it bounds how late a runaway guest is stopped and how
 /// often a busy guest yields to other plugins on the same thread.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(20);
+const EPOCH_TICK: Duration = Duration::from_millis(20);
+
+/// A fresh store for `plugin`: the sandboxed WASI context, the memory cap and a deadline
+/// `time` from now. `run` is `None` for `manifest()`, which may not call the host.
+pub(crate) fn new_store(
+    engine: &Engine,
+    plugin: &str,
+    limits: &Limits,
+    time: Duration,
+    run: Option<RunCtx>,
+) -> Store<PluginState> {
+    let plugin: Arc<str> = plugin.into();
+    let stderr_tail = StderrTail::default();
+    let state = PluginState {
+        wasi: wasi_ctx(&plugin, limits.stdio_bytes, &stderr_tail),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory_bytes),
+        plugin,
+        stderr_tail,
+        run,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let deadline = Instant::now() + time;
+    // Each tick the guest yields, so plugins sharing a thread take turns; past the
+    // deadline it traps. Time spent awaiting the host is bounded by the caller's
+    // timeout around the whole call.
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(LimitExceeded::new("sync time", format!("{time:?}")).into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+    store
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own, until
+/// dropped: epoch interruption needs a clock, and this is it for every store.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        // Weak, so the thread does not keep a dropped engine alive.
+        let (weak, stopped) = (engine.weak(), stop.clone());
+        std::thread::Builder::new()
+            .name("infragraph-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Builds the WASI context: nothing granted but clocks, randomness and captured stdio.
-pub(crate) fn wasi_ctx(plugin: &Arc<str>, stdio_budget: usize, stderr_tail: &Tail) -> WasiCtx {
+fn wasi_ctx(plugin: &Arc<str>, stdio_budget: usize, stderr_tail: &StderrTail) -> WasiCtx {
     let budget = Arc::new(AtomicUsize::new(stdio_budget));
     let mut b = WasiCtxBuilder::new();
     b.stdout(LogPipe {
@@ -102,53 +116,6 @@ pub(crate) fn wasi_ctx(plugin: &Arc<str>, stdio_budget: usize, stderr_tail: &Tai
     b.build()
 }
 
-/// Caps the sum of all linear memories and tables of one plugin instance. A cap per
-/// memory alone would not bound a component with several memories.
-pub(crate) struct MemoryLimiter {
-    limit: usize,
-    used: usize,
-}
-
-impl MemoryLimiter {
-    pub fn new(limit: usize) -> Self {
-        MemoryLimiter { limit, used: 0 }
-    }
-}
-
-impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let growth = desired.saturating_sub(current);
-        if self.used.saturating_add(growth) > self.limit {
-            return Err(LimitExceeded::new("memory", format!("{} MiB", self.limit >> 20)).into());
-        }
-        self.used += growth;
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million is far past what any compiled
-        // plugin needs, and each costs host memory.
-        const MAX_TABLE: usize = 1_000_000;
-        if desired > MAX_TABLE {
-            return Err(LimitExceeded::new("table elements", MAX_TABLE).into());
-        }
-        Ok(true)
-    }
-}
-
-/// The last lines a guest wrote to stderr.
-pub(crate) type Tail = Arc<Mutex<VecDeque<String>>>;
-
 /// How many stderr lines a crash report quotes.
 const TAIL_LINES: usize = 8;
 
@@ -157,7 +124,7 @@ struct LogPipe {
     plugin: Arc<str>,
     stream: &'static str,
     budget: Arc<AtomicUsize>,
-    tail: Option<Tail>,
+    tail: Option<StderrTail>,
 }
 
 impl IsTerminal for LogPipe {
@@ -182,7 +149,7 @@ struct LineWriter {
     plugin: Arc<str>,
     stream: &'static str,
     budget: Arc<AtomicUsize>,
-    tail: Option<Tail>,
+    tail: Option<StderrTail>,
     line: Vec<u8>,
 }
 

@@ -1,6 +1,9 @@
 //! Loading: contract versions, the compilation cache, pinning, discovery by name.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use infragraph_runtime::{Catalog, ErrorKind, Runtime, Source};
 use infragraph_tests::harness;
@@ -44,21 +47,122 @@ async fn a_second_load_comes_from_the_cache() {
 }
 
 #[tokio::test]
-async fn a_corrupt_cache_entry_is_recompiled_not_trusted() {
-    let dir = tempdir();
+async fn a_corrupt_cache_entry_is_ignored_and_replaced() {
     let path = harness::guest("misbehave");
-    let rt = Runtime::new(Some(dir.clone())).unwrap();
-    rt.load(&path, None).await.unwrap();
-    for entry in walk(&dir) {
-        std::fs::write(entry, b"not a compiled module").unwrap();
+    let damage = |what: &str, code: &[u8]| match what {
+        "overwritten" => b"not a compiled module".to_vec(),
+        _ => code[..code.len() / 2].to_vec(),
+    };
+    for what in ["overwritten", "cut short"] {
+        let dir = tempdir();
+        let load = || async {
+            Runtime::new(Some(dir.clone()))
+                .unwrap()
+                .load(&path, None)
+                .await
+        };
+        let first = load().await.unwrap();
+        let entries = walk(&dir);
+        assert_eq!(entries.len(), 1, "one entry: {entries:?}");
+        let code = std::fs::read(&entries[0]).unwrap();
+        std::fs::write(&entries[0], damage(what, &code)).unwrap();
+
+        let again = load()
+            .await
+            .unwrap_or_else(|e| panic!("an entry {what} fails the load: {e}"));
+        assert!(!again.from_cache(), "an entry {what} is not trusted");
+        assert_eq!(first.manifest(), again.manifest());
+        let third = load().await.unwrap();
+        assert!(
+            third.from_cache(),
+            "an entry {what} is replaced by the recompiled code"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
-    let again = Runtime::new(Some(dir.clone()))
-        .unwrap()
-        .load(&path, None)
-        .await
-        .unwrap();
-    assert!(!again.from_cache());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plugins_loaded_at_once_into_one_cache_each_load_their_own_code() {
+    let dir = tempdir();
+    let paths: Vec<_> = ["example", "scaleway", "spacelift", "critical", "azure"]
+        .map(harness::plugin)
+        .into_iter()
+        .chain(["misbehave", "emit-bench"].map(harness::guest))
+        .collect();
+    let rt = Arc::new(Runtime::new(Some(dir.clone())).unwrap());
+    let mut loads = tokio::task::JoinSet::new();
+    for path in paths.clone() {
+        let rt = rt.clone();
+        loads.spawn(async move {
+            let plugin = rt.load(&path, None).await.unwrap();
+            (path, plugin.manifest().name.clone())
+        });
+    }
+    let names: BTreeMap<_, _> = loads.join_all().await.into_iter().collect();
+    let distinct: BTreeSet<_> = names.values().collect();
+    assert_eq!(
+        distinct.len(),
+        paths.len(),
+        "each plugin has a name of its own: {names:?}"
+    );
+
+    // A fresh engine reads every plugin's code from the cache; code stored under another
+    // plugin's key would answer `manifest()` with that plugin's name.
+    let rt = Runtime::new(Some(dir.clone())).unwrap();
+    for path in &paths {
+        let plugin = rt.load(path, None).await.unwrap();
+        assert!(plugin.from_cache(), "{} was cached", path.display());
+        assert_eq!(
+            &plugin.manifest().name,
+            &names[path],
+            "{} loads its own code",
+            path.display()
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Compiling runs on a blocking thread: on a single-threaded tokio runtime, another task
+/// keeps being scheduled while a plugin compiles.
+#[test]
+fn compiling_a_plugin_leaves_the_async_thread_free() {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        // No cache, so the plugin is compiled; the largest one, so that takes a while.
+        let rt = runtime();
+        let path = harness::plugin("critical");
+        let loaded = Cell::new(false);
+        let started = Instant::now();
+        let load = async {
+            let plugin = rt.load(&path, None).await;
+            loaded.set(true);
+            plugin
+        };
+        let other_task = async {
+            // Measured from `started`, not from this task's first poll, and at least
+            // once: a load that blocks before its first await (or never awaits) would
+            // otherwise go unmeasured.
+            let (mut longest, mut last) = (Duration::ZERO, started);
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+                if loaded.get() {
+                    break longest;
+                }
+            }
+        };
+        let (plugin, longest_wait) = tokio::join!(load, other_task);
+        plugin.unwrap();
+        let took = started.elapsed();
+        assert!(
+            longest_wait < took / 2,
+            "the async thread was blocked for {longest_wait:?} of a {took:?} load"
+        );
+    });
 }
 
 #[tokio::test]

@@ -1,23 +1,8 @@
 use infragraph_core::{NodeRef, is_pascal_case, is_snake_case};
 
-use super::{ContractViolation, PluginState, RunCtx, Stopped};
-use crate::run::Emission;
-use crate::sandbox::LimitExceeded;
+use crate::emission::Emission;
+use crate::run_state::{ContractViolation, PluginState};
 use crate::wit::since_v0_1_0::{batch, emit, types};
-
-impl RunCtx {
-    fn count(&mut self, records: usize) -> wasmtime::Result<()> {
-        let total = self.counts.nodes + self.counts.edges + records as u64;
-        if total > self.limits.records {
-            return Err(LimitExceeded::new("records", self.limits.records).into());
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, e: Emission) -> wasmtime::Result<()> {
-        self.out.send(e).await.map_err(|_| Stopped.into())
-    }
-}
 
 impl emit::Host for PluginState {
     async fn declare_scope(&mut self, scope: types::NodeRef) -> wasmtime::Result<()> {
@@ -38,7 +23,7 @@ impl emit::Host for PluginState {
             Some(_) => Ok(()),
             None => {
                 run.scope = Some(scope.clone());
-                run.send(Emission::Scope(scope)).await
+                Ok(run.out.send(Emission::Scope(scope)).await?)
             }
         }
     }
@@ -47,22 +32,22 @@ impl emit::Host for PluginState {
         let (run, _) = self.scoped("emit-nodes")?;
         let batch = batch::nodes(batch)
             .map_err(|e| ContractViolation(format!("emit-nodes: malformed batch: {e}")))?;
-        run.count(batch.rows.len())?;
+        run.admit_records(batch.rows.len())?;
         run.schema.check_nodes(&batch)?;
         run.counts.nodes += batch.rows.len() as u64;
         run.counts.node_batches += 1;
-        run.send(Emission::Nodes(batch)).await
+        Ok(run.out.send(Emission::Nodes(batch)).await?)
     }
 
     async fn emit_edges(&mut self, batch: emit::EdgeBatch) -> wasmtime::Result<()> {
         let (run, _) = self.scoped("emit-edges")?;
         let batch = batch::edges(batch)
             .map_err(|e| ContractViolation(format!("emit-edges: malformed batch: {e}")))?;
-        run.count(batch.rows.len())?;
+        run.admit_records(batch.rows.len())?;
         run.schema.check_edges(&batch)?;
         run.counts.edges += batch.rows.len() as u64;
         run.counts.edge_batches += 1;
-        run.send(Emission::Edges(batch)).await
+        Ok(run.out.send(Emission::Edges(batch)).await?)
     }
 
     async fn mark_incomplete(
@@ -80,11 +65,11 @@ impl emit::Host for PluginState {
         }
         let reason = run.fetcher.redact(&reason);
         let parent = parent.map(NodeRef::from);
-        run.send(Emission::Incomplete {
+        let incomplete = Emission::Incomplete {
             label,
             parent,
             reason,
-        })
-        .await
+        };
+        Ok(run.out.send(incomplete).await?)
     }
 }

@@ -1,23 +1,21 @@
 use infragraph_fetch as fetch;
 
-use super::PluginState;
-use crate::run::Emission;
-use crate::sandbox::LimitExceeded;
+use crate::emission::Emission;
+use crate::limits::LimitExceeded;
+use crate::run_state::PluginState;
 use crate::wit::since_v0_1_0::http;
 
-impl PluginState {
-    fn take_fetches(&mut self, n: usize) -> wasmtime::Result<fetch::Fetcher> {
-        let run = self.run("http.fetch")?;
-        run.counts.fetches += n as u64;
-        if run.counts.fetches > run.limits.fetches {
-            return Err(LimitExceeded::new("fetches", run.limits.fetches).into());
-        }
-        // Progress only: dropped rather than waited for when the consumer lags.
-        let _ = run.out.try_send(Emission::Fetched {
-            requests: run.counts.fetches,
-        });
-        Ok(run.fetcher.clone())
+/// Counts `n` more requests against the fetch limit and hands out the run's fetcher.
+fn take_fetches(state: &mut PluginState, n: usize) -> wasmtime::Result<fetch::Fetcher> {
+    let run = state.run("http.fetch")?;
+    run.counts.fetches += n as u64;
+    if run.counts.fetches > run.limits.fetches {
+        return Err(LimitExceeded::new("fetches", run.limits.fetches).into());
     }
+    run.out.advise(Emission::Fetched {
+        requests: run.counts.fetches,
+    });
+    Ok(run.fetcher.clone())
 }
 
 impl http::Host for PluginState {
@@ -25,7 +23,7 @@ impl http::Host for PluginState {
         &mut self,
         request: http::Request,
     ) -> wasmtime::Result<Result<http::Response, http::FetchError>> {
-        let fetcher = self.take_fetches(1)?;
+        let fetcher = take_fetches(self, 1)?;
         Ok(fetcher
             .fetch(to_host(request))
             .await
@@ -37,7 +35,7 @@ impl http::Host for PluginState {
         &mut self,
         requests: Vec<http::Request>,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::FetchError>>> {
-        let fetcher = self.take_fetches(requests.len())?;
+        let fetcher = take_fetches(self, requests.len())?;
         let requests = requests.into_iter().map(to_host).collect();
         let results = fetcher.fetch_many(requests).await;
         Ok(results

@@ -1,5 +1,5 @@
-use super::PluginState;
-use crate::run::Emission;
+use crate::emission::Emission;
+use crate::run_state::PluginState;
 use crate::wit::since_v0_1_0::log;
 
 /// Longer messages are cut: a log line is for a person.
@@ -40,8 +40,7 @@ impl log::Host for PluginState {
         total: Option<u64>,
     ) -> wasmtime::Result<()> {
         let run = self.run("progress")?;
-        // Progress is advisory: dropped rather than waited for when the consumer lags.
-        let _ = run.out.try_send(Emission::Progress { phase, done, total });
+        run.out.advise(Emission::Progress { phase, done, total });
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-use super::{ContractViolation, PluginState};
+use crate::run_state::{ContractViolation, PluginState};
 use crate::wit::since_v0_1_0::state;
 
 /// Bounds from `wit/since_v0.1.0/state.wit`: state is for cursors and seeds, not data.

@@ -1,0 +1,305 @@
+//! The [`Runtime`] and what it loads, [`Plugin`]s: turning a `.wasm` file into a plugin
+//! (compile or load the cached code, check the contract version, read and check the
+//! manifest) and running a plugin's sync.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infragraph_core::{CheckedSchema, Manifest};
+use infragraph_fetch::FetchStats;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::cache::{Compiled, Compiler};
+use crate::emission::{Emission, Emitter};
+use crate::error::{Error, ErrorKind};
+use crate::limits::Limits;
+use crate::run_state::{PluginState, RecordCounts, RunCtx};
+use crate::sandbox::{self, EpochTicker};
+use crate::sync::{Failure, SyncOutcome, SyncRequest};
+use crate::wit::{self, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
+
+/// The WebAssembly engine shared by every plugin of a process, with its linker and the
+/// on-disk cache of compiled plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    compiler: Compiler,
+    _ticker: EpochTicker,
+}
+
+/// A loaded plugin: its compiled component and checked manifest.
+#[derive(Clone)]
+pub struct Plugin {
+    component: Component,
+    manifest: Arc<Manifest>,
+    schema: Arc<CheckedSchema>,
+    path: PathBuf,
+    sha256: String,
+    contract: String,
+    cached: bool,
+}
+
+/// A plugin file read and compiled, before its contract and manifest are checked.
+struct Code {
+    compiled: Compiled,
+    sha256: String,
+}
+
+impl Runtime {
+    /// Sets up the engine. `cache_dir`, when given, keeps compiled plugins between runs,
+    /// keyed by the engine's compatibility hash and the component's sha256.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Runtime, Error> {
+        let mut config = Config::new();
+        // Epochs are how the sandbox stops a guest at its deadline and makes a busy one
+        // yield.
+        config.wasm_component_model(true).epoch_interruption(true);
+        // For plugin authors profiling their plugin with `perf record`: wasmtime writes
+        // /tmp/perf-<pid>.map naming each compiled guest function.
+        if std::env::var_os("INFRAGRAPH_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config).map_err(|e| ErrorKind::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| Bindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .map_err(|e| ErrorKind::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| ErrorKind::Engine(e.to_string()))?;
+        Ok(Runtime {
+            compiler: Compiler::new(engine.clone(), cache_dir),
+            engine,
+            linker,
+            _ticker: ticker,
+        })
+    }
+
+    /// Loads the plugin at `path`. With `pin`, refuses a file whose sha256 differs.
+    /// Reading and compiling run on tokio's blocking pool.
+    pub async fn load(&self, path: &Path, pin: Option<&str>) -> Result<Plugin, Error> {
+        let (compiler, file, pin) = (self.compiler.clone(), path.to_owned(), pin.map(Into::into));
+        // Hashing and compiling take from milliseconds to seconds of CPU; on a blocking
+        // thread they leave the async threads to the plugins already running.
+        let code = tokio::task::spawn_blocking(move || read_code(&compiler, &file, pin)).await;
+        let Code { compiled, sha256 } = match code {
+            Ok(code) => code?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the tokio runtime is shutting down.
+            Err(e) => {
+                let reason = format!("compiling {} was cancelled: {e}", path.display());
+                return Err(ErrorKind::Engine(reason).into());
+            }
+        };
+        let Compiled { component, cached } = compiled;
+        let names: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let contract =
+            wit::contract_version(names.iter().map(String::as_str)).map_err(|found| {
+                ErrorKind::Contract {
+                    path: path.into(),
+                    found,
+                    supported: SUPPORTED_CONTRACTS.join(", "),
+                }
+            })?;
+        if !SUPPORTED_CONTRACTS.contains(&contract.as_str()) {
+            return Err(ErrorKind::Contract {
+                path: path.into(),
+                found: contract,
+                supported: SUPPORTED_CONTRACTS.join(", "),
+            }
+            .into());
+        }
+        let manifest = self.read_manifest(path, &component).await?;
+        let schema = CheckedSchema::new(&manifest).map_err(|source| ErrorKind::BadManifest {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Plugin {
+            component,
+            manifest: Arc::new(manifest),
+            schema: Arc::new(schema),
+            path: path.into(),
+            sha256,
+            contract,
+            cached,
+        })
+    }
+
+    async fn read_manifest(&self, path: &Path, component: &Component) -> Result<Manifest, Error> {
+        let limits = Limits::default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut store =
+            sandbox::new_store(&self.engine, &name, &limits, limits.manifest_time, None);
+        let manifest = async {
+            let instance = Bindings::instantiate_async(&mut store, component, &self.linker).await?;
+            instance
+                .infragraph_plugin_provider()
+                .call_manifest(&mut store)
+                .await
+        };
+        match tokio::time::timeout(limits.manifest_time, manifest).await {
+            Ok(Ok(m)) => Ok(m.into()),
+            Ok(Err(e)) if is_link_error(&e) => Err(ErrorKind::Link {
+                path: path.into(),
+                reason: format!("{e:#}"),
+            }
+            .into()),
+            Ok(Err(e)) => Err(ErrorKind::Manifest {
+                path: path.into(),
+                reason: format!("{e:#}"),
+            }
+            .into()),
+            Err(_) => Err(ErrorKind::Manifest {
+                path: path.into(),
+                reason: format!("manifest() took longer than {:?}", limits.manifest_time),
+            }
+            .into()),
+        }
+    }
+
+    /// Runs `plugin`'s sync in a fresh sandbox, sending what it emits to `out`. Never
+    /// panics and never returns early: every failure is in the outcome.
+    pub async fn sync(
+        &self,
+        plugin: &Plugin,
+        req: SyncRequest,
+        out: mpsc::Sender<Emission>,
+    ) -> SyncOutcome {
+        let started = Instant::now();
+        let manifest = plugin.manifest();
+        let mut outcome = SyncOutcome {
+            plugin: manifest.name.clone(),
+            scope: None,
+            result: Err(Failure::Stopped),
+            counts: RecordCounts::default(),
+            fetch: FetchStats::default(),
+            state_writes: BTreeMap::new(),
+            duration: Duration::ZERO,
+        };
+        let fetcher = match req.fetcher(manifest) {
+            Ok(f) => f,
+            Err(e) => {
+                outcome.result = Err(Failure::Setup(e));
+                return outcome;
+            }
+        };
+        let run = RunCtx {
+            schema: plugin.schema.clone(),
+            fetcher: fetcher.clone(),
+            out: Emitter::new(out),
+            state: req.state,
+            staged: BTreeMap::new(),
+            scope: None,
+            counts: RecordCounts::default(),
+            limits: req.limits.clone(),
+        };
+        let mut store = sandbox::new_store(
+            &self.engine,
+            &manifest.name,
+            &req.limits,
+            req.limits.sync_time,
+            Some(run),
+        );
+        let config: Vec<_> = req.config.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let call = async {
+            let instance =
+                Bindings::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
+            instance
+                .infragraph_plugin_provider()
+                .call_sync(&mut store, &config)
+                .await
+        };
+        let result = tokio::time::timeout(req.limits.sync_time, call).await;
+        outcome.result = match result {
+            Err(_elapsed) => Err(Failure::Limit {
+                limit: "sync time".into(),
+                value: format!("{:?}", req.limits.sync_time),
+            }),
+            Ok(Ok(Ok(summary))) => Ok(fetcher.redact(&summary.message)),
+            Ok(Ok(Err(e))) => {
+                let (kind, message) = e.parts();
+                Err(Failure::Plugin {
+                    error: kind.into(),
+                    message: fetcher.redact(message),
+                })
+            }
+            Ok(Err(trap)) => Err(Failure::from_trap(
+                &trap,
+                &store.data().stderr_tail,
+                &fetcher,
+            )),
+        };
+        let data = store.into_data();
+        if let Some(run) = data.run {
+            outcome.scope = run.scope;
+            outcome.counts = run.counts;
+            outcome.state_writes = run.staged;
+        }
+        outcome.fetch = fetcher.stats();
+        outcome.duration = started.elapsed();
+        outcome
+    }
+}
+
+impl Plugin {
+    /// The checked manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The file's sha256, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    /// The contract version it was built against.
+    pub fn contract(&self) -> &str {
+        &self.contract
+    }
+    /// Whether its compilation came from the cache.
+    pub fn from_cache(&self) -> bool {
+        self.cached
+    }
+}
+
+/// Reads the file at `path`, refuses it if its sha256 is not `pin`, and compiles it.
+/// Blocking.
+fn read_code(compiler: &Compiler, path: &Path, pin: Option<String>) -> Result<Code, Error> {
+    let bytes = fs::read(path).map_err(|source| ErrorKind::Read {
+        path: path.into(),
+        source,
+    })?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    if let Some(pin) = pin
+        && !pin.eq_ignore_ascii_case(&sha256)
+    {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        return Err(ErrorKind::PinMismatch {
+            name: name.unwrap_or_default(),
+            path: path.into(),
+            pinned: pin,
+            actual: sha256,
+        }
+        .into());
+    }
+    let compiled = compiler.compile(path, &bytes, &sha256)?;
+    Ok(Code { compiled, sha256 })
+}
+
+fn is_link_error(e: &wasmtime::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("matching implementation was not found in the linker")
+        || text.contains("import") && text.contains("has the wrong type")
+}
