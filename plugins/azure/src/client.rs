@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use infragraph_sdk::{Context, Request, Response, SyncError};
+use std::collections::HashMap;
+
+use infragraph_sdk::{Context, Request, Resend, Response, Session, SyncError, fetch_many_in};
 use serde_json::Value;
 
 /// The scopes (audiences) of the two APIs, whatever endpoint serves them.
@@ -40,6 +42,9 @@ pub struct Client {
     graph_token: Option<Token>,
     /// Tokens obtained (first ones and renewals).
     pub tokens: u32,
+    /// Which API each URL in flight belongs to (ARM and Graph may share a host, e.g. a
+    /// simulator), so the session attaches the right token.
+    routes: HashMap<String, Api>,
 }
 
 impl Client {
@@ -52,6 +57,16 @@ impl Client {
             arm_token: None,
             graph_token: None,
             tokens: 0,
+            routes: HashMap::new(),
+        }
+    }
+
+    /// The API a request goes to: as its listing said, else by its base URL.
+    fn api_of(&self, url: &str) -> Api {
+        match self.routes.get(url) {
+            Some(api) => *api,
+            None if url.starts_with(&self.graph) && !url.starts_with(&self.arm) => Api::Graph,
+            None => Api::Arm,
         }
     }
 
@@ -123,21 +138,14 @@ impl Client {
         Ok(format!("Bearer {}", token.value))
     }
 
-    /// GETs one URL (not paged) with a token, renewing it once on 401.
+    /// GETs one URL (not paged) with a token, renewed and the request resent on 401.
     pub fn get(&mut self, cx: &mut Context, api: Api, url: &str) -> Result<Response, SyncError> {
-        for attempt in 0..2 {
-            let bearer = self.bearer(cx, api)?;
-            let resp = cx
-                .fetch(Request::get(url).header("Authorization", bearer))
-                .map_err(|e| SyncError::fetch(format!("{url}: {e}")))?;
-            if resp.status == 401 && attempt == 0 {
-                cx.info("an Azure token expired; asking Entra ID for a new one");
-                self.login(cx, api)?;
-                continue;
-            }
-            return Ok(resp);
-        }
-        unreachable!("the loop returns")
+        self.routes.insert(url.to_owned(), api);
+        let outcome = fetch_many_in(cx, self, vec![Request::get(url)], Resend::Refused);
+        self.routes.clear();
+        outcome?
+            .remove(0)
+            .map_err(|e| SyncError::fetch(format!("{url}: {e}")))
     }
 
     /// Walks every listing to its end, [`ROUND`] pages per round in one `fetch-many`,
@@ -145,10 +153,10 @@ impl Client {
     /// each page's `value` items in order, or why the listing stopped (a status other than
     /// 2xx after the host's retries, or a network failure); it decides what that means.
     ///
-    /// A 401 means the token expired: after the round a new one is fetched and the refused
-    /// pages are asked again. Only a round in which a token fresh from Entra ID is refused
-    /// for every request of its API fails the sync (the app lacks access); a token that
-    /// merely expires again, however soon, is renewed again.
+    /// An expired token is renewed and the refused pages asked again by the SDK's session
+    /// logic, however often it expires. A 401 left after that is a token fresh from Entra
+    /// ID refused: for every request of its API in a round, the sync fails (the app lacks
+    /// access); for some, those listings stop there.
     pub fn walk<T>(
         &mut self,
         cx: &mut Context,
@@ -157,28 +165,22 @@ impl Client {
     ) -> Result<(), SyncError> {
         let mut open: std::collections::VecDeque<(T, Api, String)> = listings.into();
         let mut pages: u64 = 0;
-        // Per API: whether its token was renewed after the last round's refusals.
-        let mut fresh = [false, false];
         while !open.is_empty() {
             let round: Vec<(T, Api, String)> = open.drain(..open.len().min(ROUND)).collect();
-            // One token per API per round, renewed first if it is about to expire.
-            let mut bearers: [Option<String>; 2] = [None, None];
-            let mut requests = Vec::with_capacity(round.len());
-            for (_, api, url) in &round {
-                let bearer = match &bearers[*api as usize] {
-                    Some(b) => b.clone(),
-                    None => {
-                        let b = self.bearer(cx, *api)?;
-                        bearers[*api as usize] = Some(b.clone());
-                        b
-                    }
-                };
-                requests.push(Request::get(url).header("Authorization", bearer));
-            }
+            let requests = round
+                .iter()
+                .map(|(_, api, url)| {
+                    self.routes.insert(url.clone(), *api);
+                    Request::get(url)
+                })
+                .collect();
+            let outcomes = fetch_many_in(cx, self, requests, Resend::Refused);
+            self.routes.clear();
             let mut refused = [0usize, 0];
             let mut answered = [0usize, 0];
             let mut refused_url = [None, None];
-            for ((tag, api, url), outcome) in round.into_iter().zip(cx.fetch_many(requests)) {
+            let mut stopped = Vec::new();
+            for ((tag, api, url), outcome) in round.into_iter().zip(outcomes?) {
                 let resp = match outcome {
                     Ok(r) => r,
                     Err(e) => {
@@ -189,7 +191,7 @@ impl Client {
                 if resp.status == 401 {
                     refused[api as usize] += 1;
                     refused_url[api as usize].get_or_insert_with(|| url.clone());
-                    open.push_back((tag, api, url));
+                    stopped.push((tag, url));
                     continue;
                 }
                 answered[api as usize] += 1;
@@ -229,18 +231,36 @@ impl Client {
             }
             for api in [Api::Arm, Api::Graph] {
                 let i = api as usize;
-                if refused[i] > 0 && answered[i] == 0 && fresh[i] {
+                if refused[i] > 0 && answered[i] == 0 {
                     return Err(SyncError::auth(format!(
                         "{} refused a fresh token (HTTP 401): check that the app of \
                          AZURE_CLIENT_ID may read it",
                         refused_url[i].take().unwrap_or_default()
                     )));
                 }
-                fresh[i] = refused[i] > 0;
-                if fresh[i] {
-                    cx.info("an Azure token expired; asking Entra ID for a new one");
-                    self.login(cx, api)?;
-                }
+            }
+            for (tag, url) in stopped {
+                let reason = format!("{url} refused a fresh token (HTTP 401)");
+                page(cx, &tag, Err(Stopped::new(Some(401), reason)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tokens of the two APIs are the session: each request gets its API's, and a
+/// refusal renews the tokens of the APIs refused.
+impl Session for Client {
+    fn authorize(&mut self, cx: &mut Context, request: Request) -> Result<Request, SyncError> {
+        let bearer = self.bearer(cx, self.api_of(request.url()))?;
+        Ok(request.header("Authorization", bearer))
+    }
+
+    fn renew(&mut self, cx: &mut Context, refused: &[&Request]) -> Result<(), SyncError> {
+        cx.info("an Azure token expired; asking Entra ID for a new one");
+        for api in [Api::Arm, Api::Graph] {
+            if refused.iter().any(|r| self.api_of(r.url()) == api) {
+                self.login(cx, api)?;
             }
         }
         Ok(())

@@ -11,7 +11,7 @@
 //! operator can act on (credentials, a missing database or collection, an expired cursor)
 //! become messages saying what to change.
 
-use infragraph_sdk::{Context, Request, Response, SyncError};
+use infragraph_sdk::{Context, Request, Resend, Response, Session, SyncError, fetch_many_in};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -72,11 +72,11 @@ impl Db {
     pub fn sign_in(&mut self, cx: &mut Context, user: &str) -> Result<(), SyncError> {
         self.credentials_hint = "check DB_USER and DB_JWT_PASSWORD".into();
         self.user = user.to_owned();
-        self.renew(cx)
+        self.fetch_jwt(cx)
     }
 
     /// Gets a fresh JWT for the user signed in as.
-    fn renew(&mut self, cx: &mut Context) -> Result<(), SyncError> {
+    fn fetch_jwt(&mut self, cx: &mut Context) -> Result<(), SyncError> {
         let url = format!("{}/_open/auth", self.connection);
         let body = serde_json::json!({"username": self.user, "password": "{secret:jwt_password}"});
         let response = cx
@@ -94,6 +94,7 @@ impl Db {
         Ok(())
     }
 
+    /// `request` with the JWT, when signed in with one (basic auth is the host's to add).
     fn request(&self, request: Request) -> Request {
         match &self.auth {
             Auth::Basic => request,
@@ -109,15 +110,15 @@ impl Db {
             "ttl": self.ttl,
             "options": {"stream": true},
         });
-        self.request(Request::post(format!("{}/_api/cursor", self.base)).json(&body))
+        Request::post(format!("{}/_api/cursor", self.base)).json(&body)
     }
 
     fn next(&self, id: &str) -> Request {
-        self.request(Request::post(format!("{}/_api/cursor/{id}", self.base)))
+        Request::post(format!("{}/_api/cursor/{id}", self.base))
     }
 
     fn delete(&self, id: &str) -> Request {
-        self.request(Request::delete(format!("{}/_api/cursor/{id}", self.base)))
+        Request::delete(format!("{}/_api/cursor/{id}", self.base))
     }
 
     /// What a non-2xx answer to `doing` means, for the operator.
@@ -220,18 +221,33 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// A JWT expires (after an hour by default): with one, a 401 signs in again and the
+/// refused requests are sent once more, which is safe since a refused request read
+/// nothing. With basic auth a 401 is the password's fault: nothing to renew.
+impl Session for Db {
+    fn authorize(&mut self, _: &mut Context, request: Request) -> Result<Request, SyncError> {
+        Ok(self.request(request))
+    }
+
+    fn renew(&mut self, cx: &mut Context, _refused: &[&Request]) -> Result<(), SyncError> {
+        self.fetch_jwt(cx)?;
+        cx.info("the JWT expired during the sync; signed in again");
+        Ok(())
+    }
+
+    fn expired(&self, response: &Response) -> bool {
+        response.status == 401 && matches!(self.auth, Auth::Jwt(_))
+    }
+}
+
 /// Runs `streams` to their ends, advancing all of them in each round. Returns the number
 /// of requests sent. On an error the cursors still open are deleted, so the server frees
-/// them at once rather than after their ttl.
-///
-/// A JWT expires (after an hour by default): a 401 with one signs in again and sends the
-/// refused requests once more, which is safe since a refused request read nothing. A
-/// second 401 in a row is an error.
+/// them at once rather than after their ttl. An expired JWT is renewed and the refused
+/// requests resent by the SDK ([`fetch_many_in`]); a fresh one refused is an error.
 pub fn run(db: &mut Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Result<u64, SyncError> {
     // `None`: not created yet; `Some(Some(id))`: open; `Some(None)`: done.
     let mut state: Vec<Option<Option<String>>> = vec![None; streams.len()];
     let mut requests = 0;
-    let mut renewed = false;
     loop {
         let live: Vec<usize> = (0..streams.len())
             .filter(|&i| !matches!(state[i], Some(None)))
@@ -247,20 +263,15 @@ pub fn run(db: &mut Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Resul
             })
             .collect();
         requests += batch.len() as u64;
-        let outcomes = cx.fetch_many(batch);
         let mut failure = None;
-        let mut expired = false;
-        for (&i, outcome) in live.iter().zip(outcomes) {
-            let jwt = matches!(db.auth, Auth::Jwt(_));
-            if let Ok(r) = &outcome
-                && r.status == 401
-                && jwt
-                && !renewed
-            {
-                // Its state is unchanged, so the next round sends it again.
-                expired = true;
-                continue;
+        let outcomes = match fetch_many_in(cx, db, batch, Resend::Refused) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                failure = Some(e);
+                Vec::new()
             }
+        };
+        for (&i, outcome) in live.iter().zip(outcomes) {
             let doing = match &state[i] {
                 None => format!("querying {}", streams[i].query.collection),
                 Some(_) => format!("reading the next batch of {}", streams[i].query.collection),
@@ -280,16 +291,6 @@ pub fn run(db: &mut Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Resul
                 }
             }
         }
-        renewed = false;
-        if expired && failure.is_none() {
-            match db.renew(cx) {
-                Ok(()) => {
-                    renewed = true;
-                    cx.info("the JWT expired during the sync; signed in again");
-                }
-                Err(e) => failure = Some(e),
-            }
-        }
         if let Some(e) = failure {
             let open: Vec<Request> = state
                 .iter()
@@ -299,7 +300,7 @@ pub fn run(db: &mut Db, cx: &mut Context, mut streams: Vec<Stream<'_>>) -> Resul
                 })
                 .collect();
             // Best effort: the error is what the operator needs to see.
-            let _ = cx.fetch_many(open);
+            let _ = fetch_many_in(cx, db, open, Resend::Never);
             return Err(e);
         }
     }
@@ -386,10 +387,12 @@ mod tests {
         db.auth = Auth::Jwt("eyJ.x.y".into());
         let next = db.next("42");
         assert_eq!(next.url(), "http://db:8529/_db/unnamed/_api/cursor/42");
+        assert_eq!(db.delete("42").method(), infragraph_sdk::Method::Delete);
+        // The JWT is added when the request is sent, by the session.
+        let sent = db.request(next);
         assert!(
-            next.headers()
+            sent.headers()
                 .contains(&("Authorization".into(), "bearer eyJ.x.y".into()))
         );
-        assert_eq!(db.delete("42").method(), infragraph_sdk::Method::Delete);
     }
 }

@@ -5,8 +5,9 @@
 //! [`Manifest`], [`NodeKind`], [`EdgeKind`], [`Credential`] and [`ConfigKey`], what it
 //! writes and what it needs; the host grants nothing else. Its [`sync`](Ingestor::sync)
 //! reads the [`Config`], fetches through the [`Context`] ([`Request`], [`Response`], the
-//! pagination helpers and [`Walker`]) and emits nodes and edges through it, which the SDK
-//! buffers and sends in batches.
+//! pagination helpers and [`Walker`]; a [`Session`] for tokens the plugin gets itself,
+//! renewed and the refused requests resent by [`fetch_many_in`]) and emits nodes and
+//! edges through it, which the SDK buffers and sends in batches.
 //!
 //! This crate is compiled into every plugin, so it depends on nothing but `wit-bindgen`
 //! and serde; it never depends on host crates.
@@ -20,6 +21,7 @@ mod host;
 mod http;
 mod manifest;
 mod paginate;
+mod session;
 mod value;
 // Generated; reachable only through `__private`, which the export macro needs.
 #[allow(missing_docs)]
@@ -34,6 +36,7 @@ pub use paginate::{
     Each, MAX_PAGES, Sink, Walker, cursor, each, fetch_all, for_each_concurrently, next_link,
     pages_with_total,
 };
+pub use session::{Resend, Session, fetch_in, fetch_many_in};
 pub use value::{Prop, Value};
 
 /// A provider ingestor. Implement it on a unit struct and export it with

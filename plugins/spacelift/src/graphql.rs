@@ -1,7 +1,7 @@
 //! The Spacelift GraphQL client: the API-key exchange, bearer requests, re-authentication
 //! when the JWT expires, and GraphQL errors as typed values.
 
-use infragraph_sdk::{Context, Request, Response, SyncError};
+use infragraph_sdk::{Context, Request, Resend, Response, Session, SyncError, fetch_many_in};
 use serde_json::{Value, json};
 
 /// The exchange of the API key for a JWT. The secret is the host's placeholder: the host
@@ -184,60 +184,65 @@ impl Client {
 
     fn request(&self, q: &Query) -> Request {
         let body = json!({"query": q.text, "variables": q.variables});
-        Request::post(&self.endpoint)
-            .header(
-                "Authorization",
-                format!("Bearer {}", self.jwt.as_deref().unwrap_or_default()),
-            )
-            .json(&body)
+        Request::post(&self.endpoint).json(&body)
     }
 
     /// Sends every query concurrently and returns their answers in order. A query answered
-    /// 401 (or `unauthorized`) means the JWT expired: the plugin logs in again once and
-    /// resends those queries; a second refusal is an auth error.
+    /// 401 (or `unauthorized`) means the JWT expired: the SDK's session logic has the
+    /// plugin log in again and resend those queries; a fresh token refused for them all
+    /// is an auth error.
     pub fn query_many(
         &mut self,
         cx: &mut Context,
         queries: &[Query],
     ) -> Vec<Result<Answer, SyncError>> {
-        let mut out: Vec<Option<Result<Answer, SyncError>>> = vec![None; queries.len()];
-        let mut pending: Vec<usize> = (0..queries.len()).collect();
-        for attempt in 0..2 {
-            let requests = pending.iter().map(|&i| self.request(&queries[i])).collect();
-            let responses = cx.fetch_many(requests);
-            let mut expired = Vec::new();
-            for (&i, resp) in pending.iter().zip(responses) {
-                match resp.map_err(SyncError::from).and_then(|r| body(&r)) {
-                    Err(e) => out[i] = Some(Err(e)),
-                    Ok(None) => expired.push(i),
-                    Ok(Some(body)) => out[i] = Some(Ok(parse(queries[i].field, body))),
-                }
-            }
-            if expired.is_empty() {
-                break;
-            }
-            if attempt == 0 {
-                cx.info("the Spacelift token expired; exchanging the API key again");
-                if let Err(e) = self.login(cx) {
-                    for &i in &expired {
-                        out[i] = Some(Err(e.clone()));
-                    }
-                    break;
-                }
-            } else {
-                for &i in &expired {
-                    out[i] = Some(Err(SyncError::auth(format!(
+        let requests = queries.iter().map(|q| self.request(q)).collect();
+        let outcomes = match fetch_many_in(cx, self, requests, Resend::Refused) {
+            Ok(outcomes) => outcomes,
+            Err(e) => return vec![Err(e); queries.len()],
+        };
+        outcomes
+            .into_iter()
+            .zip(queries)
+            .map(
+                |(outcome, q)| match outcome.map_err(SyncError::from).and_then(|r| body(&r))? {
+                    Some(body) => Ok(parse(q.field, body)),
+                    None => Err(SyncError::auth(format!(
                         "Spacelift refused a fresh token for `{}`: {}",
-                        queries[i].field,
+                        q.field,
                         self.auth_hint()
-                    ))));
-                }
-            }
-            pending = expired;
-        }
-        out.into_iter()
-            .map(|a| a.expect("every query is answered"))
+                    ))),
+                },
+            )
             .collect()
+    }
+}
+
+/// The JWT is the session: exchanged for the API key on the first request and again when
+/// Spacelift refuses it.
+impl Session for Client {
+    fn authorize(&mut self, cx: &mut Context, request: Request) -> Result<Request, SyncError> {
+        if self.jwt.is_none() {
+            self.login(cx)?;
+        }
+        let bearer = format!("Bearer {}", self.jwt.as_deref().unwrap_or_default());
+        Ok(request.header("Authorization", bearer))
+    }
+
+    fn renew(&mut self, cx: &mut Context, _refused: &[&Request]) -> Result<(), SyncError> {
+        cx.info("the Spacelift token expired; exchanging the API key again");
+        self.login(cx)
+    }
+
+    fn expired(&self, response: &Response) -> bool {
+        // Only a body that mentions it can be the 200 kind of refusal: a byte scan spares
+        // parsing every answer twice.
+        response.status == 401
+            || (response
+                .body
+                .windows(12)
+                .any(|w| w.eq_ignore_ascii_case(b"unauthorized"))
+                && matches!(body(response), Ok(None)))
     }
 }
 
