@@ -25,6 +25,12 @@
 //!   `Retry-After`; bodies, time, concurrency and rate per host are bounded by
 //!   [`FetchLimits`]. [`FetchStats`] counts what happened for the run report.
 //!
+//! Inside, one file per job: `fetcher` follows a request hop by hop (allow-list,
+//! redirects) and redacts the answer; `credentials` builds each hop (headers, placeholders,
+//! `Authorization`, the signing key); `transport` sends it (slots, timeouts, body limit,
+//! retries, failure classes); `grants`, `address` and `resolver` decide where a hop may go;
+//! `secrets` holds values and their encodings for redaction; `sigv4` signs.
+//!
 //! This crate knows nothing of WebAssembly or the WIT bindings: the runtime maps its types
 //! to the `http` interface. It must not depend on wasmtime or any sink.
 #![deny(missing_docs)]
