@@ -45,6 +45,9 @@ pub struct Client {
     /// Which API each URL in flight belongs to (ARM and Graph may share a host, e.g. a
     /// simulator), so the session attaches the right token.
     routes: HashMap<String, Api>,
+    /// Per API, whether its token was obtained in the current round: a token Entra says
+    /// expires within the margin is renewed once per round, not once per request.
+    got_this_round: [bool; 2],
 }
 
 impl Client {
@@ -58,7 +61,13 @@ impl Client {
             graph_token: None,
             tokens: 0,
             routes: HashMap::new(),
+            got_this_round: [false; 2],
         }
+    }
+
+    /// Starts a round of requests sent together: tokens may be renewed again.
+    fn begin_round(&mut self) {
+        self.got_this_round = [false; 2];
     }
 
     /// The API a request goes to: as its listing said, else by its base URL.
@@ -121,15 +130,17 @@ impl Client {
         let renew_at = expires_in
             .map(|s| Instant::now() + Duration::from_secs(s).saturating_sub(EXPIRY_MARGIN));
         *self.slot(api) = Some(Token { value, renew_at });
+        self.got_this_round[api as usize] = true;
         self.tokens += 1;
         Ok(())
     }
 
     /// The bearer header value for `api`, logging in first if there is no live token.
     fn bearer(&mut self, cx: &mut Context, api: Api) -> Result<String, SyncError> {
+        let fresh = self.got_this_round[api as usize];
         let stale = match self.slot(api) {
             None => true,
-            Some(t) => t.renew_at.is_some_and(|at| Instant::now() >= at),
+            Some(t) => !fresh && t.renew_at.is_some_and(|at| Instant::now() >= at),
         };
         if stale {
             self.login(cx, api)?;
@@ -140,6 +151,7 @@ impl Client {
 
     /// GETs one URL (not paged) with a token, renewed and the request resent on 401.
     pub fn get(&mut self, cx: &mut Context, api: Api, url: &str) -> Result<Response, SyncError> {
+        self.begin_round();
         self.routes.insert(url.to_owned(), api);
         let outcome = fetch_many_in(cx, self, vec![Request::get(url)], Resend::Refused);
         self.routes.clear();
@@ -167,6 +179,7 @@ impl Client {
         let mut pages: u64 = 0;
         while !open.is_empty() {
             let round: Vec<(T, Api, String)> = open.drain(..open.len().min(ROUND)).collect();
+            self.begin_round();
             let requests = round
                 .iter()
                 .map(|(_, api, url)| {
