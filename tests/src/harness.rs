@@ -1,11 +1,11 @@
-//! Running plugins in tests: where the built guests are, and a run that collects
-//! everything a plugin emitted.
+//! Running plugins in tests: where the built guests are, a run that collects everything
+//! a plugin emitted, and a state store in memory for runs without a sink.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use infragraph_core::{ConfigValue, MemoryState, StateStore};
+use infragraph_core::{BoxFuture, ConfigValue, StateError, StateStore};
 use infragraph_fetch::Secrets;
 use infragraph_runtime::{Emission, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
 
@@ -43,6 +43,36 @@ pub fn plugin(name: &str) -> PathBuf {
 /// The directory holding the provider plugins.
 pub fn plugin_dir() -> PathBuf {
     artifact_dir("INFRAGRAPH_TEST_PLUGINS")
+}
+
+/// A [`StateStore`] in memory, for runs of the runtime without a sink (the engine gives
+/// a plugin its sink as its state store).
+#[derive(Debug, Default)]
+pub struct MemoryState(Mutex<HashMap<(String, String, String), Vec<u8>>>);
+
+impl MemoryState {
+    /// Replaces the value under `key`; `None` deletes it.
+    pub fn set(&self, plugin: &str, scope: &str, key: &str, value: Option<&[u8]>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let k = (plugin.into(), scope.into(), key.into());
+        match value {
+            Some(v) => map.insert(k, v.to_vec()),
+            None => map.remove(&k),
+        };
+    }
+}
+
+impl StateStore for MemoryState {
+    fn get<'a>(
+        &'a self,
+        plugin: &'a str,
+        scope: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let v = map.get(&(plugin.into(), scope.into(), key.into())).cloned();
+        Box::pin(async move { Ok(v) })
+    }
 }
 
 /// Everything one sync produced.

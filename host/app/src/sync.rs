@@ -5,9 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use infragraph_core::MemoryState;
 use infragraph_engine::{Job, Options, ProgressFn, RunReport};
-use infragraph_runtime::{Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_runtime::{Runtime, resolve_config, resolve_secrets};
 
 use crate::error::Error;
 use crate::graph::{Graph, Intent, Location};
@@ -53,13 +52,12 @@ pub async fn jobs(
         let secrets = resolve_secrets(manifest, &ps.secret_files, &env)?;
         let mut limits = settings.limits.clone();
         ps.limits.apply(&mut limits);
-        let request = SyncRequest {
+        jobs.push(Job {
+            plugin,
             config,
             secrets,
             limits,
-            state: Arc::new(MemoryState::default()),
-        };
-        jobs.push(Job { plugin, request });
+        });
     }
     Ok(jobs)
 }

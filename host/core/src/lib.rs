@@ -29,7 +29,7 @@ pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snak
 pub use sink::{
     ChangeCounts, Changes, GraphSink, Incomplete, RunRecord, RunStatus, SinkError, WriteScope,
 };
-pub use state::{BoxFuture, MemoryState, StateError, StateStore};
+pub use state::{BoxFuture, StateError, StateStore};
 pub use value::{Value, ValueType};
 
 /// Properties every stored node and edge carries, written by the host. A plugin may not

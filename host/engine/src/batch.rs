@@ -60,9 +60,9 @@ impl NodeBatcher {
         ready
     }
 
-    /// Everything still held.
-    pub fn finish(self) -> Vec<NodeBatch> {
-        let mut v: Vec<_> = self.pending.into_values().collect();
+    /// Everything still held, which leaves the batcher empty.
+    pub fn drain(&mut self) -> Vec<NodeBatch> {
+        let mut v: Vec<_> = std::mem::take(&mut self.pending).into_values().collect();
         v.sort_by(|a, b| a.label.cmp(&b.label));
         v
     }
@@ -94,7 +94,7 @@ mod tests {
             out.extend(b.push(nodes("A", &[], i * 3..i * 3 + 3)));
         }
         assert!(out.iter().all(|x| x.rows.len() == 10));
-        out.extend(b.finish());
+        out.extend(b.drain());
         let ids: Vec<usize> = out
             .iter()
             .flat_map(|x| x.rows.iter().map(|r| r.id.parse().unwrap()))
@@ -109,6 +109,6 @@ mod tests {
         let out = b.push(nodes("A", &["y"], 2..3));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].columns, vec!["x"]);
-        assert_eq!(b.finish()[0].columns, vec!["y"]);
+        assert_eq!(b.drain()[0].columns, vec!["y"]);
     }
 }

@@ -1,17 +1,28 @@
-//! One infragraph sync, between the plugin runtime and a sink: it drives the plugin,
-//! batches the nodes it emits into the sink as they come, holds edges back (spooling them
-//! to disk past a bound) and writes them once every node is in, then, only after a fully
-//! successful run, deletes the stale records of that plugin and scope. Everything it
-//! counted ends in a [`RunReport`], which the sink keeps in its run history.
+//! One infragraph sync, between a source of emissions (a plugin in the wasm runtime) and
+//! a sink: it drives the plugin, batches the nodes it emits into the sink as they come
+//! (on a task of their own, so the plugin keeps running while a batch is written), holds
+//! edges back (spooling them to disk past a bound) and writes them once every node is
+//! in, then, only after a fully successful run, deletes the stale records of that plugin
+//! and scope and commits the plugin's state. Everything it counted ends in a
+//! [`RunReport`], which the sink keeps in its run history.
 //!
 //! It knows sinks only through `infragraph_core::GraphSink`, and plugins only through
-//! `infragraph_runtime`.
+//! `infragraph_runtime`'s emissions: [`Source`] is the seam, so the engine's decisions can
+//! be driven (and tested) by any source of emissions, the wasm runtime being one.
+//!
+//! Sink writes are tried once here: retrying a transient failure belongs to the sink,
+//! which knows which of its errors are transient and which statements are safe to run
+//! again (the Bolt sink retries per transaction; the embedded store waits for a busy
+//! lock inside SQLite).
 #![deny(missing_docs)]
 
 mod batch;
 mod report;
+mod source;
 mod spool;
 mod sync;
+mod write;
 
 pub use report::{Phases, RunReport};
-pub use sync::{Job, Options, Progress, ProgressFn, sync_all, sync_one};
+pub use source::Source;
+pub use sync::{Job, Options, Progress, ProgressFn, sync_all, sync_one, sync_source};

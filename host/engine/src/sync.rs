@@ -1,18 +1,20 @@
-//! Driving syncs: one plugin ([`sync_one`]) or several at once ([`sync_all`]).
+//! Driving syncs: any source of emissions ([`sync_source`], where the engine's decisions
+//! are), one wasm plugin ([`sync_one`]) or several at once ([`sync_all`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use infragraph_core::{
-    ChangeCounts, GraphSink, Incomplete, RunRecord, RunStatus, SinkError, WriteScope,
+    ChangeCounts, ConfigValue, GraphSink, Manifest, RunRecord, RunStatus, SinkError, StateStore,
 };
-use infragraph_runtime::{Emission, Failure, Plugin, Runtime, SyncRequest};
+use infragraph_fetch::Secrets;
+use infragraph_runtime::{Emission, Failure, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
 use tokio::sync::mpsc;
 
-use crate::batch::NodeBatcher;
 use crate::report::{Phases, RunReport};
-use crate::spool::EdgeSpool;
+use crate::source::Source;
+use crate::write::{Take, put_edges};
 
 /// How the engine batches and bounds its work.
 #[derive(Debug, Clone)]
@@ -20,14 +22,13 @@ pub struct Options {
     /// Records per sink transaction. 10,000 amortises a commit without holding a
     /// transaction open for long.
     pub batch_size: usize,
-    /// Edges held in memory before spooling to disk. 200,000 edges is tens of MB.
+    /// Edges held in memory before spooling to disk (half of them wait while the other
+    /// half is being written to the spool file). 200,000 edges is tens of MB.
     pub edge_memory_rows: usize,
     /// Records deleted per cleanup transaction.
     pub cleanup_batch: usize,
     /// Plugins synced at once.
     pub concurrency: usize,
-    /// Attempts at a sink write that failed transiently (a deadlock, a reset).
-    pub sink_attempts: u32,
 }
 
 impl Default for Options {
@@ -37,17 +38,53 @@ impl Default for Options {
             edge_memory_rows: 200_000,
             cleanup_batch: 10_000,
             concurrency: 4,
-            sink_attempts: 5,
         }
     }
 }
 
-/// One plugin to sync, with what it is given. `request.state` is replaced by the sink.
+/// One plugin to sync, with what it is given. The engine adds the rest: the sink it
+/// writes to is the plugin's state store.
 pub struct Job {
     /// The plugin.
     pub plugin: Plugin,
-    /// Its config, secrets and limits.
-    pub request: SyncRequest,
+    /// Its config, resolved and checked against its manifest.
+    pub config: Vec<(String, ConfigValue)>,
+    /// Credential values by credential name.
+    pub secrets: Secrets,
+    /// What the run may consume.
+    pub limits: Limits,
+}
+
+/// A job in the wasm runtime: the [`Source`] behind [`sync_one`].
+struct Wasm<'a> {
+    runtime: &'a Runtime,
+    job: Job,
+}
+
+impl Source for Wasm<'_> {
+    fn manifest(&self) -> &Manifest {
+        self.job.plugin.manifest()
+    }
+
+    fn sha256(&self) -> &str {
+        self.job.plugin.sha256()
+    }
+
+    async fn run(self, state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
+        let Job {
+            plugin,
+            config,
+            secrets,
+            limits,
+        } = self.job;
+        let request = SyncRequest {
+            config,
+            secrets,
+            limits,
+            state,
+        };
+        self.runtime.sync(&plugin, request, out).await
+    }
 }
 
 /// What a progress display is told.
@@ -118,23 +155,41 @@ pub async fn sync_all<S: GraphSink + 'static>(
     reports.into_iter().flatten().collect()
 }
 
-/// Syncs one plugin into `sink`. Never fails: every failure is in the report, which is
-/// also appended to the sink's run history.
+/// Syncs one plugin into `sink`, in the wasm runtime. Never fails: every failure is in
+/// the report, which is also appended to the sink's run history.
 pub async fn sync_one<S: GraphSink + 'static>(
     runtime: &Runtime,
     sink: &Arc<S>,
-    mut job: Job,
+    job: Job,
+    options: &Options,
+    progress: &ProgressFn,
+) -> RunReport {
+    sync_source(sink, Wasm { runtime, job }, options, progress).await
+}
+
+/// Syncs what `source` emits into `sink`. Never fails: every failure is in the report,
+/// which is also appended to the sink's run history, whatever happened.
+///
+/// The decisions: nodes are written as they come and edges once every node is in (also
+/// after a plugin failure: what it emitted is true as far as it goes); a sink failure
+/// stops the plugin. Stale records are deleted only after a run where both the plugin
+/// and the sink succeeded, keeping those of labels the plugin marked incomplete (the run
+/// is then partial); the plugin's state writes are committed after that, last, so a
+/// cursor never moves past records that are not in the graph.
+pub async fn sync_source<S: GraphSink + 'static, E: Source>(
+    sink: &Arc<S>,
+    source: E,
     options: &Options,
     progress: &ProgressFn,
 ) -> RunReport {
     let started = Instant::now();
     let started_at = now();
-    let manifest = job.plugin.manifest().clone();
+    let manifest = source.manifest().clone();
     let name = manifest.name.clone();
     let mut report = RunReport {
         plugin: name.clone(),
         plugin_version: manifest.version.clone(),
-        plugin_sha256: job.plugin.sha256().into(),
+        plugin_sha256: source.sha256().into(),
         scope: None,
         update_tag: 0,
         status: RunStatus::Failed,
@@ -166,41 +221,35 @@ pub async fn sync_one<S: GraphSink + 'static>(
 
     progress(&name, Progress::Phase("syncing"));
     let sync_started = Instant::now();
-    job.request.state = sink.clone();
     let (tx, rx) = mpsc::channel(16);
-    let writer = Writer {
-        sink: sink.as_ref(),
-        options,
-        progress,
-        plugin: &name,
-        extra_labels: manifest
-            .schema
-            .nodes
-            .iter()
-            .map(|k| (k.label.clone(), k.extra_labels.clone()))
-            .collect(),
+    let extra_labels = manifest
+        .schema
+        .nodes
+        .iter()
+        .map(|k| (k.label.clone(), k.extra_labels.clone()))
+        .collect();
+    let take = Take::new(
+        sink.clone(),
+        &name,
         tag,
-        scope: None,
-        nodes: 0,
-        spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
-        incomplete: Vec::new(),
-        unresolved: BTreeMap::new(),
-    };
-    let (outcome, written) = tokio::join!(
-        runtime.sync(&job.plugin, job.request, tx),
-        writer.take_nodes(rx)
+        extra_labels,
+        options,
+        progress.clone(),
     );
+    let state: Arc<dyn StateStore> = sink.clone();
+    let (outcome, taken) = tokio::join!(source.run(state, tx), take.run(rx));
     report.phases.sync_ms = ms(sync_started.elapsed());
     report.records = outcome.counts.clone();
     report.http = outcome.fetch.clone();
     report.scope = outcome.scope.clone();
-    let (mut writer, mut sink_error) = written;
-    report.incomplete = std::mem::take(&mut writer.incomplete);
+    report.incomplete = taken.incomplete;
+    let mut sink_error = taken.error;
     let plugin_ok = match &outcome.result {
         Ok(summary) => {
             report.summary = Some(summary.clone());
             true
         }
+        // The plugin stopped because the sink failed: the sink's error says why.
         Err(Failure::Stopped) if sink_error.is_some() => false,
         Err(f) => {
             if let Failure::Limit { limit, value } = f {
@@ -210,7 +259,7 @@ pub async fn sync_one<S: GraphSink + 'static>(
             false
         }
     };
-    let Some(w) = writer.scope.clone() else {
+    let Some(w) = taken.scope else {
         if plugin_ok {
             report.errors.push(
                 "the plugin finished without declaring a scope, so nothing could be written".into(),
@@ -226,9 +275,18 @@ pub async fn sync_one<S: GraphSink + 'static>(
     // emitted later in the run still finds its end. Nodes from a failed run are true
     // as far as they go, so their edges are written too; only deletion is withheld.
     let edges_started = Instant::now();
+    let mut unresolved = BTreeMap::new();
     if sink_error.is_none() {
         progress(&name, Progress::Phase("writing edges"));
-        if let Err(e) = writer.put_edges(&w).await {
+        let written = put_edges(
+            sink.as_ref(),
+            &w,
+            taken.spool,
+            taken.nodes,
+            progress,
+            &mut unresolved,
+        );
+        if let Err(e) = written.await {
             sink_error = Some(e);
         }
     }
@@ -239,10 +297,9 @@ pub async fn sync_one<S: GraphSink + 'static>(
     if plugin_ok && sink_error.is_none() {
         progress(&name, Progress::Phase("cleaning up"));
         let done = async {
-            let deleted = retry(options, || {
-                sink.cleanup(&w, &report.incomplete, options.cleanup_batch)
-            })
-            .await?;
+            let deleted = sink
+                .cleanup(&w, &report.incomplete, options.cleanup_batch)
+                .await?;
             sink.commit_state(&name, &w.scope, &outcome.state_writes)
                 .await?;
             Ok::<_, SinkError>(deleted)
@@ -257,7 +314,7 @@ pub async fn sync_one<S: GraphSink + 'static>(
         Ok(changes) => counts.absorb(&changes),
         Err(e) => report.errors.push(format!("sink: counting changes: {e}")),
     }
-    for (rel, n) in std::mem::take(&mut writer.unresolved) {
+    for (rel, n) in unresolved {
         counts.edges.entry(rel).or_default().unresolved += n;
     }
     report.nodes = counts.nodes;
@@ -291,165 +348,6 @@ async fn finish<S: GraphSink>(sink: &Arc<S>, mut report: RunReport, started: Ins
         report.status = RunStatus::Failed;
     }
     report
-}
-
-/// The consumer side of a run: writes nodes as they arrive, holds edges.
-struct Writer<'a, S> {
-    sink: &'a S,
-    options: &'a Options,
-    progress: &'a ProgressFn,
-    plugin: &'a str,
-    extra_labels: BTreeMap<String, Vec<String>>,
-    tag: i64,
-    scope: Option<WriteScope>,
-    nodes: u64,
-    spool: EdgeSpool,
-    incomplete: Vec<Incomplete>,
-    unresolved: BTreeMap<String, u64>,
-}
-
-impl<S: GraphSink> Writer<'_, S> {
-    /// Consumes emissions until the plugin finishes. On a sink error it stops reading,
-    /// which stops the plugin, and returns the error.
-    async fn take_nodes(mut self, mut rx: mpsc::Receiver<Emission>) -> (Self, Option<SinkError>) {
-        let mut batcher = NodeBatcher::new(self.options.batch_size);
-        while let Some(e) = rx.recv().await {
-            let result = match e {
-                Emission::Scope(s) => {
-                    self.scope = Some(WriteScope {
-                        plugin: self.plugin.into(),
-                        scope: s.value,
-                        update_tag: self.tag,
-                    });
-                    Ok(())
-                }
-                Emission::Nodes(b) => {
-                    let mut result = Ok(());
-                    for ready in batcher.push(b) {
-                        result = self.put_nodes(ready).await;
-                        if result.is_err() {
-                            break;
-                        }
-                    }
-                    result
-                }
-                Emission::Edges(b) => self.spool.push(b).map_err(|e| {
-                    SinkError::new(format!("spooling edges to a temporary file: {e}"))
-                }),
-                Emission::Incomplete {
-                    label,
-                    parent,
-                    reason,
-                } => {
-                    self.incomplete.push(Incomplete {
-                        label,
-                        parent,
-                        reason,
-                    });
-                    Ok(())
-                }
-                Emission::Fetched { requests } => {
-                    (self.progress)(self.plugin, Progress::Requests(requests));
-                    Ok(())
-                }
-                Emission::Progress { phase, done, total } => {
-                    (self.progress)(self.plugin, Progress::Plugin { phase, done, total });
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                return (self, Some(e));
-            }
-        }
-        for ready in batcher.finish() {
-            if let Err(e) = self.put_nodes(ready).await {
-                return (self, Some(e));
-            }
-        }
-        (self, None)
-    }
-
-    async fn put_nodes(&mut self, batch: infragraph_core::NodeBatch) -> Result<(), SinkError> {
-        let w = self
-            .scope
-            .as_ref()
-            .ok_or_else(|| SinkError::new("nodes before a scope"))?;
-        let extra = self
-            .extra_labels
-            .get(&batch.label)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        retry(self.options, || self.sink.write_nodes(w, extra, &batch)).await?;
-        self.nodes += batch.rows.len() as u64;
-        (self.progress)(
-            self.plugin,
-            Progress::Written {
-                nodes: self.nodes,
-                edges: 0,
-            },
-        );
-        Ok(())
-    }
-
-    async fn put_edges(&mut self, w: &WriteScope) -> Result<(), SinkError> {
-        let spool = std::mem::replace(&mut self.spool, EdgeSpool::new(1, 1));
-        // A thread of its own reads (and parses) the spooled batches while the sink writes
-        // the one before: on two cores the reading costs no wall time. One batch ahead is
-        // enough; more only holds memory. It stops when the batches end or this side stops
-        // receiving.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        std::thread::Builder::new()
-            .name("edge-spool".into())
-            .spawn(move || match spool.drain() {
-                Ok(batches) => {
-                    for b in batches {
-                        if tx.blocking_send(b).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                }
-            })
-            .map_err(|e| SinkError::new(format!("cannot start the spool reader: {e}")))?;
-        let mut written = 0u64;
-        while let Some(batch) = rx.recv().await {
-            let batch = batch.map_err(|e| SinkError::new(format!("reading spooled edges: {e}")))?;
-            let unresolved = retry(self.options, || self.sink.write_edges(w, &batch)).await?;
-            if unresolved > 0 {
-                *self.unresolved.entry(batch.rel_type.clone()).or_default() += unresolved;
-            }
-            written += batch.rows.len() as u64;
-            (self.progress)(
-                self.plugin,
-                Progress::Written {
-                    nodes: self.nodes,
-                    edges: written,
-                },
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Retries a sink call that failed transiently, with a short exponential backoff.
-async fn retry<T, F, Fut>(options: &Options, mut call: F) -> Result<T, SinkError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SinkError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if e.transient && attempt < options.sink_attempts => {
-                tracing::warn!("sink write failed ({e}); retrying (attempt {attempt})");
-                tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 fn now() -> String {

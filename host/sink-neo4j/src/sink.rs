@@ -15,7 +15,9 @@ use crate::schema::PluginSchema;
 
 /// Attempts at one transaction that failed transiently (a deadlock, a dropped connection,
 /// a leader change) before the failure is returned. With the backoff below they span
-/// three to six seconds; the engine may then retry the whole batch as well.
+/// three to six seconds. This is the only retry of a sink write: the engine tries each
+/// call once, since only the sink knows which of its failures are transient and which
+/// statements are safe to run again. A permanent failure is returned at once.
 const ATTEMPTS: u32 = 6;
 /// Longest first pause between attempts (the shortest is half of it); it doubles each
 /// time, jittered by [`infragraph_core::backoff`] so two writers that deadlocked do not
@@ -167,27 +169,12 @@ impl Neo4jSink {
         self.retrying(what, || self.tx(queries())).await
     }
 
-    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, Error>
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, call: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, neo4rs::Error>>,
     {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let err = Error::driver(&self.uri, what, e);
-                    if !err.is_transient() || attempt >= ATTEMPTS {
-                        return Err(err);
-                    }
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("{err}; retrying (attempt {attempt} of {ATTEMPTS})");
-                    tokio::time::sleep(backoff(FIRST_BACKOFF, attempt - 1)).await;
-                    attempt += 1;
-                }
-            }
-        }
+        retrying(&self.uri, what, &self.retries, call).await
     }
 
     /// Runs schema statements not yet run through this sink, one transaction each (Neo4j
@@ -213,9 +200,95 @@ impl Neo4jSink {
     }
 }
 
+/// Runs `call` until it succeeds, fails for good (at once, on a permanent failure) or has
+/// failed transiently [`ATTEMPTS`] times; counts each retry in `retries`.
+async fn retrying<T, F, Fut>(
+    uri: &str,
+    what: &str,
+    retries: &AtomicU64,
+    mut call: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, neo4rs::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let err = Error::driver(uri, what, e);
+                if !err.is_transient() || attempt >= ATTEMPTS {
+                    return Err(err);
+                }
+                retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{err}; retrying (attempt {attempt} of {ATTEMPTS})");
+                tokio::time::sleep(backoff(FIRST_BACKOFF, attempt - 1)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use crate::error::server_failure;
+
+    /// Runs `retrying` over a call that fails with `failures` in turn, then succeeds;
+    /// returns the outcome, the calls made and the retries counted.
+    async fn attempts(failures: Vec<neo4rs::Error>) -> (Result<(), Error>, u32, u64) {
+        let calls = AtomicU32::new(0);
+        let retries = AtomicU64::new(0);
+        let failures = Mutex::new(failures.into_iter());
+        let result = retrying("bolt://test:7687", "writing 3 nodes", &retries, || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            let next = failures.lock().unwrap().next();
+            async move { next.map_or(Ok(()), Err) }
+        })
+        .await;
+        (
+            result,
+            calls.load(Ordering::Relaxed),
+            retries.load(Ordering::Relaxed),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_permanent_error_fails_at_once() {
+        // A constraint violation as Neo4j reports it: it would fail the same way again.
+        let violation = || {
+            server_failure(
+                "Neo.ClientError.Schema.ConstraintValidationFailed",
+                "Node(12) already exists with label `FaultNode` and property `id` = 'n7'",
+            )
+        };
+        let started = std::time::Instant::now();
+        let (result, calls, retries) = attempts((0..ATTEMPTS).map(|_| violation()).collect()).await;
+        let e = result.expect_err("it fails");
+        assert_eq!((calls, retries), (1, 0), "one attempt, no retry");
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert!(started.elapsed() < FIRST_BACKOFF, "no pause either");
+    }
+
+    #[tokio::test]
+    async fn a_transient_error_is_retried_until_the_call_passes() {
+        let deadlock = server_failure(
+            "Neo.TransientError.Transaction.DeadlockDetected",
+            "Concurrent modification on page; please retry",
+        );
+        let (result, calls, retries) = attempts(vec![deadlock]).await;
+        result.expect("the second attempt passes");
+        assert_eq!((calls, retries), (2, 1));
+    }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, ensure};
-use infragraph_core::{ConfigValue, MemoryState, NodeBatch};
+use infragraph_core::{ConfigValue, NodeBatch};
 use infragraph_fetch::Secrets;
 use infragraph_runtime::{Emission, Limits, Plugin, Runtime, SyncRequest};
 use tokio::sync::mpsc;
@@ -179,7 +179,7 @@ async fn through_runtime(
         ],
         secrets: Secrets::new(),
         limits: Limits::default(),
-        state: Arc::new(MemoryState::default()),
+        state: Arc::new(harness::MemoryState::default()),
     };
     let (tx, rx) = mpsc::channel(CHANNEL);
     let started = stopwatch();

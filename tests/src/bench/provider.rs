@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use infragraph_core::GraphSink;
 use infragraph_engine::{Job, Options, RunReport};
-use infragraph_runtime::{Limits, Runtime, SyncRequest, resolve_config, resolve_secrets};
+use infragraph_runtime::{Limits, Runtime, resolve_config, resolve_secrets};
 
 /// A simulator serving from a child process: this benchmark's own executable run as
 /// `<exe> serve <args>`, so that the parent's peak RSS is the host's alone. It prints
@@ -85,16 +85,16 @@ pub async fn sync_into<S: GraphSink + 'static>(
     let manifest = plugin.manifest();
     let config = resolve_config(manifest, &Default::default(), &env).expect("config");
     let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
-    let request = SyncRequest {
+    let job = Job {
+        plugin,
         config,
         secrets,
         limits: Limits::default(),
-        state: Arc::new(infragraph_core::MemoryState::default()),
     };
     let reports = infragraph_engine::sync_all(
         rt.clone(),
         sink,
-        vec![Job { plugin, request }],
+        vec![job],
         Options::default(),
         Arc::new(|_: &str, _| {}),
     )

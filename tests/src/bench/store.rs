@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use infragraph_core::{ConfigValue, MemoryState, RunStatus, Value};
+use infragraph_core::{ConfigValue, RunStatus, Value};
 use infragraph_engine::{Job, Options, ProgressFn, sync_one};
 use infragraph_fetch::Secrets;
-use infragraph_runtime::{Limits, Runtime, SyncRequest};
+use infragraph_runtime::{Limits, Runtime};
 use infragraph_sink_sqlite::Store;
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -161,13 +161,9 @@ async fn through_engine(
     let text = |k: &str, v: u64| (k.to_string(), ConfigValue::Text(v.to_string()));
     let job = Job {
         plugin,
-        request: SyncRequest {
-            config: vec![text("count", nodes), text("edges", edges)],
-            secrets: Secrets::new(),
-            limits: Limits::default(),
-            // Replaced by the store.
-            state: Arc::new(MemoryState::default()),
-        },
+        config: vec![text("count", nodes), text("edges", edges)],
+        secrets: Secrets::new(),
+        limits: Limits::default(),
     };
     let progress: ProgressFn = Arc::new(|_, _| {});
     let started = Instant::now();

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use infragraph_core::{ConfigValue, MemoryState};
+use infragraph_core::ConfigValue;
 use infragraph_engine::{Job, Options, sync_all};
 use infragraph_fetch::Secrets;
-use infragraph_runtime::{Limits, SyncRequest};
+use infragraph_runtime::Limits;
 use infragraph_tests::harness;
 
 use crate::runtime;
@@ -21,7 +21,8 @@ async fn edges_past_the_memory_bound_go_through_disk_and_all_arrive() {
     // Two edges leave each node, so up to twice the nodes no two edges are one.
     let (nodes, edges) = (2_000u64, 4_000u64);
     let text = |v: u64| ConfigValue::Text(v.to_string());
-    let request = SyncRequest {
+    let job = Job {
+        plugin,
         config: vec![
             ("count".into(), text(nodes)),
             ("edges".into(), text(edges)),
@@ -30,7 +31,6 @@ async fn edges_past_the_memory_bound_go_through_disk_and_all_arrive() {
         ],
         secrets: Secrets::new(),
         limits: Limits::default(),
-        state: Arc::new(MemoryState::default()),
     };
     let dir = tempfile::tempdir().expect("a scratch dir");
     let db = dir.path().join("graph.db");
@@ -40,14 +40,7 @@ async fn edges_past_the_memory_bound_go_through_disk_and_all_arrive() {
         edge_memory_rows: 700,
         ..Options::default()
     };
-    let reports = sync_all(
-        rt,
-        store,
-        vec![Job { plugin, request }],
-        options,
-        Arc::new(|_: &str, _| {}),
-    )
-    .await;
+    let reports = sync_all(rt, store, vec![job], options, Arc::new(|_: &str, _| {})).await;
     let report = &reports[0];
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(

@@ -380,7 +380,7 @@ async fn a_connection_dropped_mid_batch_is_retried_and_nothing_is_lost_or_duplic
     assert_eq!(c.nodes["FaultNode"].created, N as u64);
 
     // A batch that keeps failing fails, as transient, after a bounded number of attempts
-    // (the engine may retry it once more, then fails the plugin's sync, deleting nothing).
+    // (the engine then fails the plugin's sync, deleting nothing).
     proxy.cut(1_000, 1_000);
     let e = sink
         .write_nodes(&w, &[], &nodes(N..2 * N))
@@ -393,6 +393,47 @@ async fn a_connection_dropped_mid_batch_is_retried_and_nothing_is_lost_or_duplic
         N,
         "nothing half-written"
     );
+}
+
+/// A failure that will not go away is not retried: a uniqueness constraint the operator
+/// added beside the sink's, broken by a batch, fails that batch at the first attempt
+/// (the sink is the only layer that retries, and only what is transient).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_constraint_violation_fails_at_once() {
+    let db = bolt::fresh_database("permanent").await;
+    let sink = Neo4jSink::connect(&db).await.expect("connect");
+    sink.prepare(&manifest()).await.expect("prepare");
+    let config = neo4rs::ConfigBuilder::default()
+        .uri(db.uri.as_str())
+        .user(db.user.as_str())
+        .password(db.password.as_str())
+        .db(db.database.as_str())
+        .build()
+        .expect("a driver config");
+    let graph = neo4rs::Graph::connect(config).await.expect("connect");
+    graph
+        .run(neo4rs::query(
+            "CREATE CONSTRAINT faults_payload IF NOT EXISTS \
+             FOR (n:FaultNode) REQUIRE n.payload IS UNIQUE",
+        ))
+        .await
+        .expect("the operator's constraint");
+    let w = WriteScope {
+        plugin: "faults".into(),
+        scope: "s".into(),
+        update_tag: sink.next_update_tag().await.expect("tag"),
+    };
+    let mut batch = nodes(0..2);
+    for row in &mut batch.rows {
+        row.values = vec![Value::Text("the same payload".into())];
+    }
+    let e = sink
+        .write_nodes(&w, &[], &batch)
+        .await
+        .expect_err("two nodes with one payload break the constraint");
+    assert!(!e.transient, "{e}");
+    assert!(e.what.contains("ConstraintValidationFailed"), "{e}");
+    assert_eq!(sink.retries(), 0, "one attempt: {e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

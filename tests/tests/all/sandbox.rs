@@ -338,7 +338,8 @@ async fn the_fetch_quota_stops_the_plugin() {
 
 #[tokio::test]
 async fn state_is_kept_per_plugin_and_scope_only_when_committed() {
-    use infragraph_core::{MemoryState, StateStore};
+    use infragraph_core::StateStore;
+    use infragraph_tests::harness::MemoryState;
     use std::sync::Arc;
     let rt = runtime();
     let p = misbehave(&rt).await;

@@ -1,0 +1,35 @@
+//! The seam between whatever produces a run's emissions and the engine that reacts to
+//! them. The wasm runtime is one [`Source`] (`sync_one` wraps a loaded plugin in one);
+//! anything else that speaks [`Emission`]s and ends with a [`SyncOutcome`] is another,
+//! which is how the engine's decisions are tested without compiled wasm.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use infragraph_core::{Manifest, StateStore};
+use infragraph_runtime::{Emission, SyncOutcome};
+use tokio::sync::mpsc;
+
+/// One run's worth of emissions, as the engine drives it.
+///
+/// The engine prepares the sink for [`Source::manifest`] before it starts the run, then
+/// calls [`Source::run`] once, reading `out` while the run goes on. It stops reading
+/// when a write fails; a source should then stop and end with `Failure::Stopped`, as the
+/// wasm runtime does when a send finds the channel closed.
+pub trait Source: Send {
+    /// The manifest of the plugin that emits: its name, version and schema.
+    fn manifest(&self) -> &Manifest;
+
+    /// The sha256 of the plugin's file, for the run history.
+    fn sha256(&self) -> &str;
+
+    /// Runs to the end, sending what the plugin emits to `out` in order (the scope
+    /// first), with `state` as the plugin's state store (the engine passes the sink).
+    /// Dropping `out` ends the emissions; the outcome says how the run ended and holds
+    /// the state writes to commit if it succeeded.
+    fn run(
+        self,
+        state: Arc<dyn StateStore>,
+        out: mpsc::Sender<Emission>,
+    ) -> impl Future<Output = SyncOutcome> + Send;
+}
