@@ -22,8 +22,9 @@ pub struct Options {
     /// Records per sink transaction. 10,000 amortises a commit without holding a
     /// transaction open for long.
     pub batch_size: usize,
-    /// Edges held in memory before spooling to disk (half of them wait while the other
-    /// half is being written to the spool file). 200,000 edges is tens of MB.
+    /// Edges held in memory at most. Past half of it, the held edges go to the spool
+    /// file on disk in the background while the next half gathers. 400,000 edges is tens
+    /// of MB; a run of under 200,000 edges never touches the disk.
     pub edge_memory_rows: usize,
     /// Records deleted per cleanup transaction.
     pub cleanup_batch: usize,
@@ -35,7 +36,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             batch_size: 10_000,
-            edge_memory_rows: 200_000,
+            edge_memory_rows: 400_000,
             cleanup_batch: 10_000,
             concurrency: 4,
         }
