@@ -20,6 +20,12 @@
 //! connection. SQLite calls block, so the async trait methods run them with
 //! `tokio::task::block_in_place` on a multi-thread runtime.
 //!
+//! One file per job: `store` opens and checks the file; `sink` is the engine's view
+//! (`GraphSink`, `StateStore`) over `write` (indexes, upserts, update tags, a run's
+//! counts), `cleanup` and `history` (plugin state, run history); `encode` builds property
+//! maps, `resolve` finds an edge's ends; `query` and `reader` read back, `export` and
+//! `import` move whole graphs.
+//!
 //! # Layout
 //!
 //! Version 1 (in `meta`, key `layout`; a store with a newer version is refused). The same
@@ -53,12 +59,17 @@
 //! edges; nodes of incomplete labels and every edge touching one are kept.
 #![deny(missing_docs)]
 
+mod cleanup;
+mod encode;
 mod error;
 mod export;
+mod history;
 mod import;
 mod layout;
 mod query;
 mod reader;
+mod resolve;
+mod sink;
 mod store;
 mod write;
 

@@ -1,0 +1,56 @@
+//! Finding the nodes an edge end names, for writes, imports and cleanup.
+
+use infragraph_core::{is_pascal_case, is_snake_case};
+use rusqlite::{CachedStatement, Connection};
+
+use crate::error::{Error, ErrorKind, Fail};
+use crate::layout::property_expr;
+
+const NODE_BY_ID: &str = "SELECT nid FROM nodes WHERE label = ?1 AND id = ?2";
+
+/// Finds the nodes an edge end names: by the unique (label, id) index, or by another
+/// property through its expression index (several nodes may match). Prepared once per
+/// batch, with the label bound once.
+pub(crate) struct Resolver<'c> {
+    st: CachedStatement<'c>,
+    value_at: usize,
+}
+
+impl<'c> Resolver<'c> {
+    pub(crate) fn new(conn: &'c Connection, label: &str, key: &str) -> Result<Self, Fail> {
+        if key == "id" {
+            let mut st = conn.prepare_cached(NODE_BY_ID)?;
+            st.raw_bind_parameter(1, label)?;
+            return Ok(Resolver { st, value_at: 2 });
+        }
+        // Inlined, not bound: the partial index only serves queries naming the same label
+        // constant. Both names are checked so no data ever becomes SQL.
+        if !is_pascal_case(label) || !is_snake_case(key) {
+            return Err(Fail::Done(Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "cannot match nodes by label {label:?} and property {key:?}: not identifiers"
+                ),
+            )));
+        }
+        let sql = format!(
+            "SELECT nid FROM nodes WHERE label = '{label}' AND {} = ?1",
+            property_expr(key)
+        );
+        Ok(Resolver {
+            st: conn.prepare_cached(&sql)?,
+            value_at: 1,
+        })
+    }
+
+    /// Replaces `out` with the nodes whose key is `value`.
+    pub(crate) fn find(&mut self, value: &str, out: &mut Vec<i64>) -> Result<(), Fail> {
+        out.clear();
+        self.st.raw_bind_parameter(self.value_at, value)?;
+        let mut rows = self.st.raw_query();
+        while let Some(r) = rows.next()? {
+            out.push(r.get(0)?);
+        }
+        Ok(())
+    }
+}
