@@ -28,20 +28,4 @@ pub enum Error {
     /// Plugin state could not be read.
     #[error(transparent)]
     State(#[from] infragraph_core::StateError),
-    /// Reading or writing a file or stream.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    /// An I/O failure while doing `what`.
-    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-        let what = what.into();
-        move |source| Error::Io { what, source }
-    }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use infragraph_core::{
     BoxFuture, ChangeCounts, Direction, EdgeBatch, Exported, GraphReader, GraphSink, Incomplete,
@@ -174,11 +174,6 @@ impl Graph {
             Graph::Store(s) => s.path().display().to_string(),
             Graph::Neo4j(s) => s.uri().to_string(),
         }
-    }
-
-    /// The store's file, when it is the embedded store.
-    pub fn path(&self) -> Option<&Path> {
-        self.as_store().map(Store::path)
     }
 }
 

@@ -13,7 +13,7 @@
 use std::io::{BufReader, Read, Write};
 use std::ops::ControlFlow;
 
-use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
+use infragraph_sink_neo4j::Neo4jSink;
 use infragraph_sink_sqlite::Store;
 use tokio::sync::mpsc;
 
@@ -166,7 +166,7 @@ impl Target {
                 Store::open(path)?;
                 Target::Store(path.clone())
             }
-            Location::Neo4j(config) => Target::Neo4j(connect(config).await?),
+            Location::Neo4j(config) => Target::Neo4j(Neo4jSink::connect(config).await?),
         })
     }
 
@@ -203,10 +203,6 @@ impl Target {
             }
         }
     }
-}
-
-async fn connect(config: &Neo4jConfig) -> Result<Neo4jSink, Error> {
-    Ok(Neo4jSink::connect(config).await?)
 }
 
 /// A `Write` that sends each complete line to the channel; run on a blocking thread.

@@ -309,6 +309,14 @@ pub struct PushArgs {
 pub fn graph_args(store: &StoreArg, neo4j: &Neo4jArgs) -> infragraph_app::GraphArgs {
     infragraph_app::GraphArgs {
         store: store.store.clone(),
+        ..server_args(neo4j)
+    }
+}
+
+/// Just a server, for `push`, whose `--store` is the source rather than where the graph is.
+pub fn server_args(neo4j: &Neo4jArgs) -> infragraph_app::GraphArgs {
+    infragraph_app::GraphArgs {
+        store: None,
         neo4j: neo4j.neo4j.clone(),
         neo4j_user: neo4j.neo4j_user.clone(),
         neo4j_database: neo4j.neo4j_database.clone(),

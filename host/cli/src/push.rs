@@ -7,13 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use infragraph_app::{DEFAULT_STORE, Location, Settings};
 
-use crate::args::{PushArgs, graph_args};
+use crate::args::{PushArgs, server_args};
 
 pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<ExitCode> {
-    let server = settings.server(&graph_args(
-        &crate::args::StoreArg { store: None },
-        &args.neo4j,
-    ))?;
+    let server = settings.server(&server_args(&args.neo4j))?;
     let path = args.store.store.clone().unwrap_or(DEFAULT_STORE.into());
     let (uri, database) = (server.uri.clone(), server.database.clone());
     let from = Location::Store(path.clone());

@@ -29,7 +29,7 @@ type Key = (String, String);
 const NODE: &str = "labels(n) AS labels, properties(n) AS props";
 
 impl Neo4jSink {
-    /// Reads every row of `q` (outside a transaction: reads need none).
+    /// Reads every row of `q`, in a transaction of its own retried like every other.
     async fn rows(&self, what: &str, q: impl Fn() -> Query) -> Result<Vec<Row>, Error> {
         let rows = self.tx_retried(what, || vec![q()]).await?;
         Ok(rows.into_iter().flatten().collect())
