@@ -149,9 +149,12 @@ impl<'a> Sync<'a> {
         self
     }
 
-    /// Sets a credential value.
+    /// Sets a credential value (at least
+    /// [`MIN_SECRET_BYTES`](infragraph_fetch::MIN_SECRET_BYTES) long).
     pub fn secret(mut self, name: &str, value: &str) -> Self {
-        self.secrets.insert(name, value.into());
+        self.secrets
+            .insert(name, value.into())
+            .expect("a test secret long enough to scrub");
         self
     }
 

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod conformance;
 pub mod graph;
 pub mod harness;
+pub mod leak;
 pub mod logs;
 pub mod sim;

@@ -36,11 +36,18 @@ impl<'a> MakeWriter<'a> for Captured {
 }
 
 /// Captures every log event at TRACE and above on the current thread until the guard is
-/// dropped. Use with a current-thread tokio runtime so the plugin's calls log here.
+/// dropped, but for what the runtime's [`LOG_DIRECTIVES`] quiet, as the binary does. Use
+/// with a current-thread tokio runtime so the plugin's calls log here.
+///
+/// [`LOG_DIRECTIVES`]: infragraph_runtime::LOG_DIRECTIVES
 pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
+    let mut filter = tracing_subscriber::EnvFilter::new("trace");
+    for directive in infragraph_runtime::LOG_DIRECTIVES {
+        filter = filter.add_directive(directive.parse().expect("the runtime's directives parse"));
+    }
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+        .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(captured.clone())
         .finish();

@@ -30,6 +30,8 @@ fn provider_plugins(root: &Path) -> anyhow::Result<Vec<String>> {
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("infragraph-hostile", "misbehave"),
     ("infragraph-hostile-old-contract", "old-contract"),
+    ("infragraph-hostile-impostor", "impostor"),
+    ("infragraph-hostile-manifest-loop", "manifest-loop"),
     ("infragraph-guest-emit-bench", "emit-bench"),
 ];
 

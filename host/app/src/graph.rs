@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, Direction, EdgeBatch, Exported, GraphReader, GraphSink, Incomplete,
-    Manifest, NodeBatch, RunRecord, SinkError, StateError, StateStore, Step, StoredEdge,
+    BoxFuture, ChangeCounts, Direction, EdgeBatch, Exported, GraphReader, GraphSink, Holder,
+    Manifest, NodeBatch, Publish, RunRecord, SinkError, StateError, StateStore, Step, StoredEdge,
     StoredNode, WriteScope,
 };
 use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
@@ -270,6 +271,20 @@ impl GraphSink for Graph {
         }
     }
 
+    async fn lease(&self, w: &WriteScope, holder: &Holder, ttl: Duration) -> Result<(), SinkError> {
+        match self {
+            Graph::Store(s) => s.lease(w, holder, ttl).await,
+            Graph::Neo4j(s) => s.lease(w, holder, ttl).await,
+        }
+    }
+
+    async fn release(&self, w: &WriteScope, holder: &Holder) -> Result<(), SinkError> {
+        match self {
+            Graph::Store(s) => s.release(w, holder).await,
+            Graph::Neo4j(s) => s.release(w, holder).await,
+        }
+    }
+
     async fn write_nodes(
         &self,
         w: &WriteScope,
@@ -289,22 +304,17 @@ impl GraphSink for Graph {
         }
     }
 
-    async fn changes(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
+    async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
         match self {
-            Graph::Store(s) => s.changes(w).await,
-            Graph::Neo4j(s) => s.changes(w).await,
+            Graph::Store(s) => s.publish(w, p).await,
+            Graph::Neo4j(s) => s.publish(w, p).await,
         }
     }
 
-    async fn cleanup(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> Result<ChangeCounts, SinkError> {
+    async fn discard(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
         match self {
-            Graph::Store(s) => s.cleanup(w, keep, batch).await,
-            Graph::Neo4j(s) => s.cleanup(w, keep, batch).await,
+            Graph::Store(s) => s.discard(w).await,
+            Graph::Neo4j(s) => s.discard(w).await,
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use infragraph_core::ConfigValue;
-use infragraph_runtime::{Catalog, Limits, Runtime};
+use infragraph_runtime::{Catalog, Consent, Limits, Runtime, SecretSource};
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -37,8 +37,10 @@ pub struct Settings {
 pub struct PluginSettings {
     /// Config values (credentials are refused when the job is assembled).
     pub config: BTreeMap<String, ConfigValue>,
-    /// Files holding credential values, by credential name.
-    pub secret_files: BTreeMap<String, PathBuf>,
+    /// Where each credential's value comes from, by credential name:
+    /// `[plugins.<name>.secrets]`, and the older `secret_files` (each a file source).
+    /// The operator's consent: a plugin that is not built in gets no other credential.
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Limits of this plugin, over the global ones.
     pub limits: LimitsFile,
 }
@@ -87,8 +89,10 @@ pub struct LimitsFile {
     memory_mib: Option<usize>,
     sync_seconds: Option<u64>,
     records: Option<u64>,
+    property_value_kib: Option<usize>,
     fetches: Option<u64>,
     response_mib: Option<u64>,
+    responses_held_mib: Option<u64>,
     request_timeout_seconds: Option<u64>,
     retries: Option<u32>,
     per_host_concurrency: Option<usize>,
@@ -107,11 +111,17 @@ impl LimitsFile {
         if let Some(v) = self.records {
             l.records = v;
         }
+        if let Some(v) = self.property_value_kib {
+            l.property_value_bytes = v << 10;
+        }
         if let Some(v) = self.fetches {
             l.fetches = v;
         }
         if let Some(v) = self.response_mib {
             l.fetch.max_body_bytes = v << 20;
+        }
+        if let Some(v) = self.responses_held_mib {
+            l.fetch.max_held_bytes = v << 20;
         }
         if let Some(v) = self.request_timeout_seconds {
             l.fetch.request_timeout = Duration::from_secs(v);
@@ -201,6 +211,19 @@ impl Settings {
         })
     }
 
+    /// The operator's consent to the credentials of plugin `name`: the sources its
+    /// `[plugins.<name>.secrets]` names and the build its pin allows.
+    pub fn consent(&self, name: &str) -> Consent {
+        Consent {
+            secrets: self
+                .plugins
+                .get(name)
+                .map(|p| p.secrets.clone())
+                .unwrap_or_default(),
+            pin: self.catalog.pins.get(name).cloned(),
+        }
+    }
+
     /// A plugin runtime with this configuration's code cache.
     pub fn runtime(&self) -> Result<Runtime, Error> {
         Ok(Runtime::new(self.cache_dir.clone())?)
@@ -221,11 +244,45 @@ fn plugin_settings(mut table: toml::Table) -> Result<(PluginSettings, Option<Str
         Some(_) => return Err("`sha256` must be a hex string".into()),
         None => None,
     };
+    if let Some(secrets) = table.remove("secrets") {
+        let toml::Value::Table(secrets) = secrets else {
+            return Err("`secrets` must be a table of credential names, e.g. \
+                        `secrets.api_token = { env = \"VAR\" }`"
+                .into());
+        };
+        for (name, source) in secrets {
+            // Never quote what is there: an operator who wrote the secret itself in the
+            // file must not find it in an error message or a log.
+            let shape = format!(
+                "`secrets.{name}` must be `{{ env = \"VAR\" }}` or `{{ file = \"/path\" }}`, \
+                 naming where its value comes from"
+            );
+            let source: SecretSource = match source {
+                toml::Value::Table(_) => source.try_into().map_err(|_| shape)?,
+                _ => {
+                    return Err(format!(
+                        "{shape}; the config file never holds a secret's value"
+                    ));
+                }
+            };
+            out.secrets.insert(name, source);
+        }
+    }
+    // The older spelling of `secrets.<name> = { file = "…" }`, still read: a file the
+    // operator named for a credential is as much consent as the newer form.
     if let Some(files) = table.remove("secret_files") {
         let files: BTreeMap<String, PathBuf> = files
             .try_into()
             .map_err(|e| format!("`secret_files` must map credential names to file paths: {e}"))?;
-        out.secret_files = files;
+        for (name, path) in files {
+            if out.secrets.contains_key(&name) {
+                return Err(format!(
+                    "credential {name:?} is named both in `secrets` and in `secret_files`; \
+                     keep one (`secrets.{name} = {{ file = \"…\" }}` is the newer form)"
+                ));
+            }
+            out.secrets.insert(name, SecretSource::File(path));
+        }
     }
     if let Some(limits) = table.remove("limits") {
         out.limits = limits
@@ -270,4 +327,53 @@ fn cache_home() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(|d| PathBuf::from(d).join("infragraph"))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/infragraph")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_in_the_config_reach_the_runtime_limits() {
+        let file: LimitsFile =
+            toml::from_str("property_value_kib = 64\nresponses_held_mib = 32\nrecords = 7\n")
+                .unwrap();
+        let mut l = Limits::default();
+        file.apply(&mut l);
+        assert_eq!(l.property_value_bytes, 64 << 10);
+        assert_eq!(l.fetch.max_held_bytes, 32 << 20);
+        assert_eq!(l.records, 7);
+        assert!(toml::from_str::<LimitsFile>("no_such_limit = 1").is_err());
+    }
+
+    fn plugin(text: &str) -> Result<PluginSettings, String> {
+        plugin_settings(toml::from_str(text).unwrap()).map(|(p, _)| p)
+    }
+
+    #[test]
+    fn secrets_name_a_source_and_secret_files_are_file_sources() {
+        let p = plugin(
+            "[secrets]\ntoken = { env = \"MY_TOKEN\" }\nkey = { file = \"/run/key\" }\n\
+             [secret_files]\npassword = \"/run/pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.secrets["token"], SecretSource::Env("MY_TOKEN".into()));
+        assert_eq!(p.secrets["key"], SecretSource::File("/run/key".into()));
+        assert_eq!(p.secrets["password"], SecretSource::File("/run/pw".into()));
+    }
+
+    #[test]
+    fn a_secret_written_in_the_config_is_refused_without_quoting_it() {
+        for text in [
+            "[secrets]\ntoken = \"hunter2-in-the-file\"\n",
+            "[secrets]\ntoken = { value = \"hunter2-in-the-file\" }\n",
+            "[secrets]\ntoken = { env = \"A\", file = \"hunter2-in-the-file\" }\n",
+        ] {
+            let err = plugin(text).expect_err(text);
+            assert!(err.contains("`secrets.token` must be"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let err = plugin("secrets.t = { file = \"/a\" }\nsecret_files.t = \"/b\"\n").unwrap_err();
+        assert!(err.contains("both"), "{err}");
+    }
 }

@@ -173,6 +173,19 @@ pub struct SyncArgs {
     /// Plugins synced at once (default 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// When another run is syncing the same plugin and scope, wait for it to finish
+    /// instead of failing at once.
+    #[arg(long)]
+    pub wait: bool,
+    /// Let a plugin given by path run under the name of an installed plugin (it then
+    /// writes that plugin's records). Pinning the file in the config does the same.
+    #[arg(long)]
+    pub replace_installed: bool,
+    /// With --replace-installed: let the replacement read and write the installed
+    /// plugin's state (cursors, and secrets such as the Azure abstraction seed), which
+    /// it otherwise keeps apart.
+    #[arg(long, requires = "replace_installed")]
+    pub adopt_state: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -51,7 +51,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let command = async {
         match args.command {
             args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
@@ -63,13 +63,30 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Push(cmd) => push::run(&settings, cmd).await,
             args::Command::State(cmd) => state::run(&settings, cmd).await,
         }
-    })
+    };
+    // Ctrl-C drops the command, and with it the store, which folds its write-ahead log
+    // back into the file on the way out; a sync in progress publishes nothing.
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            done = command => Some(done),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // Tasks still running (a plugin mid-request) end with the runtime.
+    drop(rt);
+    match outcome {
+        Some(done) => done,
+        None => {
+            eprintln!("infragraph: interrupted");
+            Ok(ExitCode::from(130))
+        }
+    }
 }
 
 fn init_logging(args: &args::Args) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
+    let mut filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
         // The Bolt driver logs every connection it opens at info.
         .unwrap_or_else(|_| {
             EnvFilter::new(if args.verbose {
@@ -78,6 +95,10 @@ fn init_logging(args: &args::Args) {
                 "info,neo4rs=warn"
             })
         });
+    // Added last, so they replace the user's directives for the same targets.
+    for directive in infragraph_runtime::LOG_DIRECTIVES {
+        filter = filter.add_directive(directive.parse().expect("the runtime's directives parse"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use infragraph_core::CredentialUse;
-use infragraph_runtime::Plugin;
+use infragraph_runtime::{Catalog, Origin, Plugin, SecretSource, Source};
 use serde_json::json;
 
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
@@ -30,7 +30,18 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                         }
                     })
                     .collect();
+                let conflicts: Vec<_> = Catalog::label_conflicts(&found)
+                    .into_iter()
+                    .map(|(label, a, b)| json!({ "label": label, "paths": [a, b] }))
+                    .collect();
                 out!("{}", serde_json::to_string_pretty(&rows)?);
+                // The plugins stay a plain list on stdout, for the scripts reading it.
+                if !conflicts.is_empty() {
+                    eprintln!(
+                        "infragraph: label conflicts: {}",
+                        serde_json::to_string(&conflicts)?
+                    );
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             if found.is_empty() {
@@ -69,18 +80,50 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
             for b in &broken {
                 out!("not loaded: {b}");
             }
+            for (label, a, b) in Catalog::label_conflicts(&found) {
+                out!(
+                    "conflict: label {label} is declared by both {} and {}; sync refuses both",
+                    a.display(),
+                    b.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Inspect { plugin, json } => {
             let (p, source) = settings.catalog.find(&runtime, &plugin).await?;
+            let consent = settings.consent(&p.manifest().name);
+            let origins: Vec<Origin> = p
+                .manifest()
+                .credentials
+                .iter()
+                .map(|c| consent.origin(c, source, p.sha256()))
+                .collect();
             if json {
+                let credentials: Vec<_> = p
+                    .manifest()
+                    .credentials
+                    .iter()
+                    .zip(&origins)
+                    .map(|(c, o)| {
+                        let from = match o {
+                            Origin::Configured(SecretSource::Env(v)) | Origin::Manifest(v) => {
+                                json!({ "env": v })
+                            }
+                            Origin::Configured(SecretSource::File(f)) => json!({ "file": f }),
+                            Origin::NotConfigured => json!("not configured"),
+                            Origin::OtherBuild { .. } => json!("not this build"),
+                        };
+                        json!({ "name": c.name, "hosts": c.hosts, "required": c.required, "from": from })
+                    })
+                    .collect();
                 let doc = json!({
                     "path": p.path(), "source": source, "sha256": p.sha256(),
-                    "contract": p.contract(), "manifest": p.manifest(),
+                    "contract": p.contract(), "credentials": credentials,
+                    "manifest": p.manifest(),
                 });
                 out!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                out_raw!("{}", inspect(&p, &source.to_string()));
+                out_raw!("{}", inspect(&p, source, &origins));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -99,7 +142,7 @@ pub async fn schema(settings: &Settings, cmd: SchemaArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(p: &Plugin, source: &str) -> String {
+fn inspect(p: &Plugin, source: Source, origins: &[Origin]) -> String {
     let m = p.manifest();
     let mut s = String::new();
     let _ = writeln!(
@@ -113,12 +156,19 @@ fn inspect(p: &Plugin, source: &str) -> String {
     let _ = writeln!(s, "May fetch from (HTTPS): {}", list_or_none(&m.hosts));
     let _ = writeln!(
         s,
-        "\nCredentials (values come from the environment or `secret_files`, never the config file):"
+        "\nCredentials ({}; never from the config file itself):",
+        if source == Source::BuiltIn {
+            "a built-in plugin reads the variable its manifest names, unless \
+             [plugins.<name>.secrets] names another source"
+        } else {
+            "a plugin that is not built in gets only those [plugins.<name>.secrets] names a \
+             source for"
+        }
     );
     if m.credentials.is_empty() {
         let _ = writeln!(s, "  none");
     }
-    for c in &m.credentials {
+    for (c, origin) in m.credentials.iter().zip(origins) {
         let use_ = match &c.use_ {
             CredentialUse::Header => "header value".to_string(),
             CredentialUse::Bearer => "bearer token".to_string(),
@@ -138,13 +188,28 @@ fn inspect(p: &Plugin, source: &str) -> String {
                     .unwrap_or_default()
             ),
         };
+        let from = match origin {
+            Origin::Configured(SecretSource::Env(v)) => format!("env {v} (configured)"),
+            Origin::Configured(SecretSource::File(f)) => {
+                format!("file {} (configured)", f.display())
+            }
+            Origin::Manifest(v) => format!("env {v}"),
+            Origin::NotConfigured => format!(
+                "nowhere: not configured (its manifest suggests env {}; add `{} = {{ env = \"…\" }}` \
+                 or `{{ file = \"…\" }}` under [plugins.{}.secrets])",
+                c.env, c.name, m.name
+            ),
+            Origin::OtherBuild { pinned } => {
+                format!("none: the config pins another build ({pinned})")
+            }
+        };
         let _ = writeln!(
             s,
-            "  {:<16} env {:<28} {}{}\n  {:<16} sent as {use_} to {}",
+            "  {:<16} {}{}\n  {:<16} from {from}\n  {:<16} sent as {use_} to {}",
             c.name,
-            c.env,
             c.description,
             if c.required { "" } else { " (optional)" },
+            "",
             "",
             list_or_none(&c.hosts)
         );

@@ -1,6 +1,7 @@
 //! `infragraph sync`: the library assembles and runs the syncs (every plugin's config and
-//! credentials resolved first, so a typo fails before anything runs); this draws progress
-//! bars on a terminal and prints a summary table at the end.
+//! credentials resolved first; a plugin that cannot run is reported failed, naming the
+//! phase, and the others run; a name matching no plugin fails before anything runs); this
+//! draws progress bars on a terminal and prints a summary table at the end.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -22,6 +23,9 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
         plugins: args.plugins.clone(),
         batch_size: args.batch_size,
         concurrency: args.concurrency,
+        wait: args.wait,
+        replace_installed: args.replace_installed,
+        adopt_state: args.adopt_state,
     };
     let mut bars = None;
     let synced = infragraph_app::sync(settings, &location, &plan, |names| {

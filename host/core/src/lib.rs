@@ -9,6 +9,7 @@
 
 mod backoff;
 mod error;
+mod lease;
 mod manifest;
 mod read;
 mod record;
@@ -19,6 +20,7 @@ mod value;
 
 pub use backoff::{BACKOFF_CAP, backoff};
 pub use error::{ManifestError, RecordError};
+pub use lease::{Holder, LEASE_TTL};
 pub use manifest::{
     AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,
     NodeKind, PropertyDef, Schema,
@@ -27,11 +29,19 @@ pub use read::{Direction, Exported, GraphReader, MAX_PATH_VISITS, Step, StoredEd
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
 pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};
 pub use sink::{
-    ChangeCounts, Changes, GraphSink, Incomplete, RunRecord, RunStatus, SinkError, WriteScope,
+    ChangeCounts, Changes, GraphSink, Incomplete, Publish, RunRecord, RunStatus, SinkError,
+    WriteScope,
 };
 pub use state::{BoxFuture, StateError, StateStore};
 pub use value::{Value, ValueType};
 
 /// Properties every stored node and edge carries, written by the host. A plugin may not
 /// declare them.
-pub const RESERVED_PROPERTIES: &[&str] = &["id", "firstseen", "lastupdated", "_source", "_scope"];
+pub const RESERVED_PROPERTIES: &[&str] = &[
+    "id",
+    "firstseen",
+    "lastupdated",
+    "_source",
+    "_scope",
+    "_also_scopes",
+];

@@ -3,7 +3,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EdgeBatch, Manifest, NodeBatch, NodeRef, StateStore};
+use std::time::Duration;
+
+use crate::{EdgeBatch, Holder, Manifest, NodeBatch, NodeRef, StateStore};
 
 /// Why a sink could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +15,8 @@ pub struct SinkError {
     pub what: String,
     /// Whether trying again may succeed (a deadlock, a dropped connection).
     pub transient: bool,
+    /// Whether another run holds the lease asked for: waiting may succeed.
+    pub held: bool,
 }
 
 impl SinkError {
@@ -21,6 +25,7 @@ impl SinkError {
         SinkError {
             what: what.into(),
             transient: false,
+            held: false,
         }
     }
     /// A failure worth retrying.
@@ -28,6 +33,15 @@ impl SinkError {
         SinkError {
             what: what.into(),
             transient: true,
+            held: false,
+        }
+    }
+    /// Another run holds the lease; `what` names it.
+    pub fn held(what: impl Into<String>) -> Self {
+        SinkError {
+            what: what.into(),
+            transient: false,
+            held: true,
         }
     }
 }
@@ -99,6 +113,22 @@ impl ChangeCounts {
     }
 }
 
+/// What [`GraphSink::publish`] does besides making a run's writes visible.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    /// Delete the records `w`'s plugin and scope asserted before this run but not in it,
+    /// except nodes of these labels (under their parent, when given) and edges touching
+    /// them; `None` deletes nothing.
+    pub cleanup: Option<&'a [Incomplete]>,
+    /// The plugin's state writes, stored with the run.
+    pub state: &'a BTreeMap<String, Option<Vec<u8>>>,
+    /// The name the state is kept under: the plugin's, unless it runs as a replacement
+    /// of an installed plugin whose state the operator did not adopt.
+    pub state_plugin: &'a str,
+    /// Records deleted per transaction, for a sink that cannot delete in one.
+    pub cleanup_batch: usize,
+}
+
 /// How a run ended, as kept in the run history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,8 +186,27 @@ pub trait GraphSink: StateStore + Send + Sync {
     /// A new update tag, greater than any this sink handed out before.
     fn next_update_tag(&self) -> impl Future<Output = Result<i64, SinkError>> + Send;
 
-    /// Upserts a batch of nodes in one transaction. `extra_labels` are the labels the
-    /// schema adds to every node of `batch.label`.
+    /// Takes the lease of `w`'s plugin and scope for `holder` until `ttl` from now, or
+    /// renews it when `holder` has it already. Fails with [`SinkError::held`], naming the
+    /// holder, while another run holds an unexpired lease and is not known gone
+    /// ([`Holder::is_gone`]); a renewal fails so too when the lease was lost meanwhile.
+    fn lease(
+        &self,
+        w: &WriteScope,
+        holder: &Holder,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Lets go of the lease of `w`'s plugin and scope, if `holder` still has it.
+    fn release(
+        &self,
+        w: &WriteScope,
+        holder: &Holder,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Upserts a batch of nodes of the run `w`. `extra_labels` are the labels the schema
+    /// adds to every node of `batch.label`. A graph server applies the batch at once, in
+    /// one transaction; the embedded store holds it for [`GraphSink::publish`].
     fn write_nodes(
         &self,
         w: &WriteScope,
@@ -165,31 +214,39 @@ pub trait GraphSink: StateStore + Send + Sync {
         batch: &NodeBatch,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
-    /// Merges a batch of edges in one transaction; returns how many rows had an end that
-    /// does not exist.
+    /// Merges a batch of edges of the run `w`, like [`GraphSink::write_nodes`]; returns how
+    /// many rows had an end that does not exist, as far as known now (the embedded store
+    /// counts them when it publishes).
     fn write_edges(
         &self,
         w: &WriteScope,
         batch: &EdgeBatch,
     ) -> impl Future<Output = Result<u64, SinkError>> + Send;
 
-    /// Created and updated counts of this run's writes, per label and per type.
-    fn changes(
+    /// Ends a run that succeeded (or is partial): deletes what `w`'s scope asserted before
+    /// but not in this run, as [`Publish::cleanup`] says, stores the plugin's state
+    /// writes, and returns the run's created, updated, deleted (and, for a sink that
+    /// resolves edges only now, unresolved) counts. The embedded store does all of it,
+    /// with every write of the run, in one transaction: readers see the graph before the
+    /// run or after it, never between, and a run killed at any point changes nothing.
+    /// A graph server applied each batch as it came; its cleanup runs in transactions of
+    /// at most `cleanup_batch` records.
+    fn publish(
+        &self,
+        w: &WriteScope,
+        p: &Publish<'_>,
+    ) -> impl Future<Output = Result<ChangeCounts, SinkError>> + Send;
+
+    /// Ends a run that failed: deletes nothing and stores no state. The embedded store
+    /// drops every write of the run; a graph server keeps the batches it applied. Returns
+    /// the counts of what stays written.
+    fn discard(
         &self,
         w: &WriteScope,
     ) -> impl Future<Output = Result<ChangeCounts, SinkError>> + Send;
 
-    /// Deletes records of `w.plugin` and `w.scope` older than `w.update_tag`, except
-    /// nodes of the `keep` labels (under their parent, when given) and edges touching
-    /// them, in transactions of at most `batch` records. Returns deleted counts.
-    fn cleanup(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> impl Future<Output = Result<ChangeCounts, SinkError>> + Send;
-
-    /// Stores the state writes of a successful sync.
+    /// Stores state writes outside a run (`infragraph state set`); a run's own go with
+    /// [`GraphSink::publish`].
     fn commit_state(
         &self,
         plugin: &str,

@@ -1,10 +1,12 @@
 //! One infragraph sync, between a source of emissions (a plugin in the wasm runtime) and
-//! a sink: it drives the plugin, batches the nodes it emits into the sink as they come
+//! a sink: it takes the lease of the plugin's scope once the plugin declares it (one run
+//! per plugin and scope), batches the nodes the plugin emits into the sink as they come
 //! (on a task of their own, so the plugin keeps running while a batch is written), holds
 //! edges back (spooling them to disk past a bound) and writes them once every node is
-//! in, then, only after a fully successful run, deletes the stale records of that plugin
-//! and scope and commits the plugin's state. Everything it counted ends in a
-//! [`RunReport`], which the sink keeps in its run history.
+//! in, then, only after a fully successful run, publishes it (the sink deletes the stale
+//! records of that plugin and scope and stores the plugin's state with it); any other
+//! run is discarded. Everything it counted ends in a [`RunReport`], which the sink keeps
+//! in its run history.
 //!
 //! It knows sinks only through `infragraph_core::GraphSink`, and plugins only through
 //! `infragraph_runtime`'s emissions: [`Source`] is the seam, so the engine's decisions can
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod lease;
 mod report;
 mod source;
 mod spool;

@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
 use infragraph_core::{Changes, Incomplete, NodeRef, RunStatus};
-use infragraph_fetch::FetchStats;
-use infragraph_runtime::RecordCounts;
+use infragraph_fetch::{FetchStats, Secrets};
+use infragraph_runtime::{MAX_GUEST_TEXT, RecordCounts};
 use serde::{Deserialize, Serialize};
 
 /// Everything one sync did, as the operator reads it and the run history keeps it.
@@ -60,6 +60,35 @@ pub struct Phases {
 }
 
 impl RunReport {
+    /// The report of a plugin refused before its sync began: it could not be loaded, or
+    /// its config or credentials could not be resolved. `error` names the phase
+    /// (`load: …`, `manifest: …`); it is cut at [`MAX_GUEST_TEXT`], as a manifest error
+    /// may quote what the guest declared. `version` and `sha256` are empty when the file
+    /// could not be read that far.
+    pub fn refused(plugin: &str, version: &str, sha256: &str, error: &str) -> RunReport {
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        RunReport {
+            plugin: plugin.into(),
+            plugin_version: version.into(),
+            plugin_sha256: sha256.into(),
+            scope: None,
+            update_tag: 0,
+            status: RunStatus::Failed,
+            started_at: now.clone(),
+            finished_at: now,
+            summary: None,
+            // No secret has been read yet: the cap is all this does.
+            errors: vec![Secrets::new().redact_capped(error, MAX_GUEST_TEXT)],
+            limits_hit: Vec::new(),
+            incomplete: Vec::new(),
+            nodes: BTreeMap::new(),
+            edges: BTreeMap::new(),
+            records: RecordCounts::default(),
+            http: FetchStats::default(),
+            phases: Phases::default(),
+        }
+    }
+
     /// Nodes written in this run.
     pub fn nodes_written(&self) -> u64 {
         self.nodes.values().map(|c| c.created + c.updated).sum()

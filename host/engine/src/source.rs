@@ -23,6 +23,12 @@ pub trait Source: Send {
     /// The sha256 of the plugin's file, for the run history.
     fn sha256(&self) -> &str;
 
+    /// The name the plugin's state is kept under: its own, unless the operator runs a
+    /// build that replaces an installed plugin without adopting that plugin's state.
+    fn state_name(&self) -> &str {
+        &self.manifest().name
+    }
+
     /// Runs to the end, sending what the plugin emits to `out` in order (the scope
     /// first), with `state` as the plugin's state store (the engine passes the sink).
     /// Dropping `out` ends the emissions; the outcome says how the run ended and holds

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use infragraph_core::{
-    ChangeCounts, ConfigValue, GraphSink, Manifest, RunRecord, RunStatus, SinkError, StateStore,
+    BoxFuture, ChangeCounts, ConfigValue, GraphSink, Holder, Manifest, Publish, RunRecord,
+    RunStatus, SinkError, StateError, StateStore,
 };
 use infragraph_fetch::Secrets;
 use infragraph_runtime::{Emission, Failure, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
@@ -30,6 +31,9 @@ pub struct Options {
     pub cleanup_batch: usize,
     /// Plugins synced at once.
     pub concurrency: usize,
+    /// When another run holds the lease of a plugin and scope: wait for it (`true`) or
+    /// fail at once, naming it (`false`).
+    pub wait_for_lease: bool,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             edge_memory_rows: 400_000,
             cleanup_batch: 10_000,
             concurrency: 4,
+            wait_for_lease: false,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct Job {
     pub secrets: Secrets,
     /// What the run may consume.
     pub limits: Limits,
+    /// The name its state is kept under, when not its own (see [`Source::state_name`]).
+    pub state_as: Option<String>,
 }
 
 /// A job in the wasm runtime: the [`Source`] behind [`sync_one`].
@@ -71,12 +78,20 @@ impl Source for Wasm<'_> {
         self.job.plugin.sha256()
     }
 
+    fn state_name(&self) -> &str {
+        self.job
+            .state_as
+            .as_deref()
+            .unwrap_or(&self.job.plugin.manifest().name)
+    }
+
     async fn run(self, state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
         let Job {
             plugin,
             config,
             secrets,
             limits,
+            state_as: _,
         } = self.job;
         let request = SyncRequest {
             config,
@@ -171,12 +186,13 @@ pub async fn sync_one<S: GraphSink + 'static>(
 /// Syncs what `source` emits into `sink`. Never fails: every failure is in the report,
 /// which is also appended to the sink's run history, whatever happened.
 ///
-/// The decisions: nodes are written as they come and edges once every node is in (also
-/// after a plugin failure: what it emitted is true as far as it goes); a sink failure
-/// stops the plugin. Stale records are deleted only after a run where both the plugin
-/// and the sink succeeded, keeping those of labels the plugin marked incomplete (the run
-/// is then partial); the plugin's state writes are committed after that, last, so a
-/// cursor never moves past records that are not in the graph.
+/// The decisions: nothing is written before the run holds the lease of its plugin and
+/// scope; nodes are written as they come and edges once every node is in; a sink
+/// failure stops the plugin. A run where both the plugin and the sink succeeded is
+/// published: stale records deleted, except those of labels the plugin marked incomplete
+/// (the run is then partial), and the plugin's state stored with it, so a cursor never
+/// moves past records that are not in the graph. Any other run is discarded: nothing
+/// deleted, no state stored, and in the embedded store nothing of it applied at all.
 pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     sink: &Arc<S>,
     source: E,
@@ -233,17 +249,28 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         sink.clone(),
         &name,
         tag,
+        Holder::this_process(&report.started_at),
         extra_labels,
         options,
         progress.clone(),
     );
-    let state: Arc<dyn StateStore> = sink.clone();
+    let state_name = source.state_name().to_string();
+    let state: Arc<dyn StateStore> = if state_name == name {
+        sink.clone()
+    } else {
+        tracing::info!(plugin = %name, state = %state_name, "state kept apart from the installed plugin's");
+        Arc::new(StateAs {
+            inner: sink.clone(),
+            name: state_name.clone(),
+        })
+    };
     let (outcome, taken) = tokio::join!(source.run(state, tx), take.run(rx));
     report.phases.sync_ms = ms(sync_started.elapsed());
     report.records = outcome.counts.clone();
     report.http = outcome.fetch.clone();
     report.scope = outcome.scope.clone();
     report.incomplete = taken.incomplete;
+    let lease = taken.lease;
     let mut sink_error = taken.error;
     let plugin_ok = match &outcome.result {
         Ok(summary) => {
@@ -256,12 +283,14 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
             if let Failure::Limit { limit, value } = f {
                 report.limits_hit.push(format!("{limit} ({value})"));
             }
-            report.errors.push(f.to_string());
+            // Named by phase, like a plugin refused before its run (`load`, `manifest`,
+            // `config`, `credentials`) and a sink failure (`sink`).
+            report.errors.push(format!("sync: {f}"));
             false
         }
     };
     let Some(w) = taken.scope else {
-        if plugin_ok {
+        if plugin_ok && sink_error.is_none() {
             report.errors.push(
                 "the plugin finished without declaring a scope, so nothing could be written".into(),
             );
@@ -271,13 +300,21 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         }
         return finish(sink, report, started).await;
     };
+    let Some(lease) = lease else {
+        // A scope without a lease: taking it failed, which the sink error says.
+        report.errors.push(format!(
+            "sink: {}",
+            sink_error.unwrap_or_else(|| SinkError::new("the lease was not taken"))
+        ));
+        return finish(sink, report, started).await;
+    };
 
     // Edges go in after every node the plugin emitted is written, so an edge to a node
-    // emitted later in the run still finds its end. Nodes from a failed run are true
-    // as far as they go, so their edges are written too; only deletion is withheld.
+    // emitted later in the run still finds its end. A failed run publishes nothing, so
+    // its edges are not written at all.
     let edges_started = Instant::now();
     let mut unresolved = BTreeMap::new();
-    if sink_error.is_none() {
+    if plugin_ok && sink_error.is_none() {
         progress(&name, Progress::Phase("writing edges"));
         let written = put_edges(
             sink.as_ref(),
@@ -293,27 +330,43 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     }
     report.phases.edges_ms = ms(edges_started.elapsed());
 
-    let mut counts = ChangeCounts::default();
     let cleanup_started = Instant::now();
-    if plugin_ok && sink_error.is_none() {
-        progress(&name, Progress::Phase("cleaning up"));
-        let done = async {
-            let deleted = sink
-                .cleanup(&w, &report.incomplete, options.cleanup_batch)
-                .await?;
-            sink.commit_state(&name, &w.scope, &outcome.state_writes)
-                .await?;
-            Ok::<_, SinkError>(deleted)
+    let ended = if plugin_ok && sink_error.is_none() {
+        progress(&name, Progress::Phase("publishing"));
+        let published = async {
+            // Deleting is only safe while no other run of this scope has taken over.
+            lease.confirm(sink.as_ref()).await?;
+            let publish = Publish {
+                cleanup: Some(&report.incomplete),
+                state: &outcome.state_writes,
+                state_plugin: &state_name,
+                cleanup_batch: options.cleanup_batch,
+            };
+            sink.publish(&w, &publish).await
         };
-        match done.await {
-            Ok(deleted) => counts = deleted,
-            Err(e) => sink_error = Some(e),
+        match published.await {
+            Ok(counts) => Ok(counts),
+            Err(e) => {
+                // What is held of the run goes; a graph server keeps what it applied.
+                if let Err(d) = sink.discard(&w).await {
+                    tracing::warn!("discarding the run after a failed publication: {d}");
+                }
+                Err(e)
+            }
         }
-    }
+    } else {
+        sink.discard(&w).await
+    };
     report.phases.cleanup_ms = ms(cleanup_started.elapsed());
-    match sink.changes(&w).await {
-        Ok(changes) => counts.absorb(&changes),
-        Err(e) => report.errors.push(format!("sink: counting changes: {e}")),
+    if let Err(e) = lease.release(sink.as_ref()).await {
+        // It expires on its own; the next run takes it over then.
+        tracing::warn!("releasing the lease: {e}");
+    }
+    let mut counts = ChangeCounts::default();
+    match ended {
+        Ok(c) => counts = c,
+        Err(e) if sink_error.is_none() => sink_error = Some(e),
+        Err(e) => report.errors.push(format!("sink: {e}")),
     }
     for (rel, n) in unresolved {
         counts.edges.entry(rel).or_default().unresolved += n;
@@ -349,6 +402,23 @@ async fn finish<S: GraphSink>(sink: &Arc<S>, mut report: RunReport, started: Ins
         report.status = RunStatus::Failed;
     }
     report
+}
+
+/// A plugin's state store under another name than the plugin's.
+struct StateAs<S> {
+    inner: Arc<S>,
+    name: String,
+}
+
+impl<S: StateStore> StateStore for StateAs<S> {
+    fn get<'a>(
+        &'a self,
+        _plugin: &'a str,
+        scope: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
+        self.inner.get(&self.name, scope, key)
+    }
 }
 
 fn now() -> String {

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use infragraph_core::{GraphSink, Incomplete, NodeBatch, SinkError, WriteScope};
+use infragraph_core::{GraphSink, Holder, Incomplete, NodeBatch, SinkError, WriteScope};
 use infragraph_runtime::Emission;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::batch::NodeBatcher;
+use crate::lease::Lease;
 use crate::spool::EdgeSpool;
 use crate::sync::{Options, Progress, ProgressFn};
 
@@ -23,6 +24,8 @@ const NODE_QUEUE: usize = 1;
 pub(crate) struct Taken {
     /// The write scope, once the plugin declared its scope.
     pub scope: Option<WriteScope>,
+    /// The lease of the scope, taken when the plugin declared it.
+    pub lease: Option<Lease>,
     /// Nodes written.
     pub nodes: u64,
     /// The edges, waiting for their turn.
@@ -39,6 +42,8 @@ pub(crate) struct Take<S> {
     progress: ProgressFn,
     plugin: String,
     tag: i64,
+    holder: Holder,
+    wait_for_lease: bool,
     extra_labels: BTreeMap<String, Vec<String>>,
     batcher: NodeBatcher,
     writer: Option<NodeWriter>,
@@ -50,6 +55,7 @@ impl<S: GraphSink + 'static> Take<S> {
         sink: Arc<S>,
         plugin: &str,
         tag: i64,
+        holder: Holder,
         extra_labels: BTreeMap<String, Vec<String>>,
         options: &Options,
         progress: ProgressFn,
@@ -59,11 +65,14 @@ impl<S: GraphSink + 'static> Take<S> {
             progress,
             plugin: plugin.into(),
             tag,
+            holder,
+            wait_for_lease: options.wait_for_lease,
             extra_labels,
             batcher: NodeBatcher::new(options.batch_size),
             writer: None,
             taken: Taken {
                 scope: None,
+                lease: None,
                 nodes: 0,
                 spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
                 incomplete: Vec::new(),
@@ -136,6 +145,16 @@ impl<S: GraphSink + 'static> Take<S> {
                         scope: s.value,
                         update_tag: self.tag,
                     };
+                    // One run per plugin and scope: nothing is written before the lease.
+                    let lease = Lease::take(
+                        &self.sink,
+                        &w,
+                        &self.holder,
+                        self.wait_for_lease,
+                        &self.progress,
+                    )
+                    .await?;
+                    self.taken.lease = Some(lease);
                     self.writer = Some(NodeWriter::start(
                         self.sink.clone(),
                         w.clone(),

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, EdgeRow, GraphSink, Incomplete, Manifest, NodeBatch,
-    NodeKind, NodeRef, NodeRow, RunRecord, RunStatus, Schema, SinkError, StateError, StateStore,
+    BoxFuture, ChangeCounts, EdgeBatch, EdgeRow, GraphSink, Holder, Manifest, NodeBatch, NodeKind,
+    NodeRef, NodeRow, Publish, RunRecord, RunStatus, Schema, SinkError, StateError, StateStore,
     WriteScope,
 };
 use infragraph_engine::{Options, ProgressFn, RunReport, Source, sync_source};
@@ -200,6 +200,10 @@ struct Recorder {
     edge_rows: Mutex<u64>,
     /// Called at each node write, on the writer's thread.
     on_write_nodes: Option<Box<dyn Fn() -> Result<(), SinkError> + Send + Sync>>,
+    /// How many more times a lease is refused as held by another run.
+    held: Mutex<u32>,
+    /// From which lease call on (1 = the first) every one is refused: a lease lost.
+    lost_from: Option<usize>,
 }
 
 impl Recorder {
@@ -259,6 +263,28 @@ impl GraphSink for Recorder {
         self.call("next_update_tag").map(|()| 7)
     }
 
+    async fn lease(&self, _w: &WriteScope, _h: &Holder, _ttl: Duration) -> Result<(), SinkError> {
+        self.call("lease")?;
+        let calls = self.calls().iter().filter(|c| **c == "lease").count();
+        if self.lost_from.is_some_and(|n| calls >= n) {
+            return Err(SinkError::held(
+                "the lease was taken over by process 2 on elsewhere",
+            ));
+        }
+        let mut held = self.held.lock().unwrap();
+        if *held > 0 {
+            *held -= 1;
+            return Err(SinkError::held(
+                "plugin \"script\" in scope \"s\" is being synced by process 1 on elsewhere",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, _w: &WriteScope, _h: &Holder) -> Result<(), SinkError> {
+        self.call("release")
+    }
+
     async fn write_nodes(
         &self,
         _w: &WriteScope,
@@ -279,34 +305,30 @@ impl GraphSink for Recorder {
         Ok(0)
     }
 
-    async fn changes(&self, _w: &WriteScope) -> Result<ChangeCounts, SinkError> {
-        self.call("changes").map(|()| ChangeCounts::default())
+    async fn publish(&self, _w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
+        self.call("publish")?;
+        let mut state = self.state.lock().unwrap();
+        for (k, v) in p.state {
+            match v {
+                Some(v) => state.insert(k.clone(), v.clone()),
+                None => state.remove(k),
+            };
+        }
+        Ok(ChangeCounts::default())
     }
 
-    async fn cleanup(
-        &self,
-        _w: &WriteScope,
-        _keep: &[Incomplete],
-        _batch: usize,
-    ) -> Result<ChangeCounts, SinkError> {
-        self.call("cleanup").map(|()| ChangeCounts::default())
+    async fn discard(&self, _w: &WriteScope) -> Result<ChangeCounts, SinkError> {
+        self.call("discard").map(|()| ChangeCounts::default())
     }
 
     async fn commit_state(
         &self,
         _plugin: &str,
         _scope: &str,
-        writes: &BTreeMap<String, Option<Vec<u8>>>,
+        _writes: &BTreeMap<String, Option<Vec<u8>>>,
     ) -> Result<(), SinkError> {
-        self.call("commit_state")?;
-        let mut state = self.state.lock().unwrap();
-        for (k, v) in writes {
-            match v {
-                Some(v) => state.insert(k.clone(), v.clone()),
-                None => state.remove(k),
-            };
-        }
-        Ok(())
+        // Only `infragraph state set` stores state outside a run.
+        self.call("commit_state")
     }
 
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
@@ -343,7 +365,7 @@ fn a_small_graph() -> Vec<Emission> {
 }
 
 #[tokio::test]
-async fn a_successful_run_writes_then_cleans_up_then_commits_state_then_is_recorded() {
+async fn a_successful_run_writes_then_publishes_with_its_state_then_is_recorded() {
     let sink = Arc::new(Recorder::default());
     let report = sync(&sink, Script::new(a_small_graph(), Ok("4 records".into()))).await;
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.errors);
@@ -354,11 +376,12 @@ async fn a_successful_run_writes_then_cleans_up_then_commits_state_then_is_recor
         [
             "prepare",
             "next_update_tag",
+            "lease",
             "write_nodes",
             "write_edges",
-            "cleanup",
-            "commit_state",
-            "changes",
+            "lease",
+            "publish",
+            "release",
             "record_run"
         ]
     );
@@ -367,20 +390,24 @@ async fn a_successful_run_writes_then_cleans_up_then_commits_state_then_is_recor
 }
 
 #[tokio::test]
-async fn a_plugin_failure_keeps_what_it_wrote_but_deletes_nothing_and_commits_no_state() {
+async fn a_plugin_failure_is_discarded_deletes_nothing_and_commits_no_state() {
     let sink = Arc::new(Recorder::default());
     let report = sync(&sink, Script::new(a_small_graph(), Err(plugin_error()))).await;
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(report.errors, ["provider error: HTTP 500 listing users"]);
-    // What it emitted is true as far as it goes: nodes and edges are written.
+    assert_eq!(
+        report.errors,
+        ["sync: provider error: HTTP 500 listing users"]
+    );
+    // Nothing of a failed run is published: its edges are not even written.
     assert_eq!(
         sink.steps(),
         [
             "prepare",
             "next_update_tag",
+            "lease",
             "write_nodes",
-            "write_edges",
-            "changes",
+            "discard",
+            "release",
             "record_run"
         ]
     );
@@ -420,8 +447,10 @@ async fn a_failed_node_write_stops_the_plugin_and_nothing_after_it_runs() {
         [
             "prepare",
             "next_update_tag",
+            "lease",
             "write_nodes",
-            "changes",
+            "discard",
+            "release",
             "record_run"
         ]
     );
@@ -443,9 +472,11 @@ async fn a_failed_edge_write_deletes_nothing_and_commits_no_state() {
         [
             "prepare",
             "next_update_tag",
+            "lease",
             "write_nodes",
             "write_edges",
-            "changes",
+            "discard",
+            "release",
             "record_run"
         ]
     );
@@ -454,24 +485,71 @@ async fn a_failed_edge_write_deletes_nothing_and_commits_no_state() {
 }
 
 #[tokio::test]
-async fn a_failed_cleanup_commits_no_state() {
-    let sink = Arc::new(Recorder::failing(&["cleanup"]));
+async fn a_scope_another_run_holds_fails_at_once_and_writes_nothing() {
+    let sink = Arc::new(Recorder {
+        held: Mutex::new(1),
+        ..Recorder::default()
+    });
     let report = sync(&sink, Script::new(a_small_graph(), Ok("done".into()))).await;
     assert_eq!(report.status, RunStatus::Failed);
-    assert!(!sink.calls().contains(&"commit_state"));
-    assert_eq!(sink.cursor(), None);
-    assert_eq!(sink.history(), [RunStatus::Failed]);
+    assert!(
+        report.errors[0].contains("being synced by process 1 on elsewhere"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        sink.steps(),
+        ["prepare", "next_update_tag", "lease", "record_run"]
+    );
 }
 
 #[tokio::test]
-async fn a_failed_state_commit_fails_the_run() {
-    let sink = Arc::new(Recorder::failing(&["commit_state"]));
+async fn with_wait_a_run_takes_the_lease_once_it_is_free() {
+    let sink = Arc::new(Recorder {
+        held: Mutex::new(1),
+        ..Recorder::default()
+    });
+    let options = Options {
+        wait_for_lease: true,
+        ..Options::default()
+    };
+    let report = sync_with(
+        &sink,
+        Script::new(a_small_graph(), Ok("done".into())),
+        &options,
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.errors);
+    let leases = sink.calls().iter().filter(|c| **c == "lease").count();
+    assert_eq!(
+        leases,
+        1 + 1 + 1,
+        "a refusal, the take a second later, the check before cleanup"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_lost_before_cleanup_deletes_nothing() {
+    // Refused from the second call on: the check before cleanup finds another holder.
+    let sink = Arc::new(Recorder {
+        lost_from: Some(2),
+        ..Recorder::default()
+    });
     let report = sync(&sink, Script::new(a_small_graph(), Ok("done".into()))).await;
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(
-        report.errors,
-        ["sink: commit_state failed (as the test asked)"]
-    );
+    assert!(!sink.calls().contains(&"publish"));
+    assert!(sink.calls().contains(&"discard"));
+    assert_eq!(sink.cursor(), None);
+}
+
+#[tokio::test]
+async fn a_failed_publication_fails_the_run_and_stores_no_state() {
+    let sink = Arc::new(Recorder::failing(&["publish"]));
+    let report = sync(&sink, Script::new(a_small_graph(), Ok("done".into()))).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.errors, ["sink: publish failed (as the test asked)"]);
+    assert!(sink.calls().contains(&"discard"), "what was held goes");
+    assert_eq!(sink.cursor(), None);
     assert_eq!(sink.history(), [RunStatus::Failed]);
 }
 
@@ -645,7 +723,7 @@ async fn incomplete_labels_make_a_run_partial_and_keep_their_stale_records() {
 }
 
 #[tokio::test]
-async fn after_a_plugin_failure_the_store_keeps_every_stale_record_and_the_old_state() {
+async fn after_a_plugin_failure_the_store_is_exactly_as_before() {
     let (_dir, store) = store();
     let mut first = Script::new(a_small_graph(), Ok("done".into()));
     first.state_writes = BTreeMap::from([("cursor".to_string(), Some(b"1".to_vec()))]);
@@ -656,7 +734,11 @@ async fn after_a_plugin_failure_the_store_keeps_every_stale_record_and_the_old_s
     );
     let report = sync(&store, failed).await;
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(stored(&store, "ScriptA"), ["a1", "a2", "a3"], "a3 written");
+    assert_eq!(
+        stored(&store, "ScriptA"),
+        ["a1", "a2"],
+        "nothing of the failed run"
+    );
     assert_eq!(stored(&store, "ScriptB"), ["b1", "b2"]);
     assert_eq!(
         store.get(PLUGIN, SCOPE, "cursor").await.unwrap().as_deref(),

@@ -313,10 +313,18 @@ impl Credentials {
             ));
         }
         let Some(value) = self.secrets.get(name) else {
-            return Err(format!(
-                "credential {name:?} is not set; set the environment variable {}",
-                cred.env
-            ));
+            // The manifest's variable is not necessarily where it would have come from
+            // (a plugin that is not built in gets only what the config names), so the
+            // message says what the host recorded, or where to look.
+            let why = match self.secrets.why_absent(name) {
+                Some(why) => why.to_owned(),
+                None => format!(
+                    "the operator did not provide one (`infragraph plugins inspect {}` \
+                     shows where it would come from)",
+                    self.grants.plugin()
+                ),
+            };
+            return Err(format!("credential {name:?} has no value: {why}"));
         };
         Ok((cred, value))
     }

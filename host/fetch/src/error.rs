@@ -90,6 +90,20 @@ pub enum SetupError {
     Client(String),
 }
 
+/// A credential value too short to be scrubbed safely was refused. Names the credential,
+/// never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "credential {credential:?} is shorter than {min} bytes, which is refused: its value is \
+     scrubbed from everything the plugin receives, and scrubbing so short a value would \
+     rewrite ordinary text in responses; give the full credential",
+    min = crate::secrets::MIN_SECRET_BYTES
+)]
+pub struct ShortSecret {
+    /// The credential's name.
+    pub credential: String,
+}
+
 /// The outcome of one attempt, before the retry loop decides what to do with it.
 #[derive(Debug)]
 pub(crate) enum AttemptError {
@@ -99,6 +113,8 @@ pub(crate) enum AttemptError {
     Timeout(String),
     /// The body grew past the limit: never retried.
     TooLarge(u64),
+    /// The body did not fit in the bytes its call may hold (the limit): never retried.
+    OverHeld(u64),
     /// Connection, DNS, TLS or transfer failure.
     Network(String),
 }
@@ -110,6 +126,7 @@ impl fmt::Display for AttemptError {
                 f.write_str(m)
             }
             AttemptError::TooLarge(n) => write!(f, "body larger than {n} bytes"),
+            AttemptError::OverHeld(n) => write!(f, "responses held past {n} bytes"),
         }
     }
 }

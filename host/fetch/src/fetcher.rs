@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use crate::credentials::Credentials;
 use crate::error::AttemptError;
 use crate::grants::Target;
+use crate::held::Budget;
 use crate::secrets::mentions_placeholder;
 use crate::transport::{Failed, Raw, Transport};
 use crate::{
@@ -63,9 +64,19 @@ impl Fetcher {
     /// Sends one request, following redirects and retrying as documented on the crate,
     /// and returns its redacted response.
     pub async fn fetch(&self, req: Request) -> Result<Response, FetchError> {
+        let budget = Budget::new(self.inner.transport.limits.max_held_bytes);
+        self.fetch_within(req, &budget).await
+    }
+
+    /// [`Fetcher::fetch`], its body counted against `budget`, its call's.
+    async fn fetch_within(
+        &self,
+        req: Request,
+        budget: &Arc<Budget>,
+    ) -> Result<Response, FetchError> {
         let inner = &self.inner;
         let (method, url) = (req.method, inner.creds.secrets.redact(&req.url));
-        let result = inner.fetch(req).await;
+        let result = inner.fetch(req, budget).await;
         match &result {
             Ok(r) => {
                 tracing::debug!(plugin = inner.creds.grants.plugin(), ?method, %url, status = r.status, "fetched")
@@ -84,7 +95,9 @@ impl Fetcher {
 
     /// Sends every request concurrently (within the per-host limits) and returns their
     /// outcomes in the order given. A list longer than
-    /// [`FetchLimits::max_batch`] is refused whole: every entry is `Denied`.
+    /// [`FetchLimits::max_batch`] is refused whole: every entry is `Denied`. The bodies
+    /// of one call together stay within [`FetchLimits::max_held_bytes`]: a response that
+    /// does not fit is `Denied`, naming that limit, and the others are kept.
     pub async fn fetch_many(&self, reqs: Vec<Request>) -> Vec<Result<Response, FetchError>> {
         let n = reqs.len();
         let max = self.inner.transport.limits.max_batch;
@@ -97,10 +110,11 @@ impl Fetcher {
             tracing::warn!(plugin = self.inner.creds.grants.plugin(), "{why}");
             return vec![Err(FetchError::Denied(why)); n];
         }
+        let budget = Budget::new(self.inner.transport.limits.max_held_bytes);
         let mut tasks = JoinSet::new();
         for (i, req) in reqs.into_iter().enumerate() {
-            let me = self.clone();
-            tasks.spawn(async move { (i, me.fetch(req).await) });
+            let (me, budget) = (self.clone(), budget.clone());
+            tasks.spawn(async move { (i, me.fetch_within(req, &budget).await) });
         }
         let mut out: Vec<Option<Result<Response, FetchError>>> = vec![None; n];
         while let Some(joined) = tasks.join_next().await {
@@ -125,6 +139,18 @@ impl Fetcher {
     pub fn redact(&self, text: &str) -> String {
         self.inner.creds.secrets.redact(text)
     }
+
+    /// The secrets this fetcher substitutes and scrubs, with the encodings it derived
+    /// (a basic-auth token): for scrubbing text that does not pass through it.
+    pub fn secrets(&self) -> &Secrets {
+        &self.inner.creds.secrets
+    }
+
+    /// [`Fetcher::redact`], cut to at most `max` bytes: for text from the plugin that
+    /// goes into logs, errors and reports (see [`Secrets::redact_capped`]).
+    pub fn redact_capped(&self, text: &str, max: usize) -> String {
+        self.inner.creds.secrets.redact_capped(text, max)
+    }
 }
 
 impl Inner {
@@ -143,7 +169,7 @@ impl Inner {
         FetchError::Denied(self.creds.secrets.redact(&msg))
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response, FetchError> {
+    async fn fetch(&self, req: Request, budget: &Arc<Budget>) -> Result<Response, FetchError> {
         if mentions_placeholder(&req.url) {
             return Err(self.denied(&req.url, None, "placeholders are not substituted in URLs; no credential use puts a secret in a URL"));
         }
@@ -165,7 +191,13 @@ impl Inner {
                 .map_err(|why| self.denied(url.as_str(), from.as_ref(), &why))?;
             let raw = self
                 .transport
-                .send(&prepared, &target, &self.creds.secrets, self.plugin())
+                .send(
+                    &prepared,
+                    &target,
+                    &self.creds.secrets,
+                    self.plugin(),
+                    budget,
+                )
                 .await
                 .map_err(|failed| self.settle(failed, &url, &target, from.as_ref()))?;
             let Some(next) = redirect_target(&raw, &url) else {
@@ -208,13 +240,26 @@ impl Inner {
                 self.denied(url.as_str(), from, &format!("{why}{hint}"))
             }
             AttemptError::TooLarge(n) => FetchError::TooLarge(n),
+            AttemptError::OverHeld(limit) => self.denied(
+                url.as_str(),
+                from,
+                &format!(
+                    "its response does not fit in the {} that one call may hold at once, \
+                     with the responses of the same call already read (`responses_held_mib` \
+                     under [limits]); ask for fewer or smaller pages in one fetch-many",
+                    bytes(limit)
+                ),
+            ),
             AttemptError::Timeout(m) => FetchError::Timeout(redact(format!("{m}{after}"))),
             AttemptError::Network(m) => FetchError::Network(redact(format!("{m}{after}"))),
         }
     }
 
-    /// The response the plugin gets: every secret value replaced.
+    /// The response the plugin gets: every secret value replaced, in the body and in
+    /// header names and values.
     fn finish(&self, raw: Raw) -> Response {
+        // The body stays held until the call returns with it.
+        raw.held.keep();
         let redacted = self.creds.secrets.redact_bytes(&raw.body);
         let changed = redacted.is_some();
         let body = redacted.unwrap_or(raw.body);
@@ -228,7 +273,8 @@ impl Inner {
                 } else {
                     self.creds.secrets.redact(&value)
                 };
-                (name, value)
+                // A provider can echo a secret as a header's name as easily as its value.
+                (self.creds.secrets.redact(&name), value)
             })
             .collect();
         Response {
@@ -236,6 +282,15 @@ impl Inner {
             headers,
             body,
         }
+    }
+}
+
+/// `n` bytes as a person reads them: MiB when whole, else bytes.
+fn bytes(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
     }
 }
 

@@ -99,8 +99,6 @@ enum CredentialHost {
 pub(crate) struct CredentialGrant {
     /// Its name, as in `{secret:NAME}`.
     pub name: String,
-    /// The environment variable that sets it, for messages.
-    pub env: String,
     /// How it is applied.
     pub use_: CredentialUse,
     hosts: Vec<CredentialHost>,
@@ -268,7 +266,6 @@ impl Grants {
             }
             credentials.push(CredentialGrant {
                 name: c.name.clone(),
-                env: c.env.clone(),
                 use_: c.use_.clone(),
                 hosts: chosts,
                 hosts_text: c.hosts.clone(),

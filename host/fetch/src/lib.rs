@@ -18,17 +18,20 @@
 //!   that credential's hosts; bearer and basic credentials are added by the host, and an
 //!   `aws-sigv4` credential signs every request to its hosts (AWS Signature Version 4, on
 //!   every attempt and redirect hop, never for another host). Secret values are redacted
-//!   from responses, errors and logs, as written and in the encodings a server commonly
-//!   echoes (JSON, percent-encoding by RFC 3986 or the form rules, basic-auth base64).
+//!   from responses (bodies, header names and values), errors and logs, in any ASCII case,
+//!   as written and in the encodings a server plausibly echoes: JSON escapes, percent
+//!   encoding, hex, and base64 (standard and URL-safe, padded or not, at any alignment
+//!   inside a longer base64 text); `secrets` lists them.
 //! - **Resilience and limits.** 429, 502, 503, 504, connection errors and timeouts are
 //!   retried with jittered exponential backoff ([`infragraph_core::backoff`]), honouring
-//!   `Retry-After`; bodies, time, concurrency and rate per host are bounded by
-//!   [`FetchLimits`]. [`FetchStats`] counts what happened for the run report.
+//!   `Retry-After`; bodies, the bytes of responses one call holds at once, time,
+//!   concurrency and rate per host are bounded by [`FetchLimits`]. [`FetchStats`] counts what happened for the run report.
 //!
 //! Inside, one file per job: `fetcher` follows a request hop by hop (allow-list,
 //! redirects) and redacts the answer; `credentials` builds each hop (headers, placeholders,
 //! `Authorization`, the signing key); `transport` sends it (slots, timeouts, body limit,
-//! retries, failure classes); `grants`, `address` and `resolver` decide where a hop may go;
+//! retries, failure classes); `held` bounds the bytes of responses a call holds;
+//! `grants`, `address` and `resolver` decide where a hop may go;
 //! `secrets` holds values and their encodings for redaction; `sigv4` signs.
 //!
 //! This crate knows nothing of WebAssembly or the WIT bindings: the runtime maps its types
@@ -40,6 +43,7 @@ mod credentials;
 mod error;
 mod fetcher;
 mod grants;
+mod held;
 mod limits;
 mod resolver;
 mod retry;
@@ -50,10 +54,10 @@ mod throttle;
 mod transport;
 mod types;
 
-pub use error::{FetchError, SetupError};
+pub use error::{FetchError, SetupError, ShortSecret};
 pub use fetcher::Fetcher;
 pub use grants::Grants;
 pub use limits::FetchLimits;
-pub use secrets::Secrets;
+pub use secrets::{CUT_MARKER, MIN_SECRET_BYTES, Secrets};
 pub use stats::FetchStats;
 pub use types::{Method, Request, Response};

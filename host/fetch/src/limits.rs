@@ -35,6 +35,12 @@ pub struct FetchLimits {
     /// Most requests in one `fetch_many`. 1024: a plugin walking every zone and page
     /// stays far below it, and a runaway list cannot queue unbounded work.
     pub max_batch: usize,
+    /// Bytes of response bodies one call (`fetch` or `fetch_many`) holds at once; a
+    /// response that does not fit is refused (`Denied`, naming this limit) and the
+    /// call's others go on. 256 MiB: the guest's default memory, into which the call's
+    /// responses are copied together anyway, where 1,024 responses of 64 MiB would be
+    /// 64 GiB of host memory.
+    pub max_held_bytes: u64,
 }
 
 impl Default for FetchLimits {
@@ -49,6 +55,7 @@ impl Default for FetchLimits {
             per_host_rate: None,
             max_redirects: 10,
             max_batch: 1024,
+            max_held_bytes: 256 << 20,
         }
     }
 }

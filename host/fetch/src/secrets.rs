@@ -1,12 +1,31 @@
-//! Credential values, their encodings, and redaction.
+//! Credential values, the forms a provider may echo them in, and scrubbing.
+//!
+//! Every value is scrubbed as written and in each form below, matched without regard to
+//! ASCII case (a provider that upper-cases a key, or writes hex in capitals, gives it away
+//! as surely): JSON-escaped (as serde, Go, Python and PHP write strings), percent-encoded
+//! (RFC 3986 and form rules, a space as `%20` or `+`), hex, and base64 (standard and
+//! URL-safe, with and without padding, and inside a longer base64 text at each of the
+//! three byte alignments, where its first and last characters depend on its neighbours
+//! and are left out). One Aho-Corasick automaton finds them all in one pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE as BASE64_URL};
 use memchr::memmem;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
+
+use crate::ShortSecret;
+
+/// The shortest credential value accepted, in bytes. Real API keys, tokens and passwords
+/// are far longer; eight bytes is where scrubbing stops matching ordinary words and
+/// identifiers by chance.
+pub const MIN_SECRET_BYTES: usize = 8;
+
+/// What a text cut by [`Secrets::redact_capped`] ends with.
+pub const CUT_MARKER: &str = "… [cut]";
 
 /// Resolved credential values, by credential name.
 ///
@@ -15,10 +34,23 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
-    /// Every byte string that gives a value away, longest first, with its replacement.
-    patterns: Vec<(Vec<u8>, String)>,
+    /// Why a credential has no value, by name, for the error a request needing it gets:
+    /// only the host knows where it would have come from.
+    absent: BTreeMap<String, String>,
     /// Encodings the fetcher adds once it knows how a value is used (basic auth).
     extra: Vec<(String, String)>,
+    /// Finds every form of every value; `None` while there are no values.
+    scrubber: Option<Scrubber>,
+}
+
+/// The automaton over every form of every value, and what each pattern becomes.
+#[derive(Clone)]
+struct Scrubber {
+    automaton: AhoCorasick,
+    /// By pattern index: `{secret:NAME}`.
+    replacements: Vec<String>,
+    /// The longest pattern, in bytes: how far past a cut a secret may reach.
+    longest: usize,
 }
 
 impl fmt::Debug for Secrets {
@@ -35,10 +67,31 @@ impl Secrets {
         Self::default()
     }
 
-    /// Sets the value of credential `name`, replacing any earlier one.
-    pub fn insert(&mut self, name: &str, value: String) {
+    /// Sets the value of credential `name`, replacing any earlier one. A value shorter
+    /// than [`MIN_SECRET_BYTES`] is refused: every occurrence of a secret is scrubbed from
+    /// what the plugin and the log see, and scrubbing a value that short rewrites ordinary
+    /// text (a one-letter secret turned `"api_keys"` in a response into
+    /// `"api_{secret:NAME}eys"`, and the listing no longer parsed).
+    pub fn insert(&mut self, name: &str, value: String) -> Result<(), ShortSecret> {
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ShortSecret {
+                credential: name.to_owned(),
+            });
+        }
         self.values.insert(name.to_owned(), value);
         self.rebuild();
+        Ok(())
+    }
+
+    /// Records that credential `name` has no value, and `why` (what to set, never a
+    /// value): a request that needs it is refused with that text.
+    pub fn mark_absent(&mut self, name: &str, why: impl Into<String>) {
+        self.absent.insert(name.to_owned(), why.into());
+    }
+
+    /// Why credential `name` has no value, when the host said.
+    pub(crate) fn why_absent(&self, name: &str) -> Option<&str> {
+        self.absent.get(name).map(String::as_str)
     }
 
     /// The value of credential `name`, if set.
@@ -53,31 +106,59 @@ impl Secrets {
     }
 
     fn rebuild(&mut self) {
-        let mut patterns: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut replacements: Vec<String> = Vec::new();
+        // Matching ignores ASCII case, so forms equal but for case are one pattern.
+        let mut seen: HashSet<String> = HashSet::new();
         let mut add = |name: &str, p: String| {
-            // An empty value would match everywhere; it gives nothing away anyway.
-            if !p.is_empty() && !patterns.iter().any(|(q, _)| q == p.as_bytes()) {
-                patterns.push((p.into_bytes(), format!("{{secret:{name}}}")));
+            if !p.is_empty() && seen.insert(p.to_ascii_lowercase()) {
+                patterns.push(p);
+                replacements.push(format!("{{secret:{name}}}"));
             }
         };
         for (name, value) in &self.values {
-            add(name, value.clone());
-            add(name, json_escape(value));
-            for encoded in percent_encodings(value) {
-                add(name, encoded);
+            for form in forms(value) {
+                add(name, form);
             }
         }
         for (name, encoded) in &self.extra {
             add(name, encoded.clone());
         }
-        // Longest first, so a value that contains another is replaced whole.
-        patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        self.patterns = patterns;
+        if patterns.is_empty() {
+            self.scrubber = None;
+            return;
+        }
+        let longest = patterns.iter().map(String::len).max().unwrap_or(0);
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            // Measured on 64 MiB of Scaleway's server listing with three credentials (35
+            // patterns): 160 ms as a DFA without prefilter, 270-310 ms with the prefilter
+            // (case-insensitive patterns start with letters that JSON is full of), 700 ms
+            // on random alphanumeric text. A DFA costs the same whatever the body holds.
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            // At each place the longest form wins, so a value that contains another, or
+            // a padded base64 form that contains an unpadded one, is replaced whole.
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            // Only an automaton past billions of states fails to build; a few dozen
+            // patterns per credential are far from that.
+            .expect("the scrubbing automaton builds");
+        self.scrubber = Some(Scrubber {
+            automaton,
+            replacements,
+            longest,
+        });
     }
 
-    /// `text` with every secret value, and every encoding of one that the fetcher
-    /// substitutes or a server may echo (JSON-escaped, percent-encoded by RFC 3986 or the
-    /// form rules, base64 for basic auth), replaced by `{secret:NAME}`.
+    /// The length in bytes of the longest form of any secret: how far past a cut a
+    /// secret that starts before it may reach. 0 without secrets.
+    pub fn longest_form(&self) -> usize {
+        self.scrubber.as_ref().map_or(0, |s| s.longest)
+    }
+
+    /// `text` with every secret value, in any of the forms the module lists and in any
+    /// ASCII case, replaced by `{secret:NAME}`.
     pub fn redact(&self, text: &str) -> String {
         match self.redact_bytes(text.as_bytes()) {
             None => text.to_owned(),
@@ -88,32 +169,119 @@ impl Secrets {
         }
     }
 
+    /// [`Secrets::redact`], at most `max` bytes of it (cut on a character boundary and
+    /// marked with [`CUT_MARKER`]). Only the head of a long text is searched, so a huge
+    /// text costs no more than a short one, and a secret that straddles the cut is
+    /// replaced whole before cutting, never left half visible.
+    pub fn redact_capped(&self, text: &str, max: usize) -> String {
+        // Every secret that starts before `max` ends inside the window.
+        let reach = max.saturating_add(self.longest_form());
+        let window = &text[..text.floor_char_boundary(reach)];
+        let mut out = String::with_capacity(window.len().min(max));
+        let mut pos = 0;
+        if let Some(s) = &self.scrubber {
+            for m in s.automaton.find_iter(window) {
+                if m.start() >= max {
+                    break;
+                }
+                out.push_str(&window[pos..m.start()]);
+                out.push_str(&s.replacements[m.pattern().as_usize()]);
+                pos = m.end();
+            }
+        }
+        // Past `max` only whole replacements were taken: the rest of the window may hold
+        // the first bytes of a secret that runs past it.
+        if pos < max {
+            out.push_str(&text[pos..text.floor_char_boundary(max)]);
+        }
+        let cut = out.len() > max || pos.max(max) < text.len();
+        if cut {
+            out.truncate(out.floor_char_boundary(max));
+            out.push_str(CUT_MARKER);
+        }
+        out
+    }
+
     /// `bytes` with every secret replaced, or `None` when none occurs (the usual case,
-    /// which then costs one SIMD search per pattern and no copy).
+    /// which then costs one pass of the automaton and no copy).
     pub(crate) fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        // (start, pattern index): patterns are longest first, so sorting puts the longest
-        // match first among those starting at the same byte.
-        let mut hits: Vec<(usize, usize)> = Vec::new();
-        for (i, (p, _)) in self.patterns.iter().enumerate() {
-            hits.extend(memmem::find_iter(bytes, p).map(|start| (start, i)));
-        }
-        if hits.is_empty() {
-            return None;
-        }
-        hits.sort_unstable();
+        let s = self.scrubber.as_ref()?;
+        let mut matches = s.automaton.find_iter(bytes).peekable();
+        matches.peek()?;
         let mut out = Vec::with_capacity(bytes.len());
         let mut pos = 0;
-        for (start, i) in hits {
-            if start < pos {
-                continue;
-            }
-            let (p, replacement) = &self.patterns[i];
-            out.extend_from_slice(&bytes[pos..start]);
-            out.extend_from_slice(replacement.as_bytes());
-            pos = start + p.len();
+        for m in matches {
+            out.extend_from_slice(&bytes[pos..m.start()]);
+            out.extend_from_slice(s.replacements[m.pattern().as_usize()].as_bytes());
+            pos = m.end();
         }
         out.extend_from_slice(&bytes[pos..]);
         Some(out)
+    }
+}
+
+/// Every form of `value` that gives it away: itself, JSON-escaped, percent-encoded, hex
+/// and base64 (see the module docs).
+fn forms(value: &str) -> Vec<String> {
+    let bytes = value.as_bytes();
+    let mut out = vec![value.to_owned()];
+    out.extend(json_escapes(value));
+    out.extend(percent_encodings(value));
+    out.push(hex::encode(bytes));
+    for engine in [&BASE64, &BASE64_URL] {
+        let whole = engine.encode(bytes);
+        out.push(whole.trim_end_matches('=').to_owned());
+        out.push(whole);
+        // The value `k` bytes into a longer text: the characters that hold only its bits
+        // are the same whatever surrounds it. Its first character also holds bits of the
+        // byte before, its last of the byte after, so both are left out.
+        for k in 0..3 {
+            let mut shifted = vec![0u8; k];
+            shifted.extend_from_slice(bytes);
+            let encoded = engine.encode(&shifted);
+            let (first, end) = ((8 * k).div_ceil(6), 8 * (k + bytes.len()) / 6);
+            if first < end {
+                out.push(encoded[first..end].to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `value` JSON-escaped as common serializers write it: serde's minimal escaping, and
+/// with `/` as `\/` (PHP, some Java), with every non-ASCII character as `\uXXXX`
+/// (Python's default), and with `<`, `>`, `&`, U+2028 and U+2029 as `\uXXXX` (Go's
+/// default), in every combination.
+fn json_escapes(value: &str) -> Vec<String> {
+    let minimal = json_escape(value);
+    let mut out = Vec::with_capacity(8);
+    for variant in 0..8u8 {
+        let (slash, ascii, html) = (variant & 1 != 0, variant & 2 != 0, variant & 4 != 0);
+        let mut s = String::with_capacity(minimal.len());
+        let mut chars = minimal.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                // An escape serde wrote (`\"`, `\\`, `\n`, `\u001f`): kept as is.
+                '\\' => {
+                    s.push(c);
+                    s.extend(chars.next());
+                }
+                '/' if slash => s.push_str("\\/"),
+                '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if html => push_u_escapes(&mut s, c),
+                c if ascii && !c.is_ascii() => push_u_escapes(&mut s, c),
+                c => s.push(c),
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// `c` as JSON `\uXXXX` escapes (a surrogate pair beyond the BMP).
+fn push_u_escapes(s: &mut String, c: char) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        s.push_str(&format!("\\u{unit:04x}"));
     }
 }
 
@@ -157,16 +325,19 @@ pub(crate) fn form_encode(bytes: &[u8]) -> String {
 }
 
 /// Every way a server commonly writes `value` percent-encoded: the RFC 3986 and the form
-/// character sets (they differ on `*` and `~`), each with a space as `%20` or `+`.
-/// Libraries mix the two rules (Go's `QueryEscape` writes the RFC 3986 set with `+`), and
-/// four patterns cost little next to a leak.
-fn percent_encodings(value: &str) -> [String; 4] {
+/// character sets (they differ on `*` and `~`), and every byte but letters and digits
+/// escaped (as strict encoders do), each with a space as `%20` or `+`. Libraries mix the
+/// rules (Go's `QueryEscape` writes the RFC 3986 set with `+`), and six patterns cost
+/// little next to a leak. Escapes are matched in either case (`%2F`, `%2f`).
+fn percent_encodings(value: &str) -> [String; 6] {
     let bytes = value.as_bytes();
     [
         percent_encoded(bytes, RFC3986, false),
         percent_encoded(bytes, RFC3986, true),
         percent_encoded(bytes, FORM, false),
         percent_encoded(bytes, FORM, true),
+        percent_encoded(bytes, NON_ALPHANUMERIC, false),
+        percent_encoded(bytes, NON_ALPHANUMERIC, true),
     ]
 }
 
@@ -226,7 +397,7 @@ mod tests {
     #[test]
     fn debug_prints_names_only() {
         let mut s = Secrets::new();
-        s.insert("secret_key", "hunter2-value".into());
+        s.insert("secret_key", "hunter2-value".into()).unwrap();
         let dbg = format!("{s:?}");
         assert!(dbg.contains("secret_key"), "{dbg}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
@@ -235,7 +406,7 @@ mod tests {
     #[test]
     fn redacts_value_and_its_encodings() {
         let mut s = Secrets::new();
-        s.insert("tok", "a b\"c/d&é".into());
+        s.insert("tok", "a b\"c/d&é".into()).unwrap();
         let raw = "x a b\"c/d&é y";
         assert_eq!(s.redact(raw), "x {secret:tok} y");
         let json = format!("{{\"k\":\"{}\"}}", json_escape("a b\"c/d&é"));
@@ -248,10 +419,10 @@ mod tests {
     #[test]
     fn longer_secret_wins_over_one_it_contains() {
         let mut s = Secrets::new();
-        s.insert("short", "abc".into());
-        s.insert("long", "xxabcxx".into());
+        s.insert("short", "abcdefgh".into()).unwrap();
+        s.insert("long", "xxabcdefghxx".into()).unwrap();
         assert_eq!(
-            s.redact("1 xxabcxx 2 abc"),
+            s.redact("1 xxabcdefghxx 2 abcdefgh"),
             "1 {secret:long} 2 {secret:short}"
         );
     }
@@ -259,22 +430,200 @@ mod tests {
     #[test]
     fn overlapping_and_repeated_occurrences() {
         let mut s = Secrets::new();
-        s.insert("a", "aa".into());
-        s.insert("b", "ab".into());
-        assert_eq!(s.redact("aaab aa"), "{secret:a}{secret:b} {secret:a}");
+        s.insert("a", "aaaaaaaa".into()).unwrap();
+        s.insert("b", "aaaaaaab".into()).unwrap();
+        assert_eq!(
+            s.redact("aaaaaaaaaaaaaaab aaaaaaaa"),
+            "{secret:a}{secret:b} {secret:a}"
+        );
+    }
+
+    /// Issue 20, point 7: a one-letter secret turned `"api_keys"` into
+    /// `"api_{secret:secret_key}eys"` and the listing no longer parsed.
+    #[test]
+    fn a_short_secret_is_refused_naming_the_credential_not_the_value() {
+        let mut s = Secrets::new();
+        for short in ["", "Q", "Zx7#Q9!"] {
+            let err = s.insert("secret_key", short.into()).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("\"secret_key\""), "{text}");
+            assert!(text.contains("shorter than 8 bytes"), "{text}");
+            assert!(text.contains("rewrite ordinary text"), "{text}");
+            if !short.is_empty() {
+                assert!(!text.contains(short), "the value is in the error: {text}");
+            }
+        }
+        assert_eq!(s.redact("{\"api_keys\": []}"), "{\"api_keys\": []}");
+        s.insert("secret_key", "eight888".into()).unwrap();
+        assert_eq!(
+            s.redact("{\"api_keys\": [\"eight888\"]}"),
+            "{\"api_keys\": [\"{secret:secret_key}\"]}"
+        );
+    }
+
+    /// A value holding bytes that standard and URL-safe base64 write differently, a
+    /// slash, an ampersand and a non-ASCII letter: every family of forms differs from the
+    /// value itself.
+    const ODD: &str = "tok?>>~ÿ/é&-4711-xyz";
+
+    fn odd() -> Secrets {
+        let mut s = Secrets::new();
+        s.insert("tok", ODD.into()).unwrap();
+        s
+    }
+
+    /// Whether `text` still gives `secret` away: as written in any case, or decoded from
+    /// any run of hex or base64 characters at any offset. What a guest could recover.
+    pub(crate) fn gives_away(text: &str, secret: &str) -> bool {
+        let needle = secret.as_bytes();
+        let found = |hay: &[u8]| memmem::find(hay, needle).is_some();
+        if text
+            .to_ascii_lowercase()
+            .contains(&secret.to_ascii_lowercase())
+        {
+            return true;
+        }
+        let runs = |keep: fn(u8) -> bool| -> Vec<Vec<u8>> {
+            text.as_bytes()
+                .split(|&b| !keep(b))
+                .filter(|r| r.len() >= 4)
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        for run in runs(|b| b.is_ascii_hexdigit()) {
+            for off in 0..2 {
+                let even = &run[off..off + (run.len() - off) / 2 * 2];
+                if hex::decode(even).is_ok_and(|d| found(&d)) {
+                    return true;
+                }
+            }
+        }
+        let b64 = |b: u8| b.is_ascii_alphanumeric() || b"+/-_".contains(&b);
+        for run in runs(b64) {
+            let std: Vec<u8> = run
+                .iter()
+                .map(|&b| match b {
+                    b'-' => b'+',
+                    b'_' => b'/',
+                    b => b,
+                })
+                .collect();
+            // Any tail a decoder would take: a lone last character holds no whole byte.
+            let lenient = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_allow_trailing_bits(true)
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            for off in 0..4.min(std.len()) {
+                let tail = &std[off..];
+                let tail = &tail[..tail.len() - usize::from(tail.len() % 4 == 1)];
+                if lenient.decode(tail).is_ok_and(|d| found(&d)) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     #[test]
-    fn empty_value_redacts_nothing() {
-        let mut s = Secrets::new();
-        s.insert("empty", String::new());
-        assert_eq!(s.redact("abc"), "abc");
+    fn base64_at_every_alignment_in_both_alphabets_padded_or_not_is_scrubbed() {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let s = odd();
+        type Encode = fn(&[u8]) -> String;
+        let engines: [(&str, Encode); 4] = [
+            ("standard", |b| BASE64.encode(b)),
+            ("standard unpadded", |b| STANDARD_NO_PAD.encode(b)),
+            ("url-safe", |b| BASE64_URL.encode(b)),
+            ("url-safe unpadded", |b| URL_SAFE_NO_PAD.encode(b)),
+        ];
+        for (name, engine) in engines {
+            for before in 0..4 {
+                for after in 0..4 {
+                    let mut raw = b"{\"k\":".repeat(before)[..before].to_vec();
+                    raw.extend_from_slice(ODD.as_bytes());
+                    raw.extend_from_slice(&b"}\x00\xff"[..after.min(3)]);
+                    let echoed = format!("{{\"blob\":\"{}\"}}", engine(&raw));
+                    assert!(
+                        gives_away(&echoed, ODD),
+                        "the check sees {name} {before}/{after}"
+                    );
+                    let scrubbed = s.redact(&echoed);
+                    assert!(
+                        !gives_away(&scrubbed, ODD) && scrubbed.contains("{secret:tok}"),
+                        "{name}, {before} bytes before, {after} after: {scrubbed}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_case_and_hex_in_either_case_are_scrubbed() {
+        let s = odd();
+        for echoed in [
+            ODD.to_ascii_uppercase(),
+            ODD.to_ascii_lowercase(),
+            hex::encode(ODD),
+            hex::encode_upper(ODD),
+            format!("0x{}", hex::encode(format!("ab{ODD}c"))),
+        ] {
+            assert!(gives_away(&echoed, ODD), "the check sees {echoed}");
+            let scrubbed = s.redact(&echoed);
+            assert!(!gives_away(&scrubbed, ODD), "{echoed} -> {scrubbed}");
+        }
+    }
+
+    #[test]
+    fn json_as_serde_go_python_and_php_write_it_is_scrubbed() {
+        let s = odd();
+        let python = r"tok?>>~\u00ff/\u00e9&-4711-xyz";
+        let go = r"tok?\u003e\u003e~ÿ/é\u0026-4711-xyz";
+        let php = r"tok?>>~\u00ff\/\u00e9&-4711-xyz";
+        for escaped in [json_escape(ODD).as_str(), python, go, php] {
+            let body = format!("{{\"echo\":\"{escaped}\"}}");
+            let decoded: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(decoded["echo"], ODD, "a faithful escape: {escaped}");
+            assert_eq!(s.redact(&body), "{\"echo\":\"{secret:tok}\"}", "{escaped}");
+        }
+        // Lower- and upper-case percent escapes alike.
+        assert_eq!(
+            s.redact("?t=tok%3f%3e%3e~%c3%bf%2f%c3%a9%26-4711-xyz"),
+            "?t={secret:tok}"
+        );
+    }
+
+    #[test]
+    fn a_capped_text_never_shows_part_of_a_secret_at_the_cut() {
+        let s = odd();
+        for at in 90..110 {
+            let text = format!("{}{ODD}{}", "x".repeat(at), "y".repeat(1000));
+            let capped = s.redact_capped(&text, 100);
+            assert!(capped.ends_with(CUT_MARKER), "{capped}");
+            let kept = &capped[..capped.len() - CUT_MARKER.len()];
+            assert!(kept.len() <= 100, "{}", kept.len());
+            assert!(
+                !kept.contains("tok?"),
+                "a prefix of the secret at {at}: {kept}"
+            );
+        }
+        assert_eq!(
+            s.redact_capped(&format!("a {ODD} b"), 100),
+            "a {secret:tok} b"
+        );
+        assert_eq!(s.redact_capped("short", 100), "short");
+        let huge = "z".repeat(100 << 20);
+        assert_eq!(s.redact_capped(&huge, 8).len(), 8 + CUT_MARKER.len());
+        assert_eq!(
+            Secrets::new().redact_capped("abcdef", 3),
+            format!("abc{CUT_MARKER}")
+        );
     }
 
     #[test]
     fn extra_encodings_are_redacted() {
         let mut s = Secrets::new();
-        s.insert("pw", "open sesame".into());
+        s.insert("pw", "open sesame".into()).unwrap();
         s.add_encoding("pw", basic_token("root", "open sesame"));
         let header = format!("Basic {}", basic_token("root", "open sesame"));
         assert_eq!(s.redact(&header), "Basic {secret:pw}");

@@ -4,6 +4,7 @@
 //! failure was. What may be sent is decided before (`credentials`); what the plugin gets
 //! back, after (`fetcher`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use infragraph_core::backoff;
@@ -12,6 +13,7 @@ use reqwest::header::HeaderMap;
 
 use crate::error::AttemptError;
 use crate::grants::Target;
+use crate::held::{Budget, Held};
 use crate::resolver::{GuardedResolver, refusal};
 use crate::retry::{RETRY_STATUSES, retry_after};
 use crate::sigv4::SigV4Key;
@@ -35,6 +37,8 @@ pub(crate) struct Raw {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// The body's bytes in its call's budget, given back if this is dropped.
+    pub(crate) held: Held,
 }
 
 impl Raw {
@@ -67,6 +71,12 @@ impl Transport {
         limits: FetchLimits,
         grants: &crate::Grants,
     ) -> Result<Transport, SetupError> {
+        if limits.max_held_bytes == 0 {
+            return Err(SetupError::Limits {
+                name: "max_held_bytes",
+                why: "must be at least 1",
+            });
+        }
         if limits.per_host_concurrency == 0 {
             return Err(SetupError::Limits {
                 name: "per_host_concurrency",
@@ -108,10 +118,11 @@ impl Transport {
         target: &Target,
         secrets: &Secrets,
         plugin: &str,
+        budget: &Arc<Budget>,
     ) -> Result<Raw, Failed> {
         let mut retries = 0;
         loop {
-            let outcome = self.attempt(req, target, secrets).await;
+            let outcome = self.attempt(req, target, secrets, budget).await;
             let delay = match &outcome {
                 Ok(raw) if RETRY_STATUSES.contains(&raw.status) => Some(
                     raw.header("retry-after")
@@ -144,6 +155,7 @@ impl Transport {
         req: &Prepared,
         target: &Target,
         secrets: &Secrets,
+        budget: &Arc<Budget>,
     ) -> Result<Raw, AttemptError> {
         let host = target.host_key();
         let _permit = self.throttle.enter(&host).await;
@@ -185,18 +197,27 @@ impl Transport {
             if resp.content_length().is_some_and(|len| len > max) {
                 return Err(AttemptError::TooLarge(max));
             }
+            let mut held = Held::new(budget);
+            let over = |limit| AttemptError::OverHeld(limit);
+            if let Some(len) = resp.content_length() {
+                held.reserve(len).map_err(over)?;
+            }
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e, &req.url))? {
                 self.stats.received(chunk.len());
-                if (body.len() + chunk.len()) as u64 > max {
+                let len = (body.len() + chunk.len()) as u64;
+                if len > max {
                     return Err(AttemptError::TooLarge(max));
                 }
+                held.reserve(len).map_err(over)?;
                 body.extend_from_slice(&chunk);
             }
+            held.shrink_to(body.len() as u64);
             Ok(Raw {
                 status,
                 headers,
                 body,
+                held,
             })
         };
         match tokio::time::timeout(timeout, exchange).await {

@@ -97,6 +97,92 @@ impl Catalog {
         out
     }
 
+    /// [`Catalog::find`] for a sync, where identity matters: a plugin given by path whose
+    /// name is an installed plugin's (another build) is refused unless the operator
+    /// pinned this build under that name or passes `replace_installed`; and a plugin
+    /// whose primary label another installed plugin declares too is refused, naming both.
+    /// Returns whether the plugin replaces an installed one without a pin (its state is
+    /// then kept apart unless the operator adopts the installed one's).
+    pub async fn find_for_sync(
+        &self,
+        runtime: &Runtime,
+        name: &str,
+        replace_installed: bool,
+    ) -> Result<(Plugin, Source, bool), Error> {
+        let (plugin, source) = self.find(runtime, name).await?;
+        let installed = self.all(runtime).await;
+        let me = plugin.manifest();
+        let mut replaces = false;
+        if source == Source::Path {
+            let same_name = installed.iter().find(|f| {
+                f.plugin
+                    .as_ref()
+                    .is_ok_and(|p| p.manifest().name == me.name && p.sha256() != plugin.sha256())
+            });
+            if let Some(f) = same_name {
+                let pinned = self
+                    .pins
+                    .get(&me.name)
+                    .is_some_and(|pin| pin.eq_ignore_ascii_case(plugin.sha256()));
+                if !pinned && !replace_installed {
+                    return Err(ErrorKind::ShadowsInstalled {
+                        name: me.name.clone(),
+                        path: plugin.path().to_path_buf(),
+                        sha256: plugin.sha256().to_string(),
+                        installed: f.path.clone(),
+                        kind: f.source,
+                    }
+                    .into());
+                }
+                replaces = !pinned;
+            }
+        }
+        for f in &installed {
+            let Ok(other) = &f.plugin else { continue };
+            let theirs = other.manifest();
+            // The plugin itself, or another build of it, shares its labels by right.
+            if theirs.name == me.name || f.shadowed {
+                continue;
+            }
+            for kind in &me.schema.nodes {
+                if theirs.schema.nodes.iter().any(|k| k.label == kind.label) {
+                    return Err(ErrorKind::LabelConflict {
+                        name: me.name.clone(),
+                        path: plugin.path().to_path_buf(),
+                        label: kind.label.clone(),
+                        other: theirs.name.clone(),
+                        other_path: f.path.clone(),
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok((plugin, source, replaces))
+    }
+
+    /// Primary labels that two installed plugins (neither shadowed) both declare, as
+    /// (label, first plugin's file, second plugin's file), for `plugins list`: `sync`
+    /// refuses either plugin.
+    pub fn label_conflicts(found: &[Found]) -> Vec<(String, PathBuf, PathBuf)> {
+        let mut owner: BTreeMap<&str, (&str, &Path)> = BTreeMap::new();
+        let mut out = Vec::new();
+        for f in found.iter().filter(|f| !f.shadowed) {
+            let Ok(p) = &f.plugin else { continue };
+            for kind in &p.manifest().schema.nodes {
+                match owner.get(kind.label.as_str()) {
+                    Some((name, path)) if *name != p.manifest().name => {
+                        out.push((kind.label.clone(), path.to_path_buf(), f.path.clone()));
+                    }
+                    Some(_) => {}
+                    None => {
+                        owner.insert(&kind.label, (&p.manifest().name, &f.path));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Finds a plugin by name (or loads it, when `name` is a path to a `.wasm` file).
     pub async fn find(&self, runtime: &Runtime, name: &str) -> Result<(Plugin, Source), Error> {
         let as_path = Path::new(name);
@@ -127,6 +213,7 @@ impl Catalog {
         let searched: Vec<_> = self.dirs().map(|(d, _)| d.display().to_string()).collect();
         Err(ErrorKind::NotFound {
             name: name.into(),
+            suggestion: closest(name, &available),
             searched,
             available,
         }
@@ -154,5 +241,59 @@ impl Catalog {
             }
             _ => Ok(plugin),
         }
+    }
+}
+
+/// The name in `names` closest to `typed`, if it is within a typo of it: at most a third
+/// of its letters (and at least one) inserted, deleted, replaced or swapped.
+fn closest(typed: &str, names: &[String]) -> Option<String> {
+    let most = (typed.chars().count() / 3).max(1);
+    names
+        .iter()
+        .map(|n| (edits(typed, n), n))
+        .filter(|(d, _)| *d <= most)
+        .min()
+        .map(|(_, n)| n.clone())
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and
+/// swaps of neighbours (the usual typos), each counting one.
+fn edits(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_suggests_the_plugin_meant() {
+        let names: Vec<String> = ["azure", "example", "scaleway", "spacelift"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(closest("exampel", &names).as_deref(), Some("example"));
+        assert_eq!(closest("scalway", &names).as_deref(), Some("scaleway"));
+        assert_eq!(closest("spacelfit", &names).as_deref(), Some("spacelift"));
+        assert_eq!(closest("nope", &names), None);
+        assert_eq!(closest("gcp", &names), None);
     }
 }

@@ -82,10 +82,50 @@ pub enum ErrorKind {
         /// The file's digest.
         actual: String,
     },
+    /// A plugin given by path calls itself by the name of an installed plugin: it would
+    /// write that plugin's records and read its state.
+    #[error(
+        "{path} calls itself {name:?}, the name of the {kind} plugin at {installed}; run as \
+         {name:?} it would write that plugin's records and read its state (credentials such \
+         as the Azure abstraction seed among them). Run the installed plugin by name, or \
+         rename this one; to replace the installed plugin on purpose, pin this file \
+         ([plugins.{name}] sha256 = \"{sha256}\") or pass --replace-installed"
+    )]
+    ShadowsInstalled {
+        /// The name both use.
+        name: String,
+        /// The file given.
+        path: PathBuf,
+        /// Its digest.
+        sha256: String,
+        /// Where the installed plugin is.
+        installed: PathBuf,
+        /// Built-in or user.
+        kind: crate::catalog::Source,
+    },
+    /// Two plugins declare the same primary label: the nodes would belong to both.
+    #[error(
+        "plugin {name:?} ({path}) declares label {label} as its own, but so does plugin \
+         {other:?} ({other_path}); a label belongs to one plugin. Remove one of them from the \
+         plugin directories, or rename the label in one"
+    )]
+    LabelConflict {
+        /// The plugin asked for.
+        name: String,
+        /// Its file.
+        path: PathBuf,
+        /// The label both declare.
+        label: String,
+        /// The other plugin.
+        other: String,
+        /// Its file.
+        other_path: PathBuf,
+    },
     /// No plugin of that name in the plugin directories.
     #[error(
-        "no plugin named {name:?} (searched {}; found {}). Install one by copying its .wasm \
-         file into a user plugin directory, or give the path to the file",
+        "no plugin named {name:?}{} (searched {}; found {}). Install one by copying its \
+         .wasm file into a user plugin directory, or give the path to the file",
+        suggestion.as_ref().map(|s| format!("; did you mean {s:?}?")).unwrap_or_default(),
         if searched.is_empty() { "no directories".to_string() } else { searched.join(", ") },
         if available.is_empty() { "none".to_string() } else { available.join(", ") }
     )]
@@ -96,6 +136,8 @@ pub enum ErrorKind {
         searched: Vec<String>,
         /// The plugins that are there.
         available: Vec<String>,
+        /// The one of them closest to `name`, when one is close.
+        suggestion: Option<String>,
     },
     /// wasmtime could not be set up.
     #[error("cannot start the WebAssembly engine: {0}")]

@@ -30,7 +30,8 @@
 //! - `cache`: compiling a component, through the on-disk cache of compiled code.
 //! - `runtime`: [`Runtime`] and [`Plugin`]: loading a plugin and running its sync.
 //! - `catalog`: finding plugins by name in the plugin directories.
-//! - `config`: resolving a plugin's config and secrets against its manifest.
+//! - `config`: resolving a plugin's config and secrets against its manifest, and the
+//!   operator's consent to its credentials.
 #![deny(missing_docs)]
 
 mod cache;
@@ -47,11 +48,12 @@ mod sync;
 mod wit;
 
 pub use catalog::{Catalog, Found, Source};
-pub use config::{ConfigError, resolve_config, resolve_secrets};
+pub use config::{ConfigError, Consent, Origin, SecretSource, resolve_config, resolve_secrets};
 pub use emission::Emission;
 pub use error::{Error, ErrorKind};
-pub use limits::Limits;
+pub use limits::{Limits, MAX_GUEST_TEXT};
 pub use run_state::RecordCounts;
 pub use runtime::{Plugin, Runtime};
+pub use sandbox::LOG_DIRECTIVES;
 pub use sync::{Failure, SyncOutcome, SyncRequest};
 pub use wit::{CONTRACT_PACKAGE, SUPPORTED_CONTRACTS};

@@ -21,6 +21,11 @@ pub struct Limits {
     pub manifest_time: Duration,
     /// Nodes plus edges emitted in one sync.
     pub records: u64,
+    /// Bytes of one property value (a text, the sum of a text list's), id or edge end.
+    /// 1 MiB is far above any real property (a policy document runs to kilobytes) and
+    /// keeps one record from costing the host and the store hundreds of megabytes; a
+    /// larger value is refused, naming the record, the property and this limit.
+    pub property_value_bytes: usize,
     /// HTTP requests (before retries) in one sync.
     pub fetches: u64,
     /// Log lines kept per sync; past it lines are counted and dropped, so a chatty
@@ -39,6 +44,7 @@ impl Default for Limits {
             sync_time: Duration::from_secs(3600),
             manifest_time: Duration::from_secs(1),
             records: 50_000_000,
+            property_value_bytes: 1 << 20,
             fetches: 1_000_000,
             log_lines: 10_000,
             stdio_bytes: 1 << 20,
@@ -46,6 +52,12 @@ impl Default for Limits {
         }
     }
 }
+
+/// The most bytes of a text from the guest (its summary, its error, a reason it gives)
+/// kept in the report, the run history and the log; the rest is cut, marked with
+/// [`infragraph_fetch::CUT_MARKER`]. 64 KiB holds any message meant for a person many times
+/// over; a 100 MB error string went whole into every report and the store before.
+pub const MAX_GUEST_TEXT: usize = 64 << 10;
 
 /// A limit was crossed. Raised as a trap so the guest stops at once.
 #[derive(Debug, Clone, thiserror::Error)]

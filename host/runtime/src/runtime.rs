@@ -18,11 +18,18 @@ use wasmtime::{Config, Engine};
 use crate::cache::{Compiled, Compiler};
 use crate::emission::{Emission, Emitter};
 use crate::error::{Error, ErrorKind};
-use crate::limits::Limits;
+use crate::limits::{LimitExceeded, Limits, MAX_GUEST_TEXT};
 use crate::run_state::{PluginState, RecordCounts, RunCtx};
 use crate::sandbox::{self, EpochTicker};
 use crate::sync::{Failure, SyncOutcome, SyncRequest};
 use crate::wit::{self, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
+
+/// The limit a sync's deadline is reported as.
+const SYNC_TIME: &str = "sync time";
+
+/// The limit `manifest()`'s deadline is reported as: not `sync time`, which it was
+/// labelled before (issue 20, point 5), sending the operator to the wrong setting.
+const MANIFEST_TIME: &str = "manifest time";
 
 /// The WebAssembly engine shared by every plugin of a process, with its linker and the
 /// on-disk cache of compiled plugins.
@@ -138,8 +145,8 @@ impl Runtime {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut store =
-            sandbox::new_store(&self.engine, &name, &limits, limits.manifest_time, None);
+        let deadline = (MANIFEST_TIME, limits.manifest_time);
+        let mut store = sandbox::new_store(&self.engine, &name, &limits, deadline, None);
         let manifest = async {
             let instance = Bindings::instantiate_async(&mut store, component, &self.linker).await?;
             instance
@@ -156,12 +163,18 @@ impl Runtime {
             .into()),
             Ok(Err(e)) => Err(ErrorKind::Manifest {
                 path: path.into(),
-                reason: format!("{e:#}"),
+                // A limit names itself (`limit manifest time (1s) exceeded`); wasmtime's
+                // text around it is a backtrace the operator cannot act on.
+                reason: match e.downcast_ref::<LimitExceeded>() {
+                    Some(l) => l.to_string(),
+                    None => format!("{e:#}"),
+                },
             }
             .into()),
             Err(_) => Err(ErrorKind::Manifest {
                 path: path.into(),
-                reason: format!("manifest() took longer than {:?}", limits.manifest_time),
+                reason: LimitExceeded::new(MANIFEST_TIME, format!("{:?}", limits.manifest_time))
+                    .to_string(),
             }
             .into()),
         }
@@ -207,7 +220,7 @@ impl Runtime {
             &self.engine,
             &manifest.name,
             &req.limits,
-            req.limits.sync_time,
+            (SYNC_TIME, req.limits.sync_time),
             Some(run),
         );
         let config: Vec<_> = req.config.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -222,22 +235,26 @@ impl Runtime {
         let result = tokio::time::timeout(req.limits.sync_time, call).await;
         outcome.result = match result {
             Err(_elapsed) => Err(Failure::Limit {
-                limit: "sync time".into(),
+                limit: SYNC_TIME.into(),
                 value: format!("{:?}", req.limits.sync_time),
             }),
-            Ok(Ok(Ok(summary))) => Ok(fetcher.redact(&summary.message)),
+            Ok(Ok(Ok(summary))) => Ok(summary.message),
             Ok(Ok(Err(e))) => {
                 let (kind, message) = e.parts();
                 Err(Failure::Plugin {
                     error: kind.into(),
-                    message: fetcher.redact(message),
+                    message: message.into(),
                 })
             }
-            Ok(Err(trap)) => Err(Failure::from_trap(
-                &trap,
-                &store.data().stderr_tail,
-                &fetcher,
-            )),
+            Ok(Err(trap)) => Err(Failure::from_trap(&trap, &store.data().stderr_tail)),
+        };
+        // Every text here may hold what the guest wrote (its summary and error, a record's
+        // id in a schema error, a label in a contract error): scrubbed and bounded in one
+        // place before it reaches the report, the run history or the log.
+        let scrub = |text: &str| fetcher.redact_capped(text, MAX_GUEST_TEXT);
+        outcome.result = match std::mem::replace(&mut outcome.result, Err(Failure::Stopped)) {
+            Ok(summary) => Ok(scrub(&summary)),
+            Err(failure) => Err(failure.map_text(scrub)),
         };
         let data = store.into_data();
         if let Some(run) = data.run {

@@ -4,7 +4,8 @@
 //! The sandbox denies by default: no preopened directories, no environment variables, no
 //! arguments, stdin closed, no TCP, UDP or name lookups. Clocks and randomness are
 //! granted (they leak nothing the guest could not guess). Stdout and stderr go to the
-//! host log under the plugin's name. What a plugin may consume is in [`Limits`].
+//! host log under the plugin's name, line by line, scrubbed of the run's secrets like
+//! every other text from the guest. What a plugin may consume is in [`Limits`].
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use infragraph_fetch::Secrets;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -21,23 +23,39 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use crate::limits::{LimitExceeded, Limits, MemoryLimiter};
 use crate::run_state::{PluginState, RunCtx, StderrTail};
 
+/// Log filter directives that every log subscriber of a process running plugins must add
+/// after the user's own. wasmtime's WASI stream worker logs each chunk a guest writes to
+/// stdout or stderr, raw, at debug level (`worker writing: b"…"`), before the sandbox's
+/// pipe scrubs it: with debug logging on, a plugin that printed a secret would have it
+/// in the log. The sandbox logs every line itself, scrubbed.
+pub const LOG_DIRECTIVES: &[&str] = &["wasmtime_wasi::p2::write_stream=info"];
+
 /// The epoch ticks this often; it bounds how late a runaway guest is stopped and how
 /// often a busy guest yields to other plugins on the same thread.
 const EPOCH_TICK: Duration = Duration::from_millis(20);
 
 /// A fresh store for `plugin`: the sandboxed WASI context, the memory cap and a deadline
-/// `time` from now. `run` is `None` for `manifest()`, which may not call the host.
+/// `time` from now, reported as the limit `limit` (`sync time`, `manifest time`) when
+/// crossed. `run` is `None` for `manifest()`, which may not call the host.
 pub(crate) fn new_store(
     engine: &Engine,
     plugin: &str,
     limits: &Limits,
-    time: Duration,
+    (limit, time): (&'static str, Duration),
     run: Option<RunCtx>,
 ) -> Store<PluginState> {
     let plugin: Arc<str> = plugin.into();
     let stderr_tail = StderrTail::default();
+    // What the plugin writes to stdout and stderr is scrubbed like its log lines: a
+    // plugin that got hold of a secret must not be able to print it into the host log.
+    let secrets = run.as_ref().map(|r| r.fetcher.secrets().clone());
+    let stdio = Stdio {
+        plugin: plugin.clone(),
+        budget: Arc::new(StdioBudget::new(limits.stdio_bytes)),
+        secrets: Arc::new(secrets.unwrap_or_default()),
+    };
     let state = PluginState {
-        wasi: wasi_ctx(&plugin, limits.stdio_bytes, &stderr_tail),
+        wasi: wasi_ctx(&stdio, &stderr_tail),
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
         plugin,
@@ -52,7 +70,7 @@ pub(crate) fn new_store(
     // timeout around the whole call.
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
-            Err(LimitExceeded::new("sync time", format!("{time:?}")).into())
+            Err(LimitExceeded::new(limit, format!("{time:?}")).into())
         } else {
             Ok(UpdateDeadline::Yield(1))
         }
@@ -94,19 +112,16 @@ impl Drop for EpochTicker {
 }
 
 /// Builds the WASI context: nothing granted but clocks, randomness and captured stdio.
-fn wasi_ctx(plugin: &Arc<str>, stdio_budget: usize, stderr_tail: &StderrTail) -> WasiCtx {
-    let budget = Arc::new(AtomicUsize::new(stdio_budget));
+fn wasi_ctx(stdio: &Stdio, stderr_tail: &StderrTail) -> WasiCtx {
     let mut b = WasiCtxBuilder::new();
     b.stdout(LogPipe {
-        plugin: plugin.clone(),
+        stdio: stdio.clone(),
         stream: "stdout",
-        budget: budget.clone(),
         tail: None,
     })
     .stderr(LogPipe {
-        plugin: plugin.clone(),
+        stdio: stdio.clone(),
         stream: "stderr",
-        budget,
         tail: Some(stderr_tail.clone()),
     })
     .allow_tcp(false)
@@ -119,11 +134,48 @@ fn wasi_ctx(plugin: &Arc<str>, stdio_budget: usize, stderr_tail: &StderrTail) ->
 /// How many stderr lines a crash report quotes.
 const TAIL_LINES: usize = 8;
 
+/// The longest line of stdout or stderr logged, in bytes; the rest of a longer line is
+/// cut. A log line is for a person.
+const LINE_MAX: usize = 4096;
+
+/// What both of a guest's output streams share: its name, its byte budget and the
+/// secrets to scrub (none while `manifest()` runs).
+#[derive(Clone)]
+struct Stdio {
+    plugin: Arc<str>,
+    budget: Arc<StdioBudget>,
+    secrets: Arc<Secrets>,
+}
+
+/// Bytes of stdout and stderr a guest may still write, shared by both streams, which
+/// wasmtime may drive from different threads at once.
+struct StdioBudget(AtomicUsize);
+
+impl StdioBudget {
+    fn new(bytes: usize) -> Self {
+        StdioBudget(AtomicUsize::new(bytes))
+    }
+
+    /// Takes up to `wanted` bytes and returns how many it got. One atomic step: a check
+    /// and a subtraction apart would let two writers both pass the check on the last
+    /// bytes and wrap the budget below zero, lifting the cap.
+    fn take(&self, wanted: usize) -> usize {
+        let taken = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(wanted))
+            });
+        // The closure always returns `Some`, so this is always `Ok`; either way it holds
+        // the budget before this step.
+        let before = taken.unwrap_or_else(|left| left);
+        before.min(wanted)
+    }
+}
+
 /// A guest's stdout or stderr, forwarded line by line to the host log.
 struct LogPipe {
-    plugin: Arc<str>,
+    stdio: Stdio,
     stream: &'static str,
-    budget: Arc<AtomicUsize>,
     tail: Option<StderrTail>,
 }
 
@@ -135,22 +187,26 @@ impl IsTerminal for LogPipe {
 
 impl StdoutStream for LogPipe {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Bytes of a long line past LINE_MAX are kept as far as the longest form of a
+        // secret reaches, so one that straddles the cut is scrubbed whole before cutting.
+        let keep = LINE_MAX + self.stdio.secrets.longest_form();
         Box::new(LineWriter {
-            plugin: self.plugin.clone(),
+            stdio: self.stdio.clone(),
             stream: self.stream,
-            budget: self.budget.clone(),
             tail: self.tail.clone(),
             line: Vec::new(),
+            keep,
         })
     }
 }
 
 struct LineWriter {
-    plugin: Arc<str>,
+    stdio: Stdio,
     stream: &'static str,
-    budget: Arc<AtomicUsize>,
     tail: Option<StderrTail>,
     line: Vec<u8>,
+    /// The most bytes of one line kept.
+    keep: usize,
 }
 
 impl LineWriter {
@@ -158,16 +214,16 @@ impl LineWriter {
         if self.line.is_empty() {
             return;
         }
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end();
-        tracing::info!(plugin = %self.plugin, stream = self.stream, "{text}");
+        let raw = String::from_utf8_lossy(&self.line);
+        let text = self.stdio.secrets.redact_capped(raw.trim_end(), LINE_MAX);
+        tracing::info!(plugin = %self.stdio.plugin, stream = self.stream, "{text}");
         if let Some(tail) = &self.tail
             && let Ok(mut tail) = tail.lock()
         {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
-            tail.push_back(text.to_string());
+            tail.push_back(text);
         }
         self.line.clear();
     }
@@ -181,16 +237,12 @@ impl tokio::io::AsyncWrite for LineWriter {
     ) -> Poll<io::Result<usize>> {
         // Past the budget output is swallowed, not refused: a refused write would make
         // the guest's `println!` panic, failing a sync over a log line.
-        let left = self.budget.load(Ordering::Relaxed);
-        let keep = buf.len().min(left);
-        if keep > 0 {
-            self.budget.fetch_sub(keep, Ordering::Relaxed);
-            for &b in &buf[..keep] {
-                if b == b'\n' {
-                    self.emit();
-                } else if self.line.len() < 4096 {
-                    self.line.push(b);
-                }
+        let keep = self.stdio.budget.take(buf.len());
+        for &b in &buf[..keep] {
+            if b == b'\n' {
+                self.emit();
+            } else if self.line.len() < self.keep {
+                self.line.push(b);
             }
         }
         Poll::Ready(Ok(buf.len()))
@@ -209,5 +261,36 @@ impl tokio::io::AsyncWrite for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20, point 6: both streams share the budget and wasmtime may write them from
+    /// two threads at once. With a separate check and subtraction, two writers could both
+    /// see the last bytes, both subtract, and wrap the budget to `usize::MAX`. Many
+    /// threads race for a budget here; they get exactly it between them, never more.
+    #[test]
+    fn the_stdio_budget_is_never_overdrawn_by_concurrent_writers() {
+        for round in 0..200 {
+            let budget = Arc::new(StdioBudget::new(10_000 + round));
+            let writers: Vec<_> = (0..4)
+                .map(|w| {
+                    let budget = budget.clone();
+                    std::thread::spawn(move || {
+                        let mut got = 0;
+                        for i in 0..4_000 {
+                            got += budget.take(1 + (i + w) % 7);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let total: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+            assert_eq!(total, 10_000 + round, "round {round}");
+            assert_eq!(budget.take(1), 0, "round {round}: the budget is spent");
+        }
     }
 }

@@ -112,13 +112,29 @@ impl SyncRequest {
 }
 
 impl Failure {
+    /// The same failure with each of its texts passed through `f`.
+    pub(crate) fn map_text(self, f: impl Fn(&str) -> String) -> Failure {
+        match self {
+            Failure::Setup(t) => Failure::Setup(f(&t)),
+            Failure::Plugin { error, message } => Failure::Plugin {
+                error,
+                message: f(&message),
+            },
+            Failure::Limit { limit, value } => Failure::Limit {
+                limit,
+                value: f(&value),
+            },
+            Failure::InvalidRecord(t) => Failure::InvalidRecord(f(&t)),
+            Failure::Contract(t) => Failure::Contract(f(&t)),
+            Failure::Trap(t) => Failure::Trap(f(&t)),
+            Failure::Stopped => Failure::Stopped,
+        }
+    }
+
     /// Names what stopped the guest: a limit, a bad record, a contract breach, or a crash
     /// (quoting the last lines of its stderr, where a Rust panic message lands).
-    pub(crate) fn from_trap(
-        err: &wasmtime::Error,
-        stderr_tail: &StderrTail,
-        fetcher: &Fetcher,
-    ) -> Failure {
+    /// The text is scrubbed and bounded by the caller, with every other failure's.
+    pub(crate) fn from_trap(err: &wasmtime::Error, stderr_tail: &StderrTail) -> Failure {
         if let Some(l) = err.downcast_ref::<LimitExceeded>() {
             return Failure::Limit {
                 limit: l.limit.into(),
@@ -146,6 +162,6 @@ impl Failure {
             let lines: Vec<_> = tail.into_iter().collect();
             text = format!("{text}; its stderr ended with: {}", lines.join(" | "));
         }
-        Failure::Trap(fetcher.redact(&text))
+        Failure::Trap(text)
     }
 }

@@ -16,6 +16,26 @@ use crate::error::{Error, ErrorKind};
 /// backquoted: a leading underscore is legal in Cypher, but quoting costs nothing.
 pub(crate) const SOURCE: &str = "`_source`";
 pub(crate) const SCOPE: &str = "`_scope`";
+/// The other scopes of the owning plugin that assert a record, a list; absent while only
+/// `_scope` does (shared kinds such as Azure regions). Cleanup of one scope takes it off.
+pub(crate) const ALSO: &str = "`_also_scopes`";
+
+/// What every merge does besides merging properties: `lastupdated` never goes back (a run
+/// that took its tag earlier may write later), and another scope of the owner that
+/// asserts the record joins `_also_scopes`. `_source` and `_scope` are set on creation
+/// only; a record of another plugin is refused before (see [`foreign_nodes`]).
+fn merge_bookkeeping(v: &str) -> String {
+    format!(
+        "{v}.`lastupdated` = CASE WHEN {v}.`lastupdated` > $tag THEN {v}.`lastupdated` ELSE $tag END, \
+         {v}.{ALSO} = CASE WHEN {v}.{SCOPE} = $scope OR $scope IN coalesce({v}.{ALSO}, []) \
+         THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END"
+    )
+}
+
+/// `true` when `v` is asserted by `$scope`: created in it, or asserted by it since.
+fn asserted(v: &str) -> String {
+    format!("({v}.{SCOPE} = $scope OR $scope IN coalesce({v}.{ALSO}, []))")
+}
 
 /// `` `Label` ``, or an error when `s` is not a PascalCase label.
 pub(crate) fn label(s: &str) -> Result<String, Error> {
@@ -81,11 +101,48 @@ pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<String, Err
     Ok(format!(
         "UNWIND $rows AS row \
          MERGE (n{} {{`id`: row.id}}) \
-         ON CREATE SET n.`firstseen` = $tag \
-         SET n += row.props, n.`lastupdated` = $tag, n.{SOURCE} = $plugin, n.{SCOPE} = $scope",
-        labels(primary, extra)?
+         ON CREATE SET n.`firstseen` = $tag, n.{SOURCE} = $plugin, n.{SCOPE} = $scope \
+         SET n += row.props, {}",
+        labels(primary, extra)?,
+        merge_bookkeeping("n")
     ))
 }
+
+/// The first node of a batch (`$rows` of `{id, ...}`) that another plugin owns, as `id`
+/// and `owner`: run before the merge in the same transaction, which it then aborts.
+pub(crate) fn foreign_nodes(primary: &str) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MATCH (n:{} {{`id`: row.id}}) WHERE n.{SOURCE} <> $plugin \
+         RETURN n.`id` AS id, n.{SOURCE} AS owner LIMIT 1",
+        label(primary)?
+    ))
+}
+
+/// The first relationship of a batch (`$rows` of `{f, t, ...}`) that another plugin owns,
+/// as `f`, `t` and `owner`.
+pub(crate) fn foreign_edges(
+    rel: &str,
+    from: (&str, &str),
+    to: (&str, &str),
+) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{{}: row.f}})-[r:{}]->(b:{} {{{}: row.t}}) WHERE r.{SOURCE} <> $plugin \
+         RETURN row.f AS f, row.t AS t, r.{SOURCE} AS owner LIMIT 1",
+        label(from.0)?,
+        key(from.1)?,
+        rel_type(rel)?,
+        label(to.0)?,
+        key(to.1)?,
+    ))
+}
+
+/// Registers a plugin's primary labels, first come first served: returns each `label`
+/// with the `plugin` it belongs to.
+pub(crate) const CLAIM_LABELS: &str = "UNWIND $labels AS l \
+    MERGE (x:`InfragraphLabel` {`id`: l}) ON CREATE SET x.`plugin` = $plugin \
+    RETURN x.`id` AS label, x.`plugin` AS plugin";
 
 /// Merges a batch of relationships: `$rows` is a list of `{i, f, t, props}`, `i` the
 /// row's index. Each end is matched by its label and key (a key other than `id` may match
@@ -101,15 +158,16 @@ pub(crate) fn merge_edges(
          MATCH (a:{} {{{}: row.f}}) \
          MATCH (b:{} {{{}: row.t}}) \
          MERGE (a)-[r:{}]->(b) \
-         ON CREATE SET r.`firstseen` = $tag \
-         SET r += row.props, r.`lastupdated` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
+         ON CREATE SET r.`firstseen` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
+         SET r += row.props, {} \
          WITH DISTINCT row.i AS i \
          RETURN count(i) AS resolved",
         label(from.0)?,
         key(from.1)?,
         label(to.0)?,
         key(to.1)?,
-        rel_type(rel)?
+        rel_type(rel)?,
+        merge_bookkeeping("r")
     ))
 }
 
@@ -134,7 +192,8 @@ impl Keep {
             });
         }
         Ok(Some(format!(
-            "({var}.{SOURCE} = $plugin AND {var}.{SCOPE} = $scope AND ({}))",
+            "({var}.{SOURCE} = $plugin AND {} AND ({}))",
+            asserted(var),
             any.join(" OR ")
         )))
     }
@@ -149,11 +208,12 @@ fn and_not_kept(keep: &Keep, var: &str) -> Result<String, Error> {
 }
 
 /// Deletes at most `$limit` stale relationships of one type written by this plugin in
-/// this scope, except those touching a kept node.
+/// this scope and asserted by no other, except those touching a kept node.
 pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
         "MATCH (a)-[r:{}]->(b) \
-         WHERE r.{SOURCE} = $plugin AND r.{SCOPE} = $scope AND r.`lastupdated` < $tag{}{} \
+         WHERE r.{SOURCE} = $plugin AND r.{SCOPE} = $scope AND r.{ALSO} IS NULL \
+         AND r.`lastupdated` < $tag{}{} \
          WITH r LIMIT $limit \
          DELETE r \
          RETURN count(*) AS deleted",
@@ -163,13 +223,57 @@ pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error
     ))
 }
 
-/// Whether `n` (matched as `(n:Label)`) is a stale node of this plugin and scope that
-/// cleanup may delete.
+/// Whether `n` (matched as `(n:Label)`) is a stale node of this plugin and scope, that
+/// no other scope asserts, that cleanup may delete.
 fn stale_node(keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.`lastupdated` < $tag{}",
+        "n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.{ALSO} IS NULL \
+         AND n.`lastupdated` < $tag{}",
         and_not_kept(keep, "n")?
     ))
+}
+
+/// Takes this scope off at most `$limit` stale records that other scopes also assert
+/// (`pattern` binds the record as `x`, and `a`/`b` or `n` for the kept check): where it
+/// created the record, the next scope on the list takes its place. Two statements, each
+/// returning how many it changed as `deleted`, run until they change fewer than `$limit`.
+pub(crate) fn release_stale(
+    pattern: &str,
+    ends: &[&str],
+    keep: &Keep,
+) -> Result<[String; 2], Error> {
+    let mut not_kept = String::new();
+    for e in ends {
+        not_kept += &and_not_kept(keep, e)?;
+    }
+    let head = format!(
+        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND x.`lastupdated` < $tag \
+         AND x.{ALSO} IS NOT NULL{not_kept}"
+    );
+    Ok([
+        format!(
+            "{head} AND x.{SCOPE} = $scope WITH x LIMIT $limit \
+             SET x.{SCOPE} = head(x.{ALSO}), \
+             x.{ALSO} = CASE WHEN size(x.{ALSO}) > 1 THEN tail(x.{ALSO}) ELSE null END \
+             RETURN count(*) AS deleted"
+        ),
+        format!(
+            "{head} AND $scope IN x.{ALSO} WITH x LIMIT $limit \
+             SET x.{ALSO} = CASE WHEN size(x.{ALSO}) > 1 \
+             THEN [s IN x.{ALSO} WHERE s <> $scope] ELSE null END \
+             RETURN count(*) AS deleted"
+        ),
+    ])
+}
+
+/// The pattern of [`release_stale`] for relationships of type `rel`.
+pub(crate) fn edge_pattern(rel: &str) -> Result<String, Error> {
+    Ok(format!("(a)-[x:{}]->(b)", rel_type(rel)?))
+}
+
+/// The pattern of [`release_stale`] for nodes of label `l`.
+pub(crate) fn node_pattern(l: &str) -> Result<String, Error> {
+    Ok(format!("(x:{})", label(l)?))
 }
 
 /// Deletes at most `$limit` relationships, whoever wrote them, of stale nodes of label
@@ -208,11 +312,12 @@ pub(crate) fn kept_under_parent(
 ) -> Result<String, Error> {
     Ok(format!(
         "MATCH (p:{} {{{}: $value}})--(n:{}) \
-         WHERE n.{SOURCE} = $plugin AND n.{SCOPE} = $scope \
+         WHERE n.{SOURCE} = $plugin AND {} \
          RETURN DISTINCT n.`id` AS id",
         label(parent_label)?,
         key(parent_key)?,
-        label(l)?
+        label(l)?,
+        asserted("n")
     ))
 }
 
@@ -220,9 +325,10 @@ pub(crate) fn kept_under_parent(
 pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
     Ok(format!(
         "MATCH (n:{}) \
-         WHERE n.`lastupdated` = $tag AND n.{SOURCE} = $plugin AND n.{SCOPE} = $scope \
+         WHERE n.`lastupdated` = $tag AND n.{SOURCE} = $plugin AND {} \
          RETURN sum(CASE WHEN n.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(n) AS seen",
-        label(l)?
+        label(l)?,
+        asserted("n")
     ))
 }
 
@@ -230,9 +336,10 @@ pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
 pub(crate) fn edge_changes(t: &str) -> Result<String, Error> {
     Ok(format!(
         "MATCH ()-[r:{}]->() \
-         WHERE r.`lastupdated` = $tag AND r.{SOURCE} = $plugin AND r.{SCOPE} = $scope \
+         WHERE r.`lastupdated` = $tag AND r.{SOURCE} = $plugin AND {} \
          RETURN sum(CASE WHEN r.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(r) AS seen",
-        rel_type(t)?
+        rel_type(t)?,
+        asserted("r")
     ))
 }
 
@@ -287,8 +394,8 @@ mod tests {
         };
         assert_eq!(
             keep.predicate("n").unwrap().unwrap(),
-            "(n.`_source` = $plugin AND n.`_scope` = $scope AND (n:`ConfUser` OR \
-             (n:`ConfGroup` AND n.`id` IN $k1)))"
+            "(n.`_source` = $plugin AND (n.`_scope` = $scope OR $scope IN \
+             coalesce(n.`_also_scopes`, [])) AND (n:`ConfUser` OR (n:`ConfGroup` AND n.`id` IN $k1)))"
         );
         assert_eq!(Keep { entries: vec![] }.predicate("n").unwrap(), None);
     }

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     Invalid,
     /// Reading what to push failed.
     Io,
+    /// A plugin wrote a record, or declared a label, that belongs to another plugin.
+    NotOwner,
+    /// Another run of the same plugin and scope holds the lease.
+    Leased,
 }
 
 impl Error {
@@ -203,7 +207,9 @@ fn arcadedb_race(code: &str, message: &str) -> bool {
 
 impl From<Error> for SinkError {
     fn from(e: Error) -> SinkError {
-        if e.is_transient() {
+        if e.kind == ErrorKind::Leased {
+            SinkError::held(e.message)
+        } else if e.is_transient() {
             SinkError::transient(e.message)
         } else {
             SinkError::new(e.message)

@@ -43,6 +43,7 @@
 
 mod cypher;
 mod error;
+mod lease;
 mod push;
 mod query;
 mod read;

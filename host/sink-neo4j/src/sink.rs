@@ -114,10 +114,16 @@ impl Neo4jSink {
                 ),
             ));
         }
-        sink.ensure(&["CREATE CONSTRAINT `infragraph_meta_id` IF NOT EXISTS \
+        sink.ensure(&[
+            "CREATE CONSTRAINT `infragraph_meta_id` IF NOT EXISTS \
              FOR (m:`InfragraphMeta`) REQUIRE m.`id` IS UNIQUE"
-            .to_string()])
-            .await?;
+                .to_string(),
+            crate::lease::CONSTRAINT.to_string(),
+            "CREATE CONSTRAINT `infragraph_label_id` IF NOT EXISTS \
+             FOR (x:`InfragraphLabel`) REQUIRE x.`id` IS UNIQUE"
+                .to_string(),
+        ])
+        .await?;
         tracing::debug!(uri = %sink.uri, database = %sink.database, "connected");
         Ok(sink)
     }
@@ -125,6 +131,11 @@ impl Neo4jSink {
     /// The server's address.
     pub fn uri(&self) -> &str {
         &self.uri
+    }
+
+    /// The database written to.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Transactions retried after a transient failure since connecting.
@@ -135,9 +146,30 @@ impl Neo4jSink {
     /// Runs `queries` in one transaction and returns each one's rows. On any failure the
     /// transaction is rolled back (or, with the connection gone, dies with it).
     pub(crate) async fn tx(&self, queries: Vec<Query>) -> Result<Vec<Vec<Row>>, neo4rs::Error> {
+        let done = self.tx_checked(None, queries).await?;
+        Ok(done.unwrap_or_else(|_| unreachable!("no check, no refusal")))
+    }
+
+    /// Runs `check`, then, when it returns no row, `queries`, in one transaction. A row
+    /// from `check` rolls the transaction back (nothing of `queries` runs) and is returned
+    /// as `Err`: how a write refuses a batch that touches another plugin's records.
+    pub(crate) async fn tx_unless(
+        &self,
+        check: Query,
+        queries: Vec<Query>,
+    ) -> Result<Result<Vec<Vec<Row>>, Row>, neo4rs::Error> {
+        self.tx_checked(Some(check), queries).await
+    }
+
+    async fn tx_checked(
+        &self,
+        check: Option<Query>,
+        queries: Vec<Query>,
+    ) -> Result<Result<Vec<Vec<Row>>, Row>, neo4rs::Error> {
         let mut txn = self.graph.start_txn_on(self.database.as_str()).await?;
         let mut out = Vec::with_capacity(queries.len());
-        for q in queries {
+        let checking = check.is_some();
+        for (i, q) in check.into_iter().chain(queries).enumerate() {
             let mut rows = Vec::new();
             let result = async {
                 let mut stream = txn.execute(q).await?;
@@ -151,10 +183,17 @@ impl Neo4jSink {
                 let _ = txn.rollback().await;
                 return Err(e);
             }
+            if checking && i == 0 {
+                if let Some(row) = rows.into_iter().next() {
+                    txn.rollback().await?;
+                    return Ok(Err(row));
+                }
+                continue;
+            }
             out.push(rows);
         }
         txn.commit().await?;
-        Ok(out)
+        Ok(Ok(out))
     }
 
     /// [`Neo4jSink::tx`] with transient failures retried: every statement this sink runs

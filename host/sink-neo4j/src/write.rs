@@ -1,12 +1,13 @@
 //! The write side: `GraphSink` and `StateStore` for [`Neo4jSink`].
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch, RunRecord,
-    SinkError, StateError, StateStore, WriteScope,
+    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Holder, Incomplete, Manifest, NodeBatch,
+    Publish, RunRecord, SinkError, StateError, StateStore, WriteScope,
 };
-use neo4rs::{BoltList, BoltType, Query, query};
+use neo4rs::{BoltList, BoltType, Query, Row, query};
 
 use crate::cypher::{self, Keep};
 use crate::error::{Error, ErrorKind};
@@ -62,11 +63,68 @@ impl Neo4jSink {
     async fn prepare_plugin(&self, manifest: &Manifest) -> Result<(), Error> {
         let schema = PluginSchema::new(manifest)?;
         self.ensure(&schema.schema_statements(manifest)?).await?;
+        self.claim_labels(manifest).await?;
         self.schemas
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(manifest.name.clone(), schema);
         Ok(())
+    }
+
+    /// Registers the plugin's primary labels as its own, or refuses the plugin when one
+    /// belongs to another plugin already: its nodes would be the other plugin's.
+    async fn claim_labels(&self, manifest: &Manifest) -> Result<(), Error> {
+        let labels = BoltType::List(BoltList {
+            value: manifest
+                .schema
+                .nodes
+                .iter()
+                .map(|k| text(&k.label))
+                .collect(),
+        });
+        let rows = self
+            .tx_retried("registering the plugin's labels", || {
+                vec![
+                    query(cypher::CLAIM_LABELS)
+                        .param("labels", labels.clone())
+                        .param("plugin", manifest.name.as_str()),
+                ]
+            })
+            .await?;
+        for row in rows.into_iter().flatten() {
+            let (Ok(label), Ok(by)) = (row.get::<String>("label"), row.get::<String>("plugin"))
+            else {
+                continue;
+            };
+            if by != manifest.name {
+                return Err(Error::new(
+                    ErrorKind::NotOwner,
+                    format!(
+                        "neo4j {}: plugin {:?} declares label {label} as its own, but it \
+                         belongs to plugin {by:?} on this server; a plugin may link to another \
+                         plugin's nodes or share an extra label, not declare its primary label \
+                         (rename the label in the plugin, or use another database)",
+                        self.uri, manifest.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of a batch that touches `what`, owned by `owner`.
+    fn not_owner(&self, what: String, owner: &Row, plugin: &str) -> Error {
+        let owner = owner
+            .get::<String>("owner")
+            .unwrap_or_else(|_| "another plugin".into());
+        Error::new(
+            ErrorKind::NotOwner,
+            format!(
+                "neo4j {}: {what} belongs to plugin {owner:?}; plugin {plugin:?} may not \
+                 write it (nothing of this batch was written)",
+                self.uri
+            ),
+        )
     }
 
     async fn take_tag(&self) -> Result<i64, Error> {
@@ -104,11 +162,20 @@ impl Neo4jSink {
                 })
                 .collect(),
         });
+        let check = scoped(
+            query(&cypher::foreign_nodes(&batch.label)?).param("rows", rows.clone()),
+            w,
+        );
         let q = scoped(query(&statement).param("rows", rows), w);
-        self.tx_retried(&format!("writing {} nodes", batch.label), || {
-            vec![q.clone()]
-        })
-        .await?;
+        let what = format!("writing {} nodes", batch.label);
+        let done = self
+            .retrying(&what, || self.tx_unless(check.clone(), vec![q.clone()]))
+            .await?;
+        if let Err(row) = done {
+            let id = row.get::<String>("id").unwrap_or_default();
+            let what = format!("node {} {id:?}", batch.label);
+            return Err(self.not_owner(what, &row, &w.plugin));
+        }
         tracing::trace!(label = %batch.label, rows = batch.rows.len(), "nodes written");
         Ok(())
     }
@@ -147,12 +214,34 @@ impl Neo4jSink {
                 })
                 .collect(),
         });
+        let foreign = cypher::foreign_edges(
+            &batch.rel_type,
+            (&batch.from_label, &batch.from_key),
+            (&batch.to_label, &batch.to_key),
+        )?;
+        let check = scoped(query(&foreign).param("rows", rows.clone()), w);
         let q = scoped(query(&statement).param("rows", rows), w);
         let what = format!(
             "writing (:{})-[:{}]->(:{}) relationships",
             batch.from_label, batch.rel_type, batch.to_label
         );
-        let result = self.tx_retried(&what, || vec![q.clone()]).await?;
+        let done = self
+            .retrying(&what, || self.tx_unless(check.clone(), vec![q.clone()]))
+            .await?;
+        let result = match done {
+            Ok(result) => result,
+            Err(row) => {
+                let (f, t) = (
+                    row.get::<String>("f").unwrap_or_default(),
+                    row.get::<String>("t").unwrap_or_default(),
+                );
+                let what = format!(
+                    "relationship ({} {f:?})-[:{}]->({} {t:?})",
+                    batch.from_label, batch.rel_type, batch.to_label
+                );
+                return Err(self.not_owner(what, &row, &w.plugin));
+            }
+        };
         let resolved = first_int(&result, "resolved").unwrap_or(0).max(0) as u64;
         let unresolved = (batch.rows.len() as u64).saturating_sub(resolved);
         tracing::trace!(rel_type = %batch.rel_type, rows = batch.rows.len(), unresolved, "edges written");
@@ -269,6 +358,27 @@ impl Neo4jSink {
             }
         }
         let mut counts = ChangeCounts::default();
+        // Records other scopes also assert lose this scope first; what only this scope
+        // asserted is deleted below.
+        let mut releases = Vec::new();
+        for t in schema.rel_types() {
+            releases.extend(cypher::release_stale(
+                &cypher::edge_pattern(t)?,
+                &["a", "b"],
+                &kept,
+            )?);
+        }
+        for l in schema.labels() {
+            releases.extend(cypher::release_stale(
+                &cypher::node_pattern(l)?,
+                &["x"],
+                &kept,
+            )?);
+        }
+        for statement in &releases {
+            self.delete_loop(&what, statement, &params, w, batch, |_, _| {})
+                .await?;
+        }
         for t in schema.rel_types() {
             let statement = cypher::delete_stale_edges(t, &kept)?;
             self.delete_loop(&what, &statement, &params, w, batch, |_, n| {
@@ -398,6 +508,14 @@ impl GraphSink for Neo4jSink {
         Ok(self.take_tag().await?)
     }
 
+    async fn lease(&self, w: &WriteScope, holder: &Holder, ttl: Duration) -> Result<(), SinkError> {
+        Ok(self.take_lease(w, holder, ttl).await?)
+    }
+
+    async fn release(&self, w: &WriteScope, holder: &Holder) -> Result<(), SinkError> {
+        Ok(self.drop_lease(w, holder).await?)
+    }
+
     async fn write_nodes(
         &self,
         w: &WriteScope,
@@ -411,17 +529,20 @@ impl GraphSink for Neo4jSink {
         Ok(self.put_edges(w, batch).await?)
     }
 
-    async fn changes(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
-        Ok(self.count_changes(w).await?)
+    async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
+        // Every batch is in already: what is left is the cleanup, the state, the counts.
+        let mut counts = match p.cleanup {
+            Some(keep) => self.clean(w, keep, p.cleanup_batch).await?,
+            None => ChangeCounts::default(),
+        };
+        self.store_state(p.state_plugin, &w.scope, p.state).await?;
+        counts.absorb(&self.count_changes(w).await?);
+        Ok(counts)
     }
 
-    async fn cleanup(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> Result<ChangeCounts, SinkError> {
-        Ok(self.clean(w, keep, batch).await?)
+    async fn discard(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
+        // The batches applied stay; nothing is deleted.
+        Ok(self.count_changes(w).await?)
     }
 
     async fn commit_state(

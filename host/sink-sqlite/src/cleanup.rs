@@ -1,338 +1,245 @@
-//! Cleanup after a successful sync: the plugin's records in its scope older than the run
-//! are deleted in bounded transactions, except the labels it marked incomplete (under
-//! their parent, when given) and the edges touching them. Planned in temporary tables,
-//! then edges, then nodes.
+//! Cleanup after a successful sync, inside the transaction that publishes it: every record
+//! the run's scope asserted before but not in this run loses that scope's assertion, and
+//! a record no scope asserts any more is deleted (a node with all its edges, whoever
+//! wrote them). Records of another plugin, and edges between surviving nodes written by
+//! another plugin or scope, are never touched. Nodes of the labels the plugin marked
+//! incomplete (under their parent, when given) and the edges touching them are kept.
+//!
+//! Set-based: the candidates go into temporary tables, then a few statements delete,
+//! shift or trim them.
 
 use std::collections::BTreeMap;
 
-use infragraph_core::{ChangeCounts, Incomplete, WriteScope};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use infragraph_core::{ChangeCounts, Changes, Incomplete, WriteScope};
+use rusqlite::{Connection, params};
 
-use crate::error::{Error, Fail};
+use crate::error::Fail;
 use crate::resolve::Resolver;
-use crate::store::Store;
 
-impl Store {
-    pub(crate) fn cleanup_sync(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> Result<ChangeCounts, Error> {
-        let batch = batch.max(1);
-        let n = self.next_temp();
-        // Temporary tables belong to the writer connection, which other plugins' batches
-        // use between ours: unique names keep concurrent cleanups apart.
-        let tables = Cleanup {
-            keep: format!("temp.cleanup_keep_{n}"),
-            edges: format!("temp.cleanup_edges_{n}"),
-            nodes: format!("temp.cleanup_nodes_{n}"),
-        };
-        let mut counts = ChangeCounts::default();
-        let result = self
-            .plan_cleanup(&tables, w, keep)
-            .and_then(|()| self.delete_edges(&tables, w, batch, &mut counts))
-            .and_then(|()| self.delete_nodes(&tables, w, batch, &mut counts));
-        {
-            let conn = self.writer();
-            for t in [&tables.keep, &tables.edges, &tables.nodes] {
-                if let Err(e) = conn.execute(&format!("DROP TABLE IF EXISTS {t}"), []) {
-                    tracing::warn!(table = %t, error = %e, "could not drop a cleanup table");
-                }
-            }
-        }
-        let what = format!(
-            "cleaning up after plugin {:?} in scope {:?}",
-            w.plugin, w.scope
-        );
-        result.map_err(|e| e.at(self.path(), &what))?;
-        let deleted = |m: &BTreeMap<String, infragraph_core::Changes>| {
-            m.values().map(|c| c.deleted).sum::<u64>()
-        };
-        tracing::debug!(
-            plugin = %w.plugin,
-            scope = %w.scope,
-            nodes = deleted(&counts.nodes),
-            edges = deleted(&counts.edges),
-            "cleanup deleted stale records"
-        );
-        Ok(counts)
-    }
+/// `true` when a record of `table` (a table name or an alias) is asserted by scope `?2`:
+/// the scope that created it, or one that asserted it since (`also_scopes`).
+pub(crate) fn asserted_by(table: &str) -> String {
+    format!(
+        "({table}.scope = ?2 OR ({table}.also_scopes IS NOT NULL AND EXISTS \
+         (SELECT 1 FROM json_each({table}.also_scopes) WHERE value = ?2)))"
+    )
+}
 
-    /// Lists, in one snapshot, the nodes to keep and the edges and nodes to delete.
-    /// Writing temporary tables takes no lock on the store file.
-    fn plan_cleanup(&self, t: &Cleanup, w: &WriteScope, keep: &[Incomplete]) -> Result<(), Fail> {
-        let mut conn = self.writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        tx.execute(
-            &format!("CREATE TABLE {} (nid INTEGER PRIMARY KEY)", t.keep),
-            [],
-        )?;
-        let mut parents = Vec::new();
-        for k in keep {
-            match &k.parent {
-                None => {
-                    tx.execute(
-                        &format!(
-                            "INSERT OR IGNORE INTO {} SELECT nid FROM nodes \
-                             WHERE source = ?1 AND scope = ?2 AND label = ?3",
-                            t.keep
-                        ),
-                        params![w.plugin, w.scope, k.label],
-                    )?;
-                }
-                Some(p) => {
-                    Resolver::new(&tx, &p.label, &p.key)?.find(&p.value, &mut parents)?;
-                    for &parent in &parents {
-                        tx.execute(
-                            &format!(
-                                "INSERT OR IGNORE INTO {} \
-                                 SELECT n.nid FROM edges e JOIN nodes n ON n.nid = e.dst \
-                                 WHERE e.src = ?4 AND n.source = ?1 AND n.scope = ?2 AND n.label = ?3 \
-                                 UNION \
-                                 SELECT n.nid FROM edges e JOIN nodes n ON n.nid = e.src \
-                                 WHERE e.dst = ?4 AND n.source = ?1 AND n.scope = ?2 AND n.label = ?3",
-                                t.keep
-                            ),
-                            params![w.plugin, w.scope, k.label, parent],
-                        )?;
-                    }
-                }
-            }
+/// Deletes or releases what `w`'s scope no longer asserts, in `tx`. `n` names the
+/// temporary tables, which belong to the connection: unique per cleanup.
+pub(crate) fn run(
+    tx: &Connection,
+    n: u64,
+    w: &WriteScope,
+    keep: &[Incomplete],
+) -> Result<ChangeCounts, Fail> {
+    let t = Tables {
+        keep: format!("temp.cleanup_keep_{n}"),
+        edges: format!("temp.cleanup_edges_{n}"),
+        nodes: format!("temp.cleanup_nodes_{n}"),
+        dead: format!("temp.cleanup_dead_{n}"),
+    };
+    let mut counts = ChangeCounts::default();
+    let done = plan(tx, &t, w, keep)
+        .and_then(|()| edges(tx, &t, w, &mut counts))
+        .and_then(|()| nodes(tx, &t, w, &mut counts));
+    for table in [&t.keep, &t.edges, &t.nodes, &t.dead] {
+        if let Err(e) = tx.execute(&format!("DROP TABLE IF EXISTS {table}"), []) {
+            tracing::warn!(table = %table, error = %e, "could not drop a cleanup table");
         }
-        tx.execute(
-            &format!("CREATE TABLE {} (id INTEGER PRIMARY KEY)", t.edges),
-            [],
-        )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {e} SELECT eid FROM edges \
-                 WHERE source = ?1 AND scope = ?2 AND lastupdated < ?3 \
-                 AND src NOT IN {k} AND dst NOT IN {k}",
-                e = t.edges,
-                k = t.keep
-            ),
-            params![w.plugin, w.scope, w.update_tag],
-        )?;
-        tx.execute(
-            &format!("CREATE TABLE {} (id INTEGER PRIMARY KEY)", t.nodes),
-            [],
-        )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO {n} SELECT nid FROM nodes \
-                 WHERE source = ?1 AND scope = ?2 AND lastupdated < ?3 AND nid NOT IN {k}",
-                n = t.nodes,
-                k = t.keep
-            ),
-            params![w.plugin, w.scope, w.update_tag],
-        )?;
-        tx.commit()?;
-        Ok(())
     }
-
-    /// Deletes the planned stale edges, `batch` per transaction. The writer lock is let go
-    /// between transactions so other plugins' batches are not held up.
-    fn delete_edges(
-        &self,
-        t: &Cleanup,
-        w: &WriteScope,
-        batch: usize,
-        counts: &mut ChangeCounts,
-    ) -> Result<(), Fail> {
-        let next = format!(
-            "SELECT id FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
-            t.edges
-        );
-        let mut cursor = 0i64;
-        loop {
-            let mut conn = self.writer();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let ids: Vec<i64> = tx
-                .prepare_cached(&next)?
-                .query_map(params![cursor, batch as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let Some(&last) = ids.last() else { break };
-            {
-                // Checked again: since planning, another plugin may have taken the edge over.
-                let mut del = tx.prepare_cached(
-                    "DELETE FROM edges WHERE eid = ?1 AND source = ?2 AND scope = ?3 \
-                     AND lastupdated < ?4 RETURNING type",
-                )?;
-                for eid in ids {
-                    let ty: Option<String> = del
-                        .query_row(params![eid, w.plugin, w.scope, w.update_tag], |r| r.get(0))
-                        .optional()?;
-                    if let Some(ty) = ty {
-                        counts.edges.entry(ty).or_default().deleted += 1;
-                    }
-                }
-            }
-            tx.commit()?;
-            cursor = last;
-        }
-        Ok(())
-    }
-
-    /// Deletes the planned stale nodes with all their edges (whoever wrote those), at
-    /// most `batch` records per transaction: a node with more edges than that loses them
-    /// over several transactions before it goes itself, so every commit leaves a graph
-    /// without dangling edges.
-    fn delete_nodes(
-        &self,
-        t: &Cleanup,
-        w: &WriteScope,
-        batch: usize,
-        counts: &mut ChangeCounts,
-    ) -> Result<(), Fail> {
-        let next = format!(
-            "SELECT id FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
-            t.nodes
-        );
-        // Every planned node up to `cursor` is done.
-        let mut cursor = 0i64;
-        loop {
-            let mut conn = self.writer();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut room = batch;
-            let nids: Vec<i64> = tx
-                .prepare_cached(&next)?
-                .query_map(params![cursor, batch as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            if nids.is_empty() {
-                break;
-            }
-            {
-                let mut still_stale = tx.prepare_cached(
-                    "SELECT label FROM nodes WHERE nid = ?1 AND source = ?2 AND scope = ?3 \
-                     AND lastupdated < ?4",
-                )?;
-                let mut edges_of = tx.prepare_cached(
-                    "SELECT eid, type FROM edges WHERE src = ?1 \
-                     UNION ALL SELECT eid, type FROM edges WHERE dst = ?1 AND src <> ?1 LIMIT ?2",
-                )?;
-                let mut del_edge = tx.prepare_cached("DELETE FROM edges WHERE eid = ?1")?;
-                let mut del_node = tx.prepare_cached("DELETE FROM nodes WHERE nid = ?1")?;
-                for nid in nids {
-                    let label: Option<String> = still_stale
-                        .query_row(params![nid, w.plugin, w.scope, w.update_tag], |r| r.get(0))
-                        .optional()?;
-                    let Some(label) = label else {
-                        cursor = nid;
-                        continue;
-                    };
-                    let edges: Vec<(i64, String)> = edges_of
-                        .query_map(params![nid, room as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<Result<_, _>>()?;
-                    for (eid, ty) in &edges {
-                        del_edge.execute([eid])?;
-                        counts.edges.entry(ty.clone()).or_default().deleted += 1;
-                    }
-                    room -= edges.len();
-                    if room == 0 {
-                        // The node may have more edges: come back to it next transaction.
-                        break;
-                    }
-                    del_node.execute([nid])?;
-                    counts.nodes.entry(label).or_default().deleted += 1;
-                    cursor = nid;
-                    room -= 1;
-                    if room == 0 {
-                        break;
-                    }
-                }
-            }
-            tx.commit()?;
-        }
-        Ok(())
-    }
+    done?;
+    let deleted = |m: &BTreeMap<String, Changes>| m.values().map(|c| c.deleted).sum::<u64>();
+    tracing::debug!(
+        plugin = %w.plugin,
+        scope = %w.scope,
+        nodes = deleted(&counts.nodes),
+        edges = deleted(&counts.edges),
+        "cleanup deleted stale records"
+    );
+    Ok(counts)
 }
 
 /// The temporary tables of one cleanup.
-struct Cleanup {
+struct Tables {
     keep: String,
     edges: String,
     nodes: String,
+    dead: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use infragraph_core::{EdgeBatch, EdgeRow, NodeBatch, NodeRow};
-
-    use super::*;
-
-    #[test]
-    fn cleanup_commits_at_most_batch_records_per_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("graph.db")).unwrap();
-        let old = WriteScope {
-            plugin: "demo".into(),
-            scope: "o".into(),
-            update_tag: 1,
-        };
-        let ids: Vec<String> = (0..30).map(|i| format!("n{i}")).collect();
-        let nodes = NodeBatch {
-            label: "DemoNode".into(),
-            columns: vec![],
-            rows: ids
-                .iter()
-                .map(|id| NodeRow {
-                    id: id.clone(),
-                    values: vec![],
-                })
-                .collect(),
-        };
-        store.write_nodes_sync(&old, &[], &nodes).unwrap();
-        // n0 is a hub with 29 edges, more than a batch.
-        let edges = EdgeBatch {
-            rel_type: "LINKS".into(),
-            from_label: "DemoNode".into(),
-            from_key: "id".into(),
-            to_label: "DemoNode".into(),
-            to_key: "id".into(),
-            columns: vec![],
-            rows: ids[1..]
-                .iter()
-                .map(|id| EdgeRow {
-                    from: "n0".into(),
-                    to: id.clone(),
-                    values: vec![],
-                })
-                .collect(),
-        };
-        store.write_edges_sync(&old, &edges).unwrap();
-
-        // Rows changed in the main database per commit.
-        let log = Arc::new(Mutex::new((0usize, Vec::new())));
-        {
-            let mut conn = store.writer();
-            let l = log.clone();
-            conn.update_hook(Some(move |_, db: &str, _: &str, _| {
-                if db == "main" {
-                    l.lock().unwrap().0 += 1;
+/// Lists the nodes to keep, and the edges and nodes the scope asserted before this run
+/// but not in it.
+fn plan(tx: &Connection, t: &Tables, w: &WriteScope, keep: &[Incomplete]) -> Result<(), Fail> {
+    tx.execute(
+        &format!("CREATE TABLE {} (nid INTEGER PRIMARY KEY)", t.keep),
+        [],
+    )?;
+    let mut parents = Vec::new();
+    for k in keep {
+        match &k.parent {
+            None => {
+                tx.execute(
+                    &format!(
+                        "INSERT OR IGNORE INTO {} SELECT nid FROM nodes \
+                         WHERE source = ?1 AND label = ?3 AND {}",
+                        t.keep,
+                        asserted_by("nodes")
+                    ),
+                    params![w.plugin, w.scope, k.label],
+                )?;
+            }
+            Some(p) => {
+                Resolver::new(tx, &p.label, &p.key)?.find(&p.value, &mut parents)?;
+                for &parent in &parents {
+                    tx.execute(
+                        &format!(
+                            "INSERT OR IGNORE INTO {k} \
+                             SELECT n.nid FROM edges e JOIN nodes n ON n.nid = e.dst \
+                             WHERE e.src = ?4 AND n.source = ?1 AND n.label = ?3 AND {a} \
+                             UNION \
+                             SELECT n.nid FROM edges e JOIN nodes n ON n.nid = e.src \
+                             WHERE e.dst = ?4 AND n.source = ?1 AND n.label = ?3 AND {a}",
+                            k = t.keep,
+                            a = asserted_by("n")
+                        ),
+                        params![w.plugin, w.scope, k.label, parent],
+                    )?;
                 }
-            }))
-            .unwrap();
-            let l = log.clone();
-            conn.commit_hook(Some(move || {
-                let mut l = l.lock().unwrap();
-                let n = std::mem::take(&mut l.0);
-                l.1.push(n);
-                false
-            }))
-            .unwrap();
+            }
         }
-        let new = WriteScope {
-            update_tag: 2,
-            ..old
-        };
-        let counts = store.cleanup_sync(&new, &[], 4).unwrap();
-        assert_eq!(counts.nodes["DemoNode"].deleted, 30);
-        assert_eq!(counts.edges["LINKS"].deleted, 29);
-        let per_commit = log.lock().unwrap().1.clone();
-        assert!(per_commit.iter().all(|n| *n <= 4), "{per_commit:?}");
-        assert_eq!(per_commit.iter().sum::<usize>(), 59, "{per_commit:?}");
     }
+    // Two halves each: the scope that created the record (a seek on the cleanup index),
+    // and records several scopes assert (the partial index on `also_scopes`).
+    for (table, key, list, except) in [
+        (
+            "edges",
+            "eid",
+            &t.edges,
+            format!("src NOT IN {k} AND dst NOT IN {k}", k = t.keep),
+        ),
+        ("nodes", "nid", &t.nodes, format!("nid NOT IN {}", t.keep)),
+    ] {
+        tx.execute(&format!("CREATE TABLE {list} (id INTEGER PRIMARY KEY)"), [])?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {list} \
+                 SELECT {key} FROM {table} \
+                 WHERE source = ?1 AND scope = ?2 AND lastupdated < ?3 AND {except} \
+                 UNION \
+                 SELECT {key} FROM {table} \
+                 WHERE source = ?1 AND also_scopes IS NOT NULL AND lastupdated < ?3 \
+                 AND {a} AND {except}",
+                a = asserted_by(table)
+            ),
+            params![w.plugin, w.scope, w.update_tag],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stale edges: deleted when only this scope asserted them, else released.
+fn edges(
+    tx: &Connection,
+    t: &Tables,
+    w: &WriteScope,
+    counts: &mut ChangeCounts,
+) -> Result<(), Fail> {
+    let only_ours = format!(
+        "eid IN (SELECT id FROM {}) AND also_scopes IS NULL",
+        t.edges
+    );
+    count_into(
+        tx,
+        &format!("SELECT type, count(*) FROM edges WHERE {only_ours} GROUP BY type"),
+        &mut counts.edges,
+    )?;
+    tx.execute(&format!("DELETE FROM edges WHERE {only_ours}"), [])?;
+    release(tx, "edges", "eid", &t.edges, w)
+}
+
+/// Stale nodes: those only this scope asserted go, with every edge touching them (whoever
+/// wrote it); the others are released.
+fn nodes(
+    tx: &Connection,
+    t: &Tables,
+    w: &WriteScope,
+    counts: &mut ChangeCounts,
+) -> Result<(), Fail> {
+    tx.execute(
+        &format!("CREATE TABLE {} (id INTEGER PRIMARY KEY)", t.dead),
+        [],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {} SELECT c.id FROM {} c JOIN nodes n ON n.nid = c.id \
+             WHERE n.also_scopes IS NULL",
+            t.dead, t.nodes
+        ),
+        [],
+    )?;
+    let touching = format!(
+        "eid IN (SELECT eid FROM edges WHERE src IN (SELECT id FROM {d}) \
+         UNION SELECT eid FROM edges WHERE dst IN (SELECT id FROM {d}))",
+        d = t.dead
+    );
+    count_into(
+        tx,
+        &format!("SELECT type, count(*) FROM edges WHERE {touching} GROUP BY type"),
+        &mut counts.edges,
+    )?;
+    tx.execute(&format!("DELETE FROM edges WHERE {touching}"), [])?;
+    let dead = format!("nid IN (SELECT id FROM {})", t.dead);
+    count_into(
+        tx,
+        &format!("SELECT label, count(*) FROM nodes WHERE {dead} GROUP BY label"),
+        &mut counts.nodes,
+    )?;
+    tx.execute(&format!("DELETE FROM nodes WHERE {dead}"), [])?;
+    release(tx, "nodes", "nid", &t.nodes, w)
+}
+
+/// Takes the scope off the listed records that other scopes also assert: when it created
+/// the record, the next scope on the list takes its place; otherwise it leaves the list.
+fn release(
+    tx: &Connection,
+    table: &str,
+    key: &str,
+    list: &str,
+    w: &WriteScope,
+) -> Result<(), Fail> {
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET scope = json_extract(also_scopes, '$[0]'), \
+             also_scopes = CASE WHEN json_array_length(also_scopes) > 1 \
+             THEN json_remove(also_scopes, '$[0]') END \
+             WHERE {key} IN (SELECT id FROM {list}) AND also_scopes IS NOT NULL AND scope = ?1"
+        ),
+        [&w.scope],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET also_scopes = (SELECT CASE WHEN count(*) > 0 \
+             THEN json_group_array(value) END FROM json_each({table}.also_scopes) \
+             WHERE value <> ?1) \
+             WHERE {key} IN (SELECT id FROM {list}) AND also_scopes IS NOT NULL AND scope <> ?1"
+        ),
+        [&w.scope],
+    )?;
+    Ok(())
+}
+
+/// Adds the (name, count) rows of `sql` to the deleted counts.
+fn count_into(
+    tx: &Connection,
+    sql: &str,
+    into: &mut BTreeMap<String, Changes>,
+) -> Result<(), Fail> {
+    let mut st = tx.prepare(sql)?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (name, n) = row?;
+        into.entry(name).or_default().deleted += n as u64;
+    }
+    Ok(())
 }

@@ -34,6 +34,10 @@ pub enum ErrorKind {
     Import,
     /// A query argument is malformed or a search went past its bound.
     Invalid,
+    /// A plugin wrote a record, or declared a label, that belongs to another plugin.
+    NotOwner,
+    /// Another run of the same plugin and scope holds the lease.
+    Leased,
 }
 
 impl Error {
@@ -83,7 +87,9 @@ impl Error {
 
 impl From<Error> for SinkError {
     fn from(e: Error) -> SinkError {
-        if e.is_transient() {
+        if e.kind == ErrorKind::Leased {
+            SinkError::held(e.message)
+        } else if e.is_transient() {
             SinkError::transient(e.message)
         } else {
             SinkError::new(e.message)
@@ -130,6 +136,16 @@ impl Fail {
 impl From<rusqlite::Error> for Fail {
     fn from(e: rusqlite::Error) -> Fail {
         Fail::Sql(e)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for Fail {
+    fn from(e: rusqlite::types::FromSqlError) -> Fail {
+        Fail::Sql(rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ))
     }
 }
 

@@ -9,8 +9,7 @@ use rusqlite::{Connection, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::error::{Error, Fail};
-use crate::store::Store;
+use crate::error::Fail;
 
 /// How many records an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,11 +20,11 @@ pub struct ExportStats {
     pub relationships: u64,
 }
 
-const NODES: &str = "SELECT nid, label, extra_labels, id, props, firstseen, lastupdated, source, scope \
-     FROM nodes ORDER BY nid";
+const NODES: &str = "SELECT nid, label, extra_labels, id, props, firstseen, lastupdated, source, scope, \
+     also_scopes FROM nodes ORDER BY nid";
 
 const EDGES: &str = "SELECT e.eid, e.type, e.props, e.firstseen, e.lastupdated, e.source, e.scope, \
-     s.nid, s.label, s.extra_labels, s.id, d.nid, d.label, d.extra_labels, d.id \
+     s.nid, s.label, s.extra_labels, s.id, d.nid, d.label, d.extra_labels, d.id, e.also_scopes \
      FROM edges e JOIN nodes s ON s.nid = e.src JOIN nodes d ON d.nid = e.dst ORDER BY e.eid";
 
 /// One exported node.
@@ -43,6 +42,17 @@ struct Book {
     lastupdated: i64,
     source: String,
     scope: String,
+    /// Other scopes asserting the record (`_also_scopes`), when there are any.
+    also: Option<Vec<String>>,
+}
+
+/// `also_scopes` as stored (a JSON array, or NULL).
+fn also(r: &Row<'_>, at: usize) -> Result<Option<Vec<String>>, Fail> {
+    let text: Option<String> = r.get(at)?;
+    Ok(match text {
+        Some(t) => Some(serde_json::from_str(&t)?),
+        None => None,
+    })
 }
 
 /// One end of an exported relationship.
@@ -89,6 +99,7 @@ fn node_rec(r: &Row<'_>) -> Result<NodeRec, Fail> {
             lastupdated: r.get(6)?,
             source: r.get(7)?,
             scope: r.get(8)?,
+            also: also(r, 9)?,
         },
     })
 }
@@ -112,6 +123,7 @@ fn edge_rec(r: &Row<'_>) -> Result<EdgeRec, Fail> {
             lastupdated: r.get(4)?,
             source: r.get(5)?,
             scope: r.get(6)?,
+            also: also(r, 15)?,
         },
         start: end(7)?,
         end: end(11)?,
@@ -154,212 +166,206 @@ fn json<W: Write>(w: &mut W, v: &(impl Serialize + ?Sized)) -> Result<(), Fail> 
     })
 }
 
-impl Store {
-    /// Writes the graph as JSON lines in the format of Neo4j APOC's `apoc.export.json`:
-    /// node lines, then relationship lines, each with its bookkeeping properties
-    /// (`firstseen`, `lastupdated`, `_source`, `_scope`). Opaque ids are `n<nid>` and
-    /// `r<eid>`. [`Store::import_jsonl`] reads it back.
-    pub fn export_jsonl(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
-        let mut w = BufWriter::with_capacity(1 << 16, out);
-        let mut stats = ExportStats::default();
-        let mut conn = self.reader();
-        let res = each_record(&mut conn, |rec| match rec {
-            Rec::Node(n) => {
-                w.write_all(br#"{"type":"node","id":"n"#)?;
-                write!(w, "{}", n.nid)?;
-                w.write_all(br#"","labels":"#)?;
-                json(&mut w, &n.labels)?;
+/// Writes the graph as JSON lines in the format of Neo4j APOC's `apoc.export.json`:
+/// node lines, then relationship lines, each with its bookkeeping properties
+/// (`firstseen`, `lastupdated`, `_source`, `_scope`). Opaque ids are `n<nid>` and
+/// `r<eid>`. [`Store::import_jsonl`] reads it back.
+pub(crate) fn jsonl(conn: &mut Connection, out: &mut impl Write) -> Result<ExportStats, Fail> {
+    let mut w = BufWriter::with_capacity(1 << 16, out);
+    let mut stats = ExportStats::default();
+    let res = each_record(conn, |rec| match rec {
+        Rec::Node(n) => {
+            w.write_all(br#"{"type":"node","id":"n"#)?;
+            write!(w, "{}", n.nid)?;
+            w.write_all(br#"","labels":"#)?;
+            json(&mut w, &n.labels)?;
+            w.write_all(br#","properties":{"id":"#)?;
+            json(&mut w, &n.id)?;
+            jsonl_props(&mut w, &n.props, &n.book)?;
+            w.write_all(b"}}\n")?;
+            stats.nodes += 1;
+            Ok(())
+        }
+        Rec::Edge(e) => {
+            w.write_all(br#"{"type":"relationship","id":"r"#)?;
+            write!(w, "{}", e.eid)?;
+            w.write_all(br#"","label":"#)?;
+            json(&mut w, &e.rel_type)?;
+            w.write_all(br#","properties":{"#)?;
+            // The bookkeeping properties always follow, so every property is
+            // written with a trailing comma.
+            for (k, v) in &e.props {
+                json(&mut w, k)?;
+                w.write_all(b":")?;
+                json(&mut w, v)?;
+                w.write_all(b",")?;
+            }
+            jsonl_book(&mut w, &e.book)?;
+            w.write_all(b"}")?;
+            for (name, end) in [("start", &e.start), ("end", &e.end)] {
+                write!(w, r#","{name}":{{"id":"n{}","labels":"#, end.nid)?;
+                json(&mut w, &end.labels)?;
                 w.write_all(br#","properties":{"id":"#)?;
-                json(&mut w, &n.id)?;
-                jsonl_props(&mut w, &n.props, &n.book)?;
-                w.write_all(b"}}\n")?;
-                stats.nodes += 1;
-                Ok(())
+                json(&mut w, &end.id)?;
+                w.write_all(b"}}")?;
             }
-            Rec::Edge(e) => {
-                w.write_all(br#"{"type":"relationship","id":"r"#)?;
-                write!(w, "{}", e.eid)?;
-                w.write_all(br#"","label":"#)?;
-                json(&mut w, &e.rel_type)?;
-                w.write_all(br#","properties":{"#)?;
-                // The bookkeeping properties always follow, so every property is
-                // written with a trailing comma.
-                for (k, v) in &e.props {
-                    json(&mut w, k)?;
-                    w.write_all(b":")?;
-                    json(&mut w, v)?;
-                    w.write_all(b",")?;
-                }
-                jsonl_book(&mut w, &e.book)?;
-                w.write_all(b"}")?;
-                for (name, end) in [("start", &e.start), ("end", &e.end)] {
-                    write!(w, r#","{name}":{{"id":"n{}","labels":"#, end.nid)?;
-                    json(&mut w, &end.labels)?;
-                    w.write_all(br#","properties":{"id":"#)?;
-                    json(&mut w, &end.id)?;
-                    w.write_all(b"}}")?;
-                }
-                w.write_all(b"}\n")?;
-                stats.relationships += 1;
-                Ok(())
-            }
-        })
-        .and_then(|()| w.flush().map_err(Fail::Io));
-        res.map_err(|e| e.at(self.path(), "exporting JSON lines"))?;
-        Ok(stats)
-    }
+            w.write_all(b"}\n")?;
+            stats.relationships += 1;
+            Ok(())
+        }
+    })
+    .and_then(|()| w.flush().map_err(Fail::Io));
+    res?;
+    Ok(stats)
+}
 
-    /// Writes the graph as GraphML, declaring every property as a `<key>` first. Like
-    /// APOC's GraphML export, a node's labels are in its `labels` attribute and data
-    /// (`:Primary:Extra`) and a relationship's type in `label`.
-    pub fn export_graphml(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
-        let mut w = BufWriter::with_capacity(1 << 16, out);
-        let mut stats = ExportStats::default();
-        let mut conn = self.reader();
-        let res = (|| -> Result<(), Fail> {
-            let node_keys = key_types(&conn, "nodes")?;
-            let edge_keys = key_types(&conn, "edges")?;
-            w.write_all(
-                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+/// Writes the graph as GraphML, declaring every property as a `<key>` first. Like
+/// APOC's GraphML export, a node's labels are in its `labels` attribute and data
+/// (`:Primary:Extra`) and a relationship's type in `label`.
+pub(crate) fn graphml(conn: &mut Connection, out: &mut impl Write) -> Result<ExportStats, Fail> {
+    let mut w = BufWriter::with_capacity(1 << 16, out);
+    let mut stats = ExportStats::default();
+    let res = (|| -> Result<(), Fail> {
+        let node_keys = key_types(conn, "nodes")?;
+        let edge_keys = key_types(conn, "edges")?;
+        w.write_all(
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
                   <graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\" \
                   xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
                   xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns \
                   http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n",
-            )?;
-            let book = [
-                ("firstseen", "long"),
-                ("lastupdated", "long"),
-                ("_source", "string"),
-                ("_scope", "string"),
-            ];
-            w.write_all(
-                b"<key id=\"labels\" for=\"node\" attr.name=\"labels\" attr.type=\"string\"/>\n",
-            )?;
-            w.write_all(
-                b"<key id=\"n.id\" for=\"node\" attr.name=\"id\" attr.type=\"string\"/>\n",
-            )?;
-            for (for_, prefix, keys) in [("node", "n", &node_keys), ("edge", "e", &edge_keys)] {
-                if for_ == "edge" {
-                    w.write_all(
-                        b"<key id=\"label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n",
-                    )?;
-                }
-                let all = keys.iter().map(|(k, t)| (k.as_str(), *t)).chain(book);
-                for (k, ty) in all {
-                    let k = xml(k);
-                    writeln!(
-                        w,
-                        "<key id=\"{prefix}.{k}\" for=\"{for_}\" attr.name=\"{k}\" attr.type=\"{ty}\"/>"
-                    )?;
-                }
-            }
-            w.write_all(b"<graph id=\"G\" edgedefault=\"directed\">\n")?;
-            each_record(&mut conn, |rec| match rec {
-                Rec::Node(n) => {
-                    let labels: String = n.labels.iter().map(|l| format!(":{l}")).collect();
-                    let labels = xml(&labels);
-                    write!(
-                        w,
-                        "<node id=\"n{}\" labels=\"{labels}\"><data key=\"labels\">{labels}</data>\
-                         <data key=\"n.id\">{}</data>",
-                        n.nid,
-                        xml(&n.id)
-                    )?;
-                    graphml_data(&mut w, "n", &n.props, &n.book)?;
-                    w.write_all(b"</node>\n")?;
-                    stats.nodes += 1;
-                    Ok(())
-                }
-                Rec::Edge(e) => {
-                    let ty = xml(&e.rel_type);
-                    write!(
-                        w,
-                        "<edge id=\"r{}\" source=\"n{}\" target=\"n{}\" label=\"{ty}\">\
-                         <data key=\"label\">{ty}</data>",
-                        e.eid, e.start.nid, e.end.nid
-                    )?;
-                    graphml_data(&mut w, "e", &e.props, &e.book)?;
-                    w.write_all(b"</edge>\n")?;
-                    stats.relationships += 1;
-                    Ok(())
-                }
-            })?;
-            w.write_all(b"</graph>\n</graphml>\n")?;
-            w.flush()?;
-            Ok(())
-        })();
-        res.map_err(|e| e.at(self.path(), "exporting GraphML"))?;
-        Ok(stats)
-    }
-
-    /// Writes a Cypher script that loads the same graph into Neo4j: an index on `id` per
-    /// label, `MERGE (n:Label {id: ...}) SET n += {...}` per node and
-    /// `MATCH ... MERGE (a)-[r:TYPE]->(b) SET r += {...}` per relationship, with the
-    /// bookkeeping properties. Run it with `cypher-shell -f`.
-    pub fn export_cypher(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
-        let mut w = BufWriter::with_capacity(1 << 16, out);
-        let mut stats = ExportStats::default();
-        let mut conn = self.reader();
-        let res = (|| -> Result<(), Fail> {
-            w.write_all(b"// infragraph export; load with: cypher-shell -f <this file>\n")?;
-            let mut labels = BTreeSet::new();
-            {
-                let mut st = conn.prepare("SELECT DISTINCT label FROM nodes")?;
-                let mut rows = st.query([])?;
-                while let Some(r) = rows.next()? {
-                    labels.insert(r.get::<_, String>(0)?);
-                }
-            }
-            // MERGE on (label, id) without an index scans every node of the label.
-            for l in &labels {
-                writeln!(
-                    w,
-                    "CREATE INDEX IF NOT EXISTS FOR (n:{}) ON (n.id);",
-                    ident(l)
+        )?;
+        let book = [
+            ("firstseen", "long"),
+            ("lastupdated", "long"),
+            ("_source", "string"),
+            ("_scope", "string"),
+            ("_also_scopes", "string"),
+        ];
+        w.write_all(
+            b"<key id=\"labels\" for=\"node\" attr.name=\"labels\" attr.type=\"string\"/>\n",
+        )?;
+        w.write_all(b"<key id=\"n.id\" for=\"node\" attr.name=\"id\" attr.type=\"string\"/>\n")?;
+        for (for_, prefix, keys) in [("node", "n", &node_keys), ("edge", "e", &edge_keys)] {
+            if for_ == "edge" {
+                w.write_all(
+                    b"<key id=\"label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n",
                 )?;
             }
-            each_record(&mut conn, |rec| match rec {
-                Rec::Node(n) => {
-                    write!(
-                        w,
-                        "MERGE (n:{} {{id: {}}})",
-                        ident(&n.labels[0]),
-                        cypher_str(&n.id)
-                    )?;
-                    if n.labels.len() > 1 {
-                        w.write_all(b" SET n")?;
-                        for l in &n.labels[1..] {
-                            write!(w, ":{}", ident(l))?;
-                        }
+            let all = keys.iter().map(|(k, t)| (k.as_str(), *t)).chain(book);
+            for (k, ty) in all {
+                let k = xml(k);
+                writeln!(
+                    w,
+                    "<key id=\"{prefix}.{k}\" for=\"{for_}\" attr.name=\"{k}\" attr.type=\"{ty}\"/>"
+                )?;
+            }
+        }
+        w.write_all(b"<graph id=\"G\" edgedefault=\"directed\">\n")?;
+        each_record(conn, |rec| match rec {
+            Rec::Node(n) => {
+                let labels: String = n.labels.iter().map(|l| format!(":{l}")).collect();
+                let labels = xml(&labels);
+                write!(
+                    w,
+                    "<node id=\"n{}\" labels=\"{labels}\"><data key=\"labels\">{labels}</data>\
+                         <data key=\"n.id\">{}</data>",
+                    n.nid,
+                    xml(&n.id)
+                )?;
+                graphml_data(&mut w, "n", &n.props, &n.book)?;
+                w.write_all(b"</node>\n")?;
+                stats.nodes += 1;
+                Ok(())
+            }
+            Rec::Edge(e) => {
+                let ty = xml(&e.rel_type);
+                write!(
+                    w,
+                    "<edge id=\"r{}\" source=\"n{}\" target=\"n{}\" label=\"{ty}\">\
+                         <data key=\"label\">{ty}</data>",
+                    e.eid, e.start.nid, e.end.nid
+                )?;
+                graphml_data(&mut w, "e", &e.props, &e.book)?;
+                w.write_all(b"</edge>\n")?;
+                stats.relationships += 1;
+                Ok(())
+            }
+        })?;
+        w.write_all(b"</graph>\n</graphml>\n")?;
+        w.flush()?;
+        Ok(())
+    })();
+    res?;
+    Ok(stats)
+}
+
+/// Writes a Cypher script that loads the same graph into Neo4j: an index on `id` per
+/// label, `MERGE (n:Label {id: ...}) SET n += {...}` per node and
+/// `MATCH ... MERGE (a)-[r:TYPE]->(b) SET r += {...}` per relationship, with the
+/// bookkeeping properties. Run it with `cypher-shell -f`.
+pub(crate) fn cypher(conn: &mut Connection, out: &mut impl Write) -> Result<ExportStats, Fail> {
+    let mut w = BufWriter::with_capacity(1 << 16, out);
+    let mut stats = ExportStats::default();
+    let res = (|| -> Result<(), Fail> {
+        w.write_all(b"// infragraph export; load with: cypher-shell -f <this file>\n")?;
+        let mut labels = BTreeSet::new();
+        {
+            let mut st = conn.prepare("SELECT DISTINCT label FROM nodes")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                labels.insert(r.get::<_, String>(0)?);
+            }
+        }
+        // MERGE on (label, id) without an index scans every node of the label.
+        for l in &labels {
+            writeln!(
+                w,
+                "CREATE INDEX IF NOT EXISTS FOR (n:{}) ON (n.id);",
+                ident(l)
+            )?;
+        }
+        each_record(conn, |rec| match rec {
+            Rec::Node(n) => {
+                write!(
+                    w,
+                    "MERGE (n:{} {{id: {}}})",
+                    ident(&n.labels[0]),
+                    cypher_str(&n.id)
+                )?;
+                if n.labels.len() > 1 {
+                    w.write_all(b" SET n")?;
+                    for l in &n.labels[1..] {
+                        write!(w, ":{}", ident(l))?;
                     }
-                    w.write_all(b" SET n += ")?;
-                    cypher_map(&mut w, &n.props, &n.book)?;
-                    w.write_all(b";\n")?;
-                    stats.nodes += 1;
-                    Ok(())
                 }
-                Rec::Edge(e) => {
-                    write!(
-                        w,
-                        "MATCH (a:{} {{id: {}}}), (b:{} {{id: {}}}) MERGE (a)-[r:{}]->(b) SET r += ",
-                        ident(&e.start.labels[0]),
-                        cypher_str(&e.start.id),
-                        ident(&e.end.labels[0]),
-                        cypher_str(&e.end.id),
-                        ident(&e.rel_type)
-                    )?;
-                    cypher_map(&mut w, &e.props, &e.book)?;
-                    w.write_all(b";\n")?;
-                    stats.relationships += 1;
-                    Ok(())
-                }
-            })?;
-            w.flush()?;
-            Ok(())
-        })();
-        res.map_err(|e| e.at(self.path(), "exporting Cypher"))?;
-        Ok(stats)
-    }
+                w.write_all(b" SET n += ")?;
+                cypher_map(&mut w, &n.props, &n.book)?;
+                w.write_all(b";\n")?;
+                stats.nodes += 1;
+                Ok(())
+            }
+            Rec::Edge(e) => {
+                write!(
+                    w,
+                    "MATCH (a:{} {{id: {}}}), (b:{} {{id: {}}}) MERGE (a)-[r:{}]->(b) SET r += ",
+                    ident(&e.start.labels[0]),
+                    cypher_str(&e.start.id),
+                    ident(&e.end.labels[0]),
+                    cypher_str(&e.end.id),
+                    ident(&e.rel_type)
+                )?;
+                cypher_map(&mut w, &e.props, &e.book)?;
+                w.write_all(b";\n")?;
+                stats.relationships += 1;
+                Ok(())
+            }
+        })?;
+        w.flush()?;
+        Ok(())
+    })();
+    res?;
+    Ok(stats)
 }
 
 /// `,"k":v...` for each property, then the bookkeeping ones; closes nothing.
@@ -383,6 +389,10 @@ fn jsonl_book(w: &mut impl Write, b: &Book) -> Result<(), Fail> {
     json(w, &b.source)?;
     w.write_all(br#","_scope":"#)?;
     json(w, &b.scope)?;
+    if let Some(also) = &b.also {
+        w.write_all(br#","_also_scopes":"#)?;
+        json(w, also)?;
+    }
     Ok(())
 }
 
@@ -438,6 +448,14 @@ fn graphml_data(
         xml(&b.source),
         xml(&b.scope)
     )?;
+    if let Some(also) = &b.also {
+        let text = serde_json::to_string(also)?;
+        write!(
+            w,
+            "<data key=\"{prefix}._also_scopes\">{}</data>",
+            xml(&text)
+        )?;
+    }
     Ok(())
 }
 
@@ -512,12 +530,17 @@ fn cypher_map(w: &mut impl Write, props: &[(String, Json)], b: &Book) -> Result<
     }
     write!(
         w,
-        "firstseen: {}, lastupdated: {}, `_source`: {}, `_scope`: {}}}",
+        "firstseen: {}, lastupdated: {}, `_source`: {}, `_scope`: {}",
         b.firstseen,
         b.lastupdated,
         cypher_str(&b.source),
         cypher_str(&b.scope)
     )?;
+    if let Some(also) = &b.also {
+        let list: Vec<String> = also.iter().map(|s| cypher_str(s)).collect();
+        write!(w, ", `_also_scopes`: [{}]", list.join(", "))?;
+    }
+    w.write_all(b"}")?;
     Ok(())
 }
 

@@ -2,13 +2,13 @@
 //! them, in one transaction.
 
 use std::io::BufRead;
+use std::path::Path;
 
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, ErrorKind, Fail};
-use crate::store::Store;
 
 /// How many records an import stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,20 +58,20 @@ const IMPORT_SOURCE: &str = "import";
 /// Node upsert: merges like a sync's write, keeps the earlier `firstseen`, and restores
 /// the rest of the bookkeeping from the file. `?1` is the opaque id's number, or NULL.
 const UPSERT_NODE: &str = "INSERT INTO nodes \
-    (nid, label, id, extra_labels, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+    (nid, label, id, extra_labels, props, firstseen, lastupdated, source, scope, also_scopes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
     props = json_patch(nodes.props, excluded.props), \
     firstseen = min(nodes.firstseen, excluded.firstseen), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    source = excluded.source, scope = excluded.scope, also_scopes = excluded.also_scopes";
 
 const UPSERT_EDGE: &str = "INSERT INTO edges \
-    (eid, type, src, dst, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+    (eid, type, src, dst, props, firstseen, lastupdated, source, scope, also_scopes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
     props = json_patch(edges.props, excluded.props), \
     firstseen = min(edges.firstseen, excluded.firstseen), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    source = excluded.source, scope = excluded.scope, also_scopes = excluded.also_scopes";
 
 /// The bookkeeping taken out of a line's properties.
 struct Book {
@@ -79,6 +79,8 @@ struct Book {
     lastupdated: i64,
     source: String,
     scope: String,
+    /// `_also_scopes` as stored: a JSON array of strings, or NULL.
+    also: Option<String>,
 }
 
 fn take_book(props: &mut Map<String, Json>, now: i64) -> Result<Book, String> {
@@ -94,11 +96,24 @@ fn take_book(props: &mut Map<String, Json>, now: i64) -> Result<Book, String> {
         Some(other) => Err(format!("property {name:?} must be a string, not {other}")),
     };
     let (source, scope) = (text("_source", IMPORT_SOURCE)?, text("_scope", "")?);
+    let also = match props.remove("_also_scopes") {
+        None | Some(Json::Null) => None,
+        Some(Json::Array(v)) if !v.is_empty() && v.iter().all(Json::is_string) => {
+            Some(Json::Array(v).to_string())
+        }
+        Some(Json::Array(v)) if v.is_empty() => None,
+        Some(other) => {
+            return Err(format!(
+                "property \"_also_scopes\" must be a list of strings, not {other}"
+            ));
+        }
+    };
     Ok(Book {
         firstseen,
         lastupdated,
         source,
         scope,
+        also,
     })
 }
 
@@ -141,91 +156,91 @@ fn check_labels(labels: &[String], what: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl Store {
-    /// Loads a JSON-lines file in the format [`Store::export_jsonl`] writes (and APOC's
-    /// `apoc.export.json` writes): node lines, then relationship lines. The first label of
-    /// a node is its primary label; `properties.id` is its key; bookkeeping properties
-    /// are restored (missing ones become now, `"import"` and `""`). A relationship's ends
-    /// are found by their first label and `properties.id`, among the nodes of the store
-    /// and of earlier lines.
-    ///
-    /// All or nothing: one transaction, so a malformed line (reported with its number)
-    /// leaves the store as it was.
-    pub fn import_jsonl(&self, input: &mut impl BufRead) -> Result<ImportStats, Error> {
-        let mut stats = ImportStats::default();
-        let mut line_no = 0u64;
-        let mut conn = self.writer();
-        let mut run = |line_no: &mut u64, stats: &mut ImportStats| -> Result<(), Fail> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = crate::write::now_ms();
-            let mut max_tag = 0i64;
-            let mut buf = String::new();
-            loop {
-                buf.clear();
-                match input.read_line(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => *line_no += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                        return Err(invalid(format!(
-                            "line {}: not UTF-8 text; nothing was imported",
-                            *line_no + 1
-                        )));
-                    }
-                    Err(e) => return Err(e.into()),
+/// Loads a JSON-lines file in the format [`Store::export_jsonl`] writes (and APOC's
+/// `apoc.export.json` writes): node lines, then relationship lines. The first label of
+/// a node is its primary label; `properties.id` is its key; bookkeeping properties
+/// are restored (missing ones become now, `"import"` and `""`). A relationship's ends
+/// are found by their first label and `properties.id`, among the nodes of the store
+/// and of earlier lines.
+///
+/// All or nothing: one transaction, so a malformed line (reported with its number)
+/// leaves the store as it was.
+pub(crate) fn jsonl(
+    conn: &mut Connection,
+    path: &Path,
+    input: &mut impl BufRead,
+) -> Result<ImportStats, Error> {
+    let mut stats = ImportStats::default();
+    let mut line_no = 0u64;
+    let mut run = |line_no: &mut u64, stats: &mut ImportStats| -> Result<(), Fail> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = crate::write::now_ms();
+        let mut max_tag = 0i64;
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            match input.read_line(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => *line_no += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(invalid(format!(
+                        "line {}: not UTF-8 text; nothing was imported",
+                        *line_no + 1
+                    )));
                 }
-                if buf.trim().is_empty() {
-                    continue;
+                Err(e) => return Err(e.into()),
+            }
+            if buf.trim().is_empty() {
+                continue;
+            }
+            let bad = |what: String| {
+                Fail::Done(Error::new(
+                    ErrorKind::Import,
+                    format!("line {line_no}: {what}; nothing was imported"),
+                ))
+            };
+            let line: Line = serde_json::from_str(&buf).map_err(|e| bad(e.to_string()))?;
+            let tag = match line {
+                Line::Node(n) => import_node(&tx, n, now).map_err(|e| match e {
+                    Fail::Done(e) => bad(e.message().to_owned()),
+                    other => other,
+                })?,
+                Line::Relationship(r) => import_edge(&tx, r, now).map_err(|e| match e {
+                    Fail::Done(e) => bad(e.message().to_owned()),
+                    other => other,
+                })?,
+            };
+            match tag {
+                Kind::Node(t) => {
+                    stats.nodes += 1;
+                    max_tag = max_tag.max(t);
                 }
-                let bad = |what: String| {
-                    Fail::Done(Error::new(
-                        ErrorKind::Import,
-                        format!("line {line_no}: {what}; nothing was imported"),
-                    ))
-                };
-                let line: Line = serde_json::from_str(&buf).map_err(|e| bad(e.to_string()))?;
-                let tag = match line {
-                    Line::Node(n) => import_node(&tx, n, now).map_err(|e| match e {
-                        Fail::Done(e) => bad(e.message().to_owned()),
-                        other => other,
-                    })?,
-                    Line::Relationship(r) => import_edge(&tx, r, now).map_err(|e| match e {
-                        Fail::Done(e) => bad(e.message().to_owned()),
-                        other => other,
-                    })?,
-                };
-                match tag {
-                    Kind::Node(t) => {
-                        stats.nodes += 1;
-                        max_tag = max_tag.max(t);
-                    }
-                    Kind::Edge(t) => {
-                        stats.relationships += 1;
-                        max_tag = max_tag.max(t);
-                    }
+                Kind::Edge(t) => {
+                    stats.relationships += 1;
+                    max_tag = max_tag.max(t);
                 }
             }
-            // Later syncs must take tags above every imported `lastupdated`, or cleanup
-            // would mistake their records for current ones.
-            tx.execute(
-                "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_update_tag'",
-                [max_tag],
-            )?;
-            tx.commit()?;
-            Ok(())
-        };
-        let res = run(&mut line_no, &mut stats);
-        drop(conn);
-        res.map_err(|e| match e {
-            Fail::Done(e) => e,
-            other => other.at(self.path(), &format!("importing (at line {line_no})")),
-        })?;
-        tracing::info!(
-            nodes = stats.nodes,
-            relationships = stats.relationships,
-            "imported"
-        );
-        Ok(stats)
-    }
+        }
+        // Later syncs must take tags above every imported `lastupdated`, or cleanup
+        // would mistake their records for current ones.
+        tx.execute(
+            "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_update_tag'",
+            [max_tag],
+        )?;
+        tx.commit()?;
+        Ok(())
+    };
+    let res = run(&mut line_no, &mut stats);
+    res.map_err(|e| match e {
+        Fail::Done(e) => e,
+        other => other.at(path, &format!("importing (at line {line_no})")),
+    })?;
+    tracing::info!(
+        nodes = stats.nodes,
+        relationships = stats.relationships,
+        "imported"
+    );
+    Ok(stats)
 }
 
 /// What a line stored, with its `lastupdated`.
@@ -258,8 +273,14 @@ fn import_node(tx: &Transaction<'_>, mut n: NodeLine, now: i64) -> Result<Kind, 
         book.firstseen,
         book.lastupdated,
         book.source,
-        book.scope
+        book.scope,
+        book.also
     ])?;
+    // The label belongs to the plugin that wrote the node, as if it had synced here.
+    if book.source != IMPORT_SOURCE {
+        tx.prepare_cached("INSERT OR IGNORE INTO labels (label, plugin) VALUES (?1, ?2)")?
+            .execute(params![n.labels[0], book.source])?;
+    }
     Ok(Kind::Node(book.lastupdated))
 }
 
@@ -304,7 +325,8 @@ fn import_edge(tx: &Transaction<'_>, mut r: RelLine, now: i64) -> Result<Kind, F
         book.firstseen,
         book.lastupdated,
         book.source,
-        book.scope
+        book.scope,
+        book.also
     ])?;
     Ok(Kind::Edge(book.lastupdated))
 }

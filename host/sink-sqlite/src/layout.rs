@@ -3,14 +3,15 @@
 use infragraph_core::{is_pascal_case, is_snake_case};
 
 /// The layout this build writes. A store with a higher number was written by a newer
-/// infragraph and is refused rather than misread.
-pub(crate) const LAYOUT_VERSION: i64 = 1;
+/// infragraph and is refused rather than misread; a lower one is upgraded when opened.
+pub(crate) const LAYOUT_VERSION: i64 = 2;
 
 /// `PRAGMA application_id`, so `file(1)` and this crate can tell an infragraph store from
 /// any other SQLite database ("IGDB").
 pub(crate) const APPLICATION_ID: i32 = 0x4947_4442;
 
-/// Run once, in one transaction, on an empty file.
+/// Run once, in one transaction, on an empty file: layout 1, which [`UPGRADES`] then
+/// bring to [`LAYOUT_VERSION`], so a new store and an upgraded one are the same.
 pub(crate) const CREATE: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -67,6 +68,39 @@ CREATE TABLE plugin_state (
     PRIMARY KEY (plugin, scope, key)
 ) WITHOUT ROWID;
 ";
+
+/// What each layout adds to the one before, by the version it brings the store to. Each
+/// runs in one transaction with the version bump.
+pub(crate) const UPGRADES: &[(i64, &str)] = &[(
+    2,
+    // Ownership (issue 16). `also_scopes`: the other scopes of the owning plugin that
+    // assert a record, a JSON array, NULL while only `scope` does (shared kinds such as
+    // Azure regions); cleanup of one scope then only takes that scope off the list.
+    // `labels`: which plugin each primary label belongs to, first come first served, from
+    // the nodes already stored. `leases`: the sync of one plugin and scope in progress.
+    "
+ALTER TABLE nodes ADD COLUMN also_scopes TEXT;
+ALTER TABLE edges ADD COLUMN also_scopes TEXT;
+CREATE INDEX nodes_shared ON nodes (source) WHERE also_scopes IS NOT NULL;
+CREATE INDEX edges_shared ON edges (source) WHERE also_scopes IS NOT NULL;
+
+CREATE TABLE labels (
+    label  TEXT PRIMARY KEY,
+    plugin TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO labels (label, plugin)
+    SELECT label, min(source) FROM nodes WHERE source <> 'import' GROUP BY label;
+
+CREATE TABLE leases (
+    plugin  TEXT NOT NULL,
+    scope   TEXT NOT NULL,
+    holder  TEXT NOT NULL,
+    token   TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (plugin, scope)
+) WITHOUT ROWID;
+",
+)];
 
 /// The SQL of a property index: a partial expression index, so that matching an edge end
 /// or a query filter on `label` and `json_extract(props, '$.<prop>')` is a B-tree seek.

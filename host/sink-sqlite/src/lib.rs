@@ -13,29 +13,36 @@
 //! # Durability and concurrency
 //!
 //! The file is in WAL mode with `synchronous=NORMAL`: other processes read while a sync
-//! writes, and every batch is one transaction, so a sync killed mid-write (even with
-//! SIGKILL) leaves the graph as of its last committed batch, readable, with nothing of the
-//! previous graph deleted (only cleanup deletes, after a successful sync). Several plugins
-//! may write through one `Store` at once; their batches take turns on one writer
-//! connection. SQLite calls block, so the async trait methods run them with
-//! `tokio::task::block_in_place` on a multi-thread runtime.
+//! writes. Each run writes through a connection of its own (`stage`): a run alone on the
+//! store in one write transaction from its first write to its end; runs beside others
+//! into temporary tables, which take no lock, applied at their end in one transaction.
+//! Either way a run that fails or is killed (even with SIGKILL) changes nothing, and
+//! readers see the graph before or after a run. SQLite calls block, so the async trait
+//! methods run them with `tokio::task::block_in_place` on a multi-thread runtime. Closing
+//! the store folds the write-ahead log back into the file, so the file alone is the store.
 //!
-//! One file per job: `store` opens and checks the file; `sink` is the engine's view
-//! (`GraphSink`, `StateStore`) over `write` (indexes, upserts, update tags, a run's
-//! counts), `cleanup` and `history` (plugin state, run history); `encode` builds property
-//! maps, `resolve` finds an edge's ends; `query` and `reader` read back, `export` and
-//! `import` move whole graphs.
+//! One file per job. `store` opens and checks the file and holds every method of
+//! [`Store`], public and crate-internal, in one place: each hands the connection it needs
+//! to the module that does the work and names the store and the operation in the error.
+//! `sink` and `reader` are the traits' view of those methods (`GraphSink`, `StateStore`,
+//! `GraphReader`). The work: `write` (indexes, upserts, update tags, a run's counts),
+//! `cleanup`, `history` (plugin state, run history), `encode` (property maps), `resolve`
+//! (an edge's ends), `query` (reads), `export` and `import` (whole graphs), `stage` (a
+//! run's writes until it publishes), `lease` (one run per plugin and scope).
 //!
 //! # Layout
 //!
-//! Version 1 (in `meta`, key `layout`; a store with a newer version is refused). The same
+//! Version 2 (in `meta`, key `layout`; a store with a newer version is refused, an older
+//! one upgraded). The same
 //! description, for users who query the file with plain SQL, is in `LAYOUT.md`.
 //!
 //! | table | columns | notes |
 //! |---|---|---|
 //! | `meta` | `key`, `value` | `format` = `infragraph`, `layout` = 1, `last_update_tag` |
-//! | `nodes` | `nid` INTEGER PRIMARY KEY, `label`, `id`, `extra_labels` (JSON array), `props` (JSON object), `firstseen`, `lastupdated`, `source`, `scope` | UNIQUE (`label`, `id`) |
-//! | `edges` | `eid` INTEGER PRIMARY KEY, `type`, `src` → `nodes.nid`, `dst` → `nodes.nid`, `props`, `firstseen`, `lastupdated`, `source`, `scope` | UNIQUE (`src`, `type`, `dst`) |
+//! | `nodes` | `nid` INTEGER PRIMARY KEY, `label`, `id`, `extra_labels` (JSON array), `props` (JSON object), `firstseen`, `lastupdated`, `source`, `scope`, `also_scopes` | UNIQUE (`label`, `id`) |
+//! | `edges` | `eid` INTEGER PRIMARY KEY, `type`, `src` → `nodes.nid`, `dst` → `nodes.nid`, `props`, `firstseen`, `lastupdated`, `source`, `scope`, `also_scopes` | UNIQUE (`src`, `type`, `dst`) |
+//! | `labels` | `label` PRIMARY KEY, `plugin` | the plugin each primary label belongs to |
+//! | `leases` | `plugin`, `scope`, `holder`, `token`, `expires` | PRIMARY KEY (`plugin`, `scope`): the run in progress |
 //! | `runs` | `run_id`, `plugin`, `scope`, `update_tag`, `status`, `started_at`, `finished_at`, `report` (JSON) | one row per sync of a plugin |
 //! | `plugin_state` | `plugin`, `scope`, `key`, `value` BLOB | PRIMARY KEY (`plugin`, `scope`, `key`) |
 //!
@@ -45,8 +52,9 @@
 //! partial index on `json_extract(props, '$.p') WHERE label = 'L'`.
 //!
 //! `firstseen` and `lastupdated` are update tags (milliseconds since the epoch, strictly
-//! increasing per store); `source` is the plugin that last wrote the record and `scope`
-//! its scope. Exports name them `firstseen`, `lastupdated`, `_source` and `_scope`.
+//! increasing per store; `lastupdated` never goes back); `source` is the plugin that owns
+//! the record, `scope` the scope that created it and `also_scopes` the others asserting
+//! it. Exports name them `firstseen`, `lastupdated`, `_source`, `_scope`, `_also_scopes`.
 //!
 //! # Semantics
 //!
@@ -54,9 +62,10 @@
 //! (SQLite's `json_patch`): a null removes a property. Edges are merged by (type, start,
 //! end), each end matched by its primary label and key property (`id` through the unique
 //! index, another property through its expression index, where several matching nodes are
-//! all linked); an edge with an end missing is counted as unresolved. Cleanup deletes the
-//! stale records of one plugin and scope in bounded transactions, a node with all its
-//! edges; nodes of incomplete labels and every edge touching one are kept.
+//! all linked); an edge with an end missing is counted as unresolved. A write to a record
+//! another plugin owns fails the run. Cleanup takes the run's scope off the records it no
+//! longer asserts and deletes those no scope asserts, a node with all its edges; nodes of
+//! incomplete labels and every edge touching one are kept.
 #![deny(missing_docs)]
 
 mod cleanup;
@@ -66,10 +75,12 @@ mod export;
 mod history;
 mod import;
 mod layout;
+mod lease;
 mod query;
 mod reader;
 mod resolve;
 mod sink;
+mod stage;
 mod store;
 mod write;
 

@@ -2,9 +2,10 @@
 //! SQLite work (`Store::blocking`) by the module that does it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch, RunRecord,
+    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Holder, Manifest, NodeBatch, Publish, RunRecord,
     SinkError, StateError, StateStore, WriteScope,
 };
 
@@ -17,6 +18,14 @@ impl GraphSink for Store {
 
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         Store::blocking(|| self.next_update_tag_sync()).map_err(SinkError::from)
+    }
+
+    async fn lease(&self, w: &WriteScope, holder: &Holder, ttl: Duration) -> Result<(), SinkError> {
+        Store::blocking(|| self.lease_sync(w, holder, ttl)).map_err(SinkError::from)
+    }
+
+    async fn release(&self, w: &WriteScope, holder: &Holder) -> Result<(), SinkError> {
+        Store::blocking(|| self.release_sync(w, holder)).map_err(SinkError::from)
     }
 
     async fn write_nodes(
@@ -32,17 +41,13 @@ impl GraphSink for Store {
         Store::blocking(|| self.write_edges_sync(w, batch)).map_err(SinkError::from)
     }
 
-    async fn changes(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
-        Store::blocking(|| self.changes_sync(w)).map_err(SinkError::from)
+    async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
+        Store::blocking(|| self.publish_sync(w, p)).map_err(SinkError::from)
     }
 
-    async fn cleanup(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> Result<ChangeCounts, SinkError> {
-        Store::blocking(|| self.cleanup_sync(w, keep, batch)).map_err(SinkError::from)
+    async fn discard(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
+        self.discard_sync(w);
+        Ok(ChangeCounts::default())
     }
 
     async fn commit_state(

@@ -1,24 +1,49 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::error::{Error, ErrorKind};
-use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
 
-/// How long a statement waits for another process's write lock before failing as busy.
-/// A sync commits every batch, so a lock is normally held for well under a second; this
-/// leaves room for a slow disk and a checkpoint.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+use infragraph_core::{
+    ChangeCounts, Direction, EdgeBatch, Holder, Manifest, NodeBatch, Publish, RunRecord, Step,
+    StoredEdge, StoredNode, WriteScope,
+};
 
-/// Page cache of the writing connection, in KiB (negative `cache_size` means KiB). Index
+use crate::error::{Error, ErrorKind, Fail};
+use crate::export::ExportStats;
+use crate::import::ImportStats;
+use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION, UPGRADES};
+use crate::query::Stats;
+use crate::stage::Stage;
+use crate::{export, history, import, lease, query, write};
+
+/// How long a statement waits for another connection's write lock before failing as busy.
+/// A run holds the lock while it publishes, and a run alone on the store for its whole
+/// life: minutes, for a large estate.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long recording a run waits for another run's write lock before giving up (the
+/// report, printed and written with `--report`, still has it all).
+const RECORD_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The stage key of `w`'s run.
+fn key(w: &WriteScope) -> StageKey {
+    (w.plugin.clone(), w.scope.clone(), w.update_tag)
+}
+
+/// Page cache of a run's writing connection, in KiB (negative `cache_size` means KiB). Index
 /// pages of a million-node graph stay hot at this size, which is most of the write speed;
 /// it is well inside the 300 MB budget of issue 4's benchmark.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// Page cache of the shared writing connection, in KiB.
+const SHARED_WRITER_CACHE_KIB: i64 = 2 * 1024;
 
 /// Pages written to the WAL before SQLite folds them back into the database. Larger than
 /// the default 1,000 so a bulk sync checkpoints less often; the WAL stays under ~40 MB.
@@ -27,20 +52,31 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// The embedded graph store: one SQLite file holding the graph, the run history and each
 /// plugin's state. See the crate docs for the layout.
 ///
-/// One writer connection (SQLite allows one writer at a time anyway; several plugins
-/// writing through one `Store` take turns per batch) and one read-only connection, so
-/// state reads and queries do not queue behind a batch. The query and export methods
-/// block; the `GraphSink` and `StateStore` methods are async and hand their blocking work
-/// to `tokio::task::block_in_place` on a multi-thread runtime.
+/// A connection per run in progress (its `stage`, where the graph is written), one shared
+/// writing connection for the little else (tags, leases, labels, run history, `import`)
+/// and one read-only connection, so state reads and queries do not queue behind writes.
+/// The query and export methods block; the `GraphSink` and `StateStore` methods are
+/// async and hand their blocking work to `tokio::task::block_in_place` on a
+/// multi-thread runtime.
+///
+/// Every method of the store is here; the modules named in the crate docs do the work,
+/// each given the connection it needs, and this block names the store and the operation
+/// in their errors.
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Writer,
     reader: Mutex<Connection>,
-    /// (label, key) pairs whose property index exists, so a batch checks once per store.
-    pub(crate) indexed: Mutex<HashSet<(String, String)>>,
-    /// Names temporary tables, which belong to the connection and so to every writer.
-    pub(crate) temp_seq: AtomicU64,
+    /// The writes of each run in progress, until it publishes or is discarded.
+    stages: Mutex<HashMap<StageKey, Arc<Mutex<Stage>>>>,
+    /// Runs started through this store (an update tag taken) and not yet recorded: a run
+    /// alone writes directly (see `stage`).
+    running: AtomicUsize,
+    /// The newest update tag this process handed out.
+    last_tag: AtomicI64,
 }
+
+/// A run: plugin, scope, update tag.
+type StageKey = (String, String, i64);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +86,40 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Closing: the graph goes back from the write-ahead log into the store file, so the file
+/// alone is the store (users copy it, back it up, mail it). SQLite does this when the last
+/// connection closes, but only if that connection may write, and the read-only one would
+/// close last: so it closes first, and the writer checkpoints before it closes too. Best
+/// effort, without waiting: another process reading the store at this moment keeps the
+/// frames it reads in the log, and that process's close folds them back.
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Runs never published hold connections of their own: close them first.
+        self.stages_lock().clear();
+        if let Ok(memory) = Connection::open_in_memory() {
+            drop(std::mem::replace(&mut *self.reader(), memory));
+        }
+        let conn = self.writer.lock();
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        }) {
+            Ok((0, log, done)) if log == done => {
+                tracing::debug!(store = %self.path.display(), "checkpointed")
+            }
+            Ok((busy, log, done)) => tracing::debug!(
+                store = %self.path.display(), busy, log, done,
+                "checkpoint incomplete: another connection is using the store"
+            ),
+            Err(e) => tracing::debug!(store = %self.path.display(), error = %e, "no checkpoint"),
+        }
+    }
+}
+
+/// Opening.
 impl Store {
     /// Opens the store at `path`, creating it when the file does not exist or is empty.
     ///
@@ -59,14 +129,24 @@ impl Store {
         let path = path.as_ref();
         let writer = connect(path, false)?;
         init(&writer, path)?;
+        // The graph is written through each run's own connection; this one writes little
+        // (tags, leases, labels, run history), so its page cache stays small.
+        writer
+            .pragma_update(None, "cache_size", -SHARED_WRITER_CACHE_KIB)
+            .map_err(|e| Error::db(path, "configuring the connection", e))?;
         let reader = connect(path, true)?;
         tracing::debug!(store = %path.display(), "opened");
         Ok(Store {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: Writer {
+                conn: Mutex::new(writer),
+                indexed: Mutex::new(HashSet::new()),
+                temp_seq: AtomicU64::new(0),
+            },
             reader: Mutex::new(reader),
-            indexed: Mutex::new(HashSet::new()),
-            temp_seq: AtomicU64::new(0),
+            stages: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+            last_tag: AtomicI64::new(0),
         })
     }
 
@@ -91,15 +171,307 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-done transaction behind (rusqlite
-        // rolls back on drop), so the connection is still good.
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+/// Reading (`query`, `runs`, the demo's summary).
+impl Store {
+    /// The run history, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, Error> {
+        query::runs(&self.reader(), limit).map_err(|e| e.at(&self.path, "reading the run history"))
     }
 
-    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
-        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    /// Nodes carrying `label` whose properties match every filter, at most `limit` (0: no
+    /// limit): those whose primary label it is, by id, then those carrying it as an extra
+    /// label, in the order they were first stored.
+    ///
+    /// A filter `(prop, text)` matches when the property's value is `text`, or the number
+    /// or boolean `text` spells, or a list holding it. `id`, `firstseen`, `lastupdated`,
+    /// `_source` and `_scope` filter on the key and the bookkeeping columns.
+    pub fn nodes<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        label: &str,
+        filters: &[(K, V)],
+        limit: usize,
+    ) -> Result<Vec<StoredNode>, Error> {
+        query::nodes(&self.reader(), label, filters, limit)
+            .map_err(|e| e.at(&self.path, &format!("looking up {label} nodes")))
+    }
+
+    /// The relationships of the node (`label`, `id`) in `direction`, of the given types (all
+    /// when empty), each with the node at its other end.
+    pub fn neighbours<T: AsRef<str>>(
+        &self,
+        label: &str,
+        id: &str,
+        direction: Direction,
+        types: &[T],
+    ) -> Result<Vec<(StoredEdge, StoredNode)>, Error> {
+        query::neighbours(&self.reader(), label, id, direction, types).map_err(|e| {
+            e.at(
+                &self.path,
+                &format!("listing the neighbours of {label} {id:?}"),
+            )
+        })
+    }
+
+    /// A shortest path from one node to another, each given as (label, id), following
+    /// relationships in `direction` for at most `max_depth` steps. `None` when there is no
+    /// such path. Breadth-first, so the first path found is a shortest one; it gives up
+    /// with an error past [`MAX_PATH_VISITS`](crate::MAX_PATH_VISITS) nodes.
+    pub fn shortest_path(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+        max_depth: usize,
+        direction: Direction,
+    ) -> Result<Option<Vec<Step>>, Error> {
+        query::shortest_path(&self.reader(), from, to, max_depth, direction).map_err(|e| {
+            e.at(
+                &self.path,
+                &format!(
+                    "searching a path from {} {:?} to {} {:?}",
+                    from.0, from.1, to.0, to.1
+                ),
+            )
+        })
+    }
+
+    /// Node counts per primary label and relationship counts per type.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        query::stats(&self.reader())
+            .map_err(|e| Error::db(&self.path, "counting nodes and relationships", e))
+    }
+}
+
+/// Moving whole graphs (`export`, `import`, `push`).
+impl Store {
+    /// Writes the graph as JSON lines in the format of Neo4j APOC's `apoc.export.json`:
+    /// node lines, then relationship lines, each with its bookkeeping properties
+    /// (`firstseen`, `lastupdated`, `_source`, `_scope`). Opaque ids are `n<nid>` and
+    /// `r<eid>`. [`Store::import_jsonl`] reads it back.
+    pub fn export_jsonl(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
+        export::jsonl(&mut self.reader(), out).map_err(|e| e.at(&self.path, "exporting JSON lines"))
+    }
+
+    /// Writes the graph as GraphML, declaring every property as a `<key>` first. Like
+    /// APOC's GraphML export, a node's labels are in its `labels` attribute and data
+    /// (`:Primary:Extra`) and a relationship's type in `label`.
+    pub fn export_graphml(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
+        export::graphml(&mut self.reader(), out).map_err(|e| e.at(&self.path, "exporting GraphML"))
+    }
+
+    /// Writes the graph as a Cypher script (uniqueness constraints, then `MERGE`
+    /// statements) that rebuilds it in an empty Neo4j database.
+    pub fn export_cypher(&self, out: &mut impl Write) -> Result<ExportStats, Error> {
+        export::cypher(&mut self.reader(), out).map_err(|e| e.at(&self.path, "exporting Cypher"))
+    }
+
+    /// Loads a JSON-lines file in the format [`Store::export_jsonl`] writes (and APOC's
+    /// `apoc.export.json` writes): node lines, then relationship lines. The first label of
+    /// a node is its primary label; `properties.id` is its key; bookkeeping properties
+    /// are restored (missing ones become now, `"import"` and `""`). A relationship's ends
+    /// are found by their first label and `properties.id`, among the nodes of the store
+    /// and of earlier lines.
+    ///
+    /// All or nothing: one transaction, so a malformed line (reported with its number)
+    /// leaves the store as it was.
+    pub fn import_jsonl(&self, input: &mut impl BufRead) -> Result<ImportStats, Error> {
+        import::jsonl(&mut self.writer.lock(), &self.path, input)
+    }
+}
+
+/// Syncing: what the `GraphSink` and `StateStore` implementations (in `sink`) call.
+impl Store {
+    pub(crate) fn prepare_sync(&self, manifest: &Manifest) -> Result<(), Error> {
+        write::prepare(&self.writer, &self.reader(), manifest).map_err(|e| {
+            e.at(
+                &self.path,
+                &format!("creating the indexes of plugin {:?}", manifest.name),
+            )
+        })
+    }
+
+    pub(crate) fn next_update_tag_sync(&self) -> Result<i64, Error> {
+        // A run starts here and ends when it is recorded.
+        self.running.fetch_add(1, Ordering::Relaxed);
+        write::next_update_tag(&mut self.writer.lock(), &self.reader(), &self.last_tag)
+            .map_err(|e| Error::db(&self.path, "taking an update tag", e))
+    }
+
+    pub(crate) fn lease_sync(
+        &self,
+        w: &WriteScope,
+        holder: &Holder,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let what = || {
+            format!(
+                "taking the lease of plugin {:?} in scope {:?}",
+                w.plugin, w.scope
+            )
+        };
+        // A run writing directly holds the write lock: its lease is renewed through it.
+        if let Some(stage) = self.existing_stage(w) {
+            let stage = stage.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(conn) = stage.direct() {
+                return lease::take(conn, w, holder, ttl).map_err(|e| e.at(&self.path, &what()));
+            }
+        }
+        // Read first, without the write lock, which another run may hold for long.
+        lease::check(&self.reader(), w, holder, ttl).map_err(|e| e.at(&self.path, &what()))?;
+        let mut conn = self.writer.lock();
+        let mut run = || -> Result<(), Fail> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            lease::take(&tx, w, holder, ttl)?;
+            tx.commit()?;
+            Ok(())
+        };
+        run().map_err(|e| e.at(&self.path, &what()))
+    }
+
+    pub(crate) fn release_sync(&self, w: &WriteScope, holder: &Holder) -> Result<(), Error> {
+        lease::release(&self.writer.lock(), w, holder).map_err(|e| {
+            Error::db(
+                &self.path,
+                &format!(
+                    "releasing the lease of plugin {:?} in scope {:?}",
+                    w.plugin, w.scope
+                ),
+                e,
+            )
+        })
+    }
+
+    pub(crate) fn write_nodes_sync(
+        &self,
+        w: &WriteScope,
+        extra_labels: &[String],
+        batch: &NodeBatch,
+    ) -> Result<(), Error> {
+        let what = || format!("writing {} nodes", batch.label);
+        let stage = self.stage(w).map_err(|e| e.at(&self.path, &what()))?;
+        let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
+        stage
+            .nodes(w, extra_labels, batch)
+            .map_err(|e| e.at(&self.path, &what()))
+    }
+
+    pub(crate) fn write_edges_sync(&self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Error> {
+        let what = || {
+            format!(
+                "writing (:{})-[:{}]->(:{}) edges",
+                batch.from_label, batch.rel_type, batch.to_label
+            )
+        };
+        let stage = self.stage(w).map_err(|e| e.at(&self.path, &what()))?;
+        let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
+        if stage.direct().is_none() {
+            // A run writing directly creates them in its own transaction.
+            write::ensure_indexes(&self.writer, &self.reader(), &write::edge_indexes(batch))
+                .map_err(|e| e.at(&self.path, &what()))?;
+        }
+        stage.edges(w, batch).map_err(|e| e.at(&self.path, &what()))
+    }
+
+    pub(crate) fn publish_sync(
+        &self,
+        w: &WriteScope,
+        p: &Publish<'_>,
+    ) -> Result<ChangeCounts, Error> {
+        let what = format!(
+            "publishing the run of plugin {:?} in scope {:?}",
+            w.plugin, w.scope
+        );
+        // A run that wrote nothing publishes on an empty stage: its cleanup and state
+        // still apply.
+        let stage = self.stage(w).map_err(|e| e.at(&self.path, &what))?;
+        self.stages_lock().remove(&key(w));
+        let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
+        let temp = self.writer.next_temp();
+        stage
+            .publish(w, p, temp)
+            .map_err(|e| e.at(&self.path, &what))
+    }
+
+    pub(crate) fn discard_sync(&self, w: &WriteScope) {
+        // Dropping the stage closes its connection, and its temporary tables go with it.
+        self.stages_lock().remove(&key(w));
+    }
+
+    /// The stage of `w`'s run, opened on its first write: direct when it is the only run
+    /// in progress through this store (and no other process holds the write lock).
+    fn stage(&self, w: &WriteScope) -> Result<Arc<Mutex<Stage>>, Fail> {
+        if let Some(stage) = self.existing_stage(w) {
+            return Ok(stage);
+        }
+        let conn = connect(&self.path, false).map_err(Fail::Done)?;
+        let alone = self.running.load(Ordering::Relaxed) <= 1;
+        let stage = Arc::new(Mutex::new(Stage::new(conn, alone)?));
+        Ok(self.stages_lock().entry(key(w)).or_insert(stage).clone())
+    }
+
+    fn existing_stage(&self, w: &WriteScope) -> Option<Arc<Mutex<Stage>>> {
+        self.stages_lock().get(&key(w)).cloned()
+    }
+
+    fn stages_lock(&self) -> MutexGuard<'_, HashMap<StageKey, Arc<Mutex<Stage>>>> {
+        self.stages.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn commit_state_sync(
+        &self,
+        plugin: &str,
+        scope: &str,
+        writes: &BTreeMap<String, Option<Vec<u8>>>,
+    ) -> Result<(), Error> {
+        let mut conn = self.writer.lock();
+        let mut run = || -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            history::commit_state(&tx, plugin, scope, writes)?;
+            tx.commit()
+        };
+        run().map_err(|e| {
+            Error::db(
+                &self.path,
+                &format!("storing the state of plugin {plugin:?}"),
+                e,
+            )
+        })
+    }
+
+    pub(crate) fn get_state_sync(
+        &self,
+        plugin: &str,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        history::get_state(&self.reader(), plugin, scope, key).map_err(|e| {
+            Error::db(
+                &self.path,
+                &format!("reading the state of plugin {plugin:?}"),
+                e,
+            )
+        })
+    }
+
+    pub(crate) fn record_run_sync(&self, run: &RunRecord) -> Result<(), Error> {
+        let _ = self
+            .running
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let conn = self.writer.lock();
+        // A run refused at its lease ends while the holder may be writing directly, with
+        // the write lock held for its whole run: its record must not wait for that.
+        let recorded = conn
+            .busy_timeout(RECORD_BUSY_TIMEOUT)
+            .and_then(|()| history::record_run(&conn, run));
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        recorded.map_err(|e| {
+            Error::db(
+                &self.path,
+                &format!("recording a run of plugin {:?}", run.plugin),
+                e,
+            )
+        })
     }
 
     /// Runs blocking SQLite work from async code. On a multi-thread runtime the worker
@@ -116,8 +488,47 @@ impl Store {
         }
     }
 
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The writing connection, shared by every plugin writing through one store, with what
+/// belongs to it: which property indexes exist, and names for its temporary tables.
+pub(crate) struct Writer {
+    conn: Mutex<Connection>,
+    /// (label, key) pairs whose property index exists, so a batch checks once per store.
+    indexed: Mutex<HashSet<(String, String)>>,
+    /// Names temporary tables, which belong to the connection and so to every writer.
+    temp_seq: AtomicU64,
+}
+
+impl Writer {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-done transaction behind (rusqlite
+        // rolls back on drop), so the connection is still good.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A number no other temporary table of this connection uses.
     pub(crate) fn next_temp(&self) -> u64 {
         self.temp_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Those of `wanted` not known to be indexed yet.
+    pub(crate) fn unindexed(&self, wanted: &[(String, String)]) -> Vec<(String, String)> {
+        let known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
+        wanted
+            .iter()
+            .filter(|w| !known.contains(*w))
+            .cloned()
+            .collect()
+    }
+
+    /// Notes that `done` are indexed now.
+    pub(crate) fn indexed(&self, done: Vec<(String, String)>) {
+        let mut known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
+        known.extend(done);
     }
 }
 
@@ -206,6 +617,7 @@ fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
         .map_err(|e| not_a_store(path, format!("its meta table is unreadable: {e}")))?;
     match layout {
         Some(v) if v == LAYOUT_VERSION => {}
+        Some(v) if (1..LAYOUT_VERSION).contains(&v) => upgrade(conn, path)?,
         Some(v) if v > LAYOUT_VERSION => {
             return Err(Error::new(
                 ErrorKind::NewerLayout,
@@ -217,13 +629,13 @@ fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
             ));
         }
         Some(v) => {
-            // Layout 1 is the first; an older number can only come from a damaged file.
+            // Layout 1 is the first; a lower number can only come from a damaged file.
             return Err(not_a_store(path, format!("unknown layout version {v}")));
         }
         None => return Err(not_a_store(path, "it has no layout version")),
     }
     // WAL lets other processes read while a sync writes, and a killed writer leaves the
-    // last committed batch in place. The mode is stored in the file, so this is a no-op
+    // last committed run in place. The mode is stored in the file, so this is a no-op
     // after the first open.
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -249,9 +661,9 @@ fn create(conn: &Connection, path: &Path) -> Result<(), Error> {
         if tables == 0 {
             tx.execute_batch(CREATE)?;
             tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('format', 'infragraph'), ('layout', ?1), \
+                "INSERT INTO meta (key, value) VALUES ('format', 'infragraph'), ('layout', 1), \
                  ('last_update_tag', 0)",
-                [LAYOUT_VERSION],
+                [],
             )?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         }
@@ -259,5 +671,32 @@ fn create(conn: &Connection, path: &Path) -> Result<(), Error> {
     };
     run().map_err(|e| Error::db(path, "creating the store's tables", e))?;
     tracing::info!(store = %path.display(), "created a new store");
+    Ok(())
+}
+
+/// Brings the layout up to [`LAYOUT_VERSION`], one step per transaction. Another process
+/// upgrading at the same moment waits (IMMEDIATE) and then finds nothing left to do.
+fn upgrade(conn: &Connection, path: &Path) -> Result<(), Error> {
+    for (to, sql) in UPGRADES {
+        let step = || -> rusqlite::Result<bool> {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            let now: i64 =
+                tx.query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| {
+                    r.get(0)
+                })?;
+            if now >= *to {
+                return Ok(false);
+            }
+            tx.execute_batch(sql)?;
+            tx.execute("UPDATE meta SET value = ?1 WHERE key = 'layout'", [to])?;
+            tx.commit()?;
+            Ok(true)
+        };
+        let done = step()
+            .map_err(|e| Error::db(path, &format!("upgrading the store to layout {to}"), e))?;
+        if done {
+            tracing::info!(store = %path.display(), layout = to, "upgraded the store's layout");
+        }
+    }
     Ok(())
 }

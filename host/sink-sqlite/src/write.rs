@@ -1,48 +1,107 @@
-//! Writing records: property indexes a plugin's schema asks for, node and edge upserts in
-//! one transaction per batch, update tags, and the created/updated counts of a run.
+//! Writing records: property indexes a plugin's schema asks for, the labels a plugin
+//! owns, node and edge upserts (as batches come, or replayed from a run's stage), update
+//! tags, and the created/updated counts of a run.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::BTreeMap;
+
 use infragraph_core::{ChangeCounts, EdgeBatch, Manifest, NodeBatch, WriteScope};
-use rusqlite::{TransactionBehavior, params};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use rusqlite::{
+    CachedStatement, Connection, ErrorCode, OptionalExtension, TransactionBehavior, params,
+};
 
 use crate::encode::PropsWriter;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::layout::property_index;
 use crate::resolve::Resolver;
-use crate::store::Store;
+use crate::stage::Shape;
+use crate::store::Writer;
+
+/// What every upsert does on conflict, besides merging properties: `lastupdated` never
+/// goes back (a run that took its tag earlier may write later), another scope of the
+/// owning plugin that asserts the record joins `also_scopes`, and the `WHERE` refuses the
+/// write of a record another plugin owns (the statement then changes nothing, which the
+/// caller checks). `source` and `scope` are set once, when the record is created.
+macro_rules! on_conflict {
+    ($t:literal) => {
+        concat!(
+            "lastupdated = max(",
+            $t,
+            ".lastupdated, excluded.lastupdated), \
+             also_scopes = CASE WHEN ",
+            $t,
+            ".scope = excluded.scope \
+             OR EXISTS (SELECT 1 FROM json_each(",
+            $t,
+            ".also_scopes) WHERE value = excluded.scope) \
+             THEN ",
+            $t,
+            ".also_scopes \
+             ELSE json_insert(coalesce(",
+            $t,
+            ".also_scopes, '[]'), '$[#]', excluded.scope) END \
+             WHERE ",
+            $t,
+            ".source = excluded.source"
+        )
+    };
+}
 
 /// Node upsert for rows without nulls: the inserted map is also the patch.
 /// `json_patch` is RFC 7396 merge-patch, i.e. Cypher's `SET n += $props`.
-const UPSERT_NODE: &str = "INSERT INTO nodes \
+const UPSERT_NODE: &str = concat!(
+    "INSERT INTO nodes \
     (label, id, extra_labels, props, firstseen, lastupdated, source, scope) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
-    props = json_patch(nodes.props, excluded.props), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    props = json_patch(nodes.props, excluded.props), ",
+    on_conflict!("nodes")
+);
 
 /// Node upsert for rows with nulls: a new node gets the map without them (?4), an existing
 /// one is patched with them (?8), which removes those properties.
-const UPSERT_NODE_NULLS: &str = "INSERT INTO nodes \
+const UPSERT_NODE_NULLS: &str = concat!(
+    "INSERT INTO nodes \
     (label, id, extra_labels, props, firstseen, lastupdated, source, scope) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
-    props = json_patch(nodes.props, ?8), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    props = json_patch(nodes.props, ?8), ",
+    on_conflict!("nodes")
+);
 
-const UPSERT_EDGE: &str = "INSERT INTO edges \
+const UPSERT_EDGE: &str = concat!(
+    "INSERT INTO edges \
     (type, src, dst, props, firstseen, lastupdated, source, scope) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
-    props = json_patch(edges.props, excluded.props), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    props = json_patch(edges.props, excluded.props), ",
+    on_conflict!("edges")
+);
 
-const UPSERT_EDGE_NULLS: &str = "INSERT INTO edges \
+const UPSERT_EDGE_NULLS: &str = concat!(
+    "INSERT INTO edges \
     (type, src, dst, props, firstseen, lastupdated, source, scope) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
-    props = json_patch(edges.props, ?8), lastupdated = excluded.lastupdated, \
-    source = excluded.source, scope = excluded.scope";
+    props = json_patch(edges.props, ?8), ",
+    on_conflict!("edges")
+);
+
+/// The refusal of a write to a record another plugin owns. The transaction it ends is
+/// rolled back, so nothing of the batch is applied.
+fn not_owner(what: String, owner: Option<String>, plugin: &str) -> Fail {
+    let owner = owner.unwrap_or_else(|| "another plugin".into());
+    Fail::Done(Error::new(
+        ErrorKind::NotOwner,
+        format!(
+            "{what} belongs to plugin {owner:?}; plugin {plugin:?} may not write it \
+             (nothing of this batch was written)"
+        ),
+    ))
+}
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -50,222 +109,469 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-impl Store {
-    pub(crate) fn prepare_sync(&self, manifest: &Manifest) -> Result<(), Error> {
-        let mut wanted = Vec::new();
+/// Creates the property indexes `manifest`'s schema asks for.
+pub(crate) fn prepare(
+    writer: &Writer,
+    reader: &Connection,
+    manifest: &Manifest,
+) -> Result<(), Fail> {
+    claim_labels(&mut writer.lock(), reader, manifest)?;
+    let mut wanted = Vec::new();
+    for kind in &manifest.schema.nodes {
+        for p in kind.properties.iter().filter(|p| p.indexed) {
+            wanted.push((kind.label.clone(), p.name.clone()));
+        }
+    }
+    ensure_indexes(writer, reader, &wanted)
+}
+
+/// Registers the primary labels of `manifest` as its plugin's, or refuses the plugin when
+/// another plugin registered one of them first: its nodes would be the other plugin's.
+/// Extra labels (`UserAccount`) are shared vocabulary and not registered.
+fn claim_labels(
+    conn: &mut Connection,
+    reader: &Connection,
+    manifest: &Manifest,
+) -> Result<(), Fail> {
+    // Read first: once a plugin's labels are its own, preparing writes nothing, and so
+    // does not wait for a run that holds the write lock.
+    let mut all_ours = true;
+    {
+        let mut owner = reader.prepare_cached("SELECT plugin FROM labels WHERE label = ?1")?;
         for kind in &manifest.schema.nodes {
-            for p in kind.properties.iter().filter(|p| p.indexed) {
-                wanted.push((kind.label.clone(), p.name.clone()));
+            let by: Option<String> = owner.query_row([&kind.label], |r| r.get(0)).optional()?;
+            all_ours &= by.as_deref() == Some(manifest.name.as_str());
+        }
+    }
+    if all_ours {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut claim =
+            tx.prepare_cached("INSERT OR IGNORE INTO labels (label, plugin) VALUES (?1, ?2)")?;
+        let mut owner = tx.prepare_cached("SELECT plugin FROM labels WHERE label = ?1")?;
+        for kind in &manifest.schema.nodes {
+            claim.execute(params![kind.label, manifest.name])?;
+            let by: String = owner.query_row([&kind.label], |r| r.get(0))?;
+            if by != manifest.name {
+                return Err(Fail::Done(Error::new(
+                    ErrorKind::NotOwner,
+                    format!(
+                        "plugin {:?} declares label {} as its own, but it belongs to plugin \
+                         {by:?} in this store; a plugin may link to another plugin's nodes \
+                         or share an extra label, not declare its primary label \
+                         (rename the label in the plugin, or use another store)",
+                        manifest.name, kind.label
+                    ),
+                )));
             }
         }
-        self.ensure_indexes(&wanted).map_err(|e| {
-            e.at(
-                self.path(),
-                &format!("creating the indexes of plugin {:?}", manifest.name),
-            )
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Creates the property indexes not yet known to exist, in one transaction.
+pub(crate) fn ensure_indexes(
+    writer: &Writer,
+    reader: &Connection,
+    wanted: &[(String, String)],
+) -> Result<(), Fail> {
+    let mut missing = writer.unindexed(wanted);
+    // Those another process created already need no write (nor wait for the lock).
+    let mut exists =
+        reader.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
+    let mut there = Vec::new();
+    missing.retain(|(label, prop)| {
+        let found = exists
+            .query_row([format!("nodes_{label}_{prop}")], |_| Ok(()))
+            .optional()
+            .ok()
+            .flatten()
+            .is_some();
+        if found {
+            there.push((label.clone(), prop.clone()));
+        }
+        !found
+    });
+    writer.indexed(there);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut conn = writer.lock();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    create_indexes(&tx, &missing)?;
+    tx.commit()?;
+    drop(conn);
+    writer.indexed(missing);
+    Ok(())
+}
+
+/// Creates the property indexes `wanted`, where missing, in the caller's transaction.
+pub(crate) fn create_indexes(conn: &Connection, wanted: &[(String, String)]) -> Result<(), Fail> {
+    for (label, prop) in wanted {
+        let Some(sql) = property_index(label, prop) else {
+            return Err(Fail::Done(Error::new(
+                ErrorKind::Invalid,
+                format!("cannot index property {prop:?} of label {label:?}: not identifiers"),
+            )));
+        };
+        conn.execute(&sql, [])?;
+    }
+    Ok(())
+}
+
+/// The property indexes an edge batch needs to find its ends: matching an end by a
+/// property other than `id` without one would scan every node of the label for every row.
+pub(crate) fn edge_indexes(batch: &EdgeBatch) -> Vec<(String, String)> {
+    let mut wanted = Vec::new();
+    for (label, key) in [
+        (&batch.from_label, &batch.from_key),
+        (&batch.to_label, &batch.to_key),
+    ] {
+        if key != "id" {
+            wanted.push((label.clone(), key.clone()));
+        }
+    }
+    wanted
+}
+
+/// The two forms of one upsert (rows without nulls, rows with them) prepared on one
+/// connection, with the run's bookkeeping bound once: SQLite keeps bindings across
+/// executions, so each row binds only what is its own.
+struct Upsert<'c> {
+    conn: &'c Connection,
+    plugin: &'c str,
+    clean: CachedStatement<'c>,
+    nulls: CachedStatement<'c>,
+}
+
+impl<'c> Upsert<'c> {
+    fn new(
+        conn: &'c Connection,
+        w: &'c WriteScope,
+        (clean_sql, nulls_sql): (&str, &str),
+    ) -> Result<Self, Fail> {
+        let mut clean = conn.prepare_cached(clean_sql)?;
+        let mut nulls = conn.prepare_cached(nulls_sql)?;
+        for st in [&mut clean, &mut nulls] {
+            st.raw_bind_parameter(5, w.update_tag)?;
+            st.raw_bind_parameter(6, &w.plugin)?;
+            st.raw_bind_parameter(7, &w.scope)?;
+        }
+        Ok(Upsert {
+            conn,
+            plugin: &w.plugin,
+            clean,
+            nulls,
         })
     }
 
-    /// Creates the property indexes not yet known to exist, in one transaction.
-    fn ensure_indexes(&self, wanted: &[(String, String)]) -> Result<(), Fail> {
-        let missing: Vec<_> = {
-            let known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
-            wanted
-                .iter()
-                .filter(|w| !known.contains(*w))
-                .cloned()
-                .collect()
-        };
-        if missing.is_empty() {
-            return Ok(());
+    /// The statement for a row: with `patch` (the map with the nulls that remove
+    /// properties) bound when the row has one.
+    fn for_row(&mut self, patch: Option<&str>) -> Result<&mut CachedStatement<'c>, Fail> {
+        Ok(match patch {
+            None => &mut self.clean,
+            Some(patch) => {
+                self.nulls.raw_bind_parameter(8, patch)?;
+                &mut self.nulls
+            }
+        })
+    }
+}
+
+/// Node upserts of one run on one connection, one call per row.
+pub(crate) struct NodeUpsert<'c>(Upsert<'c>);
+
+impl<'c> NodeUpsert<'c> {
+    pub(crate) fn new(conn: &'c Connection, w: &'c WriteScope) -> Result<Self, Fail> {
+        Upsert::new(conn, w, (UPSERT_NODE, UPSERT_NODE_NULLS)).map(NodeUpsert)
+    }
+
+    /// Upserts one node; `patch` is the map with the nulls that remove properties, when
+    /// the row has any. A node another plugin owns fails with an error naming it.
+    pub(crate) fn put(
+        &mut self,
+        label: &str,
+        id: &str,
+        extra: &str,
+        clean: &str,
+        patch: Option<&str>,
+    ) -> Result<(), Fail> {
+        let st = self.0.for_row(patch)?;
+        st.raw_bind_parameter(1, label)?;
+        st.raw_bind_parameter(2, id)?;
+        st.raw_bind_parameter(3, extra)?;
+        st.raw_bind_parameter(4, clean)?;
+        if st.raw_execute()? == 0 {
+            let owner = self
+                .0
+                .conn
+                .query_row(
+                    "SELECT source FROM nodes WHERE label = ?1 AND id = ?2",
+                    params![label, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let what = format!("node {label} {id:?}");
+            return Err(not_owner(what, owner, self.0.plugin));
         }
-        let mut conn = self.writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (label, prop) in &missing {
-            let Some(sql) = property_index(label, prop) else {
-                return Err(Fail::Done(Error::new(
-                    ErrorKind::Invalid,
-                    format!("cannot index property {prop:?} of label {label:?}: not identifiers"),
-                )));
-            };
-            tx.execute(&sql, [])?;
+        Ok(())
+    }
+}
+
+/// Edge upserts of one run on one connection, one relationship type at a time.
+pub(crate) struct EdgeUpsert<'c>(Upsert<'c>);
+
+impl<'c> EdgeUpsert<'c> {
+    pub(crate) fn new(conn: &'c Connection, w: &'c WriteScope) -> Result<Self, Fail> {
+        Upsert::new(conn, w, (UPSERT_EDGE, UPSERT_EDGE_NULLS)).map(EdgeUpsert)
+    }
+
+    /// The relationship type of the rows that follow.
+    pub(crate) fn of_type(&mut self, rel_type: &str) -> Result<(), Fail> {
+        for st in [&mut self.0.clean, &mut self.0.nulls] {
+            st.raw_bind_parameter(1, rel_type)?;
         }
+        Ok(())
+    }
+
+    /// Merges the edge of one row from each of `srcs` to each of `dsts` (a key other than
+    /// `id` may match several nodes). An edge another plugin owns fails with an error
+    /// naming it, the row's ends as written by the plugin (`ends`) and its shape.
+    pub(crate) fn put(
+        &mut self,
+        shape: &Shape,
+        ends: (&str, &str),
+        (srcs, dsts): (&[i64], &[i64]),
+        clean: &str,
+        patch: Option<&str>,
+    ) -> Result<(), Fail> {
+        let st = self.0.for_row(patch)?;
+        st.raw_bind_parameter(4, clean)?;
+        for &s in srcs {
+            for &d in dsts {
+                st.raw_bind_parameter(2, s)?;
+                st.raw_bind_parameter(3, d)?;
+                if st.raw_execute()? == 0 {
+                    let owner = self
+                        .0
+                        .conn
+                        .query_row(
+                            "SELECT source FROM edges WHERE src = ?1 AND type = ?2 AND dst = ?3",
+                            params![s, shape.rel_type, d],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    let what = format!(
+                        "relationship ({} {:?})-[:{}]->({} {:?})",
+                        shape.from_label, ends.0, shape.rel_type, shape.to_label, ends.1
+                    );
+                    return Err(not_owner(what, owner, self.0.plugin));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Upserts a batch of nodes as it comes, on a connection holding the run's transaction.
+pub(crate) fn nodes_now(
+    conn: &Connection,
+    w: &WriteScope,
+    extra_labels: &[String],
+    batch: &NodeBatch,
+) -> Result<(), Fail> {
+    let extra = serde_json::to_string(extra_labels)?;
+    let mut props = PropsWriter::new(&batch.columns);
+    let mut put = NodeUpsert::new(conn, w)?;
+    for row in &batch.rows {
+        let (clean, patch) = props.encode(&row.values);
+        put.put(&batch.label, &row.id, &extra, clean, patch)?;
+    }
+    Ok(())
+}
+
+/// Merges a batch of edges as it comes, on a connection holding the run's transaction;
+/// returns how many rows had an end that does not exist.
+pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Fail> {
+    let shape = Shape::of(batch);
+    let mut props = PropsWriter::new(&batch.columns);
+    let mut from = Resolver::new(conn, &shape.from_label, &shape.from_key)?;
+    let mut to = Resolver::new(conn, &shape.to_label, &shape.to_key)?;
+    let mut put = EdgeUpsert::new(conn, w)?;
+    put.of_type(&shape.rel_type)?;
+    let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
+    let mut unresolved = 0;
+    for row in &batch.rows {
+        from.find(&row.from, &mut srcs)?;
+        to.find(&row.to, &mut dsts)?;
+        if srcs.is_empty() || dsts.is_empty() {
+            unresolved += 1;
+            continue;
+        }
+        let (clean, patch) = props.encode(&row.values);
+        put.put(&shape, (&row.from, &row.to), (&srcs, &dsts), clean, patch)?;
+    }
+    Ok(unresolved)
+}
+
+/// Upserts a run's staged nodes, in the order they came. A node another plugin owns ends
+/// the transaction, and so the whole run, with an error naming it.
+pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail> {
+    let mut read =
+        conn.prepare("SELECT label, id, extra, clean, patch FROM temp.stage_nodes ORDER BY seq")?;
+    let mut put = NodeUpsert::new(conn, w)?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        put.put(
+            r.get_ref(0)?.as_str()?,
+            r.get_ref(1)?.as_str()?,
+            r.get_ref(2)?.as_str()?,
+            r.get_ref(3)?.as_str()?,
+            r.get_ref(4)?.as_str_or_null()?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Merges a run's staged edges, each end found among the nodes as they are now (this
+/// run's included); returns, per type, the rows whose end does not exist.
+pub(crate) fn replay_edges(
+    conn: &Connection,
+    w: &WriteScope,
+    shapes: &[Shape],
+) -> Result<BTreeMap<String, u64>, Fail> {
+    let mut unresolved = BTreeMap::new();
+    let mut read = conn.prepare(
+        "SELECT shape, src, dst, clean, patch FROM temp.stage_edges ORDER BY shape, seq",
+    )?;
+    let mut put = EdgeUpsert::new(conn, w)?;
+    let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
+    let mut ends: Option<(i64, Resolver<'_>, Resolver<'_>)> = None;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let number: i64 = r.get(0)?;
+        let shape = usize::try_from(number)
+            .ok()
+            .and_then(|n| shapes.get(n))
+            .expect("staged edges name a staged shape");
+        if ends.as_ref().is_none_or(|(n, _, _)| *n != number) {
+            put.of_type(&shape.rel_type)?;
+            ends = Some((
+                number,
+                Resolver::new(conn, &shape.from_label, &shape.from_key)?,
+                Resolver::new(conn, &shape.to_label, &shape.to_key)?,
+            ));
+        }
+        let (_, from, to) = ends.as_mut().expect("just set");
+        let (src, dst) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
+        from.find(src, &mut srcs)?;
+        to.find(dst, &mut dsts)?;
+        if srcs.is_empty() || dsts.is_empty() {
+            *unresolved.entry(shape.rel_type.clone()).or_default() += 1;
+            continue;
+        }
+        let clean = r.get_ref(3)?.as_str()?;
+        let patch = r.get_ref(4)?.as_str_or_null()?;
+        put.put(shape, (src, dst), (&srcs, &dsts), clean, patch)?;
+    }
+    Ok(unresolved)
+}
+
+/// A new update tag, above every one taken before (also by other processes).
+pub(crate) fn next_update_tag(
+    writer: &mut Connection,
+    reader: &Connection,
+    last_here: &AtomicI64,
+) -> rusqlite::Result<i64> {
+    // Without waiting for the write lock: a run writing directly holds it for its whole
+    // life, and a second run must get as far as its lease to be told so.
+    let waits = writer.busy_timeout(std::time::Duration::ZERO);
+    let taken = (|| -> rusqlite::Result<i64> {
+        // IMMEDIATE: another process taking a tag at the same moment waits, so tags stay
+        // strictly increasing across processes too.
+        let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: i64 = tx.query_row(
+            "SELECT value FROM meta WHERE key = 'last_update_tag'",
+            [],
+            |r| r.get(0),
+        )?;
+        let tag = now_ms()
+            .max(last + 1)
+            .max(last_here.load(Ordering::Relaxed) + 1);
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'last_update_tag'",
+            [tag],
+        )?;
         tx.commit()?;
-        drop(conn);
-        let mut known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
-        known.extend(missing);
-        Ok(())
-    }
-
-    pub(crate) fn write_nodes_sync(
-        &self,
-        w: &WriteScope,
-        extra_labels: &[String],
-        batch: &NodeBatch,
-    ) -> Result<(), Error> {
-        let run = || -> Result<(), Fail> {
-            let extra = serde_json::to_string(extra_labels)?;
-            let mut props = PropsWriter::new(&batch.columns);
-            let mut conn = self.writer();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut clean_st = tx.prepare_cached(UPSERT_NODE)?;
-                let mut nulls_st = tx.prepare_cached(UPSERT_NODE_NULLS)?;
-                // What is the same for every row is bound once; SQLite keeps bindings
-                // across executions.
-                for st in [&mut clean_st, &mut nulls_st] {
-                    st.raw_bind_parameter(1, &batch.label)?;
-                    st.raw_bind_parameter(3, &extra)?;
-                    st.raw_bind_parameter(5, w.update_tag)?;
-                    st.raw_bind_parameter(6, &w.plugin)?;
-                    st.raw_bind_parameter(7, &w.scope)?;
-                }
-                for row in &batch.rows {
-                    let (clean, patch) = props.encode(&row.values);
-                    let st = match patch {
-                        None => &mut clean_st,
-                        Some(patch) => {
-                            nulls_st.raw_bind_parameter(8, patch)?;
-                            &mut nulls_st
-                        }
-                    };
-                    st.raw_bind_parameter(2, &row.id)?;
-                    st.raw_bind_parameter(4, clean)?;
-                    st.raw_execute()?;
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        };
-        run().map_err(|e| e.at(self.path(), &format!("writing {} nodes", batch.label)))?;
-        tracing::trace!(label = %batch.label, rows = batch.rows.len(), "nodes written");
-        Ok(())
-    }
-
-    pub(crate) fn write_edges_sync(&self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Error> {
-        let what = || {
-            format!(
-                "writing (:{})-[:{}]->(:{}) edges",
-                batch.from_label, batch.rel_type, batch.to_label
-            )
-        };
-        let mut wanted = Vec::new();
-        for (label, key) in [
-            (&batch.from_label, &batch.from_key),
-            (&batch.to_label, &batch.to_key),
-        ] {
-            if key != "id" {
-                wanted.push((label.clone(), key.clone()));
-            }
-        }
-        // Matching an end by a property other than `id` without an index would scan every
-        // node of the label for every row.
-        self.ensure_indexes(&wanted)
-            .map_err(|e| e.at(self.path(), &what()))?;
-        let run = || -> Result<u64, Fail> {
-            let mut props = PropsWriter::new(&batch.columns);
-            let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
-            let mut unresolved = 0;
-            let mut conn = self.writer();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut from = Resolver::new(&tx, &batch.from_label, &batch.from_key)?;
-                let mut to = Resolver::new(&tx, &batch.to_label, &batch.to_key)?;
-                let mut clean_st = tx.prepare_cached(UPSERT_EDGE)?;
-                let mut nulls_st = tx.prepare_cached(UPSERT_EDGE_NULLS)?;
-                for st in [&mut clean_st, &mut nulls_st] {
-                    st.raw_bind_parameter(1, &batch.rel_type)?;
-                    st.raw_bind_parameter(5, w.update_tag)?;
-                    st.raw_bind_parameter(6, &w.plugin)?;
-                    st.raw_bind_parameter(7, &w.scope)?;
-                }
-                for row in &batch.rows {
-                    from.find(&row.from, &mut srcs)?;
-                    to.find(&row.to, &mut dsts)?;
-                    if srcs.is_empty() || dsts.is_empty() {
-                        unresolved += 1;
-                        continue;
-                    }
-                    let (clean, patch) = props.encode(&row.values);
-                    let st = match patch {
-                        None => &mut clean_st,
-                        Some(patch) => {
-                            nulls_st.raw_bind_parameter(8, patch)?;
-                            &mut nulls_st
-                        }
-                    };
-                    st.raw_bind_parameter(4, clean)?;
-                    // A key other than `id` may match several nodes; the edge links each.
-                    for &s in &srcs {
-                        for &d in &dsts {
-                            st.raw_bind_parameter(2, s)?;
-                            st.raw_bind_parameter(3, d)?;
-                            st.raw_execute()?;
-                        }
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(unresolved)
-        };
-        let unresolved = run().map_err(|e| e.at(self.path(), &what()))?;
-        tracing::trace!(rel_type = %batch.rel_type, rows = batch.rows.len(), unresolved, "edges written");
-        Ok(unresolved)
-    }
-
-    pub(crate) fn next_update_tag_sync(&self) -> Result<i64, Error> {
-        let run = || -> rusqlite::Result<i64> {
-            let mut conn = self.writer();
-            // IMMEDIATE: another process taking a tag at the same moment waits, so tags
-            // stay strictly increasing across processes too.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let last: i64 = tx.query_row(
+        Ok(tag)
+    })();
+    waits?;
+    writer.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+    let tag = match taken {
+        Ok(tag) => tag,
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            // Another run writes: above every tag it could see, and this process's; the
+            // run records it when it publishes (`note_update_tag`).
+            let last: i64 = reader.query_row(
                 "SELECT value FROM meta WHERE key = 'last_update_tag'",
                 [],
                 |r| r.get(0),
             )?;
-            let tag = now_ms().max(last + 1);
-            tx.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'last_update_tag'",
-                [tag],
-            )?;
-            tx.commit()?;
-            Ok(tag)
-        };
-        run().map_err(|e| Error::db(self.path(), "taking an update tag", e))
-    }
+            now_ms()
+                .max(last + 1)
+                .max(last_here.load(Ordering::Relaxed) + 1)
+        }
+        Err(e) => return Err(e),
+    };
+    last_here.fetch_max(tag, Ordering::Relaxed);
+    Ok(tag)
+}
 
-    pub(crate) fn changes_sync(&self, w: &WriteScope) -> Result<ChangeCounts, Error> {
-        let run = || -> rusqlite::Result<ChangeCounts> {
-            let conn = self.reader();
-            let mut out = ChangeCounts::default();
-            for (table, col) in [("nodes", "label"), ("edges", "type")] {
-                let sql = format!(
-                    "SELECT {col}, sum(firstseen = ?3), sum(firstseen < ?3) FROM {table} \
+/// Records `tag` as handed out, in the caller's transaction: a tag taken while another
+/// run held the write lock is recorded when its run publishes.
+pub(crate) fn note_update_tag(conn: &Connection, tag: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_update_tag'",
+        [tag],
+    )
+    .map(drop)
+}
+
+/// The created and updated counts of `w`'s run.
+pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<ChangeCounts> {
+    let mut out = ChangeCounts::default();
+    for (table, col) in [("nodes", "label"), ("edges", "type")] {
+        let sql = format!(
+            "SELECT {col}, sum(firstseen = ?3), sum(firstseen < ?3) FROM {table} \
                      WHERE source = ?1 AND scope = ?2 AND lastupdated = ?3 GROUP BY {col}"
-                );
-                let mut st = conn.prepare_cached(&sql)?;
-                let rows = st.query_map(params![w.plugin, w.scope, w.update_tag], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })?;
-                let map = if table == "nodes" {
-                    &mut out.nodes
-                } else {
-                    &mut out.edges
-                };
-                for row in rows {
-                    let (name, created, updated) = row?;
-                    let c = map.entry(name).or_default();
-                    c.created = created as u64;
-                    c.updated = updated as u64;
-                }
-            }
-            Ok(out)
+        );
+        let mut st = conn.prepare_cached(&sql)?;
+        let rows = st.query_map(params![w.plugin, w.scope, w.update_tag], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let map = if table == "nodes" {
+            &mut out.nodes
+        } else {
+            &mut out.edges
         };
-        run().map_err(|e| Error::db(self.path(), "counting this run's changes", e))
+        for row in rows {
+            let (name, created, updated) = row?;
+            let c = map.entry(name).or_default();
+            c.created = created as u64;
+            c.updated = updated as u64;
+        }
     }
+    Ok(out)
 }

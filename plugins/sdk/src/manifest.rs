@@ -335,8 +335,8 @@ impl From<CredentialUse> for types::CredentialUse {
     }
 }
 
-/// A secret the plugin needs, resolved by the host from an environment variable. Required
-/// unless [`optional`](Credential::optional).
+/// A secret the plugin needs, resolved by the host from a source the operator consented
+/// to. Required unless [`optional`](Credential::optional).
 #[derive(Debug, Clone)]
 pub struct Credential {
     name: String,
@@ -348,8 +348,10 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// A credential named `name` (snake_case; the placeholder is `{secret:name}`), read
-    /// from the environment variable `env`.
+    /// A credential named `name` (snake_case; the placeholder is `{secret:name}`). `env`
+    /// is the environment variable a built-in plugin's value is read from; for a plugin
+    /// installed separately it is only a suggestion, shown to the operator, who names the
+    /// source in `[plugins.<name>.secrets]`.
     pub fn new(
         name: impl Into<String>,
         env: impl Into<String>,
@@ -434,7 +436,8 @@ impl ConfigKey {
         ConfigKey::new(name.into(), description.into(), types::ConfigType::Endpoint)
     }
 
-    /// The environment variable that overrides the config file.
+    /// The environment variable that overrides the config file: read for a built-in
+    /// plugin only; a plugin installed separately is configured in the config file.
     pub fn env(mut self, var: impl Into<String>) -> ConfigKey {
         self.env = Some(var.into());
         self

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use infragraph_core::GraphSink;
 use infragraph_engine::{Job, Options, RunReport};
-use infragraph_runtime::{Limits, Runtime, resolve_config, resolve_secrets};
+use infragraph_runtime::{Limits, Runtime, Source, resolve_config, resolve_secrets};
 
 /// A simulator serving from a child process: this benchmark's own executable run as
 /// `<exe> serve <args>`, so that the parent's peak RSS is the host's alone. It prints
@@ -83,13 +83,18 @@ pub async fn sync_into<S: GraphSink + 'static>(
             .map(|(_, v)| v.to_string())
     };
     let manifest = plugin.manifest();
-    let config = resolve_config(manifest, &Default::default(), &env).expect("config");
-    let secrets = resolve_secrets(manifest, &Default::default(), &env).expect("secrets");
+    // The provider plugins ship with infragraph: they read the variables they name.
+    let builtin = Source::BuiltIn;
+    let config = resolve_config(manifest, builtin, &Default::default(), &env).expect("config");
+    let consent = Default::default();
+    let secrets =
+        resolve_secrets(manifest, builtin, plugin.sha256(), &consent, &env).expect("secrets");
     let job = Job {
         plugin,
         config,
         secrets,
         limits: Limits::default(),
+        state_as: None,
     };
     let reports = infragraph_engine::sync_all(
         rt.clone(),

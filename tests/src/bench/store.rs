@@ -164,6 +164,7 @@ async fn through_engine(
         config: vec![text("count", nodes), text("edges", edges)],
         secrets: Secrets::new(),
         limits: Limits::default(),
+        state_as: None,
     };
     let progress: ProgressFn = Arc::new(|_, _| {});
     let started = Instant::now();

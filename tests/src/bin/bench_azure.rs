@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, ConfigValue, EdgeBatch, GraphSink, Incomplete, Manifest, NodeBatch,
-    RunRecord, SinkError, StateError, StateStore, WriteScope,
+    BoxFuture, ChangeCounts, ConfigValue, EdgeBatch, GraphSink, Manifest, NodeBatch, RunRecord,
+    SinkError, StateError, StateStore, WriteScope,
 };
 use infragraph_runtime::Runtime;
 use infragraph_tests::bench::provider::{SimChild, sync_into, sync_into_store, vm_kib};
@@ -202,6 +202,17 @@ impl GraphSink for Discard {
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         Ok(1)
     }
+    async fn lease(
+        &self,
+        _: &WriteScope,
+        _: &infragraph_core::Holder,
+        _: std::time::Duration,
+    ) -> Result<(), SinkError> {
+        Ok(())
+    }
+    async fn release(&self, _: &WriteScope, _: &infragraph_core::Holder) -> Result<(), SinkError> {
+        Ok(())
+    }
     async fn write_nodes(
         &self,
         _: &WriteScope,
@@ -213,15 +224,14 @@ impl GraphSink for Discard {
     async fn write_edges(&self, _: &WriteScope, _: &EdgeBatch) -> Result<u64, SinkError> {
         Ok(0)
     }
-    async fn changes(&self, _: &WriteScope) -> Result<ChangeCounts, SinkError> {
-        Ok(ChangeCounts::default())
-    }
-    async fn cleanup(
+    async fn publish(
         &self,
         _: &WriteScope,
-        _: &[Incomplete],
-        _: usize,
+        _: &infragraph_core::Publish<'_>,
     ) -> Result<ChangeCounts, SinkError> {
+        Ok(ChangeCounts::default())
+    }
+    async fn discard(&self, _: &WriteScope) -> Result<ChangeCounts, SinkError> {
         Ok(ChangeCounts::default())
     }
     async fn commit_state(

@@ -24,7 +24,11 @@ const CHUNK: usize = 64 * 1024;
 ///
 /// - `/echo` (any method): the request's headers as a JSON object, names lower-case,
 ///   repeated headers joined with `", "`.
-/// - `/echo/body` (any method): the request's body, verbatim.
+/// - `/echo/body` (any method): the request's body, verbatim (and kept: `seen_bodies`).
+/// - `GET /reflect`: a hostile provider giving the `X-Token` header's value back in every
+///   form [`reflections`] lists, in the body, as a header value and as a header name.
+/// - `GET /reflect/reversed`: the `X-Token` header's value reversed, a form no host
+///   scrubs: the plugin holding the grant gets the credential.
 /// - `GET /redirect?to=URL`: `302 Found` to `URL`.
 /// - `GET /slow`: answers `200` after 30 seconds.
 /// - `GET /big?bytes=N`: `N` bytes of `x`, streamed with a `Content-Length`; add
@@ -45,6 +49,8 @@ struct EchoState {
     by_path: Mutex<HashMap<String, u64>>,
     /// Header name (lower-case) to every value received under it, in order.
     headers: Mutex<HashMap<String, Vec<String>>>,
+    /// Bodies received on `/echo/body`, in order.
+    bodies: Mutex<Vec<Vec<u8>>>,
 }
 
 impl EchoSim {
@@ -59,12 +65,15 @@ impl EchoSim {
         let router = Router::new()
             .route("/echo", any(echo))
             .route("/echo/body", any(echo_body))
+            .route("/reflect", get(reflect))
+            .route("/reflect/reversed", get(reflect_reversed))
             .route("/redirect", get(redirect))
             .route("/slow", get(slow))
             .route("/big", get(big))
             .route("/status/{code}", get(status))
             .fallback(|| async { (StatusCode::NOT_FOUND, "no such endpoint") })
-            .layer(middleware::from_fn_with_state(state.clone(), count));
+            .layer(middleware::from_fn_with_state(state.clone(), count))
+            .with_state(state.clone());
         EchoSim {
             server: Server::start("echo-sim", router),
             state,
@@ -91,6 +100,15 @@ impl EchoSim {
         self.state.total.load(Ordering::SeqCst)
     }
 
+    /// Every body received on `/echo/body`, in order.
+    pub fn seen_bodies(&self) -> Vec<Vec<u8>> {
+        self.state
+            .bodies
+            .lock()
+            .expect("no handler panics holding the lock")
+            .clone()
+    }
+
     /// Every value received for header `name` (case-insensitive), on any path, in order.
     pub fn seen_header_values(&self, name: &str) -> Vec<String> {
         let headers = self
@@ -103,6 +121,63 @@ impl EchoSim {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// `secret` as a hostile provider may give it back, by name: upper- and lower-cased, hex in
+/// either case, percent-encoded with lower-case escapes, and base64 in both alphabets,
+/// padded or not, alone or inside a longer text at each byte alignment.
+pub fn reflections(secret: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let within = |k: usize| {
+        let mut raw = b"id:".to_vec()[..k].to_vec();
+        raw.extend_from_slice(secret.as_bytes());
+        raw.extend_from_slice(b":1");
+        raw
+    };
+    let percent: String =
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+            .to_ascii_lowercase();
+    vec![
+        ("upper", secret.to_ascii_uppercase()),
+        ("lower", secret.to_ascii_lowercase()),
+        ("hex", hex::encode(secret)),
+        ("hex_upper", hex::encode_upper(secret)),
+        ("percent_lower", percent),
+        ("base64", STANDARD.encode(secret)),
+        ("base64_unpadded", STANDARD_NO_PAD.encode(secret)),
+        ("base64url", URL_SAFE.encode(secret)),
+        ("base64url_unpadded", URL_SAFE_NO_PAD.encode(secret)),
+        ("base64_within_0", STANDARD.encode(within(0))),
+        ("base64_within_1", STANDARD.encode(within(1))),
+        ("base64_within_2", STANDARD.encode(within(2))),
+        ("base64url_within_1", URL_SAFE_NO_PAD.encode(within(1))),
+        ("base64url_within_2", URL_SAFE_NO_PAD.encode(within(2))),
+    ]
+}
+
+async fn reflect(headers: HeaderMap) -> Response {
+    let token = headers
+        .get("x-token")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let body: BTreeMap<&str, String> = reflections(&token).into_iter().collect();
+    let mut response = Json(body).into_response();
+    let echoed = HeaderValue::from_str(&token.to_ascii_uppercase());
+    let named = header::HeaderName::from_bytes(format!("x-echo-{token}").as_bytes());
+    if let (Ok(value), Ok(name)) = (echoed, named) {
+        response.headers_mut().insert("x-echo", value);
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn reflect_reversed(headers: HeaderMap) -> String {
+    let token = headers.get("x-token").map(|v| v.as_bytes()).unwrap_or(b"");
+    String::from_utf8_lossy(token).chars().rev().collect()
 }
 
 async fn count(State(state): State<Arc<EchoState>>, request: Request, next: Next) -> Response {
@@ -142,7 +217,12 @@ async fn echo(headers: HeaderMap) -> Json<BTreeMap<String, String>> {
     Json(out)
 }
 
-async fn echo_body(body: Bytes) -> Bytes {
+async fn echo_body(State(state): State<Arc<EchoState>>, body: Bytes) -> Bytes {
+    state
+        .bodies
+        .lock()
+        .expect("no handler panics holding the lock")
+        .push(body.to_vec());
     body
 }
 

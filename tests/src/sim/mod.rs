@@ -39,7 +39,7 @@ mod client;
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
 pub use azure::{AzureData, AzureSim, abstracted_hash, sample as azure_sample};
 pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
-pub use echo::EchoSim;
+pub use echo::{EchoSim, reflections};
 pub use s3::S3Sim;
 pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};
 pub use spacelift::{SpaceliftData, SpaceliftSim};

@@ -535,8 +535,12 @@ mod tests {
         };
         let grants = Grants::new(&manifest, &[("s3_endpoint".into(), sim.url())]).expect("grants");
         let mut secrets = Secrets::new();
-        secrets.insert("aws_secret_access_key", S3Sim::SECRET_ACCESS_KEY.into());
-        secrets.insert("aws_session_token", "tok/en+1".into());
+        secrets
+            .insert("aws_secret_access_key", S3Sim::SECRET_ACCESS_KEY.into())
+            .unwrap();
+        secrets
+            .insert("aws_session_token", "tok/en+1".into())
+            .unwrap();
         let config = [
             ("akid".to_string(), S3Sim::ACCESS_KEY_ID.to_string()),
             ("region".to_string(), S3Sim::REGION.to_string()),

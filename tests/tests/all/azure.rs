@@ -1184,3 +1184,59 @@ async fn the_sample_synced_into_bolt_equals_the_embedded_store() {
     assert_sample_graph(&server);
     assert_eq!(local.normalized().lines(), server.normalized().lines());
 }
+
+/// Regions and tags are shared by every tenant. Two tenants synced into one store both
+/// assert them (and here, with the same estate, every resource too): a tenant resynced
+/// without them takes only its own assertion off, so nothing the other tenant wrote goes;
+/// once no tenant asserts them, they go.
+#[test]
+fn two_tenants_share_regions_and_tags_until_neither_asserts_them() {
+    let w = Work::new("azure-tenants");
+    let a = AzureSim::start(AzureData::sample());
+    let mut other = AzureData::sample();
+    other.tenant_id = "22222222-2222-4222-8222-222222222222".into();
+    other.organization["id"] = json!(other.tenant_id);
+    let b = AzureSim::start(other);
+    let shared = |g: &Graph| -> BTreeSet<Key> {
+        g.nodes
+            .keys()
+            .filter(|(label, _)| label == "Region" || label == "Tag")
+            .cloned()
+            .collect()
+    };
+
+    ok(&Setup::new(&a).sync(&w));
+    let only_a = w.graph();
+    assert!(
+        !shared(&only_a).is_empty(),
+        "the sample has regions and tags"
+    );
+    ok(&Setup::new(&b).sync(&w));
+
+    // Tenant b's estate is gone: its resync asserts no region, tag or resource any more.
+    b.update(|d| d.resources.clear());
+    ok(&Setup::new(&b).sync(&w));
+    let g = w.graph();
+    assert_eq!(shared(&g), shared(&only_a), "tenant a still asserts them");
+    let missing: Vec<_> = node_keys(&only_a)
+        .difference(&node_keys(&g))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "tenant a's nodes deleted by b's cleanup: {missing:?}"
+    );
+    let missing: Vec<_> = edge_keys(&only_a)
+        .difference(&edge_keys(&g))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "tenant a's edges deleted by b's cleanup: {missing:?}"
+    );
+
+    // Now neither does.
+    a.update(|d| d.resources.clear());
+    ok(&Setup::new(&a).sync(&w));
+    assert!(shared(&w.graph()).is_empty(), "{:?}", shared(&w.graph()));
+}

@@ -1,6 +1,7 @@
 //! The `infragraph` binary end to end, as a user drives it: sync into a fresh store,
 //! change the provider, sync again, fail, kill, export and import.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -180,6 +181,70 @@ fn a_second_sync_removes_adds_and_updates() {
     assert_eq!(runs[0]["nodes"]["AcmeUser"]["created"], 1);
 }
 
+/// The store file is the store: copied alone (without `-wal` and `-shm`) after any command
+/// that writes, it holds everything that command wrote.
+#[test]
+fn the_store_file_alone_holds_the_graph_after_each_command() {
+    let w = Work::new("alone");
+    let sim = AcmeSim::start(AcmeData::sample(12, 3));
+    let alone = |step: &str| {
+        let dir = w.0.join(format!("copy-{step}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("graph.db");
+        std::fs::copy(w.store(), &copy).unwrap();
+        copy.to_string_lossy().into_owned()
+    };
+    ok(&w.acme(&sim, &["sync", "example", "--store", &w.store()]));
+    let synced = w.graph();
+    assert_eq!(synced.count("AcmeUser"), 12);
+    let copy = alone("sync");
+    assert_eq!(w.graph_of(&copy).lines(), synced.lines(), "after sync");
+
+    ok(&run(&mut w.cmd(&[
+        "state",
+        "set",
+        "example",
+        AcmeData::TENANT,
+        "probe",
+        "c0ffee",
+        "--store",
+        &w.store(),
+    ])));
+    let copy = alone("state");
+    let got = run(&mut w.cmd(&[
+        "state",
+        "get",
+        "example",
+        AcmeData::TENANT,
+        "probe",
+        "--store",
+        &copy,
+    ]));
+    ok(&got);
+    assert!(
+        got.stdout.contains("c0ffee"),
+        "after state set: {}",
+        got.stdout
+    );
+
+    ok(&run(&mut w.cmd(&[
+        "export",
+        "--format",
+        "jsonl",
+        "--store",
+        &w.store(),
+        "-o",
+        "g.jsonl",
+    ])));
+    let fresh = w.0.join("fresh.db").to_string_lossy().into_owned();
+    ok(&run(&mut w.cmd(&["import", "g.jsonl", "--store", &fresh])));
+    let dir = w.0.join("copy-import");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&fresh, dir.join("graph.db")).unwrap();
+    let copy = dir.join("graph.db").to_string_lossy().into_owned();
+    assert_eq!(w.graph_of(&copy).lines(), synced.lines(), "after import");
+}
+
 #[test]
 fn a_sync_failing_midway_deletes_nothing() {
     let w = Work::new("fail");
@@ -309,6 +374,29 @@ fn one_plugin_failing_does_not_disturb_another() {
     assert_eq!(w.graph().count("AcmeUser"), 10);
 }
 
+/// The config of a `misbehave` sync that emits 50,000 nodes, then hangs on `/slow` of
+/// `echo`: a sync caught with writes under way.
+fn hanging(echo: &EchoSim) -> String {
+    format!(
+        "[plugins.misbehave]\nmode = \"emit-then-hang\"\nendpoint = \"{0}\"\ntarget = \"{0}/slow\"\n",
+        echo.url()
+    )
+}
+
+/// Waits until `child`, a sync with the [`hanging`] config, has emitted everything and
+/// hangs: `echo` saw it ask for `/slow`.
+async fn until_it_hangs(echo: &EchoSim, child: &mut std::process::Child) {
+    let started = Instant::now();
+    while echo.hits("/slow") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sync never reached /slow"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_sync_leaves_the_previous_graph() {
     let w = Work::new("kill");
@@ -326,24 +414,12 @@ async fn sigkill_mid_sync_leaves_the_previous_graph() {
     ])));
     let before = w.graph();
 
-    let config = w.config(&format!(
-        "[plugins.misbehave]\nmode = \"emit-then-hang\"\nendpoint = \"{0}\"\ntarget = \"{0}/slow\"\n",
-        echo.url()
-    ));
+    let config = w.config(&hanging(&echo));
     let mut child = w
         .cmd(&["sync", &guest, "--config", &config, "--store", &w.store()])
         .spawn()
         .unwrap();
-    // The guest asks for /slow only after emitting 50,000 nodes: writes are under way.
-    let started = Instant::now();
-    while echo.hits("/slow") == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the sync never reached /slow"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_it_hangs(&echo, &mut child).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -368,6 +444,206 @@ async fn sigkill_mid_sync_leaves_the_previous_graph() {
     assert_eq!(
         recovered.nodes.keys().collect::<Vec<_>>(),
         before.nodes.keys().collect::<Vec<_>>()
+    );
+}
+
+/// Ctrl-C ends a sync at once, reports it, and leaves a store file that holds the whole
+/// graph on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
+    let w = Work::new("ctrl-c");
+    let echo = EchoSim::start().await;
+    let guest = harness::guest("misbehave");
+    let guest = guest.to_str().unwrap().to_string();
+    let config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
+    ok(&run(&mut w.cmd(&[
+        "sync",
+        &guest,
+        "--config",
+        &config,
+        "--store",
+        &w.store(),
+    ])));
+    let config = w.config(&hanging(&echo));
+    let mut child = w
+        .cmd(&["sync", &guest, "--config", &config, "--store", &w.store()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    until_it_hangs(&echo, &mut child).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    let dir = w.0.join("alone");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(w.store(), dir.join("graph.db")).unwrap();
+    let copy = dir.join("graph.db").to_string_lossy().into_owned();
+    assert_eq!(w.graph_of(&copy).lines(), w.graph().lines());
+}
+
+/// Two syncs of one plugin and scope never overlap: the second fails at once naming the
+/// first, or with `--wait` waits, and takes over as soon as the first is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_syncs_of_one_scope_take_turns() {
+    let w = Work::new("overlap");
+    let echo = EchoSim::start().await;
+    let guest = harness::guest("misbehave");
+    let guest = guest.to_str().unwrap().to_string();
+    let hang = w.config(&hanging(&echo));
+    let first = w.0.join("hang.toml");
+    std::fs::rename(&hang, &first).unwrap();
+    let first = first.to_string_lossy().into_owned();
+    let mut a = w
+        .cmd(&["sync", &guest, "--config", &first, "--store", &w.store()])
+        .spawn()
+        .unwrap();
+    until_it_hangs(&echo, &mut a).await;
+
+    let ok_config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
+    let second = run(&mut w.cmd(&[
+        "sync",
+        &guest,
+        "--config",
+        &ok_config,
+        "--store",
+        &w.store(),
+    ]));
+    assert_ne!(second.code, 0, "{}", second.stdout);
+    let said = format!("{}{}", second.stdout, second.stderr);
+    assert!(
+        said.contains(&format!("being synced by process {}", a.id())),
+        "the second run names the first: {said}"
+    );
+
+    let mut waiting = w
+        .cmd(&[
+            "sync",
+            &guest,
+            "--config",
+            &ok_config,
+            "--store",
+            &w.store(),
+            "--wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "it waits while the first runs"
+    );
+    a.kill().unwrap(); // SIGKILL: its lease stays behind, held by a process that is gone
+    a.wait().unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The node ids of a store, by their prefix (`old-…` or `new-…`), as `(prefix, count)`.
+fn prefixes(g: &infragraph_tests::graph::Graph) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (_, id) in g.nodes.keys() {
+        let prefix = id.split('-').next().unwrap_or_default().to_string();
+        *out.entry(prefix).or_default() += 1;
+    }
+    out
+}
+
+/// A sync replacing a 40,000-node graph with another, SIGKILLed at points spread over its
+/// run (while the plugin emits, while edges wait, while it publishes and cleans up): the
+/// store is afterwards exactly as before, every node, edge and property, or, killed
+/// after it published, exactly the new graph. A reader during an uninterrupted run sees
+/// one or the other, never a mixture.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_at_any_point_leaves_the_graph_before_or_after_it() {
+    let w = Work::new("kill-points");
+    let guest = harness::guest("misbehave");
+    let guest = guest.to_str().unwrap().to_string();
+    let big = |prefix: &str| {
+        w.config(&format!(
+            "[plugins.misbehave]\nmode = \"big\"\ntarget = \"{prefix}\"\n"
+        ))
+    };
+    let sync = |config: &str| w.cmd(&["sync", &guest, "--config", config, "--store", &w.store()]);
+    let old = big("old");
+    ok(&run(&mut sync(&old)));
+    let before = w.graph();
+    assert_eq!(
+        prefixes(&before),
+        BTreeMap::from([("old".to_string(), 40_000)])
+    );
+    let saved = w.0.join("before.db");
+    std::fs::copy(w.store(), &saved).unwrap();
+    let restore = || {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", w.store()));
+        }
+        std::fs::copy(&saved, w.store()).unwrap();
+    };
+
+    // A whole run, timed, with a reader exporting the graph all along.
+    let new = big("new");
+    let started = Instant::now();
+    let mut child = sync(&new).spawn().unwrap();
+    let mut seen = BTreeSet::new();
+    while child.try_wait().unwrap().is_none() {
+        let g = w.graph();
+        let p = prefixes(&g);
+        assert!(
+            p == prefixes(&before) || p == BTreeMap::from([("new".to_string(), 40_000)]),
+            "a reader saw a mixture: {p:?}"
+        );
+        seen.insert(p.keys().cloned().collect::<Vec<_>>());
+    }
+    assert!(child.wait().unwrap().success());
+    let whole = started.elapsed();
+    let after = w.graph();
+    assert_eq!(
+        prefixes(&after),
+        BTreeMap::from([("new".to_string(), 40_000)])
+    );
+    assert_eq!(after.edges_of("RELATES_TO"), 39_999);
+    assert!(
+        seen.contains(&vec!["old".to_string()]),
+        "the reader saw the run in progress"
+    );
+
+    let mut killed_midway = 0;
+    for tenth in [1, 2, 3, 4, 5, 6, 7, 8, 9] {
+        restore();
+        let mut child = sync(&new).spawn().unwrap();
+        std::thread::sleep(whole * tenth / 10);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let g = w.graph();
+        if prefixes(&g).contains_key("new") {
+            // It published before the kill: then all of it.
+            assert_eq!(prefixes(&g), prefixes(&after), "killed at {tenth}/10");
+            assert_eq!(g.edges_of("RELATES_TO"), 39_999);
+        } else {
+            assert_eq!(
+                g.lines(),
+                before.lines(),
+                "killed at {tenth}/10: not exactly as before"
+            );
+            killed_midway += 1;
+        }
+    }
+    assert!(
+        killed_midway >= 3,
+        "only {killed_midway} kills landed mid-run"
     );
 }
 
@@ -466,11 +742,14 @@ fn queries_answer_from_the_store() {
 #[test]
 fn user_errors_say_what_is_wrong_and_what_to_do() {
     let w = Work::new("errors");
+    // A usage or config file error is on stderr; a plugin that cannot run is reported
+    // failed, with its error, in the summary on stdout.
     let check = |ran: Ran, expected: &str| {
         assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
         assert!(
-            ran.stderr.contains(expected),
-            "expected {expected:?} in:\n{}",
+            ran.stderr.contains(expected) || ran.stdout.contains(expected),
+            "expected {expected:?} in:\n{}\n{}",
+            ran.stdout,
             ran.stderr
         );
         assert!(
@@ -565,7 +844,7 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
     let inspect = run(&mut w.cmd(&["plugins", "inspect", "misbehave"]));
     ok(&inspect);
     for expected in [
-        "MISBEHAVE_TOKEN",
+        "SCW_SECRET_KEY",
         "api.granted.test",
         "{config:endpoint}",
         "MisbehaveThing",
@@ -601,11 +880,14 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
         "--store",
         &w.store(),
     ]));
+    // Refused alone, as a plugin that failed to load (issue 20, point 5).
     assert_eq!(ran.code, 2);
     assert!(
-        ran.stderr.contains("but the config pins") && ran.stderr.contains(&sha),
+        ran.stdout.contains("misbehave: error: load: ")
+            && ran.stdout.contains("but the config pins")
+            && ran.stdout.contains(&sha),
         "{}",
-        ran.stderr
+        ran.stdout
     );
 }
 
@@ -626,4 +908,112 @@ fn the_documented_example_config_is_valid() {
     );
     ok(&ran);
     assert_eq!(w.graph().count("AcmeUser"), 5);
+}
+
+/// `bytes` with a custom section appended: the same component, another build (another
+/// sha256), as an attacker or a careless rebuild would give.
+fn another_build(mut bytes: Vec<u8>) -> Vec<u8> {
+    let name = b"infragraph-test";
+    let payload = b"another build";
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128, "one-byte LEB128 sizes");
+    bytes.push(0); // a custom section
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The `count` the `state` mode wrote: how many runs it has counted in its state.
+fn counted(w: &Work) -> i64 {
+    n(&w.graph().node("MisbehaveThing", "state")["count"])
+}
+
+/// A plugin given by path under an installed plugin's name is another build: refused
+/// unless the operator says so (a pin, or --replace-installed); and even then it never
+/// reads the installed plugin's state (where the Azure plugin keeps the tenant's
+/// abstraction seed) unless the operator adopts it too.
+#[test]
+fn a_plugin_by_path_under_an_installed_name_is_refused_and_kept_from_its_state() {
+    let w = Work::new("identity");
+    let dir = w.0.join("data/infragraph/plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let original = std::fs::read(harness::guest("misbehave")).unwrap();
+    std::fs::write(dir.join("misbehave.wasm"), &original).unwrap();
+    std::fs::create_dir_all(w.0.join("elsewhere")).unwrap();
+    let other = w.0.join("elsewhere/misbehave.wasm");
+    std::fs::write(&other, another_build(original)).unwrap();
+    let other = other.to_string_lossy().into_owned();
+    let config = w.config("[plugins.misbehave]\nmode = \"state\"\n");
+    let store = w.store();
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--config",
+            config.as_str(),
+            "--store",
+            store.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        run(&mut w.cmd(&args))
+    };
+
+    ok(&sync(&["misbehave"]));
+    ok(&sync(&["misbehave"]));
+    assert_eq!(counted(&w), 2);
+
+    let refused = sync(&[&other]);
+    assert_ne!(refused.code, 0);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    for expected in [
+        "calls itself \"misbehave\"",
+        "--replace-installed",
+        "sha256",
+    ] {
+        assert!(said.contains(expected), "{expected} in: {said}");
+    }
+    assert_eq!(counted(&w), 2, "nothing ran");
+
+    // Replacing on purpose: its state starts empty, and stays its own.
+    ok(&sync(&[&other, "--replace-installed"]));
+    assert_eq!(counted(&w), 1, "the installed plugin's state was not read");
+    ok(&sync(&[&other, "--replace-installed"]));
+    assert_eq!(counted(&w), 2);
+    ok(&sync(&["misbehave"]));
+    assert_eq!(
+        counted(&w),
+        3,
+        "the installed plugin's state was not touched"
+    );
+    // Adopting the state is the operator's explicit choice.
+    ok(&sync(&[&other, "--replace-installed", "--adopt-state"]));
+    assert_eq!(counted(&w), 4);
+}
+
+/// A dropped-in plugin that declares another plugin's primary label (here Scaleway's
+/// users) is refused before it runs, naming both, and `plugins list` shows the conflict.
+#[test]
+fn a_plugin_declaring_another_plugins_label_is_refused() {
+    let w = Work::new("impostor");
+    let dir = w.0.join("data/infragraph/plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(harness::guest("impostor"), dir.join("impostor.wasm")).unwrap();
+    let ran = run(&mut w.cmd(&["sync", "impostor", "--store", &w.store()]));
+    assert_ne!(ran.code, 0);
+    let said = format!("{}{}", ran.stdout, ran.stderr);
+    for expected in ["impostor", "ScalewayUser", "scaleway"] {
+        assert!(said.contains(expected), "{expected} in: {said}");
+    }
+    assert!(
+        !w.0.join("graph.db").exists() || w.graph().count("ScalewayUser") == 0,
+        "nothing was written"
+    );
+    let list = run(&mut w.cmd(&["plugins", "list"]));
+    ok(&list);
+    assert!(
+        list.stdout.contains("conflict: label ScalewayUser"),
+        "{}",
+        list.stdout
+    );
 }

@@ -961,7 +961,7 @@ fn an_acl_entry_that_does_not_decode_is_left_out_with_a_warning() {
 fn wrong_credentials_fail_naming_the_variables() {
     let w = Work::new("critical-badauth");
     let sim = CriticalSim::start(CriticalData::sample());
-    let out = failed(&sync(&w, &sim, &[("DB_PASSWORD", "wrong")]));
+    let out = failed(&sync(&w, &sim, &[("DB_PASSWORD", "wrong-password")]));
     assert!(out.contains("DB_PASSWORD") && out.contains("401"), "{out}");
     let out = failed(&sync(
         &w,
@@ -969,7 +969,7 @@ fn wrong_credentials_fail_naming_the_variables() {
         &[
             ("DB_AUTH", "jwt"),
             ("DB_PASSWORD", ""),
-            ("DB_JWT_PASSWORD", "wrong"),
+            ("DB_JWT_PASSWORD", "wrong-password"),
         ],
     ));
     assert!(

@@ -2,9 +2,11 @@
 
 mod azure;
 mod cli;
+mod consent;
 mod contract;
 mod critical;
 mod engine;
+mod isolation;
 mod neo4j;
 mod repository;
 mod sandbox;

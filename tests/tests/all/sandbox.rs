@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use infragraph_core::Value;
-use infragraph_runtime::{Emission, Failure};
+use infragraph_fetch::CUT_MARKER;
+use infragraph_runtime::{Emission, Failure, MAX_GUEST_TEXT};
 use infragraph_tests::harness::Sync;
 use infragraph_tests::sim::EchoSim;
 
@@ -80,6 +81,76 @@ async fn emitting_past_the_record_quota_is_stopped() {
     assert!(
         run.outcome.counts.nodes <= 5_000,
         "nothing past the quota reached the host"
+    );
+    assert_still_usable(&rt, &p).await;
+}
+
+/// Issue 20, point 6: an emitted batch was decoded, row by row, before the record quota
+/// was checked. A batch claiming a million rows (malformed besides) is stopped at the
+/// quota, from its raw row count, before decoding would name the malformation.
+#[tokio::test]
+async fn the_record_quota_is_checked_before_a_batch_is_decoded() {
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    let run = Sync::new(&rt, &p)
+        .config("mode", "malformed-flood")
+        .limits(|l| l.records = 10)
+        .run()
+        .await;
+    assert!(
+        matches!(&run.outcome.result, Err(Failure::Limit { limit, value }) if limit == "records" && value == "10"),
+        "{:?}",
+        run.outcome.result
+    );
+    assert_eq!(run.outcome.counts.nodes, 0);
+    // Within the quota, the same batch is refused as malformed.
+    let run = Sync::new(&rt, &p)
+        .config("mode", "malformed-flood")
+        .run()
+        .await;
+    assert!(
+        run.failure().contains("malformed batch"),
+        "{:?}",
+        run.outcome.result
+    );
+}
+
+/// Issue 20, point 4: a 100 MB string property was accepted and stored. A value over
+/// the per-value limit (1 MiB by default) is refused, naming the label, id, property
+/// and the limit.
+#[tokio::test]
+async fn a_property_value_over_the_limit_is_refused_naming_the_record_and_the_limit() {
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    let emit = |size: usize, limit: Option<usize>| {
+        let mut sync = Sync::new(&rt, &p)
+            .config("mode", "huge-property")
+            .config("size", &size.to_string());
+        if let Some(limit) = limit {
+            sync = sync.limits(|l| l.property_value_bytes = limit);
+        }
+        sync.run()
+    };
+    let run = emit(1 << 20, None).await;
+    assert_eq!(run.outcome.result.as_deref(), Ok("ok"), "1 MiB is allowed");
+    let run = emit(100_000_000, None).await;
+    assert!(
+        matches!(run.outcome.result, Err(Failure::InvalidRecord(_))),
+        "{:?}",
+        run.outcome.result.as_ref().map_err(|e| e.to_string().len())
+    );
+    let text = run.failure();
+    assert!(
+        text.contains(r#"emitted an invalid node MisbehaveThing "big": property "name" holds 100000000 bytes, over the limit of 1048576 bytes per value"#),
+        "{text}"
+    );
+    assert!(run.node_ids().is_empty(), "nothing of it is passed on");
+    let run = emit(2_000, Some(1_000)).await;
+    assert!(
+        run.failure()
+            .contains("over the limit of 1000 bytes per value"),
+        "the limit is configurable: {}",
+        run.failure()
     );
     assert_still_usable(&rt, &p).await;
 }
@@ -275,6 +346,34 @@ async fn a_plugin_error_is_typed() {
     }
 }
 
+/// Issue 20, point 4: a 100 MB error message or summary went whole into `--report`,
+/// `runs --json` and the store. Both are cut to `MAX_GUEST_TEXT`, marked.
+#[tokio::test]
+async fn a_huge_error_or_summary_is_cut_with_a_marker() {
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    let bounded = |text: &str, fill: char| {
+        assert!(text.ends_with(CUT_MARKER), "not marked");
+        let kept = &text[..text.len() - CUT_MARKER.len()];
+        assert_eq!(kept.len(), MAX_GUEST_TEXT);
+        assert!(kept.chars().all(|c| c == fill));
+    };
+    let run = Sync::new(&rt, &p).config("mode", "huge-error").run().await;
+    match &run.outcome.result {
+        Err(Failure::Plugin { error, message }) => {
+            assert_eq!(error, "provider");
+            bounded(message, 'e');
+        }
+        other => panic!("{:?}", other.as_ref().map(String::len)),
+    }
+    let run = Sync::new(&rt, &p)
+        .config("mode", "huge-summary")
+        .run()
+        .await;
+    bounded(run.outcome.result.as_deref().expect("succeeds"), 's');
+    assert_still_usable(&rt, &p).await;
+}
+
 #[tokio::test]
 async fn log_floods_are_capped() {
     let rt = runtime();
@@ -309,6 +408,57 @@ async fn fetch_many_runs_concurrently_and_keeps_order() {
     assert_eq!(run.node_ids().len(), 20);
     assert_eq!(run.outcome.fetch.requests, 20);
     assert_eq!(sim.total_requests(), 20);
+}
+
+/// Issue 20, point 6: `fetch-many` could hold its 1,024 responses of up to 64 MiB each
+/// at once. The bodies of one call share `max_held_bytes`: with room for five of its
+/// twenty 1 MiB responses, five arrive and the rest are refused, naming the limit; the
+/// call and the plugin go on.
+#[tokio::test]
+async fn the_responses_of_one_fetch_many_share_a_bounded_budget() {
+    let sim = EchoSim::start().await;
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    let url = sim.url();
+    let run = Sync::new(&rt, &p)
+        .config("mode", "fetch-many")
+        .config("endpoint", &url)
+        .config("target", &format!("{url}/big?bytes={}", 1 << 20))
+        .limits(|l| l.fetch.max_held_bytes = 5 << 20)
+        .run()
+        .await;
+    assert_eq!(
+        run.outcome.result.as_deref(),
+        Ok("ok"),
+        "{:?}",
+        run.outcome.result
+    );
+    let outcomes: Vec<String> = (0..20)
+        .map(|i| match run.prop(&format!("r{i}"), "name") {
+            Some(Value::Text(t)) => t,
+            other => panic!("r{i}: {other:?}"),
+        })
+        .collect();
+    let ok = outcomes.iter().filter(|o| *o == "ok").count();
+    assert_eq!(ok, 5, "{outcomes:#?}");
+    for refused in outcomes.iter().filter(|o| *o != "ok") {
+        assert!(
+            refused.contains("does not fit in the 5 MiB that one call may hold at once")
+                && refused.contains("responses_held_mib"),
+            "{refused}"
+        );
+    }
+    // Twenty smaller responses fit in the same budget.
+    let run = Sync::new(&rt, &p)
+        .config("mode", "fetch-many")
+        .config("endpoint", &url)
+        .config("target", &format!("{url}/big?bytes={}", 1 << 18))
+        .limits(|l| l.fetch.max_held_bytes = 5 << 20)
+        .run()
+        .await;
+    let all_ok =
+        (0..20).all(|i| run.prop(&format!("r{i}"), "name") == Some(Value::Text("ok".into())));
+    assert!(all_ok, "twenty 256 KiB responses fit in 5 MiB");
 }
 
 #[tokio::test]

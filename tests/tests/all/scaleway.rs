@@ -598,11 +598,13 @@ fn a_wrong_key_fails_at_once_naming_the_variable() {
     let mut cmd = w.cmd(&["sync", "scaleway", "--store", &w.store()]);
     cmd.env("SCW_API_URL", sim.url()).env("SCW_SECRET_KEY", "x");
     let ran = run(&mut cmd);
+    // The plugin is refused before it runs, reported failed in the config phase.
     assert_eq!(ran.code, 2);
     assert!(
-        ran.stderr.contains("SCW_DEFAULT_ORGANIZATION_ID"),
+        ran.stdout.contains("scaleway: error: config: ")
+            && ran.stdout.contains("SCW_DEFAULT_ORGANIZATION_ID"),
         "{}",
-        ran.stderr
+        ran.stdout
     );
 }
 

@@ -109,13 +109,14 @@ impl CheckedSchema {
     }
 
     /// Checks a node batch: declared label, declared and distinct columns, non-empty ids,
-    /// one value per column, each of its declared type.
-    pub fn check_nodes(&self, b: &NodeBatch) -> Result<(), RecordError> {
+    /// one value per column, each of its declared type, and no id or value longer than
+    /// `max_value_bytes` (see [`value_bytes`]).
+    pub fn check_nodes(&self, b: &NodeBatch, max_value_bytes: usize) -> Result<(), RecordError> {
         let first = b.rows.first().map(|r| r.id.as_str()).unwrap_or("");
         let fail = |id: &str, what: String| RecordError {
             plugin: self.plugin.clone(),
             kind: "node",
-            record: format!("{} {id:?}", b.label),
+            record: format!("{} {:?}", b.label, shown(id)),
             what,
         };
         let Some(props) = self.nodes.get(&b.label) else {
@@ -129,15 +130,22 @@ impl CheckedSchema {
             if row.id.is_empty() {
                 return Err(fail("", "its id is empty".into()));
             }
-            values(&row.values, &b.columns, &types).map_err(|w| fail(&row.id, w))?;
+            if row.id.len() > max_value_bytes {
+                return Err(fail(
+                    &row.id,
+                    too_long("its id", row.id.len(), max_value_bytes),
+                ));
+            }
+            values(&row.values, &b.columns, &types, max_value_bytes)
+                .map_err(|w| fail(&row.id, w))?;
         }
         Ok(())
     }
 
     /// Checks an edge batch: declared (type, from, to), well-formed keys (`id` or a
     /// property the end's label declares, when the label is this plugin's), non-empty ends,
-    /// typed values.
-    pub fn check_edges(&self, b: &EdgeBatch) -> Result<(), RecordError> {
+    /// typed values, and no end or value longer than `max_value_bytes`.
+    pub fn check_edges(&self, b: &EdgeBatch, max_value_bytes: usize) -> Result<(), RecordError> {
         let name = format!("(:{})-[:{}]->(:{})", b.from_label, b.rel_type, b.to_label);
         let fail = |what: String| RecordError {
             plugin: self.plugin.clone(),
@@ -163,14 +171,17 @@ impl CheckedSchema {
         }
         let types = columns(&b.columns, props, &name).map_err(&fail)?;
         for row in &b.rows {
+            let ends = || format!("from {:?} to {:?}", shown(&row.from), shown(&row.to));
             if row.from.is_empty() || row.to.is_empty() {
-                return Err(fail(format!(
-                    "an end is empty (from {:?}, to {:?})",
-                    row.from, row.to
-                )));
+                return Err(fail(format!("an end is empty ({})", ends())));
             }
-            values(&row.values, &b.columns, &types)
-                .map_err(|w| fail(format!("from {:?} to {:?}: {w}", row.from, row.to)))?;
+            let longest = row.from.len().max(row.to.len());
+            if longest > max_value_bytes {
+                let what = too_long("an end", longest, max_value_bytes);
+                return Err(fail(format!("{}: {what}", ends())));
+            }
+            values(&row.values, &b.columns, &types, max_value_bytes)
+                .map_err(|w| fail(format!("{}: {w}", ends())))?;
         }
         Ok(())
     }
@@ -220,7 +231,12 @@ fn columns(
         .collect()
 }
 
-fn values(vals: &[Value], cols: &[String], types: &[ValueType]) -> Result<(), String> {
+fn values(
+    vals: &[Value],
+    cols: &[String],
+    types: &[ValueType],
+    max_value_bytes: usize,
+) -> Result<(), String> {
     if vals.len() != types.len() {
         return Err(format!("{} values for {} columns", vals.len(), types.len()));
     }
@@ -231,8 +247,45 @@ fn values(vals: &[Value], cols: &[String], types: &[ValueType]) -> Result<(), St
                 "property {col:?} is declared {ty} but holds a {got}"
             ));
         }
+        let bytes = value_bytes(v);
+        if bytes > max_value_bytes {
+            return Err(too_long(
+                &format!("property {col:?}"),
+                bytes,
+                max_value_bytes,
+            ));
+        }
     }
     Ok(())
+}
+
+/// The size of a value as the per-value limit counts it: a text's UTF-8 bytes, the sum of
+/// a text list's, 8 bytes per number of an integer list, 8 for a scalar.
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Null => 0,
+        Value::Bool(_) | Value::Int(_) | Value::Float(_) => 8,
+        Value::Text(s) => s.len(),
+        Value::TextList(l) => l.iter().map(String::len).sum(),
+        Value::IntList(l) => l.len() * 8,
+    }
+}
+
+fn too_long(what: &str, bytes: usize, max: usize) -> String {
+    format!(
+        "{what} holds {bytes} bytes, over the limit of {max} bytes per value; a value that \
+         large is a plugin fault, or set `property_value_kib` under [limits] to allow it"
+    )
+}
+
+/// An id or end as an error shows it: the first 64 characters of a longer one (the rest
+/// may be megabytes).
+fn shown(s: &str) -> String {
+    const SHOWN: usize = 64;
+    match s.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -291,19 +344,49 @@ mod tests {
             "u1",
             vec![Value::Text("a@b".into()), Value::Null],
         );
-        s.check_nodes(&b).unwrap();
+        s.check_nodes(&b, usize::MAX).unwrap();
+    }
+
+    /// Issue 20, point 4: a 100 MB string property was accepted and stored.
+    #[test]
+    fn a_value_or_id_over_the_limit_is_refused_naming_label_id_property_and_limit() {
+        let s = CheckedSchema::new(&manifest()).unwrap();
+        let text = |n: usize| Value::Text("é".repeat(n / 2));
+        s.check_nodes(&nodes(&["email"], "u1", vec![text(100)]), 100)
+            .unwrap();
+        let e = s
+            .check_nodes(&nodes(&["email"], "u1", vec![text(102)]), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(r#"DemoUser "u1": property "email" holds 102 bytes, over the limit of 100 bytes per value"#)
+                && e.contains("property_value_kib"),
+            "{e}"
+        );
+        let long_id = "x".repeat(1000);
+        let e = s
+            .check_nodes(&nodes(&[], &long_id, vec![]), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its id holds 1000 bytes"), "{e}");
+        assert!(e.len() < 400, "the id is not quoted whole: {e}");
+        let list = Value::TextList(vec!["a".repeat(60), "b".repeat(60)]);
+        assert_eq!(value_bytes(&list), 120);
+        assert_eq!(value_bytes(&Value::IntList(vec![1, 2, 3])), 24);
     }
 
     #[test]
     fn names_the_record_and_the_fault() {
         let s = CheckedSchema::new(&manifest()).unwrap();
-        let e = s.check_nodes(&nodes(&[], "", vec![])).unwrap_err();
+        let e = s
+            .check_nodes(&nodes(&[], "", vec![]), usize::MAX)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             r#"plugin "demo" emitted an invalid node DemoUser "": its id is empty"#
         );
         let e = s
-            .check_nodes(&nodes(&["Email"], "u1", vec![Value::Null]))
+            .check_nodes(&nodes(&["Email"], "u1", vec![Value::Null]), usize::MAX)
             .unwrap_err();
         assert!(
             e.to_string()
@@ -311,7 +394,10 @@ mod tests {
             "{e}"
         );
         let e = s
-            .check_nodes(&nodes(&["age"], "u1", vec![Value::Text("x".into())]))
+            .check_nodes(
+                &nodes(&["age"], "u1", vec![Value::Text("x".into())]),
+                usize::MAX,
+            )
             .unwrap_err();
         assert!(
             e.to_string()
@@ -320,7 +406,7 @@ mod tests {
         );
         let mut b = nodes(&[], "u1", vec![]);
         b.label = "Other".into();
-        let e = s.check_nodes(&b).unwrap_err();
+        let e = s.check_nodes(&b, usize::MAX).unwrap_err();
         assert!(
             e.to_string()
                 .contains(r#"label "Other" is not in the plugin's schema"#),
@@ -344,17 +430,17 @@ mod tests {
                 values: vec![Value::Int(3)],
             }],
         };
-        s.check_edges(&b).unwrap();
+        s.check_edges(&b, usize::MAX).unwrap();
         b.from_key = "nickname".into();
         assert!(
-            s.check_edges(&b)
+            s.check_edges(&b, usize::MAX)
                 .unwrap_err()
                 .to_string()
                 .contains("\"nickname\" is not a property of \"DemoUser\"")
         );
         b.from_key = "id".into();
         b.rel_type = "OWNS".into();
-        assert!(s.check_edges(&b).is_err());
+        assert!(s.check_edges(&b, usize::MAX).is_err());
     }
 
     #[test]

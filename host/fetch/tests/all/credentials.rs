@@ -67,9 +67,9 @@ async fn placeholders_outside_their_use_are_denied() {
     );
     let f = Setup::new(m)
         .endpoint("api_url", s.base())
-        .secret("hdr", "v1")
-        .secret("json", "v2")
-        .secret("bearer", "v3")
+        .secret("hdr", "value-1-hdr")
+        .secret("json", "value-2-json")
+        .secret("bearer", "value-3-bearer")
         .build();
     let url = s.url("/");
     let cases = [
@@ -113,8 +113,11 @@ async fn placeholders_outside_their_use_are_denied() {
     assert!(s.seen().is_empty());
 }
 
+/// An absent credential is not necessarily one whose manifest variable is unset: a
+/// plugin that is not built in gets only what the config names (issue 20, point 1), so
+/// the message points at `plugins inspect`, which says where it would come from.
 #[tokio::test]
-async fn an_unset_credential_names_its_env_var() {
+async fn an_unset_credential_says_it_has_no_value_and_where_to_look() {
     let s = Server::start(|_, _| Reply::ok("")).await;
     let m = manifest(
         &[],
@@ -126,7 +129,9 @@ async fn an_unset_credential_names_its_env_var() {
             .await,
     );
     assert!(
-        why.contains("set the environment variable DEMO_TOKEN"),
+        why.contains("credential \"token\" has no value")
+            && why.contains("plugins inspect")
+            && !why.contains("DEMO_TOKEN"),
         "{why}"
     );
     assert!(s.seen().is_empty());
@@ -264,7 +269,7 @@ async fn basic_auth_takes_its_user_from_config_and_is_redacted() {
 
     let err = Setup::new(m)
         .endpoint("api_url", s.base())
-        .secret("password", "pw")
+        .secret("password", "password-1")
         .try_build()
         .unwrap_err();
     assert!(err.to_string().contains("config key \"user\""), "{err}");
@@ -539,4 +544,63 @@ async fn aws_sigv4_setup_names_what_is_missing() {
     );
     let e = Setup::new(bad).try_build().unwrap_err().to_string();
     assert!(e.contains("\"nope\", which is not declared"), "{e}");
+}
+
+/// A lower-case, UUID-style key, as Scaleway's secret keys are.
+const UUID_KEY: &str = "3f9a7c21-5b0e-4d8a-9c61-2e7f0b4a8d13";
+
+/// Issue 20, point 2: a granted API reflecting the credential in another form handed it
+/// to the guest, and header names were not scrubbed at all.
+#[tokio::test]
+async fn a_secret_reflected_in_a_header_name_in_capitals_hex_or_base64_is_redacted() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let s = Server::start(|seen, _| {
+        assert_eq!(seen.header("x-auth-token"), Some(UUID_KEY));
+        let key = UUID_KEY;
+        let body = serde_json::json!({
+            "upper": key.to_ascii_uppercase(),
+            "hex": hex_upper(key),
+            "b64": STANDARD.encode(format!("id:{key}:1")),
+            "b64url": URL_SAFE_NO_PAD.encode(format!("xy{key}")),
+        });
+        Reply::ok(body.to_string())
+            .header(&format!("x-{key}"), "1")
+            .header("x-echo", &key.to_ascii_uppercase())
+    })
+    .await;
+    let m = manifest(
+        &[],
+        vec![cred("token", CredentialUse::Header, &["{config:api_url}"])],
+    );
+    let f = Setup::new(m)
+        .endpoint("api_url", s.base())
+        .secret("token", UUID_KEY)
+        .build();
+    let r = f
+        .fetch(Request::get(s.url("/")).header("X-Auth-Token", "{secret:token}"))
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    for field in ["upper", "hex", "b64", "b64url"] {
+        let v = body[field].as_str().unwrap();
+        assert!(v.contains("{secret:token}"), "{field}: {v}");
+    }
+    assert!(
+        r.headers.iter().any(|(n, _)| n == "x-{secret:token}"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.header("x-echo"), Some("{secret:token}"));
+    let everything = format!("{:?} {}", r.headers, String::from_utf8_lossy(&r.body));
+    for part in UUID_KEY.split('-') {
+        assert!(
+            !everything.to_ascii_lowercase().contains(part),
+            "a piece of the key is left: {everything}"
+        );
+    }
+}
+
+fn hex_upper(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02X}")).collect()
 }

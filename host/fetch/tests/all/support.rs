@@ -331,7 +331,9 @@ impl<'a> Setup<'a> {
         let grants = Grants::new(&self.manifest, &endpoints)?;
         let mut secrets = Secrets::new();
         for (name, value) in &self.secrets {
-            secrets.insert(name, value.to_string());
+            secrets
+                .insert(name, value.to_string())
+                .expect("test secrets are long enough");
         }
         let config: Vec<(String, String)> = self
             .config

@@ -1,6 +1,10 @@
 use infragraph_core::{NodeRef, is_pascal_case, is_snake_case};
 
 use crate::emission::Emission;
+
+/// Longer reasons are cut: a reason is a sentence for the report, and a plugin may mark
+/// many labels incomplete.
+const MAX_REASON: usize = 4096;
 use crate::run_state::{ContractViolation, PluginState};
 use crate::wit::since_v0_1_0::{batch, emit, types};
 
@@ -30,10 +34,13 @@ impl emit::Host for PluginState {
 
     async fn emit_nodes(&mut self, batch: emit::NodeBatch) -> wasmtime::Result<()> {
         let (run, _) = self.scoped("emit-nodes")?;
+        // Counted from the raw batch (one id per row), before decoding copies it row by
+        // row: a batch past the quota costs no more host memory than it already has.
+        run.admit_records(batch.ids.ends.len())?;
         let batch = batch::nodes(batch)
             .map_err(|e| ContractViolation(format!("emit-nodes: malformed batch: {e}")))?;
-        run.admit_records(batch.rows.len())?;
-        run.schema.check_nodes(&batch)?;
+        run.schema
+            .check_nodes(&batch, run.limits.property_value_bytes)?;
         run.counts.nodes += batch.rows.len() as u64;
         run.counts.node_batches += 1;
         Ok(run.out.send(Emission::Nodes(batch)).await?)
@@ -41,10 +48,12 @@ impl emit::Host for PluginState {
 
     async fn emit_edges(&mut self, batch: emit::EdgeBatch) -> wasmtime::Result<()> {
         let (run, _) = self.scoped("emit-edges")?;
+        // Counted from the raw batch (one start per row), before decoding.
+        run.admit_records(batch.from.ends.len())?;
         let batch = batch::edges(batch)
             .map_err(|e| ContractViolation(format!("emit-edges: malformed batch: {e}")))?;
-        run.admit_records(batch.rows.len())?;
-        run.schema.check_edges(&batch)?;
+        run.schema
+            .check_edges(&batch, run.limits.property_value_bytes)?;
         run.counts.edges += batch.rows.len() as u64;
         run.counts.edge_batches += 1;
         Ok(run.out.send(Emission::Edges(batch)).await?)
@@ -63,7 +72,7 @@ impl emit::Host for PluginState {
             ))
             .into());
         }
-        let reason = run.fetcher.redact(&reason);
+        let reason = run.fetcher.redact_capped(&reason, MAX_REASON);
         let parent = parent.map(NodeRef::from);
         let incomplete = Emission::Incomplete {
             label,

@@ -14,15 +14,8 @@ impl log::Host for PluginState {
             run.counts.log_lines_dropped += 1;
             return Ok(());
         }
-        let mut message = run.fetcher.redact(&message);
-        if message.len() > MAX_MESSAGE {
-            let mut cut = MAX_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        // Scrubbed before it is cut, so no piece of a secret is left at the cut.
+        let message = run.fetcher.redact_capped(&message, MAX_MESSAGE);
         match level {
             log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),

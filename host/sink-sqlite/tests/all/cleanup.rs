@@ -1,6 +1,6 @@
 //! Cleanup: stale records of one plugin and scope go; everything else stays.
 
-use infragraph_core::{GraphSink, Incomplete, NodeRef};
+use infragraph_core::{Incomplete, NodeRef};
 
 use crate::*;
 
@@ -20,7 +20,8 @@ async fn removes_stale_records_of_this_plugin_and_scope_only() {
     )
     .await;
     // The same plugin in another scope, and another plugin linking to u2.
-    put_nodes(&s, &scope("demo", "org2", 1), "DemoUser", &["u9"]).await;
+    let org2 = scope("demo", "org2", 1);
+    put_nodes(&s, &org2, "DemoUser", &["u9"]).await;
     let other = scope("other", "org1", 1);
     put_nodes(&s, &other, "OtherThing", &["t1"]).await;
     put_edges(
@@ -32,12 +33,13 @@ async fn removes_stale_records_of_this_plugin_and_scope_only() {
         &[("t1", "u2"), ("t1", "u1")],
     )
     .await;
+    publish_all(&s, &[&old, &org2, &other]).await;
 
     // The next run sees u1 and g1 again but not u2, nor u1's membership.
     let new = scope("demo", "org1", 2);
     put_nodes(&s, &new, "DemoUser", &["u1"]).await;
     put_nodes(&s, &new, "DemoGroup", &["g1"]).await;
-    let deleted = s.cleanup(&new, &[], 100).await.unwrap();
+    let deleted = publish(&s, &new, Some(&[])).await;
 
     assert_eq!(
         node_ids(&s),
@@ -54,7 +56,7 @@ async fn removes_stale_records_of_this_plugin_and_scope_only() {
     assert_eq!(deleted.nodes["DemoUser"].deleted, 1);
     assert_eq!(deleted.edges["MEMBER_OF"].deleted, 2);
     assert_eq!(deleted.edges["SEES"].deleted, 1);
-    assert!(!deleted.nodes.contains_key("DemoGroup"));
+    assert_eq!(deleted.nodes["DemoGroup"].deleted, 0);
     assert_no_dangling_edges(&dir);
 }
 
@@ -74,6 +76,7 @@ async fn keeps_incomplete_labels_and_the_edges_touching_them() {
     )
     .await;
     put_edges(&s, &old, "KNOWS", "DemoUser", "DemoUser", &[("u1", "u2")]).await;
+    publish(&s, &old, Some(&[])).await;
 
     // Listing groups failed this time: nothing was re-emitted but u1.
     let new = scope("demo", "org1", 2);
@@ -83,7 +86,7 @@ async fn keeps_incomplete_labels_and_the_edges_touching_them() {
         parent: None,
         reason: "page 2 failed".into(),
     }];
-    s.cleanup(&new, &keep, 100).await.unwrap();
+    publish(&s, &new, Some(&keep)).await;
 
     assert_eq!(
         node_ids(&s),
@@ -113,6 +116,7 @@ async fn keeps_incomplete_labels_only_under_their_parent() {
         &[("p1", "b1"), ("p2", "b2")],
     )
     .await;
+    publish(&s, &old, Some(&[])).await;
 
     // Buckets of p1 could not be listed; those of p2 could, and b2 is gone.
     let new = scope("demo", "org1", 2);
@@ -127,7 +131,7 @@ async fn keeps_incomplete_labels_only_under_their_parent() {
         parent: Some(parent),
         reason: "403".into(),
     }];
-    let deleted = s.cleanup(&new, &keep, 100).await.unwrap();
+    let deleted = publish(&s, &new, Some(&keep)).await;
 
     assert_eq!(
         node_ids(&s),
@@ -144,7 +148,7 @@ async fn keeps_incomplete_labels_only_under_their_parent() {
 }
 
 #[tokio::test]
-async fn deletes_large_stale_sets_in_small_batches() {
+async fn deletes_a_stale_hub_after_every_edge_others_wrote_to_it() {
     let (dir, s) = store();
     let old = scope("demo", "org1", 1);
     let ids: Vec<String> = (0..40).map(|i| format!("n{i}")).collect();
@@ -154,15 +158,8 @@ async fn deletes_large_stale_sets_in_small_batches() {
     // A hub with more edges than a batch holds, written by another plugin: the hub's
     // node is deleted only after all its edges.
     let spokes: Vec<(&str, &str)> = ids.iter().map(|id| ("hub", *id)).collect();
-    put_edges(
-        &s,
-        &scope("other", "org1", 1),
-        "SPOKE",
-        "DemoHub",
-        "DemoNode",
-        &spokes,
-    )
-    .await;
+    let other = scope("other", "org1", 1);
+    put_edges(&s, &other, "SPOKE", "DemoHub", "DemoNode", &spokes).await;
     put_edges(
         &s,
         &old,
@@ -172,16 +169,17 @@ async fn deletes_large_stale_sets_in_small_batches() {
         &ids.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>(),
     )
     .await;
+    publish_all(&s, &[&old, &other]).await;
 
     let new = scope("demo", "org1", 2);
-    let deleted = s.cleanup(&new, &[], 7).await.unwrap();
+    let deleted = publish(&s, &new, Some(&[])).await;
     assert!(node_ids(&s).is_empty());
     assert_eq!(deleted.nodes["DemoNode"].deleted, 40);
     assert_eq!(deleted.nodes["DemoHub"].deleted, 1);
     assert_eq!(deleted.edges["NEXT"].deleted, 39);
     assert_eq!(deleted.edges["SPOKE"].deleted, 40);
     // A second cleanup finds nothing left.
-    let again = s.cleanup(&new, &[], 7).await.unwrap();
+    let again = publish(&s, &new, Some(&[])).await;
     assert!(again.nodes.is_empty() && again.edges.is_empty());
     assert_no_dangling_edges(&dir);
 }

@@ -8,7 +8,10 @@ mod write;
 
 use std::collections::BTreeSet;
 
-use infragraph_core::{EdgeBatch, EdgeRow, GraphSink, NodeBatch, NodeRow, Value, WriteScope};
+use infragraph_core::{
+    ChangeCounts, EdgeBatch, EdgeRow, GraphSink, Incomplete, NodeBatch, NodeRow, Publish, Value,
+    WriteScope,
+};
 use infragraph_sink_sqlite::Store;
 use tempfile::TempDir;
 
@@ -105,6 +108,25 @@ async fn put_edges(
 ) -> u64 {
     let b = edge_batch(rel_type, (from, "id"), (to, "id"), rows);
     s.write_edges(w, &b).await.expect("edges written")
+}
+
+/// Publishes run `w`: what it wrote becomes visible, then cleanup unless `keep` is None.
+async fn publish(s: &Store, w: &WriteScope, keep: Option<&[Incomplete]>) -> ChangeCounts {
+    let state = std::collections::BTreeMap::new();
+    let p = Publish {
+        cleanup: keep,
+        state: &state,
+        state_plugin: &w.plugin,
+        cleanup_batch: 100,
+    };
+    s.publish(w, &p).await.expect("published")
+}
+
+/// Publishes each run in turn, deleting nothing.
+async fn publish_all(s: &Store, runs: &[&WriteScope]) {
+    for w in runs {
+        publish(s, w, None).await;
+    }
 }
 
 /// Every node's (label, id).

@@ -8,6 +8,7 @@ use crate::*;
 async fn reopening_keeps_the_graph() {
     let (dir, s) = store();
     put_nodes(&s, &scope("demo", "o", 1), "DemoUser", &["u1"]).await;
+    publish(&s, &scope("demo", "o", 1), None).await;
     drop(s);
     let s = Store::open_existing(dir.path().join("graph.db")).unwrap();
     assert_eq!(node_ids(&s), set([pair("DemoUser", "u1")]));
@@ -76,6 +77,7 @@ fn refuses_a_newer_layout() {
 async fn readers_elsewhere_see_committed_batches_without_blocking_writes() {
     let (dir, s) = store();
     put_nodes(&s, &scope("demo", "o", 1), "DemoUser", &["u1"]).await;
+    publish(&s, &scope("demo", "o", 1), None).await;
     let mut reader = rusqlite::Connection::open(dir.path().join("graph.db")).unwrap();
     let tx = reader.transaction().unwrap();
     let count = |tx: &rusqlite::Transaction<'_>| -> i64 {
@@ -84,6 +86,7 @@ async fn readers_elsewhere_see_committed_batches_without_blocking_writes() {
     };
     assert_eq!(count(&tx), 1);
     put_nodes(&s, &scope("demo", "o", 2), "DemoUser", &["u2"]).await;
+    publish(&s, &scope("demo", "o", 2), None).await;
     assert_eq!(count(&tx), 1, "the reader's snapshot is stable");
     tx.finish().unwrap();
     let n: i64 = reader
@@ -96,11 +99,16 @@ async fn readers_elsewhere_see_committed_batches_without_blocking_writes() {
 /// writes to.
 const CHILD_WRITER: &str = "INFRAGRAPH_SQLITE_TEST_CHILD_WRITER";
 const CHILD_BATCH: usize = 1000;
+/// Batches per run of the child.
+const CHILD_RUN: usize = 5;
+/// Nodes per run of the child.
+const RUN_NODES: i64 = (CHILD_BATCH * CHILD_RUN) as i64;
 
-/// SIGKILL in the middle of a sync: the file stays consistent and holds exactly the
-/// batches committed before the kill. The child is this test binary running this test.
+/// SIGKILL in the middle of syncs: the file stays consistent and holds exactly the runs
+/// published before the kill, each whole. The child is this test binary running this
+/// test.
 #[test]
-fn a_killed_writer_leaves_whole_batches() {
+fn a_killed_writer_leaves_whole_runs() {
     if let Some(path) = std::env::var_os(CHILD_WRITER) {
         return write_until_killed(path.as_ref());
     }
@@ -111,7 +119,7 @@ fn a_killed_writer_leaves_whole_batches() {
         std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "open::a_killed_writer_leaves_whole_batches",
+                "open::a_killed_writer_leaves_whole_runs",
                 "--test-threads=1",
             ])
             .env(CHILD_WRITER, &path)
@@ -126,7 +134,7 @@ fn a_killed_writer_leaves_whole_batches() {
             .unwrap()
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while count() < 3 * CHILD_BATCH as i64 {
+    while count() < 2 * RUN_NODES {
         assert!(
             std::time::Instant::now() < deadline,
             "the child wrote nothing"
@@ -142,11 +150,7 @@ fn a_killed_writer_leaves_whole_batches() {
         .unwrap();
     assert_eq!(check, "ok");
     let n = count();
-    assert_eq!(
-        n % CHILD_BATCH as i64,
-        0,
-        "{n} nodes: a batch was half written"
-    );
+    assert_eq!(n % RUN_NODES, 0, "{n} nodes: a run was half published");
     let s = Store::open(&path).unwrap();
     assert_eq!(s.stats().unwrap().nodes["DemoUser"], n as u64);
 }
@@ -158,13 +162,14 @@ fn write_until_killed(path: &std::path::Path) {
         .unwrap();
     rt.block_on(async {
         let s = Store::open(path).unwrap();
-        let w = scope("demo", "o", 1);
         let started = std::time::Instant::now();
         // Bounded, in case the parent died before killing us.
         for b in 0.. {
             if started.elapsed() > std::time::Duration::from_secs(60) {
                 break;
             }
+            // Each run adds its own nodes (cleanup off), in CHILD_RUN batches.
+            let w = scope("demo", "o", b / CHILD_RUN as i64 + 1);
             let rows = (0..CHILD_BATCH)
                 .map(|i| {
                     (
@@ -180,6 +185,9 @@ fn write_until_killed(path: &std::path::Path) {
             s.write_nodes(&w, &[], &node_batch("DemoUser", &["name"], rows))
                 .await
                 .unwrap();
+            if b % CHILD_RUN as i64 == CHILD_RUN as i64 - 1 {
+                publish(&s, &w, None).await;
+            }
         }
     });
 }

@@ -53,6 +53,7 @@ async fn graph() -> (tempfile::TempDir, Store) {
     .await;
     put_edges(&s, &w, "ADMIN_OF", "DemoUser", "DemoGroup", &[("u2", "g2")]).await;
     put_edges(&s, &w, "PART_OF", "DemoGroup", "DemoOrg", &[("g1", "org")]).await;
+    publish(&s, &w, None).await;
     (dir, s)
 }
 

@@ -58,6 +58,7 @@ async fn awkward(s: &Store) {
         &[("u1", "g`1"), ("u3", "g2"), ("u2", "g2")],
     )
     .await;
+    publish(s, &w, None).await;
     // A second run drops u3 (leaving holes) and a property of u1.
     let w2 = scope("demo", "org \"1\"", 2);
     let again = node_batch(
@@ -78,7 +79,7 @@ async fn awkward(s: &Store) {
         &[("u1", "g`1"), ("u2", "g2")],
     )
     .await;
-    s.cleanup(&w2, &[], 10).await.unwrap();
+    publish(s, &w2, Some(&[])).await;
     // Something from another plugin, so bookkeeping differs between records.
     put_nodes(s, &scope("other", "", 3), "OtherThing", &["t1"]).await;
     put_edges(
@@ -90,6 +91,7 @@ async fn awkward(s: &Store) {
         &[("t1", "u1")],
     )
     .await;
+    publish(s, &scope("other", "", 3), None).await;
 }
 
 fn export(s: &Store) -> String {
@@ -140,6 +142,7 @@ async fn import_merges_into_a_store_that_has_records() {
     let file = export(&s);
     let (_dir2, other) = store();
     put_nodes(&other, &scope("seed", "", 5), "DemoUser", &["u9", "u1"]).await;
+    publish(&other, &scope("seed", "", 5), None).await;
     let stats = other.import_jsonl(&mut file.as_bytes()).unwrap();
     assert_eq!(stats.nodes, 5);
     assert_eq!(other.stats().unwrap().nodes["DemoUser"], 3);
@@ -213,6 +216,7 @@ async fn cypher_script_and_graphml_spell_the_graph_out() {
         &[("it's", "g")],
     )
     .await;
+    publish(&s, &w, None).await;
 
     let mut out = Vec::new();
     s.export_cypher(&mut out).unwrap();

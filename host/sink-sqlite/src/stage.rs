@@ -1,0 +1,239 @@
+//! A run's writes until the run ends, in one of two ways. Each run has a connection of
+//! its own to the store.
+//!
+//! - **Direct**, when the run is the only one in progress: its connection opens the write
+//!   transaction at the run's first write and applies every batch as it comes, so the
+//!   plugin keeps running while SQLite writes; the cleanup and the state go in the same
+//!   transaction, committed at the end.
+//! - **Held**, when other runs are in progress (their writes would wait for the lock the
+//!   whole run long): batches go into temporary tables of the run's connection (SQLite
+//!   keeps them in a temporary file, deleted even if the process is killed), which takes
+//!   no lock on the store, and [`Stage::publish`] applies them, the cleanup and the state
+//!   in one transaction at the end.
+//!
+//! Either way, a failed or killed run applies nothing, and readers see the graph before
+//! or after a run, never between.
+
+use std::collections::HashMap;
+
+use infragraph_core::{ChangeCounts, EdgeBatch, NodeBatch, Publish, WriteScope};
+use rusqlite::{Connection, ErrorCode};
+
+use crate::encode::PropsWriter;
+use crate::error::Fail;
+use crate::{cleanup, history, write};
+
+const TABLES: &str = "
+CREATE TEMP TABLE stage_nodes (
+    seq   INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    clean TEXT NOT NULL,
+    patch TEXT
+);
+CREATE TEMP TABLE stage_edges (
+    seq   INTEGER PRIMARY KEY,
+    shape INTEGER NOT NULL,
+    src   TEXT NOT NULL,
+    dst   TEXT NOT NULL,
+    clean TEXT NOT NULL,
+    patch TEXT
+);
+";
+
+/// What makes edges one kind: the type and how each end is found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Shape {
+    pub(crate) rel_type: String,
+    pub(crate) from_label: String,
+    pub(crate) from_key: String,
+    pub(crate) to_label: String,
+    pub(crate) to_key: String,
+}
+
+impl Shape {
+    pub(crate) fn of(batch: &EdgeBatch) -> Shape {
+        Shape {
+            rel_type: batch.rel_type.clone(),
+            from_label: batch.from_label.clone(),
+            from_key: batch.from_key.clone(),
+            to_label: batch.to_label.clone(),
+            to_key: batch.to_key.clone(),
+        }
+    }
+}
+
+/// One run's writes so far.
+pub(crate) struct Stage {
+    conn: Connection,
+    /// Whether `conn` holds the run's write transaction (direct) rather than temporary
+    /// tables (held).
+    direct: bool,
+    shapes: HashMap<Shape, i64>,
+    by_number: Vec<Shape>,
+}
+
+impl Stage {
+    /// A stage on `conn`, a connection of its own to the store: direct when `alone` and
+    /// the store's write lock is free at once, held otherwise.
+    pub(crate) fn new(conn: Connection, alone: bool) -> Result<Stage, Fail> {
+        let direct = alone && try_begin(&conn)?;
+        if !direct {
+            // A large run's stage is as large as its graph: on disk, not in memory.
+            conn.pragma_update(None, "temp_store", "FILE")?;
+            conn.execute_batch(TABLES)?;
+        }
+        Ok(Stage {
+            conn,
+            direct,
+            shapes: HashMap::new(),
+            by_number: Vec::new(),
+        })
+    }
+
+    /// The connection holding the run's write transaction, when direct: what else the run
+    /// writes meanwhile (its lease, an index) must go through it, or wait for itself.
+    pub(crate) fn direct(&self) -> Option<&Connection> {
+        self.direct.then_some(&self.conn)
+    }
+
+    /// Takes a batch of nodes.
+    pub(crate) fn nodes(
+        &mut self,
+        w: &WriteScope,
+        extra: &[String],
+        batch: &NodeBatch,
+    ) -> Result<(), Fail> {
+        if self.direct {
+            return write::nodes_now(&self.conn, w, extra, batch);
+        }
+        let extra = serde_json::to_string(extra)?;
+        let mut props = PropsWriter::new(&batch.columns);
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO temp.stage_nodes (label, id, extra, clean, patch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            st.raw_bind_parameter(1, &batch.label)?;
+            st.raw_bind_parameter(3, &extra)?;
+            for row in &batch.rows {
+                let (clean, patch) = props.encode(&row.values);
+                st.raw_bind_parameter(2, &row.id)?;
+                st.raw_bind_parameter(4, clean)?;
+                st.raw_bind_parameter(5, patch)?;
+                st.raw_execute()?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Takes a batch of edges; returns how many rows had an end that does not exist, as
+    /// far as known now (held edges are resolved when the run publishes).
+    pub(crate) fn edges(&mut self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Fail> {
+        if self.direct {
+            write::create_indexes(&self.conn, &write::edge_indexes(batch))?;
+            return write::edges_now(&self.conn, w, batch);
+        }
+        let shape = Shape::of(batch);
+        let number = match self.shapes.get(&shape) {
+            Some(n) => *n,
+            None => {
+                let n = self.by_number.len() as i64;
+                self.by_number.push(shape.clone());
+                self.shapes.insert(shape, n);
+                n
+            }
+        };
+        let mut props = PropsWriter::new(&batch.columns);
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO temp.stage_edges (shape, src, dst, clean, patch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            st.raw_bind_parameter(1, number)?;
+            for row in &batch.rows {
+                let (clean, patch) = props.encode(&row.values);
+                st.raw_bind_parameter(2, &row.from)?;
+                st.raw_bind_parameter(3, &row.to)?;
+                st.raw_bind_parameter(4, clean)?;
+                st.raw_bind_parameter(5, patch)?;
+                st.raw_execute()?;
+            }
+        }
+        tx.commit()?;
+        Ok(0)
+    }
+
+    /// Applies the run and ends it: held nodes, then held edges (so an edge finds a node
+    /// emitted after it), the counts, the cleanup and the state, committed together.
+    /// `temp` names the cleanup's temporary tables.
+    pub(crate) fn publish(
+        &mut self,
+        w: &WriteScope,
+        p: &Publish<'_>,
+        temp: u64,
+    ) -> Result<ChangeCounts, Fail> {
+        if !self.direct {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(Fail::Sql)?;
+        }
+        let applied = (|| {
+            let mut unresolved = Default::default();
+            if !self.direct {
+                write::replay_nodes(&self.conn, w)?;
+                unresolved = write::replay_edges(&self.conn, w, &self.by_number)?;
+            }
+            let mut counts = write::changes(&self.conn, w)?;
+            for (rel_type, n) in unresolved {
+                counts.edges.entry(rel_type).or_default().unresolved += n;
+            }
+            if let Some(keep) = p.cleanup {
+                counts.absorb(&cleanup::run(&self.conn, temp, w, keep)?);
+            }
+            history::commit_state(&self.conn, p.state_plugin, &w.scope, p.state)?;
+            write::note_update_tag(&self.conn, w.update_tag)?;
+            self.conn.execute_batch("COMMIT")?;
+            Ok(counts)
+        })();
+        if applied.is_err() && !self.conn.is_autocommit() {
+            // Nothing of the run is applied; the stage is dropped next.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        applied
+    }
+}
+
+/// Opens the write transaction if the store's write lock is free now; `false` when
+/// another connection holds it.
+fn try_begin(conn: &Connection) -> Result<bool, Fail> {
+    let waits = conn.busy_timeout(std::time::Duration::ZERO);
+    let begun = match conn.execute_batch("BEGIN IMMEDIATE") {
+        Ok(()) => true,
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            false
+        }
+        Err(e) => return Err(e.into()),
+    };
+    waits?;
+    conn.busy_timeout(crate::store::BUSY_TIMEOUT)?;
+    Ok(begun)
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        // A run discarded (or never published) while direct: its writes go.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
