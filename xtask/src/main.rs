@@ -193,7 +193,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // Code behind `cfg(target_arch = "wasm32")` (the SDK's exports) is only linted there.
+    // Code behind `cfg(target_arch = "wasm32")` (the SDK's exports) is only linted there,
+    // so a fresh machine needs the target before this, not only before the build.
+    ensure_wasm_target()?;
     let mut wasm_clippy = cargo();
     wasm_clippy
         .current_dir(&root)
