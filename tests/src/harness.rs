@@ -185,6 +185,7 @@ impl<'a> Sync<'a> {
             secrets: self.secrets,
             limits: self.limits,
             state: self.state,
+            tape: Default::default(),
         };
         let outcome = self.runtime.sync(self.plugin, req, tx).await;
         let emitted = collect.await.expect("collector task");

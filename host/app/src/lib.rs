@@ -26,5 +26,5 @@ pub use error::Error;
 pub use graph::{DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
 pub use runs::{Run, runs};
 pub use settings::{LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
-pub use sync::{Phase, Planned, Refused, SyncPlan, Synced, jobs, options, sync};
+pub use sync::{Phase, Planned, Refused, SyncPlan, Synced, Traffic, jobs, options, sync};
 pub use transfer::{Transferred, transfer};

@@ -10,9 +10,11 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use infragraph_engine::{Job, Options, ProgressFn, RunReport};
+use infragraph_fetch::{Recorder, Replay, Secrets, Tape};
 use infragraph_runtime::{ErrorKind, Plugin, Runtime, Source, resolve_config, resolve_secrets};
 
 use crate::error::Error;
@@ -34,6 +36,21 @@ pub struct SyncPlan {
     pub replace_installed: bool,
     /// Lets such a replacement read and write the installed plugin's state.
     pub adopt_state: bool,
+    /// Where the network goes: live, recorded, or replayed.
+    pub traffic: Traffic,
+}
+
+/// Where a sync's HTTP exchanges come from.
+#[derive(Debug, Default, Clone)]
+pub enum Traffic {
+    /// The network.
+    #[default]
+    Live,
+    /// The network, each plugin's exchanges written to `<dir>/<plugin>`.
+    Record(PathBuf),
+    /// Each plugin's recording in `<dir>/<plugin>`: no network, and no credentials
+    /// needed (nothing is sent).
+    Replay(PathBuf),
 }
 
 /// The phase of a plugin's run that a refusal belongs to; its report's error starts
@@ -49,6 +66,8 @@ pub enum Phase {
     Config,
     /// Resolving its credentials.
     Credentials,
+    /// Opening the recording it records into or replays from.
+    Recording,
 }
 
 impl fmt::Display for Phase {
@@ -58,6 +77,7 @@ impl fmt::Display for Phase {
             Phase::Manifest => "manifest",
             Phase::Config => "config",
             Phase::Credentials => "credentials",
+            Phase::Recording => "recording",
         })
     }
 }
@@ -154,10 +174,12 @@ pub async fn jobs(
         // plugin's, unless the operator adopts it: that state may hold secrets.
         let state_as = (replaces && !plan.adopt_state)
             .then(|| format!("{}@{}", plugin.manifest().name, &plugin.sha256()[..12]));
-        planned.push(match job(settings, plugin, source, state_as, &env) {
-            Ok(job) => Planned::Ready(Box::new(job)),
-            Err(refused) => Planned::Refused(refused),
-        });
+        planned.push(
+            match job(settings, plugin, source, state_as, &plan.traffic, &env) {
+                Ok(job) => Planned::Ready(Box::new(job)),
+                Err(refused) => Planned::Refused(refused),
+            },
+        );
     }
     Ok(planned)
 }
@@ -180,6 +202,7 @@ fn job(
     plugin: Plugin,
     source: Source,
     state_as: Option<String>,
+    traffic: &Traffic,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Job, Refused> {
     let manifest = plugin.manifest();
@@ -190,9 +213,28 @@ fn job(
         .unwrap_or_default();
     let config = resolve_config(manifest, source, &ps.config, env)
         .map_err(|e| Refused::of(&plugin, Phase::Config, e))?;
-    let consent = settings.consent(&manifest.name);
-    let secrets = resolve_secrets(manifest, source, plugin.sha256(), &consent, env)
-        .map_err(|e| Refused::of(&plugin, Phase::Credentials, e))?;
+    let secrets = if matches!(traffic, Traffic::Replay(_)) {
+        Secrets::new()
+    } else {
+        let consent = settings.consent(&manifest.name);
+        resolve_secrets(manifest, source, plugin.sha256(), &consent, env)
+            .map_err(|e| Refused::of(&plugin, Phase::Credentials, e))?
+    };
+    // One folder per plugin, so one directory serves a whole multi-plugin command.
+    let tape = match traffic {
+        Traffic::Live => Tape::Live,
+        Traffic::Record(dir) => Recorder::create(
+            &dir.join(&manifest.name),
+            &manifest.name,
+            &manifest.version,
+            plugin.sha256(),
+        )
+        .map(Tape::Record)
+        .map_err(|e| Refused::of(&plugin, Phase::Recording, e))?,
+        Traffic::Replay(dir) => Replay::open(&dir.join(&manifest.name))
+            .map(Tape::Replay)
+            .map_err(|e| Refused::of(&plugin, Phase::Recording, e))?,
+    };
     let mut limits = settings.limits.clone();
     ps.limits.apply(&mut limits);
     Ok(Job {
@@ -201,6 +243,7 @@ fn job(
         secrets,
         limits,
         state_as,
+        tape,
     })
 }
 

@@ -186,6 +186,15 @@ pub struct SyncArgs {
     /// it otherwise keeps apart.
     #[arg(long, requires = "replace_installed")]
     pub adopt_state: bool,
+    /// Also write every HTTP exchange of each plugin into DIR/<plugin> as plain files
+    /// (credentials left as placeholders), to replay later with --replay.
+    #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer each plugin's requests from the recording in DIR/<plugin> instead of the
+    /// network; no credentials needed. Fails naming the first request it has no answer
+    /// for.
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use infragraph_app::{Settings, SyncPlan};
+use infragraph_app::{Settings, SyncPlan, Traffic};
 use infragraph_core::RunStatus;
 use infragraph_engine::{Progress, ProgressFn, RunReport};
 
@@ -26,6 +26,11 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
         wait: args.wait,
         replace_installed: args.replace_installed,
         adopt_state: args.adopt_state,
+        traffic: match (&args.record, &args.replay) {
+            (Some(dir), _) => Traffic::Record(dir.clone()),
+            (None, Some(dir)) => Traffic::Replay(dir.clone()),
+            (None, None) => Traffic::Live,
+        },
     };
     let mut bars = None;
     let synced = infragraph_app::sync(settings, &location, &plan, |names| {

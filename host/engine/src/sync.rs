@@ -9,7 +9,7 @@ use infragraph_core::{
     BoxFuture, ChangeCounts, ConfigValue, GraphSink, Holder, Manifest, Publish, RunRecord,
     RunStatus, SinkError, StateError, StateStore,
 };
-use infragraph_fetch::Secrets;
+use infragraph_fetch::{Secrets, Tape};
 use infragraph_runtime::{Emission, Failure, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
 use tokio::sync::mpsc;
 
@@ -61,6 +61,9 @@ pub struct Job {
     pub limits: Limits,
     /// The name its state is kept under, when not its own (see [`Source::state_name`]).
     pub state_as: Option<String>,
+    /// Whether its requests go to the network, are recorded, or are answered from a
+    /// recording.
+    pub tape: Tape,
 }
 
 /// A job in the wasm runtime: the [`Source`] behind [`sync_one`].
@@ -92,12 +95,14 @@ impl Source for Wasm<'_> {
             secrets,
             limits,
             state_as: _,
+            tape,
         } = self.job;
         let request = SyncRequest {
             config,
             secrets,
             limits,
             state,
+            tape,
         };
         self.runtime.sync(&plugin, request, out).await
     }

@@ -13,6 +13,7 @@ use crate::error::AttemptError;
 use crate::grants::Target;
 use crate::held::Budget;
 use crate::secrets::mentions_placeholder;
+use crate::tape::{Replay, Tape};
 use crate::transport::{Failed, Raw, Transport};
 use crate::{
     FetchError, FetchLimits, FetchStats, Grants, Method, Request, Response, Secrets, SetupError,
@@ -39,6 +40,7 @@ impl std::fmt::Debug for Fetcher {
 struct Inner {
     creds: Credentials,
     transport: Transport,
+    tape: Tape,
 }
 
 impl Fetcher {
@@ -54,11 +56,38 @@ impl Fetcher {
         config: &[(String, String)],
         limits: FetchLimits,
     ) -> Result<Fetcher, SetupError> {
+        Fetcher::with_tape(grants, secrets, config, limits, Tape::Live)
+    }
+
+    /// [`Fetcher::new`], recording every exchange or answering from a recording
+    /// (see [`Tape`]). Replaying, nothing is sent, yet the allow-list still refuses what
+    /// it would refuse live.
+    pub fn with_tape(
+        grants: Grants,
+        secrets: Secrets,
+        config: &[(String, String)],
+        limits: FetchLimits,
+        tape: Tape,
+    ) -> Result<Fetcher, SetupError> {
         let transport = Transport::new(limits, &grants)?;
         let creds = Credentials::new(grants, secrets, config)?;
         Ok(Fetcher {
-            inner: Arc::new(Inner { creds, transport }),
+            inner: Arc::new(Inner {
+                creds,
+                transport,
+                tape,
+            }),
         })
+    }
+
+    /// Ends a recording, or says which requests a replay could not answer: a run with
+    /// either problem is not what it claims to be.
+    pub fn finish_tape(&self) -> Result<(), String> {
+        match &self.inner.tape {
+            Tape::Live => Ok(()),
+            Tape::Record(r) => r.finish().map_err(|e| e.to_string()),
+            Tape::Replay(r) => r.unanswered().map_or(Ok(()), Err),
+        }
     }
 
     /// Sends one request, following redirects and retrying as documented on the crate,
@@ -76,7 +105,15 @@ impl Fetcher {
     ) -> Result<Response, FetchError> {
         let inner = &self.inner;
         let (method, url) = (req.method, inner.creds.secrets.redact(&req.url));
-        let result = inner.fetch(req, budget).await;
+        let result = match &inner.tape {
+            Tape::Live => inner.fetch(req, budget).await,
+            Tape::Record(recorder) => {
+                let result = inner.fetch(req.clone(), budget).await;
+                recorder.write(&req, &result);
+                result
+            }
+            Tape::Replay(replay) => inner.replay(&req, replay),
+        };
         match &result {
             Ok(r) => {
                 tracing::debug!(plugin = inner.creds.grants.plugin(), ?method, %url, status = r.status, "fetched")
@@ -169,12 +206,27 @@ impl Inner {
         FetchError::Denied(self.creds.secrets.redact(&msg))
     }
 
-    async fn fetch(&self, req: Request, budget: &Arc<Budget>) -> Result<Response, FetchError> {
+    /// The request's URL, if the plugin may fetch it at all.
+    fn first_hop(&self, req: &Request) -> Result<Url, FetchError> {
         if mentions_placeholder(&req.url) {
             return Err(self.denied(&req.url, None, "placeholders are not substituted in URLs; no credential use puts a secret in a URL"));
         }
-        let mut url = Url::parse(&req.url)
-            .map_err(|e| self.denied(&req.url, None, &format!("not an absolute URL ({e})")))?;
+        Url::parse(&req.url)
+            .map_err(|e| self.denied(&req.url, None, &format!("not an absolute URL ({e})")))
+    }
+
+    /// `req` answered from a recording, after the checks a live request passes first.
+    fn replay(&self, req: &Request, replay: &Replay) -> Result<Response, FetchError> {
+        let url = self.first_hop(req)?;
+        self.creds
+            .grants
+            .check(&url)
+            .map_err(|why| self.denied(url.as_str(), None, &why))?;
+        replay.answer(req)
+    }
+
+    async fn fetch(&self, req: Request, budget: &Arc<Budget>) -> Result<Response, FetchError> {
+        let mut url = self.first_hop(&req)?;
         let mut method = req.method;
         let mut keep_body = true;
         let mut from: Option<Url> = None;

@@ -32,7 +32,8 @@
 //! `Authorization`, the signing key); `transport` sends it (slots, timeouts, body limit,
 //! retries, failure classes); `held` bounds the bytes of responses a call holds;
 //! `grants`, `address` and `resolver` decide where a hop may go;
-//! `secrets` holds values and their encodings for redaction; `sigv4` signs.
+//! `secrets` holds values and their encodings for redaction; `sigv4` signs; `tape`
+//! records exchanges as files and answers from them ([`Tape`]).
 //!
 //! This crate knows nothing of WebAssembly or the WIT bindings: the runtime maps its types
 //! to the `http` interface. It must not depend on wasmtime or any sink.
@@ -50,6 +51,7 @@ mod retry;
 mod secrets;
 mod sigv4;
 mod stats;
+mod tape;
 mod throttle;
 mod transport;
 mod types;
@@ -60,4 +62,5 @@ pub use grants::Grants;
 pub use limits::FetchLimits;
 pub use secrets::{CUT_MARKER, MIN_SECRET_BYTES, Secrets};
 pub use stats::FetchStats;
+pub use tape::{REDACTED, Recorder, Replay, Tape, TapeError};
 pub use types::{Method, Request, Response};

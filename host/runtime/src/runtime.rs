@@ -199,6 +199,7 @@ impl Runtime {
             state_writes: BTreeMap::new(),
             duration: Duration::ZERO,
         };
+        let mut req = req;
         let fetcher = match req.fetcher(manifest) {
             Ok(f) => f,
             Err(e) => {
@@ -248,6 +249,16 @@ impl Runtime {
             }
             Ok(Err(trap)) => Err(Failure::from_trap(&trap, &store.data().stderr_tail)),
         };
+        // A replay that could not answer every request replayed something else, whatever
+        // the plugin made of it; a recording that misses exchanges cannot be replayed.
+        if let Err(why) = fetcher.finish_tape()
+            && !matches!(
+                outcome.result,
+                Err(Failure::Limit { .. } | Failure::Trap(_))
+            )
+        {
+            outcome.result = Err(Failure::Recording(why));
+        }
         // Every text here may hold what the guest wrote (its summary and error, a record's
         // id in a schema error, a label in a contract error): scrubbed and bounded in one
         // place before it reaches the report, the run history or the log.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infragraph_core::{ConfigType, ConfigValue, Manifest, NodeRef, RecordError, StateStore};
-use infragraph_fetch::{FetchStats, Fetcher, Grants, Secrets};
+use infragraph_fetch::{FetchStats, Fetcher, Grants, Secrets, Tape};
 use serde::Serialize;
 
 use crate::emission::Stopped;
@@ -24,6 +24,8 @@ pub struct SyncRequest {
     pub limits: Limits,
     /// Where the plugin's state lives.
     pub state: Arc<dyn StateStore>,
+    /// Whether its exchanges go to the network, are recorded, or come from a recording.
+    pub tape: Tape,
 }
 
 /// Why a sync failed. After any of these, nothing may be deleted.
@@ -55,6 +57,9 @@ pub enum Failure {
     /// The plugin broke another rule of the contract.
     #[error("contract violation: {0}")]
     Contract(String),
+    /// A recording could not be written, or a replay had no answer for a request.
+    #[error("{0}")]
+    Recording(String),
     /// The plugin crashed (a trap, e.g. a Rust panic).
     #[error("the plugin crashed: {0}")]
     Trap(String),
@@ -85,8 +90,8 @@ pub struct SyncOutcome {
 impl SyncRequest {
     /// The HTTP client of this run: the manifest's hosts and the configured endpoints
     /// granted, the secrets to substitute and redact, and the config's text values to
-    /// redact too.
-    pub(crate) fn fetcher(&self, manifest: &Manifest) -> Result<Fetcher, String> {
+    /// redact too. Takes the request's tape.
+    pub(crate) fn fetcher(&mut self, manifest: &Manifest) -> Result<Fetcher, String> {
         let mut endpoints = Vec::new();
         let mut texts = Vec::new();
         for (key, value) in &self.config {
@@ -101,11 +106,12 @@ impl SyncRequest {
             }
         }
         let grants = Grants::new(manifest, &endpoints).map_err(|e| e.to_string())?;
-        Fetcher::new(
+        Fetcher::with_tape(
             grants,
             self.secrets.clone(),
             &texts,
             self.limits.fetch.clone(),
+            std::mem::take(&mut self.tape),
         )
         .map_err(|e| e.to_string())
     }
@@ -127,6 +133,7 @@ impl Failure {
             Failure::InvalidRecord(t) => Failure::InvalidRecord(f(&t)),
             Failure::Contract(t) => Failure::Contract(f(&t)),
             Failure::Trap(t) => Failure::Trap(f(&t)),
+            Failure::Recording(t) => Failure::Recording(f(&t)),
             Failure::Stopped => Failure::Stopped,
         }
     }

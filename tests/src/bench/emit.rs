@@ -180,6 +180,7 @@ async fn through_runtime(
         secrets: Secrets::new(),
         limits: Limits::default(),
         state: Arc::new(harness::MemoryState::default()),
+        tape: Default::default(),
     };
     let (tx, rx) = mpsc::channel(CHANNEL);
     let started = stopwatch();

@@ -95,6 +95,7 @@ pub async fn sync_into<S: GraphSink + 'static>(
         secrets,
         limits: Limits::default(),
         state_as: None,
+        tape: Default::default(),
     };
     let reports = infragraph_engine::sync_all(
         rt.clone(),

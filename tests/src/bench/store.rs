@@ -165,6 +165,7 @@ async fn through_engine(
         secrets: Secrets::new(),
         limits: Limits::default(),
         state_as: None,
+        tape: Default::default(),
     };
     let progress: ProgressFn = Arc::new(|_, _| {});
     let started = Instant::now();

@@ -32,6 +32,7 @@ async fn edges_past_the_memory_bound_go_through_disk_and_all_arrive() {
         secrets: Secrets::new(),
         limits: Limits::default(),
         state_as: None,
+        tape: Default::default(),
     };
     let dir = tempfile::tempdir().expect("a scratch dir");
     let db = dir.path().join("graph.db");

@@ -8,6 +8,7 @@ mod critical;
 mod engine;
 mod isolation;
 mod neo4j;
+mod recording;
 mod repository;
 mod sandbox;
 mod scaleway;

@@ -279,6 +279,7 @@ async fn the_report_and_run_history_hold_no_form_of_a_secret_and_no_huge_text() 
             secrets,
             limits: Limits::default(),
             state_as: None,
+            tape: Default::default(),
         };
         let done = sync_all(
             rt.clone(),

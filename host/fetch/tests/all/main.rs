@@ -8,3 +8,4 @@ mod limits;
 mod redirects;
 mod retries;
 mod support;
+mod tape;

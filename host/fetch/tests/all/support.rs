@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request as HttpRequest, State};
 use infragraph_core::{ConfigKey, ConfigType, Credential, CredentialUse, Manifest, Schema};
-use infragraph_fetch::{FetchLimits, Fetcher, Grants, Method, Request, Secrets};
+use infragraph_fetch::{FetchLimits, Fetcher, Grants, Method, Request, Secrets, Tape};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -289,6 +289,7 @@ pub struct Setup<'a> {
     pub secrets: Vec<(&'a str, &'a str)>,
     pub config: Vec<(&'a str, &'a str)>,
     pub limits: FetchLimits,
+    pub tape: Tape,
 }
 
 impl<'a> Setup<'a> {
@@ -299,6 +300,7 @@ impl<'a> Setup<'a> {
             secrets: Vec::new(),
             config: Vec::new(),
             limits: quick(),
+            tape: Tape::Live,
         }
     }
 
@@ -314,6 +316,11 @@ impl<'a> Setup<'a> {
 
     pub fn config(mut self, key: &'a str, value: &'a str) -> Self {
         self.config.push((key, value));
+        self
+    }
+
+    pub fn tape(mut self, tape: Tape) -> Self {
+        self.tape = tape;
         self
     }
 
@@ -340,7 +347,7 @@ impl<'a> Setup<'a> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Fetcher::new(grants, secrets, &config, self.limits)
+        Fetcher::with_tape(grants, secrets, &config, self.limits, self.tape)
     }
 
     pub fn build(self) -> Fetcher {
