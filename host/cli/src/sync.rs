@@ -195,6 +195,9 @@ fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
         for e in &r.errors {
             out!("{}: error: {e}", r.plugin);
         }
+        for w in &r.warnings {
+            out!("{}: warning: {w}", r.plugin);
+        }
         for i in &r.incomplete {
             let under = i
                 .parent

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use infragraph_core::{Changes, Incomplete, NodeRef, RunStatus};
+use infragraph_core::{Changes, Incomplete, NodeRef, RunStatus, Schema};
 use infragraph_fetch::{FetchStats, Secrets};
 use infragraph_runtime::{MAX_GUEST_TEXT, RecordCounts};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,10 @@ pub struct RunReport {
     pub summary: Option<String>,
     /// What went wrong; empty when it succeeded.
     pub errors: Vec<String>,
+    /// What the operator should look at even when it succeeded: relationships not
+    /// written for want of an end, per type. (Absent from runs recorded before it.)
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Limits that stopped it.
     pub limits_hit: Vec<String>,
     /// Labels whose stale records were kept.
@@ -79,6 +83,7 @@ impl RunReport {
             summary: None,
             // No secret has been read yet: the cap is all this does.
             errors: vec![Secrets::new().redact_capped(error, MAX_GUEST_TEXT)],
+            warnings: Vec::new(),
             limits_hit: Vec::new(),
             incomplete: Vec::new(),
             nodes: BTreeMap::new(),
@@ -108,5 +113,29 @@ impl RunReport {
     /// Edges not written for a missing end.
     pub fn unresolved(&self) -> u64 {
         self.edges.values().map(|c| c.unresolved).sum()
+    }
+
+    /// One warning per relationship type with edges left unwritten for a missing end,
+    /// naming the ends `schema` declares for it: a jump in these is how a listing that
+    /// failed, was skipped or does not exist shows itself, so it is said in words, not
+    /// only counted.
+    pub(crate) fn warn_unresolved(&mut self, schema: &Schema) {
+        for (rel, c) in &self.edges {
+            if c.unresolved == 0 {
+                continue;
+            }
+            let ends: Vec<String> = schema
+                .edges
+                .iter()
+                .filter(|e| &e.rel_type == rel)
+                .map(|e| format!("{}->{}", e.from, e.to))
+                .collect();
+            let tried = c.unresolved + c.created + c.updated;
+            self.warnings.push(format!(
+                "{} of {tried} {rel} relationships were not written: an end ({}) is in no                  listing of this run and not in the graph (a failed or missing listing, or                  a plugin the other end belongs to that has not synced yet)",
+                c.unresolved,
+                ends.join(", ")
+            ));
+        }
     }
 }

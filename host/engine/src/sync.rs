@@ -219,6 +219,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         finished_at: String::new(),
         summary: None,
         errors: Vec::new(),
+        warnings: Vec::new(),
         limits_hit: Vec::new(),
         incomplete: Vec::new(),
         nodes: BTreeMap::new(),
@@ -378,6 +379,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     }
     report.nodes = counts.nodes;
     report.edges = counts.edges;
+    report.warn_unresolved(&manifest.schema);
     if let Some(e) = sink_error {
         report.errors.push(format!("sink: {e}"));
     } else if plugin_ok {

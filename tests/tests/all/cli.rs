@@ -1017,3 +1017,61 @@ fn a_plugin_declaring_another_plugins_label_is_refused() {
         list.stdout
     );
 }
+
+/// A relationship left unwritten for want of an end is a warning line naming its type
+/// and its declared ends, with the report's count: a jump in them is how a missing or
+/// failed listing shows itself, and a number in a column is easy to miss.
+#[test]
+fn unresolved_relationships_are_a_warning_line_per_type() {
+    use infragraph_tests::sim::{SpaceliftData, SpaceliftSim};
+    let w = Work::new("unresolved-warning");
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    let store = w.store();
+    let mut cmd = w.cmd(&[
+        "sync",
+        "spacelift",
+        "--store",
+        &store,
+        "--report",
+        "report.json",
+    ]);
+    cmd.env("SPACELIFT_API_KEY_ENDPOINT", sim.endpoint())
+        .env("SPACELIFT_API_KEY_ID", SpaceliftSim::KEY_ID)
+        .env("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET)
+        .env("SPACELIFT_ACCOUNT_ID", SpaceliftData::SAMPLE_ACCOUNT);
+    let ran = run(&mut cmd);
+    let report = w.report();
+    // Alone in the store, the Spacelift graph links to EC2 instances and GitHub users no
+    // plugin has written.
+    let unresolved: Vec<(String, u64)> = report["edges"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(rel, c)| (rel.clone(), c["unresolved"].as_u64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(!unresolved.is_empty(), "{report:#}");
+    let warnings: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("spacelift: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), unresolved.len(), "{}", ran.stdout);
+    for (rel, n) in &unresolved {
+        let line = warnings
+            .iter()
+            .find(|l| l.contains(&format!(" {rel} relationships were not written")))
+            .unwrap_or_else(|| panic!("no warning for {rel}: {}", ran.stdout));
+        assert!(line.contains(&format!("warning: {n} of ")), "{line}");
+        assert!(line.contains("->"), "the declared ends are named: {line}");
+    }
+    assert_eq!(
+        report["warnings"].as_array().unwrap().len(),
+        unresolved.len()
+    );
+    assert_eq!(
+        ran.code, 0,
+        "a warning does not fail the run: {}",
+        ran.stdout
+    );
+}
