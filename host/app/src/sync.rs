@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use infragraph_engine::{Job, Options, ProgressFn, RunReport};
 use infragraph_fetch::{Recorder, Replay, Secrets, Tape};
-use infragraph_runtime::{ErrorKind, Plugin, Runtime, Source, resolve_config, resolve_secrets};
+use infragraph_runtime::{
+    ErrorKind, Plugin, Runtime, Source, closest, resolve_config, resolve_secrets,
+};
 
 use crate::error::Error;
 use crate::graph::{Graph, Intent, Location};
@@ -181,7 +183,60 @@ pub async fn jobs(
             },
         );
     }
+    check_plugin_sections(settings, runtime, &planned).await?;
     Ok(planned)
+}
+
+/// Every `[plugins.<name>]` of the config must name a plugin: one being synced, or one
+/// installed. A misspelt section would otherwise leave the plugin it meant running on
+/// its defaults without a word, so it stops the command before anything runs.
+async fn check_plugin_sections(
+    settings: &Settings,
+    runtime: &Runtime,
+    planned: &[Planned],
+) -> Result<(), Error> {
+    let running: BTreeSet<&str> = planned
+        .iter()
+        .map(|p| match p {
+            Planned::Ready(job) => job.plugin.manifest().name.as_str(),
+            Planned::Refused(r) => r.plugin.as_str(),
+        })
+        .collect();
+    let mut unknown = settings
+        .plugins
+        .keys()
+        .filter(|k| !running.contains(k.as_str()))
+        .peekable();
+    if unknown.peek().is_none() {
+        return Ok(());
+    }
+    let mut installed: Vec<String> = settings
+        .catalog
+        .all(runtime)
+        .await
+        .into_iter()
+        .filter_map(|f| f.plugin.ok().map(|p| p.manifest().name.clone()))
+        .collect();
+    installed.sort();
+    installed.dedup();
+    for name in unknown {
+        if installed.contains(name) {
+            continue;
+        }
+        let hint = closest(name, &installed)
+            .map(|c| format!("; did you mean [plugins.{c}]?"))
+            .unwrap_or_default();
+        return Err(Error::Config(format!(
+            "the config file's [plugins.{name}] names no plugin that is installed or being \
+             synced{hint} (installed: {})",
+            if installed.is_empty() {
+                "none".into()
+            } else {
+                installed.join(", ")
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `e` says the plan named something that does not exist: a plugin name found

@@ -241,8 +241,8 @@ pub enum QueryCommand {
         /// Which relationships: outgoing, incoming or both.
         #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
         direction: DirectionArg,
-        /// Only these relationship types.
-        #[arg(long = "type", value_name = "TYPE")]
+        /// Only these relationship types (repeat, or separate with commas).
+        #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
         types: Vec<String>,
         #[command(flatten)]
         store: StoreArg,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use infragraph_app::{Settings, SyncPlan, Traffic};
 use infragraph_core::RunStatus;
-use infragraph_engine::{Progress, ProgressFn, RunReport};
+use infragraph_engine::{Progress, ProgressFn, RunReport, causes};
 
 use crate::args::{SyncArgs, graph_args};
 
@@ -198,18 +198,14 @@ fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
         for w in &r.warnings {
             out!("{}: warning: {w}", r.plugin);
         }
-        for i in &r.incomplete {
-            let under = i
-                .parent
-                .as_ref()
-                .map(|p| format!(" under {p}"))
-                .unwrap_or_default();
-            out!(
-                "{}: incomplete: {}{under}: {} (its stale records were kept)",
-                r.plugin,
-                i.label,
-                i.reason
-            );
+        // A failed run already says why in its error; its stale records were all kept.
+        if r.status != RunStatus::Failed {
+            for cause in causes(&r.incomplete) {
+                out!(
+                    "{}: incomplete: {cause} (stale records of these labels were kept)",
+                    r.plugin
+                );
+            }
         }
     }
     Ok(())

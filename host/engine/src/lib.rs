@@ -26,6 +26,6 @@ mod spool;
 mod sync;
 mod write;
 
-pub use report::{Phases, RunReport};
+pub use report::{Cause, Phases, RunReport, causes};
 pub use source::Source;
 pub use sync::{Job, Options, Progress, ProgressFn, sync_all, sync_one, sync_source};

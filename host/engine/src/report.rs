@@ -139,3 +139,138 @@ impl RunReport {
         }
     }
 }
+
+/// Incomplete listings that failed the same way: one line for many, with a count and the
+/// first as an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// What they have in common: the reason after its URL, other URLs elided.
+    pub cause: String,
+    /// How many listings.
+    pub count: usize,
+    /// The first of them, whole.
+    pub example: Incomplete,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.example;
+        let under = e
+            .parent
+            .as_ref()
+            .map(|p| format!(" under {p}"))
+            .unwrap_or_default();
+        if self.count == 1 {
+            write!(f, "{}{under}: {}", e.label, e.reason)
+        } else {
+            write!(
+                f,
+                "{} listings failed with {}; e.g. {}{under}: {}",
+                self.count, self.cause, e.label, e.reason
+            )
+        }
+    }
+}
+
+/// `incomplete` grouped by cause, the most frequent first (then in order of appearance).
+/// The cause of a reason is what follows its first URL (the part that differs from one
+/// listing to the next), any later URL elided; a reason without a URL is its own cause.
+pub fn causes(incomplete: &[Incomplete]) -> Vec<Cause> {
+    let mut groups: Vec<Cause> = Vec::new();
+    for i in incomplete {
+        let cause = cause_of(&i.reason);
+        match groups.iter_mut().find(|g| g.cause == cause) {
+            Some(g) => g.count += 1,
+            None => groups.push(Cause {
+                cause,
+                count: 1,
+                example: i.clone(),
+            }),
+        }
+    }
+    // Stable: equal counts keep their order of appearance.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    groups
+}
+
+fn cause_of(reason: &str) -> String {
+    let url_at = |s: &str| {
+        [s.find("http://"), s.find("https://")]
+            .into_iter()
+            .flatten()
+            .min()
+    };
+    let Some(start) = url_at(reason) else {
+        return reason.to_string();
+    };
+    let rest = &reason[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == ')')
+        .unwrap_or(rest.len());
+    // A URL often ends in `:` before the error: that colon is the separator, not the URL.
+    let url_end = rest[..end].trim_end_matches(':').len();
+    let mut after = rest[url_end..].trim_start_matches(':').trim().to_string();
+    while let Some(s) = url_at(&after) {
+        let tail = &after[s..];
+        let e = tail
+            .find(|c: char| c.is_whitespace() || c == ')')
+            .unwrap_or(tail.len());
+        after = format!("{}…{}", &after[..s], &tail[e..]);
+    }
+    if after.is_empty() {
+        reason.to_string()
+    } else {
+        after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inc(label: &str, reason: &str) -> Incomplete {
+        Incomplete {
+            label: label.into(),
+            parent: None,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn listings_that_failed_the_same_way_are_one_cause() {
+        let refused = |zone: &str, what: &str| {
+            format!(
+                "zone {zone}: listing /instance/v1/zones/{zone}/{what} failed: \
+                 http://127.0.0.1:9/instance/v1/zones/{zone}/{what}?page=1: network: error \
+                 sending request for url (http://127.0.0.1:9/instance/v1/zones/{zone}/{what}?page=1) (after 4 retries)"
+            )
+        };
+        let all = [
+            inc("ScalewayInstance", &refused("fr-par-1", "servers")),
+            inc("ScalewayUser", "403 Forbidden: the key may not read IAM"),
+            inc("ScalewayVolume", &refused("nl-ams-1", "volumes")),
+            inc("ScalewayInstance", &refused("pl-waw-1", "servers")),
+        ];
+        let groups = causes(&all);
+        assert_eq!(groups.len(), 2, "{groups:#?}");
+        assert_eq!(groups[0].count, 3);
+        assert_eq!(
+            groups[0].cause,
+            "network: error sending request for url (…) (after 4 retries)"
+        );
+        assert_eq!(groups[0].example, all[0]);
+        let line = groups[0].to_string();
+        assert!(
+            line.starts_with("3 listings failed with network: "),
+            "{line}"
+        );
+        assert!(
+            line.contains("e.g. ScalewayInstance: zone fr-par-1"),
+            "{line}"
+        );
+        assert_eq!(
+            groups[1].to_string(),
+            "ScalewayUser: 403 Forbidden: the key may not read IAM"
+        );
+    }
+}

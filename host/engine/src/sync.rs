@@ -278,9 +278,37 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     report.incomplete = taken.incomplete;
     let lease = taken.lease;
     let mut sink_error = taken.error;
+    // Not one node but the scope's, and no relationship.
+    let nothing_listed = taken.listed == 0 && outcome.counts.edges == 0;
     let plugin_ok = match &outcome.result {
+        // Every listing failed: whatever the plugin says, that is a failed run, and
+        // nothing of it is published.
+        Ok(_) if nothing_listed && !report.incomplete.is_empty() => {
+            let groups = crate::report::causes(&report.incomplete);
+            let first = groups.first().map(|g| g.to_string()).unwrap_or_default();
+            let others = match groups.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} other causes)", n - 1),
+            };
+            report
+                .errors
+                .push(format!("sync: nothing was listed: {first}{others}"));
+            false
+        }
         Ok(summary) => {
             report.summary = Some(summary.clone());
+            if nothing_listed {
+                let scope = outcome
+                    .scope
+                    .as_ref()
+                    .map(|s| format!("{} {}", s.label, s.value))
+                    .unwrap_or_else(|| "the scope".into());
+                report.warnings.push(format!(
+                    "every listing came back empty: only {scope} was written; if it holds \
+                     resources, check that it is the one you meant and that the credentials \
+                     can see into it"
+                ));
+            }
             true
         }
         // The plugin stopped because the sink failed: the sink's error says why.

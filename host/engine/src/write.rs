@@ -32,6 +32,8 @@ pub(crate) struct Taken {
     pub spool: EdgeSpool,
     /// Labels the plugin could not list fully.
     pub incomplete: Vec<Incomplete>,
+    /// Nodes emitted besides the scope's own: what the run listed.
+    pub listed: u64,
     /// The sink failure that stopped the consumer, if one did.
     pub error: Option<SinkError>,
 }
@@ -47,6 +49,8 @@ pub(crate) struct Take<S> {
     extra_labels: BTreeMap<String, Vec<String>>,
     batcher: NodeBatcher,
     writer: Option<NodeWriter>,
+    /// The label of the scope node, once declared.
+    scope_label: String,
     taken: Taken,
 }
 
@@ -70,12 +74,14 @@ impl<S: GraphSink + 'static> Take<S> {
             extra_labels,
             batcher: NodeBatcher::new(options.batch_size),
             writer: None,
+            scope_label: String::new(),
             taken: Taken {
                 scope: None,
                 lease: None,
                 nodes: 0,
                 spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
                 incomplete: Vec::new(),
+                listed: 0,
                 error: None,
             },
         }
@@ -140,6 +146,7 @@ impl<S: GraphSink + 'static> Take<S> {
                     s.value, w.scope
                 ))),
                 None => {
+                    self.scope_label = s.label.clone();
                     let w = WriteScope {
                         plugin: self.plugin.clone(),
                         scope: s.value,
@@ -166,6 +173,13 @@ impl<S: GraphSink + 'static> Take<S> {
                 }
             },
             Emission::Nodes(b) => {
+                let is_scope = |id: &str| {
+                    self.taken
+                        .scope
+                        .as_ref()
+                        .is_some_and(|w| w.scope == id && self.scope_label == b.label)
+                };
+                self.taken.listed += b.rows.iter().filter(|r| !is_scope(&r.id)).count() as u64;
                 for ready in self.batcher.push(b) {
                     self.put_nodes(ready).await?;
                 }

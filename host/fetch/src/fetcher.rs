@@ -124,7 +124,9 @@ impl Fetcher {
             }
             Err(e) => {
                 inner.transport.stats.failure();
-                tracing::warn!(plugin = inner.creds.grants.plugin(), ?method, %url, "{e}");
+                // The plugin gets the error and says what it could not list; the run
+                // report counts failures.
+                tracing::debug!(plugin = inner.creds.grants.plugin(), ?method, %url, "{e}");
             }
         }
         result

@@ -144,7 +144,8 @@ impl Transport {
                 Ok(raw) => format!("status {}", raw.status),
                 Err(e) => secrets.redact(&e.to_string()),
             };
-            tracing::info!(plugin, url = %secrets.redact(req.url.as_str()), retry = retries, delay_ms = delay.as_millis() as u64, "{why}; retrying");
+            // Counted in the run report; one line each would bury what matters.
+            tracing::debug!(plugin, url = %secrets.redact(req.url.as_str()), retry = retries, delay_ms = delay.as_millis() as u64, "{why}; retrying");
             tokio::time::sleep(delay).await;
         }
     }

@@ -246,7 +246,7 @@ impl Catalog {
 
 /// The name in `names` closest to `typed`, if it is within a typo of it: at most a third
 /// of its letters (and at least one) inserted, deleted, replaced or swapped.
-fn closest(typed: &str, names: &[String]) -> Option<String> {
+pub fn closest(typed: &str, names: &[String]) -> Option<String> {
     let most = (typed.chars().count() / 3).max(1);
     names
         .iter()

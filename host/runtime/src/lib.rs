@@ -47,7 +47,7 @@ mod sandbox;
 mod sync;
 mod wit;
 
-pub use catalog::{Catalog, Found, Source};
+pub use catalog::{Catalog, Found, Source, closest};
 pub use config::{ConfigError, Consent, Origin, SecretSource, resolve_config, resolve_secrets};
 pub use emission::Emission;
 pub use error::{Error, ErrorKind};

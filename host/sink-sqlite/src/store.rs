@@ -283,7 +283,7 @@ impl Store {
 /// Syncing: what the `GraphSink` and `StateStore` implementations (in `sink`) call.
 impl Store {
     pub(crate) fn prepare_sync(&self, manifest: &Manifest) -> Result<(), Error> {
-        write::prepare(&self.writer, &self.reader(), manifest).map_err(|e| {
+        write::prepare(&self.writer, &|| self.reader(), manifest).map_err(|e| {
             e.at(
                 &self.path,
                 &format!("creating the indexes of plugin {:?}", manifest.name),
@@ -367,7 +367,7 @@ impl Store {
         let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
         if stage.direct().is_none() {
             // A run writing directly creates them in its own transaction.
-            write::ensure_indexes(&self.writer, &self.reader(), &write::edge_indexes(batch))
+            write::ensure_indexes(&self.writer, &|| self.reader(), &write::edge_indexes(batch))
                 .map_err(|e| e.at(&self.path, &what()))?;
         }
         stage.edges(w, batch).map_err(|e| e.at(&self.path, &what()))

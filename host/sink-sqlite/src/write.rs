@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use std::collections::BTreeMap;
 
 use infragraph_core::{ChangeCounts, EdgeBatch, Manifest, NodeBatch, WriteScope};
+use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use rusqlite::{
@@ -109,13 +110,18 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The shared reading connection, locked only for the reads that need it: never held
+/// while waiting for the write lock, since the run that holds that lock may need to read
+/// (its state, an index check) before it can let go.
+pub(crate) type Reader<'a> = dyn Fn() -> MutexGuard<'a, Connection> + 'a;
+
 /// Creates the property indexes `manifest`'s schema asks for.
 pub(crate) fn prepare(
     writer: &Writer,
-    reader: &Connection,
+    reader: &Reader<'_>,
     manifest: &Manifest,
 ) -> Result<(), Fail> {
-    claim_labels(&mut writer.lock(), reader, manifest)?;
+    claim_labels(writer, reader, manifest)?;
     let mut wanted = Vec::new();
     for kind in &manifest.schema.nodes {
         for p in kind.properties.iter().filter(|p| p.indexed) {
@@ -128,15 +134,12 @@ pub(crate) fn prepare(
 /// Registers the primary labels of `manifest` as its plugin's, or refuses the plugin when
 /// another plugin registered one of them first: its nodes would be the other plugin's.
 /// Extra labels (`UserAccount`) are shared vocabulary and not registered.
-fn claim_labels(
-    conn: &mut Connection,
-    reader: &Connection,
-    manifest: &Manifest,
-) -> Result<(), Fail> {
+fn claim_labels(writer: &Writer, reader: &Reader<'_>, manifest: &Manifest) -> Result<(), Fail> {
     // Read first: once a plugin's labels are its own, preparing writes nothing, and so
     // does not wait for a run that holds the write lock.
     let mut all_ours = true;
     {
+        let reader = reader();
         let mut owner = reader.prepare_cached("SELECT plugin FROM labels WHERE label = ?1")?;
         for kind in &manifest.schema.nodes {
             let by: Option<String> = owner.query_row([&kind.label], |r| r.get(0)).optional()?;
@@ -146,6 +149,7 @@ fn claim_labels(
     if all_ours {
         return Ok(());
     }
+    let mut conn = writer.lock();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut claim =
@@ -175,26 +179,29 @@ fn claim_labels(
 /// Creates the property indexes not yet known to exist, in one transaction.
 pub(crate) fn ensure_indexes(
     writer: &Writer,
-    reader: &Connection,
+    reader: &Reader<'_>,
     wanted: &[(String, String)],
 ) -> Result<(), Fail> {
     let mut missing = writer.unindexed(wanted);
     // Those another process created already need no write (nor wait for the lock).
-    let mut exists =
-        reader.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
     let mut there = Vec::new();
-    missing.retain(|(label, prop)| {
-        let found = exists
-            .query_row([format!("nodes_{label}_{prop}")], |_| Ok(()))
-            .optional()
-            .ok()
-            .flatten()
-            .is_some();
-        if found {
-            there.push((label.clone(), prop.clone()));
-        }
-        !found
-    });
+    {
+        let reader = reader();
+        let mut exists = reader
+            .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
+        missing.retain(|(label, prop)| {
+            let found = exists
+                .query_row([format!("nodes_{label}_{prop}")], |_| Ok(()))
+                .optional()
+                .ok()
+                .flatten()
+                .is_some();
+            if found {
+                there.push((label.clone(), prop.clone()));
+            }
+            !found
+        });
+    }
     writer.indexed(there);
     if missing.is_empty() {
         return Ok(());

@@ -728,6 +728,21 @@ fn queries_answer_from_the_store() {
         groups.lines().all(|l| l.contains("-[:MEMBER_OF]->")) && groups.contains("group-000"),
         "{groups}"
     );
+    // A comma list is a list: the same answer as the type given twice.
+    let listed = |types: &[&str]| {
+        let mut args = vec!["query", "neighbours", "AcmeUser", "user-0003"];
+        args.extend(types);
+        q(&args)
+    };
+    let commas = listed(&["--type", "MEMBER_OF,RESOURCE"]);
+    assert_eq!(
+        commas,
+        listed(&["--type", "MEMBER_OF", "--type", "RESOURCE"])
+    );
+    assert!(
+        commas.contains("MEMBER_OF") && commas.contains("RESOURCE"),
+        "{commas}"
+    );
     let path = q(&[
         "query",
         "path",
@@ -1074,4 +1089,179 @@ fn unresolved_relationships_are_a_warning_line_per_type() {
         "a warning does not fail the run: {}",
         ran.stdout
     );
+}
+
+/// `infragraph sync scaleway` with the given endpoint and organization, retries kept
+/// short by the config file.
+fn scaleway_at(w: &Work, url: &str, org: &str) -> Ran {
+    let config = w.config("[limits]\nretries = 1\n");
+    let store = w.store();
+    let mut cmd = w.cmd(&[
+        "--config",
+        &config,
+        "sync",
+        "scaleway",
+        "--store",
+        &store,
+        "--report",
+        "report.json",
+    ]);
+    cmd.env("SCW_API_URL", url)
+        .env(
+            "SCW_SECRET_KEY",
+            infragraph_tests::sim::ScalewaySim::SECRET_KEY,
+        )
+        .env("SCW_DEFAULT_ORGANIZATION_ID", org);
+    run(&mut cmd)
+}
+
+/// Issue 23, point 1: a run in which every listing failed is `failed` (exit 2), said in
+/// one line per cause rather than one per URL, with retries out of the default log.
+#[test]
+fn a_sync_that_listed_nothing_is_failed_in_a_few_lines() {
+    let w = Work::new("outcome-unreachable");
+    // A port nothing listens on: every listing is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ran = scaleway_at(
+        &w,
+        &format!("http://127.0.0.1:{port}"),
+        "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+    );
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    assert_eq!(report["status"], "failed");
+    let error = report["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("sync: nothing was listed: ")
+            && error.contains(" listings failed with network error: ")
+            && error.contains("e.g. "),
+        "{error}"
+    );
+    let said: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("scaleway:"))
+        .collect();
+    assert_eq!(said.len(), 1, "one line for one cause: {}", ran.stdout);
+    assert!(
+        !ran.stderr.contains("retrying"),
+        "retries are counted, not logged one by one: {}",
+        ran.stderr
+    );
+    assert!(
+        report["http"]["retries"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    let runs = run(&mut w.cmd(&["runs", "--json", "--store", &w.store()]));
+    assert!(runs.stdout.contains("\"failed\""), "{}", runs.stdout);
+}
+
+/// Issue 23, point 1: an organization where every listing answers empty (a wrong id, or
+/// a key that sees nothing) succeeds with a warning saying so.
+#[test]
+fn a_scope_where_every_listing_is_empty_is_a_warning() {
+    use infragraph_tests::sim::{ScalewayData, ScalewaySim};
+    let w = Work::new("outcome-empty");
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    let ran = scaleway_at(&w, &sim.url(), "11111111-2222-4333-8444-555555555555");
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let warning = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("scaleway: warning: every listing came back empty"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    assert!(
+        warning.contains("ScalewayOrganization 11111111-2222-4333-8444-555555555555"),
+        "the scope is named: {warning}"
+    );
+    // The sample organization syncs without it.
+    let w = Work::new("outcome-full");
+    let ran = scaleway_at(&w, &sim.url(), &sim.organization_id());
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(!ran.stdout.contains("came back empty"), "{}", ran.stdout);
+}
+
+/// Issue 23, point 6: the simulators write their settings into an env file and print
+/// commands that use it in a child process or subshell; nothing tells the user to export
+/// well-known variables such as `AWS_SECRET_ACCESS_KEY` into their own shell. The printed
+/// command works as printed.
+#[test]
+fn the_simulators_leave_the_users_environment_alone() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let w = Work::new("simulators-env");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simulators"))
+        .current_dir(&w.0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let last = line.contains("Ctrl-C");
+        printed.push(line);
+        if last {
+            break;
+        }
+    }
+    let env_file = std::fs::read_to_string(w.0.join("simulators.env"));
+    let settings: Vec<(String, String)> = env_file
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let printed = printed.join("\n");
+    assert!(
+        !printed.contains("export "),
+        "nothing to paste into the user's shell: {printed}"
+    );
+    assert!(printed.contains("env $(grep -v '^#' simulators.env) infragraph sync"));
+    assert!(
+        settings.iter().any(|(k, _)| k == "AWS_SECRET_ACCESS_KEY")
+            && settings.iter().any(|(k, _)| k == "SCW_SECRET_KEY"),
+        "{env_file:?}"
+    );
+    // The printed command's way: the settings in the child process only.
+    let store = w.store();
+    let mut cmd = w.cmd(&["sync", "scaleway", "--store", &store]);
+    cmd.envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let ran = run(&mut cmd);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+}
+
+/// Issue 23, point 5: a misspelt `[plugins.<name>]` section stops the command before
+/// anything runs, naming the section it probably meant; a section for an installed plugin
+/// that is not being synced is fine.
+#[test]
+fn a_misspelt_plugin_section_is_an_error_naming_the_closest() {
+    let w = Work::new("plugin-section-typo");
+    let sim = AcmeSim::start(AcmeData::sample(20, 2));
+    let store = w.store();
+    let config = w.config("[plugins.scalway]\nzones = [\"fr-par-1\"]\n");
+    let ran = w.acme(
+        &sim,
+        &["--config", &config, "sync", "example", "--store", &store],
+    );
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("[plugins.scalway]")
+            && ran.stderr.contains("did you mean [plugins.scaleway]?"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(sim.total_requests(), 0, "nothing ran");
+    let config = w.config("[plugins.scaleway]\nzones = [\"fr-par-1\"]\n");
+    ok(&w.acme(
+        &sim,
+        &["--config", &config, "sync", "example", "--store", &store],
+    ));
 }

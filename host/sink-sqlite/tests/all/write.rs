@@ -337,3 +337,57 @@ async fn a_second_store_is_told_at_once_while_a_run_writes_directly() {
     assert!(e.held, "{e}");
     publish(&s, &w, Some(&[])).await;
 }
+
+/// A run writing directly holds the write lock until it publishes. A second plugin of the
+/// same process that starts meanwhile must wait for that lock to prepare (it registers
+/// its labels), but must not hold the shared reading connection while it waits: the
+/// first run reads its state through it before it can publish. (It did hold it, and the
+/// two waited on each other until SQLite's busy timeout, ten minutes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_preparing_while_a_run_writes_directly_does_not_block_its_reads() {
+    use infragraph_core::Holder;
+    let demo = |name: &str, label: &str| -> Manifest {
+        serde_json::from_value(json!({
+            "name": name, "version": "1.0.0", "description": "", "hosts": [],
+            "credentials": [], "config": [],
+            "schema": {"nodes": [{"label": label, "description": "", "extra_labels": [],
+                                   "properties": []}], "edges": []}
+        }))
+        .unwrap()
+    };
+    let (_dir, s) = store();
+    let s = Arc::new(s);
+    s.prepare(&demo("first", "FirstThing")).await.unwrap();
+    let w = scope("first", "org", s.next_update_tag().await.unwrap());
+    let holder = Holder::this_process("2026-12-05T00:00:00Z");
+    s.lease(&w, &holder, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Alone: this run writes directly, holding the write lock from here to publication.
+    put_nodes(&s, &w, "FirstThing", &["a1"]).await;
+
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let second = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            started_tx.send(()).unwrap();
+            // New labels to register: this waits for the first run's write lock.
+            rt.block_on(s.prepare(&demo("second", "SecondThing")))
+        })
+    };
+    started_rx.recv().unwrap();
+    // Let the second plugin reach its wait (nothing asserts on time: if it has not got
+    // there yet, the reads below simply go first).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(s.get("first", "org", "cursor").await.unwrap(), None);
+    put_nodes(&s, &w, "FirstThing", &["a2"]).await;
+    publish(&s, &w, Some(&[])).await;
+    second
+        .join()
+        .unwrap()
+        .expect("the second plugin prepares once the first published");
+    assert_eq!(s.stats().unwrap().nodes["FirstThing"], 2);
+}
