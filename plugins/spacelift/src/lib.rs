@@ -263,9 +263,26 @@ impl Ingestor for Spacelift {
                     .unwrap_or("")
                     .to_owned(),
             };
-            let (events, objects) = cloudtrail::read(cx, &b)?;
-            cloudtrail = format!(", {} CloudTrail links from {objects} objects", events.len());
+            let (events, tally, objects) = cloudtrail::read(cx, &b, &out.run_ids)?;
             out.cloudtrail(cx, &events);
+            cloudtrail = format!(
+                ", {} CloudTrail links from {} of {} rows in {objects} objects",
+                events.len(),
+                tally.linked,
+                tally.rows
+            );
+            if let Some(unmatched) = tally.describe_unmatched() {
+                cx.warn(&unmatched);
+                cloudtrail.push_str(&format!(" ({unmatched})"));
+                // Rows that all miss are a misread export (or the wrong one), not an
+                // account without CloudTrail activity: the sync must not look clean, and
+                // the links of the last sync stay rather than being cleaned up.
+                if tally.linked == 0 {
+                    let reason = format!("CloudTrail linked no run: {unmatched}");
+                    cx.mark_incomplete(RUN, None, &reason);
+                    problems.push(reason);
+                }
+            }
         }
 
         let counts = format!(
@@ -284,7 +301,10 @@ impl Ingestor for Spacelift {
         );
         Ok(Summary::new(match problems.len() {
             0 => counts,
-            n => format!("{counts}; {n} queries failed, their labels kept"),
+            n => format!(
+                "{counts}; {n} problems, their labels kept: {}",
+                problems.join("; ")
+            ),
         }))
     }
 }

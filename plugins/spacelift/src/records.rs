@@ -501,10 +501,10 @@ impl Emitted {
                 (RUN, "id", e.run_id.as_str()),
                 (EC2_INSTANCE, "id", e.instance_id.as_str()),
             )
-            .prop("event_time", e.event_time.as_str())
-            .prop("event_name", e.event_name.as_str())
-            .prop("aws_account", e.aws_account.as_str())
-            .prop("aws_region", e.aws_region.as_str())
+            .prop("event_time", e.event_time.as_deref())
+            .prop("event_name", e.event_name.as_deref())
+            .prop("aws_account", e.aws_account.as_deref())
+            .prop("aws_region", e.aws_region.as_deref())
             .emit();
         }
     }

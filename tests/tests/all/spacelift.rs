@@ -723,3 +723,105 @@ fn a_removed_access_rule_is_cleaned_up_and_the_id_stands_in_for_the_name() {
     assert_eq!(account["name"], ACCOUNT, "the id stands in for the name");
     assert_eq!(sim.refused_queries(), Vec::<String>::new());
 }
+
+/// `tests/fixtures/spacelift/cloudtrail_athena_rows.json` as one object of an export.
+fn athena_export() -> (BTreeMap<String, Vec<u8>>, Json) {
+    let text = include_str!("../../fixtures/spacelift/cloudtrail_athena_rows.json");
+    let key = format!("{}athena/part-0000.json", S3Sim::PREFIX);
+    let rows: Json = serde_json::from_str(text).unwrap();
+    (BTreeMap::from([(key, text.as_bytes().to_vec())]), rows)
+}
+
+/// The session of the assumed-role ARN in a recorded `useridentity`, and the run id
+/// before its `@`, read from the recording.
+fn recorded_session(row: &Json) -> (String, String) {
+    let identity = row["useridentity"].as_str().unwrap();
+    let arn = identity
+        .split(", ")
+        .find_map(|part| part.strip_prefix("arn=arn:aws:sts::"))
+        .unwrap();
+    let session = arn.splitn(3, '/').nth(2).unwrap().to_string();
+    let run = session.split('@').next().unwrap().to_string();
+    (session, run)
+}
+
+/// Issue 15, item 3: the whole `useridentity` as Athena exports it (a struct rendered as
+/// text, the session issuer's role last) links the run of its assumed-role session to the
+/// instance the row names; the row of another caller is counted in the summary.
+#[test]
+fn athena_rows_link_the_run_of_the_assumed_role_session() {
+    let w = Work::new("spacelift-athena");
+    let (objects, rows) = athena_export();
+    let (_, run_id) = recorded_session(&rows[0]);
+    let instance = "i-0f5139368648f4f62";
+    let line = json!({"type": "node", "id": "ec2", "labels": ["EC2Instance"],
+                      "properties": {"id": instance}});
+    std::fs::write(w.0.join("others.jsonl"), format!("{line}\n")).unwrap();
+    let store = w.store();
+    ok(&run(&mut w.cmd(&[
+        "import",
+        "others.jsonl",
+        "--store",
+        &store,
+    ])));
+    // The recorded run, as a run of stack-1.
+    let mut data = SpaceliftData::sample();
+    let mut recorded = data.runs["stack-1"][0].clone();
+    recorded["id"] = json!(run_id);
+    data.runs.get_mut("stack-1").unwrap().insert(0, recorded);
+    let sim = SpaceliftSim::start(data);
+    let s3 = S3Sim::start(S3Sim::BUCKET, objects, None);
+    ok(&Setup::new(&sim).s3(&s3).sync(&w, ACCOUNT));
+    let g = w.graph();
+    let affected: BTreeSet<(String, String)> = g
+        .edge_ids()
+        .into_iter()
+        .filter(|(r, _, _)| r == "AFFECTED")
+        .map(|(_, a, b)| (a, b))
+        .collect();
+    assert_eq!(
+        affected,
+        BTreeSet::from([(run_id.clone(), instance.to_string())]),
+        "the recorded row's run and instance, nothing else resolved"
+    );
+    let report = w.report();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let summary = report["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("1 CloudTrail links from 1 of 2 rows")
+            && summary.contains("1 of 2 CloudTrail rows named no run of this account")
+            && summary.contains("sessions such as session"),
+        "{summary}"
+    );
+}
+
+/// Rows that all name no run of the account (here: the run of the recording is not one
+/// of the sample's) are not a clean success: the summary says how many and which
+/// sessions, and runs are marked incomplete, so the sync is partial and the links of the
+/// last sync are kept.
+#[test]
+fn cloudtrail_rows_matching_no_run_make_the_sync_partial() {
+    let w = Work::new("spacelift-athena-none");
+    let (objects, rows) = athena_export();
+    let (session, _) = recorded_session(&rows[0]);
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    let s3 = S3Sim::start(S3Sim::BUCKET, objects, None);
+    let ran = Setup::new(&sim).s3(&s3).sync(&w, ACCOUNT);
+    assert_eq!(ran.code, 1, "partial: {}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    assert_eq!(report["status"], "partial", "{report}");
+    let incomplete = report["incomplete"].as_array().unwrap();
+    assert_eq!(incomplete.len(), 1, "{report}");
+    assert_eq!(incomplete[0]["label"], "SpaceliftRun");
+    let reason = incomplete[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("CloudTrail linked no run")
+            && reason.contains("2 of 2 CloudTrail rows named no run of this account")
+            && reason.contains(&session),
+        "{reason}"
+    );
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(all.contains("2 of 2 CloudTrail rows named no run"), "{all}");
+    // Only the entities API's links, to instances nobody wrote.
+    assert_eq!(report["edges"]["AFFECTED"]["unresolved"], 3, "{report}");
+}
