@@ -5,9 +5,10 @@
 //!
 //! One sync: exchange the API key for a JWT (`apiKeyUser`; the host writes the secret into
 //! the request body), then ask for the account's name, spaces, stacks, worker pools,
-//! workers, users, their IdP groups and the groups' rules, and entities in one concurrent
-//! round, then page every stack's runs (`stack(id) { runs(before:)
-//! }`), all stacks at once, round after round, emitting each page as it arrives. Nodes and
+//! workers, users and entities in one concurrent round, then page every stack's runs
+//! (`stack(id) { runs(before:) }`), all stacks at once, round after round, emitting each
+//! page as it arrives. Every query selects only fields Spacelift's own clients select
+//! (`tests/fixtures/spacelift/schema.graphql`, checked by a unit test). Nodes and
 //! edges are emitted together and the host writes edges after every node, so edges between
 //! records of this sync (e.g. `COMMITTED`) exist after the first sync. If the JWT expires
 //! mid-sync, the key is exchanged again and the refused queries are resent.
