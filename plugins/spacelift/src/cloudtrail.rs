@@ -3,7 +3,7 @@
 //! GetObject. The host signs every request (credential `aws_secret_access_key`, use
 //! `aws-sigv4`); the plugin never holds the secret key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use infragraph_sdk::{Context, Request, Response, SyncError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -12,44 +12,141 @@ use quick_xml::events::{BytesRef, Event as Xml};
 use quick_xml::reader::Reader;
 use serde_json::Value;
 
-/// One `(run, instance)` pair a CloudTrail row shows, with the row's details.
+/// One `(run, instance)` pair a CloudTrail row shows, with the row's details (absent
+/// when the row lacks them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub run_id: String,
     pub instance_id: String,
-    pub event_time: String,
-    pub event_name: String,
-    pub aws_account: String,
-    pub aws_region: String,
+    pub event_time: Option<String>,
+    pub event_name: Option<String>,
+    pub aws_account: Option<String>,
+    pub aws_region: Option<String>,
 }
 
-/// The run a row's caller is: Spacelift assumes roles with the session name
-/// `<run id>@spacelift.io`, so the identity ends in `/<run id>@spacelift.io`.
-fn run_of(user_identity: &str) -> Option<String> {
-    let session = user_identity.rsplit('/').next()?;
-    let run = session.strip_suffix("@spacelift.io")?;
-    (!run.is_empty()).then(|| run.to_owned())
+/// What the rows of an export gave: how many were read, and why those that link nothing
+/// do not. A row counts once, under the first reason that applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub rows: usize,
+    /// Rows linking a run of this account to at least one instance.
+    pub linked: usize,
+    /// Rows whose caller is no assumed-role session (a user, a service).
+    pub no_session: usize,
+    /// Rows whose session names no run of this account.
+    pub unknown_run: usize,
+    /// The first few sessions of those, to show what the export holds.
+    pub unknown_examples: Vec<String>,
+    /// Rows of a run that name no instance (a call that touched none).
+    pub no_instance: usize,
 }
 
-/// Every instance id a row names: in `requestparameters` and `responseelements` (JSON
-/// text holding `instancesSet.items[].instanceId`), and in `resources` (text holding ARNs
-/// `arn:aws:ec2:<region>:<account>:instance/<id>`).
+impl Tally {
+    /// Rows that named no run of this account, for either reason.
+    pub fn unmatched(&self) -> usize {
+        self.no_session + self.unknown_run
+    }
+
+    /// What the rows that named no run of this account were, when there are any.
+    pub fn describe_unmatched(&self) -> Option<String> {
+        let n = self.unmatched();
+        if n == 0 {
+            return None;
+        }
+        let examples = match self.unknown_examples.as_slice() {
+            [] => String::new(),
+            e => format!(", sessions such as {}", e.join(", ")),
+        };
+        Some(format!(
+            "{n} of {} CloudTrail rows named no run of this account: {} without an \
+             assumed-role session, {} whose session names no run read this sync{examples}",
+            self.rows, self.no_session, self.unknown_run
+        ))
+    }
+
+    fn add(&mut self, other: Tally) {
+        self.rows += other.rows;
+        self.linked += other.linked;
+        self.no_session += other.no_session;
+        self.unknown_run += other.unknown_run;
+        self.no_instance += other.no_instance;
+        for e in other.unknown_examples {
+            if self.unknown_examples.len() < EXAMPLES {
+                self.unknown_examples.push(e);
+            }
+        }
+    }
+}
+
+/// Unknown sessions quoted in the summary.
+const EXAMPLES: usize = 3;
+
+/// The session name of the first assumed-role ARN in a row's `useridentity`
+/// (`arn:<partition>:sts::<account>:assumed-role/<role>/<session>`), wherever it stands:
+/// in Athena's rendering of the struct (`{type=AssumedRole, principalid=…,
+/// arn=arn:aws:sts::…:assumed-role/…/<session>, …, sessioncontext={…,
+/// sessionissuer={…, arn=arn:aws:iam::…:role/…}}}`), as `arn=<ARN>` alone, as the bare
+/// ARN, or in JSON. The session ends where the struct's or JSON's punctuation begins.
+pub fn session_of(user_identity: &str) -> Option<&str> {
+    user_identity.match_indices("arn:").find_map(|(at, _)| {
+        let rest = &user_identity[at..];
+        let end = rest
+            .find(|c: char| matches!(c, ',' | '}' | ']' | '"') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let parts: Vec<&str> = rest[..end].splitn(6, ':').collect();
+        let [_, _, "sts", "", _, resource] = parts.as_slice() else {
+            return None;
+        };
+        let mut path = resource.splitn(3, '/');
+        match (path.next(), path.next(), path.next()) {
+            (Some("assumed-role"), Some(role), Some(session))
+                if !role.is_empty() && !session.is_empty() =>
+            {
+                Some(session)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// The run a session names: Spacelift assumes a stack's role with the run's id as the
+/// session name, followed by `@` and more (`01K6DZ7S8Q1CN6YW2VW82JCYYX@<stack…>` in a
+/// real export, cut at AWS's 64 characters; `run-1@spacelift.io` in Cartography's
+/// sample). A role assumed again with the run id alone as the session (Spacelift's docs
+/// suggest it) has no `@`. Whether it is a run is decided against the account's runs.
+pub fn run_of(session: &str) -> &str {
+    session.split('@').next().unwrap_or(session)
+}
+
+/// A field as text: a string as it is, anything else (an object, when the export kept
+/// JSON) as JSON.
+fn text_of(row: &Value, field: &str) -> Option<String> {
+    match row.get(field)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Every instance id a row names: in `requestparameters` and `responseelements` (JSON,
+/// as text or not, holding `instancesSet.items[].instanceId`), and in `resources` (text
+/// holding ARNs `arn:aws:ec2:<region>:<account>:instance/<id>`).
 fn instances_of(row: &Value) -> Vec<String> {
     let mut ids = Vec::new();
     for field in ["requestparameters", "responseelements"] {
-        let Some(text) = row.get(field).and_then(Value::as_str) else {
-            continue;
+        let v = match row.get(field) {
+            Some(Value::String(text)) => serde_json::from_str::<Value>(text).ok(),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            _ => None,
         };
-        let Ok(v) = serde_json::from_str::<Value>(text) else {
-            continue;
-        };
+        let Some(v) = v else { continue };
         for item in v["instancesSet"]["items"].as_array().into_iter().flatten() {
             if let Some(id) = item["instanceId"].as_str() {
                 ids.push(id.to_owned());
             }
         }
     }
-    if let Some(text) = row.get("resources").and_then(Value::as_str) {
+    if let Some(text) = text_of(row, "resources") {
         for part in text.split(":instance/").skip(1) {
             let id: String = part
                 .chars()
@@ -65,9 +162,9 @@ fn instances_of(row: &Value) -> Vec<String> {
     ids
 }
 
-/// The events of one object's rows (a JSON array, or JSON lines). Rows without a
-/// Spacelift run or an instance are skipped.
-pub fn events(body: &[u8]) -> Result<Vec<Event>, String> {
+/// The events of one object's rows (a JSON array, or JSON lines) whose session names a
+/// run in `runs`, and the tally of every row.
+pub fn events(body: &[u8], runs: &BTreeSet<String>) -> Result<(Vec<Event>, Tally), String> {
     let text = String::from_utf8_lossy(body);
     let rows: Vec<Value> = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Array(rows)) => rows,
@@ -80,14 +177,34 @@ pub fn events(body: &[u8]) -> Result<Vec<Event>, String> {
             .map_err(|e| format!("neither a JSON array nor JSON lines: {e}"))?,
     };
     let mut out = Vec::new();
+    let mut tally = Tally {
+        rows: rows.len(),
+        ..Tally::default()
+    };
     for row in &rows {
-        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let Some(run_id) = run_of(&text("useridentity")) else {
+        let identity = text_of(row, "useridentity").unwrap_or_default();
+        let Some(session) = session_of(&identity) else {
+            tally.no_session += 1;
             continue;
         };
-        for instance_id in instances_of(row) {
+        let run_id = run_of(session);
+        if !runs.contains(run_id) {
+            tally.unknown_run += 1;
+            if tally.unknown_examples.len() < EXAMPLES {
+                tally.unknown_examples.push(session.to_owned());
+            }
+            continue;
+        }
+        let instances = instances_of(row);
+        if instances.is_empty() {
+            tally.no_instance += 1;
+            continue;
+        }
+        tally.linked += 1;
+        let text = |k: &str| row.get(k).and_then(Value::as_str).map(str::to_owned);
+        for instance_id in instances {
             out.push(Event {
-                run_id: run_id.clone(),
+                run_id: run_id.to_owned(),
                 instance_id,
                 event_time: text("eventtime"),
                 event_name: text("eventname"),
@@ -96,7 +213,7 @@ pub fn events(body: &[u8]) -> Result<Vec<Event>, String> {
             });
         }
     }
-    Ok(out)
+    Ok((out, tally))
 }
 
 /// Keeps the latest event of each `(run, instance)`: the graph holds one `AFFECTED` per
@@ -193,10 +310,15 @@ pub struct Bucket {
 /// Objects read per host call: CloudTrail exports hold many small files.
 const GET_BATCH: usize = 32;
 
-/// Lists every `.json` object under the prefix and returns their events. A listing or
+/// Lists every `.json` object under the prefix and returns the events of rows naming a
+/// run in `runs`, the tally of all rows, and how many objects were read. A listing or
 /// object that fails is an error naming it, and fails the sync (so nothing is cleaned up
 /// on a run that could not read the trail).
-pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncError> {
+pub fn read(
+    cx: &mut Context,
+    b: &Bucket,
+    runs: &BTreeSet<String>,
+) -> Result<(Vec<Event>, Tally, usize), SyncError> {
     let base = format!(
         "{}/{}",
         b.endpoint.trim_end_matches('/'),
@@ -227,7 +349,7 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
             None => break,
         }
     }
-    let mut events = Vec::new();
+    let (mut events, mut tally) = (Vec::new(), Tally::default());
     for chunk in keys.chunks(GET_BATCH) {
         let requests = chunk
             .iter()
@@ -240,10 +362,12 @@ pub fn read(cx: &mut Context, b: &Bucket) -> Result<(Vec<Event>, usize), SyncErr
                 &format!("read object {key:?} of bucket {:?}", b.bucket),
             )?;
             resp.error_for_status()?;
-            events.extend(events_of(key, &resp.body)?);
+            let (found, counted) = events_of(key, &resp.body, runs)?;
+            events.extend(found);
+            tally.add(counted);
         }
     }
-    Ok((latest(events), keys.len()))
+    Ok((latest(events), tally, keys.len()))
 }
 
 /// An auth error when S3 refused the signed request, naming what to check.
@@ -259,8 +383,12 @@ fn refused(resp: &Response, what: &str) -> Result<(), SyncError> {
     )))
 }
 
-fn events_of(key: &str, body: &[u8]) -> Result<Vec<Event>, SyncError> {
-    events(body).map_err(|e| SyncError::provider(format!("S3 object {key:?}: {e}")))
+fn events_of(
+    key: &str,
+    body: &[u8],
+    runs: &BTreeSet<String>,
+) -> Result<(Vec<Event>, Tally), SyncError> {
+    events(body, runs).map_err(|e| SyncError::provider(format!("S3 object {key:?}: {e}")))
 }
 
 #[cfg(test)]
@@ -269,17 +397,33 @@ mod tests {
 
     const SAMPLE: &str =
         include_str!("../../../tests/fixtures/spacelift/cloudtrail_ec2_ownership_records.json");
+    /// Athena's rows as a real export has them (Cartography's parsing tests).
+    const ATHENA: &str =
+        include_str!("../../../tests/fixtures/spacelift/cloudtrail_athena_rows.json");
+
+    fn runs(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
 
     #[test]
     fn sample_rows_give_runs_and_instances() {
-        let got = latest(events(SAMPLE.as_bytes()).unwrap());
+        let (found, tally) = events(SAMPLE.as_bytes(), &runs(&["run-1", "run-2"])).unwrap();
+        assert_eq!(
+            tally,
+            Tally {
+                rows: 4,
+                linked: 4,
+                ..Tally::default()
+            }
+        );
+        let got = latest(found);
         let pairs: Vec<(&str, &str, &str)> = got
             .iter()
             .map(|e| {
                 (
                     e.run_id.as_str(),
                     e.instance_id.as_str(),
-                    e.event_name.as_str(),
+                    e.event_name.as_deref().unwrap_or_default(),
                 )
             })
             .collect();
@@ -292,9 +436,81 @@ mod tests {
                 ("run-2", "i-89abcdef", "RunInstances"),
             ]
         );
-        assert_eq!(got[0].event_time, "2024-01-01T12:00:00Z");
-        assert_eq!(got[0].aws_account, "000000000000");
-        assert_eq!(got[0].aws_region, "us-east-1");
+        assert_eq!(got[0].event_time.as_deref(), Some("2024-01-01T12:00:00Z"));
+        assert_eq!(got[0].aws_account.as_deref(), Some("000000000000"));
+        assert_eq!(got[0].aws_region.as_deref(), Some("us-east-1"));
+    }
+
+    /// The whole `useridentity` as Athena exports it: the run is the session of the
+    /// assumed-role ARN (not what follows the struct's last `/`, which is the session
+    /// issuer's role and its closing braces), up to its `@`.
+    #[test]
+    fn athena_rows_give_the_run_of_the_assumed_role_session() {
+        let rows: Vec<Value> = serde_json::from_str(ATHENA).unwrap();
+        let identity = rows[0]["useridentity"].as_str().unwrap();
+        let session = session_of(identity).unwrap();
+        assert_eq!(
+            session,
+            "01K6DZ7S8Q1CN6YW2VW82JCYYX@workload-prod-ai_us-west-2_infrastruc"
+        );
+        assert_eq!(run_of(session), "01K6DZ7S8Q1CN6YW2VW82JCYYX");
+        let other = rows[1]["useridentity"].as_str().unwrap();
+        assert_eq!(session_of(other), Some("session"));
+
+        let run = run_of(session);
+        let (found, tally) = events(ATHENA.as_bytes(), &runs(&[run])).unwrap();
+        let instances: Vec<(&str, &str)> = found
+            .iter()
+            .map(|e| (e.run_id.as_str(), e.instance_id.as_str()))
+            .collect();
+        // The instance is in both `responseelements` and `resources`: one pair.
+        assert_eq!(instances, [(run, "i-0f5139368648f4f62")]);
+        assert_eq!(found[0].event_time, None, "the recording has no eventtime");
+        assert_eq!(
+            tally,
+            Tally {
+                rows: 2,
+                linked: 1,
+                unknown_run: 1,
+                unknown_examples: vec!["session".into()],
+                ..Tally::default()
+            }
+        );
+
+        // Without that run in the account, nothing links and every row is counted.
+        let (found, tally) = events(ATHENA.as_bytes(), &runs(&["run-1"])).unwrap();
+        assert!(found.is_empty());
+        assert_eq!((tally.rows, tally.linked, tally.unmatched()), (2, 0, 2));
+        assert_eq!(tally.unknown_examples[0], session);
+    }
+
+    #[test]
+    fn sessions_are_found_in_every_form() {
+        let arn = "arn:aws:sts::1:assumed-role/r/run-9@stack";
+        for identity in [
+            arn.to_string(),
+            format!("arn={arn}"),
+            format!(r#"{{"type":"AssumedRole","arn":"{arn}","accountId":"1"}}"#),
+            format!(
+                "{{type=AssumedRole, arn={arn}, sessioncontext={{sessionissuer={{arn=arn:aws:iam::1:role/r}}}}}}"
+            ),
+            format!("{{arn={}}}", arn.replace("arn:aws:", "arn:aws-us-gov:")),
+        ] {
+            assert_eq!(session_of(&identity), Some("run-9@stack"), "{identity}");
+        }
+        for none in [
+            "",
+            "{type=IAMUser, arn=arn:aws:iam::1:user/alice}",
+            "{type=Role, arn=arn:aws:iam::1:role/r}",
+            "arn:aws:sts::1:assumed-role/r/",
+            "arn:aws:sts::1:federated-user/bob",
+        ] {
+            assert_eq!(session_of(none), None, "{none}");
+        }
+        assert_eq!(
+            run_of("01K6DZ7S8Q1CN6YW2VW82JCYYX"),
+            "01K6DZ7S8Q1CN6YW2VW82JCYYX"
+        );
     }
 
     #[test]
@@ -352,10 +568,12 @@ mod tests {
 
     #[test]
     fn json_lines_are_read_too() {
-        let line = r#"{"useridentity": "arn=x/run-9@spacelift.io", "resources": "[{arn=arn:aws:ec2:eu-west-1:1:instance/i-0abc}]", "eventtime": "t", "eventname": "StopInstances", "account": "1", "awsregion": "eu-west-1"}"#;
-        let got = events(format!("{line}\n{line}\n").as_bytes()).unwrap();
+        let line = r#"{"useridentity": "arn=arn:aws:sts::1:assumed-role/r/run-9@spacelift.io", "resources": [{"ARN": "arn:aws:ec2:eu-west-1:1:instance/i-0abc"}], "eventtime": "t", "eventname": "StopInstances", "account": "1", "awsregion": "eu-west-1"}"#;
+        let (got, tally) =
+            events(format!("{line}\n{line}\n").as_bytes(), &runs(&["run-9"])).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].instance_id, "i-0abc");
-        assert!(events(b"not json").is_err());
+        assert_eq!((tally.rows, tally.linked), (2, 2));
+        assert!(events(b"not json", &runs(&[])).is_err());
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// The exchange of the API key for a JWT. The secret is the host's placeholder: the host
 /// writes the value, JSON-escaped, into the body it sends, so the plugin never holds it.
-const LOGIN: &str = "mutation GetSpaceliftToken($id: ID!, $secret: String!) { apiKeyUser(id: $id, secret: $secret) { jwt } }";
+pub const LOGIN: &str = "mutation GetSpaceliftToken($id: ID!, $secret: String!) { apiKeyUser(id: $id, secret: $secret) { jwt } }";
 
 /// One query to send.
 #[derive(Debug, Clone)]

@@ -5,9 +5,10 @@
 //!
 //! One sync: exchange the API key for a JWT (`apiKeyUser`; the host writes the secret into
 //! the request body), then ask for the account's name, spaces, stacks, worker pools,
-//! workers, users, their IdP groups and the groups' rules, and entities in one concurrent
-//! round, then page every stack's runs (`stack(id) { runs(before:)
-//! }`), all stacks at once, round after round, emitting each page as it arrives. Nodes and
+//! workers, users and entities in one concurrent round, then page every stack's runs
+//! (`stack(id) { runs(before:) }`), all stacks at once, round after round, emitting each
+//! page as it arrives. Every query selects only fields Spacelift's own clients select
+//! (`tests/fixtures/spacelift/schema.graphql`, checked by a unit test). Nodes and
 //! edges are emitted together and the host writes edges after every node, so edges between
 //! records of this sync (e.g. `COMMITTED`) exist after the first sync. If the JWT expires
 //! mid-sync, the key is exchanged again and the refused queries are resent.
@@ -29,26 +30,38 @@ use crate::schema::{ACCOUNT, COMMIT, RUN, SPACE, STACK, USER, WORKER, WORKER_POO
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The queries of `tests/fixtures/spacelift/graphql_queries.json`, with the fields the
-/// schema needs added (`type` of a worker pool, a stack's `workerPool`, a worker's `busy`
-/// and `metadata`), and the account's `name`, `managedUsers`, `managedUserGroups` and run
-/// paging from the public Spacelift schema (README: "Where the queries come from").
+/// The queries, each selecting only fields Spacelift's own clients select
+/// (`tests/fixtures/spacelift/schema.graphql` says which client, file and commit; a unit
+/// test checks every query against it). From the original tool's queries
+/// (`tests/fixtures/spacelift/graphql_queries.json`) they drop what the API does not have
+/// (a pool's `type`, a worker's `status`) and add a stack's `workerPool`, a worker's
+/// `busy`, `drained` and `metadata`, the account's `name`, `managedUsers` and run paging
+/// (README: "Where the queries come from").
 const ACCOUNT_NAME: &str = "query AccountName { name }";
 const SPACES: &str = "query { spaces { id name description parentSpace } }";
 const STACKS: &str = "query { stacks { id name description state administrative repository branch projectRoot space workerPool { id } } }";
-const WORKER_POOLS: &str = "query { workerPools { id name description type space } }";
-const WORKERS: &str = "query { workerPools { id workers { id status busy metadata } } }";
+const WORKER_POOLS: &str = "query { workerPools { id name description space } }";
+const WORKERS: &str = "query { workerPools { id workers { id busy drained metadata } } }";
 const USERS: &str =
     "query { managedUsers { id username invitationEmail accessRules { space spaceAccessLevel } } }";
-/// The IdP groups each user was in at the last login, asked apart from the users so that
-/// a failure costs the group roles only.
-const MEMBERSHIPS: &str = "query { managedUsers { id username latestGroups } }";
-const GROUPS: &str =
-    "query { managedUserGroups { id groupName accessRules { space spaceAccessLevel } } }";
 const ENTITIES: &str = "query { stacks { id entities { type creator { id } updater { id } vendor { __typename ... on EntityVendorTerraform { terraform { __typename ... on TerraformResource { values } } } } } } }";
 /// Runs of one stack, newest first, a page at a time: `before` is the last run of the
 /// previous page. A stack with thousands of runs is never one unbounded answer.
 const RUNS: &str = "query StackRuns($stack: ID!, $before: ID) { stack(id: $stack) { id runs(before: $before) { id type state commit { hash authorLogin authorName message timestamp url } branch createdAt triggeredBy } } }";
+
+/// The first round: each query's root field, its text, and the labels it feeds. A failure
+/// marks those labels incomplete, so the host keeps their nodes (and the edges touching
+/// them) from the last sync instead of deleting them. Without the account's name the id
+/// stands in: nothing is lost.
+const FIRST_ROUND: [(&str, &str, &[&str]); 7] = [
+    ("name", ACCOUNT_NAME, &[]),
+    ("spaces", SPACES, &[SPACE]),
+    ("stacks", STACKS, &[STACK, RUN, COMMIT]),
+    ("workerPools", WORKER_POOLS, &[WORKER_POOL]),
+    ("workerPools", WORKERS, &[WORKER]),
+    ("managedUsers", USERS, &[USER]),
+    ("stacks", ENTITIES, &[]),
+];
 
 /// Stacks whose runs are asked for in one host call.
 const RUN_BATCH: usize = 64;
@@ -174,38 +187,13 @@ impl Ingestor for Spacelift {
 
         let mut out = Emitted::new(&account);
         let mut problems = Vec::new();
-        let first = [
-            Query::new("name", ACCOUNT_NAME),
-            Query::new("spaces", SPACES),
-            Query::new("stacks", STACKS),
-            Query::new("workerPools", WORKER_POOLS),
-            Query::new("workerPools", WORKERS),
-            Query::new("managedUsers", USERS),
-            Query::new("managedUsers", MEMBERSHIPS),
-            Query::new("managedUserGroups", GROUPS),
-            Query::new("stacks", ENTITIES),
-        ];
-        // The labels each query feeds: a failure marks them incomplete, so the host keeps
-        // their nodes (and the edges touching them) from the last sync instead of deleting
-        // them. Without the account's name the id stands in: nothing is lost. Without
-        // memberships or groups, the group roles (`HAS_ROLE_IN` of users) are.
-        let feeds: [&[&str]; 9] = [
-            &[],
-            &[SPACE],
-            &[STACK, RUN, COMMIT],
-            &[WORKER_POOL],
-            &[WORKER],
-            &[USER],
-            &[USER],
-            &[USER],
-            &[],
-        ];
+        let first: Vec<Query> = FIRST_ROUND
+            .iter()
+            .map(|(field, text, _)| Query::new(field, text))
+            .collect();
         let answers = client.query_many(cx, &first);
         let mut stacks = Vec::new();
-        let (mut users, mut members, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-        // Whether every user's groups and every group's rules were read without errors.
-        let (mut members_complete, mut groups_complete) = (false, false);
-        for ((q, labels), answer) in first.iter().zip(feeds).zip(answers) {
+        for ((field, text, labels), answer) in FIRST_ROUND.iter().zip(answers) {
             // Why the labels this query feeds are incomplete: GraphQL errors in the answer,
             // or no answer at all (the request failed after the host's retries).
             let (answer, failure) = match answer {
@@ -216,13 +204,12 @@ impl Ingestor for Spacelift {
                 Err(e @ SyncError::Auth(_)) => return Err(e),
                 Err(e) => (
                     Answer::Data(Value::Null),
-                    Some(format!("the `{}` query failed: {e}", q.field)),
+                    Some(format!("the `{field}` query failed: {e}")),
                 ),
             };
-            let complete = failure.is_none();
             if let Some(reason) = failure {
                 cx.warn(&reason);
-                for label in labels {
+                for label in *labels {
                     cx.mark_incomplete(label, None, &reason);
                 }
                 problems.push(reason);
@@ -233,7 +220,7 @@ impl Ingestor for Spacelift {
                 Value::Array(items) => items,
                 _ => Vec::new(),
             };
-            match q.text {
+            match *text {
                 ACCOUNT_NAME => out.account(cx, name.as_deref()),
                 SPACES => out.spaces(cx, &items),
                 STACKS => {
@@ -245,26 +232,11 @@ impl Ingestor for Spacelift {
                 }
                 WORKER_POOLS => out.worker_pools(cx, &items),
                 WORKERS => out.workers(cx, &items),
-                USERS => users = items,
-                MEMBERSHIPS => {
-                    members_complete = complete;
-                    members = items;
-                }
-                GROUPS => {
-                    groups_complete = complete;
-                    groups = items;
-                }
+                USERS => out.managed_users(cx, &items),
                 ENTITIES => out.entities(cx, &items),
                 _ => unreachable!("every query is handled"),
             }
         }
-        out.managed_users(
-            cx,
-            &users,
-            (&members, members_complete),
-            &groups,
-            groups_complete,
-        );
 
         let runs_failed = page_runs(cx, &mut client, &mut out, &stacks)?;
         if let Some(reason) = runs_failed {
@@ -292,20 +264,36 @@ impl Ingestor for Spacelift {
                     .unwrap_or("")
                     .to_owned(),
             };
-            let (events, objects) = cloudtrail::read(cx, &b)?;
-            cloudtrail = format!(", {} CloudTrail links from {objects} objects", events.len());
+            let (events, tally, objects) = cloudtrail::read(cx, &b, &out.run_ids)?;
             out.cloudtrail(cx, &events);
+            cloudtrail = format!(
+                ", {} CloudTrail links from {} of {} rows in {objects} objects",
+                events.len(),
+                tally.linked,
+                tally.rows
+            );
+            if let Some(unmatched) = tally.describe_unmatched() {
+                cx.warn(&unmatched);
+                cloudtrail.push_str(&format!(" ({unmatched})"));
+                // Rows that all miss are a misread export (or the wrong one), not an
+                // account without CloudTrail activity: the sync must not look clean, and
+                // the links of the last sync stay rather than being cleaned up.
+                if tally.linked == 0 {
+                    let reason = format!("CloudTrail linked no run: {unmatched}");
+                    cx.mark_incomplete(RUN, None, &reason);
+                    problems.push(reason);
+                }
+            }
         }
 
         let counts = format!(
-            "{} spaces, {} stacks, {} runs, {} commits, {} users ({} roles, {} from groups), {} worker pools, {} workers ({} executing a run), {} entity links{cloudtrail}; {} token exchanges",
+            "{} spaces, {} stacks, {} runs, {} commits, {} users ({} roles), {} worker pools, {} workers ({} executing a run), {} entity links{cloudtrail}; {} token exchanges",
             out.spaces,
             out.stacks,
             out.runs,
             out.commits.len(),
             out.users.len(),
             out.roles,
-            out.group_roles,
             out.pools,
             out.workers,
             out.executed,
@@ -314,7 +302,10 @@ impl Ingestor for Spacelift {
         );
         Ok(Summary::new(match problems.len() {
             0 => counts,
-            n => format!("{counts}; {n} queries failed, their labels kept"),
+            n => format!(
+                "{counts}; {n} problems, their labels kept: {}",
+                problems.join("; ")
+            ),
         }))
     }
 }
@@ -398,6 +389,51 @@ mod tests {
         );
         let e = account_from_endpoint("http://127.0.0.1:9/graphql").unwrap_err();
         assert!(e.to_string().contains("SPACELIFT_ACCOUNT_ID"), "{e}");
+    }
+
+    /// Every query the plugin can send (the login, the first round, the run pages) selects
+    /// only fields and arguments Spacelift's clients select, so a field the API does not
+    /// have fails here rather than in a user's sync.
+    #[test]
+    fn every_query_is_in_the_schema_spacelifts_clients_use() {
+        let schema = infragraph_graphql_check::Schema::parse(include_str!(
+            "../../../tests/fixtures/spacelift/schema.graphql"
+        ))
+        .expect("the schema parses");
+        let queries = FIRST_ROUND
+            .iter()
+            .map(|(_, text, _)| *text)
+            .chain([RUNS, graphql::LOGIN]);
+        for q in queries {
+            if let Err(e) = schema.check(q) {
+                panic!("{q}\n{e}");
+            }
+        }
+        // What the plugin asked before: a pool's `type`, a worker's `status` and a user's
+        // `latestGroups` do not exist.
+        for (q, field, on) in [
+            (
+                WORKER_POOLS.replace(" space ", " type space "),
+                "type",
+                "WorkerPool",
+            ),
+            (
+                WORKERS.replace(" busy ", " status busy "),
+                "status",
+                "Worker",
+            ),
+            (
+                USERS.replace(" invitationEmail ", " latestGroups "),
+                "latestGroups",
+                "ManagedUser",
+            ),
+        ] {
+            let e = schema.check(&q).expect_err(&q).to_string();
+            assert_eq!(
+                e,
+                format!("Cannot query field \"{field}\" on type \"{on}\".")
+            );
+        }
     }
 
     #[test]

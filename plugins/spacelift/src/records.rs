@@ -46,46 +46,63 @@ fn rank(level: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// Where a role in a space comes from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Via {
-    /// The user's own access rule.
-    Direct,
-    /// The access rule of an IdP group (`managedUserGroups`) the user is a member of.
-    Group(String),
-}
-
-/// A user's effective role in each space: the highest of the user's own rule and the
-/// rules of the groups the user belongs to (Spacelift applies a group's permissions
-/// "unless the user's permissions are higher"). On a tie the user's own rule is named,
-/// else the first group by name. `direct` is `(space, level)` of the user's rules,
-/// `groups` the rules of each group the user is a member of.
-pub fn effective_roles<'a>(
-    direct: impl IntoIterator<Item = (&'a str, &'a str)>,
-    groups: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
-) -> BTreeMap<String, (String, Via)> {
-    let mut best: BTreeMap<String, (usize, String, Via)> = BTreeMap::new();
-    let candidates = direct
-        .into_iter()
-        .map(|(space, level)| (space, level, Via::Direct))
-        .chain(
-            groups
-                .into_iter()
-                .map(|(group, space, level)| (space, level, Via::Group(group.to_owned()))),
-        );
-    for (space, level, via) in candidates {
+/// A user's role in each space from the user's own access rules: the highest level a
+/// space's rules give, lower-cased. `rules` is `(space, level)` of each rule.
+pub fn own_roles<'a>(
+    rules: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    let mut best: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for (space, level) in rules {
         let r = rank(level);
-        let better = match best.get(space) {
-            None => true,
-            Some((have, _, have_via)) => r > *have || (r == *have && via < *have_via),
-        };
-        if better {
-            best.insert(space.to_owned(), (r, level.to_ascii_lowercase(), via));
+        if best.get(space).is_none_or(|(have, _)| r > *have) {
+            best.insert(space.to_owned(), (r, level.to_ascii_lowercase()));
         }
     }
     best.into_iter()
-        .map(|(space, (_, role, via))| (space, (role, via)))
+        .map(|(space, (_, role))| (space, role))
         .collect()
+}
+
+/// A worker's status from the flags the API has (`drained`, `busy`): a drained worker
+/// takes no new run, whether or not it is finishing one.
+pub fn worker_status(busy: Option<bool>, drained: Option<bool>) -> Option<&'static str> {
+    match (drained, busy) {
+        (Some(true), _) => Some("DRAINED"),
+        (_, Some(true)) => Some("BUSY"),
+        (Some(false), Some(false)) => Some("IDLE"),
+        _ => None,
+    }
+}
+
+/// A time the API gives as Unix seconds (`Run.createdAt`, `Commit.timestamp` are `Int`
+/// in Spacelift's schema), as RFC 3339 UTC. A string is kept as it is.
+pub fn time_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Number(n) => n.as_i64().map(rfc3339),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, by the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `EXECUTED` pairs `(worker, run)` the API's data pins down: in a private pool with
@@ -131,13 +148,14 @@ pub struct Emitted {
     pub workers: usize,
     pub runs: usize,
     pub entity_links: usize,
-    /// `HAS_ROLE_IN` edges, and how many of them a group's rule gave.
+    /// `HAS_ROLE_IN` edges.
     pub roles: usize,
-    pub group_roles: usize,
     /// `EXECUTED` edges.
     pub executed: usize,
     /// Commits emitted, by SHA.
     pub commits: BTreeSet<String>,
+    /// Runs emitted, by id: CloudTrail rows are matched against them.
+    pub run_ids: BTreeSet<String>,
     /// Users emitted, by login.
     pub users: BTreeSet<String>,
     /// Logins of managed users.
@@ -163,9 +181,9 @@ impl Emitted {
             runs: 0,
             entity_links: 0,
             roles: 0,
-            group_roles: 0,
             executed: 0,
             commits: BTreeSet::new(),
+            run_ids: BTreeSet::new(),
             users: BTreeSet::new(),
             managed: BTreeSet::new(),
             triggers: BTreeMap::new(),
@@ -256,7 +274,9 @@ impl Emitted {
             cx.node(WORKER_POOL, id)
                 .prop("name", text(p, "name"))
                 .prop("description", text(p, "description"))
-                .prop("pool_type", text(p, "type"))
+                // `workerPools` lists the account's private pools; the public pool is not
+                // one of them (a stack on it has `workerPool: null`).
+                .prop("pool_type", "PRIVATE")
                 .prop("space_id", text(p, "space"))
                 .prop("spacelift_account_id", self.account.as_str())
                 .emit();
@@ -269,7 +289,7 @@ impl Emitted {
         }
     }
 
-    /// Workers of each pool (`workerPools { id workers { id status busy metadata } }`),
+    /// Workers of each pool (`workerPools { id workers { id busy drained metadata } }`),
     /// remembering the busy ones for `EXECUTED`.
     pub fn workers(&mut self, cx: &mut Context, pools: &[Value]) {
         for p in pools {
@@ -284,7 +304,13 @@ impl Emitted {
                 }
                 cx.node(WORKER, id)
                     .prop("name", worker_name(id, text(w, "metadata")))
-                    .prop("status", text(w, "status"))
+                    .prop(
+                        "status",
+                        worker_status(
+                            w.get("busy").and_then(Value::as_bool),
+                            w.get("drained").and_then(Value::as_bool),
+                        ),
+                    )
                     .prop("worker_pool_id", pool)
                     .prop("spacelift_account_id", self.account.as_str())
                     .emit();
@@ -310,95 +336,30 @@ impl Emitted {
         self.resource(cx, USER, login);
     }
 
-    /// Managed users and their roles: one `HAS_ROLE_IN {role, via, group}` per space
-    /// where the user's own access rules (`managedUsers { accessRules }`) or those of the
-    /// IdP groups the user was in at the last login (`latestGroups`, matched by exact
-    /// name to `managedUserGroups { groupName accessRules }`) give a role; the highest
-    /// role wins (see [`effective_roles`]). `members` is the membership answer and
-    /// whether it came without errors (then a user it lists without groups, or not at
-    /// all, is in none); `groups` the groups answer, `groups_complete` likewise.
-    ///
-    /// A user whose groups are unknown (the groups' rules not all read, or the user
-    /// missing from a membership answer that came with errors) could have a higher role
-    /// from a group than the own rule says, so only own `admin` roles, which no group can
-    /// raise, are written for that user; the caller marks users incomplete, so the host
-    /// keeps the rest from the last sync.
-    pub fn managed_users(
-        &mut self,
-        cx: &mut Context,
-        users: &[Value],
-        (members, members_complete): (&[Value], bool),
-        groups: &[Value],
-        groups_complete: bool,
-    ) {
-        let login_of = |u: &Value| {
-            text(u, "username")
-                .or_else(|| text(u, "id"))
-                .map(str::to_owned)
-        };
-        let rules = |v: &Value| -> Vec<(String, String)> {
-            v["accessRules"]
+    /// Managed users and their roles: one `HAS_ROLE_IN {role}` per space the user's own
+    /// access rules (`managedUsers { accessRules }`) name. IdP group rules give members
+    /// more, but the API does not say who is in a group (a managed user has only a
+    /// `groupCount`, a group only a `memberCount`), so those roles are not written.
+    pub fn managed_users(&mut self, cx: &mut Context, users: &[Value]) {
+        for u in users {
+            let Some(login) = text(u, "username").or_else(|| text(u, "id")) else {
+                continue;
+            };
+            let login = login.to_owned();
+            self.managed.insert(login.clone());
+            self.user(cx, &login, text(u, "invitationEmail"), true);
+            let rules = u["accessRules"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|r| {
-                    Some((
-                        text(r, "space")?.to_owned(),
-                        text(r, "spaceAccessLevel")?.to_owned(),
-                    ))
-                })
-                .collect()
-        };
-        let group_rules: BTreeMap<&str, Vec<(String, String)>> = groups
-            .iter()
-            .filter_map(|g| Some((text(g, "groupName")?, rules(g))))
-            .collect();
-        let membership: BTreeMap<String, BTreeSet<&str>> = members
-            .iter()
-            .filter_map(|u| {
-                let groups = u["latestGroups"].as_array()?;
-                Some((
-                    login_of(u)?,
-                    groups.iter().filter_map(Value::as_str).collect(),
-                ))
-            })
-            .collect();
-        for u in users {
-            let Some(login) = login_of(u) else { continue };
-            self.managed.insert(login.clone());
-            self.user(cx, &login, text(u, "invitationEmail"), true);
-            let own = rules(u);
-            let known = groups_complete && (members_complete || membership.contains_key(&login));
-            let of_groups: Vec<(&str, &str, &str)> = membership
-                .get(&login)
-                .into_iter()
-                .flatten()
-                .filter_map(|g| group_rules.get_key_value(g))
-                .flat_map(|(g, rules)| rules.iter().map(|(s, l)| (*g, s.as_str(), l.as_str())))
-                .collect();
-            let roles =
-                effective_roles(own.iter().map(|(s, l)| (s.as_str(), l.as_str())), of_groups);
-            for (space, (role, via)) in roles {
-                if !known && rank(&role) < rank("ADMIN") {
-                    continue;
-                }
-                // `group` is null for an own rule: properties merge into the stored edge,
-                // and null removes a group named by an earlier sync.
-                let (via, group) = match via {
-                    Via::Direct => ("direct", None),
-                    Via::Group(g) => {
-                        self.group_roles += 1;
-                        ("group", Some(g))
-                    }
-                };
+                .filter_map(|r| Some((text(r, "space")?, text(r, "spaceAccessLevel")?)));
+            for (space, role) in own_roles(rules) {
                 cx.edge(
                     HAS_ROLE_IN,
                     (USER, "id", login.as_str()),
                     (SPACE, "id", space),
                 )
                 .prop("role", role)
-                .prop("via", via)
-                .prop("group", group)
                 .emit();
                 self.roles += 1;
             }
@@ -422,7 +383,7 @@ impl Emitted {
                 .prop("state", text(r, "state"))
                 .prop("commit_sha", sha)
                 .prop("branch", text(r, "branch"))
-                .prop("created_at", text(r, "createdAt"))
+                .prop("created_at", time_of(r.get("createdAt")))
                 .prop("stack_id", stack)
                 .prop("triggered_by_user_id", trigger)
                 .prop("spacelift_account_id", self.account.as_str())
@@ -442,7 +403,7 @@ impl Emitted {
                     cx.node(COMMIT, sha)
                         .prop("sha", sha)
                         .prop("message", text(c, "message"))
-                        .prop("timestamp", text(c, "timestamp"))
+                        .prop("timestamp", time_of(c.get("timestamp")))
                         .prop("url", text(c, "url"))
                         .prop("author_login", text(c, "authorLogin"))
                         .prop("author_name", text(c, "authorName"))
@@ -461,6 +422,7 @@ impl Emitted {
                 cx.edge(COMMITTED, (COMMIT, "id", sha), (RUN, "id", id))
                     .emit();
             }
+            self.run_ids.insert(id.to_owned());
             self.runs += 1;
         }
     }
@@ -539,10 +501,10 @@ impl Emitted {
                 (RUN, "id", e.run_id.as_str()),
                 (EC2_INSTANCE, "id", e.instance_id.as_str()),
             )
-            .prop("event_time", e.event_time.as_str())
-            .prop("event_name", e.event_name.as_str())
-            .prop("aws_account", e.aws_account.as_str())
-            .prop("aws_region", e.aws_region.as_str())
+            .prop("event_time", e.event_time.as_deref())
+            .prop("event_name", e.event_name.as_deref())
+            .prop("aws_account", e.aws_account.as_deref())
+            .prop("aws_region", e.aws_region.as_deref())
             .emit();
         }
     }
@@ -568,30 +530,51 @@ mod tests {
     }
 
     #[test]
-    fn the_highest_role_wins_and_names_its_source() {
-        let roles = effective_roles(
-            [("root", "ADMIN"), ("dev", "READ"), ("ops", "WRITE")],
-            [
-                ("platform", "root", "WRITE"),
-                ("platform", "dev", "ADMIN"),
-                ("b-team", "ops", "WRITE"),
-                ("a-team", "qa", "READ"),
-                ("c-team", "qa", "READ"),
-            ],
-        );
-        let got: Vec<(&str, &str, Via)> = roles
-            .iter()
-            .map(|(s, (r, v))| (s.as_str(), r.as_str(), v.clone()))
-            .collect();
+    fn a_space_gets_the_highest_of_the_users_own_rules() {
+        let roles = own_roles([
+            ("root", "ADMIN"),
+            ("dev", "READ"),
+            ("dev", "WRITE"),
+            ("ops", "x"),
+        ]);
         assert_eq!(
-            got,
-            [
-                ("dev", "admin", Via::Group("platform".into())),
-                ("ops", "write", Via::Direct),
-                ("qa", "read", Via::Group("a-team".into())),
-                ("root", "admin", Via::Direct),
-            ]
+            roles,
+            BTreeMap::from(
+                [("dev", "write"), ("ops", "x"), ("root", "admin")]
+                    .map(|(s, r)| (s.to_string(), r.to_string()))
+            )
         );
+    }
+
+    #[test]
+    fn worker_status_comes_from_drained_and_busy() {
+        assert_eq!(worker_status(Some(true), Some(true)), Some("DRAINED"));
+        assert_eq!(worker_status(Some(true), Some(false)), Some("BUSY"));
+        assert_eq!(worker_status(Some(false), Some(false)), Some("IDLE"));
+        assert_eq!(worker_status(None, None), None);
+    }
+
+    #[test]
+    fn unix_seconds_become_rfc_3339() {
+        assert_eq!(
+            time_of(Some(&serde_json::json!(0))).unwrap(),
+            "1970-01-01T00:00:00Z"
+        );
+        // 2024-02-29 (a leap day) 23:59:59.
+        assert_eq!(
+            time_of(Some(&serde_json::json!(1_709_251_199))).unwrap(),
+            "2024-02-29T23:59:59Z"
+        );
+        assert_eq!(
+            time_of(Some(&serde_json::json!(-1))).unwrap(),
+            "1969-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            time_of(Some(&serde_json::json!("2024-01-01T00:00:00Z"))).unwrap(),
+            "2024-01-01T00:00:00Z"
+        );
+        assert_eq!(time_of(Some(&serde_json::json!(1.5))), None);
+        assert_eq!(time_of(None), None);
     }
 
     #[test]

@@ -100,7 +100,8 @@ pub fn nodes() -> Vec<NodeKind> {
             .prop(
                 "pool_type",
                 Text,
-                "PUBLIC (managed by Spacelift) or PRIVATE",
+                "PRIVATE: the API has no pool type, and every pool it lists is a private one \
+                 (the public pool is no listed pool: a stack on it has no workerPool)",
             )
             .prop("space_id", Text, "The space the pool belongs to")
             .prop(
@@ -114,7 +115,12 @@ pub fn nodes() -> Vec<NodeKind> {
                 Text,
                 "The `name` key of the worker's metadata (SPACELIFT_METADATA_name), else its id",
             )
-            .prop("status", Text, "Current status of the worker")
+            .prop(
+                "status",
+                Text,
+                "DRAINED, BUSY or IDLE, from the worker's drained and busy flags (the API has \
+                 no status field)",
+            )
             .prop("worker_pool_id", Text, "The pool the worker belongs to")
             .prop(
                 "spacelift_account_id",
@@ -126,7 +132,11 @@ pub fn nodes() -> Vec<NodeKind> {
             .prop("state", Text, "Current state of the run")
             .indexed_prop("commit_sha", Text, "The Git commit the run used")
             .prop("branch", Text, "Git branch of the run")
-            .prop("created_at", Text, "When the run was created")
+            .prop(
+                "created_at",
+                Text,
+                "When the run was created, RFC 3339 UTC (the API gives Unix seconds)",
+            )
             .indexed_prop("stack_id", Text, "The stack the run belongs to")
             .prop(
                 "triggered_by_user_id",
@@ -141,7 +151,11 @@ pub fn nodes() -> Vec<NodeKind> {
         NodeKind::new(COMMIT, "A Git commit a run used, keyed by its SHA")
             .prop("sha", Text, "The commit SHA")
             .prop("message", Text, "Commit message")
-            .prop("timestamp", Text, "When the commit was made (ISO 8601)")
+            .prop(
+                "timestamp",
+                Text,
+                "When the commit was made, RFC 3339 UTC (the API gives Unix seconds)",
+            )
             .prop("url", Text, "URL of the commit in the VCS")
             .indexed_prop("author_login", Text, "Login of the commit's author")
             .prop("author_name", Text, "Full name of the commit's author"),
@@ -228,22 +242,12 @@ pub fn edges() -> Vec<EdgeKind> {
         )
         .prop("aws_region", Text, "CloudTrail: the AWS region of the call"),
         // (:SpaceliftUser)-[:HAS_ROLE_IN {role}]->(:SpaceliftSpace)
-        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space")
-            .prop(
-                "role",
-                Text,
-                "read, write or admin: the highest the user's own and groups' rules give",
-            )
-            .prop(
-                "via",
-                Text,
-                "direct (the user's own access rule) or group (an IdP group's rule)",
-            )
-            .prop(
-                "group",
-                Text,
-                "The IdP group giving the role, when via is group",
-            ),
+        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space").prop(
+            "role",
+            Text,
+            "read, write or admin: the user's own access rule (IdP group rules are not \
+                 attributable: the API names no user's groups)",
+        ),
         // (:SpaceliftGitCommit)-[:CONFIRMED]->(:SpaceliftUser)
         EdgeKind::new(
             CONFIRMED,

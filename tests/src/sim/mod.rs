@@ -9,7 +9,9 @@
 //!   with both pagination conventions, key checks and fault injection.
 //! - [`SpaceliftSim`]: the Spacelift GraphQL API that `plugins/spacelift` queries, serving
 //!   `tests/fixtures/spacelift` or a generated account, with the API-key exchange, JWT
-//!   checks and expiry, run paging and GraphQL errors.
+//!   checks and expiry, run paging and GraphQL errors; it refuses a query that asks for a
+//!   field Spacelift's schema lacks (`tests/fixtures/spacelift/schema.graphql`) and
+//!   answers only the fields a query selects.
 //! - [`S3Sim`]: an S3 bucket (ListObjectsV2, GetObject) that verifies every request's AWS
 //!   Signature Version 4 independently of the host's signer.
 //! - [`CriticalSim`]: the ArangoDB HTTP API (AQL cursors, Basic and JWT auth) over
@@ -28,6 +30,7 @@ mod acme;
 mod azure;
 mod critical;
 mod echo;
+mod graphql;
 mod s3;
 mod scaleway;
 mod server;

@@ -1,11 +1,14 @@
 //! A Spacelift GraphQL API on loopback (issue 7).
 //!
-//! It is not a GraphQL engine: it recognises each query `plugins/spacelift` sends by its
-//! root field (the queries are those of `tests/fixtures/spacelift/graphql_queries.json`,
-//! plus the account's `name`, run paging per stack, `managedUsers` and
-//! `managedUserGroups` from the public schema) and answers with the shapes the samples
-//! show. What it does check is what a real account checks: the API
-//! key at the `apiKeyUser` mutation, and a live JWT on every other request.
+//! It answers as a GraphQL server does on the points the plugin depends on: a query that
+//! asks for a field or argument Spacelift's schema lacks is refused whole (HTTP 200, an
+//! `errors` array naming the field, no `data`), checked against
+//! `tests/fixtures/spacelift/schema.graphql` (the fields Spacelift's own clients use); a
+//! valid query gets exactly the fields it selects, cut from the account's data, which is
+//! held as whole JSON objects per root field (`spaces`, `stacks`, `stack(id)` with its
+//! `runs(before:)`, `workerPools`, `managedUsers`, `name`). Times are Unix seconds, as
+//! Spacelift's `Int` fields give them. It checks what a real account checks: the API key
+//! at the `apiKeyUser` mutation, and a live JWT on every other request.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,7 +20,34 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use infragraph_graphql_check::Schema;
+
+use super::graphql::{argument, prepare, refusal, sub_field};
 use super::server::{RequestLog, Server};
+
+/// The schema queries are checked against: the fields Spacelift's clients use.
+fn schema() -> &'static Schema {
+    static SCHEMA: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| {
+        Schema::parse(include_str!("../../fixtures/spacelift/schema.graphql"))
+            .expect("the Spacelift schema parses")
+    });
+    &SCHEMA
+}
+
+/// Unix seconds of an RFC 3339 UTC time (`2024-10-01T10:00:00Z`): Cartography's samples
+/// write times as text where Spacelift's API gives `Int` seconds.
+pub fn unix_seconds(rfc3339: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| -> i64 { rfc3339[r].parse().expect("an RFC 3339 time") };
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
 
 macro_rules! sample {
     ($file:literal) => {
@@ -41,18 +71,15 @@ pub struct SpaceliftData {
     /// `stacks { id name description state administrative repository branch projectRoot
     /// space workerPool { id } ... }`.
     pub stacks: Vec<Value>,
-    /// `workerPools { id name description type space }`, each with its `workers`
-    /// (`{ id status busy metadata }`).
+    /// `workerPools { id name description space }`, each with its `workers`
+    /// (`{ id busy drained metadata }`).
     pub worker_pools: Vec<Value>,
     /// Runs of each stack, newest first as Spacelift lists them.
     pub runs: BTreeMap<String, Vec<Value>>,
     /// Entities (managed resources) of each stack.
     pub entities: BTreeMap<String, Vec<Value>>,
-    /// `managedUsers { id username invitationEmail accessRules { space spaceAccessLevel }
-    /// latestGroups }`.
+    /// `managedUsers { id username invitationEmail accessRules { space spaceAccessLevel } }`.
     pub users: Vec<Value>,
-    /// `managedUserGroups { id groupName accessRules { space spaceAccessLevel } }`.
-    pub groups: Vec<Value>,
 }
 
 impl SpaceliftData {
@@ -61,13 +88,16 @@ impl SpaceliftData {
 
     /// The responses in `tests/fixtures/spacelift/`: the account's name, two spaces, two
     /// stacks, two worker pools with a worker each, a run per stack with its commit, and
-    /// the entities (the sample's one stack entry is served as `stack-1`'s).
+    /// the entities (the sample's one stack entry is served as `stack-1`'s). The samples'
+    /// times (text there) are served as the Unix seconds Spacelift's schema has; their
+    /// fields the schema lacks (a pool's `type`, a worker's `status`, a run's `finished`)
+    /// stay in the data, and no valid query can select them.
     ///
-    /// Added in the public schema's shapes, for what the samples lack: two managed users
-    /// (logins are the sample runs' `triggeredBy`) with access rules and IdP groups, the
-    /// groups' rules, `stack-2` on the private `pool-2`, whose `worker-2` is busy
-    /// (named in its metadata) executing a third run, `run-3` (of `stack-2`, re-applying
-    /// the sample's second commit, triggered by Jane).
+    /// Added in the schema's shapes, for what the samples lack: two managed users (logins
+    /// are the sample runs' `triggeredBy`) with access rules, the workers' `busy`,
+    /// `drained` and `metadata`, `stack-2` on the private `pool-2`, whose `worker-2` is
+    /// busy (named in its metadata) executing a third run, `run-3` (of `stack-2`,
+    /// re-applying the sample's second commit, triggered by Jane).
     pub fn sample() -> SpaceliftData {
         let account = parse(sample!("account_query_response.json"))["data"]["account"].clone();
         let spaces = parse(sample!("spaces_query_response.json"))["data"]["spaces"].clone();
@@ -93,6 +123,7 @@ impl SpaceliftData {
             for worker in pool["workers"].as_array_mut().expect("a list") {
                 let busy = worker["id"] == "worker-2";
                 worker["busy"] = json!(busy);
+                worker["drained"] = json!(false);
                 worker["metadata"] = if busy {
                     json!(r#"{"name":"private-runner-a","instance_id":"i-0a1b2c3d"}"#)
                 } else {
@@ -106,12 +137,18 @@ impl SpaceliftData {
             .expect("a list")
         {
             let id = stack["id"].as_str().expect("an id").to_owned();
-            runs.insert(id, stack["runs"].as_array().expect("a list").clone());
+            let mut of_stack = stack["runs"].as_array().expect("a list").clone();
+            for run in &mut of_stack {
+                let seconds = |v: &Value| json!(unix_seconds(v.as_str().expect("a time")));
+                run["createdAt"] = seconds(&run["createdAt"]);
+                run["commit"]["timestamp"] = seconds(&run["commit"]["timestamp"]);
+            }
+            runs.insert(id, of_stack);
         }
         let mut run3 = runs["stack-2"][0].clone();
         run3["id"] = json!("run-3");
         run3["state"] = json!("APPLYING");
-        run3["createdAt"] = json!("2024-10-03T08:00:00Z");
+        run3["createdAt"] = json!(unix_seconds("2024-10-03T08:00:00Z"));
         run3["finished"] = Value::Null;
         run3["triggeredBy"] = json!("jane.doe@example.com");
         runs.get_mut("stack-2").expect("stack-2").insert(0, run3);
@@ -129,29 +166,13 @@ impl SpaceliftData {
                 "accessRules": [
                     {"space": "root-space", "spaceAccessLevel": "ADMIN"},
                     {"space": "child-space-1", "spaceAccessLevel": "READ"}
-                ],
-                "latestGroups": ["platform", "everyone"]
+                ]
             }),
             json!({
                 "id": "01HUSERJANE", "username": "jane.doe@example.com",
                 "invitationEmail": "jane.doe@example.com",
-                "accessRules": [{"space": "child-space-1", "spaceAccessLevel": "WRITE"}],
-                "latestGroups": ["auditors", "everyone"]
+                "accessRules": [{"space": "child-space-1", "spaceAccessLevel": "WRITE"}]
             }),
-        ];
-        // `everyone` is a group the IdP reports but no rule maps; `contractors` maps
-        // rules but has no members.
-        let groups = vec![
-            json!({"id": "01HGROUPPLATFORM", "groupName": "platform", "accessRules": [
-                {"space": "root-space", "spaceAccessLevel": "WRITE"},
-                {"space": "child-space-1", "spaceAccessLevel": "ADMIN"}
-            ]}),
-            json!({"id": "01HGROUPAUDITORS", "groupName": "auditors", "accessRules": [
-                {"space": "root-space", "spaceAccessLevel": "READ"}
-            ]}),
-            json!({"id": "01HGROUPCONTRACT", "groupName": "contractors", "accessRules": [
-                {"space": "root-space", "spaceAccessLevel": "ADMIN"}
-            ]}),
         ];
         SpaceliftData {
             account_id: account["id"].as_str().expect("an id").to_owned(),
@@ -162,15 +183,13 @@ impl SpaceliftData {
             runs,
             entities,
             users,
-            groups,
         }
     }
 
     /// A large account, the same on every call: a root space with 10 child spaces of 3
     /// grandchildren each; `stacks` stacks spread over them, each with `runs_per_stack`
     /// runs (a commit per two runs, triggered in turn by 50 users and `vcs/commit`);
-    /// 5 worker pools of 4 workers (`pool-0` public); 50 users with two access rules each
-    /// and one of 5 IdP groups, each group with an admin rule on a leaf space.
+    /// 5 worker pools of 4 workers; 50 users with two access rules each.
     ///
     /// Stack `s` runs on `pool-{s % 5}` (`pool-0`: the public pool, `workerPool` null).
     /// The newest runs of stacks 1 to 4 and 9 are `APPLYING`; `worker-{p}-0` of pools 1 to
@@ -209,20 +228,13 @@ impl SpaceliftData {
                     } else {
                         json!({"asg_id": format!("asg-{p}")})
                     };
-                    json!({"id": format!("worker-{p}-{w}"), "status": "ACTIVE",
-                           "busy": busy, "metadata": metadata.to_string()})
+                    json!({"id": format!("worker-{p}-{w}"), "busy": busy, "drained": false,
+                           "metadata": metadata.to_string()})
                 })
                 .collect();
             d.worker_pools.push(json!({
                 "id": format!("pool-{p}"), "name": format!("Pool {p}"), "description": "",
-                "type": if p == 0 { "PUBLIC" } else { "PRIVATE" },
                 "space": leaves[p % leaves.len()], "workers": workers
-            }));
-        }
-        for (g, leaf) in leaves.iter().take(5).enumerate() {
-            d.groups.push(json!({
-                "id": format!("01GROUP{g:04}"), "groupName": format!("team-{g}"),
-                "accessRules": [{"space": leaf, "spaceAccessLevel": "ADMIN"}]
             }));
         }
         let login = |u: usize| format!("user{u:02}@example.com");
@@ -232,8 +244,7 @@ impl SpaceliftData {
                 "accessRules": [
                     {"space": "root", "spaceAccessLevel": if u == 0 { "ADMIN" } else { "READ" }},
                     {"space": leaves[u % leaves.len()], "spaceAccessLevel": "WRITE"}
-                ],
-                "latestGroups": [format!("team-{}", u % 5)]
+                ]
             }));
         }
         for s in 0..stacks {
@@ -271,10 +282,10 @@ impl SpaceliftData {
                         "hash": sha, "authorLogin": format!("dev{}", n % 40),
                         "authorName": format!("Developer {}", n % 40),
                         "message": format!("change {n}"),
-                        "timestamp": "2025-01-01T00:00:00Z",
+                        "timestamp": unix_seconds("2025-01-01T00:00:00Z"),
                         "url": format!("https://github.com/example/infra/commit/{sha}")
                     },
-                    "branch": "main", "createdAt": "2025-01-01T00:05:00Z",
+                    "branch": "main", "createdAt": unix_seconds("2025-01-01T00:05:00Z"),
                     "finished": "2025-01-01T00:09:00Z", "triggeredBy": trigger
                 }));
             }
@@ -287,9 +298,8 @@ impl SpaceliftData {
     pub const GENERATED_EXECUTED: usize = 3;
 
     /// `HAS_ROLE_IN` edges a generated account gives: each of the 50 users has a role in
-    /// the root, in its leaf, and in its group's leaf, unless the two leaves are one (10
-    /// users: there the group's admin wins over the user's write).
-    pub const GENERATED_ROLES: usize = 50 * 3 - 10;
+    /// the root and in its leaf.
+    pub const GENERATED_ROLES: usize = 50 * 2;
 
     /// Runs in the account.
     pub fn run_count(&self) -> usize {
@@ -306,6 +316,9 @@ impl SpaceliftData {
 ///   or it answers 401 with an `errors` array. [`SpaceliftSim::expire_tokens_after`] makes
 ///   every JWT expire after that many requests, to force re-authentication mid-sync.
 /// - `stack(id) { runs(before) }` pages runs, newest first, [`RUNS_PAGE`] at a time.
+/// - A query selecting a field or argument `tests/fixtures/spacelift/schema.graphql` lacks
+///   is refused whole: HTTP 200, an `errors` array naming it, no `data`
+///   ([`SpaceliftSim::refused_queries`]). A valid one gets only the fields it selects.
 /// - [`SpaceliftSim::fail_field`] answers a root field with `null` and an `errors` entry
 ///   at HTTP 200, the way GraphQL reports a resolver failure;
 ///   [`SpaceliftSim::partial_field`] sends the data and an error together.
@@ -325,7 +338,20 @@ struct SimState {
     failing: Mutex<HashMap<String, String>>,
     /// Root field → error message sent beside the full data.
     partial: Mutex<HashMap<String, String>>,
+    /// The error messages of every query refused for asking what the schema lacks.
+    refused: Mutex<Vec<String>>,
     log: RequestLog,
+}
+
+impl SimState {
+    /// Answers a refused query (HTTP 200, `errors`, no `data`) and remembers why.
+    fn refuse(&self, body: Value) -> Response {
+        let mut refused = self.refused.lock().expect("lock");
+        for e in body["errors"].as_array().into_iter().flatten() {
+            refused.push(e["message"].as_str().unwrap_or_default().to_owned());
+        }
+        Json(body).into_response()
+    }
 }
 
 #[derive(Default)]
@@ -357,6 +383,7 @@ impl SpaceliftSim {
             }),
             failing: Mutex::new(HashMap::new()),
             partial: Mutex::new(HashMap::new()),
+            refused: Mutex::new(Vec::new()),
             log: RequestLog::default(),
         });
         let router = state.log.around(
@@ -415,6 +442,11 @@ impl SpaceliftSim {
         self.state.auth.lock().expect("lock").rejected_keys
     }
 
+    /// Why each query refused for asking what Spacelift's schema lacks was refused.
+    pub fn refused_queries(&self) -> Vec<String> {
+        self.state.refused.lock().expect("lock").clone()
+    }
+
     /// Requests received.
     pub fn total_requests(&self) -> u64 {
         self.state.log.total()
@@ -434,36 +466,6 @@ fn errors(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// The root field a query asks for: the first field of its selection set, e.g. `stacks`
-/// in `query { stacks { id } }` or `name` in `query AccountName { name }`. Queries of one
-/// root field are told apart by what they select (`entities` of stacks, `workers` of
-/// pools, `latestGroups` of users).
-fn root_field(query: &str) -> Option<&'static str> {
-    let (_, selection) = query.split_once('{')?;
-    let field: String = selection
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    let field = match field.as_str() {
-        "stacks" if query.contains("entities") => "entities",
-        other => other,
-    };
-    [
-        "apiKeyUser",
-        "name",
-        "spaces",
-        "stacks",
-        "entities",
-        "stack",
-        "workerPools",
-        "managedUsers",
-        "managedUserGroups",
-    ]
-    .into_iter()
-    .find(|known| *known == field)
-}
-
 async fn graphql(
     State(state): State<Arc<SimState>>,
     headers: axum::http::HeaderMap,
@@ -474,12 +476,25 @@ async fn graphql(
     };
     let query = req["query"].as_str().unwrap_or_default();
     let vars = &req["variables"];
-    let Some(field) = root_field(query) else {
-        return errors(StatusCode::OK, "simulator: unrecognised query");
+    // A query asking for what the schema lacks is refused whole, before it runs.
+    let doc = match graphql_parser::parse_query::<String>(query) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let refused = refusal(&infragraph_graphql_check::Error::Syntax(e.to_string()));
+            return state.refuse(refused);
+        }
     };
-    if field == "apiKeyUser" {
+    let op = match prepare(schema(), query, &doc) {
+        Ok(op) => op,
+        Err(refused) => return state.refuse(refused),
+    };
+    if op.mutation {
+        let Some(login) = op.fields.iter().find(|f| f.name == "apiKeyUser") else {
+            return errors(StatusCode::OK, "simulator: only apiKeyUser is served");
+        };
+        let (id, secret) = (argument(login, "id", vars), argument(login, "secret", vars));
         let mut auth = state.auth.lock().expect("lock");
-        if vars["id"] != SpaceliftSim::KEY_ID || vars["secret"] != SpaceliftSim::KEY_SECRET {
+        if id != SpaceliftSim::KEY_ID || secret != SpaceliftSim::KEY_SECRET {
             auth.rejected_keys += 1;
             return Json(json!({
                 "data": {"apiKeyUser": null},
@@ -491,8 +506,9 @@ async fn graphql(
         let jwt = format!("eyJsim.{}.{}", auth.issued, auth.issued * 7919);
         let budget = auth.budget;
         auth.tokens.insert(jwt.clone(), budget);
-        return Json(json!({"data": {"apiKeyUser": {"jwt": jwt, "validUntil": 4102444800u64}}}))
-            .into_response();
+        let user = json!({"jwt": jwt, "validUntil": 4102444800u64});
+        let key = login.alias.as_ref().unwrap_or(&login.name);
+        return Json(json!({"data": {key: op.project(login, &user)}})).into_response();
     }
     {
         let mut auth = state.auth.lock().expect("lock");
@@ -509,102 +525,90 @@ async fn graphql(
         }
         *left -= 1;
     }
-    if let Some(message) = state.failing.lock().expect("lock").get(field) {
-        let key = if field == "entities" { "stacks" } else { field };
-        return Json(json!({
-            "data": {key: null},
-            "errors": [{"message": message, "path": [field]}]
-        }))
-        .into_response();
-    }
     let data = state.data.read().expect("lock");
-    let answer = match field {
+    let (mut out, mut errs) = (serde_json::Map::new(), Vec::new());
+    for field in &op.fields {
+        let key = field.alias.as_ref().unwrap_or(&field.name).clone();
+        let name = field.name.as_str();
+        if let Some(message) = state.failing.lock().expect("lock").get(name) {
+            errs.push(json!({"message": message, "path": [key]}));
+            out.insert(key, Value::Null);
+            continue;
+        }
+        let value = match resolve(&data, field, vars) {
+            Ok(v) => v,
+            Err(message) => {
+                errs.push(json!({"message": message, "path": [key]}));
+                out.insert(key, Value::Null);
+                continue;
+            }
+        };
+        if let Some(message) = state.partial.lock().expect("lock").get(name) {
+            errs.push(json!({"message": message, "path": [key]}));
+        }
+        out.insert(key, op.project(field, &value));
+    }
+    let mut body = json!({"data": out});
+    if !errs.is_empty() {
+        body["errors"] = json!(errs);
+    }
+    Json(body).into_response()
+}
+
+/// The whole value of a root field, before the query's selection cuts it down; or the
+/// message of the error a resolver would give.
+fn resolve(
+    data: &SpaceliftData,
+    field: &graphql_parser::query::Field<'_, String>,
+    vars: &Value,
+) -> Result<Value, String> {
+    Ok(match field.name.as_str() {
         "name" => json!(data.account_name),
         "spaces" => json!(data.spaces),
-        "stacks" => json!(data.stacks),
-        "workerPools" if query.contains("workers") => json!(
-            data.worker_pools
-                .iter()
-                .map(|p| json!({"id": p["id"], "workers": p["workers"]}))
-                .collect::<Vec<_>>()
-        ),
-        "workerPools" => json!(
-            data.worker_pools
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    p.as_object_mut().expect("an object").remove("workers");
-                    p
-                })
-                .collect::<Vec<_>>()
-        ),
-        // Only what was asked: the rules, or the groups of the last login.
-        "managedUsers" => {
-            let memberships = query.contains("latestGroups");
-            json!(
-                data.users
-                    .iter()
-                    .map(|u| {
-                        let mut u = u.clone();
-                        let o = u.as_object_mut().expect("an object");
-                        if memberships {
-                            o.retain(|k, _| ["id", "username", "latestGroups"].contains(&k.as_str()));
-                        } else {
-                            o.remove("latestGroups");
-                        }
-                        u
-                    })
-                    .collect::<Vec<_>>()
-            )
-        }
-        "managedUserGroups" => json!(data.groups),
-        "entities" => json!(
+        "stacks" => json!(
             data.stacks
                 .iter()
                 .map(|s| {
-                    let id = s["id"].as_str().unwrap_or_default();
-                    json!({"id": id, "entities": data.entities.get(id).cloned().unwrap_or_default()})
+                    let mut s = s.clone();
+                    let id = s["id"].as_str().unwrap_or_default().to_owned();
+                    s["entities"] = json!(data.entities.get(&id).cloned().unwrap_or_default());
+                    s
                 })
                 .collect::<Vec<_>>()
         ),
+        "workerPools" => json!(data.worker_pools),
+        "managedUsers" => json!(data.users),
         "stack" => {
-            let id = vars["stack"].as_str().unwrap_or_default();
-            let Some(runs) = data.runs.get(id).or_else(|| {
-                data.stacks
-                    .iter()
-                    .any(|s| s["id"] == id)
-                    .then_some(&EMPTY)
-            }) else {
-                return Json(json!({"data": {"stack": null}})).into_response();
+            let id = argument(field, "id", vars);
+            let id = id.as_str().unwrap_or_default();
+            let Some(runs) = data
+                .runs
+                .get(id)
+                .or_else(|| data.stacks.iter().any(|s| s["id"] == id).then_some(&EMPTY))
+            else {
+                return Ok(Value::Null);
             };
-            let start = match vars["before"].as_str() {
+            let before = sub_field(field, "runs").map(|r| argument(r, "before", vars));
+            let start = match before.as_ref().and_then(Value::as_str) {
                 None => 0,
                 Some(before) => match runs.iter().position(|r| r["id"] == before) {
                     Some(i) => i + 1,
-                    None => {
-                        return Json(json!({
-                            "data": {"stack": null},
-                            "errors": [{"message": format!("run {before} not found"), "path": ["stack", "runs"]}]
-                        }))
-                        .into_response();
-                    }
+                    None => return Err(format!("run {before} not found")),
                 },
             };
-            let page: Vec<&Value> = runs.iter().skip(start).take(SpaceliftSim::RUNS_PAGE).collect();
+            let page: Vec<&Value> = runs
+                .iter()
+                .skip(start)
+                .take(SpaceliftSim::RUNS_PAGE)
+                .collect();
             json!({"id": id, "runs": page})
         }
-        _ => unreachable!("every recognised field is answered"),
-    };
-    // `entities` is recognised apart from `stacks`, but GraphQL answers it as `stacks`.
-    let key = if field == "entities" { "stacks" } else { field };
-    if let Some(message) = state.partial.lock().expect("lock").get(field) {
-        return Json(json!({
-            "data": {key: answer},
-            "errors": [{"message": message, "path": [key]}]
-        }))
-        .into_response();
-    }
-    Json(json!({"data": {key: answer}})).into_response()
+        other => {
+            return Err(format!(
+                "simulator: `{other}` is in the schema but not served"
+            ));
+        }
+    })
 }
 
 static EMPTY: Vec<Value> = Vec::new();
@@ -706,29 +710,48 @@ mod tests {
     }
 
     #[test]
-    fn queries_are_told_apart_by_root_field_and_selection() {
-        for (query, field) in [
-            ("query AccountName { name }", Some("name")),
-            ("query { spaces { id name } }", Some("spaces")),
-            (
-                "query { stacks { id entities { type } } }",
-                Some("entities"),
-            ),
-            (
-                "query R($s: ID!) { stack(id: $s) { runs { id } } }",
-                Some("stack"),
-            ),
-            (
-                "query { managedUserGroups { groupName } }",
-                Some("managedUserGroups"),
-            ),
-            (
-                "mutation M($id: ID!) { apiKeyUser(id: $id) { jwt } }",
-                Some("apiKeyUser"),
-            ),
-            ("query { account { id name } }", None),
-        ] {
-            assert_eq!(root_field(query), field, "{query}");
-        }
+    fn unknown_fields_are_refused_whole_and_answers_hold_what_was_selected() {
+        let sim = SpaceliftSim::start(SpaceliftData::sample());
+        let (_, ok) = login(&sim, SpaceliftSim::KEY_SECRET);
+        let jwt = ok["data"]["apiKeyUser"]["jwt"].as_str().unwrap().to_owned();
+        let q = |query: &str| post(&sim, json!({"query": query}), Some(&jwt));
+
+        // As the plugin asked before issue 15: the pools' `type` does not exist.
+        let (status, body) = q("query { workerPools { id name description type space } }");
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!({"errors": [{"message": "Cannot query field \"type\" on type \"WorkerPool\"."}]})
+        );
+        let (_, body) = q("query { managedUsers { id username latestGroups } }");
+        assert!(body.get("data").is_none(), "{body}");
+        assert_eq!(
+            sim.refused_queries(),
+            [
+                "Cannot query field \"type\" on type \"WorkerPool\".",
+                "Cannot query field \"latestGroups\" on type \"ManagedUser\"."
+            ]
+        );
+
+        // The sample's pool has a `type` and its worker a `status`: never served.
+        let (_, body) = q("query { workerPools { id workers { id busy drained } } }");
+        assert_eq!(
+            body["data"]["workerPools"][1],
+            json!({"id": "pool-2", "workers": [{"id": "worker-2", "busy": true, "drained": false}]})
+        );
+        // Times are Unix seconds, as Spacelift's `Int` fields.
+        let (_, body) = post(
+            &sim,
+            json!({"query": "query R($s: ID!) { stack(id: $s) { runs(before: null) { id createdAt commit { timestamp } } } }",
+                   "variables": {"s": "stack-1"}}),
+            Some(&jwt),
+        );
+        assert_eq!(
+            body["data"]["stack"]["runs"][0],
+            json!({"id": "run-1", "createdAt": unix_seconds("2024-10-01T10:00:00Z"),
+                   "commit": {"timestamp": unix_seconds("2024-10-01T09:00:00Z")}})
+        );
+        assert_eq!(unix_seconds("2024-10-01T10:00:00Z"), 1_727_776_800);
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), 0);
     }
 }

@@ -146,8 +146,10 @@ fn expected_sample_graph() -> (Nodes, Edges) {
                "branch": "staging", "project_root": "/terraform/staging", "space_id": "child-space-1",
                "spacelift_account_id": ACCOUNT}),
     );
+    // The API has no pool type (the sample's `type` is never served); every listed pool
+    // is a private one.
     for (id, name, ty) in [
-        ("pool-1", "Default Pool", "PUBLIC"),
+        ("pool-1", "Default Pool", "PRIVATE"),
         ("pool-2", "Private Pool", "PRIVATE"),
     ] {
         let description = if id == "pool-1" {
@@ -162,15 +164,16 @@ fn expected_sample_graph() -> (Nodes, Edges) {
                    "space_id": "root-space", "spacelift_account_id": ACCOUNT}),
         );
     }
-    // worker-1's metadata names nothing: its id is its name.
-    for (id, pool, name) in [
-        ("worker-1", "pool-1", "worker-1"),
-        ("worker-2", "pool-2", "private-runner-a"),
+    // worker-1's metadata names nothing: its id is its name. The status is the API's
+    // `busy` and `drained` (the sample's `status` is Cartography's, never served).
+    for (id, pool, name, status) in [
+        ("worker-1", "pool-1", "worker-1", "IDLE"),
+        ("worker-2", "pool-2", "private-runner-a", "BUSY"),
     ] {
         add(
             "SpaceliftWorker",
             id,
-            json!({"name": name, "status": "ACTIVE", "worker_pool_id": pool,
+            json!({"name": name, "status": status, "worker_pool_id": pool,
                    "spacelift_account_id": ACCOUNT}),
         );
     }
@@ -284,29 +287,19 @@ fn expected_sample_graph() -> (Nodes, Edges) {
     // stack-2 runs on pool-2, whose one busy worker is executing its one active run.
     e("EXECUTED", k("SpaceliftWorker", "worker-2"), run("run-3"));
     // Roles: see `expected_roles`.
-    for (u, s, _, _) in expected_roles() {
+    for (u, s, _) in expected_roles() {
         e("HAS_ROLE_IN", user(u), space(s));
     }
     (nodes, edges)
 }
 
-/// `(user, space, role, source)` of every `HAS_ROLE_IN` of the sample: the highest of the
-/// user's own rule and those of the IdP groups the user is in wins; `None` is the user's
-/// own rule.
-fn expected_roles() -> [(
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-); 4] {
+/// `(user, space, role)` of every `HAS_ROLE_IN` of the sample: the users' own access
+/// rules, lower-cased.
+fn expected_roles() -> [(&'static str, &'static str, &'static str); 3] {
     [
-        // Own ADMIN beats platform's WRITE.
-        (JOHN, "root-space", "admin", None),
-        // platform's ADMIN beats own READ.
-        (JOHN, "child-space-1", "admin", Some("platform")),
-        (JANE, "child-space-1", "write", None),
-        // Only from auditors; `contractors` has no members, `everyone` no rules.
-        (JANE, "root-space", "read", Some("auditors")),
+        (JOHN, "root-space", "admin"),
+        (JOHN, "child-space-1", "read"),
+        (JANE, "child-space-1", "write"),
     ]
 }
 
@@ -402,21 +395,15 @@ fn the_sample_account_syncs_to_the_hand_written_graph() {
         labels("SpaceliftUser", JOHN),
         ["SpaceliftUser", "UserAccount"]
     );
-    // Roles come from the users' and their groups' access rules, lower-cased as the
-    // schema shows them, each saying where it came from.
-    for (u, s, role, group) in expected_roles() {
+    // Roles come from the users' access rules, lower-cased as the schema shows them.
+    for (u, s, role) in expected_roles() {
         let key = (
             "HAS_ROLE_IN".to_string(),
             ("SpaceliftUser".to_string(), u.to_string()),
             ("SpaceliftSpace".to_string(), s.to_string()),
         );
         let p = &g.edges[&key];
-        let via = if group.is_some() { "group" } else { "direct" };
-        assert_eq!(
-            (&p["role"], &p["via"], p.get("group")),
-            (&json!(role), &json!(via), group.map(|g| json!(g)).as_ref()),
-            "{u} in {s}: {p:?}"
-        );
+        assert_eq!(p["role"], json!(role), "{u} in {s}: {p:?}");
     }
     // CloudTrail's details ride on its edges; the latest call of a pair wins.
     let affected = |run: &str, i: &str| {
@@ -453,6 +440,8 @@ fn the_sample_account_syncs_to_the_hand_written_graph() {
 
     let report = w.report();
     assert_eq!(report["status"], "succeeded", "{report}");
+    // Every query asked only for what Spacelift's schema has: none was refused.
+    assert_eq!(sim.refused_queries(), Vec::<String>::new());
     // i-03 (entities) and i-02345678 (CloudTrail) are nobody's nodes; janedoe neither.
     assert_eq!(report["edges"]["AFFECTED"]["unresolved"], 2, "{report}");
     assert_eq!(report["edges"]["PUSHED"]["unresolved"], 1, "{report}");
@@ -546,7 +535,7 @@ fn an_expired_token_mid_sync_is_renewed_and_runs_are_paged() {
     assert!(w.report()["status"] == "succeeded");
     assert_eq!(
         sim.total_requests(),
-        sim.tokens_issued() + sim.expired_requests() + 9 + 6 * 4,
+        sim.tokens_issued() + sim.expired_requests() + 7 + 6 * 4,
         "one request per query and page, plus the refused ones and the exchanges"
     );
 }
@@ -689,104 +678,150 @@ fn partial_data_is_written_and_its_labels_marked_incomplete() {
     assert_eq!(g.count("SpaceliftWorker"), 2);
 }
 
-/// Without the groups' rules (an API key that may not read them, say), the users are
-/// still written, and the roles no group can change (own `admin`); the users are
-/// incomplete, so every other role of the last sync is kept as it was, rather than
-/// deleted or lowered to the user's own rule. Without the account's name, the account id
-/// stands in.
+/// Users are complete on every sync (issue 15: a query the API refused used to mark them
+/// incomplete each time), so an access rule removed in Spacelift loses its role in the
+/// graph; without the account's name, the account id stands in.
 #[test]
-fn without_group_rules_own_roles_stay_and_group_roles_are_kept() {
-    let w = Work::new("spacelift-groups");
+fn a_removed_access_rule_is_cleaned_up_and_the_id_stands_in_for_the_name() {
+    let w = Work::new("spacelift-cleanup");
     let sim = SpaceliftSim::start(SpaceliftData::sample());
     ok(&Setup::new(&sim).sync(&w, ACCOUNT));
-    let roles = |g: &Graph| -> Vec<(Key, Key, Json)> {
-        g.edges
-            .iter()
-            .filter(|((r, _, _), _)| r == "HAS_ROLE_IN")
-            .map(|((_, a, b), p)| {
-                let source = (p.get("role"), p.get("via"), p.get("group"));
-                (a.clone(), b.clone(), json!(source))
-            })
+    let roles = |g: &Graph| -> BTreeSet<(String, String)> {
+        g.edge_ids()
+            .into_iter()
+            .filter(|(r, _, _)| r == "HAS_ROLE_IN")
+            .map(|(_, u, s)| (u, s))
             .collect()
     };
-    let before = w.graph();
-    assert_eq!(roles(&before).len(), expected_roles().len());
-
-    sim.fail_field("managedUserGroups", "not allowed to read user groups");
-    sim.fail_field("name", "account unavailable");
-    let ran = Setup::new(&sim).sync(&w, ACCOUNT);
-    assert_eq!(ran.code, 1, "partial: {}\n{}", ran.stdout, ran.stderr);
-    let report = w.report();
-    let incomplete: Vec<&str> = report["incomplete"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["label"].as_str().unwrap())
-        .collect();
-    assert_eq!(incomplete, ["SpaceliftUser"], "{report}");
-    assert!(
-        format!("{}{}", ran.stdout, ran.stderr).contains("not allowed to read user groups"),
-        "{}\n{}",
-        ran.stdout,
-        ran.stderr
-    );
-    let after = w.graph();
-    assert_eq!(roles(&after), roles(&before), "no role lost or lowered");
-    let stamp = |g: &Graph, u: &str, s: &str| {
-        let key = (
-            "HAS_ROLE_IN".to_string(),
-            ("SpaceliftUser".to_string(), u.to_string()),
-            ("SpaceliftSpace".to_string(), s.to_string()),
-        );
-        g.edges[&key]["lastupdated"].clone()
-    };
-    let rewritten: Vec<(&str, &str)> = expected_roles()
+    let all: BTreeSet<(String, String)> = expected_roles()
         .into_iter()
-        .filter(|(u, s, _, _)| stamp(&after, u, s) != stamp(&before, u, s))
-        .map(|(u, s, _, _)| (u, s))
+        .map(|(u, s, _)| (u.to_string(), s.to_string()))
         .collect();
-    assert_eq!(
-        rewritten,
-        [(JOHN, "root-space")],
-        "only the own admin role is rewritten"
-    );
-    let account = &after.nodes[&("SpaceliftAccount".to_string(), ACCOUNT.to_string())].1;
-    assert_eq!(account["name"], ACCOUNT, "the id stands in for the name");
-}
+    assert_eq!(roles(&w.graph()), all);
 
-/// A user who never signed in has no `latestGroups`: when the memberships came in full,
-/// that user is in no group, and the own roles are written as they are (not only
-/// `admin`), with nothing marked incomplete.
-#[test]
-fn a_user_without_latest_groups_keeps_own_roles() {
-    let w = Work::new("spacelift-no-groups");
     let mut data = SpaceliftData::sample();
     for u in &mut data.users {
         if u["username"] == JANE {
-            u["latestGroups"] = Json::Null;
+            u["accessRules"] = json!([]);
         }
     }
+    sim.set_data(data);
+    sim.fail_field("name", "account unavailable");
+    ok(&Setup::new(&sim).sync(&w, ACCOUNT));
+    let report = w.report();
+    assert!(
+        report["incomplete"].as_array().is_none_or(Vec::is_empty),
+        "{report}"
+    );
+    assert_eq!(report["edges"]["HAS_ROLE_IN"]["deleted"], 1, "{report}");
+    let after = w.graph();
+    let without_jane: BTreeSet<(String, String)> =
+        all.into_iter().filter(|(u, _)| u != JANE).collect();
+    assert_eq!(roles(&after), without_jane);
+    assert!(after.has("SpaceliftUser", JANE), "still a run's trigger");
+    let account = &after.nodes[&("SpaceliftAccount".to_string(), ACCOUNT.to_string())].1;
+    assert_eq!(account["name"], ACCOUNT, "the id stands in for the name");
+    assert_eq!(sim.refused_queries(), Vec::<String>::new());
+}
+
+/// `tests/fixtures/spacelift/cloudtrail_athena_rows.json` as one object of an export.
+fn athena_export() -> (BTreeMap<String, Vec<u8>>, Json) {
+    let text = include_str!("../../fixtures/spacelift/cloudtrail_athena_rows.json");
+    let key = format!("{}athena/part-0000.json", S3Sim::PREFIX);
+    let rows: Json = serde_json::from_str(text).unwrap();
+    (BTreeMap::from([(key, text.as_bytes().to_vec())]), rows)
+}
+
+/// The session of the assumed-role ARN in a recorded `useridentity`, and the run id
+/// before its `@`, read from the recording.
+fn recorded_session(row: &Json) -> (String, String) {
+    let identity = row["useridentity"].as_str().unwrap();
+    let arn = identity
+        .split(", ")
+        .find_map(|part| part.strip_prefix("arn=arn:aws:sts::"))
+        .unwrap();
+    let session = arn.splitn(3, '/').nth(2).unwrap().to_string();
+    let run = session.split('@').next().unwrap().to_string();
+    (session, run)
+}
+
+/// Issue 15, item 3: the whole `useridentity` as Athena exports it (a struct rendered as
+/// text, the session issuer's role last) links the run of its assumed-role session to the
+/// instance the row names; the row of another caller is counted in the summary.
+#[test]
+fn athena_rows_link_the_run_of_the_assumed_role_session() {
+    let w = Work::new("spacelift-athena");
+    let (objects, rows) = athena_export();
+    let (_, run_id) = recorded_session(&rows[0]);
+    let instance = "i-0f5139368648f4f62";
+    let line = json!({"type": "node", "id": "ec2", "labels": ["EC2Instance"],
+                      "properties": {"id": instance}});
+    std::fs::write(w.0.join("others.jsonl"), format!("{line}\n")).unwrap();
+    let store = w.store();
+    ok(&run(&mut w.cmd(&[
+        "import",
+        "others.jsonl",
+        "--store",
+        &store,
+    ])));
+    // The recorded run, as a run of stack-1.
+    let mut data = SpaceliftData::sample();
+    let mut recorded = data.runs["stack-1"][0].clone();
+    recorded["id"] = json!(run_id);
+    data.runs.get_mut("stack-1").unwrap().insert(0, recorded);
     let sim = SpaceliftSim::start(data);
-    let ran = Setup::new(&sim).sync(&w, ACCOUNT);
-    ok(&ran);
+    let s3 = S3Sim::start(S3Sim::BUCKET, objects, None);
+    ok(&Setup::new(&sim).s3(&s3).sync(&w, ACCOUNT));
     let g = w.graph();
-    let spaces: BTreeSet<String> = g
+    let affected: BTreeSet<(String, String)> = g
         .edge_ids()
         .into_iter()
-        .filter(|(r, u, _)| r == "HAS_ROLE_IN" && u == JANE)
-        .map(|(_, _, s)| s)
+        .filter(|(r, _, _)| r == "AFFECTED")
+        .map(|(_, a, b)| (a, b))
         .collect();
-    // Her own WRITE stays; auditors' READ is gone with her groups.
-    assert_eq!(spaces, BTreeSet::from(["child-space-1".to_string()]));
-    let key = (
-        "HAS_ROLE_IN".to_string(),
-        ("SpaceliftUser".to_string(), JANE.to_string()),
-        ("SpaceliftSpace".to_string(), "child-space-1".to_string()),
+    assert_eq!(
+        affected,
+        BTreeSet::from([(run_id.clone(), instance.to_string())]),
+        "the recorded row's run and instance, nothing else resolved"
     );
-    assert_eq!(g.edges[&key]["role"], "write");
+    let report = w.report();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let summary = report["summary"].as_str().unwrap();
     assert!(
-        w.report()["incomplete"]
-            .as_array()
-            .is_none_or(Vec::is_empty)
+        summary.contains("1 CloudTrail links from 1 of 2 rows")
+            && summary.contains("1 of 2 CloudTrail rows named no run of this account")
+            && summary.contains("sessions such as session"),
+        "{summary}"
     );
+}
+
+/// Rows that all name no run of the account (here: the run of the recording is not one
+/// of the sample's) are not a clean success: the summary says how many and which
+/// sessions, and runs are marked incomplete, so the sync is partial and the links of the
+/// last sync are kept.
+#[test]
+fn cloudtrail_rows_matching_no_run_make_the_sync_partial() {
+    let w = Work::new("spacelift-athena-none");
+    let (objects, rows) = athena_export();
+    let (session, _) = recorded_session(&rows[0]);
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    let s3 = S3Sim::start(S3Sim::BUCKET, objects, None);
+    let ran = Setup::new(&sim).s3(&s3).sync(&w, ACCOUNT);
+    assert_eq!(ran.code, 1, "partial: {}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    assert_eq!(report["status"], "partial", "{report}");
+    let incomplete = report["incomplete"].as_array().unwrap();
+    assert_eq!(incomplete.len(), 1, "{report}");
+    assert_eq!(incomplete[0]["label"], "SpaceliftRun");
+    let reason = incomplete[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("CloudTrail linked no run")
+            && reason.contains("2 of 2 CloudTrail rows named no run of this account")
+            && reason.contains(&session),
+        "{reason}"
+    );
+    let all = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(all.contains("2 of 2 CloudTrail rows named no run"), "{all}");
+    // Only the entities API's links, to instances nobody wrote.
+    assert_eq!(report["edges"]["AFFECTED"]["unresolved"], 3, "{report}");
 }
