@@ -338,7 +338,8 @@ impl ScalewayData {
     }
 
     /// Adds `n` instances of `project` in `zone`. Each has a root volume; every third a
-    /// data volume too; every tenth zone-mate is an unattached volume; every second root
+    /// Block Storage (SBS) data volume too, served by the Block API and shaped like the
+    /// recorded ones (`tests/fixtures/scaleway/recorded/`); every tenth zone-mate is an unattached volume; every second root
     /// volume has a snapshot; nine instances in ten have an attached IP, and every
     /// twentieth instance adds a detached one.
     pub fn add_instances(&mut self, project: &str, zone: &str, n: usize) {
@@ -347,6 +348,7 @@ impl ScalewayData {
             let i = self.servers.len() as u64;
             let server = uuid(0x10, i);
             let name = format!("srv-{zone}-{i:06}");
+            // slot -> (volume id, Instance `volume_type`)
             let mut mounted = BTreeMap::new();
             let volume = |data: &mut ScalewayData, attached: bool, kind: &str| {
                 let id = uuid(0x20, data.volumes.len() as u64);
@@ -363,9 +365,27 @@ impl ScalewayData {
                 id
             };
             let root = volume(self, true, "root");
-            mounted.insert("0".to_string(), root.clone());
+            mounted.insert("0".to_string(), (root.clone(), "l_ssd"));
             if i.is_multiple_of(3) {
-                mounted.insert("1".to_string(), volume(self, true, "data"));
+                let id = uuid(0x21, self.block_volumes.len() as u64);
+                let v = json!({
+                    "id": id, "name": format!("{name}-data"), "type": "sbs_5k",
+                    "size": 10_000_000_000u64, "project_id": project,
+                    "created_at": "2025-03-20T14:49:48.107731Z",
+                    "updated_at": "2025-03-20T14:49:48.107731Z",
+                    "references": [{
+                        "id": uuid(0x22, self.block_volumes.len() as u64),
+                        "product_resource_type": "instance_server",
+                        "product_resource_id": server,
+                        "created_at": "2025-03-20T14:49:48.107731Z",
+                        "type": "exclusive", "status": "attached"
+                    }],
+                    "parent_snapshot_id": null, "status": "in_use", "tags": ["data"],
+                    "specs": {"perf_iops": 5000, "class": "sbs"}, "last_detached_at": null,
+                    "kms_key_id": null, "zone": zone
+                });
+                self.block_volumes.push(Item::new(&v, &org));
+                mounted.insert("1".to_string(), (id, "sbs_volume"));
             }
             if i.is_multiple_of(10) {
                 volume(self, false, "spare");
@@ -408,7 +428,11 @@ impl ScalewayData {
             }
             let volumes: serde_json::Map<String, Value> = mounted
                 .iter()
-                .map(|(slot, id)| (slot.clone(), json!({"id": id, "zone": zone})))
+                .map(|(slot, (id, kind))| {
+                    let v = json!({"boot": false, "volume_type": kind, "id": id,
+                                   "state": "available", "zone": zone});
+                    (slot.clone(), v)
+                })
                 .collect();
             let v = json!({
                 "id": server, "name": name, "organization": org, "project": project,
@@ -1016,11 +1040,11 @@ mod tests {
             (12, 3, 6)
         );
         assert_eq!(a.api_keys.len(), 18);
-        assert_eq!(a.volumes.len(), 60 + 20 + 6);
+        assert_eq!((a.volumes.len(), a.block_volumes.len()), (60 + 6, 20));
         assert_eq!((a.snapshots.len(), a.ips.len()), (30, 54 + 3));
         assert_eq!(
             a.resource_count(),
-            1 + 3 + 12 + 3 + 6 + 18 + 60 + 86 + 30 + 57
+            1 + 3 + 12 + 3 + 6 + 18 + 60 + 66 + 30 + 57 + 20
         );
         let server = a.servers[0].json();
         assert_eq!(server["volumes"]["0"]["id"], a.volumes[0].id);

@@ -372,7 +372,13 @@ fn listings_cross_page_boundaries_in_both_conventions() {
         items.iter().map(|i| i.id.clone()).collect()
     };
     assert_eq!(ids("ScalewayInstance"), served(&expected.servers));
-    assert_eq!(ids("ScalewayVolume"), served(&expected.volumes));
+    // Instance and Block volumes alike; every attachment found its volume.
+    let volumes: BTreeSet<String> = served(&expected.volumes)
+        .union(&served(&expected.block_volumes))
+        .cloned()
+        .collect();
+    assert_eq!(ids("ScalewayVolume"), volumes);
+    assert_eq!(w.report()["edges"]["MOUNTS"]["unresolved"], 0);
     assert_eq!(ids("ScalewayFlexibleIp"), served(&expected.ips));
     assert_eq!(ids("ScalewayVolumeSnapshot"), served(&expected.snapshots));
     assert_eq!(ids("ScalewayUser"), served(&expected.users));
