@@ -173,12 +173,12 @@ impl Ingestor for Scaleway {
         }
         // The host drops an edge whose end it cannot find; say which, and why.
         for unlinked in records.unlinked() {
-            cx.warn(format!("not linked: {unlinked}"));
+            cx.warn(unlinked.to_string());
             summary.push_str(&format!(
-                "; {} {} not linked (no {} listed)",
+                "; {} {} named by {} in no listing",
                 unlinked.ids.len(),
-                unlinked.rel,
-                unlinked.label
+                unlinked.label,
+                unlinked.rel
             ));
         }
         Ok(Summary::new(summary))

@@ -54,7 +54,8 @@ pub struct Unlinked {
 }
 
 impl std::fmt::Display for Unlinked {
-    /// e.g. `2 MOUNTS ends ScalewayVolume in no listing: a, b`, at most five ids.
+    /// e.g. `2 ScalewayVolume named by MOUNTS edges are in no listing, not linked: a, b`,
+    /// at most five ids.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shown: Vec<&str> = self.ids.iter().take(5).map(String::as_str).collect();
         let more = match self.ids.len().saturating_sub(shown.len()) {
@@ -63,10 +64,10 @@ impl std::fmt::Display for Unlinked {
         };
         write!(
             f,
-            "{} {} edge(s) to or from a {} in no listing: {}{more}",
+            "{} {} named by {} edges are in no listing, not linked: {}{more}",
             self.ids.len(),
-            self.rel,
             self.label,
+            self.rel,
             shown.join(", ")
         )
     }
@@ -256,7 +257,7 @@ pub mod tests {
         );
         assert_eq!(
             unlinked[1].to_string(),
-            "1 MOUNTS edge(s) to or from a V in no listing: v2"
+            "1 V named by MOUNTS edges are in no listing, not linked: v2"
         );
     }
 }

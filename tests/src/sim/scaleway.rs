@@ -210,7 +210,7 @@ impl ScalewayData {
 
     /// The resources of real API recordings (`tests/fixtures/scaleway/recorded/`, each a
     /// trimmed go-vcr cassette of `scaleway/terraform-provider-scaleway`), served as the
-    /// Organization `organization`'s: every server, IP, Block volume and Block snapshot
+    /// Organization `organization`'s: every project, server, IP, Block volume and snapshot
     /// their `GET` responses hold, whether a listing (`{"servers": [...]}`) or one resource
     /// (`{"server": {...}}`, `{"ip": {...}}`, a bare Block volume), each once (the last
     /// recorded state wins).
@@ -236,6 +236,7 @@ impl ScalewayData {
                     _ => continue,
                 };
                 let target = match (path.starts_with("https://api.scaleway.com/block/"), kind) {
+                    (false, "projects") => &mut data.projects,
                     (false, "servers") => &mut data.servers,
                     (false, "ips") => &mut data.ips,
                     (false, "volumes") => &mut data.volumes,

@@ -713,12 +713,15 @@ const IPV6_ATTACHED: &str =
 const BLOCK_SNAPSHOTS: &str = include_str!("../../fixtures/scaleway/recorded/block_snapshots.json");
 const BLOCK_EVERY_ZONE: &str =
     include_str!("../../fixtures/scaleway/recorded/block_volumes_every_zone.json");
-/// The Organization of the two Instance recordings (their servers' `organization`).
+const ACCOUNT_PROJECTS: &str =
+    include_str!("../../fixtures/scaleway/recorded/account_projects.json");
+/// The Organization of the two Instance recordings and of the project listing (their
+/// servers' `organization`, the projects' `organization_id`).
 const RECORDED_ORG: &str = "105bdce1-64c0-48ab-899d-868455867ecf";
 /// The Organization and project of the Block recordings (their `organization_id` query).
 const BLOCK_ORG: &str = "4d333544-41be-4b0b-8907-0b9036859747";
 
-/// The resources of recordings by kind (`servers`, `ips`, `block_volumes`,
+/// The resources of recordings by kind (`projects`, `servers`, `ips`, `block_volumes`,
 /// `block_snapshots`) and id, whether recorded in a listing or got alone.
 fn recorded(recordings: &[&str]) -> BTreeMap<&'static str, BTreeMap<String, Json>> {
     let mut out: BTreeMap<&'static str, BTreeMap<String, Json>> = BTreeMap::new();
@@ -728,7 +731,9 @@ fn recorded(recordings: &[&str]) -> BTreeMap<&'static str, BTreeMap<String, Json
             let url = i["url"].as_str().unwrap().split('?').next().unwrap();
             let body: Json = serde_json::from_str(i["body"].as_str().unwrap()).unwrap();
             let block = url.contains("/block/v1/");
-            let (kind, items) = if url.ends_with("/servers") {
+            let (kind, items) = if url.ends_with("/account/v3/projects") {
+                ("projects", body["projects"].clone())
+            } else if url.ends_with("/servers") {
                 ("servers", body["servers"].clone())
             } else if url.contains("/servers/") {
                 ("servers", json!([body["server"]]))
@@ -768,7 +773,7 @@ fn edges_of(g: &Graph, rel: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn recorded_sbs_servers_mount_their_block_volumes_and_routed_ips_identify_them() {
     let w = Work::new("recorded-instance");
-    let recordings = [SERVERS_PUBLIC_IPS, IPV6_ATTACHED];
+    let recordings = [SERVERS_PUBLIC_IPS, IPV6_ATTACHED, ACCOUNT_PROJECTS];
     let sim = ScalewaySim::start(ScalewayData::recorded(RECORDED_ORG, &recordings));
     let ran = w.sync(&sim, &[]);
     let g = w.graph();
@@ -828,14 +833,51 @@ fn recorded_sbs_servers_mount_their_block_volumes_and_routed_ips_identify_them()
     for rel in ["MOUNTS", "IDENTIFIES"] {
         assert_eq!(report["edges"][rel]["unresolved"], 0, "{rel}: {report}");
     }
-    // The recordings hold no project listing: the plugin says which edges it could not
-    // link rather than leaving the host to drop them unexplained.
+    // A resource's project is linked when the project listing holds it. The project the
+    // public-IPs test created (and deleted) is not in the listing, recorded another day:
+    // the plugin names it rather than leaving the host to drop those edges unexplained.
+    let projects = &rec["projects"];
+    let mut linked = BTreeSet::new();
+    let mut missing = BTreeSet::new();
+    let held = rec["servers"]
+        .values()
+        .chain(rec["ips"].values())
+        .map(|r| id(&r["project"]))
+        .chain(rec["block_volumes"].values().map(|v| id(&v["project_id"])));
+    let resources = rec["servers"]
+        .keys()
+        .chain(rec["ips"].keys())
+        .chain(rec["block_volumes"].keys());
+    for (project, resource) in held.zip(resources) {
+        if projects.contains_key(&project) {
+            linked.insert((project, resource.clone()));
+        } else {
+            missing.insert(project);
+        }
+    }
+    assert!(!linked.is_empty() && !missing.is_empty());
+    // The default project has the Organization's id: tell them apart by label.
+    let resource_edges: BTreeSet<(String, String)> = g
+        .edges
+        .keys()
+        .filter(|(rel, (from, _), _)| rel == "RESOURCE" && from == "ScalewayProject")
+        .map(|(_, (_, from), (_, to))| (from.clone(), to.clone()))
+        .collect();
+    assert_eq!(resource_edges, linked);
+    assert_eq!(g.count("ScalewayProject"), projects.len());
     let summary = report["summary"].as_str().unwrap();
     assert!(
-        summary.contains("RESOURCE not linked (no ScalewayProject listed)"),
+        summary.contains(&format!(
+            "{} ScalewayProject named by RESOURCE in no listing",
+            missing.len()
+        )),
         "{summary}\n{}",
         ran.stdout
     );
+    let log = format!("{}{}", ran.stdout, ran.stderr);
+    for project in &missing {
+        assert!(log.contains(project.as_str()), "{project}: {log}");
+    }
 }
 
 #[test]
@@ -852,13 +894,13 @@ fn an_attachment_whose_volume_no_listing_holds_is_named_not_dropped_silently() {
     assert_eq!(report["edges"]["MOUNTS"]["unresolved"], 1, "{report}");
     let summary = report["summary"].as_str().unwrap();
     assert!(
-        summary.contains("1 MOUNTS not linked (no ScalewayVolume listed)"),
+        summary.contains("1 ScalewayVolume named by MOUNTS in no listing"),
         "{summary}"
     );
     let log = format!("{}{}", ran.stdout, ran.stderr);
     assert!(
         log.contains(&format!(
-            "MOUNTS edge(s) to or from a ScalewayVolume in no listing: {gone}"
+            "1 ScalewayVolume named by MOUNTS edges are in no listing, not linked: {gone}"
         )),
         "{log}"
     );
