@@ -1,10 +1,11 @@
-//! The Scaleway provider: an Organization's projects, IAM principals and API keys, and
-//! the Instance API's servers, volumes, snapshots and IPs in every zone, as
-//! `docs/providers/scaleway.md` describes them (issue 5).
+//! The Scaleway provider: an Organization's projects, IAM principals and API keys, the
+//! Instance API's servers, volumes, snapshots and IPs and the Block Storage API's volumes
+//! and snapshots in every zone, as `docs/providers/scaleway.md` describes them (issues 5
+//! and 15).
 //!
 //! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker),
 //! in rounds of a few dozen concurrent requests: page 1 of the Account and IAM listings and
-//! of the four Instance listings of every zone first, then the remaining pages listing
+//! of the four Instance and two Block listings of every zone first, then the remaining pages listing
 //! after listing. Each page becomes records that are emitted as soon as its round is
 //! parsed, so memory stays bounded by a round, not by the estate. A listing that still fails
 //! after the host's retries (a 403 on a zone the key may not read, repeated 5xx) marks the
