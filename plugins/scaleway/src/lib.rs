@@ -140,11 +140,13 @@ impl Ingestor for Scaleway {
             return Err(auth);
         }
         let mut failed = 0;
+        let mut incomplete = Vec::new();
         for (feed, outcome) in &outcomes {
             if let Err(e) = outcome {
                 let reason = feed.reason(e);
                 cx.warn(format!("{} incomplete: {reason}", feed.label));
                 cx.mark_incomplete(feed.label, None, &reason);
+                incomplete.push(feed.label);
                 failed += 1;
             }
         }
@@ -172,8 +174,10 @@ impl Ingestor for Scaleway {
         for note in &notes {
             summary.push_str(&format!("; {note}"));
         }
-        // The host drops an edge whose end it cannot find; say which, and why.
-        for unlinked in records.unlinked() {
+        // The host drops an edge whose end it cannot find; say which, and why. An end of an
+        // incomplete label may be a node the host keeps from the last sync: not counted.
+        let unlinked = records.unlinked();
+        for unlinked in unlinked.iter().filter(|u| !incomplete.contains(&u.label)) {
             cx.warn(unlinked.to_string());
             summary.push_str(&format!(
                 "; {} {} named by {} in no listing",

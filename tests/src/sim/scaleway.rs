@@ -576,6 +576,8 @@ struct Faults {
     next: Vec<(u16, Option<u32>)>,
     /// Zones whose Instance and Block endpoints always answer this status.
     zones: HashMap<String, u16>,
+    /// Listings (paths) that always answer this status, e.g. one API of one zone.
+    paths: HashMap<String, u16>,
     /// Added before every response.
     latency: Duration,
 }
@@ -680,9 +682,18 @@ impl ScalewaySim {
         self.fail_zone(zone, 403);
     }
 
-    /// Ends every zone fault.
+    /// Answers every request for the listing `path` (e.g.
+    /// `/block/v1/zones/fr-par-1/volumes`) with `status` until cleared, as for a key that
+    /// may read one API of a zone but not another.
+    pub fn fail_path(&self, path: &str, status: u16) {
+        self.faults().paths.insert(path.to_owned(), status);
+    }
+
+    /// Ends every zone and listing fault.
     pub fn clear_zone_faults(&self) {
-        self.faults().zones.clear();
+        let mut faults = self.faults();
+        faults.zones.clear();
+        faults.paths.clear();
     }
 
     /// Delays every response by `latency`, as a distant API would.
@@ -715,7 +726,9 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
             .strip_prefix("/instance/v1/zones/")
             .or_else(|| path.strip_prefix("/block/v1/zones/"))
             .and_then(|rest| rest.split('/').next());
-        let zone_fault = zone.and_then(|z| faults.zones.get(z).copied());
+        let zone_fault = zone
+            .and_then(|z| faults.zones.get(z).copied())
+            .or_else(|| faults.paths.get(path).copied());
         (faults.latency, fault, zone_fault)
     };
     if !latency.is_zero() {

@@ -907,6 +907,45 @@ fn an_attachment_whose_volume_no_listing_holds_is_named_not_dropped_silently() {
 }
 
 #[test]
+fn a_failed_block_listing_keeps_its_volumes_and_their_mounts_are_not_called_unlinked() {
+    let w = Work::new("recorded-block-fails");
+    let recordings = [SERVERS_PUBLIC_IPS];
+    let sim = ScalewaySim::start(ScalewayData::recorded(RECORDED_ORG, &recordings));
+    ok(&w.sync(&sim, &[]));
+    let rec = recorded(&recordings);
+    let mounts: BTreeSet<(String, String)> = rec["servers"]
+        .iter()
+        .flat_map(|(sid, s)| {
+            let volumes = s["volumes"].as_object().unwrap().values();
+            volumes.map(move |v| (sid.clone(), id(&v["id"])))
+        })
+        .collect();
+    assert_eq!(edges_of(&w.graph(), "MOUNTS"), mounts);
+
+    // The Block volume listing of the zone now fails; the Instance one still answers.
+    sim.fail_path("/block/v1/zones/fr-par-1/volumes", 403);
+    let ran = w.sync(&sim, &[]);
+    assert_eq!(ran.code, 1, "partial:\n{}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    let incomplete: Vec<&str> = report["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(incomplete, ["ScalewayVolume"]);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(!summary.contains("named by MOUNTS"), "{summary}");
+    // The volumes are kept from the last sync, and the edges found them.
+    let g = w.graph();
+    for vid in rec["block_volumes"].keys() {
+        assert!(g.has("ScalewayVolume", vid), "{vid}");
+    }
+    assert_eq!(edges_of(&g, "MOUNTS"), mounts);
+    assert_eq!(report["edges"]["MOUNTS"]["unresolved"], 0);
+}
+
+#[test]
 fn recorded_block_snapshots_hang_from_their_volumes_in_every_zone() {
     let w = Work::new("recorded-block");
     let recordings = [BLOCK_SNAPSHOTS, BLOCK_EVERY_ZONE];
