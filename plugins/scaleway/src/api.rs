@@ -98,12 +98,12 @@ impl Feed {
 /// How each listing ended, in the order added.
 pub type Outcomes = Vec<(Feed, Result<(), SyncError>)>;
 
-/// Requests per round of the walk: four times the host's default per-host concurrency
+/// Requests per round of the walk: five times the host's default per-host concurrency
 /// (16), so every round keeps the host busy (and its last wave rarely runs part empty),
 /// while a round's pages (about 60 KB each) stay a few MB in the guest and the host.
-/// Also at least the 41 first pages of the default zones, so a wrong key is seen on every
-/// listing in the first round.
-const ROUND: usize = 64;
+/// Also at least the 65 first pages of the default zones (5 global listings, 6 in each
+/// of 10 zones), so a wrong key is seen on every listing in the first round.
+const ROUND: usize = 80;
 
 /// Every listing of a sync, walked together in rounds of [`ROUND`] requests: page 1 of
 /// each listing first, then the remaining pages listing after listing. Each page is turned

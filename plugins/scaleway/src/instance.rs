@@ -59,8 +59,13 @@ pub struct Server {
     pub private_nics: Option<Vec<Ref>>,
     pub zone: Option<String>,
     pub end_of_service: Option<bool>,
-    /// Attached volumes by slot ("0", "1", ...).
+    /// Attached volumes by slot ("0", "1", ...), Instance (`l_ssd`, ...) and Block
+    /// (`sbs_volume`) alike.
     pub volumes: Option<BTreeMap<String, Ref>>,
+    /// Every public IP of the server, IPv6 included: in routed mode the only place that
+    /// says which IPs a server has, since `public_ip` holds one and the IP objects of
+    /// `/ips` may carry no `address` (issue 15).
+    pub public_ips: Option<Vec<Ref>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,13 +152,19 @@ fn here(own: Option<String>, listed: &str) -> Option<String> {
     Some(own.unwrap_or_else(|| listed.to_owned()))
 }
 
-/// Servers of `zone`, each held by its project and mounting its volumes.
+/// Servers of `zone`, each held by its project, mounting its volumes and identified by
+/// its public IPs. The IP listing links the same IPs from its side: both are read, since
+/// either may be all there is (an IP listed in a zone the key may not read, a server whose
+/// `public_ips` is empty while an IP is being attached); the store merges the two.
 pub fn servers(zone: &str, servers: Vec<Server>, out: &mut Records) {
     for s in servers {
         let project = s.project.unwrap_or_default();
         out.edge(RESOURCE, (PROJECT, &project), (INSTANCE, &s.id));
         for v in s.volumes.iter().flat_map(|v| v.values()) {
             out.edge(MOUNTS, (INSTANCE, &s.id), (VOLUME, &v.id));
+        }
+        for ip in s.public_ips.iter().flatten() {
+            out.edge(IDENTIFIES, (FLEXIBLE_IP, &ip.id), (INSTANCE, &s.id));
         }
         let Some(n) = out.node(INSTANCE, &s.id) else {
             continue;
@@ -355,10 +366,96 @@ mod tests {
             (RESOURCE, PRJ, IP),
             (MOUNTS, SERVER, VOL),
             (HAS, VOL, SNAP),
+            // Once from the server's `public_ips`, once from the IP's `server`.
+            (IDENTIFIES, IP, SERVER),
             (IDENTIFIES, IP, SERVER),
         ];
         expected.sort();
         assert_eq!(records().edge_ids(), expected);
+    }
+
+    /// The servers of a recording, listed or got alone, and its IPs.
+    fn recorded_instance(file: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+        let (mut servers, mut ips) = (Vec::new(), Vec::new());
+        for (url, body) in crate::records::tests::recorded(file) {
+            if let Some(list) = body["servers"].as_array() {
+                servers.extend(list.iter().cloned());
+            } else if url.contains("/servers/") {
+                servers.push(body["server"].clone());
+            } else if url.contains("/ips/") {
+                ips.push(body["ip"].clone());
+            }
+        }
+        (servers, ips)
+    }
+
+    #[test]
+    fn a_routed_ipv6_without_address_is_linked_from_the_server_and_the_ip() {
+        let (recorded_servers, recorded_ips) = recorded_instance("ip_routed_ipv6_attached.json");
+        let ip = &recorded_ips[0];
+        assert!(
+            ip["address"].is_null(),
+            "the recording's /ips object has no address"
+        );
+        let (ip_id, server_id) = (
+            ip["id"].as_str().unwrap(),
+            ip["server"]["id"].as_str().unwrap(),
+        );
+        let mut r = Records::default();
+        servers(
+            "fr-par-1",
+            serde_json::from_value(serde_json::Value::Array(recorded_servers.clone())).unwrap(),
+            &mut r,
+        );
+        assert_eq!(
+            r.edge_ids()
+                .into_iter()
+                .filter(|e| e.0 == IDENTIFIES)
+                .collect::<Vec<_>>(),
+            [(IDENTIFIES, ip_id, server_id)],
+            "from the server's public_ips alone"
+        );
+        ips(
+            "fr-par-1",
+            vec![serde_json::from_value(ip.clone()).unwrap()],
+            &mut r,
+        );
+        let n = r.get(FLEXIBLE_IP, ip_id);
+        assert_eq!(n.value("address"), Value::Null);
+        assert_eq!(n.value("prefix"), text(ip["prefix"].as_str().unwrap()));
+        assert_eq!(n.value("type"), text("routed_ipv6"));
+        let family = &recorded_servers[0]["public_ips"][0]["family"];
+        assert_eq!(family, "inet6");
+    }
+
+    #[test]
+    fn recorded_sbs_attachments_become_mounts() {
+        let (recorded_servers, _) = recorded_instance("servers_public_ips.json");
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for s in &recorded_servers {
+            for v in s["volumes"].as_object().unwrap().values() {
+                assert_eq!(v["volume_type"], "sbs_volume");
+                expected.push((
+                    s["id"].as_str().unwrap().into(),
+                    v["id"].as_str().unwrap().into(),
+                ));
+            }
+        }
+        expected.sort();
+        let mut r = Records::default();
+        servers(
+            "fr-par-1",
+            serde_json::from_value(serde_json::Value::Array(recorded_servers)).unwrap(),
+            &mut r,
+        );
+        let mounts: Vec<(String, String)> = r
+            .edge_ids()
+            .into_iter()
+            .filter(|e| e.0 == MOUNTS)
+            .map(|(_, a, b)| (a.to_owned(), b.to_owned()))
+            .collect();
+        assert_eq!(mounts, expected);
+        assert_eq!(mounts.len(), 2);
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The Scaleway provider: an Organization's projects, IAM principals and API keys, and
-//! the Instance API's servers, volumes, snapshots and IPs in every zone, as
-//! `docs/providers/scaleway.md` describes them (issue 5).
+//! The Scaleway provider: an Organization's projects, IAM principals and API keys, the
+//! Instance API's servers, volumes, snapshots and IPs and the Block Storage API's volumes
+//! and snapshots in every zone, as `docs/providers/scaleway.md` describes them (issues 5
+//! and 15).
 //!
 //! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker),
 //! in rounds of a few dozen concurrent requests: page 1 of the Account and IAM listings and
-//! of the four Instance listings of every zone first, then the remaining pages listing
+//! of the four Instance and two Block listings of every zone first, then the remaining pages listing
 //! after listing. Each page becomes records that are emitted as soon as its round is
 //! parsed, so memory stays bounded by a round, not by the estate. A listing that still fails
 //! after the host's retries (a 403 on a zone the key may not read, repeated 5xx) marks the
@@ -23,12 +24,17 @@
 //!   `location_*` and `ipv6_*` properties. A `null` in the API (e.g. `expires_at` of a key
 //!   that never expires) writes no property rather than an empty one.
 //! - An API key's `secret_key` is never read, even though list responses carry the field.
-//! - The schema names no regional API. The `regions` config key limits the zones walked
-//!   to those of the listed regions (`fr-par-1` is in `fr-par`), so one setting turns a
-//!   whole region off.
+//! - The schema names no regional API. `zones` and `regions` both narrow the zones
+//!   walked (`fr-par-1` is in `fr-par`); neither has a default that could undo the other
+//!   (issue 15), and a zone one excludes while the other names it is a warning
+//!   ([`zones_to_walk`]).
+//! - Block Storage volumes and snapshots are read beside the Instance API's, as the same
+//!   labels (`block.rs`), and an edge that names a node no listing carried is counted and
+//!   named in the summary.
 
 mod account;
 mod api;
+mod block;
 mod iam;
 mod instance;
 mod records;
@@ -47,11 +53,12 @@ use crate::schema::{
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const DEFAULT_API: &str = "https://api.scaleway.com";
-const DEFAULT_ZONES: [&str; 9] = [
+/// Every zone Scaleway has, as the Go SDK lists them (`AllZones` in `scw/locality.go`):
+/// what is walked when neither `zones` nor `regions` is set.
+const ALL_ZONES: [&str; 10] = [
     "fr-par-1", "fr-par-2", "fr-par-3", "nl-ams-1", "nl-ams-2", "nl-ams-3", "pl-waw-1", "pl-waw-2",
-    "pl-waw-3",
+    "pl-waw-3", "it-mil-1",
 ];
-const DEFAULT_REGIONS: [&str; 3] = ["fr-par", "nl-ams", "pl-waw"];
 
 struct Scaleway;
 
@@ -71,15 +78,19 @@ impl Ingestor for Scaleway {
         let organization = ConfigKey::text("organization_id", "The Organization to list")
             .env("SCW_DEFAULT_ORGANIZATION_ID")
             .required();
-        let zones = ConfigKey::text_list("zones", "Zones whose Instance resources are listed")
-            .default_list(DEFAULT_ZONES);
-        let regions =
-            ConfigKey::text_list("regions", "Regions listed; zones outside them are skipped")
-                .default_list(DEFAULT_REGIONS);
+        // No defaults: a default for one key would silently narrow what the other names.
+        let zones = ConfigKey::text_list(
+            "zones",
+            "Zones whose Instance and Block resources are listed (unset: every zone)",
+        );
+        let regions = ConfigKey::text_list(
+            "regions",
+            "Regions whose zones are listed (unset: the regions of the zones)",
+        );
         let mut manifest = Manifest::new(
             "scaleway",
             VERSION,
-            "Scaleway projects, IAM principals and API keys, and Instance resources",
+            "Scaleway projects, IAM principals and API keys, and Instance and Block resources",
         )
         .host("api.scaleway.com")
         .credential(secret)
@@ -102,7 +113,10 @@ impl Ingestor for Scaleway {
                 "config key \"organization_id\" is not set: set SCW_DEFAULT_ORGANIZATION_ID",
             )
         })?;
-        let zones = zones_to_walk(&config.list("zones"), &config.list("regions"))?;
+        let (zones, notes) = zones_to_walk(&config.list("zones"), &config.list("regions"))?;
+        for note in &notes {
+            cx.warn(note);
+        }
         let api = Api::new(config.text("api_url").unwrap_or(DEFAULT_API), organization);
         cx.scope(ORGANIZATION, organization);
 
@@ -112,6 +126,7 @@ impl Ingestor for Scaleway {
         iam::list_iam(&mut listings, &api, organization);
         for zone in &zones {
             instance::list_zone(&mut listings, &api, zone);
+            block::list_zone(&mut listings, &api, zone);
         }
         let (outcomes, mut records) = listings.run(cx);
         // Whatever no page carried out, e.g. the Organization when every listing failed.
@@ -125,11 +140,13 @@ impl Ingestor for Scaleway {
             return Err(auth);
         }
         let mut failed = 0;
+        let mut incomplete = Vec::new();
         for (feed, outcome) in &outcomes {
             if let Err(e) = outcome {
                 let reason = feed.reason(e);
                 cx.warn(format!("{} incomplete: {reason}", feed.label));
                 cx.mark_incomplete(feed.label, None, &reason);
+                incomplete.push(feed.label);
                 failed += 1;
             }
         }
@@ -149,30 +166,87 @@ impl Ingestor for Scaleway {
             n(FLEXIBLE_IP),
             zones.len(),
         );
-        Ok(Summary::new(match failed {
+        let mut summary = match failed {
             0 => counts,
             n => format!("{counts}; {n} listings failed, their labels kept"),
-        }))
+        };
+        // Warnings go to the log; the summary keeps them with the run.
+        for note in &notes {
+            summary.push_str(&format!("; {note}"));
+        }
+        // The host drops an edge whose end it cannot find; say which, and why. An end of an
+        // incomplete label may be a node the host keeps from the last sync: not counted.
+        let unlinked = records.unlinked();
+        for unlinked in unlinked.iter().filter(|u| !incomplete.contains(&u.label)) {
+            cx.warn(unlinked.to_string());
+            summary.push_str(&format!(
+                "; {} {} named by {} in no listing",
+                unlinked.ids.len(),
+                unlinked.label,
+                unlinked.rel
+            ));
+        }
+        Ok(Summary::new(summary))
     }
 }
 
 export_ingestor!(Scaleway);
 
-/// The configured zones that lie in a configured region, in the order given.
-fn zones_to_walk(zones: &[String], regions: &[String]) -> Result<Vec<String>, SyncError> {
-    let region_of = |zone: &str| zone.rsplit_once('-').map_or(zone, |(r, _)| r).to_owned();
-    let walked: Vec<String> = zones
-        .iter()
-        .filter(|z| regions.is_empty() || regions.contains(&region_of(z)))
-        .cloned()
-        .collect();
-    if walked.is_empty() && !zones.is_empty() {
+/// A zone's region: its name without the last `-N` (`fr-par-1` is in `fr-par`).
+fn region_of(zone: &str) -> &str {
+    zone.rsplit_once('-').map_or(zone, |(region, _)| region)
+}
+
+/// The zones to walk, and a warning for each setting the other one overrides.
+///
+/// Unset keys come as empty lists. Neither key alone cancels anything: `zones` alone is
+/// walked as given (its regions implied), `regions` alone picks those of [`ALL_ZONES`]
+/// in them. When both are set, a zone outside the regions is skipped with a warning
+/// naming it, and so is a region none of the zones is in; when nothing is left the
+/// configuration is refused.
+fn zones_to_walk(
+    zones: &[String],
+    regions: &[String],
+) -> Result<(Vec<String>, Vec<String>), SyncError> {
+    let mut notes = Vec::new();
+    let candidates: Vec<String> = match zones {
+        [] => ALL_ZONES.iter().map(|z| z.to_string()).collect(),
+        given => given.to_vec(),
+    };
+    if regions.is_empty() {
+        return Ok((candidates, notes));
+    }
+    let (walked, skipped): (Vec<String>, Vec<String>) = candidates
+        .into_iter()
+        .partition(|z| regions.iter().any(|r| r == region_of(z)));
+    if !zones.is_empty() && !skipped.is_empty() {
+        notes.push(format!(
+            "config: zones {skipped:?} are not in the configured regions {regions:?} and are \
+             not listed: add their regions or remove them from zones"
+        ));
+    }
+    for region in regions {
+        if !walked.iter().any(|z| region_of(z) == region) {
+            notes.push(match zones {
+                [] => format!(
+                    "config: region {region:?} has no zone this plugin knows of ({}); set \
+                     zones to list its zones",
+                    ALL_ZONES.join(", ")
+                ),
+                _ => format!(
+                    "config: region {region:?} has none of the configured zones {zones:?}, so \
+                     nothing in it is listed"
+                ),
+            });
+        }
+    }
+    if walked.is_empty() {
         return Err(SyncError::config(format!(
-            "none of the zones {zones:?} is in the regions {regions:?}: check the zones and \
-             regions config keys"
+            "no zone to list: the zones {zones:?} and the regions {regions:?} have none in \
+             common; check the zones and regions config keys"
         )));
     }
-    Ok(walked)
+    Ok((walked, notes))
 }
 
 #[cfg(test)]
@@ -183,20 +257,52 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn walk(zones: &[&str], regions: &[&str]) -> Result<(Vec<String>, Vec<String>), SyncError> {
+        zones_to_walk(&strings(zones), &strings(regions))
+    }
+
     #[test]
-    fn regions_limit_the_zones() {
-        let zones = strings(&DEFAULT_ZONES);
-        assert_eq!(
-            zones_to_walk(&zones, &strings(&DEFAULT_REGIONS)).unwrap(),
-            zones
+    fn every_zone_of_the_sdk_is_walked_milan_included() {
+        let (zones, notes) = walk(&[], &[]).unwrap();
+        assert_eq!(zones, ALL_ZONES);
+        assert!(zones.contains(&"it-mil-1".to_string()));
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn zones_alone_are_walked_as_given() {
+        // The bug of issue 15: a default `regions` used to drop it-mil-1 here.
+        let (zones, notes) = walk(&["it-mil-1", "fr-par-2"], &[]).unwrap();
+        assert_eq!(zones, ["it-mil-1", "fr-par-2"]);
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn regions_alone_pick_their_zones() {
+        let (zones, notes) = walk(&[], &["nl-ams", "it-mil"]).unwrap();
+        assert_eq!(zones, ["nl-ams-1", "nl-ams-2", "nl-ams-3", "it-mil-1"]);
+        assert!(notes.is_empty());
+        let (zones, notes) = walk(&[], &["fr-par", "xx-new"]).unwrap();
+        assert_eq!(zones, ["fr-par-1", "fr-par-2", "fr-par-3"]);
+        assert!(
+            notes[0].contains("\"xx-new\"") && notes[0].contains("set zones"),
+            "{notes:?}"
         );
-        assert_eq!(
-            zones_to_walk(&zones, &strings(&["nl-ams"])).unwrap(),
-            ["nl-ams-1", "nl-ams-2", "nl-ams-3"]
+    }
+
+    #[test]
+    fn both_set_narrow_each_other_with_a_word() {
+        let (zones, notes) = walk(&["fr-par-1", "it-mil-1"], &["fr-par"]).unwrap();
+        assert_eq!(zones, ["fr-par-1"]);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("[\"it-mil-1\"]"), "{notes:?}");
+        let (_, notes) = walk(&["fr-par-1"], &["fr-par", "pl-waw"]).unwrap();
+        assert!(notes[0].contains("\"pl-waw\""), "{notes:?}");
+        let e = walk(&["fr-par-1"], &["pl-waw"]).unwrap_err();
+        assert!(
+            matches!(&e, SyncError::Config(m) if m.contains("zones") && m.contains("regions")),
+            "{e}"
         );
-        assert_eq!(zones_to_walk(&zones, &[]).unwrap(), zones);
-        let e = zones_to_walk(&strings(&["fr-par-1"]), &strings(&["pl-waw"])).unwrap_err();
-        assert!(matches!(e, SyncError::Config(m) if m.contains("regions")));
     }
 
     #[test]

@@ -39,6 +39,38 @@ pub struct Records {
     seen: HashSet<(&'static str, String)>,
     /// Nodes added per label, for the summary.
     counts: BTreeMap<&'static str, usize>,
+    /// Both ends of every edge recorded, as (type, label, id), so that an end no listing
+    /// carried can be named in the summary rather than dropped by the host unexplained.
+    ends: HashSet<(&'static str, &'static str, String)>,
+}
+
+/// Edges of one type whose end of one label was in no listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlinked {
+    pub rel: &'static str,
+    pub label: &'static str,
+    /// The ids no listing carried, sorted.
+    pub ids: Vec<String>,
+}
+
+impl std::fmt::Display for Unlinked {
+    /// e.g. `2 ScalewayVolume named by MOUNTS edges are in no listing, not linked: a, b`,
+    /// at most five ids.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<&str> = self.ids.iter().take(5).map(String::as_str).collect();
+        let more = match self.ids.len().saturating_sub(shown.len()) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        write!(
+            f,
+            "{} {} named by {} edges are in no listing, not linked: {}{more}",
+            self.ids.len(),
+            self.label,
+            self.rel,
+            shown.join(", ")
+        )
+    }
 }
 
 impl Records {
@@ -67,6 +99,11 @@ impl Records {
         if from.1.is_empty() || to.1.is_empty() {
             return;
         }
+        for (label, id) in [from, to] {
+            if !self.seen.contains(&(label, id.to_owned())) {
+                self.ends.insert((rel, label, id.to_owned()));
+            }
+        }
         self.edges.push(Edge {
             rel,
             from: (from.0, from.1.to_owned()),
@@ -77,6 +114,23 @@ impl Records {
     /// How many nodes of `label` were added, emitted or not.
     pub fn count(&self, label: &str) -> usize {
         self.counts.get(label).copied().unwrap_or(0)
+    }
+
+    /// The edge ends that named a node no listing carried, by (type, label). Only
+    /// meaningful once every listing has run: an end seen later is not counted.
+    pub fn unlinked(&self) -> Vec<Unlinked> {
+        let mut by: BTreeMap<(&'static str, &'static str), Vec<String>> = BTreeMap::new();
+        for (rel, label, id) in &self.ends {
+            if !self.seen.contains(&(*label, id.clone())) {
+                by.entry((rel, label)).or_default().push(id.clone());
+            }
+        }
+        by.into_iter()
+            .map(|((rel, label), mut ids)| {
+                ids.sort();
+                Unlinked { rel, label, ids }
+            })
+            .collect()
     }
 
     /// Buffers everything in the context (which sends it in batches) and empties `self`,
@@ -110,6 +164,26 @@ pub mod tests {
     pub fn sample(file: &str) -> String {
         let path = format!("{}/../../tests/fixtures/scaleway/{file}", manifest_dir());
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Every interaction of a recording in `tests/fixtures/scaleway/recorded/`, as
+    /// (request URL, parsed response body).
+    pub fn recorded(file: &str) -> Vec<(String, serde_json::Value)> {
+        let path = format!(
+            "{}/../../tests/fixtures/scaleway/recorded/{file}",
+            manifest_dir()
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["interactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let body = serde_json::from_str(i["body"].as_str().unwrap()).unwrap();
+                (i["url"].as_str().unwrap().to_owned(), body)
+            })
+            .collect()
     }
 
     impl Records {
@@ -154,5 +228,36 @@ pub mod tests {
         assert_eq!(r.nodes.len(), 2);
         assert_eq!((r.count("A"), r.count("B"), r.count("C")), (1, 1, 0));
         assert_eq!(r.edge_ids(), [("R", "1", "1")]);
+    }
+
+    #[test]
+    fn an_edge_end_no_listing_carried_is_named() {
+        let mut r = Records::default();
+        r.node("S", "s1");
+        r.edge("MOUNTS", ("S", "s1"), ("V", "v1"));
+        r.edge("MOUNTS", ("S", "s1"), ("V", "v2"));
+        r.edge("MOUNTS", ("S", "s9"), ("V", "v2"));
+        // v1 is listed after the edge that names it: not unlinked.
+        r.node("V", "v1");
+        let unlinked = r.unlinked();
+        assert_eq!(
+            unlinked,
+            [
+                Unlinked {
+                    rel: "MOUNTS",
+                    label: "S",
+                    ids: vec!["s9".into()]
+                },
+                Unlinked {
+                    rel: "MOUNTS",
+                    label: "V",
+                    ids: vec!["v2".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            unlinked[1].to_string(),
+            "1 V named by MOUNTS edges are in no listing, not linked: v2"
+        );
     }
 }

@@ -91,7 +91,7 @@ pub fn nodes() -> Vec<NodeKind> {
                 Text,
                 "IP address of the device that created the key",
             ),
-        NodeKind::new(VOLUME, "An Instance volume")
+        NodeKind::new(VOLUME, "An Instance or Block Storage volume")
             .prop("name", Text, "Volume name")
             .prop("export_uri", Text, "NBD export URI")
             .prop("size", Int, "Size in bytes")
@@ -106,23 +106,27 @@ pub fn nodes() -> Vec<NodeKind> {
             .prop(
                 "state",
                 Text,
-                "available, snapshotting, fetching, resizing, saving, hotsyncing or error",
+                "available, snapshotting, fetching, resizing, saving, hotsyncing or error; \
+                 a Block volume's status (e.g. available, in_use)",
             )
             .prop("zone", Text, "Zone of the volume"),
-        NodeKind::new(SNAPSHOT, "A snapshot of an Instance volume")
-            .prop("name", Text, "Snapshot name")
-            .prop("tags", TextList, "Tags")
-            .prop("volume_type", Text, "Volume type of the snapshot")
-            .prop("size", Int, "Size in bytes")
-            .prop(
-                "state",
-                Text,
-                "available, snapshotting, error, invalid_data, importing or exporting",
-            )
-            .prop("creation_date", Text, "Creation date")
-            .prop("modification_date", Text, "Modification date")
-            .prop("error_reason", Text, "Why a snapshot import failed")
-            .prop("zone", Text, "Zone of the snapshot"),
+        NodeKind::new(
+            SNAPSHOT,
+            "A snapshot of an Instance or Block Storage volume",
+        )
+        .prop("name", Text, "Snapshot name")
+        .prop("tags", TextList, "Tags")
+        .prop("volume_type", Text, "Volume type of the snapshot")
+        .prop("size", Int, "Size in bytes")
+        .prop(
+            "state",
+            Text,
+            "available, snapshotting, error, invalid_data, importing or exporting",
+        )
+        .prop("creation_date", Text, "Creation date")
+        .prop("modification_date", Text, "Modification date")
+        .prop("error_reason", Text, "Why a snapshot import failed")
+        .prop("zone", Text, "Zone of the snapshot"),
         NodeKind::new(FLEXIBLE_IP, "A flexible (public) IP of the Instance API")
             .indexed_prop("address", Text, "IP address")
             .prop("reverse", Text, "Reverse DNS")

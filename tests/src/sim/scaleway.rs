@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 
 use super::server::{RequestLog, Server};
 
-/// Every zone Scaleway lists Instance resources in (`docs/providers/scaleway.md`).
-pub const ZONES: [&str; 9] = [
+/// Every zone Scaleway lists Instance and Block resources in, as the Go SDK has them
+/// (`AllZones` in `scw/locality.go`; `docs/providers/scaleway.md`).
+pub const ZONES: [&str; 10] = [
     "fr-par-1", "fr-par-2", "fr-par-3", "nl-ams-1", "nl-ams-2", "nl-ams-3", "pl-waw-1", "pl-waw-2",
-    "pl-waw-3",
+    "pl-waw-3", "it-mil-1",
 ];
 
 /// One resource as the API serves it: its JSON, kept serialized so a large estate costs
@@ -46,7 +47,7 @@ impl Item {
             organization: text("organization_id")
                 .or_else(|| text("organization"))
                 .unwrap_or_else(|| organization.to_owned()),
-            project: text("project"),
+            project: text("project").or_else(|| text("project_id")),
             zone: text("zone"),
             json: value.to_string(),
         }
@@ -88,6 +89,10 @@ pub struct ScalewayData {
     pub snapshots: Vec<Item>,
     /// `GET /instance/v1/zones/{zone}/ips`.
     pub ips: Vec<Item>,
+    /// `GET /block/v1/zones/{zone}/volumes`.
+    pub block_volumes: Vec<Item>,
+    /// `GET /block/v1/zones/{zone}/snapshots`.
+    pub block_snapshots: Vec<Item>,
 }
 
 macro_rules! sample {
@@ -129,6 +134,23 @@ const SAMPLE_IPS: &str = r#"[
     "ipam_id": "5f0e8c1a-3b7d-4e2f-a9c6-1d4b8e7f2a30"
   }
 ]"#;
+
+/// (request URL, parsed body) of each interaction of a recording in
+/// `tests/fixtures/scaleway/recorded/`, whose `body` keeps the response as recorded.
+fn recorded_bodies(text: &str) -> Vec<(String, Value)> {
+    let doc: Value = serde_json::from_str(text).expect("a recording is JSON");
+    doc["interactions"]
+        .as_array()
+        .expect("a recording has interactions")
+        .iter()
+        .map(|i| {
+            let url = i["url"].as_str().expect("an interaction has a url");
+            let body = i["body"].as_str().expect("an interaction has a body");
+            let body = serde_json::from_str(body).expect("a recorded body is JSON");
+            (url.to_owned(), body)
+        })
+        .collect()
+}
 
 /// Instance types of generated servers, in turn.
 const COMMERCIAL_TYPES: [&str; 3] = ["DEV1-S", "GP1-M", "PRO2-S"];
@@ -181,7 +203,56 @@ impl ScalewayData {
                 .iter()
                 .map(|i| Item::new(i, org))
                 .collect(),
+            block_volumes: Vec::new(),
+            block_snapshots: Vec::new(),
         }
+    }
+
+    /// The resources of real API recordings (`tests/fixtures/scaleway/recorded/`, each a
+    /// trimmed go-vcr cassette of `scaleway/terraform-provider-scaleway`), served as the
+    /// Organization `organization`'s: every project, server, IP, Block volume and snapshot
+    /// their `GET` responses hold, whether a listing (`{"servers": [...]}`) or one resource
+    /// (`{"server": {...}}`, `{"ip": {...}}`, a bare Block volume), each once (the last
+    /// recorded state wins).
+    pub fn recorded(organization: &str, recordings: &[&str]) -> ScalewayData {
+        let mut data = ScalewayData::empty(organization);
+        for text in recordings {
+            for (url, body) in recorded_bodies(text) {
+                let path = url.split('?').next().unwrap_or(&url);
+                let tail: Vec<&str> = path.rsplitn(3, '/').collect();
+                // [last segment, the one before, the rest]: ".../servers" or ".../servers/{id}".
+                let (list, kind) = match tail.as_slice() {
+                    [what, ..] if body.get(*what).is_some_and(Value::is_array) => {
+                        (body[*what].as_array().cloned().unwrap_or_default(), *what)
+                    }
+                    [_, what, ..] => {
+                        let single = match *what {
+                            "servers" => body["server"].clone(),
+                            "ips" => body["ip"].clone(),
+                            _ => body.clone(),
+                        };
+                        (vec![single], *what)
+                    }
+                    _ => continue,
+                };
+                let target = match (path.starts_with("https://api.scaleway.com/block/"), kind) {
+                    (false, "projects") => &mut data.projects,
+                    (false, "servers") => &mut data.servers,
+                    (false, "ips") => &mut data.ips,
+                    (false, "volumes") => &mut data.volumes,
+                    (false, "snapshots") => &mut data.snapshots,
+                    (true, "volumes") => &mut data.block_volumes,
+                    (true, "snapshots") => &mut data.block_snapshots,
+                    _ => continue,
+                };
+                for v in list {
+                    let item = Item::new(&v, organization);
+                    target.retain(|i| i.id != item.id);
+                    target.push(item);
+                }
+            }
+        }
+        data
     }
 
     /// A large estate, the same on every call: `projects` projects of
@@ -209,7 +280,7 @@ impl ScalewayData {
         1 + self.lists().iter().map(|l| l.len()).sum::<usize>()
     }
 
-    fn lists(&self) -> [&Vec<Item>; 9] {
+    fn lists(&self) -> [&Vec<Item>; 11] {
         [
             &self.projects,
             &self.users,
@@ -220,10 +291,12 @@ impl ScalewayData {
             &self.volumes,
             &self.snapshots,
             &self.ips,
+            &self.block_volumes,
+            &self.block_snapshots,
         ]
     }
 
-    fn lists_mut(&mut self) -> [&mut Vec<Item>; 9] {
+    fn lists_mut(&mut self) -> [&mut Vec<Item>; 11] {
         [
             &mut self.projects,
             &mut self.users,
@@ -234,6 +307,8 @@ impl ScalewayData {
             &mut self.volumes,
             &mut self.snapshots,
             &mut self.ips,
+            &mut self.block_volumes,
+            &mut self.block_snapshots,
         ]
     }
 
@@ -264,7 +339,8 @@ impl ScalewayData {
     }
 
     /// Adds `n` instances of `project` in `zone`. Each has a root volume; every third a
-    /// data volume too; every tenth zone-mate is an unattached volume; every second root
+    /// Block Storage (SBS) data volume too, served by the Block API and shaped like the
+    /// recorded ones (`tests/fixtures/scaleway/recorded/`); every tenth zone-mate is an unattached volume; every second root
     /// volume has a snapshot; nine instances in ten have an attached IP, and every
     /// twentieth instance adds a detached one.
     pub fn add_instances(&mut self, project: &str, zone: &str, n: usize) {
@@ -273,6 +349,7 @@ impl ScalewayData {
             let i = self.servers.len() as u64;
             let server = uuid(0x10, i);
             let name = format!("srv-{zone}-{i:06}");
+            // slot -> (volume id, Instance `volume_type`)
             let mut mounted = BTreeMap::new();
             let volume = |data: &mut ScalewayData, attached: bool, kind: &str| {
                 let id = uuid(0x20, data.volumes.len() as u64);
@@ -289,9 +366,27 @@ impl ScalewayData {
                 id
             };
             let root = volume(self, true, "root");
-            mounted.insert("0".to_string(), root.clone());
+            mounted.insert("0".to_string(), (root.clone(), "l_ssd"));
             if i.is_multiple_of(3) {
-                mounted.insert("1".to_string(), volume(self, true, "data"));
+                let id = uuid(0x21, self.block_volumes.len() as u64);
+                let v = json!({
+                    "id": id, "name": format!("{name}-data"), "type": "sbs_5k",
+                    "size": 10_000_000_000u64, "project_id": project,
+                    "created_at": "2025-03-20T14:49:48.107731Z",
+                    "updated_at": "2025-03-20T14:49:48.107731Z",
+                    "references": [{
+                        "id": uuid(0x22, self.block_volumes.len() as u64),
+                        "product_resource_type": "instance_server",
+                        "product_resource_id": server,
+                        "created_at": "2025-03-20T14:49:48.107731Z",
+                        "type": "exclusive", "status": "attached"
+                    }],
+                    "parent_snapshot_id": null, "status": "in_use", "tags": ["data"],
+                    "specs": {"perf_iops": 5000, "class": "sbs"}, "last_detached_at": null,
+                    "kms_key_id": null, "zone": zone
+                });
+                self.block_volumes.push(Item::new(&v, &org));
+                mounted.insert("1".to_string(), (id, "sbs_volume"));
             }
             if i.is_multiple_of(10) {
                 volume(self, false, "spare");
@@ -334,7 +429,11 @@ impl ScalewayData {
             }
             let volumes: serde_json::Map<String, Value> = mounted
                 .iter()
-                .map(|(slot, id)| (slot.clone(), json!({"id": id, "zone": zone})))
+                .map(|(slot, (id, kind))| {
+                    let v = json!({"boot": false, "volume_type": kind, "id": id,
+                                   "state": "available", "zone": zone});
+                    (slot.clone(), v)
+                })
                 .collect();
             let v = json!({
                 "id": server, "name": name, "organization": org, "project": project,
@@ -437,7 +536,7 @@ impl ScalewayData {
 /// Which endpoint, and its list convention.
 #[derive(Clone, Copy)]
 enum Endpoint {
-    /// Account and IAM: `page`/`page_size`, `total_count` in the body, filters
+    /// Account, IAM and Block: `page`/`page_size`, `total_count` in the body, filters
     /// `organization_id` and `project_id`.
     Paged(&'static str),
     /// Instance: `page`/`per_page`, `X-Total-Count` header, filters `organization`
@@ -451,8 +550,9 @@ enum Endpoint {
 /// - `GET /iam/v1alpha1/{users,groups,applications,api-keys}` (`api_keys` for the last)
 /// - `GET /instance/v1/zones/{zone}/{servers,volumes,snapshots,ips}`, for every zone of
 ///   [`ZONES`] (another zone answers 404)
+/// - `GET /block/v1/zones/{zone}/{volumes,snapshots}`, likewise
 ///
-/// Account and IAM lists take `page` (from 1) and `page_size` (default 20, at most
+/// Account, IAM and Block lists take `page` (from 1) and `page_size` (default 20, at most
 /// [`ScalewaySim::MAX_PAGE_SIZE`]) and return `total_count` in the body; Instance lists
 /// take `page` and `per_page` (default 50, at most 100) and return the total in the
 /// `X-Total-Count` header only. A page size above the maximum, or a page or size of 0,
@@ -474,8 +574,10 @@ struct SimState {
 struct Faults {
     /// The next requests that fail whatever they ask: (status, Retry-After).
     next: Vec<(u16, Option<u32>)>,
-    /// Zones whose Instance endpoints always answer this status.
+    /// Zones whose Instance and Block endpoints always answer this status.
     zones: HashMap<String, u16>,
+    /// Listings (paths) that always answer this status, e.g. one API of one zone.
+    paths: HashMap<String, u16>,
     /// Added before every response.
     latency: Duration,
 }
@@ -499,6 +601,7 @@ impl ScalewaySim {
                 .route("/account/v3/projects", get(projects))
                 .route("/iam/v1alpha1/{what}", get(iam))
                 .route("/instance/v1/zones/{zone}/{what}", get(instance))
+                .route("/block/v1/zones/{zone}/{what}", get(block))
                 .fallback(|| async {
                     error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
                 })
@@ -568,20 +671,29 @@ impl ScalewaySim {
         self.faults().next.extend((0..n).map(|_| (status, None)));
     }
 
-    /// Answers every Instance request for `zone` with `status` until cleared.
+    /// Answers every Instance and Block request for `zone` with `status` until cleared.
     pub fn fail_zone(&self, zone: &str, status: u16) {
         self.faults().zones.insert(zone.to_owned(), status);
     }
 
-    /// Answers every Instance request for `zone` with 403, as for a key without
+    /// Answers every Instance and Block request for `zone` with 403, as for a key without
     /// permission there.
     pub fn forbid_zone(&self, zone: &str) {
         self.fail_zone(zone, 403);
     }
 
-    /// Ends every zone fault.
+    /// Answers every request for the listing `path` (e.g.
+    /// `/block/v1/zones/fr-par-1/volumes`) with `status` until cleared, as for a key that
+    /// may read one API of a zone but not another.
+    pub fn fail_path(&self, path: &str, status: u16) {
+        self.faults().paths.insert(path.to_owned(), status);
+    }
+
+    /// Ends every zone and listing fault.
     pub fn clear_zone_faults(&self) {
-        self.faults().zones.clear();
+        let mut faults = self.faults();
+        faults.zones.clear();
+        faults.paths.clear();
     }
 
     /// Delays every response by `latency`, as a distant API would.
@@ -612,8 +724,11 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
         let path = request.uri().path();
         let zone = path
             .strip_prefix("/instance/v1/zones/")
+            .or_else(|| path.strip_prefix("/block/v1/zones/"))
             .and_then(|rest| rest.split('/').next());
-        let zone_fault = zone.and_then(|z| faults.zones.get(z).copied());
+        let zone_fault = zone
+            .and_then(|z| faults.zones.get(z).copied())
+            .or_else(|| faults.paths.get(path).copied());
         (faults.latency, fault, zone_fault)
     };
     if !latency.is_zero() {
@@ -700,6 +815,33 @@ async fn instance(
         _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     };
     list(items, Endpoint::Instance(key), Some(&zone), &q)
+}
+
+/// Block Storage (SBS): zonal like Instance but paged like Account and IAM, as the
+/// recordings show (`total_count` in the body, `project_id`) and the Go SDK's
+/// `ListVolumesRequest` says (`page`, `page_size`, `organization_id`).
+async fn block(
+    State(state): State<Arc<SimState>>,
+    Path((zone, what)): Path<(String, String)>,
+    Query(q): Params,
+) -> Response {
+    if !ZONES.contains(&zone.as_str()) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_zone",
+            &format!("unknown zone {zone:?}"),
+        );
+    }
+    let data = state
+        .data
+        .read()
+        .expect("no handler panics holding the lock");
+    let (items, key) = match what.as_str() {
+        "volumes" => (&data.block_volumes, "volumes"),
+        "snapshots" => (&data.block_snapshots, "snapshots"),
+        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    };
+    list(items, Endpoint::Paged(key), Some(&zone), &q)
 }
 
 /// One page of `items`, filtered and paginated as `endpoint` does.
@@ -912,11 +1054,11 @@ mod tests {
             (12, 3, 6)
         );
         assert_eq!(a.api_keys.len(), 18);
-        assert_eq!(a.volumes.len(), 60 + 20 + 6);
+        assert_eq!((a.volumes.len(), a.block_volumes.len()), (60 + 6, 20));
         assert_eq!((a.snapshots.len(), a.ips.len()), (30, 54 + 3));
         assert_eq!(
             a.resource_count(),
-            1 + 3 + 12 + 3 + 6 + 18 + 60 + 86 + 30 + 57
+            1 + 3 + 12 + 3 + 6 + 18 + 60 + 66 + 30 + 57 + 20
         );
         let server = a.servers[0].json();
         assert_eq!(server["volumes"]["0"]["id"], a.volumes[0].id);
@@ -925,5 +1067,65 @@ mod tests {
         assert!(b.remove(&a.servers[1].id));
         assert_eq!(b.servers.len(), 59);
         assert!(!b.remove("nothing-by-that-id"));
+    }
+
+    const BLOCK_RECORDING: &str =
+        include_str!("../../fixtures/scaleway/recorded/block_snapshots.json");
+    const SERVERS_RECORDING: &str =
+        include_str!("../../fixtures/scaleway/recorded/servers_public_ips.json");
+
+    #[test]
+    fn serves_recorded_block_resources_paged_like_the_block_api() {
+        let data = ScalewayData::recorded("org", &[BLOCK_RECORDING]);
+        assert_eq!(
+            (data.block_volumes.len(), data.block_snapshots.len()),
+            (3, 3)
+        );
+        let sim = ScalewaySim::start(data);
+        let page = call(
+            &sim,
+            "/block/v1/zones/fr-par-1/snapshots?page=1&page_size=1",
+        );
+        assert_eq!(page.json()["total_count"], 2, "the total is in the body");
+        assert_eq!(page.header("x-total-count"), None);
+        assert_eq!(len(&page, "snapshots"), 1);
+        let page2 = call(
+            &sim,
+            "/block/v1/zones/fr-par-1/snapshots?page=2&page_size=1",
+        );
+        assert_ne!(
+            page.json()["snapshots"][0]["id"],
+            page2.json()["snapshots"][0]["id"]
+        );
+        let waw = call(&sim, "/block/v1/zones/pl-waw-2/volumes?organization_id=org");
+        assert_eq!(waw.json()["volumes"][0]["zone"], "pl-waw-2");
+        let project = "4d333544-41be-4b0b-8907-0b9036859747";
+        let mine = call(
+            &sim,
+            &format!("/block/v1/zones/fr-par-1/volumes?project_id={project}"),
+        );
+        assert_eq!(len(&mine, "volumes"), 2);
+        assert_eq!(call(&sim, "/block/v1/zones/it-mil-1/volumes").status, 200);
+        sim.forbid_zone("it-mil-1");
+        assert_eq!(call(&sim, "/block/v1/zones/it-mil-1/volumes").status, 403);
+    }
+
+    #[test]
+    fn a_recorded_listing_and_single_gets_make_one_estate() {
+        let data = ScalewayData::recorded("org", &[SERVERS_RECORDING]);
+        assert_eq!(
+            (data.servers.len(), data.ips.len(), data.block_volumes.len()),
+            (2, 2, 2)
+        );
+        assert!(
+            data.volumes.is_empty(),
+            "SBS volumes are not Instance volumes"
+        );
+        let server = data.servers[0].json();
+        assert_eq!(server["volumes"]["0"]["volume_type"], "sbs_volume");
+        assert_eq!(
+            data.block_volumes[0].project,
+            server["project"].as_str().map(String::from)
+        );
     }
 }
