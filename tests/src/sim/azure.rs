@@ -29,6 +29,8 @@ use serde_json::{Value, json};
 
 use super::server::{RequestLog, Server};
 
+pub mod examples;
+
 const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The tail of a diagnostic settings listing's path, lower-case.
 const DIAGNOSTIC_SETTINGS: &str = "/providers/microsoft.insights/diagnosticsettings";
@@ -92,13 +94,23 @@ fn role_def(sub: &str, guid: &str, name: &str) -> Value {
     })
 }
 
+/// A role assignment as ARM lists it: its `roleDefinitionId` in the tenant-level form
+/// `/providers/Microsoft.Authorization/roleDefinitions/{guid}`, as Microsoft's examples
+/// answer (`tests/fixtures/azure/arm/RoleAssignments_ListForResourceGroup.json`), though the
+/// definitions are listed under each subscription. Every third one keeps the
+/// subscription-prefixed form the same API also accepts and returns.
 fn assignment(sub: &str, n: usize, principal: &str, ptype: &str, role: &str, scope: &str) -> Value {
+    let definition = if n.is_multiple_of(3) {
+        format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}")
+    } else {
+        format!("/providers/Microsoft.Authorization/roleDefinitions/{role}")
+    };
     json!({
         "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/ra-{n:04}"),
         "name": format!("ra-{n:04}"), "type": "Microsoft.Authorization/roleAssignments",
         "properties": {
             "principalId": principal, "principalType": ptype, "scope": scope,
-            "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+            "roleDefinitionId": definition,
         }
     })
 }
@@ -352,9 +364,11 @@ impl AzureData {
             PLATFORM.into(),
             vec![member("user", ALICE), member("group", ADMINS)],
         );
+        // Graph may leave out `@odata.type` (Microsoft's `group-list-members` examples
+        // show bare `{"id": …}` members): the plugin places them by id.
         d_.members.insert(
             ADMINS.into(),
-            vec![member("user", BOB), member("servicePrincipal", DEPLOYER)],
+            vec![json!({"id": BOB}), member("servicePrincipal", DEPLOYER)],
         );
         d_.members.insert(
             M365.into(),
