@@ -1434,3 +1434,77 @@ fn group_members_without_odata_type_are_placed_by_id_and_the_rest_counted() {
     assert!(summary(&w).contains(&said), "{}", summary(&w));
     assert!(ran.stderr.contains(&said), "{}", ran.stderr);
 }
+
+/// The rest of the example tenant: every object a served example lists is in the graph,
+/// under the key and with the properties the seed schema gives it, and the unit members
+/// that are devices are counted, not dropped in silence.
+#[test]
+fn every_object_of_microsofts_examples_is_in_the_graph() {
+    let (w, _sim, g, _) = sync_examples("azure-examples-all");
+    let data = AzureData::examples();
+    let org = &data.organization;
+    let tenant = g.node("Tenant", ex::TENANT);
+    assert_eq!(tenant["name"], org["displayName"]);
+    let domain = org["verifiedDomains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["isDefault"] == true)
+        .unwrap();
+    assert_eq!(tenant["domain"], domain["name"]);
+    for s in &data.subscriptions {
+        let id = s["subscriptionId"].as_str().unwrap().to_ascii_lowercase();
+        assert_eq!(g.node("Subscription", &id)["name"], s["displayName"]);
+        let contains = (
+            "CONTAINS".to_owned(),
+            k("Tenant", ex::TENANT),
+            k("Subscription", &id),
+        );
+        assert!(g.edges.contains_key(&contains), "{contains:?}");
+    }
+    // Resources, and the subnets their virtual networks embed.
+    let listed: Vec<&Json> = data.resources.values().flatten().collect();
+    let subnets: Vec<Json> = listed
+        .iter()
+        .flat_map(|r| r["properties"]["subnets"].as_array().cloned())
+        .flatten()
+        .collect();
+    let arm: Vec<&Json> = listed.into_iter().chain(&subnets).collect();
+    assert!(!subnets.is_empty());
+    for r in &arm {
+        let id = r["id"].as_str().unwrap();
+        let node = g.node("OriginalResource", &id.to_ascii_lowercase());
+        assert_eq!((&node["arm_id"], &node["name"]), (&json!(id), &r["name"]));
+    }
+    assert_eq!(g.count("OriginalResource"), arm.len());
+    for (label, list) in [
+        ("User", &data.users),
+        ("Group", &data.groups),
+        ("ServicePrincipal", &data.service_principals),
+        ("AdminUnit", &data.admin_units),
+    ] {
+        for o in list {
+            g.node(label, o["id"].as_str().unwrap());
+        }
+        assert_eq!(g.count(label), list.len(), "{label}");
+    }
+    let sp = &data.service_principals[0];
+    assert_eq!(
+        g.node("ServicePrincipal", sp["id"].as_str().unwrap())["app_id"],
+        sp["appId"]
+    );
+    let devices = data
+        .unit_members
+        .values()
+        .flatten()
+        .filter(|m| m["@odata.type"] == "#microsoft.graph.device")
+        .count();
+    assert_eq!(devices, 2);
+    assert!(
+        !g.edges
+            .keys()
+            .any(|e| e.0 == "MEMBER_OF" && e.2.0 == "AdminUnit")
+    );
+    let said = format!("{devices} group or unit members are devices or contacts");
+    assert!(summary(&w).contains(&said), "{}", summary(&w));
+}

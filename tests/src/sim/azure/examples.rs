@@ -1,8 +1,9 @@
 //! A tenant made of Microsoft's published example responses (`tests/fixtures/azure/`, with
 //! their sources in its `README.md`): the objects the ARM and Graph examples return,
 //! served by the simulator under the ids the examples name, paged as the real APIs page.
-//! What no example gives (the two subscriptions, the tenant id, a user object for the
-//! principal the role assignment examples name) is made here and said so.
+//! What no example gives (subscription entries for the two subscription ids the resource
+//! examples use, a user object for the principal the role assignment examples name) is
+//! made here and said so.
 
 use std::collections::BTreeMap;
 
@@ -20,15 +21,26 @@ macro_rules! fixture {
 pub const SUB_NETWORK: &str = "subId";
 /// The subscription the Microsoft.Authorization examples use.
 pub const SUB_RBAC: &str = "a925f2f7-5c63-4b7b-8799-25a5f97bc3b2";
-/// The simulator's own: no example names a tenant.
-pub const TENANT: &str = "72f988bf-0000-4000-8000-0000000e1a3e";
+/// The organization of `graph/organization-list.json`.
+pub const TENANT: &str = "84841066-274d-4ec0-a5c1-276be684bdd3";
 /// The groups of `group-list.example1.json` whose members the two `group-list-members`
 /// examples are served as (the docs write `{id}`: which group is ours to choose).
 pub const GOLF_ASSIST: &str = "45b7d2e7-b882-4a80-ba97-10b7a63b8fa4";
 pub const GOLF_DISCUSSION: &str = "d7797254-3084-44d0-99c9-a3b5ab149538";
+/// The administrative unit of `directory-list-administrativeunits.json`, whose members the
+/// `administrativeunit-list-members` example (two devices) is served as.
+pub const SEATTLE_SCHOOLS: &str = "4d7ea995-bc0f-45c0-8c3e-132e93bf95f8";
 
 /// Every committed example, by its file name under `tests/fixtures/azure/`.
 pub const FILES: &[(&str, &str)] = &[
+    (
+        "arm/GetSubscriptions.json",
+        fixture!("arm/GetSubscriptions.json"),
+    ),
+    (
+        "arm/VirtualNetworkListAll.json",
+        fixture!("arm/VirtualNetworkListAll.json"),
+    ),
     (
         "arm/PrivateEndpointListAll.json",
         fixture!("arm/PrivateEndpointListAll.json"),
@@ -69,6 +81,22 @@ pub const FILES: &[(&str, &str)] = &[
         "graph/group-list-members.2015.json",
         fixture!("graph/group-list-members.2015.json"),
     ),
+    (
+        "graph/organization-list.json",
+        fixture!("graph/organization-list.json"),
+    ),
+    (
+        "graph/serviceprincipal-list.json",
+        fixture!("graph/serviceprincipal-list.json"),
+    ),
+    (
+        "graph/directory-list-administrativeunits.json",
+        fixture!("graph/directory-list-administrativeunits.json"),
+    ),
+    (
+        "graph/administrativeunit-list-members.example1.json",
+        fixture!("graph/administrativeunit-list-members.example1.json"),
+    ),
 ];
 
 /// An example file, parsed.
@@ -95,20 +123,25 @@ pub fn items(file: &str) -> Vec<Value> {
 }
 
 impl AzureData {
-    /// The example tenant: `subId` holds the private endpoints and private link services
-    /// of the Microsoft.Network list examples (one endpoint awaiting manual approval);
+    /// The example tenant: the organization and subscriptions of the list examples, plus
+    /// `subId`, holding the virtual networks, private endpoints and private link services
+    /// of the Microsoft.Network list examples (one endpoint awaiting manual approval), and
     /// `a925f2f7-…` the role assignments of `RoleAssignments_ListForResourceGroup`, which
     /// name their definition in the tenant-level form, and the definition of
     /// `GetRoleDefinitionAtScope` listed under that subscription with the id the
     /// `RoleAssignments_CreateForSubscription` request names for the same role; Graph the
     /// users and groups of the list examples, and group members without `@odata.type`
-    /// (one a listed user, one no listed object).
+    /// (one a listed user, one no listed object); the service principal and administrative
+    /// unit of their list examples, the unit's members two devices.
     pub fn examples() -> AzureData {
         let subscription = |s: &str| {
             json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s, "displayName": s,
                    "state": "Enabled", "tenantId": TENANT})
         };
-        let mut resources = items("arm/PrivateEndpointListAll.json");
+        let mut subscriptions = items("arm/GetSubscriptions.json");
+        subscriptions.extend([subscription(SUB_NETWORK), subscription(SUB_RBAC)]);
+        let mut resources = items("arm/VirtualNetworkListAll.json");
+        resources.extend(items("arm/PrivateEndpointListAll.json"));
         resources.extend(items("arm/PrivateLinkServiceListAll.json"));
 
         let listed = items("arm/GetRoleDefinitionAtScope.json");
@@ -137,7 +170,8 @@ impl AzureData {
 
         AzureData {
             tenant_id: TENANT.into(),
-            subscriptions: vec![subscription(SUB_NETWORK), subscription(SUB_RBAC)],
+            organization: items("graph/organization-list.json")[0].clone(),
+            subscriptions,
             resources: BTreeMap::from([(SUB_NETWORK.into(), resources)]),
             role_definitions: BTreeMap::from([
                 (SUB_NETWORK.into(), listed),
@@ -146,6 +180,12 @@ impl AzureData {
             role_assignments: BTreeMap::from([(SUB_RBAC.into(), assignments)]),
             users,
             groups: items("graph/group-list.example1.json"),
+            service_principals: items("graph/serviceprincipal-list.json"),
+            admin_units: items("graph/directory-list-administrativeunits.json"),
+            unit_members: BTreeMap::from([(
+                SEATTLE_SCHOOLS.into(),
+                items("graph/administrativeunit-list-members.example1.json"),
+            )]),
             members: BTreeMap::from([
                 (
                     GOLF_ASSIST.into(),
