@@ -1493,6 +1493,33 @@ fn every_object_of_microsofts_examples_is_in_the_graph() {
         g.node("ServicePrincipal", sp["id"].as_str().unwrap())["app_id"],
         sp["appId"]
     );
+    // The facets: a user-assigned identity's ManagedIdentity, a private zone's DNSZone.
+    let (mut identities, mut zones) = (0, 0);
+    for r in &arm {
+        let p = &r["properties"];
+        match r["type"].as_str().unwrap_or_default() {
+            "Microsoft.ManagedIdentity/userAssignedIdentities" => {
+                let mi = g.node("ManagedIdentity", p["principalId"].as_str().unwrap());
+                assert_eq!(mi["client_id"], p["clientId"]);
+                assert_eq!(
+                    mi["resource_id"],
+                    json!(r["id"].as_str().unwrap().to_ascii_lowercase())
+                );
+                identities += 1;
+            }
+            "Microsoft.Network/privateDnsZones" => {
+                let id = r["id"].as_str().unwrap().to_ascii_lowercase();
+                let zone = g.node("DNSZone", &id);
+                assert_eq!(
+                    (&zone["type"], &zone["record_count"]),
+                    (&json!("Private"), &p["numberOfRecordSets"])
+                );
+                zones += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((identities, zones), (1, 2));
     let devices = data
         .unit_members
         .values()

@@ -19,6 +19,8 @@ macro_rules! fixture {
 
 /// The subscription the Microsoft.Network examples use (`parameters.subscriptionId`).
 pub const SUB_NETWORK: &str = "subId";
+/// The subscription the private DNS examples use.
+pub const SUB_DNS: &str = "subscriptionId";
 /// The subscription the Microsoft.Authorization examples use.
 pub const SUB_RBAC: &str = "a925f2f7-5c63-4b7b-8799-25a5f97bc3b2";
 /// The organization of `graph/organization-list.json`.
@@ -40,6 +42,22 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "arm/VirtualNetworkListAll.json",
         fixture!("arm/VirtualNetworkListAll.json"),
+    ),
+    (
+        "arm/NetworkInterfaceListAll.json",
+        fixture!("arm/NetworkInterfaceListAll.json"),
+    ),
+    (
+        "arm/IdentityListBySubscription.json",
+        fixture!("arm/IdentityListBySubscription.json"),
+    ),
+    (
+        "arm/PrivateZoneListInSubscription.json",
+        fixture!("arm/PrivateZoneListInSubscription.json"),
+    ),
+    (
+        "arm/VirtualNetworkLinkList.json",
+        fixture!("arm/VirtualNetworkLinkList.json"),
     ),
     (
         "arm/PrivateEndpointListAll.json",
@@ -124,8 +142,10 @@ pub fn items(file: &str) -> Vec<Value> {
 
 impl AzureData {
     /// The example tenant: the organization and subscriptions of the list examples, plus
-    /// `subId`, holding the virtual networks, private endpoints and private link services
-    /// of the Microsoft.Network list examples (one endpoint awaiting manual approval), and
+    /// `subId`, holding the virtual networks, NICs, private endpoints and private link
+    /// services of the Microsoft.Network list examples (one endpoint awaiting manual
+    /// approval) and the user-assigned identity of the Microsoft.ManagedIdentity one;
+    /// `subscriptionId` the private DNS zones, the first with its virtual network links;
     /// `a925f2f7-…` the role assignments of `RoleAssignments_ListForResourceGroup`, which
     /// name their definition in the tenant-level form, and the definition of
     /// `GetRoleDefinitionAtScope` listed under that subscription with the id the
@@ -139,8 +159,10 @@ impl AzureData {
                    "state": "Enabled", "tenantId": TENANT})
         };
         let mut subscriptions = items("arm/GetSubscriptions.json");
-        subscriptions.extend([subscription(SUB_NETWORK), subscription(SUB_RBAC)]);
+        subscriptions.extend([SUB_NETWORK, SUB_DNS, SUB_RBAC].map(subscription));
         let mut resources = items("arm/VirtualNetworkListAll.json");
+        resources.extend(items("arm/NetworkInterfaceListAll.json"));
+        resources.extend(items("arm/IdentityListBySubscription.json"));
         resources.extend(items("arm/PrivateEndpointListAll.json"));
         resources.extend(items("arm/PrivateLinkServiceListAll.json"));
 
@@ -155,6 +177,16 @@ impl AzureData {
             .map(str::to_owned);
         definition["id"] = named;
         definition["name"] = json!(guid);
+
+        // The zone `VirtualNetworkLinkList` names in its parameters.
+        let links = example("arm/VirtualNetworkLinkList.json")["parameters"].clone();
+        let links_of = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/privateDnsZones/{}/virtualNetworkLinks",
+            links["subscriptionId"].as_str().unwrap_or_default(),
+            links["resourceGroupName"].as_str().unwrap_or_default(),
+            links["privateZoneName"].as_str().unwrap_or_default(),
+        )
+        .to_ascii_lowercase();
 
         let assignments = items("arm/RoleAssignments_ListForResourceGroup.json");
         let mut users = items("graph/user-list.example1.json");
@@ -172,7 +204,14 @@ impl AzureData {
             tenant_id: TENANT.into(),
             organization: items("graph/organization-list.json")[0].clone(),
             subscriptions,
-            resources: BTreeMap::from([(SUB_NETWORK.into(), resources)]),
+            resources: BTreeMap::from([
+                (SUB_NETWORK.into(), resources),
+                (
+                    SUB_DNS.into(),
+                    items("arm/PrivateZoneListInSubscription.json"),
+                ),
+            ]),
+            children: BTreeMap::from([(links_of, items("arm/VirtualNetworkLinkList.json"))]),
             role_definitions: BTreeMap::from([
                 (SUB_NETWORK.into(), listed),
                 (SUB_RBAC.into(), vec![definition]),
