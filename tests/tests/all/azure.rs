@@ -1507,19 +1507,24 @@ fn every_object_of_microsofts_examples_is_in_the_graph() {
                 );
                 identities += 1;
             }
-            "Microsoft.Network/privateDnsZones" => {
+            ty @ ("Microsoft.Network/privateDnsZones" | "Microsoft.Network/dnsZones") => {
                 let id = r["id"].as_str().unwrap().to_ascii_lowercase();
                 let zone = g.node("DNSZone", &id);
+                let kind = if ty.ends_with("privateDnsZones") {
+                    "Private"
+                } else {
+                    "Public"
+                };
                 assert_eq!(
                     (&zone["type"], &zone["record_count"]),
-                    (&json!("Private"), &p["numberOfRecordSets"])
+                    (&json!(kind), &p["numberOfRecordSets"])
                 );
                 zones += 1;
             }
             _ => {}
         }
     }
-    assert_eq!((identities, zones), (1, 2));
+    assert_eq!((identities, zones), (1, 4));
     let devices = data
         .unit_members
         .values()

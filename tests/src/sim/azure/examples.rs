@@ -52,6 +52,10 @@ pub const FILES: &[(&str, &str)] = &[
         fixture!("arm/IdentityListBySubscription.json"),
     ),
     (
+        "arm/ListZonesBySubscription.json",
+        fixture!("arm/ListZonesBySubscription.json"),
+    ),
+    (
         "arm/PrivateZoneListInSubscription.json",
         fixture!("arm/PrivateZoneListInSubscription.json"),
     ),
@@ -144,7 +148,8 @@ impl AzureData {
     /// The example tenant: the organization and subscriptions of the list examples, plus
     /// `subId`, holding the virtual networks, NICs, private endpoints and private link
     /// services of the Microsoft.Network list examples (one endpoint awaiting manual
-    /// approval) and the user-assigned identity of the Microsoft.ManagedIdentity one;
+    /// approval), the public DNS zones of the DNS one and the user-assigned identity of the
+    /// Microsoft.ManagedIdentity one;
     /// `subscriptionId` the private DNS zones, the first with its virtual network links;
     /// `a925f2f7-…` the role assignments of `RoleAssignments_ListForResourceGroup`, which
     /// name their definition in the tenant-level form, and the definition of
@@ -163,6 +168,7 @@ impl AzureData {
         let mut resources = items("arm/VirtualNetworkListAll.json");
         resources.extend(items("arm/NetworkInterfaceListAll.json"));
         resources.extend(items("arm/IdentityListBySubscription.json"));
+        resources.extend(items("arm/ListZonesBySubscription.json"));
         resources.extend(items("arm/PrivateEndpointListAll.json"));
         resources.extend(items("arm/PrivateLinkServiceListAll.json"));
 
