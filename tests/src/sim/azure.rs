@@ -12,6 +12,12 @@
 //! - Graph: `GET /v1.0/{organization,users,groups,servicePrincipals,
 //!   directory/administrativeUnits}` and `.../{id}/members`. Pages follow `@odata.nextLink`.
 //!
+//! As the real APIs answer (issue 15): role assignments name their definition in the
+//! tenant-level form `/providers/Microsoft.Authorization/roleDefinitions/{guid}` (most of
+//! the sample's; the rest with the subscription prefix), though definitions are listed
+//! per subscription; group members may come without `@odata.type`. [`AzureData::examples`]
+//! is a tenant made of Microsoft's published example responses (`tests/fixtures/azure/`).
+//!
 //! Every ARM and Graph request needs `Authorization: Bearer` with a live token *of that
 //! API's audience*; a token of the other API answers 401
 //! (`InvalidAuthenticationTokenAudience`). Pages hold `$top` items (at most the
