@@ -1393,6 +1393,25 @@ fn role_assignments_naming_the_tenant_level_definition_find_it_by_guid() {
     assert!(!summary(&w).contains("role definition"), "{}", summary(&w));
 }
 
+/// The same assignments when their subscription lists no definition of that GUID: no
+/// `HAS_ROLE` to an id no node has, and the count said in a warning and the summary.
+#[test]
+fn role_assignments_whose_definition_no_subscription_lists_are_counted() {
+    let w = Work::new("azure-examples-roles-unlisted");
+    let mut data = AzureData::examples();
+    data.role_definitions.remove(ex::SUB_RBAC);
+    let n = data.role_assignments[ex::SUB_RBAC].len();
+    let sim = AzureSim::start(data);
+    let ran = Setup::new(&sim).sync(&w);
+    ok(&ran);
+    let g = w.graph();
+    assert_eq!(g.edges_of("ASSIGNED_TO"), n);
+    assert_eq!(g.edges_of("HAS_ROLE"), 0);
+    let said = format!("{n} role assignments name a role definition no subscription listed");
+    assert!(summary(&w).contains(&said), "{}", summary(&w));
+    assert!(ran.stderr.contains(&said), "{}", ran.stderr);
+}
+
 /// Issue 15, item 10: `group-list-members` answers members as `{"id": …}` without
 /// `@odata.type`. A member whose id is a listed user, group or service principal gets its
 /// `MEMBER_OF`; one that is none of them (`id-value` of the 2015 page) is counted.
