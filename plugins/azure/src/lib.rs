@@ -183,10 +183,32 @@ impl Ingestor for Azure {
             out.admin_units,
             client.tokens,
         );
-        Ok(Summary::new(match failures.listings {
-            0 => counts,
-            n => format!("{counts}; {n} listings failed, their labels kept"),
-        }))
+        let mut summary = counts;
+        for (n, what) in [
+            (
+                out.roles_unresolved,
+                "role assignments name a role definition no subscription listed (no HAS_ROLE)",
+            ),
+            (
+                out.members_unknown,
+                "group or unit members have no @odata.type and an id that is no listed user, \
+                 group or service principal (no MEMBER_OF)",
+            ),
+            (
+                out.members_skipped,
+                "group or unit members are devices or contacts, not in the graph",
+            ),
+        ] {
+            if n > 0 {
+                cx.warn(format!("{n} {what}"));
+                summary.push_str(&format!("; {n} {what}"));
+            }
+        }
+        if failures.listings > 0 {
+            let n = failures.listings;
+            summary.push_str(&format!("; {n} listings failed, their labels kept"));
+        }
+        Ok(Summary::new(summary))
     }
 }
 

@@ -69,8 +69,16 @@ pub struct Out {
     identities: HashSet<String>,
     /// Principal ids of managed identities, for role assignments naming them.
     pub managed_identities: HashSet<String>,
-    /// Role names by lower-cased role definition id.
-    pub role_names: HashMap<String, String>,
+    /// Role names by canonical role definition id.
+    role_names: HashMap<String, String>,
+    /// Canonical ids of the listed role definitions by their GUID (lower-case): an
+    /// assignment names its definition in the tenant-level form
+    /// `/providers/Microsoft.Authorization/roleDefinitions/{guid}` while definitions are
+    /// listed per subscription, so the GUID is what the two share.
+    role_ids: HashMap<String, Vec<String>>,
+    /// Ids of the listed users, groups and service principals: a group or unit member
+    /// without `@odata.type` is placed by its id.
+    principals: HashMap<String, &'static str>,
     /// Child listings the rules read.
     pub children: Vec<Child>,
     /// Types whose diagnostic settings are read (config `diagnostic_types`).
@@ -83,6 +91,13 @@ pub struct Out {
     pub service_principals: usize,
     pub admin_units: usize,
     pub role_assignments: usize,
+    /// Role assignments whose definition is in no listed role definition.
+    pub roles_unresolved: usize,
+    /// Members without `@odata.type` whose id is no listed user, group or service
+    /// principal: no edge is written for them.
+    pub members_unknown: usize,
+    /// Members of kinds not in the graph (devices, contacts), by `@odata.type`.
+    pub members_skipped: usize,
 }
 
 impl Out {
@@ -96,6 +111,8 @@ impl Out {
             identities: HashSet::new(),
             managed_identities: HashSet::new(),
             role_names: HashMap::new(),
+            role_ids: HashMap::new(),
+            principals: HashMap::new(),
             children: Vec::new(),
             diagnosed: diagnosed
                 .into_iter()
@@ -109,6 +126,9 @@ impl Out {
             service_principals: 0,
             admin_units: 0,
             role_assignments: 0,
+            roles_unresolved: 0,
+            members_unknown: 0,
+            members_skipped: 0,
         }
     }
 
@@ -343,9 +363,14 @@ impl Out {
         let props = &r["properties"];
         match ty {
             "microsoft.network/privateendpoints" => {
-                let state = props["privateLinkServiceConnections"][0]["properties"]
-                    ["privateLinkServiceConnectionState"]["status"]
-                    .as_str();
+                // An endpoint awaiting manual approval has its connection under
+                // `manualPrivateLinkServiceConnections` (and the other list empty).
+                let state = rules::PE_CONNECTIONS
+                    .iter()
+                    .filter_map(|list| props[*list].as_array()?.first())
+                    .find_map(|c| {
+                        c["properties"]["privateLinkServiceConnectionState"]["status"].as_str()
+                    });
                 cx.node(PRIVATE_ENDPOINT, canon)
                     .prop("name", text(r, "name"))
                     .prop("location", text(r, "location"))
@@ -478,6 +503,13 @@ impl Out {
         if let Some(name) = p["roleName"].as_str() {
             self.role_names.insert(id.clone(), name.to_owned());
         }
+        let ids = self
+            .role_ids
+            .entry(last_segment(&id).to_owned())
+            .or_default();
+        if !ids.contains(&id) {
+            ids.push(id.clone());
+        }
         cx.node(ROLE_DEFINITION, &id)
             .prop("role_name", p["roleName"].as_str())
             .prop("type", p["type"].as_str())
@@ -514,7 +546,15 @@ impl Out {
         if self.managed_identities.contains(&principal) {
             labels.push(MANAGED_IDENTITY);
         }
-        let role_name = role.as_ref().and_then(|r| self.role_names.get(r).cloned());
+        let definition = role
+            .as_deref()
+            .and_then(|r| self.definition_of(r, &id, scope.as_deref()));
+        if role.is_some() && definition.is_none() {
+            self.roles_unresolved += 1;
+        }
+        let role_name = definition
+            .as_ref()
+            .and_then(|r| self.role_names.get(r).cloned());
         let targets = scope
             .as_deref()
             .map(|s| self.scope_targets(s))
@@ -527,7 +567,7 @@ impl Out {
                 (label, &principal),
                 &[],
             );
-            if let Some(role) = &role {
+            if let Some(role) = &definition {
                 self.edge(
                     cx,
                     "HAS_ROLE",
@@ -552,6 +592,24 @@ impl Out {
         }
     }
 
+    /// The listed role definition an assignment's `roleDefinitionId` names, matched on the
+    /// GUID: the same id if listed; else the one listed under the subscription of the
+    /// assignment (its id, then its scope); else the first listed with that GUID.
+    fn definition_of(&self, role: &str, assignment: &str, scope: Option<&str>) -> Option<String> {
+        let listed = self.role_ids.get(last_segment(role))?;
+        if listed.iter().any(|d| d == role) {
+            return Some(role.to_owned());
+        }
+        let in_sub = |of: &str| {
+            let sub = scope_parts(of).0?;
+            let prefix = format!("/subscriptions/{sub}/");
+            listed.iter().find(|d| d.starts_with(&prefix)).cloned()
+        };
+        in_sub(assignment)
+            .or_else(|| scope.and_then(in_sub))
+            .or_else(|| listed.first().cloned())
+    }
+
     /// The nodes an assignment scope names: a subscription, a group, or a resource in both
     /// views. Management groups and the root scope have no node.
     fn scope_targets(&self, scope: &str) -> Vec<(&'static str, String)> {
@@ -568,6 +626,7 @@ impl Out {
 
     pub fn user(&mut self, cx: &mut Context, u: &Value) {
         let Some(id) = text(u, "id") else { return };
+        self.principals.insert(id.to_owned(), USER);
         cx.node(USER, id)
             .prop("user_principal_name", text(u, "userPrincipalName"))
             .prop("display_name", text(u, "displayName"))
@@ -589,6 +648,7 @@ impl Out {
                     .collect()
             })
             .unwrap_or_default();
+        self.principals.insert(id.to_owned(), GROUP);
         cx.node(GROUP, id)
             .prop("display_name", text(g, "displayName"))
             .prop("description", text(g, "description"))
@@ -602,6 +662,7 @@ impl Out {
 
     pub fn service_principal(&mut self, cx: &mut Context, s: &Value) {
         let Some(id) = text(s, "id") else { return };
+        self.principals.insert(id.to_owned(), SERVICE_PRINCIPAL);
         cx.node(SERVICE_PRINCIPAL, id)
             .prop("app_id", text(s, "appId"))
             .prop("display_name", text(s, "displayName"))
@@ -623,15 +684,31 @@ impl Out {
         Some(id.to_owned())
     }
 
-    /// A direct member of a group or administrative unit (`container` of `label`).
+    /// A direct member of a group or administrative unit (`container` of `label`). Graph
+    /// names the member's kind in `@odata.type`; where that is absent (Microsoft's own
+    /// examples show members as bare `{"id": …}`), the kind is the listed user, group or
+    /// service principal of that id. Call after those listings.
     pub fn member(&mut self, cx: &mut Context, label: &str, container: &str, m: &Value) {
-        let Some(id) = text(m, "id") else { return };
+        let Some(id) = text(m, "id") else {
+            self.members_unknown += 1;
+            return;
+        };
         let from = match text(m, "@odata.type") {
             Some("#microsoft.graph.user") => USER,
             Some("#microsoft.graph.group") => GROUP,
             Some("#microsoft.graph.servicePrincipal") => SERVICE_PRINCIPAL,
             // Devices, contacts, org contacts: not in the graph.
-            _ => return,
+            Some(_) => {
+                self.members_skipped += 1;
+                return;
+            }
+            None => match self.principals.get(id) {
+                Some(label) => label,
+                None => {
+                    self.members_unknown += 1;
+                    return;
+                }
+            },
         };
         self.edge(
             cx,
@@ -651,6 +728,11 @@ impl Out {
             }
         }
     }
+}
+
+/// The last segment of an id: a role definition's GUID.
+fn last_segment(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
 }
 
 #[cfg(test)]

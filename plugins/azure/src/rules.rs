@@ -254,6 +254,13 @@ pub const DIAGNOSTIC_TYPES: &[&str] = &[
     "microsoft.documentdb/databaseaccounts",
 ];
 
+/// The two lists of a private endpoint's connections: approved automatically, and
+/// awaiting (or given) manual approval.
+pub const PE_CONNECTIONS: [&str; 2] = [
+    "privateLinkServiceConnections",
+    "manualPrivateLinkServiceConnections",
+];
+
 const HARD: &[(&str, Lit)] = &[("dependency_type", Lit::Text("Hard"))];
 const CREATED_AT: &[(&str, &str)] = &[("created_at", "systemData.createdAt")];
 
@@ -306,6 +313,13 @@ pub static RULES: &[Rule] = &[
     rule(
         PE,
         "properties.privateLinkServiceConnections[].properties.privateLinkServiceId",
+        "CONNECTED_TO_PE",
+    )
+    .this(This::PrivateEndpoint, Dir::In),
+    // One awaiting manual approval keeps its target in the manual list.
+    rule(
+        PE,
+        "properties.manualPrivateLinkServiceConnections[].properties.privateLinkServiceId",
         "CONNECTED_TO_PE",
     )
     .this(This::PrivateEndpoint, Dir::In),
@@ -547,6 +561,17 @@ mod tests {
             (r.rel, r.this, r.dir),
             ("CONNECTED_TO_PE", This::PrivateEndpoint, Dir::In)
         );
+        // Awaiting manual approval: the target is in the other list.
+        let manual = json!({"type": "Microsoft.Network/privateEndpoints", "properties": {
+            "privateLinkServiceConnections": [],
+            "manualPrivateLinkServiceConnections": [{"properties": {"privateLinkServiceId": "/pls"}}]}});
+        assert!(r.targets(&manual).is_empty());
+        let m = only(
+            PE,
+            "properties.manualPrivateLinkServiceConnections[].properties.privateLinkServiceId",
+        );
+        applies(m, &manual, &["/pls"]);
+        assert_eq!((m.rel, m.this, m.dir), (r.rel, r.this, r.dir));
     }
 
     #[test]
@@ -708,7 +733,7 @@ mod tests {
     fn every_rule_is_tested_and_reads_a_detailed_type_or_a_child_listing() {
         // Each test above names its rules through `only`; this keeps the table and the tests
         // in step when a rule is added.
-        assert_eq!(RULES.len(), 24);
+        assert_eq!(RULES.len(), 25);
         for r in RULES {
             // Diagnostic settings are a child listing: the generic listing's item will do.
             if r.on == DIAGNOSED {

@@ -12,6 +12,12 @@
 //! - Graph: `GET /v1.0/{organization,users,groups,servicePrincipals,
 //!   directory/administrativeUnits}` and `.../{id}/members`. Pages follow `@odata.nextLink`.
 //!
+//! As the real APIs answer (issue 15): role assignments name their definition in the
+//! tenant-level form `/providers/Microsoft.Authorization/roleDefinitions/{guid}` (most of
+//! the sample's; the rest with the subscription prefix), though definitions are listed
+//! per subscription; group members may come without `@odata.type`. [`AzureData::examples`]
+//! is a tenant made of Microsoft's published example responses (`tests/fixtures/azure/`).
+//!
 //! Every ARM and Graph request needs `Authorization: Bearer` with a live token *of that
 //! API's audience*; a token of the other API answers 401
 //! (`InvalidAuthenticationTokenAudience`). Pages hold `$top` items (at most the
@@ -28,6 +34,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::server::{RequestLog, Server};
+
+pub mod examples;
 
 const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The tail of a diagnostic settings listing's path, lower-case.
@@ -92,13 +100,23 @@ fn role_def(sub: &str, guid: &str, name: &str) -> Value {
     })
 }
 
+/// A role assignment as ARM lists it: its `roleDefinitionId` in the tenant-level form
+/// `/providers/Microsoft.Authorization/roleDefinitions/{guid}`, as Microsoft's examples
+/// answer (`tests/fixtures/azure/arm/RoleAssignments_ListForResourceGroup.json`), though the
+/// definitions are listed under each subscription. Every third one keeps the
+/// subscription-prefixed form the same API also accepts and returns.
 fn assignment(sub: &str, n: usize, principal: &str, ptype: &str, role: &str, scope: &str) -> Value {
+    let definition = if n.is_multiple_of(3) {
+        format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}")
+    } else {
+        format!("/providers/Microsoft.Authorization/roleDefinitions/{role}")
+    };
     json!({
         "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/ra-{n:04}"),
         "name": format!("ra-{n:04}"), "type": "Microsoft.Authorization/roleAssignments",
         "properties": {
             "principalId": principal, "principalType": ptype, "scope": scope,
-            "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+            "roleDefinitionId": definition,
         }
     })
 }
@@ -352,9 +370,11 @@ impl AzureData {
             PLATFORM.into(),
             vec![member("user", ALICE), member("group", ADMINS)],
         );
+        // Graph may leave out `@odata.type` (Microsoft's `group-list-members` examples
+        // show bare `{"id": …}` members): the plugin places them by id.
         d_.members.insert(
             ADMINS.into(),
-            vec![member("user", BOB), member("servicePrincipal", DEPLOYER)],
+            vec![json!({"id": BOB}), member("servicePrincipal", DEPLOYER)],
         );
         d_.members.insert(
             M365.into(),

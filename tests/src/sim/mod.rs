@@ -40,7 +40,9 @@ mod spacelift;
 mod client;
 
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
-pub use azure::{AzureData, AzureSim, abstracted_hash, sample as azure_sample};
+pub use azure::{
+    AzureData, AzureSim, abstracted_hash, examples as azure_examples, sample as azure_sample,
+};
 pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
 pub use echo::{EchoSim, reflections};
 pub use s3::S3Sim;

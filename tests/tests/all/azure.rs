@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use infragraph_tests::cli::{Ran, Work, run, run_with_input};
 use infragraph_tests::graph::Graph;
-use infragraph_tests::sim::{AzureData, AzureSim, abstracted_hash, azure_sample as s};
+use infragraph_tests::sim::{
+    AzureData, AzureSim, abstracted_hash, azure_examples as ex, azure_sample as s,
+};
 use serde_json::{Value as Json, json};
 
 /// The seed most tests import, so that expected abstracted ids can be computed.
@@ -1239,4 +1241,321 @@ fn two_tenants_share_regions_and_tags_until_neither_asserts_them() {
     a.update(|d| d.resources.clear());
     ok(&Setup::new(&a).sync(&w));
     assert!(shared(&w.graph()).is_empty(), "{:?}", shared(&w.graph()));
+}
+
+/// Microsoft's example tenant (`tests/fixtures/azure/`, [`AzureData::examples`]) synced
+/// with one item per page, so every ARM listing follows `nextLink` and every Graph listing
+/// `@odata.nextLink`. The work folder and the simulator live as long as the test needs.
+fn sync_examples(name: &str) -> (Work, AzureSim, Graph, Ran) {
+    let w = Work::new(name);
+    let sim = AzureSim::start(AzureData::examples());
+    sim.set_page_size(1);
+    let ran = Setup::new(&sim).sync(&w);
+    ok(&ran);
+    let log = sim.request_log();
+    for listing in [
+        "/providers/microsoft.network/privateendpoints?",
+        "/v1.0/users?",
+    ] {
+        assert!(
+            log.iter()
+                .any(|l| l.to_ascii_lowercase().contains(listing) && l.contains("$skiptoken=")),
+            "{listing} was not paged: {log:#?}"
+        );
+    }
+    let g = w.graph();
+    (w, sim, g, ran)
+}
+
+fn summary(w: &Work) -> String {
+    w.report()["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue 15, item 8: `PrivateEndpointListAll` has an endpoint (`pe2`) whose only
+/// connection is under `manualPrivateLinkServiceConnections`, pending approval.
+#[test]
+fn a_private_endpoint_awaiting_manual_approval_keeps_its_target_and_state() {
+    let (_w, _sim, g, _) = sync_examples("azure-examples-pe");
+    let services: BTreeSet<String> = ex::items("arm/PrivateLinkServiceListAll.json")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    let lists = [
+        "privateLinkServiceConnections",
+        "manualPrivateLinkServiceConnections",
+    ];
+    let (mut manual, mut linked) = (0, 0);
+    for pe in ex::items("arm/PrivateEndpointListAll.json") {
+        let id = pe["id"].as_str().unwrap().to_ascii_lowercase();
+        let props = &pe["properties"];
+        if props[lists[1]].as_array().is_some_and(|m| !m.is_empty()) {
+            manual += 1;
+        }
+        let connections: Vec<&Json> = lists
+            .iter()
+            .flat_map(|l| props[*l].as_array().into_iter().flatten())
+            .collect();
+        let state = &connections[0]["properties"]["privateLinkServiceConnectionState"]["status"];
+        assert_eq!(
+            &g.node("PrivateEndpoint", &id)["connection_state"],
+            state,
+            "{id}"
+        );
+        for c in connections {
+            let target = c["properties"]["privateLinkServiceId"].as_str().unwrap();
+            let views = [
+                k("OriginalResource", &target.to_ascii_lowercase()),
+                k(
+                    "Resource",
+                    &format!("res-{}", abstracted_hash(&seed_bytes(), target)),
+                ),
+            ];
+            // A target no listing returned has no node for the edge to start from.
+            let listed = services.contains(&target.to_ascii_lowercase());
+            linked += usize::from(listed);
+            for from in views {
+                let edge = (
+                    "CONNECTED_TO_PE".to_owned(),
+                    from,
+                    k("PrivateEndpoint", &id),
+                );
+                assert_eq!(g.edges.contains_key(&edge), listed, "{edge:?}");
+            }
+        }
+    }
+    assert_eq!(manual, 1, "the example's one endpoint awaiting approval");
+    assert_eq!(linked, 2, "pe1 and pe2 connect to listed services");
+    assert_eq!(
+        g.node(
+            "PrivateEndpoint",
+            "/subscriptions/subid/resourcegroups/rg2/providers/microsoft.network/privateendpoints/pe2"
+        )["connection_state"],
+        "Pending"
+    );
+}
+
+/// Issue 15, item 9: the assignments of `RoleAssignments_ListForResourceGroup` name their
+/// definition as `/providers/Microsoft.Authorization/roleDefinitions/{guid}`; the
+/// definition is listed under the subscription. `HAS_ROLE` and `role_name` follow the GUID.
+#[test]
+fn role_assignments_naming_the_tenant_level_definition_find_it_by_guid() {
+    let (w, _sim, g, _) = sync_examples("azure-examples-roles");
+    let data = AzureData::examples();
+    let mut checked = 0;
+    for (sub, assignments) in &data.role_assignments {
+        for a in assignments {
+            let p = &a["properties"];
+            let named = p["roleDefinitionId"].as_str().unwrap();
+            assert!(named.starts_with("/providers/"), "{named}");
+            let guid = named.rsplit('/').next().unwrap();
+            let definition = data.role_definitions[sub]
+                .iter()
+                .find(|d| d["name"] == guid)
+                .expect("the example's role is listed under its subscription");
+            let def_id = definition["id"].as_str().unwrap().to_ascii_lowercase();
+            let role_name = &definition["properties"]["roleName"];
+            let principal = p["principalId"].as_str().unwrap();
+            assert_eq!(p["principalType"], "User");
+            let user = k("User", principal);
+            assert!(
+                g.edges.contains_key(&(
+                    "HAS_ROLE".to_owned(),
+                    user.clone(),
+                    k("RoleDefinition", &def_id)
+                )),
+                "no HAS_ROLE from {principal} to {def_id}"
+            );
+            let ra = g.node(
+                "RoleAssignment",
+                &a["id"].as_str().unwrap().to_ascii_lowercase(),
+            );
+            assert_eq!(ra["role_definition_id"], named.to_ascii_lowercase());
+            let scope = p["scope"].as_str().unwrap();
+            if scope.eq_ignore_ascii_case(&format!("/subscriptions/{sub}")) {
+                let edge = &g.edges[&(
+                    "ASSIGNED_ROLE".to_owned(),
+                    user.clone(),
+                    k("Subscription", sub),
+                )];
+                assert_eq!(&edge["role_name"], role_name);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        checked, 1,
+        "one example assignment is at subscription scope"
+    );
+    assert_eq!(g.count("RoleDefinition"), 2);
+    assert!(!summary(&w).contains("role definition"), "{}", summary(&w));
+}
+
+/// The same assignments when their subscription lists no definition of that GUID: no
+/// `HAS_ROLE` to an id no node has, and the count said in a warning and the summary.
+#[test]
+fn role_assignments_whose_definition_no_subscription_lists_are_counted() {
+    let w = Work::new("azure-examples-roles-unlisted");
+    let mut data = AzureData::examples();
+    data.role_definitions.remove(ex::SUB_RBAC);
+    let n = data.role_assignments[ex::SUB_RBAC].len();
+    let sim = AzureSim::start(data);
+    let ran = Setup::new(&sim).sync(&w);
+    ok(&ran);
+    let g = w.graph();
+    assert_eq!(g.edges_of("ASSIGNED_TO"), n);
+    assert_eq!(g.edges_of("HAS_ROLE"), 0);
+    let said = format!("{n} role assignments name a role definition no subscription listed");
+    assert!(summary(&w).contains(&said), "{}", summary(&w));
+    assert!(ran.stderr.contains(&said), "{}", ran.stderr);
+}
+
+/// Issue 15, item 10: `group-list-members` answers members as `{"id": …}` without
+/// `@odata.type`. A member whose id is a listed user, group or service principal gets its
+/// `MEMBER_OF`; one that is none of them (`id-value` of the 2015 page) is counted.
+#[test]
+fn group_members_without_odata_type_are_placed_by_id_and_the_rest_counted() {
+    let (w, _sim, g, ran) = sync_examples("azure-examples-members");
+    let data = AzureData::examples();
+    let kind = |id: &str| -> Option<&str> {
+        let has = |list: &[Json]| list.iter().any(|o| o["id"] == id);
+        [
+            ("User", &data.users),
+            ("Group", &data.groups),
+            ("ServicePrincipal", &data.service_principals),
+        ]
+        .into_iter()
+        .find(|(_, list)| has(list))
+        .map(|(label, _)| label)
+    };
+    let (mut placed, mut unknown) = (BTreeSet::new(), 0);
+    for (group, members) in &data.members {
+        for m in members {
+            assert!(m.get("@odata.type").is_none(), "{m}");
+            let id = m["id"].as_str().unwrap();
+            match kind(id) {
+                Some(label) => {
+                    placed.insert(("MEMBER_OF".to_owned(), k(label, id), k("Group", group)));
+                }
+                None => unknown += 1,
+            }
+        }
+    }
+    assert_eq!((placed.len(), unknown), (1, 1));
+    let member_of: BTreeSet<Edge> = edge_keys(&g)
+        .into_iter()
+        .filter(|e| e.0 == "MEMBER_OF")
+        .collect();
+    assert_eq!(member_of, placed);
+    let said = format!("{unknown} group or unit members have no @odata.type");
+    assert!(summary(&w).contains(&said), "{}", summary(&w));
+    assert!(ran.stderr.contains(&said), "{}", ran.stderr);
+}
+
+/// The rest of the example tenant: every object a served example lists is in the graph,
+/// under the key and with the properties the seed schema gives it, and the unit members
+/// that are devices are counted, not dropped in silence.
+#[test]
+fn every_object_of_microsofts_examples_is_in_the_graph() {
+    let (w, _sim, g, _) = sync_examples("azure-examples-all");
+    let data = AzureData::examples();
+    let org = &data.organization;
+    let tenant = g.node("Tenant", ex::TENANT);
+    assert_eq!(tenant["name"], org["displayName"]);
+    let domain = org["verifiedDomains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["isDefault"] == true)
+        .unwrap();
+    assert_eq!(tenant["domain"], domain["name"]);
+    for s in &data.subscriptions {
+        let id = s["subscriptionId"].as_str().unwrap().to_ascii_lowercase();
+        assert_eq!(g.node("Subscription", &id)["name"], s["displayName"]);
+        let contains = (
+            "CONTAINS".to_owned(),
+            k("Tenant", ex::TENANT),
+            k("Subscription", &id),
+        );
+        assert!(g.edges.contains_key(&contains), "{contains:?}");
+    }
+    // Resources, and the subnets their virtual networks embed.
+    let listed: Vec<&Json> = data.resources.values().flatten().collect();
+    let subnets: Vec<Json> = listed
+        .iter()
+        .flat_map(|r| r["properties"]["subnets"].as_array().cloned())
+        .flatten()
+        .collect();
+    let arm: Vec<&Json> = listed.into_iter().chain(&subnets).collect();
+    assert!(!subnets.is_empty());
+    for r in &arm {
+        let id = r["id"].as_str().unwrap();
+        let node = g.node("OriginalResource", &id.to_ascii_lowercase());
+        assert_eq!((&node["arm_id"], &node["name"]), (&json!(id), &r["name"]));
+    }
+    assert_eq!(g.count("OriginalResource"), arm.len());
+    for (label, list) in [
+        ("User", &data.users),
+        ("Group", &data.groups),
+        ("ServicePrincipal", &data.service_principals),
+        ("AdminUnit", &data.admin_units),
+    ] {
+        for o in list {
+            g.node(label, o["id"].as_str().unwrap());
+        }
+        assert_eq!(g.count(label), list.len(), "{label}");
+    }
+    let sp = &data.service_principals[0];
+    assert_eq!(
+        g.node("ServicePrincipal", sp["id"].as_str().unwrap())["app_id"],
+        sp["appId"]
+    );
+    // The facets: a user-assigned identity's ManagedIdentity, a private zone's DNSZone.
+    let (mut identities, mut zones) = (0, 0);
+    for r in &arm {
+        let p = &r["properties"];
+        match r["type"].as_str().unwrap_or_default() {
+            "Microsoft.ManagedIdentity/userAssignedIdentities" => {
+                let mi = g.node("ManagedIdentity", p["principalId"].as_str().unwrap());
+                assert_eq!(mi["client_id"], p["clientId"]);
+                assert_eq!(
+                    mi["resource_id"],
+                    json!(r["id"].as_str().unwrap().to_ascii_lowercase())
+                );
+                identities += 1;
+            }
+            ty @ ("Microsoft.Network/privateDnsZones" | "Microsoft.Network/dnsZones") => {
+                let id = r["id"].as_str().unwrap().to_ascii_lowercase();
+                let zone = g.node("DNSZone", &id);
+                let kind = if ty.ends_with("privateDnsZones") {
+                    "Private"
+                } else {
+                    "Public"
+                };
+                assert_eq!(
+                    (&zone["type"], &zone["record_count"]),
+                    (&json!(kind), &p["numberOfRecordSets"])
+                );
+                zones += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((identities, zones), (1, 4));
+    let devices = data
+        .unit_members
+        .values()
+        .flatten()
+        .filter(|m| m["@odata.type"] == "#microsoft.graph.device")
+        .count();
+    assert_eq!(devices, 2);
+    assert!(
+        !g.edges
+            .keys()
+            .any(|e| e.0 == "MEMBER_OF" && e.2.0 == "AdminUnit")
+    );
+    let said = format!("{devices} group or unit members are devices or contacts");
+    assert!(summary(&w).contains(&said), "{}", summary(&w));
 }
