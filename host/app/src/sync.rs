@@ -40,6 +40,9 @@ pub struct SyncPlan {
     pub adopt_state: bool,
     /// Where the network goes: live, recorded, or replayed.
     pub traffic: Traffic,
+    /// Turns `true` to stop every run: each is recorded as interrupted, nothing of it
+    /// published.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Where a sync's HTTP exchanges come from.
@@ -312,6 +315,7 @@ pub fn options(settings: &Settings, plan: &SyncPlan) -> Options {
         options.concurrency = n.max(1);
     }
     options.wait_for_lease |= plan.wait;
+    options.stop = plan.stop.clone();
     options
 }
 

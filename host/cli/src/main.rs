@@ -51,11 +51,13 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let graceful = matches!(args.command, args::Command::Sync(_));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let command = async {
         match args.command {
             args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
-            args::Command::Sync(cmd) => sync::run(&settings, cmd).await,
+            args::Command::Sync(cmd) => sync::run(&settings, cmd, stopping).await,
             args::Command::Query(cmd) => store::query(&settings, cmd).await,
             args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
             args::Command::Export(cmd) => store::export(&settings, cmd).await,
@@ -64,11 +66,23 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::State(cmd) => state::run(&settings, cmd).await,
         }
     };
-    // Ctrl-C drops the command, and with it the store, which folds its write-ahead log
-    // back into the file on the way out; a sync in progress publishes nothing.
+    // Ctrl-C stops a sync's plugins, which record their runs as interrupted and publish
+    // nothing, then it reports as usual; a second Ctrl-C, or the first in any other
+    // command, drops the command at once. Either way the store is dropped, which folds
+    // its write-ahead log back into the file on the way out.
     let outcome = rt.block_on(async {
+        tokio::pin!(command);
         tokio::select! {
-            done = command => Some(done),
+            done = &mut command => return Some(done),
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        if !graceful {
+            return None;
+        }
+        let _ = stop.send(true);
+        eprintln!("infragraph: stopping the sync (Ctrl-C again to quit at once)");
+        tokio::select! {
+            done = &mut command => Some(done),
             _ = tokio::signal::ctrl_c() => None,
         }
     });

@@ -17,7 +17,11 @@ use infragraph_engine::{Progress, ProgressFn, RunReport, causes};
 
 use crate::args::{SyncArgs, graph_args};
 
-pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    args: SyncArgs,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
     let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
     let plan = SyncPlan {
         plugins: args.plugins.clone(),
@@ -31,6 +35,7 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
             (None, Some(dir)) => Traffic::Replay(dir.clone()),
             (None, None) => Traffic::Live,
         },
+        stop: Some(stop),
     };
     let mut bars = None;
     let synced = infragraph_app::sync(settings, &location, &plan, |names| {
@@ -53,6 +58,19 @@ pub async fn run(settings: &Settings, args: SyncArgs) -> anyhow::Result<ExitCode
     print_summary(reports)?;
     for plugin in &synced.lost {
         out!("{plugin}: error: its sync ended without a report");
+    }
+    let stopped: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.status == RunStatus::Interrupted)
+        .map(|r| r.plugin.as_str())
+        .collect();
+    if !stopped.is_empty() {
+        eprintln!(
+            "infragraph: interrupted: the runs of {} were stopped and published nothing; the \
+             graph holds what it held before them (`infragraph runs` lists them as interrupted)",
+            stopped.join(", ")
+        );
+        return Ok(ExitCode::from(130));
     }
     let failed = reports.iter().any(|r| r.status == RunStatus::Failed) || !synced.lost.is_empty();
     let partial = reports.iter().any(|r| r.status == RunStatus::Partial);

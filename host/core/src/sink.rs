@@ -139,6 +139,21 @@ pub enum RunStatus {
     Partial,
     /// The plugin or the sink failed; nothing was deleted.
     Failed,
+    /// The operator stopped it (Ctrl-C): nothing of it was published.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The status named `name` as [`Display`](std::fmt::Display) writes it; anything else
+    /// (a history written by a newer version) reads as failed, the cautious reading.
+    pub fn from_name(name: &str) -> RunStatus {
+        match name {
+            "succeeded" => RunStatus::Succeeded,
+            "partial" => RunStatus::Partial,
+            "interrupted" => RunStatus::Interrupted,
+            _ => RunStatus::Failed,
+        }
+    }
 }
 
 impl std::fmt::Display for RunStatus {
@@ -147,6 +162,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         })
     }
 }

@@ -11,7 +11,7 @@ use infragraph_core::{
 };
 use infragraph_fetch::{Secrets, Tape};
 use infragraph_runtime::{Emission, Failure, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::report::{Phases, RunReport};
 use crate::source::Source;
@@ -34,6 +34,9 @@ pub struct Options {
     /// When another run holds the lease of a plugin and scope: wait for it (`true`) or
     /// fail at once, naming it (`false`).
     pub wait_for_lease: bool,
+    /// Turns `true` when the operator asks every run to stop: each plugin is stopped,
+    /// nothing of its run is published, and the run is recorded as interrupted.
+    pub stop: Option<watch::Receiver<bool>>,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
             cleanup_batch: 10_000,
             concurrency: 4,
             wait_for_lease: false,
+            stop: None,
         }
     }
 }
@@ -270,17 +274,36 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
             name: state_name.clone(),
         })
     };
-    let (outcome, taken) = tokio::join!(source.run(state, tx), take.run(rx));
+    // Stopping drops the plugin's run (and with it the sender), so the consumer still
+    // ends normally and hands back the lease and scope to discard and release.
+    let stop = options.stop.clone();
+    let plugin_run = async {
+        tokio::select! {
+            outcome = source.run(state, tx) => Some(outcome),
+            () = stopped(stop) => None,
+        }
+    };
+    let (outcome, taken) = tokio::join!(plugin_run, take.run(rx));
+    let interrupted = outcome.is_none();
+    let outcome = outcome.unwrap_or_else(|| SyncOutcome::stopped(&name));
     report.phases.sync_ms = ms(sync_started.elapsed());
     report.records = outcome.counts.clone();
     report.http = outcome.fetch.clone();
-    report.scope = outcome.scope.clone();
+    report.scope = outcome.scope.clone().or_else(|| taken.declared.clone());
     report.incomplete = taken.incomplete;
     let lease = taken.lease;
     let mut sink_error = taken.error;
     // Not one node but the scope's, and no relationship.
     let nothing_listed = taken.listed == 0 && outcome.counts.edges == 0;
     let plugin_ok = match &outcome.result {
+        _ if interrupted => {
+            report.errors.push(
+                "interrupted: stopped by the operator before it finished; nothing of this \
+                 run was published"
+                    .into(),
+            );
+            false
+        }
         // Every listing failed: whatever the plugin says, that is a failed run, and
         // nothing of it is published.
         Ok(_) if nothing_listed && !report.incomplete.is_empty() => {
@@ -332,6 +355,9 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         if let Some(e) = sink_error {
             report.errors.push(format!("sink: {e}"));
         }
+        if interrupted {
+            report.status = RunStatus::Interrupted;
+        }
         return finish(sink, report, started).await;
     };
     let Some(lease) = lease else {
@@ -340,6 +366,9 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
             "sink: {}",
             sink_error.unwrap_or_else(|| SinkError::new("the lease was not taken"))
         ));
+        if interrupted {
+            report.status = RunStatus::Interrupted;
+        }
         return finish(sink, report, started).await;
     };
 
@@ -417,7 +446,20 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
             RunStatus::Partial
         };
     }
+    if interrupted {
+        report.status = RunStatus::Interrupted;
+    }
     finish(sink, report, started).await
+}
+
+/// Resolves once `stop` turns `true`; never without one (or once its sender is gone).
+async fn stopped(stop: Option<watch::Receiver<bool>>) {
+    if let Some(mut stop) = stop
+        && stop.wait_for(|s| *s).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 async fn finish<S: GraphSink>(sink: &Arc<S>, mut report: RunReport, started: Instant) -> RunReport {

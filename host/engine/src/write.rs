@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use infragraph_core::{GraphSink, Holder, Incomplete, NodeBatch, SinkError, WriteScope};
+use infragraph_core::{GraphSink, Holder, Incomplete, NodeBatch, NodeRef, SinkError, WriteScope};
 use infragraph_runtime::Emission;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
@@ -34,6 +34,8 @@ pub(crate) struct Taken {
     pub incomplete: Vec<Incomplete>,
     /// Nodes emitted besides the scope's own: what the run listed.
     pub listed: u64,
+    /// The scope node the plugin declared, for a run that ends without an outcome.
+    pub declared: Option<NodeRef>,
     /// The sink failure that stopped the consumer, if one did.
     pub error: Option<SinkError>,
 }
@@ -82,6 +84,7 @@ impl<S: GraphSink + 'static> Take<S> {
                 spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
                 incomplete: Vec::new(),
                 listed: 0,
+                declared: None,
                 error: None,
             },
         }
@@ -147,6 +150,7 @@ impl<S: GraphSink + 'static> Take<S> {
                 ))),
                 None => {
                     self.scope_label = s.label.clone();
+                    self.taken.declared = Some(s.clone());
                     let w = WriteScope {
                         plugin: self.plugin.clone(),
                         scope: s.value,

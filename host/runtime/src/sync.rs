@@ -87,6 +87,21 @@ pub struct SyncOutcome {
     pub duration: Duration,
 }
 
+impl SyncOutcome {
+    /// The outcome of a run the host stopped before it ended: nothing counted.
+    pub fn stopped(plugin: &str) -> SyncOutcome {
+        SyncOutcome {
+            plugin: plugin.into(),
+            scope: None,
+            result: Err(Failure::Stopped),
+            counts: RecordCounts::default(),
+            fetch: FetchStats::default(),
+            state_writes: BTreeMap::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 impl SyncRequest {
     /// The HTTP client of this run: the manifest's hosts and the configured endpoints
     /// granted, the secrets to substitute and redact, and the config's text values to

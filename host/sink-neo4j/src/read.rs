@@ -160,11 +160,7 @@ impl Neo4jSink {
                 plugin: r.get("plugin").unwrap_or_default(),
                 scope: r.get("scope").ok().flatten(),
                 update_tag: r.get("update_tag").unwrap_or(0),
-                status: match r.get::<String>("status").unwrap_or_default().as_str() {
-                    "succeeded" => RunStatus::Succeeded,
-                    "partial" => RunStatus::Partial,
-                    _ => RunStatus::Failed,
-                },
+                status: RunStatus::from_name(&r.get::<String>("status").unwrap_or_default()),
                 started_at: r.get("started_at").unwrap_or_default(),
                 finished_at: r.get("finished_at").unwrap_or_default(),
                 report: r.get("report").unwrap_or_default(),

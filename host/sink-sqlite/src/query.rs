@@ -112,11 +112,7 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>, Fa
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let status: String = r.get(3)?;
-        let status = match status.as_str() {
-            "succeeded" => RunStatus::Succeeded,
-            "partial" => RunStatus::Partial,
-            _ => RunStatus::Failed,
-        };
+        let status = RunStatus::from_name(&status);
         out.push(RunRecord {
             plugin: r.get(0)?,
             scope: r.get(1)?,

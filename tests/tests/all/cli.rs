@@ -447,8 +447,9 @@ async fn sigkill_mid_sync_leaves_the_previous_graph() {
     );
 }
 
-/// Ctrl-C ends a sync at once, reports it, and leaves a store file that holds the whole
-/// graph on its own.
+/// Ctrl-C stops a sync, says in one line what was stopped and what the store holds,
+/// records the run as interrupted, publishes nothing of it, and leaves a store file that
+/// holds the whole graph on its own (issue 23, point 3).
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
     let w = Work::new("ctrl-c");
@@ -464,6 +465,7 @@ async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
         "--store",
         &w.store(),
     ])));
+    let before = w.graph();
     let config = w.config(&hanging(&echo));
     let mut child = w
         .cmd(&["sync", &guest, "--config", &config, "--store", &w.store()])
@@ -479,7 +481,19 @@ async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: the runs of misbehave were stopped and published nothing"),
+        "{stderr}"
+    );
+    let runs = run(&mut w.cmd(&["runs", "--json", "--store", &w.store()]));
+    let last: Json = serde_json::from_str(&runs.stdout).unwrap();
+    let last = &last[0];
+    assert_eq!(last["status"], "interrupted", "{}", runs.stdout);
+    assert_eq!(
+        w.graph().lines(),
+        before.lines(),
+        "nothing of the interrupted run was published"
+    );
 
     let dir = w.0.join("alone");
     std::fs::create_dir_all(&dir).unwrap();
