@@ -16,9 +16,18 @@ pub struct Args {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
 
-    /// Log debug messages too (or set INFRAGRAPH_LOG, e.g. `infragraph=trace`).
-    #[arg(long, short, global = true)]
-    pub verbose: bool,
+    /// More log on stderr: -v debug (retries, each request's outcome), -vv trace (or set
+    /// INFRAGRAPH_LOG, e.g. `infragraph=trace`).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors and warnings: no progress, no summary table, no log below warnings.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// No progress display, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
 
     #[command(subcommand)]
     pub command: Command,

@@ -52,12 +52,16 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let graceful = matches!(args.command, args::Command::Sync(_));
+    let shown = sync::Shown {
+        quiet: args.quiet,
+        progress: !args.quiet && !args.no_progress,
+    };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let command = async {
         match args.command {
             args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
-            args::Command::Sync(cmd) => sync::run(&settings, cmd, stopping).await,
+            args::Command::Sync(cmd) => sync::run(&settings, cmd, stopping, shown).await,
             args::Command::Query(cmd) => store::query(&settings, cmd).await,
             args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
             args::Command::Export(cmd) => store::export(&settings, cmd).await,
@@ -103,10 +107,11 @@ fn init_logging(args: &args::Args) {
     let mut filter = EnvFilter::try_from_env("INFRAGRAPH_LOG")
         // The Bolt driver logs every connection it opens at info.
         .unwrap_or_else(|_| {
-            EnvFilter::new(if args.verbose {
-                "debug,neo4rs=info"
-            } else {
-                "info,neo4rs=warn"
+            EnvFilter::new(match (args.quiet, args.verbose) {
+                (true, _) => "warn",
+                (false, 0) => "info,neo4rs=warn",
+                (false, 1) => "debug,neo4rs=info",
+                (false, _) => "trace,neo4rs=debug",
             })
         });
     // Added last, so they replace the user's directives for the same targets.

@@ -17,10 +17,20 @@ use infragraph_engine::{Progress, ProgressFn, RunReport, causes};
 
 use crate::args::{SyncArgs, graph_args};
 
+/// What the operator asked to see.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    /// Errors and warnings only: no summary table.
+    pub quiet: bool,
+    /// The progress display, on a terminal.
+    pub progress: bool,
+}
+
 pub async fn run(
     settings: &Settings,
     args: SyncArgs,
     stop: tokio::sync::watch::Receiver<bool>,
+    shown: Shown,
 ) -> anyhow::Result<ExitCode> {
     let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
     let plan = SyncPlan {
@@ -39,7 +49,7 @@ pub async fn run(
     };
     let mut bars = None;
     let synced = infragraph_app::sync(settings, &location, &plan, |names| {
-        let b = Bars::new(names);
+        let b = Bars::new(names, shown.progress);
         let progress = b.progress_fn();
         bars = Some(b);
         progress
@@ -55,7 +65,7 @@ pub async fn run(
         std::fs::write(path, json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    print_summary(reports)?;
+    print_summary(reports, shown.quiet)?;
     for plugin in &synced.lost {
         out!("{plugin}: error: its sync ended without a report");
     }
@@ -97,27 +107,31 @@ struct Line {
     nodes: u64,
     edges: u64,
     step: String,
+    /// The run's status, once it is over.
+    finished: Option<String>,
 }
 
 impl Line {
     fn render(&self) {
+        let phase = self.finished.as_deref().unwrap_or(self.phase);
         self.bar.set_message(format!(
             "{:<14} {:>7} requests {:>9} nodes {:>9} edges  {}",
-            self.phase, self.requests, self.nodes, self.edges, self.step
+            phase, self.requests, self.nodes, self.edges, self.step
         ));
     }
 }
 
 impl Bars {
-    fn new(plugins: &[String]) -> Bars {
-        if !std::io::stderr().is_terminal() {
+    fn new(plugins: &[String], wanted: bool) -> Bars {
+        if !wanted || !std::io::stderr().is_terminal() {
             return Bars {
                 multi: None,
                 lines: Default::default(),
             };
         }
         let multi = crate::BARS.get_or_init(MultiProgress::new).clone();
-        let style = ProgressStyle::with_template("{spinner} {prefix:<12} {msg}")
+        // `wide_msg` cuts the line at the terminal's width, so it never wraps.
+        let style = ProgressStyle::with_template("{spinner} {prefix:<12} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let lines = plugins
             .iter()
@@ -133,6 +147,7 @@ impl Bars {
                     nodes: 0,
                     edges: 0,
                     step: String::new(),
+                    finished: None,
                 };
                 (p.clone(), line)
             })
@@ -148,8 +163,10 @@ impl Bars {
         let tty = self.multi.is_some();
         Arc::new(move |plugin: &str, p: Progress| {
             if !tty {
-                if let Progress::Phase(phase) = p {
-                    tracing::info!(plugin, "{phase}");
+                match p {
+                    Progress::Phase(phase) => tracing::info!(plugin, "{phase}"),
+                    Progress::Finished(status) => tracing::info!(plugin, "{status}"),
+                    _ => {}
                 }
                 return;
             }
@@ -158,7 +175,22 @@ impl Bars {
                 return;
             };
             match p {
-                Progress::Phase(phase) => line.phase = phase,
+                Progress::Phase(phase) => {
+                    line.phase = phase;
+                    // The plugin's own message was about the phase that ended.
+                    line.step.clear();
+                }
+                Progress::Finished(status) => {
+                    line.step.clear();
+                    line.finished = Some(status.to_string());
+                    line.render();
+                    // Its final state stays while the others go on; no more spinning.
+                    let done = ProgressStyle::with_template("  {prefix:<12} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                    line.bar.set_style(done);
+                    line.bar.finish();
+                    return;
+                }
                 Progress::Requests(n) => line.requests = n,
                 Progress::Written { nodes, edges } => (line.nodes, line.edges) = (nodes, edges),
                 Progress::Plugin { phase, done, total } => {
@@ -184,7 +216,7 @@ impl Bars {
     }
 }
 
-fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
+fn print_summary(reports: &[RunReport], quiet: bool) -> std::io::Result<()> {
     let header = [
         "PLUGIN",
         "STATUS",
@@ -208,7 +240,9 @@ fn print_summary(reports: &[RunReport]) -> std::io::Result<()> {
             format!("{:.1}s", r.phases.total_ms as f64 / 1000.0),
         ]);
     }
-    out_raw!("{}", crate::table::render(&rows));
+    if !quiet {
+        out_raw!("{}", crate::table::render(&rows));
+    }
     for r in reports {
         for e in &r.errors {
             out!("{}: error: {e}", r.plugin);

@@ -115,7 +115,7 @@ impl Source for Wasm<'_> {
 /// What a progress display is told.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// A phase began: `syncing`, `writing edges`, `cleaning up`, `done`, `failed`.
+    /// A phase began: `syncing`, `writing edges`, `publishing`, `waiting for another run`.
     Phase(&'static str),
     /// The plugin's own progress.
     Plugin {
@@ -128,6 +128,8 @@ pub enum Progress {
     },
     /// Requests the plugin asked for so far.
     Requests(u64),
+    /// The run is over, recorded with this status.
+    Finished(RunStatus),
     /// Records written so far.
     Written {
         /// Nodes.
@@ -240,7 +242,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         Ok(tag) => tag,
         Err(e) => {
             report.errors.push(format!("sink: {e}"));
-            return finish(sink, report, started).await;
+            return finish(sink, report, started, progress).await;
         }
     };
     report.update_tag = tag;
@@ -358,7 +360,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         if interrupted {
             report.status = RunStatus::Interrupted;
         }
-        return finish(sink, report, started).await;
+        return finish(sink, report, started, progress).await;
     };
     let Some(lease) = lease else {
         // A scope without a lease: taking it failed, which the sink error says.
@@ -369,7 +371,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         if interrupted {
             report.status = RunStatus::Interrupted;
         }
-        return finish(sink, report, started).await;
+        return finish(sink, report, started, progress).await;
     };
 
     // Edges go in after every node the plugin emitted is written, so an edge to a node
@@ -449,7 +451,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     if interrupted {
         report.status = RunStatus::Interrupted;
     }
-    finish(sink, report, started).await
+    finish(sink, report, started, progress).await
 }
 
 /// Resolves once `stop` turns `true`; never without one (or once its sender is gone).
@@ -462,7 +464,12 @@ async fn stopped(stop: Option<watch::Receiver<bool>>) {
     std::future::pending().await
 }
 
-async fn finish<S: GraphSink>(sink: &Arc<S>, mut report: RunReport, started: Instant) -> RunReport {
+async fn finish<S: GraphSink>(
+    sink: &Arc<S>,
+    mut report: RunReport,
+    started: Instant,
+    progress: &ProgressFn,
+) -> RunReport {
     report.finished_at = now();
     report.phases.total_ms = ms(started.elapsed());
     let record = RunRecord {
@@ -478,6 +485,8 @@ async fn finish<S: GraphSink>(sink: &Arc<S>, mut report: RunReport, started: Ins
         report.errors.push(format!("sink: recording the run: {e}"));
         report.status = RunStatus::Failed;
     }
+    // Said as soon as this run is over, not when the command's last plugin is.
+    progress(&report.plugin, Progress::Finished(report.status));
     report
 }
 

@@ -1279,3 +1279,125 @@ fn a_misspelt_plugin_section_is_an_error_naming_the_closest() {
         &["--config", &config, "sync", "example", "--store", &store],
     ));
 }
+
+/// Issue 23, points 2 and 3, under a pseudo-terminal (`script` gives the command one):
+/// a plugin that is done shows its final state at once while another still runs, and
+/// Ctrl-C typed at the terminal stops the other, clears the progress, says what was
+/// stopped and records the run as interrupted.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_progress_is_per_plugin_and_ctrl_c_is_recorded() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let w = Work::new("pty");
+    let echo = EchoSim::start().await;
+    let sim = AcmeSim::start(AcmeData::sample(10, 2));
+    let guest = harness::guest("misbehave");
+    let config = w.config(&hanging(&echo));
+    let command = [
+        infragraph_tests::cli::binary()
+            .to_string_lossy()
+            .into_owned(),
+        "sync".into(),
+        "example".into(),
+        guest.to_string_lossy().into_owned(),
+        "--config".into(),
+        config,
+        "--store".into(),
+        w.store(),
+    ]
+    .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+    .join(" ");
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &format!("exec {command}"), "/dev/null"])
+        .current_dir(&w.0)
+        // As `Work::cmd` isolates the command from the user's own setup.
+        .env_remove("INFRAGRAPH_LOG")
+        .env("HOME", &w.0)
+        .env("XDG_DATA_HOME", w.0.join("data"))
+        .env("INFRAGRAPH_BUILTIN_PLUGINS", harness::plugin_dir())
+        .env("ACME_API_URL", sim.url())
+        .env("ACME_TENANT", AcmeData::TENANT)
+        .env("ACME_API_TOKEN", AcmeSim::TOKEN)
+        .env("COLUMNS", "100")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command under a pseudo-terminal");
+    let screen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let screen = screen.clone();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    until_it_hangs(&echo, &mut child).await;
+    let started = Instant::now();
+    while !screen.lock().unwrap().contains("succeeded") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "example never showed its final state while misbehave hung: {}",
+            screen.lock().unwrap()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        screen.lock().unwrap().contains("syncing"),
+        "the other plugin's line is still live: {}",
+        screen.lock().unwrap()
+    );
+    // Ctrl-C as typed: the terminal turns it into SIGINT for the command.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let screen = screen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(
+        screen.contains("interrupted: the runs of misbehave were stopped and published nothing"),
+        "{screen}"
+    );
+    let runs = run(&mut w.cmd(&["runs", "--json", "--store", &w.store()]));
+    let runs: Json = serde_json::from_str(&runs.stdout).unwrap();
+    let status_of = |plugin: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["plugin"] == plugin)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status_of("misbehave"), Some(Json::from("interrupted")));
+    assert_eq!(status_of("example"), Some(Json::from("succeeded")));
+}
+
+/// `-q` keeps errors and warnings only; `--no-progress` and `-vv` are accepted.
+#[test]
+fn quiet_leaves_only_what_went_wrong() {
+    let w = Work::new("quiet");
+    let sim = AcmeSim::start(AcmeData::sample(10, 2));
+    let store = w.store();
+    let ran = w.acme(&sim, &["-q", "sync", "example", "--store", &store]);
+    ok(&ran);
+    assert_eq!(ran.stdout, "", "no summary table");
+    assert!(!ran.stderr.contains("INFO"), "{}", ran.stderr);
+    let ran = w.acme(
+        &sim,
+        &["--no-progress", "-vv", "sync", "example", "--store", &store],
+    );
+    ok(&ran);
+    assert!(ran.stdout.contains("PLUGIN"), "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("TRACE") || ran.stderr.contains("DEBUG"),
+        "{}",
+        ran.stderr
+    );
+}
