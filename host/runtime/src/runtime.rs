@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use infragraph_core::{CheckedSchema, Manifest};
-use infragraph_fetch::FetchStats;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -190,15 +189,8 @@ impl Runtime {
     ) -> SyncOutcome {
         let started = Instant::now();
         let manifest = plugin.manifest();
-        let mut outcome = SyncOutcome {
-            plugin: manifest.name.clone(),
-            scope: None,
-            result: Err(Failure::Stopped),
-            counts: RecordCounts::default(),
-            fetch: FetchStats::default(),
-            state_writes: BTreeMap::new(),
-            duration: Duration::ZERO,
-        };
+        // Filled in as the run goes; a run that ends early keeps the rest empty.
+        let mut outcome = SyncOutcome::stopped(&manifest.name);
         let mut req = req;
         let fetcher = match req.fetcher(manifest) {
             Ok(f) => f,

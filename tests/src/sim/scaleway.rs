@@ -796,12 +796,8 @@ async fn instance(
     Path((zone, what)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
-    if !ZONES.contains(&zone.as_str()) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_zone",
-            &format!("unknown zone {zone:?}"),
-        );
+    if let Some(unknown) = unknown_zone(&zone) {
+        return unknown;
     }
     let data = state
         .data
@@ -817,6 +813,17 @@ async fn instance(
     list(items, Endpoint::Instance(key), Some(&zone), &q)
 }
 
+/// The 404 the API gives for a zone it does not have.
+fn unknown_zone(zone: &str) -> Option<Response> {
+    (!ZONES.contains(&zone)).then(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "unknown_zone",
+            &format!("unknown zone {zone:?}"),
+        )
+    })
+}
+
 /// Block Storage (SBS): zonal like Instance but paged like Account and IAM, as the
 /// recordings show (`total_count` in the body, `project_id`) and the Go SDK's
 /// `ListVolumesRequest` says (`page`, `page_size`, `organization_id`).
@@ -825,12 +832,8 @@ async fn block(
     Path((zone, what)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
-    if !ZONES.contains(&zone.as_str()) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_zone",
-            &format!("unknown zone {zone:?}"),
-        );
+    if let Some(unknown) = unknown_zone(&zone) {
+        return unknown;
     }
     let data = state
         .data

@@ -12,6 +12,7 @@ use serde_json::{Map, Value as Json, json};
 trait Scaleway {
     fn sync(&self, sim: &ScalewaySim, extra: &[&str]) -> Ran;
     fn sync_with_key(&self, sim: &ScalewaySim, key: &str, extra: &[&str]) -> Ran;
+    fn sync_at(&self, url: &str, org: &str, key: &str, extra: &[&str]) -> Ran;
 }
 
 impl Scaleway for Work {
@@ -22,6 +23,11 @@ impl Scaleway for Work {
     }
 
     fn sync_with_key(&self, sim: &ScalewaySim, key: &str, extra: &[&str]) -> Ran {
+        self.sync_at(&sim.url(), &sim.organization_id(), key, extra)
+    }
+
+    /// The same against any endpoint and organization.
+    fn sync_at(&self, url: &str, org: &str, key: &str, extra: &[&str]) -> Ran {
         let store = self.store();
         let mut args = vec![
             "sync",
@@ -33,9 +39,9 @@ impl Scaleway for Work {
         ];
         args.extend(extra);
         let mut cmd = self.cmd(&args);
-        cmd.env("SCW_API_URL", sim.url())
+        cmd.env("SCW_API_URL", url)
             .env("SCW_SECRET_KEY", key)
-            .env("SCW_DEFAULT_ORGANIZATION_ID", sim.organization_id());
+            .env("SCW_DEFAULT_ORGANIZATION_ID", org);
         run(&mut cmd)
     }
 }
@@ -1067,4 +1073,86 @@ fn zones_alone_are_walked_as_given_and_a_conflict_with_regions_is_said() {
         ran.stdout
     );
     assert_eq!(sim.total_requests(), 0);
+}
+
+/// `--config` with retries kept short: an unreachable endpoint fails in a second.
+fn short_retries(w: &Work) -> String {
+    w.config("[limits]\nretries = 1\n")
+}
+
+/// Issue 23, point 1: a run in which every listing failed is `failed` (exit 2), said in
+/// one line per cause rather than one per URL, with retries out of the default log.
+#[test]
+fn a_sync_that_listed_nothing_is_failed_in_a_few_lines() {
+    let w = Work::new("outcome-unreachable");
+    // A port nothing listens on: every listing is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = short_retries(&w);
+    let ran = w.sync_at(
+        &format!("http://127.0.0.1:{port}"),
+        ORG,
+        ScalewaySim::SECRET_KEY,
+        &["--config", &config],
+    );
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    assert_eq!(report["status"], "failed");
+    let error = report["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("sync: nothing was listed: ")
+            && error.contains(" listings failed with network error: ")
+            && error.contains("e.g. "),
+        "{error}"
+    );
+    let said: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("scaleway:"))
+        .collect();
+    assert_eq!(said.len(), 1, "one line for one cause: {}", ran.stdout);
+    assert!(
+        !ran.stderr.contains("retrying"),
+        "retries are counted, not logged one by one: {}",
+        ran.stderr
+    );
+    assert!(
+        report["http"]["retries"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    let runs = run(&mut w.cmd(&["runs", "--json", "--store", &w.store()]));
+    assert!(runs.stdout.contains("\"failed\""), "{}", runs.stdout);
+}
+
+/// Issue 23, point 1: an organization where every listing answers empty (a wrong id, or
+/// a key that sees nothing) succeeds with a warning saying so.
+#[test]
+fn a_scope_where_every_listing_is_empty_is_a_warning() {
+    let w = Work::new("outcome-empty");
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    let config = short_retries(&w);
+    let ran = w.sync_at(
+        &sim.url(),
+        "11111111-2222-4333-8444-555555555555",
+        ScalewaySim::SECRET_KEY,
+        &["--config", &config],
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let warning = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("scaleway: warning: every listing came back empty"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    assert!(
+        warning.contains("ScalewayOrganization 11111111-2222-4333-8444-555555555555"),
+        "the scope is named: {warning}"
+    );
+    // The sample organization syncs without it.
+    let w = Work::new("outcome-full");
+    let ran = w.sync(&sim, &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(!ran.stdout.contains("came back empty"), "{}", ran.stdout);
 }

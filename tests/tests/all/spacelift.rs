@@ -825,3 +825,47 @@ fn cloudtrail_rows_matching_no_run_make_the_sync_partial() {
     // Only the entities API's links, to instances nobody wrote.
     assert_eq!(report["edges"]["AFFECTED"]["unresolved"], 3, "{report}");
 }
+
+/// A relationship left unwritten for want of an end is a warning line naming its type
+/// and its declared ends, with the report's count: a jump in them is how a missing or
+/// failed listing shows itself, and a number in a column is easy to miss.
+#[test]
+fn unresolved_relationships_are_a_warning_line_per_type() {
+    let w = Work::new("unresolved-warning");
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    let ran = Setup::new(&sim).sync(&w, SpaceliftData::SAMPLE_ACCOUNT);
+    let report = w.report();
+    // Alone in the store, the Spacelift graph links to EC2 instances and GitHub users no
+    // plugin has written.
+    let unresolved: Vec<(String, u64)> = report["edges"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(rel, c)| (rel.clone(), c["unresolved"].as_u64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(!unresolved.is_empty(), "{report:#}");
+    let warnings: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("spacelift: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), unresolved.len(), "{}", ran.stdout);
+    for (rel, n) in &unresolved {
+        let line = warnings
+            .iter()
+            .find(|l| l.contains(&format!(" {rel} relationships were not written")))
+            .unwrap_or_else(|| panic!("no warning for {rel}: {}", ran.stdout));
+        assert!(line.contains(&format!("warning: {n} of ")), "{line}");
+        assert!(line.contains("->"), "the declared ends are named: {line}");
+    }
+    assert_eq!(
+        report["warnings"].as_array().unwrap().len(),
+        unresolved.len()
+    );
+    assert_eq!(
+        ran.code, 0,
+        "a warning does not fail the run: {}",
+        ran.stdout
+    );
+}
