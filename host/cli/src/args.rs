@@ -42,19 +42,36 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run plugins and write what they find into the store.
+    #[command(
+        after_help = "Examples:\n  infragraph sync scaleway                      # one plugin into ./infragraph.db\n  infragraph sync example scaleway azure --report run.json\n  infragraph sync ./my-plugin.wasm --store test.db\n  infragraph sync scaleway --neo4j bolt://localhost:7687\n  infragraph sync scaleway --record rec/        # then: --replay rec/ (no network)"
+    )]
     Sync(SyncArgs),
     /// Look things up in the graph (the store or a Neo4j server): nodes, neighbours, paths.
+    #[command(
+        after_help = "Examples:\n  infragraph query nodes AcmeUser --where admin=true\n  infragraph query neighbours AcmeUser user-0003 --direction out --type MEMBER_OF,RESOURCE\n  infragraph query path AcmeUser user-0003 AcmeGroup group-002"
+    )]
     #[command(subcommand)]
     Query(QueryCommand),
     /// The run history: when each plugin ran, how it ended, what it changed.
+    #[command(after_help = "Examples:\n  infragraph runs\n  infragraph runs --limit 5 --json")]
     Runs(RunsArgs),
     /// Write the store's graph to a file (jsonl as APOC writes it, GraphML, or Cypher).
+    #[command(
+        after_help = "Examples:\n  infragraph export --format jsonl -o graph.jsonl\n  infragraph export --format cypher -o graph.cypher"
+    )]
     Export(ExportArgs),
     /// Load a jsonl export into the store.
+    #[command(after_help = "Examples:\n  infragraph import graph.jsonl --store restored.db")]
     Import(ImportArgs),
     /// Copy the store's graph into a Neo4j (Bolt) server: sync locally, publish centrally.
+    #[command(
+        after_help = "Examples:\n  NEO4J_PASSWORD=... infragraph push --neo4j bolt://localhost:7687"
+    )]
     Push(PushArgs),
-    /// List, inspect and check plugins.
+    /// List and inspect plugins.
+    #[command(
+        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins inspect scaleway"
+    )]
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Print the graph schema a plugin writes, generated from its manifest.
@@ -62,9 +79,15 @@ pub enum Command {
     /// For the built-in providers, docs/providers/<provider>.md in infragraph's repository
     /// describes the graph the plugin is built to, the API facts it relies on and where
     /// it departs from its source.
+    #[command(
+        after_help = "Examples:\n  infragraph schema scaleway\n  infragraph schema azure --format mermaid"
+    )]
     Schema(SchemaArgs),
     /// Read or write a plugin's persistent state, e.g. to move the Azure plugin's
     /// abstraction seed to another store.
+    #[command(
+        after_help = "Examples:\n  infragraph state get azure <tenant-id> abstraction_seed --store old.db\n  infragraph state get azure <tenant-id> abstraction_seed --store old.db \\\n    | infragraph state set azure <tenant-id> abstraction_seed - --store new.db"
+    )]
     #[command(subcommand)]
     State(StateCommand),
 }
@@ -72,6 +95,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// Print the value under KEY of PLUGIN in SCOPE, hex-encoded (exit 1 when unset).
+    #[command(after_help = "Examples:\n  infragraph state get azure <tenant-id> abstraction_seed")]
     Get {
         #[command(flatten)]
         entry: StateEntry,
@@ -81,6 +105,9 @@ pub enum StateCommand {
         neo4j: Neo4jArgs,
     },
     /// Store a hex-encoded value under KEY of PLUGIN in SCOPE, replacing any.
+    #[command(
+        after_help = "Examples:\n  infragraph state get azure <tenant-id> abstraction_seed --store old.db | infragraph state set azure <tenant-id> abstraction_seed - --store new.db"
+    )]
     Set {
         #[command(flatten)]
         entry: StateEntry,
@@ -108,12 +135,18 @@ pub struct StateEntry {
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// Every plugin found: name, version, contract, source, sha256.
+    #[command(
+        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins list --json"
+    )]
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// A plugin's manifest: schema, hosts, credentials (names and env vars), config keys.
+    #[command(
+        after_help = "Examples:\n  infragraph plugins inspect scaleway\n  infragraph plugins inspect ./my-plugin.wasm --json"
+    )]
     Inspect {
         /// A plugin name, or the path to a .wasm file.
         plugin: String,
@@ -224,6 +257,9 @@ pub struct RunsArgs {
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
     /// Nodes with a label (primary or extra), optionally filtered by properties.
+    #[command(
+        after_help = "Examples:\n  infragraph query nodes UserAccount\n  infragraph query nodes AcmeUser --where email=user5@acme-corp.example --json"
+    )]
     Nodes {
         /// The label, e.g. ScalewayInstance or UserAccount.
         label: String,
@@ -242,6 +278,9 @@ pub enum QueryCommand {
         json: bool,
     },
     /// The relationships of one node and the nodes at their other end.
+    #[command(
+        after_help = "Examples:\n  infragraph query neighbours AcmeUser user-0003\n  infragraph query neighbours CriticalProject mobile-app --direction in --type CAN_ACCESS"
+    )]
     Neighbours {
         /// The node's label.
         label: String,
@@ -262,6 +301,9 @@ pub enum QueryCommand {
         json: bool,
     },
     /// The shortest path between two nodes.
+    #[command(
+        after_help = "Examples:\n  infragraph query path AcmeUser user-0003 AcmeGroup group-002 --max-depth 6"
+    )]
     Path {
         /// Start node's label.
         from_label: String,

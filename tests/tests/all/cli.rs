@@ -1249,3 +1249,73 @@ fn quiet_leaves_only_what_went_wrong() {
         ran.stderr
     );
 }
+
+/// Issue 23, point 4: every command's `--help` exists for what is advertised, and has
+/// examples that parse (each example run with `--help` appended: an unknown flag or value
+/// fails before help is printed).
+#[test]
+fn every_command_has_help_with_examples_that_parse() {
+    let w = Work::new("help");
+    fn commands(help: &str) -> Vec<String> {
+        help.split("Commands:")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .skip(1)
+                    .take_while(|l| l.starts_with("  "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|c| *c != "help")
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    let mut todo: Vec<Vec<String>> = commands(&run(&mut w.cmd(&["--help"])).stdout)
+        .into_iter()
+        .map(|c| vec![c])
+        .collect();
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        seen += 1;
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = run(&mut w.cmd(&args));
+        assert_eq!(help.code, 0, "{path:?} is advertised: {}", help.stderr);
+        let examples = help
+            .stdout
+            .split("Examples:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path:?} --help has no examples:\n{}", help.stdout));
+        for line in examples.lines().map(str::trim) {
+            let Some(example) = line
+                .split(" infragraph ")
+                .last()
+                .filter(|_| line.contains("infragraph "))
+            else {
+                continue;
+            };
+            let example = example
+                .trim_start_matches("infragraph ")
+                .split(['|', '#', '\\'])
+                .next()
+                .unwrap();
+            let mut args: Vec<&str> = example.split_whitespace().collect();
+            args.push("--help");
+            let parsed = run(&mut w.cmd(&args));
+            assert_eq!(
+                parsed.code, 0,
+                "{path:?}: example {line:?} does not parse: {}",
+                parsed.stderr
+            );
+        }
+        for sub in commands(&help.stdout) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+    }
+    assert!(
+        seen >= 15,
+        "every command and subcommand was visited ({seen})"
+    );
+}
