@@ -36,9 +36,7 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let nodes = graph.nodes(&label, &filters, limit).await?;
             if json {
-                for n in &nodes {
-                    writeln!(out, "{}", serde_json::to_string(n)?)?;
-                }
+                writeln!(out, "{}", serde_json::to_string_pretty(&nodes)?)?;
             } else {
                 for n in &nodes {
                     writeln!(out, "{}", node_line(n))?;
@@ -68,19 +66,23 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             let rows = graph
                 .neighbours(&label, &id, dir(direction), &types)
                 .await?;
-            for (edge, node) in &rows {
-                if json {
-                    writeln!(out, "{}", json!({ "relationship": edge, "node": node }))?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}  {}",
-                        edge_arrow(edge, &label, &id),
-                        node_line(node)
-                    )?;
-                }
+            if json {
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|(edge, node)| json!({ "relationship": edge, "node": node }))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+                return Ok(ExitCode::SUCCESS);
             }
-            if rows.is_empty() && !json {
+            for (edge, node) in &rows {
+                writeln!(
+                    out,
+                    "{}  {}",
+                    edge_arrow(edge, &label, &id),
+                    node_line(node)
+                )?;
+            }
+            if rows.is_empty() {
                 writeln!(out, "{label} {id} has no such relationships")?;
             }
         }

@@ -1319,3 +1319,74 @@ fn every_command_has_help_with_examples_that_parse() {
         "every command and subcommand was visited ({seen})"
     );
 }
+
+/// Issue 23, point 4: `--json` means one thing everywhere: one JSON document on stdout
+/// (an array for a list, an object or `null` for one answer); JSON lines are what
+/// `export --format jsonl` streams.
+#[test]
+fn json_output_is_one_document_per_command() {
+    let w = Work::new("json-contract");
+    let sim = AcmeSim::start(AcmeData::sample(10, 2));
+    let store = w.store();
+    ok(&w.acme(&sim, &["sync", "example", "--store", &store]));
+    let document = |args: &[&str]| -> Json {
+        let ran = run(&mut w.cmd(args));
+        assert_eq!(ran.code, 0, "{args:?}: {}", ran.stderr);
+        serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} is not one JSON document ({e}):\n{}", ran.stdout))
+    };
+    let s = store.as_str();
+    for (args, array) in [
+        (vec!["runs", "--json", "--store", s], true),
+        (vec!["plugins", "list", "--json"], true),
+        (vec!["plugins", "inspect", "example", "--json"], false),
+        (vec!["schema", "example", "--format", "json"], false),
+        (
+            vec!["query", "nodes", "AcmeUser", "--json", "--store", s],
+            true,
+        ),
+        (
+            vec![
+                "query",
+                "neighbours",
+                "AcmeUser",
+                "user-0003",
+                "--json",
+                "--store",
+                s,
+            ],
+            true,
+        ),
+        (
+            vec![
+                "query",
+                "path",
+                "AcmeUser",
+                "user-0003",
+                "AcmeGroup",
+                "group-001",
+                "--json",
+                "--store",
+                s,
+            ],
+            true,
+        ),
+    ] {
+        let doc = document(&args);
+        if array {
+            assert!(
+                doc.as_array().is_some_and(|a| !a.is_empty()),
+                "{args:?}: an array with the answers: {doc}"
+            );
+        } else {
+            assert!(doc.is_object(), "{args:?}: an object: {doc}");
+        }
+    }
+    assert_eq!(
+        document(&["query", "nodes", "AcmeUser", "--json", "--store", s])
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+}
