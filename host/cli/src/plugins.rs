@@ -237,7 +237,14 @@ fn inspect(p: &Plugin, source: Source, origins: &[Origin]) -> String {
             extra.join(", ")
         );
     }
-    let _ = writeln!(s, "\nSchema:\n{}", schema_docs::markdown(m));
+    // The schema is its own command: a few hundred lines would bury what was asked here.
+    let _ = writeln!(
+        s,
+        "\nSchema: {} labels, {} relationship kinds (`infragraph schema {}` prints them)",
+        m.schema.nodes.len(),
+        m.schema.edges.len(),
+        m.name
+    );
     s
 }
 

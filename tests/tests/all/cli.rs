@@ -905,7 +905,7 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
         "SCW_SECRET_KEY",
         "api.granted.test",
         "{config:endpoint}",
-        "MisbehaveThing",
+        "`infragraph schema misbehave`",
         &sha,
     ] {
         assert!(
@@ -1417,5 +1417,36 @@ fn json_output_is_one_document_per_command() {
             .unwrap()
             .len(),
         10
+    );
+}
+
+/// Issue 23, point 4: `plugins inspect` answers what it is asked (hosts, credentials,
+/// config) and points at `schema` for the rest, rather than appending the whole schema.
+#[test]
+fn inspect_answers_what_it_is_asked_and_points_at_schema() {
+    let w = Work::new("inspect-short");
+    let ran = run(&mut w.cmd(&["plugins", "inspect", "scaleway"]));
+    ok(&ran);
+    let schema = run(&mut w.cmd(&["schema", "scaleway"]));
+    ok(&schema);
+    assert!(
+        ran.stdout.contains("May fetch from")
+            && ran.stdout.contains("Credentials")
+            && ran.stdout.contains("Config keys:")
+            && ran
+                .stdout
+                .contains("(`infragraph schema scaleway` prints them)"),
+        "{}",
+        ran.stdout
+    );
+    let first_label_line = schema
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("## "))
+        .unwrap_or_else(|| panic!("{}", schema.stdout));
+    assert!(
+        !ran.stdout.contains(first_label_line),
+        "the schema is not appended: {}",
+        ran.stdout
     );
 }
