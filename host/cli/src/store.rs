@@ -152,7 +152,7 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let header = [
-        "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED", "ERRORS",
+        "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED", "PROBLEMS",
     ];
     let mut rows = vec![header.map(String::from).to_vec()];
     for r in &runs {
@@ -161,7 +161,7 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
                 report.nodes_written().to_string(),
                 report.edges_written().to_string(),
                 report.deleted().to_string(),
-                report.errors.join("; "),
+                cut(&problems(report), PROBLEMS_WIDTH),
             ],
             Err(why) => ["?".into(), "?".into(), "?".into(), why.clone()],
         };
@@ -183,6 +183,33 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         writeln!(out, "no runs yet")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The widest PROBLEMS cell: the whole text is in `runs --json`.
+const PROBLEMS_WIDTH: usize = 100;
+
+/// What went wrong in a run, in a few words: its errors, else what was incomplete (one
+/// cause per group), else its warnings.
+fn problems(report: &infragraph_engine::RunReport) -> String {
+    if !report.errors.is_empty() {
+        return report.errors.join("; ");
+    }
+    let incomplete: Vec<String> = infragraph_engine::causes(&report.incomplete)
+        .iter()
+        .map(|c| format!("incomplete: {c}"))
+        .collect();
+    if !incomplete.is_empty() {
+        return incomplete.join("; ");
+    }
+    report.warnings.join("; ")
+}
+
+/// `text` cut to `max` characters, an ellipsis marking the cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
+        _ => text.to_string(),
+    }
 }
 
 pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -319,5 +346,17 @@ fn compact(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cuts_at_a_character_with_an_ellipsis() {
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abcd", 4), "abcd");
+        assert_eq!(cut("ééééé", 3), "éé…");
     }
 }

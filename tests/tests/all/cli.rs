@@ -307,6 +307,15 @@ fn a_label_marked_incomplete_keeps_its_stale_nodes() {
     for id in ["t1", "t2", "t3"] {
         assert!(g.has("MisbehaveThing", id), "{id} kept");
     }
+    // The run history says what was incomplete (issue 23: its ERRORS column was empty).
+    let runs = run(&mut w.cmd(&["runs", "--store", &w.store()]));
+    let partial_row = runs.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        partial_row.contains("partial")
+            && partial_row.contains("incomplete: MisbehaveThing: zone fr-par-2 answered 403"),
+        "{}",
+        runs.stdout
+    );
     // A complete run afterwards does clean up.
     let config = w.config("[plugins.misbehave]\nmode = \"sync-error\"\n");
     assert_eq!(
