@@ -294,13 +294,15 @@ async fn require_node(graph: &Graph, label: &str, id: &str) -> anyhow::Result<()
     Ok(())
 }
 
-/// Names the labels the graph has when `label` is not one of them: a typo is likelier
-/// than an empty graph.
+/// When `label` is not in the graph: the label it was likely meant to be, else the
+/// labels the graph has (a typo is likelier than an empty graph).
 async fn hint_labels(graph: &Graph, label: &str) -> String {
     match graph.labels().await {
         Ok(labels) if !labels.iter().any(|l| l == label) => {
             if labels.is_empty() {
                 " (the graph is empty: run `infragraph sync <plugin>`)".into()
+            } else if let Some(meant) = infragraph_runtime::closest(label, &labels) {
+                format!("; did you mean {meant}?")
             } else {
                 format!(" (labels in the graph: {})", labels.join(", "))
             }

@@ -780,6 +780,14 @@ fn queries_answer_from_the_store() {
         groups.lines().all(|l| l.contains("-[:MEMBER_OF]->")) && groups.contains("group-000"),
         "{groups}"
     );
+    // A misspelt label gets the one it probably meant.
+    let typo = run(&mut w.cmd(&["query", "nodes", "AcmeUsr", "--store", &w.store()]));
+    assert!(
+        typo.stdout
+            .contains("no AcmeUsr nodes match; did you mean AcmeUser?"),
+        "{}",
+        typo.stdout
+    );
     // A comma list is a list: the same answer as the type given twice.
     let listed = |types: &[&str]| {
         let mut args = vec!["query", "neighbours", "AcmeUser", "user-0003"];
