@@ -392,6 +392,19 @@ fn hanging(echo: &EchoSim) -> String {
     )
 }
 
+/// A complete `misbehave` sync (`mode = "ok"`) into `w`'s store.
+fn sync_ok(w: &Work, guest: &str) {
+    let config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
+    ok(&run(&mut w.cmd(&[
+        "sync",
+        guest,
+        "--config",
+        &config,
+        "--store",
+        &w.store(),
+    ])));
+}
+
 /// Waits until `child`, a sync with the [`hanging`] config, has emitted everything and
 /// hangs: `echo` saw it ask for `/slow`.
 async fn until_it_hangs(echo: &EchoSim, child: &mut std::process::Child) {
@@ -412,15 +425,7 @@ async fn sigkill_mid_sync_leaves_the_previous_graph() {
     let echo = EchoSim::start().await;
     let guest = harness::guest("misbehave");
     let guest = guest.to_str().unwrap().to_string();
-    let config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
-    ok(&run(&mut w.cmd(&[
-        "sync",
-        &guest,
-        "--config",
-        &config,
-        "--store",
-        &w.store(),
-    ])));
+    sync_ok(&w, &guest);
     let before = w.graph();
 
     let config = w.config(&hanging(&echo));
@@ -440,15 +445,7 @@ async fn sigkill_mid_sync_leaves_the_previous_graph() {
     let runs = run(&mut w.cmd(&["runs", "--store", &w.store()]));
     ok(&runs);
     // The next complete run recovers: the killed run's half-written nodes are stale now.
-    let config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
-    ok(&run(&mut w.cmd(&[
-        "sync",
-        &guest,
-        "--config",
-        &config,
-        "--store",
-        &w.store(),
-    ])));
+    sync_ok(&w, &guest);
     let recovered = w.graph();
     assert_eq!(
         recovered.nodes.keys().collect::<Vec<_>>(),
@@ -465,15 +462,7 @@ async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
     let echo = EchoSim::start().await;
     let guest = harness::guest("misbehave");
     let guest = guest.to_str().unwrap().to_string();
-    let config = w.config("[plugins.misbehave]\nmode = \"ok\"\n");
-    ok(&run(&mut w.cmd(&[
-        "sync",
-        &guest,
-        "--config",
-        &config,
-        "--store",
-        &w.store(),
-    ])));
+    sync_ok(&w, &guest);
     let before = w.graph();
     let config = w.config(&hanging(&echo));
     let mut child = w
