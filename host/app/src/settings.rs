@@ -233,8 +233,34 @@ impl Settings {
 fn read_file(path: &Path) -> Result<File, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("config file {} is not valid: {e}", path.display())))
+    toml::from_str(&text).map_err(|e| {
+        let e = suggest_field(&e.to_string());
+        Error::Config(format!("config file {} is not valid: {e}", path.display()))
+    })
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" with the field likely meant.
+fn suggest_field(message: &str) -> String {
+    let unknown = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field);
+    let expected: Vec<&str> = message
+        .split_once("expected one of ")
+        .or_else(|| message.split_once("expected "))
+        .map(|(_, list)| {
+            list.lines()
+                .next()
+                .unwrap_or_default()
+                .split(", ")
+                .map(|f| f.trim().trim_matches('`'))
+                .collect()
+        })
+        .unwrap_or_default();
+    match unknown.and_then(|f| infragraph_runtime::closest(f, &expected)) {
+        Some(meant) => format!("{}; did you mean `{meant}`?", message.trim_end()),
+        None => message.to_string(),
+    }
 }
 
 fn plugin_settings(mut table: toml::Table) -> Result<(PluginSettings, Option<String>), String> {
@@ -287,7 +313,7 @@ fn plugin_settings(mut table: toml::Table) -> Result<(PluginSettings, Option<Str
     if let Some(limits) = table.remove("limits") {
         out.limits = limits
             .try_into()
-            .map_err(|e| format!("invalid `limits`: {e}"))?;
+            .map_err(|e| format!("invalid `limits`: {}", suggest_field(&e.to_string())))?;
     }
     for (key, value) in table {
         let v = match value {
@@ -332,6 +358,18 @@ fn cache_home() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_field_gets_the_one_likely_meant() {
+        assert_eq!(
+            suggest_field("unknown field `memory_mb`, expected one of `memory_mib`, `records`"),
+            "unknown field `memory_mb`, expected one of `memory_mib`, `records`; did you mean `memory_mib`?"
+        );
+        assert_eq!(
+            suggest_field("unknown field `zzz`, expected `uri`"),
+            "unknown field `zzz`, expected `uri`"
+        );
+    }
 
     #[test]
     fn limits_in_the_config_reach_the_runtime_limits() {

@@ -351,7 +351,9 @@ pub async fn sync(
                 jobs_.push(*job);
             }
             Planned::Refused(r) => {
-                tracing::warn!(plugin = %r.plugin, phase = %r.phase, "not run: {}", r.error);
+                // Its report says why, and every front end shows the report: the log
+                // repeating it at warn would say it twice.
+                tracing::debug!(plugin = %r.plugin, phase = %r.phase, "not run: {}", r.error);
                 slots.push(Some(r.report()));
             }
         }

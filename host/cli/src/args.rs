@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use crate::table::OutputArgs;
+
 /// Map who can reach what across your clouds: sandboxed provider plugins, one graph.
 #[derive(Debug, Parser)]
 #[command(name = "infragraph", version, about, max_term_width = 100)]
@@ -53,7 +55,9 @@ pub enum Command {
     #[command(subcommand)]
     Query(QueryCommand),
     /// The run history: when each plugin ran, how it ended, what it changed.
-    #[command(after_help = "Examples:\n  infragraph runs\n  infragraph runs --limit 5 --json")]
+    #[command(
+        after_help = "Examples:\n  infragraph runs\n  infragraph runs --limit 5 --json\n  infragraph runs --format csv > runs.csv"
+    )]
     Runs(RunsArgs),
     /// Write the store's graph to a file (jsonl as APOC writes it, GraphML, or Cypher).
     #[command(
@@ -136,12 +140,11 @@ pub struct StateEntry {
 pub enum PluginsCommand {
     /// Every plugin found: name, version, contract, source, sha256.
     #[command(
-        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins list --json"
+        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins list --json\n  infragraph plugins list --format csv"
     )]
     List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// A plugin's manifest: schema, hosts, credentials (names and env vars), config keys.
     #[command(
@@ -163,6 +166,9 @@ pub struct SchemaArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SchemaFormat::Markdown)]
     pub format: SchemaFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -237,6 +243,9 @@ pub struct SyncArgs {
     /// for.
     #[arg(long, value_name = "DIR")]
     pub replay: Option<PathBuf>,
+    /// The summary; `--json` prints the run reports, as --report writes them.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -249,16 +258,16 @@ pub struct RunsArgs {
     /// How many runs, newest first.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// Print the full JSON reports.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json` prints the full reports, every field.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum QueryCommand {
     /// Nodes with a label (primary or extra), optionally filtered by properties.
     #[command(
-        after_help = "Examples:\n  infragraph query nodes UserAccount\n  infragraph query nodes AcmeUser --where email=user5@acme-corp.example --json"
+        after_help = "Examples:\n  infragraph query nodes UserAccount\n  infragraph query nodes AcmeUser --where email=user5@acme-corp.example --json\n  infragraph query nodes AzureResource --wide          # whole values, every column"
     )]
     Nodes {
         /// The label, e.g. ScalewayInstance or UserAccount.
@@ -273,9 +282,8 @@ pub enum QueryCommand {
         store: StoreArg,
         #[command(flatten)]
         neo4j: Neo4jArgs,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The relationships of one node and the nodes at their other end.
     #[command(
@@ -296,9 +304,8 @@ pub enum QueryCommand {
         store: StoreArg,
         #[command(flatten)]
         neo4j: Neo4jArgs,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// The shortest path between two nodes.
     #[command(
@@ -323,9 +330,8 @@ pub enum QueryCommand {
         store: StoreArg,
         #[command(flatten)]
         neo4j: Neo4jArgs,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 

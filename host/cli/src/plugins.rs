@@ -9,14 +9,15 @@ use infragraph_runtime::{Catalog, Origin, Plugin, SecretSource, Source};
 use serde_json::json;
 
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
+use crate::table::{Format, Table};
 use infragraph_app::{Settings, schema_docs};
 
 pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let runtime = settings.runtime()?;
     match cmd {
-        PluginsCommand::List { json } => {
+        PluginsCommand::List { output } => {
             let found = settings.catalog.all(&runtime).await;
-            if json {
+            if output.format() == Format::Json {
                 let rows: Vec<_> = found
                     .iter()
                     .map(|f| match &f.plugin {
@@ -44,7 +45,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            if found.is_empty() {
+            if found.is_empty() && output.format() == Format::Table {
                 let dirs: Vec<_> = settings
                     .catalog
                     .builtin
@@ -56,12 +57,13 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 out!("hint: `cargo xtask build` builds the built-in plugins");
                 return Ok(ExitCode::SUCCESS);
             }
-            let header = ["NAME", "VERSION", "CONTRACT", "SOURCE", "SHA256", "PATH"];
-            let mut rows = vec![header.map(String::from).to_vec()];
+            let mut table =
+                Table::new(&["NAME", "VERSION", "CONTRACT", "SOURCE", "SHA256", "PATH"])
+                    .keep_whole(&["NAME", "SHA256"]);
             let mut broken = Vec::new();
             for f in &found {
                 match &f.plugin {
-                    Ok(p) => rows.push(vec![
+                    Ok(p) => table.push(vec![
                         p.manifest().name.clone(),
                         p.manifest().version.clone(),
                         p.contract().to_string(),
@@ -70,22 +72,32 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                         } else {
                             f.source.to_string()
                         },
-                        p.sha256()[..16].to_string(),
+                        if output.whole_values() {
+                            p.sha256().to_string()
+                        } else {
+                            p.sha256()[..16].to_string()
+                        },
                         f.path.display().to_string(),
                     ]),
                     Err(e) => broken.push(format!("{}: {e}", f.path.display())),
                 }
             }
-            out_raw!("{}", crate::table::render(&rows));
-            for b in &broken {
-                out!("not loaded: {b}");
-            }
+            table.print(&output)?;
+            // Below a table for people; on stderr when stdout is CSV for a program.
+            let mut notes: Vec<String> =
+                broken.iter().map(|b| format!("not loaded: {b}")).collect();
             for (label, a, b) in Catalog::label_conflicts(&found) {
-                out!(
+                notes.push(format!(
                     "conflict: label {label} is declared by both {} and {}; sync refuses both",
                     a.display(),
                     b.display()
-                );
+                ));
+            }
+            for note in notes {
+                match output.format() {
+                    Format::Table => out!("{note}"),
+                    _ => eprintln!("infragraph: {note}"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -134,7 +146,12 @@ pub async fn schema(settings: &Settings, cmd: SchemaArgs) -> anyhow::Result<Exit
     let runtime = settings.runtime()?;
     let (p, _) = settings.catalog.find(&runtime, &cmd.plugin).await?;
     let m = p.manifest();
-    match cmd.format {
+    let format = if cmd.json {
+        SchemaFormat::Json
+    } else {
+        cmd.format
+    };
+    match format {
         SchemaFormat::Json => out!("{}", serde_json::to_string_pretty(&m.schema)?),
         SchemaFormat::Mermaid => out_raw!("{}", schema_docs::mermaid(m)),
         SchemaFormat::Markdown => out_raw!("{}", schema_docs::markdown(m)),

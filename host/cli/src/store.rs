@@ -1,22 +1,23 @@
 //! The commands that read the graph back, wherever it is (`query`, `runs`, `export`),
 //! and `import`, which loads a file into the embedded store.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use infragraph_app::{Graph, Intent, Location, Settings};
-use infragraph_core::{Direction, GraphReader, StoredEdge, StoredNode};
+use infragraph_core::{Direction, GraphReader, StoredNode};
 use infragraph_sink_sqlite::Store;
 use serde_json::{Value as Json, json};
 
 use crate::args::{
     DirectionArg, ExportArgs, ExportFormat, ImportArgs, QueryCommand, RunsArgs, graph_args,
 };
+use crate::table::{Format, Table};
 
 pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
     match cmd {
         QueryCommand::Nodes {
             label,
@@ -24,7 +25,7 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             limit,
             store,
             neo4j,
-            json,
+            output,
         } => {
             let graph = open(settings, graph_args(&store, &neo4j)).await?;
             let filters = filters
@@ -35,20 +36,27 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let nodes = graph.nodes(&label, &filters, limit).await?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&nodes)?)?;
-            } else {
-                for n in &nodes {
-                    writeln!(out, "{}", node_line(n))?;
-                }
+            // No node at all under the label (primary or extra) is a typo more often than
+            // an empty answer: an error with the likely label, in every format.
+            if nodes.is_empty()
+                && (filters.is_empty() || graph.nodes(&label, &[], 1).await?.is_empty())
+            {
+                bail!(
+                    "no {label} nodes in {}{}",
+                    graph.describe(),
+                    hint_labels(&graph, &label).await
+                );
+            }
+            if output.format() == Format::Json {
+                out!("{}", serde_json::to_string_pretty(&nodes)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            nodes_table(&nodes).print(&output)?;
+            if output.format() == Format::Table {
                 if nodes.is_empty() {
-                    writeln!(
-                        out,
-                        "no {label} nodes match{}",
-                        hint_labels(&graph, &label).await
-                    )?;
+                    out!("no {label} nodes match the --where filters");
                 } else if nodes.len() == limit {
-                    writeln!(out, "(first {limit}; --limit N for more)")?;
+                    out!("(first {limit}; --limit N for more)");
                 }
             }
         }
@@ -59,31 +67,36 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             types,
             store,
             neo4j,
-            json,
+            output,
         } => {
             let graph = open(settings, graph_args(&store, &neo4j)).await?;
             require_node(&graph, &label, &id).await?;
             let rows = graph
                 .neighbours(&label, &id, dir(direction), &types)
                 .await?;
-            if json {
+            if output.format() == Format::Json {
                 let rows: Vec<_> = rows
                     .iter()
                     .map(|(edge, node)| json!({ "relationship": edge, "node": node }))
                     .collect();
-                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+                out!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
+            let mut table = Table::new(&["RELATIONSHIP", "PROPERTIES", "LABEL", "ID", "NAME"])
+                .keep_whole(&["RELATIONSHIP", "LABEL", "ID"]);
             for (edge, node) in &rows {
-                writeln!(
-                    out,
-                    "{}  {}",
-                    edge_arrow(edge, &label, &id),
-                    node_line(node)
-                )?;
+                let forward = edge.from.0 == label && edge.from.1 == id;
+                table.push(vec![
+                    arrow(&edge.rel_type, forward),
+                    props_text(&edge.props),
+                    node.label.clone(),
+                    node.id.clone(),
+                    name_of(node),
+                ]);
             }
-            if rows.is_empty() {
-                writeln!(out, "{label} {id} has no such relationships")?;
+            table.print(&output)?;
+            if rows.is_empty() && output.format() == Format::Table {
+                out!("{label} {id} has no such relationships");
             }
         }
         QueryCommand::Path {
@@ -95,40 +108,131 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             max_depth,
             store,
             neo4j,
-            json,
+            output,
         } => {
             let graph = open(settings, graph_args(&store, &neo4j)).await?;
             require_node(&graph, &from_label, &from_id).await?;
             require_node(&graph, &to_label, &to_id).await?;
             let from = (from_label.as_str(), from_id.as_str());
             let to = (to_label.as_str(), to_id.as_str());
-            match graph
+            let steps = graph
                 .shortest_path(from, to, max_depth, dir(direction))
-                .await?
-            {
-                Some(steps) if json => writeln!(out, "{}", serde_json::to_string_pretty(&steps)?)?,
-                Some(steps) => {
-                    for step in &steps {
-                        if let Some(edge) = &step.via {
-                            let (l, i) = &edge.from;
-                            let forward = *l == step.node.label && *i == step.node.id;
-                            let arrow = if forward {
-                                format!("<-[:{}]-", edge.rel_type)
-                            } else {
-                                format!("-[:{}]->", edge.rel_type)
-                            };
-                            writeln!(out, "    {arrow}")?;
-                        }
-                        writeln!(out, "{}", node_line(&step.node))?;
+                .await?;
+            if output.format() == Format::Json {
+                out!("{}", serde_json::to_string_pretty(&steps)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut table =
+                Table::new(&["HOP", "RELATIONSHIP", "PROPERTIES", "LABEL", "ID", "NAME"])
+                    .keep_whole(&["RELATIONSHIP", "LABEL", "ID"]);
+            for (hop, step) in steps.iter().flatten().enumerate() {
+                let (via, props) = match &step.via {
+                    // The edge runs towards this step's node when it starts at the other.
+                    Some(edge) => {
+                        let forward = edge.from.0 != step.node.label || edge.from.1 != step.node.id;
+                        (arrow(&edge.rel_type, forward), props_text(&edge.props))
                     }
-                    writeln!(out, "({} hops)", steps.len().saturating_sub(1))?;
+                    None => (String::new(), String::new()),
+                };
+                table.push(vec![
+                    hop.to_string(),
+                    via,
+                    props,
+                    step.node.label.clone(),
+                    step.node.id.clone(),
+                    name_of(&step.node),
+                ]);
+            }
+            table.print(&output)?;
+            if output.format() == Format::Table {
+                match &steps {
+                    Some(steps) => out!("({} hops)", steps.len().saturating_sub(1)),
+                    None => out!("no path within {max_depth} hops"),
                 }
-                None if json => writeln!(out, "null")?,
-                None => writeln!(out, "no path within {max_depth} hops")?,
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Nodes of one label: their key, then `name` when they have one, then every other
+/// property by name; extra labels when any has some.
+fn nodes_table(nodes: &[StoredNode]) -> Table {
+    let mut keys: Vec<&str> = nodes
+        .iter()
+        .flat_map(|n| n.props.keys().map(String::as_str))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if let Some(at) = keys.iter().position(|k| *k == "name") {
+        keys.remove(at);
+        keys.insert(0, "name");
+    }
+    let extra = nodes.iter().any(|n| !n.extra_labels.is_empty());
+    let mut header = vec!["ID".to_string()];
+    if extra {
+        header.push("LABELS".into());
+    }
+    header.extend(keys.iter().map(|k| k.to_uppercase()));
+    // An id is what the next command takes: never cut.
+    let mut table = Table::new(&header).keep_whole(&["ID"]);
+    for n in nodes {
+        let mut row = vec![n.id.clone()];
+        if extra {
+            row.push(n.extra_labels.join(":"));
+        }
+        row.extend(
+            keys.iter()
+                .map(|k| n.props.get(*k).map(value_text).unwrap_or_default()),
+        );
+        table.push(row);
+    }
+    table
+}
+
+/// `-[:TYPE]->` when the relationship points away from the node the line is about.
+fn arrow(rel_type: &str, forward: bool) -> String {
+    if forward {
+        format!("-[:{rel_type}]->")
+    } else {
+        format!("<-[:{rel_type}]-")
+    }
+}
+
+/// A relationship's properties as `key=value`, comma-separated; a value that would be
+/// ambiguous there is quoted.
+fn props_text(props: &serde_json::Map<String, Json>) -> String {
+    props
+        .iter()
+        .map(|(k, v)| {
+            let text = value_text(v);
+            if text.is_empty() || text.contains([',', '=', ' ', '"']) {
+                format!("{k}={text:?}")
+            } else {
+                format!("{k}={text}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a person calls the node, when its plugin gave it a name.
+fn name_of(n: &StoredNode) -> String {
+    ["name", "display_name", "displayname", "email"]
+        .iter()
+        .find_map(|k| n.props.get(*k))
+        .map(value_text)
+        .unwrap_or_default()
+}
+
+/// A property value in a cell: text as it is, lists joined by commas, the rest as JSON.
+fn value_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        Json::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
 }
 
 /// The graph where `args` (or the config) say, for reading.
@@ -141,34 +245,38 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
     let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
     let graph = Graph::open(&location, Intent::Read).await?;
     let runs = infragraph_app::runs(&graph, args.limit).await?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
+    if args.output.format() == Format::Json {
         // The reports as stored, every field, whichever version wrote them.
         let reports: Vec<Json> = runs
             .iter()
             .map(|r| serde_json::from_str(&r.record.report).unwrap_or(Json::Null))
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
+        out!("{}", serde_json::to_string_pretty(&reports)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let header = [
+    let mut table = Table::new(&[
         "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED", "PROBLEMS",
-    ];
-    let mut rows = vec![header.map(String::from).to_vec()];
+    ])
+    .keep_whole(&["STARTED", "PLUGIN"]);
     for r in &runs {
         let counts = match &r.report {
             Ok(report) => [
                 report.nodes_written().to_string(),
                 report.edges_written().to_string(),
                 report.deleted().to_string(),
-                cut(&problems(report), PROBLEMS_WIDTH),
+                problems(report),
             ],
             Err(why) => ["?".into(), "?".into(), "?".into(), why.clone()],
         };
         let record = &r.record;
-        rows.push(
+        // People read the second; the millisecond is in CSV and JSON.
+        let started = match record.started_at.split_once('.') {
+            Some((second, _)) if !args.output.whole_values() => format!("{second}Z"),
+            _ => record.started_at.clone(),
+        };
+        table.push(
             [
-                record.started_at.clone(),
+                started,
                 record.plugin.clone(),
                 record.scope.clone().unwrap_or_else(|| "-".into()),
                 record.status.to_string(),
@@ -178,15 +286,12 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
             .collect(),
         );
     }
-    write!(out, "{}", crate::table::render(&rows))?;
-    if runs.is_empty() {
-        writeln!(out, "no runs yet")?;
+    table.print(&args.output)?;
+    if runs.is_empty() && args.output.format() == Format::Table {
+        out!("no runs yet");
     }
     Ok(ExitCode::SUCCESS)
 }
-
-/// The widest PROBLEMS cell: the whole text is in `runs --json`.
-const PROBLEMS_WIDTH: usize = 100;
 
 /// What went wrong in a run, in a few words: its errors, else what was incomplete (one
 /// cause per group), else its warnings.
@@ -202,14 +307,6 @@ fn problems(report: &infragraph_engine::RunReport) -> String {
         return incomplete.join("; ");
     }
     report.warnings.join("; ")
-}
-
-/// `text` cut to `max` characters, an ellipsis marking the cut.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
-        _ => text.to_string(),
-    }
 }
 
 pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -308,57 +405,5 @@ async fn hint_labels(graph: &Graph, label: &str) -> String {
             }
         }
         _ => String::new(),
-    }
-}
-
-fn node_line(n: &StoredNode) -> String {
-    let labels = std::iter::once(n.label.as_str())
-        .chain(n.extra_labels.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(":");
-    let props: Vec<String> = n
-        .props
-        .iter()
-        .map(|(k, v)| format!("{k}={}", compact(v)))
-        .collect();
-    format!("(:{labels} {{id: {:?}}}) {}", n.id, props.join(" "))
-}
-
-fn edge_arrow(e: &StoredEdge, label: &str, id: &str) -> String {
-    let props = if e.props.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " {}",
-            e.props
-                .iter()
-                .map(|(k, v)| format!("{k}={}", compact(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
-    if e.from.0 == label && e.from.1 == id {
-        format!("-[:{}{props}]->", e.rel_type)
-    } else {
-        format!("<-[:{}{props}]-", e.rel_type)
-    }
-}
-
-fn compact(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cut;
-
-    #[test]
-    fn cuts_at_a_character_with_an_ellipsis() {
-        assert_eq!(cut("abcdef", 4), "abc…");
-        assert_eq!(cut("abcd", 4), "abcd");
-        assert_eq!(cut("ééééé", 3), "éé…");
     }
 }

@@ -15,7 +15,8 @@ use infragraph_app::{Settings, SyncPlan, Traffic};
 use infragraph_core::RunStatus;
 use infragraph_engine::{Progress, ProgressFn, RunReport, causes};
 
-use crate::args::{SyncArgs, graph_args};
+use crate::args::{OutputArgs, SyncArgs, graph_args};
+use crate::table::{Format, Table};
 
 /// What the operator asked to see.
 #[derive(Debug, Clone, Copy)]
@@ -65,10 +66,7 @@ pub async fn run(
         std::fs::write(path, json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    print_summary(reports, shown.quiet)?;
-    for plugin in &synced.lost {
-        out!("{plugin}: error: its sync ended without a report");
-    }
+    print_summary(reports, &synced.lost, shown.quiet, &args.output)?;
     let stopped: Vec<&str> = reports
         .iter()
         .filter(|r| r.status == RunStatus::Interrupted)
@@ -216,8 +214,19 @@ impl Bars {
     }
 }
 
-fn print_summary(reports: &[RunReport], quiet: bool) -> std::io::Result<()> {
-    let header = [
+/// A row per plugin, then what went wrong: below the table for people, on stderr when
+/// stdout is CSV or JSON for a program (JSON holds it in the reports).
+fn print_summary(
+    reports: &[RunReport],
+    lost: &[String],
+    quiet: bool,
+    output: &OutputArgs,
+) -> anyhow::Result<()> {
+    if output.format() == Format::Json {
+        out!("{}", serde_json::to_string_pretty(reports)?);
+        return Ok(());
+    }
+    let mut table = Table::new(&[
         "PLUGIN",
         "STATUS",
         "NODES",
@@ -226,10 +235,10 @@ fn print_summary(reports: &[RunReport], quiet: bool) -> std::io::Result<()> {
         "UNRESOLVED",
         "REQUESTS",
         "TIME",
-    ];
-    let mut rows = vec![header.map(String::from).to_vec()];
+    ])
+    .keep_whole(&["PLUGIN"]);
     for r in reports {
-        rows.push(vec![
+        table.push(vec![
             r.plugin.clone(),
             r.status.to_string(),
             r.nodes_written().to_string(),
@@ -241,23 +250,33 @@ fn print_summary(reports: &[RunReport], quiet: bool) -> std::io::Result<()> {
         ]);
     }
     if !quiet {
-        out_raw!("{}", crate::table::render(&rows));
+        table.print(output)?;
     }
+    let mut notes = Vec::new();
     for r in reports {
         for e in &r.errors {
-            out!("{}: error: {e}", r.plugin);
+            notes.push(format!("{}: error: {e}", r.plugin));
         }
         for w in &r.warnings {
-            out!("{}: warning: {w}", r.plugin);
+            notes.push(format!("{}: warning: {w}", r.plugin));
         }
         // A failed run already says why in its error; its stale records were all kept.
         if r.status != RunStatus::Failed {
             for cause in causes(&r.incomplete) {
-                out!(
+                notes.push(format!(
                     "{}: incomplete: {cause} (stale records of these labels were kept)",
                     r.plugin
-                );
+                ));
             }
+        }
+    }
+    for plugin in lost {
+        notes.push(format!("{plugin}: error: its sync ended without a report"));
+    }
+    for note in notes {
+        match output.format() {
+            Format::Table => out!("{note}"),
+            _ => eprintln!("{note}"),
         }
     }
     Ok(())

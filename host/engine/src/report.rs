@@ -132,7 +132,9 @@ impl RunReport {
                 .collect();
             let tried = c.unresolved + c.created + c.updated;
             self.warnings.push(format!(
-                "{} of {tried} {rel} relationships were not written: an end ({}) is in no                  listing of this run and not in the graph (a failed or missing listing, or                  a plugin the other end belongs to that has not synced yet)",
+                "{} of {tried} {rel} relationships were not written: an end ({}) is in no \
+                 listing of this run nor in the graph (a failed listing, or the other end's \
+                 plugin has not synced yet)",
                 c.unresolved,
                 ends.join(", ")
             ));

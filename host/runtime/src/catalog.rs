@@ -245,40 +245,16 @@ impl Catalog {
 }
 
 /// The name in `names` closest to `typed`, if it is within a typo of it: at most a third
-/// of its letters (and at least one) inserted, deleted, replaced or swapped.
-pub fn closest(typed: &str, names: &[String]) -> Option<String> {
+/// of its letters (and at least one) inserted, deleted, replaced or swapped with a
+/// neighbour (the optimal string alignment distance, clap's choice for its suggestions).
+pub fn closest<S: AsRef<str>>(typed: &str, names: &[S]) -> Option<String> {
     let most = (typed.chars().count() / 3).max(1);
     names
         .iter()
-        .map(|n| (edits(typed, n), n))
+        .map(|n| (strsim::osa_distance(typed, n.as_ref()), n.as_ref()))
         .filter(|(d, _)| *d <= most)
         .min()
-        .map(|(_, n)| n.clone())
-}
-
-/// The optimal string alignment distance: insertions, deletions, substitutions and
-/// swaps of neighbours (the usual typos), each counting one.
-fn edits(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
+        .map(|(_, n)| n.to_string())
 }
 
 #[cfg(test)]

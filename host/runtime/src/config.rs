@@ -59,7 +59,10 @@ pub fn resolve_config(
         if manifest.config_key(key).is_none() {
             let known: Vec<_> = manifest.config.iter().map(|k| k.name.as_str()).collect();
             return Err(err(format!(
-                "unknown config key {key:?}; it takes: {}",
+                "unknown config key {key:?}{}; it takes: {}",
+                crate::closest(key, &known)
+                    .map(|k| format!(" (did you mean {k:?}?)"))
+                    .unwrap_or_default(),
                 if known.is_empty() {
                     "no keys".into()
                 } else {
@@ -231,8 +234,11 @@ pub fn resolve_secrets(
                 .collect();
             return Err(err(format!(
                 "[plugins.{}.secrets] names {name:?}, which is not a credential of this \
-                 plugin; its credentials are: {}",
+                 plugin{}; its credentials are: {}",
                 manifest.name,
+                crate::closest(name, &known)
+                    .map(|k| format!(" (did you mean {k:?}?)"))
+                    .unwrap_or_default(),
                 if known.is_empty() {
                     "none".into()
                 } else {

@@ -59,7 +59,9 @@ fn main() {
         // Every value is a URL or a token without spaces: `env $(cat FILE)` splits it right.
         let _ = writeln!(file, "{key}={value}");
     }
-    if let Err(e) = std::fs::write(&path, file) {
+    // Written aside, then renamed: whoever waits for the file finds it whole.
+    let aside = format!("{path}.partial");
+    if let Err(e) = std::fs::write(&aside, file).and_then(|()| std::fs::rename(&aside, &path)) {
         eprintln!("simulators: cannot write {path}: {e}");
         std::process::exit(1);
     }

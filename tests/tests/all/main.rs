@@ -8,12 +8,14 @@ mod critical;
 mod engine;
 mod isolation;
 mod neo4j;
+mod readme;
 mod recording;
 mod repository;
 mod sandbox;
 mod scaleway;
 mod secrets;
 mod sinks;
+mod snapshots;
 mod spacelift;
 
 use infragraph_runtime::{Plugin, Runtime};
