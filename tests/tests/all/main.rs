@@ -2,6 +2,7 @@
 
 mod azure;
 mod cli;
+mod connections;
 mod consent;
 mod contract;
 mod critical;
