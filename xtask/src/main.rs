@@ -277,12 +277,23 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     // The Bolt benchmark writes to a real server, stopped when `server` drops; started
     // only when that benchmark is among those asked for (all are, by default).
     let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let server = if names.is_empty() || names.iter().any(|a| *a == "bolt") {
+    let server = if names.is_empty() || names.iter().any(|a| *a == "bolt" || *a == "estate") {
         Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
     } else {
         None
     };
+    // Names pick benchmarks: a provider's (`scaleway`) picks its binary, the others go to
+    // the host's `bench`; no name runs them all.
+    let provider = |name: &str| BENCHES.iter().any(|b| b.strip_prefix("bench_") == Some(name));
+    let host_args: Vec<&String> = args.iter().filter(|a| !provider(a)).collect();
     for bin in BENCHES {
+        let picked = match bin.strip_prefix("bench_") {
+            Some(p) => names.is_empty() || names.iter().any(|a| *a == p),
+            None => names.is_empty() || names.iter().any(|a| !provider(a)),
+        };
+        if !picked {
+            continue;
+        }
         let mut cmd = cargo();
         if let Some(server) = &server {
             cmd.envs(server.env());
@@ -300,7 +311,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
                 bin,
             ]);
         if *bin == "bench" {
-            cmd.arg("--").args(args);
+            cmd.arg("--").args(&host_args);
         }
         run(&mut cmd)?;
     }

@@ -8,12 +8,15 @@
 //!   against plain rusqlite INSERTs of the same rows, and the peak RSS of the run.
 //! - [`bolt`] (issue 6): nodes and edges through the Neo4j sink into a Bolt server,
 //!   against hand-written `UNWIND` batches sent with neo4rs, and a batch-size sweep.
+//! - [`estate`] (issue 21): relationships into a Bolt server at real degrees (a project
+//!   holding every resource), first sync and resync, against hand-written batches.
 //!
 //! Each returns [`Row`]s for one table; targets are reported as met or missed, never
 //! asserted, since a busy machine would make an assertion flaky.
 
 pub mod bolt;
 pub mod emit;
+pub mod estate;
 pub mod load;
 pub mod provider;
 mod rows;
