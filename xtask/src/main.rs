@@ -284,7 +284,11 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     };
     // Names pick benchmarks: a provider's (`scaleway`) picks its binary, the others go to
     // the host's `bench`; no name runs them all.
-    let provider = |name: &str| BENCHES.iter().any(|b| b.strip_prefix("bench_") == Some(name));
+    let provider = |name: &str| {
+        BENCHES
+            .iter()
+            .any(|b| b.strip_prefix("bench_") == Some(name))
+    };
     let host_args: Vec<&String> = args.iter().filter(|a| !provider(a)).collect();
     for bin in BENCHES {
         let picked = match bin.strip_prefix("bench_") {
