@@ -583,8 +583,9 @@ struct Faults {
 }
 
 impl ScalewaySim {
-    /// The secret key the API accepts.
-    pub const SECRET_KEY: &'static str = "scw-sim-secret-7f3e9c2a-51d4-4b8e-a6f0-93c1d2e4b5a6";
+    /// The secret key the API accepts: a UUID, as Scaleway's are (its SDKs refuse
+    /// anything else before sending a request).
+    pub const SECRET_KEY: &'static str = "7f3e9c2a-51d4-4b8e-a6f0-93c1d2e4b5a6";
 
     /// The most items a page holds in both conventions.
     pub const MAX_PAGE_SIZE: usize = 100;
