@@ -8,11 +8,14 @@
 //!   against plain rusqlite INSERTs of the same rows, and the peak RSS of the run.
 //! - [`bolt`] (issue 6): nodes and edges through the Neo4j sink into a Bolt server,
 //!   against hand-written `UNWIND` batches sent with neo4rs, and a batch-size sweep.
+//! - [`connections`] (issue 18): many accounts in one `infragraph sync` against one
+//!   account alone and against syncing them one after another (`bench_connections`).
 //!
 //! Each returns [`Row`]s for one table; targets are reported as met or missed, never
 //! asserted, since a busy machine would make an assertion flaky.
 
 pub mod bolt;
+pub mod connections;
 pub mod emit;
 pub mod load;
 pub mod provider;
