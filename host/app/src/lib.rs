@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+mod check;
 mod error;
 mod graph;
 mod runs;
@@ -22,9 +23,13 @@ mod settings;
 mod sync;
 mod transfer;
 
+pub use check::{CheckReport, CheckStatus, check};
 pub use error::Error;
 pub use graph::{DEFAULT_STORE, Graph, GraphArgs, Intent, Location};
-pub use runs::{Run, runs};
-pub use settings::{LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
-pub use sync::{Phase, Planned, Refused, SyncPlan, Synced, Traffic, jobs, options, sync};
+pub use runs::{ConnectionRow, Run, connections, runs};
+pub use settings::{ConnectionSettings, LimitsFile, NEO4J_PASSWORD, PluginSettings, Settings};
+pub use sync::{
+    Phase, Planned, Refused, SyncPlan, Synced, Target, Traffic, jobs, options, shard_of, sync,
+    targets,
+};
 pub use transfer::{Transferred, transfer};

@@ -30,3 +30,75 @@ pub async fn runs(graph: &Graph, limit: usize) -> Result<Vec<Run>, Error> {
         })
         .collect())
 }
+
+/// A connection as `connections list` shows it: configured, or seen in the run history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionRow {
+    /// `plugin/name`, or the plugin for its default connection.
+    pub connection: String,
+    /// Its plugin.
+    pub plugin: String,
+    /// Whether the config file names it (a default connection is not named).
+    pub configured: bool,
+    /// The scope its latest run declared.
+    pub scope: Option<String>,
+    /// When its latest run started.
+    pub last_run: Option<String>,
+    /// How its latest run ended.
+    pub status: Option<String>,
+}
+
+/// How far back `connections list` looks for each connection's latest run.
+const HISTORY: usize = 10_000;
+
+/// Every configured connection, then every other connection in `graph`'s run history,
+/// each with its latest run. Without a graph (nothing synced yet), the configured ones.
+pub async fn connections(
+    settings: &crate::Settings,
+    graph: Option<&Graph>,
+) -> Result<Vec<ConnectionRow>, Error> {
+    let mut rows: Vec<ConnectionRow> = settings
+        .connections
+        .iter()
+        .map(|(name, c)| ConnectionRow {
+            connection: format!("{}/{name}", c.plugin),
+            plugin: c.plugin.clone(),
+            configured: true,
+            scope: None,
+            last_run: None,
+            status: None,
+        })
+        .collect();
+    let history = match graph {
+        Some(g) => runs(g, HISTORY).await?,
+        None => Vec::new(),
+    };
+    // Newest first: the first run seen of a connection is its latest.
+    for run in &history {
+        let Ok(report) = &run.report else { continue };
+        let at = match rows
+            .iter()
+            .position(|r| r.connection == report.connection())
+        {
+            Some(at) => at,
+            None => {
+                rows.push(ConnectionRow {
+                    connection: report.connection().to_string(),
+                    plugin: report.plugin.clone(),
+                    configured: false,
+                    scope: None,
+                    last_run: None,
+                    status: None,
+                });
+                rows.len() - 1
+            }
+        };
+        let row = &mut rows[at];
+        if row.last_run.is_none() {
+            row.scope = run.record.scope.clone();
+            row.last_run = Some(run.record.started_at.clone());
+            row.status = Some(run.record.status.to_string());
+        }
+    }
+    Ok(rows)
+}

@@ -28,8 +28,24 @@ pub struct Settings {
     pub limits: Limits,
     /// `[plugins.<name>]` tables.
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// `[connections.<name>]` tables: named instances of a plugin, by name.
+    pub connections: BTreeMap<String, ConnectionSettings>,
     /// `[sink.neo4j]`, overridden by what the front end was told.
     pub(crate) neo4j: Neo4jFile,
+}
+
+/// A `[connections.<name>]` table: one account of a plugin, with its own config values,
+/// credential sources and limits over the plugin's `[plugins.<plugin>]` table.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// The plugin it is an instance of.
+    pub plugin: String,
+    /// Its own values, sources and limits (the plugin table's are merged in by
+    /// [`Settings::connection`]).
+    pub own: PluginSettings,
+    /// At most this many connections of its plugin sync at once
+    /// (`[plugins.<plugin>.limits] connections`); `None`: only the global bound.
+    pub plugin_concurrency: Option<usize>,
 }
 
 /// The `[plugins.<name>]` table.
@@ -56,6 +72,8 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     plugins: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    connections: BTreeMap<String, toml::Table>,
     #[serde(default)]
     sink: SinkFile,
 }
@@ -97,9 +115,32 @@ pub struct LimitsFile {
     retries: Option<u32>,
     per_host_concurrency: Option<usize>,
     per_host_rate: Option<f64>,
+    /// Under `[plugins.<name>.limits]`: connections of that plugin synced at once.
+    connections: Option<usize>,
 }
 
 impl LimitsFile {
+    /// These limits with every one `other` sets replaced.
+    fn over(&self, other: &LimitsFile) -> LimitsFile {
+        macro_rules! pick {
+            ($($f:ident),*) => { LimitsFile { $($f: other.$f.or(self.$f)),* } };
+        }
+        pick!(
+            memory_mib,
+            sync_seconds,
+            records,
+            property_value_kib,
+            fetches,
+            response_mib,
+            responses_held_mib,
+            request_timeout_seconds,
+            retries,
+            per_host_concurrency,
+            per_host_rate,
+            connections
+        )
+    }
+
     /// Sets in `l` what this table sets.
     pub fn apply(&self, l: &mut Limits) {
         if let Some(v) = self.memory_mib {
@@ -173,6 +214,43 @@ impl Settings {
             }
             plugins.insert(name, p);
         }
+        let mut connections = BTreeMap::new();
+        for (name, mut table) in file.connections {
+            let where_ = format!(
+                "[connections.{name}] in {}",
+                path.as_deref().unwrap_or(Path::new("?")).display()
+            );
+            let bad = |e: String| Error::Config(format!("{where_}: {e}"));
+            check_connection_name(&name).map_err(bad)?;
+            let plugin = match table.remove("plugin") {
+                Some(toml::Value::String(p)) if !p.is_empty() => p,
+                Some(_) => return Err(bad("`plugin` must be a plugin's name".into())),
+                None => {
+                    return Err(bad(
+                        "`plugin` is missing: name the plugin this connection is an instance \
+                         of, e.g. `plugin = \"scaleway\"`"
+                            .into(),
+                    ));
+                }
+            };
+            let (own, pin) = plugin_settings(table).map_err(bad)?;
+            if pin.is_some() {
+                return Err(bad(format!(
+                    "`sha256` pins a plugin, not a connection: put it under [plugins.{plugin}]"
+                )));
+            }
+            let plugin_concurrency = plugins
+                .get(&plugin)
+                .and_then(|p: &PluginSettings| p.limits.connections);
+            connections.insert(
+                name,
+                ConnectionSettings {
+                    plugin,
+                    own,
+                    plugin_concurrency,
+                },
+            );
+        }
         let mut builtin = Vec::new();
         if let Some(dir) = std::env::var_os("INFRAGRAPH_BUILTIN_PLUGINS") {
             builtin.push(PathBuf::from(dir));
@@ -207,14 +285,27 @@ impl Settings {
             cache_dir,
             limits,
             plugins,
+            connections,
             neo4j: file.sink.neo4j,
         })
+    }
+
+    /// The settings of connection `name` as it runs: the plugin's `[plugins.<plugin>]`
+    /// values, sources and limits, with the connection's own over them.
+    pub fn connection(&self, name: &str) -> Option<(String, PluginSettings)> {
+        let c = self.connections.get(name)?;
+        let mut merged = self.plugins.get(&c.plugin).cloned().unwrap_or_default();
+        merged.config.extend(c.own.config.clone());
+        merged.secrets.extend(c.own.secrets.clone());
+        merged.limits = merged.limits.over(&c.own.limits);
+        Some((c.plugin.clone(), merged))
     }
 
     /// The operator's consent to the credentials of plugin `name`: the sources its
     /// `[plugins.<name>.secrets]` names and the build its pin allows.
     pub fn consent(&self, name: &str) -> Consent {
         Consent {
+            connection: None,
             secrets: self
                 .plugins
                 .get(name)
@@ -227,6 +318,24 @@ impl Settings {
     /// A plugin runtime with this configuration's code cache.
     pub fn runtime(&self) -> Result<Runtime, Error> {
         Ok(Runtime::new(self.cache_dir.clone())?)
+    }
+}
+
+/// A connection's name is part of its address (`plugin/name`), of folders (`--record`)
+/// and of the `--shard` split: letters, digits, `-`, `_` and `.` only.
+fn check_connection_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a connection name: use letters, digits, `-`, `_` and `.` \
+             (it is part of the address `plugin/{name}` and of folder names)"
+        ))
     }
 }
 

@@ -26,8 +26,13 @@ use crate::settings::Settings;
 /// What a front end asks of a sync beyond the settings.
 #[derive(Debug, Default, Clone)]
 pub struct SyncPlan {
-    /// Plugins by name or path to a `.wasm` file. A plugin named twice runs once.
+    /// What to sync, each one of: a plugin's name (every connection of it, or its
+    /// default connection when it has none), a connection (`plugin/name`, or its bare
+    /// name), or a path to a `.wasm` file. Empty: every configured connection. Anything
+    /// named twice runs once.
     pub plugins: Vec<String>,
+    /// Only the connections of this shard, `(k, n)` with `1 <= k <= n`: see [`shard_of`].
+    pub shard: Option<(u32, u32)>,
     /// Records per write transaction, over the config file's.
     pub batch_size: Option<usize>,
     /// Plugins synced at once, over the config file's.
@@ -101,6 +106,8 @@ pub struct Refused {
     pub phase: Phase,
     /// What is wrong and what to do; never a secret's value.
     pub error: String,
+    /// The named connection's address (`plugin/name`), when it was one.
+    pub connection: Option<String>,
 }
 
 impl Refused {
@@ -111,13 +118,21 @@ impl Refused {
             sha256: plugin.sha256().into(),
             phase,
             error: error.to_string(),
+            connection: None,
         }
+    }
+
+    /// What the refused run is called: its connection, else its plugin.
+    pub fn address(&self) -> &str {
+        self.connection.as_deref().unwrap_or(&self.plugin)
     }
 
     /// Its failed run report, the error prefixed with the phase.
     pub fn report(&self) -> RunReport {
         let error = format!("{}: {}", self.phase, self.error);
-        RunReport::refused(&self.plugin, &self.version, &self.sha256, &error)
+        let mut report = RunReport::refused(&self.plugin, &self.version, &self.sha256, &error);
+        report.connection = self.address().to_string();
+        report
     }
 }
 
@@ -129,10 +144,128 @@ pub enum Planned {
     Refused(Refused),
 }
 
-/// The plugins of `plan`, each loaded and its config and credentials resolved from the
-/// config file and the environment, in the order named. A plugin that cannot run is
-/// [`Planned::Refused`], naming the phase and what to do; only a name or path that
-/// matches nothing fails the whole plan (a usage error), before anything has run.
+/// One thing a plan runs: a plugin (by name or path) as one of its connections.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    /// The plugin's name, or the path to its file.
+    pub plugin: String,
+    /// The named connection, or `None` for the plugin's implicit default connection.
+    pub connection: Option<String>,
+}
+
+impl Target {
+    /// What the run is called: `plugin/name`, or the plugin for its default connection.
+    pub fn address(&self) -> String {
+        match &self.connection {
+            Some(c) => format!("{}/{c}", self.plugin),
+            None => self.plugin.clone(),
+        }
+    }
+
+    /// What `--shard` splits by: the connection's name (the plugin's for its default
+    /// connection), so a split does not move when the config file is reordered.
+    fn shard_key(&self) -> &str {
+        self.connection.as_deref().unwrap_or(&self.plugin)
+    }
+}
+
+/// Which shard of `n` a connection named `name` belongs to, 1-based: the first eight
+/// bytes of the name's SHA-256, modulo `n`. Stable across machines, versions and the
+/// order of the config file, so N machines each given `--shard k/N` split the
+/// connections between them with none left out or taken twice.
+pub fn shard_of(name: &str, n: u32) -> u32 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let head = u64::from_be_bytes(digest[..8].try_into().expect("eight bytes"));
+    (head % u64::from(n.max(1))) as u32 + 1
+}
+
+/// What `plan` names, as connections, in the order named (see [`SyncPlan::plugins`]),
+/// then cut to its shard. A connection or `plugin/name` that does not exist is a usage
+/// error naming the likely one.
+pub fn targets(settings: &Settings, plan: &SyncPlan) -> Result<Vec<Target>, Error> {
+    let named = |name: &String| Target {
+        plugin: settings.connections[name].plugin.clone(),
+        connection: Some(name.clone()),
+    };
+    let mut out: Vec<Target> = Vec::new();
+    if plan.plugins.is_empty() {
+        if settings.connections.is_empty() {
+            return Err(Error::Usage(
+                "nothing to sync: name a plugin (`infragraph sync scaleway`), or configure \
+                 connections in the config file (`[connections.<name>]` with \
+                 `plugin = \"scaleway\"`), which `infragraph sync` alone then syncs"
+                    .into(),
+            ));
+        }
+        out.extend(settings.connections.keys().map(named));
+    }
+    for item in &plan.plugins {
+        let is_path = item.ends_with(".wasm") || std::path::Path::new(item).is_file();
+        let found: Vec<Target> = if is_path {
+            vec![Target {
+                plugin: item.clone(),
+                connection: None,
+            }]
+        } else if let Some((plugin, name)) = item.split_once('/') {
+            match settings.connections.get(name) {
+                Some(c) if c.plugin == plugin => vec![named(&name.to_string())],
+                _ => {
+                    let known: Vec<String> = settings
+                        .connections
+                        .iter()
+                        .map(|(n, c)| format!("{}/{n}", c.plugin))
+                        .collect();
+                    let hint = closest(item, &known)
+                        .map(|k| format!("; did you mean {k}?"))
+                        .unwrap_or_default();
+                    return Err(Error::Usage(format!(
+                        "no connection {item} in the config file{hint} (connections: {})",
+                        if known.is_empty() {
+                            "none; add one as [connections.<name>] with plugin = \"…\"".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    )));
+                }
+            }
+        } else if settings.connections.contains_key(item) {
+            vec![named(item)]
+        } else {
+            let of_plugin: Vec<Target> = settings
+                .connections
+                .iter()
+                .filter(|(_, c)| &c.plugin == item)
+                .map(|(n, _)| named(n))
+                .collect();
+            if of_plugin.is_empty() {
+                vec![Target {
+                    plugin: item.clone(),
+                    connection: None,
+                }]
+            } else {
+                of_plugin
+            }
+        };
+        for t in found {
+            if out.contains(&t) {
+                tracing::info!(connection = %t.address(), "named more than once; synced once");
+            } else {
+                out.push(t);
+            }
+        }
+    }
+    if let Some((k, n)) = plan.shard {
+        out.retain(|t| shard_of(t.shard_key(), n) == k);
+    }
+    Ok(out)
+}
+
+/// The connections of `plan`, each with its plugin loaded and its config and
+/// credentials resolved from the config file and the environment, in the order named. A
+/// connection that cannot run is [`Planned::Refused`], naming the phase and what to do;
+/// only a name or path that matches nothing fails the whole plan (a usage error), before
+/// anything has run.
 pub async fn jobs(
     settings: &Settings,
     runtime: &Runtime,
@@ -140,38 +273,66 @@ pub async fn jobs(
 ) -> Result<Vec<Planned>, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let mut planned = Vec::new();
-    let mut asked = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    for name in &plan.plugins {
-        if !asked.insert(name.as_str()) {
-            tracing::info!(plugin = %name, "named more than once; synced once");
-            continue;
+    // Loaded once per plugin, however many of its connections run.
+    let mut loaded: std::collections::HashMap<String, Result<(Plugin, Source, bool), Refused>> =
+        Default::default();
+    // One bound per plugin, shared by its connections.
+    let mut bounds: std::collections::HashMap<String, Arc<tokio::sync::Semaphore>> =
+        Default::default();
+    for target in targets(settings, plan)? {
+        if !loaded.contains_key(&target.plugin) {
+            let found = settings
+                .catalog
+                .find_for_sync(runtime, &target.plugin, plan.replace_installed)
+                .await;
+            let entry = match found {
+                Ok(found) => Ok(found),
+                Err(e) if is_usage_error(&e) => {
+                    return Err(match &target.connection {
+                        Some(c) => Error::Config(format!(
+                            "the config file's [connections.{c}] names plugin {:?}: {e}",
+                            target.plugin
+                        )),
+                        None => e.into(),
+                    });
+                }
+                Err(e) => {
+                    let phase = match e.kind() {
+                        ErrorKind::Manifest { .. } | ErrorKind::BadManifest { .. } => {
+                            Phase::Manifest
+                        }
+                        _ => Phase::Load,
+                    };
+                    Err(Refused {
+                        plugin: target.plugin.clone(),
+                        version: String::new(),
+                        sha256: String::new(),
+                        phase,
+                        error: e.to_string(),
+                        connection: None,
+                    })
+                }
+            };
+            loaded.insert(target.plugin.clone(), entry);
         }
-        let found = settings
-            .catalog
-            .find_for_sync(runtime, name, plan.replace_installed)
-            .await;
-        let (plugin, source, replaces) = match found {
-            Ok(found) => found,
-            Err(e) if is_usage_error(&e) => return Err(e.into()),
-            Err(e) => {
-                let phase = match e.kind() {
-                    ErrorKind::Manifest { .. } | ErrorKind::BadManifest { .. } => Phase::Manifest,
-                    _ => Phase::Load,
-                };
-                planned.push(Planned::Refused(Refused {
-                    plugin: name.clone(),
-                    version: String::new(),
-                    sha256: String::new(),
-                    phase,
-                    error: e.to_string(),
-                }));
+        let (plugin, source, replaces) = match &loaded[&target.plugin] {
+            Ok(found) => found.clone(),
+            Err(refused) => {
+                let mut refused = refused.clone();
+                refused.connection = target.connection.as_ref().map(|_| target.address());
+                planned.push(Planned::Refused(refused));
                 continue;
             }
         };
         // By name and by file: `sync scaleway ./plugins/scaleway.wasm` would be two runs
         // of one scope racing each other.
-        if !seen.insert((plugin.manifest().name.clone(), plugin.sha256().to_string())) {
+        let key = (
+            plugin.manifest().name.clone(),
+            plugin.sha256().to_string(),
+            target.connection.clone(),
+        );
+        if !seen.insert(key) {
             tracing::info!(plugin = %plugin.manifest().name, "named more than once; synced once");
             continue;
         }
@@ -179,10 +340,30 @@ pub async fn jobs(
         // plugin's, unless the operator adopts it: that state may hold secrets.
         let state_as = (replaces && !plan.adopt_state)
             .then(|| format!("{}@{}", plugin.manifest().name, &plugin.sha256()[..12]));
+        let connection = target.connection.as_ref().map(|name| {
+            let limit = settings.connections[name].plugin_concurrency;
+            infragraph_engine::Connection {
+                address: format!("{}/{name}", plugin.manifest().name),
+                permits: limit.map(|n| {
+                    bounds
+                        .entry(plugin.manifest().name.clone())
+                        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
+                        .clone()
+                }),
+            }
+        });
         planned.push(
-            match job(settings, plugin, source, state_as, &plan.traffic, &env) {
+            match job(
+                settings,
+                plugin,
+                source,
+                state_as,
+                connection,
+                &plan.traffic,
+                &env,
+            ) {
                 Ok(job) => Planned::Ready(Box::new(job)),
-                Err(refused) => Planned::Refused(refused),
+                Err(refused) => Planned::Refused(*refused),
             },
         );
     }
@@ -260,38 +441,73 @@ fn job(
     plugin: Plugin,
     source: Source,
     state_as: Option<String>,
+    connection: Option<infragraph_engine::Connection>,
     traffic: &Traffic,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Job, Refused> {
+) -> Result<Job, Box<Refused>> {
     let manifest = plugin.manifest();
-    let ps = settings
-        .plugins
-        .get(&manifest.name)
-        .cloned()
-        .unwrap_or_default();
-    let config = resolve_config(manifest, source, &ps.config, env)
-        .map_err(|e| Refused::of(&plugin, Phase::Config, e))?;
+    let name = connection.as_ref().map(|c| {
+        c.address
+            .rsplit_once('/')
+            .map_or("", |(_, n)| n)
+            .to_string()
+    });
+    let refuse = |phase: Phase, e: &dyn fmt::Display| {
+        let mut r = Refused::of(&plugin, phase, e);
+        r.connection = connection.as_ref().map(|c| c.address.clone());
+        Box::new(r)
+    };
+    let (ps, consent, config) = match &name {
+        Some(name) => {
+            let (_, ps) = settings
+                .connection(name)
+                .expect("targets name configured connections only");
+            let consent = infragraph_runtime::Consent {
+                connection: Some(name.clone()),
+                ..settings.consent(&manifest.name)
+            };
+            let consent = infragraph_runtime::Consent {
+                secrets: ps.secrets.clone(),
+                ..consent
+            };
+            let config = infragraph_runtime::resolve_connection_config(manifest, name, &ps.config)
+                .map_err(|e| refuse(Phase::Config, &e))?;
+            (ps, consent, config)
+        }
+        None => {
+            let ps = settings
+                .plugins
+                .get(&manifest.name)
+                .cloned()
+                .unwrap_or_default();
+            let config = resolve_config(manifest, source, &ps.config, env)
+                .map_err(|e| refuse(Phase::Config, &e))?;
+            (ps, settings.consent(&manifest.name), config)
+        }
+    };
     let secrets = if matches!(traffic, Traffic::Replay(_)) {
         Secrets::new()
     } else {
-        let consent = settings.consent(&manifest.name);
         resolve_secrets(manifest, source, plugin.sha256(), &consent, env)
-            .map_err(|e| Refused::of(&plugin, Phase::Credentials, e))?
+            .map_err(|e| refuse(Phase::Credentials, &e))?
     };
-    // One folder per plugin, so one directory serves a whole multi-plugin command.
-    let tape = match traffic {
-        Traffic::Live => Tape::Live,
-        Traffic::Record(dir) => Recorder::create(
-            &dir.join(&manifest.name),
-            &manifest.name,
-            &manifest.version,
-            plugin.sha256(),
-        )
-        .map(Tape::Record)
-        .map_err(|e| Refused::of(&plugin, Phase::Recording, e))?,
-        Traffic::Replay(dir) => Replay::open(&dir.join(&manifest.name))
+    // One folder per connection, so one directory serves a whole command:
+    // `<dir>/<plugin>` for a default connection, `<dir>/<plugin>/<name>` for a named one
+    // (a plugin with named connections has no default one to collide with).
+    let folder = match &name {
+        Some(n) => dir_of(traffic).map(|d| d.join(&manifest.name).join(n)),
+        None => dir_of(traffic).map(|d| d.join(&manifest.name)),
+    };
+    let tape = match (traffic, folder) {
+        (Traffic::Record(_), Some(folder)) => {
+            Recorder::create(&folder, &manifest.name, &manifest.version, plugin.sha256())
+                .map(Tape::Record)
+                .map_err(|e| refuse(Phase::Recording, &e))?
+        }
+        (Traffic::Replay(_), Some(folder)) => Replay::open(&folder)
             .map(Tape::Replay)
-            .map_err(|e| Refused::of(&plugin, Phase::Recording, e))?,
+            .map_err(|e| refuse(Phase::Recording, &e))?,
+        _ => Tape::Live,
     };
     let mut limits = settings.limits.clone();
     ps.limits.apply(&mut limits);
@@ -302,7 +518,16 @@ fn job(
         limits,
         state_as,
         tape,
+        connection,
     })
+}
+
+/// The folder a recorded or replayed sync keeps its exchanges in.
+fn dir_of(traffic: &Traffic) -> Option<&PathBuf> {
+    match traffic {
+        Traffic::Live => None,
+        Traffic::Record(dir) | Traffic::Replay(dir) => Some(dir),
+    }
 }
 
 /// The engine's options for `plan`: the config file's, overridden by the plan.
@@ -360,7 +585,10 @@ pub async fn sync(
     }
     let names: Vec<String> = jobs_
         .iter()
-        .map(|j| j.plugin.manifest().name.clone())
+        .map(|j| match &j.connection {
+            Some(c) => c.address.clone(),
+            None => j.plugin.manifest().name.clone(),
+        })
         .collect();
     let mut ran = Vec::new();
     if !jobs_.is_empty() {
@@ -373,7 +601,7 @@ pub async fn sync(
     let mut ran = ran.into_iter().peekable();
     let mut lost = Vec::new();
     for (slot, name) in slots.iter_mut().filter(|s| s.is_none()).zip(&names) {
-        match ran.next_if(|r| &r.plugin == name) {
+        match ran.next_if(|r| r.connection() == name) {
             Some(report) => *slot = Some(report),
             None => lost.push(name.clone()),
         }
@@ -382,4 +610,25 @@ pub async fn sync(
         reports: slots.into_iter().flatten().collect(),
         lost,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    /// The split must never change: machines running different versions, or a version
+    /// upgraded between two runs, would otherwise sync some connections twice and others
+    /// not at all.
+    #[test]
+    fn the_shard_of_a_name_is_pinned() {
+        let got: Vec<u32> = ["prod", "staging", "team-0", "team-1", "scaleway"]
+            .iter()
+            .map(|n| shard_of(n, 3))
+            .collect();
+        assert_eq!(got, PINNED);
+        assert!((1..=5).all(|n| (1..=n).contains(&shard_of("anything", n))));
+        assert_eq!(shard_of("x", 1), 1);
+    }
+
+    const PINNED: [u32; 5] = [2, 2, 1, 2, 2];
 }

@@ -45,7 +45,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run plugins and write what they find into the store.
     #[command(
-        after_help = "Examples:\n  infragraph sync scaleway                      # one plugin into ./infragraph.db\n  infragraph sync example scaleway azure --report run.json\n  infragraph sync ./my-plugin.wasm --store test.db\n  infragraph sync scaleway --neo4j bolt://localhost:7687\n  infragraph sync scaleway --record rec/        # then: --replay rec/ (no network)"
+        after_help = "Examples:\n  infragraph sync scaleway                      # one plugin into ./infragraph.db\n  infragraph sync example scaleway azure --report run.json\n  infragraph sync ./my-plugin.wasm --store test.db\n  infragraph sync scaleway --neo4j bolt://localhost:7687\n  infragraph sync scaleway --record rec/        # then: --replay rec/ (no network)\n  infragraph sync                               # every connection in the config file\n  infragraph sync scaleway/prod --shard 1/2"
     )]
     Sync(SyncArgs),
     /// Look things up in the graph (the store or a Neo4j server): nodes, neighbours, paths.
@@ -72,6 +72,13 @@ pub enum Command {
         after_help = "Examples:\n  NEO4J_PASSWORD=... infragraph push --neo4j bolt://localhost:7687"
     )]
     Push(PushArgs),
+    /// The connections the config file names (named accounts of a plugin): list them,
+    /// or check their credentials and reachability without writing anything.
+    #[command(
+        after_help = "Examples:\n  infragraph connections list\n  infragraph connections check\n  infragraph connections check scaleway/prod --json"
+    )]
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// List and inspect plugins.
     #[command(
         after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins inspect scaleway"
@@ -134,6 +141,34 @@ pub struct StateEntry {
     pub scope: String,
     /// The key, e.g. abstraction_seed.
     pub key: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Every connection: its plugin, its scope and last run (after its first run).
+    #[command(
+        after_help = "Examples:\n  infragraph connections list\n  infragraph connections list --format csv"
+    )]
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Checks each connection's credentials and reachability: runs its plugin until its
+    /// first request carrying a credential is answered, and writes nothing.
+    #[command(
+        after_help = "Examples:\n  infragraph connections check\n  infragraph connections check scaleway            # every connection of a plugin\n  infragraph connections check scaleway/prod --json"
+    )]
+    Check {
+        /// What to check, as for `sync`: plugins, connections; none: every connection.
+        #[arg(value_name = "PLUGIN|CONNECTION")]
+        targets: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,9 +240,14 @@ pub struct Neo4jArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
-    /// Plugins to run, by name or path to a .wasm file.
-    #[arg(required = true, value_name = "PLUGIN")]
+    /// What to sync: a plugin (every connection of it), a connection (plugin/name or its
+    /// name), or a path to a .wasm file. None: every connection in the config file.
+    #[arg(value_name = "PLUGIN|CONNECTION")]
     pub plugins: Vec<String>,
+    /// Only shard K of N (e.g. 2/3): a stable split of the connections by name, so N
+    /// machines or scheduled jobs each given one shard sync every connection once.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
     #[command(flatten)]
     pub store: StoreArg,
     #[command(flatten)]
@@ -382,6 +422,19 @@ pub struct PushArgs {
     /// Records per write transaction (default 10000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+}
+
+/// `K/N` with `1 <= K <= N`.
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
+        _ => Err(format!(
+            "{text:?} is not a shard: give K/N with 1 <= K <= N, e.g. 1/3"
+        )),
+    }
 }
 
 /// Where the graph is, as the library takes it.

@@ -20,6 +20,7 @@ macro_rules! out_raw {
 }
 
 mod args;
+mod connections;
 mod plugins;
 mod push;
 mod state;
@@ -60,6 +61,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
     let command = async {
         match args.command {
             args::Command::Plugins(cmd) => plugins::run(&settings, cmd).await,
+            args::Command::Connections(cmd) => connections::run(&settings, cmd).await,
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
             args::Command::Sync(cmd) => sync::run(&settings, cmd, stopping, shown).await,
             args::Command::Query(cmd) => store::query(&settings, cmd).await,

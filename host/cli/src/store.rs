@@ -255,9 +255,16 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&[
-        "STARTED", "PLUGIN", "SCOPE", "STATUS", "NODES", "EDGES", "DELETED", "PROBLEMS",
+        "STARTED",
+        "CONNECTION",
+        "SCOPE",
+        "STATUS",
+        "NODES",
+        "EDGES",
+        "DELETED",
+        "PROBLEMS",
     ])
-    .keep_whole(&["STARTED", "PLUGIN"]);
+    .keep_whole(&["STARTED", "CONNECTION"]);
     for r in &runs {
         let counts = match &r.report {
             Ok(report) => [
@@ -269,6 +276,10 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
             Err(why) => ["?".into(), "?".into(), "?".into(), why.clone()],
         };
         let record = &r.record;
+        let connection = match &r.report {
+            Ok(report) => report.connection().to_string(),
+            Err(_) => record.plugin.clone(),
+        };
         // People read the second; the millisecond is in CSV and JSON.
         let started = match record.started_at.split_once('.') {
             Some((second, _)) if !args.output.whole_values() => format!("{second}Z"),
@@ -277,7 +288,7 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         table.push(
             [
                 started,
-                record.plugin.clone(),
+                connection,
                 record.scope.clone().unwrap_or_else(|| "-".into()),
                 record.status.to_string(),
             ]

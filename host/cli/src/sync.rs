@@ -36,6 +36,7 @@ pub async fn run(
     let location = settings.location(&graph_args(&args.store, &args.neo4j))?;
     let plan = SyncPlan {
         plugins: args.plugins.clone(),
+        shard: args.shard,
         batch_size: args.batch_size,
         concurrency: args.concurrency,
         wait: args.wait,
@@ -61,6 +62,15 @@ pub async fn run(
     }
     let synced = synced?;
     let reports = &synced.reports;
+    if reports.is_empty() && synced.lost.is_empty() {
+        // Only a shard can leave nothing: what was named exists, or it is an error.
+        if let Some((k, n)) = args.shard {
+            eprintln!(
+                "infragraph: shard {k}/{n} holds none of the connections named; nothing to sync"
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(reports)?;
         std::fs::write(path, json)
@@ -70,7 +80,7 @@ pub async fn run(
     let stopped: Vec<&str> = reports
         .iter()
         .filter(|r| r.status == RunStatus::Interrupted)
-        .map(|r| r.plugin.as_str())
+        .map(|r| r.connection())
         .collect();
     if !stopped.is_empty() {
         eprintln!(
@@ -227,7 +237,7 @@ fn print_summary(
         return Ok(());
     }
     let mut table = Table::new(&[
-        "PLUGIN",
+        "CONNECTION",
         "STATUS",
         "NODES",
         "EDGES",
@@ -236,10 +246,10 @@ fn print_summary(
         "REQUESTS",
         "TIME",
     ])
-    .keep_whole(&["PLUGIN"]);
+    .keep_whole(&["CONNECTION"]);
     for r in reports {
         table.push(vec![
-            r.plugin.clone(),
+            r.connection().to_string(),
             r.status.to_string(),
             r.nodes_written().to_string(),
             r.edges_written().to_string(),
@@ -255,17 +265,17 @@ fn print_summary(
     let mut notes = Vec::new();
     for r in reports {
         for e in &r.errors {
-            notes.push(format!("{}: error: {e}", r.plugin));
+            notes.push(format!("{}: error: {e}", r.connection()));
         }
         for w in &r.warnings {
-            notes.push(format!("{}: warning: {w}", r.plugin));
+            notes.push(format!("{}: warning: {w}", r.connection()));
         }
         // A failed run already says why in its error; its stale records were all kept.
         if r.status != RunStatus::Failed {
             for cause in causes(&r.incomplete) {
                 notes.push(format!(
                     "{}: incomplete: {cause} (stale records of these labels were kept)",
-                    r.plugin
+                    r.connection()
                 ));
             }
         }

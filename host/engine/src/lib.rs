@@ -28,4 +28,4 @@ mod write;
 
 pub use report::{Cause, Phases, RunReport, causes};
 pub use source::Source;
-pub use sync::{Job, Options, Progress, ProgressFn, sync_all, sync_one, sync_source};
+pub use sync::{Connection, Job, Options, Progress, ProgressFn, sync_all, sync_one, sync_source};

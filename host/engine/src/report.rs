@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct RunReport {
     /// The plugin's name.
     pub plugin: String,
+    /// The connection that ran: `plugin/name` for a named connection, the plugin's name
+    /// for its default one. (Empty in runs recorded before connections: see
+    /// [`RunReport::connection`].)
+    #[serde(default)]
+    pub connection: String,
     /// Its version.
     pub plugin_version: String,
     /// The sha256 of its file.
@@ -64,6 +69,15 @@ pub struct Phases {
 }
 
 impl RunReport {
+    /// The connection that ran, also for a run recorded before connections existed.
+    pub fn connection(&self) -> &str {
+        if self.connection.is_empty() {
+            &self.plugin
+        } else {
+            &self.connection
+        }
+    }
+
     /// The report of a plugin refused before its sync began: it could not be loaded, or
     /// its config or credentials could not be resolved. `error` names the phase
     /// (`load: …`, `manifest: …`); it is cut at [`MAX_GUEST_TEXT`], as a manifest error
@@ -73,6 +87,7 @@ impl RunReport {
         let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         RunReport {
             plugin: plugin.into(),
+            connection: plugin.into(),
             plugin_version: version.into(),
             plugin_sha256: sha256.into(),
             scope: None,

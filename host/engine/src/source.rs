@@ -29,6 +29,12 @@ pub trait Source: Send {
         &self.manifest().name
     }
 
+    /// What the run is called in its report, the run history and the progress display:
+    /// the address of its named connection (`plugin/name`), else the plugin's name.
+    fn connection(&self) -> &str {
+        &self.manifest().name
+    }
+
     /// Runs to the end, sending what the plugin emits to `out` in order (the scope
     /// first), with `state` as the plugin's state store (the engine passes the sink).
     /// Dropping `out` ends the emissions; the outcome says how the run ended and holds

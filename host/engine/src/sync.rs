@@ -68,6 +68,19 @@ pub struct Job {
     /// Whether its requests go to the network, are recorded, or are answered from a
     /// recording.
     pub tape: Tape,
+    /// The named connection this job is, when it is one (`None`: the plugin's implicit
+    /// default connection, named after the plugin).
+    pub connection: Option<Connection>,
+}
+
+/// A named connection of a plugin, as a job runs it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Its address, `plugin/name`: what the report, the run history and the progress
+    /// display call the run.
+    pub address: String,
+    /// Shared by the connections of its plugin: at most that many run at once.
+    pub permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A job in the wasm runtime: the [`Source`] behind [`sync_one`].
@@ -92,6 +105,13 @@ impl Source for Wasm<'_> {
             .unwrap_or(&self.job.plugin.manifest().name)
     }
 
+    fn connection(&self) -> &str {
+        match &self.job.connection {
+            Some(c) => &c.address,
+            None => &self.job.plugin.manifest().name,
+        }
+    }
+
     async fn run(self, state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
         let Job {
             plugin,
@@ -100,6 +120,7 @@ impl Source for Wasm<'_> {
             limits,
             state_as: _,
             tape,
+            connection: _,
         } = self.job;
         let request = SyncRequest {
             config,
@@ -139,7 +160,7 @@ pub enum Progress {
     },
 }
 
-/// Receives progress, by plugin name.
+/// Receives progress, by connection (a plugin's name for its default connection).
 pub type ProgressFn = Arc<dyn Fn(&str, Progress) + Send + Sync>;
 
 /// Syncs several plugins into one sink, at most `options.concurrency` at once. One
@@ -163,6 +184,13 @@ pub async fn sync_all<S: GraphSink + 'static>(
             permits.clone(),
         );
         set.spawn(async move {
+            // The plugin's bound first, so a connection waiting for its plugin's turn
+            // holds no global slot another plugin could use.
+            let plugin_permits = job.connection.as_ref().and_then(|c| c.permits.clone());
+            let _plugin_permit = match plugin_permits {
+                Some(p) => Some(p.acquire_owned().await.expect("semaphore is never closed")),
+                None => None,
+            };
             let _permit = permits
                 .acquire_owned()
                 .await
@@ -214,8 +242,16 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     let started_at = now();
     let manifest = source.manifest().clone();
     let name = manifest.name.clone();
+    let connection = source.connection().to_string();
+    // Everything below tells the display by connection: two connections of one plugin
+    // are two lines.
+    let progress: &ProgressFn = &{
+        let (inner, connection) = (progress.clone(), connection.clone());
+        Arc::new(move |_: &str, event| inner(&connection, event)) as ProgressFn
+    };
     let mut report = RunReport {
         plugin: name.clone(),
+        connection,
         plugin_version: manifest.version.clone(),
         plugin_sha256: source.sha256().into(),
         scope: None,
@@ -248,7 +284,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     report.update_tag = tag;
     report.phases.prepare_ms = ms(started.elapsed());
 
-    progress(&name, Progress::Phase("syncing"));
+    progress(&report.connection, Progress::Phase("syncing"));
     let sync_started = Instant::now();
     let (tx, rx) = mpsc::channel(16);
     let extra_labels = manifest
@@ -380,7 +416,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     let edges_started = Instant::now();
     let mut unresolved = BTreeMap::new();
     if plugin_ok && sink_error.is_none() {
-        progress(&name, Progress::Phase("writing edges"));
+        progress(&report.connection, Progress::Phase("writing edges"));
         let written = put_edges(
             sink.as_ref(),
             &w,
@@ -397,7 +433,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
 
     let cleanup_started = Instant::now();
     let ended = if plugin_ok && sink_error.is_none() {
-        progress(&name, Progress::Phase("publishing"));
+        progress(&report.connection, Progress::Phase("publishing"));
         let published = async {
             // Deleting is only safe while no other run of this scope has taken over.
             lease.confirm(sink.as_ref()).await?;
@@ -486,7 +522,7 @@ async fn finish<S: GraphSink>(
         report.status = RunStatus::Failed;
     }
     // Said as soon as this run is over, not when the command's last plugin is.
-    progress(&report.plugin, Progress::Finished(report.status));
+    progress(&report.connection, Progress::Finished(report.status));
     report
 }
 

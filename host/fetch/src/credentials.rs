@@ -137,6 +137,7 @@ impl Credentials {
     ) -> Result<Prepared, String> {
         let auth = self.auth_header(target)?;
         let signer = self.signer(target);
+        let mut credentialed = auth.is_some() || signer.is_some();
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
             if mentions_placeholder(name) {
@@ -173,13 +174,16 @@ impl Credentials {
                 format!("header {name:?} has a value that is not a valid header value{after}")
             })?;
             hvalue.set_sensitive(secret);
+            credentialed |= secret;
             headers.append(hname, hvalue);
         }
         if let Some(auth) = auth {
             headers.insert(AUTHORIZATION, auth);
         }
         let body = if keep_body {
-            self.substitute(&req.body, Place::Body, target)?.0
+            let (body, secret) = self.substitute(&req.body, Place::Body, target)?;
+            credentialed |= secret;
+            body
         } else {
             Vec::new()
         };
@@ -189,6 +193,7 @@ impl Credentials {
             headers,
             body,
             sigv4: signer,
+            credentialed,
         })
     }
 

@@ -84,7 +84,7 @@ impl Fetcher {
     /// either problem is not what it claims to be.
     pub fn finish_tape(&self) -> Result<(), String> {
         match &self.inner.tape {
-            Tape::Live => Ok(()),
+            Tape::Live | Tape::Check(_) => Ok(()),
             Tape::Record(r) => r.finish().map_err(|e| e.to_string()),
             Tape::Replay(r) => r.unanswered().map_or(Ok(()), Err),
         }
@@ -105,14 +105,27 @@ impl Fetcher {
     ) -> Result<Response, FetchError> {
         let inner = &self.inner;
         let (method, url) = (req.method, inner.creds.secrets.redact(&req.url));
+        let mut credentialed = false;
         let result = match &inner.tape {
-            Tape::Live => inner.fetch(req, budget).await,
+            Tape::Live => inner.fetch(req, budget, &mut credentialed).await,
             Tape::Record(recorder) => {
-                let result = inner.fetch(req.clone(), budget).await;
+                let result = inner.fetch(req.clone(), budget, &mut credentialed).await;
                 recorder.write(&req, &result);
                 result
             }
             Tape::Replay(replay) => inner.replay(&req, replay),
+            Tape::Check(check) => {
+                if check.is_done() {
+                    return Err(FetchError::Network(
+                        "the connection check is complete: nothing more is sent".into(),
+                    ));
+                }
+                let result = inner.fetch(req, budget, &mut credentialed).await;
+                if credentialed {
+                    check.settle(&url, &result);
+                }
+                result
+            }
         };
         match &result {
             Ok(r) => {
@@ -227,7 +240,13 @@ impl Inner {
         replay.answer(req)
     }
 
-    async fn fetch(&self, req: Request, budget: &Arc<Budget>) -> Result<Response, FetchError> {
+    /// Sends `req`, hop by hop; `credentialed` turns true when a hop carried a credential.
+    async fn fetch(
+        &self,
+        req: Request,
+        budget: &Arc<Budget>,
+        credentialed: &mut bool,
+    ) -> Result<Response, FetchError> {
         let mut url = self.first_hop(&req)?;
         let mut method = req.method;
         let mut keep_body = true;
@@ -243,6 +262,7 @@ impl Inner {
                 .creds
                 .prepare(&req, method, keep_body, &url, &target)
                 .map_err(|why| self.denied(url.as_str(), from.as_ref(), &why))?;
+            *credentialed |= prepared.credentialed;
             let raw = self
                 .transport
                 .send(

@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 mod address;
+mod check;
 mod credentials;
 mod error;
 mod fetcher;
@@ -56,6 +57,7 @@ mod throttle;
 mod transport;
 mod types;
 
+pub use check::{Check, Checked};
 pub use error::{FetchError, SetupError, ShortSecret};
 pub use fetcher::Fetcher;
 pub use grants::Grants;

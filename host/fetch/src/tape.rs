@@ -37,6 +37,9 @@ pub enum Tape {
     Record(Recorder),
     /// A recording; nothing is sent.
     Replay(Replay),
+    /// The network until the first request carrying a credential is answered, then
+    /// nothing: a connection check (see [`Check`](crate::Check)).
+    Check(std::sync::Arc<crate::Check>),
 }
 
 /// What replaced a credential the plugin held, in a recording.

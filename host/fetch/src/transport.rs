@@ -30,6 +30,9 @@ pub(crate) struct Prepared {
     /// Signs each attempt (its `x-amz-date` is the attempt's, so a long backoff cannot
     /// make it stale).
     pub(crate) sigv4: Option<SigV4Key>,
+    /// Whether it carries a credential (substituted, an `Authorization` the host adds, or
+    /// a signature): what a connection check waits for the answer to.
+    pub(crate) credentialed: bool,
 }
 
 /// A response before redaction.

@@ -42,18 +42,43 @@ pub fn resolve_config(
     file: &BTreeMap<String, ConfigValue>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
+    let section = format!("plugins.{}", manifest.name);
+    config_from(manifest, source == Source::BuiltIn, &section, file, env)
+}
+
+/// The config of named connection `connection` of the plugin of `manifest`: every value
+/// from its table (`file`, with the plugin's own table's values under it), none from the
+/// environment variables the manifest names, whoever built the plugin. Two connections
+/// of one plugin reading the same variables would be the same account twice.
+pub fn resolve_connection_config(
+    manifest: &Manifest,
+    connection: &str,
+    file: &BTreeMap<String, ConfigValue>,
+) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
+    let section = format!("connections.{connection}");
+    config_from(manifest, false, &section, file, &|_| None)
+}
+
+/// `builtin`: whether the manifest's variables are read; `section`: the config table
+/// the values come from, for messages.
+fn config_from(
+    manifest: &Manifest,
+    builtin: bool,
+    section: &str,
+    file: &BTreeMap<String, ConfigValue>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
     let err = |what: String| ConfigError {
         plugin: manifest.name.clone(),
         what,
     };
-    let builtin = source == Source::BuiltIn;
     for key in file.keys() {
         if let Some(c) = manifest.credentials.iter().find(|c| &c.name == key) {
             return Err(err(format!(
                 "{key:?} is a credential and cannot be set in the config file; name where its \
-                 value comes from instead, under [plugins.{}.secrets]: `{key} = {{ env = \"{}\" }}` \
+                 value comes from instead, under [{section}.secrets]: `{key} = {{ env = \"{}\" }}` \
                  or `{key} = {{ file = \"/path/to/it\" }}`",
-                manifest.name, c.env
+                c.env
             )));
         }
         if manifest.config_key(key).is_none() {
@@ -111,13 +136,10 @@ pub fn resolve_config(
             None if key.required => {
                 let how = match key.env.as_ref().filter(|_| builtin) {
                     Some(var) => format!(
-                        "set {var} or `{}` under [plugins.{}] in the config file",
-                        key.name, manifest.name
+                        "set {var} or `{}` under [{section}] in the config file",
+                        key.name
                     ),
-                    None => format!(
-                        "set `{}` under [plugins.{}] in the config file",
-                        key.name, manifest.name
-                    ),
+                    None => format!("set `{}` under [{section}] in the config file", key.name),
                 };
                 return Err(err(format!(
                     "config key {:?} is required ({}): {how}",
@@ -172,6 +194,10 @@ pub struct Consent {
     /// The sha256 the config pins the plugin to (`sha256` under `[plugins.<name>]`): the
     /// consent holds for that build only.
     pub pin: Option<String>,
+    /// The named connection (`[connections.<name>]`) this consent is for: its credentials
+    /// come only from the sources named, never from the manifest's variables, even for a
+    /// built-in plugin. `None`: the plugin's implicit default connection.
+    pub connection: Option<String>,
 }
 
 /// Where a credential's value would come from, as `plugins inspect` shows it.
@@ -203,8 +229,19 @@ impl Consent {
         }
         match self.secrets.get(&credential.name) {
             Some(s) => Origin::Configured(s.clone()),
-            None if source == Source::BuiltIn => Origin::Manifest(credential.env.clone()),
+            None if source == Source::BuiltIn && self.connection.is_none() => {
+                Origin::Manifest(credential.env.clone())
+            }
             None => Origin::NotConfigured,
+        }
+    }
+
+    /// The config table these sources are named in: `plugins.<name>`, or
+    /// `connections.<name>` for a named connection.
+    pub fn section(&self, plugin: &str) -> String {
+        match &self.connection {
+            Some(c) => format!("connections.{c}"),
+            None => format!("plugins.{plugin}"),
         }
     }
 }
@@ -233,9 +270,9 @@ pub fn resolve_secrets(
                 .map(|c| c.name.as_str())
                 .collect();
             return Err(err(format!(
-                "[plugins.{}.secrets] names {name:?}, which is not a credential of this \
+                "[{}.secrets] names {name:?}, which is not a credential of this \
                  plugin{}; its credentials are: {}",
-                manifest.name,
+                consent.section(&manifest.name),
                 crate::closest(name, &known)
                     .map(|k| format!(" (did you mean {k:?}?)"))
                     .unwrap_or_default(),
@@ -285,7 +322,7 @@ pub fn resolve_secrets(
                 ))
             })?,
             (None, origin) if !c.required => {
-                secrets.mark_absent(&c.name, absent(manifest, c, &origin))
+                secrets.mark_absent(&c.name, absent(consent, manifest, c, &origin))
             }
             (None, Origin::Manifest(var)) => {
                 return Err(err(format!(
@@ -300,7 +337,7 @@ pub fn resolve_secrets(
                     c.name, c.description
                 )));
             }
-            (None, _) => return Err(err(not_configured(manifest, c))),
+            (None, _) => return Err(err(not_configured(consent, manifest, c))),
         }
     }
     Ok(secrets)
@@ -308,7 +345,7 @@ pub fn resolve_secrets(
 
 /// What a request needing optional credential `c`, absent, is told: what to set, or
 /// that the operator named no source for it.
-fn absent(manifest: &Manifest, c: &Credential, origin: &Origin) -> String {
+fn absent(consent: &Consent, manifest: &Manifest, c: &Credential, origin: &Origin) -> String {
     match origin {
         Origin::Manifest(var) | Origin::Configured(SecretSource::Env(var)) => {
             format!("set the environment variable {var}")
@@ -317,23 +354,28 @@ fn absent(manifest: &Manifest, c: &Credential, origin: &Origin) -> String {
             format!("the file {} is empty", path.display())
         }
         Origin::NotConfigured | Origin::OtherBuild { .. } => format!(
-            "the config names no source for it; a plugin that is not built in gets only \
-             those under [plugins.{}.secrets] (e.g. `{} = {{ env = \"…\" }}`)",
-            manifest.name, c.name
+            "the config names no source for it; {} gets only those under [{}.secrets] \
+             (e.g. `{} = {{ env = \"…\" }}`)",
+            who(consent),
+            consent.section(&manifest.name),
+            c.name
         ),
     }
 }
 
-/// Why a required credential of a plugin that is not built in has no value, with the
-/// config lines that would give it one. The manifest's variable is only a suggestion:
-/// the operator decides what this plugin may hold.
-fn not_configured(manifest: &Manifest, c: &Credential) -> String {
+/// Why a required credential of a plugin that is not built in, or of a named connection,
+/// has no value, with the config lines that would give it one. The manifest's variable is
+/// only a suggestion: the operator decides what this plugin may hold.
+fn not_configured(consent: &Consent, manifest: &Manifest, c: &Credential) -> String {
+    let who = who(consent);
+    let mut who_upper = who.clone();
+    who_upper[..1].make_ascii_uppercase();
     format!(
-        "credential {:?} ({}) is not configured. A plugin that is not built in gets only the \
-         credentials the config names a source for, and it sends this one to {}. To give it \
-         one, add to the config file:\n    [plugins.{}.secrets]\n    {} = {{ env = \"{}\" }}   \
-         # or {{ file = \"/path/to/it\" }}\n(the variable is the one its manifest suggests; \
-         check that what it holds is meant for those hosts)",
+        "credential {:?} ({}) is not configured. {who_upper} gets only the credentials the \
+         config names a source for, and it sends this one to {}. To give it one, add to the \
+         config file:\n    [{}.secrets]\n    {} = {{ env = \"{}\" }}   # or {{ file = \
+         \"/path/to/it\" }}\n(the variable is the one its manifest suggests; check that what \
+         it holds is meant for those hosts)",
         c.name,
         c.description,
         if c.hosts.is_empty() {
@@ -341,10 +383,18 @@ fn not_configured(manifest: &Manifest, c: &Credential) -> String {
         } else {
             c.hosts.join(", ")
         },
-        manifest.name,
+        consent.section(&manifest.name),
         c.name,
         c.env
     )
+}
+
+/// Who gets only the configured sources, in a message.
+fn who(consent: &Consent) -> String {
+    match &consent.connection {
+        Some(name) => format!("a named connection ({name})"),
+        None => "a plugin that is not built in".into(),
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +441,7 @@ mod tests {
 
     fn consent(secrets: &[(&str, SecretSource)], pin: Option<&str>) -> Consent {
         Consent {
+            connection: None,
             secrets: secrets
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))

@@ -48,7 +48,10 @@ mod sync;
 mod wit;
 
 pub use catalog::{Catalog, Found, Source, closest};
-pub use config::{ConfigError, Consent, Origin, SecretSource, resolve_config, resolve_secrets};
+pub use config::{
+    ConfigError, Consent, Origin, SecretSource, resolve_config, resolve_connection_config,
+    resolve_secrets,
+};
 pub use emission::Emission;
 pub use error::{Error, ErrorKind};
 pub use limits::{Limits, MAX_GUEST_TEXT};

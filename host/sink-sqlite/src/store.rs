@@ -594,12 +594,16 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, Error> {
 
 /// Checks what the file is and creates the layout in an empty one.
 fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
-    // The first read of the header: a file that is not SQLite fails here.
-    let app_id: i32 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| not_a_store(path, e))?;
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+    // The first read of the header: a file that is not SQLite fails here. One statement,
+    // so one snapshot: read apart, another process creating the store in between would
+    // show an id of 0 beside its tables, and a fresh store would look foreign.
+    let (app_id, tables): (i32, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id()), \
+                    (SELECT count(*) FROM sqlite_schema)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .map_err(|e| not_a_store(path, e))?;
     if app_id == 0 && tables == 0 {
         create(conn, path)?;
@@ -637,9 +641,7 @@ fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
     // WAL lets other processes read while a sync writes, and a killed writer leaves the
     // last committed run in place. The mode is stored in the file, so this is a no-op
     // after the first open.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(|e| Error::db(path, "switching to WAL mode", e))?;
+    let mode = wal(conn).map_err(|e| Error::db(path, "switching to WAL mode", e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(
             store = %path.display(),
@@ -650,6 +652,30 @@ fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
         .map_err(|e| Error::db(path, "configuring the connection", e))?;
     Ok(())
+}
+
+/// Switches the file to WAL unless it already is, and returns the mode it is in. The
+/// switch needs the file to itself, and the busy timeout does not cover it: a process
+/// opening a new store while another does (two scheduled syncs starting together) is
+/// told "locked" at once, so it asks again until the timeout, by when the other has
+/// switched it.
+fn wal(conn: &Connection) -> rusqlite::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(mode);
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn create(conn: &Connection, path: &Path) -> Result<(), Error> {

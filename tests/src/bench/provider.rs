@@ -96,6 +96,7 @@ pub async fn sync_into<S: GraphSink + 'static>(
         limits: Limits::default(),
         state_as: None,
         tape: Default::default(),
+        connection: None,
     };
     let reports = infragraph_engine::sync_all(
         rt.clone(),

@@ -166,6 +166,7 @@ async fn through_engine(
         limits: Limits::default(),
         state_as: None,
         tape: Default::default(),
+        connection: None,
     };
     let progress: ProgressFn = Arc::new(|_, _| {});
     let started = Instant::now();

@@ -1281,7 +1281,7 @@ fn quiet_leaves_only_what_went_wrong() {
         &["--no-progress", "-vv", "sync", "example", "--store", &store],
     );
     ok(&ran);
-    assert!(ran.stdout.contains("PLUGIN"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("CONNECTION"), "{}", ran.stdout);
     assert!(
         ran.stderr.contains("TRACE") || ran.stderr.contains("DEBUG"),
         "{}",

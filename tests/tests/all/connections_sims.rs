@@ -128,7 +128,6 @@ fn two_scopes_and_a_refusal(name: &str, good: [Connection; 2], refused: Connecti
 }
 
 #[test]
-#[ignore = "needs connections in the host (issue 18), not yet on main"]
 fn scaleway_organizations_land_in_their_scopes_and_a_refused_key_fails_alone() {
     let (a, b) = (
         ScalewayData::generate_org(1, 1, 12),
@@ -154,7 +153,6 @@ fn scaleway_organizations_land_in_their_scopes_and_a_refused_key_fails_alone() {
 }
 
 #[test]
-#[ignore = "needs connections in the host (issue 18), not yet on main"]
 fn azure_tenants_land_in_their_scopes_and_a_refused_client_fails_alone() {
     let (a, b) = (
         AzureData::sample(),
@@ -186,7 +184,6 @@ fn azure_tenants_land_in_their_scopes_and_a_refused_client_fails_alone() {
 }
 
 #[test]
-#[ignore = "needs connections in the host (issue 18), not yet on main"]
 fn spacelift_accounts_land_in_their_scopes_and_a_refused_key_fails_alone() {
     let a = SpaceliftData::sample();
     let mut b = SpaceliftData::generate(4, 3);
@@ -217,7 +214,6 @@ fn spacelift_accounts_land_in_their_scopes_and_a_refused_key_fails_alone() {
 }
 
 #[test]
-#[ignore = "needs connections in the host (issue 18), not yet on main"]
 fn critical_databases_land_in_their_scopes_and_a_refused_user_fails_alone() {
     let sim = CriticalSim::start_many(vec![
         (
@@ -253,7 +249,6 @@ fn critical_databases_land_in_their_scopes_and_a_refused_user_fails_alone() {
 /// A connection whose account is rate-limited (and answered 429 past its budget) does not
 /// slow another of the same plugin synced with it.
 #[test]
-#[ignore = "needs connections in the host (issue 18), not yet on main"]
 fn a_rate_limited_scaleway_connection_does_not_slow_another() {
     let w = Work::new("conn-rate-limited");
     let (a, b) = (

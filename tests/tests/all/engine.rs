@@ -33,6 +33,7 @@ async fn edges_past_the_memory_bound_go_through_disk_and_all_arrive() {
         limits: Limits::default(),
         state_as: None,
         tape: Default::default(),
+        connection: None,
     };
     let dir = tempfile::tempdir().expect("a scratch dir");
     let db = dir.path().join("graph.db");

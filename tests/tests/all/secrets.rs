@@ -209,6 +209,7 @@ async fn a_credential_shorter_than_eight_bytes_is_refused_naming_it_not_its_valu
     let from_env = Consent {
         secrets: BTreeMap::from([("token".into(), SecretSource::Env("MY_TOKEN".into()))]),
         pin: None,
+        connection: None,
     };
     let resolve = |consent: &Consent, env: &dyn Fn(&str) -> Option<String>| {
         resolve_secrets(p.manifest(), Source::User, p.sha256(), consent, env)
@@ -236,6 +237,7 @@ async fn a_credential_shorter_than_eight_bytes_is_refused_naming_it_not_its_valu
     let from_file = Consent {
         secrets: BTreeMap::from([("token".into(), SecretSource::File(file.clone()))]),
         pin: None,
+        connection: None,
     };
     let err = resolve(&from_file, &|_: &str| None).expect_err("refused");
     std::fs::remove_file(&file).unwrap();
@@ -280,6 +282,7 @@ async fn the_report_and_run_history_hold_no_form_of_a_secret_and_no_huge_text() 
             limits: Limits::default(),
             state_as: None,
             tape: Default::default(),
+            connection: None,
         };
         let done = sync_all(
             rt.clone(),

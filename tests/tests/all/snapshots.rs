@@ -121,6 +121,10 @@ fn the_output_of_every_command_is_pinned() {
                 s
             ])
         );
+        insta::assert_snapshot!(
+            "connections_list",
+            shot.ran(&["connections", "list", "--store", s])
+        );
         insta::assert_snapshot!("plugins_list", shot.ran(&["plugins", "list", "--wide"]));
         insta::assert_snapshot!(
             "plugins_inspect",

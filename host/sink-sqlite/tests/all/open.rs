@@ -201,3 +201,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Two scheduled jobs starting at once on a fresh store (`sync --shard 1/2` and `2/2`):
+/// each opens the file the other is creating, and neither may take it for a foreign one.
+#[test]
+fn many_openers_of_a_new_store_at_once_all_get_it() {
+    for round in 0..300 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().expect("no panic");
+            assert!(opened.is_ok(), "round {round}: {}", opened.unwrap_err());
+        }
+    }
+}
