@@ -107,10 +107,17 @@ fn two_scopes_and_a_refusal(name: &str, good: [Connection; 2], refused: Connecti
     nodes.extend(alone[1].0.iter().cloned());
     edges.extend(alone[1].1.iter().cloned());
     let together = shape(&w.graph_of(&both));
-    assert_eq!(together.0, nodes, "every node of both, and nothing else");
-    assert_eq!(
-        together.1, edges,
-        "every relationship of both, and nothing else"
+    let missing: Vec<_> = nodes.difference(&together.0).collect();
+    let extra: Vec<_> = together.0.difference(&nodes).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "every node of both, and nothing else: missing {missing:?}, extra {extra:?}"
+    );
+    let missing: Vec<_> = edges.difference(&together.1).collect();
+    let extra: Vec<_> = together.1.difference(&edges).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "every relationship of both, and nothing else: missing {missing:?}, extra {extra:?}"
     );
 
     let history = run(&mut w.cmd(&["runs", "--json", "--store", &both]));
@@ -135,8 +142,8 @@ fn scaleway_organizations_land_in_their_scopes_and_a_refused_key_fails_alone() {
     );
     let refused = ScalewayData::generate_org(3, 1, 3);
     let sim = ScalewaySim::start_many(vec![
-        Account::new(a.clone(), "key-a", ""),
-        Account::new(b.clone(), "key-b", ""),
+        Account::new(a.clone(), "scw-key-org-a", ""),
+        Account::new(b.clone(), "scw-key-org-b", ""),
         Account::new(refused.clone(), "key-refused", "").refused(),
     ]);
     let conn = |name: &str, data: &ScalewayData, key: &str| {
@@ -147,7 +154,10 @@ fn scaleway_organizations_land_in_their_scopes_and_a_refused_key_fails_alone() {
     };
     two_scopes_and_a_refusal(
         "conn-scaleway",
-        [conn("org-a", &a, "key-a"), conn("org-b", &b, "key-b")],
+        [
+            conn("org-a", &a, "scw-key-org-a"),
+            conn("org-b", &b, "scw-key-org-b"),
+        ],
         conn("org-refused", &refused, "key-refused"),
     );
 }
@@ -164,9 +174,11 @@ fn azure_tenants_land_in_their_scopes_and_a_refused_client_fails_alone() {
         Account::new(b.clone(), "client-b", "secret-b"),
         Account::new(refused.clone(), "client-c", "secret-c").refused(),
     ]);
+    // A seed per tenant, the same in every store: abstracted ids are derived from it.
     let conn = |name: &str, data: &AzureData, id: &str, secret: &str| {
         Connection::new("azure", name)
             .config("tenant_id", &data.tenant_id)
+            .config("abstraction_seed", &format!("{:0>64}", hex::encode(name)))
             .config("client_id", id)
             .config("login_url", &sim.url())
             .config("arm_url", &sim.url())
@@ -218,15 +230,24 @@ fn critical_databases_land_in_their_scopes_and_a_refused_user_fails_alone() {
     let sim = CriticalSim::start_many(vec![
         (
             "critical_a".into(),
-            Account::new(CriticalData::sample(), "reader-a", "pw-a"),
+            Account::new(CriticalData::sample(), "reader-a", "arango-pw-a"),
         ),
         (
             "critical_b".into(),
-            Account::new(CriticalData::generate(40, 8, 5, 3), "reader-b", "pw-b"),
+            Account::new(
+                CriticalData::generate(40, 8, 5, 3),
+                "reader-b",
+                "arango-pw-b",
+            ),
         ),
         (
             "critical_c".into(),
-            Account::new(CriticalData::generate(5, 2, 1, 1), "reader-c", "pw-c").refused(),
+            Account::new(
+                CriticalData::generate(5, 2, 1, 1),
+                "reader-c",
+                "arango-pw-c",
+            )
+            .refused(),
         ),
     ]);
     let conn = |name: &str, db: &str, user: &str, password: &str| {
@@ -239,10 +260,10 @@ fn critical_databases_land_in_their_scopes_and_a_refused_user_fails_alone() {
     two_scopes_and_a_refusal(
         "conn-critical",
         [
-            conn("prod", "critical_a", "reader-a", "pw-a"),
-            conn("staging", "critical_b", "reader-b", "pw-b"),
+            conn("prod", "critical_a", "reader-a", "arango-pw-a"),
+            conn("staging", "critical_b", "reader-b", "arango-pw-b"),
         ],
-        conn("refused", "critical_c", "reader-c", "pw-c"),
+        conn("refused", "critical_c", "reader-c", "arango-pw-c"),
     );
 }
 
