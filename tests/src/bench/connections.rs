@@ -337,13 +337,14 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
     );
     println!("    (target <= 5x: {})", met(ratio <= 5.0));
     println!(
-        "{}",
+        "{} (a speed-up of {:.1}x)",
         line(
             &format!("all {}", connections.len()),
             all.wall,
             &format!("one after another (extrapolated from {n})"),
             extrapolated
-        )
+        ),
+        extrapolated.as_secs_f64() / all.wall.as_secs_f64().max(1e-9)
     );
     println!(
         "  peak RSS of the infragraph process (wait4 ru_maxrss): {:.0} MB; one alone {:.0} MB \
