@@ -812,7 +812,11 @@ mod tests {
         }
         assert!(a_statuses.iter().all(|s| *s == 200), "{a_statuses:?}");
         assert!(b_statuses.contains(&429), "{b_statuses:?}");
-        let (status, _, retry) = ask(&any, &b_jwt);
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let (status, _, retry) = (0..20)
+            .map(|_| ask(&any, &b_jwt))
+            .find(|r| r.0 == 429)
+            .expect("the budget runs out");
         assert_eq!((status, retry.as_deref()), (429, Some("1")));
         assert_eq!(sim.throttled_of(0), 0);
         assert!(sim.throttled_of(1) >= 3);
