@@ -143,6 +143,8 @@ pub struct Measured {
     pub wall: Duration,
     /// Peak resident set size, KiB (`ru_maxrss`).
     pub peak_rss_kib: u64,
+    /// CPU time, user and system (`ru_utime` + `ru_stime`).
+    pub cpu: Duration,
     pub code: i32,
     pub stderr: String,
 }
@@ -177,6 +179,13 @@ pub fn run_measured(cmd: &mut Command, dir: &Path) -> Measured {
     Measured {
         wall,
         peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        cpu: [usage.ru_utime, usage.ru_stime]
+            .iter()
+            .map(|t| {
+                Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+                    + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+            })
+            .sum(),
         code,
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     }
@@ -297,8 +306,9 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
     let extrapolated = sequential.mul_f64(connections.len() as f64 / n as f64);
     let (all, all_totals) = sync("all.db", &[], settings.concurrency, "all.json");
     println!(
-        "  one connection alone: {:.1} s, {} nodes, peak RSS {:.0} MB",
+        "  one connection alone: {:.1} s ({:.1} s of CPU), {} nodes, peak RSS {:.0} MB",
         one.wall.as_secs_f64(),
+        one.cpu.as_secs_f64(),
         one_totals.2,
         one.peak_rss_kib as f64 / 1024.0
     );
@@ -311,9 +321,10 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         extrapolated.as_secs_f64()
     );
     println!(
-        "  all {} in one sync: {:.1} s, exit {}, {} runs ({} succeeded), {} nodes",
+        "  all {} in one sync: {:.1} s ({:.1} s of CPU), exit {}, {} runs ({} succeeded), {} nodes",
         connections.len(),
         all.wall.as_secs_f64(),
+        all.cpu.as_secs_f64(),
         all.code,
         all_totals.0,
         all_totals.1,
