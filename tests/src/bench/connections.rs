@@ -28,7 +28,8 @@
 //! latency, while all 200 take 9.9 s of CPU on 2 cores (the simulator shares them), so 5x
 //! (3 s) would need the host at over 30k nodes/s with 200 plugin instances; with one
 //! instance of 1 resource per Organization the 200 take 3.0 s (5.5x). Peak RSS grows with
-//! `--concurrency` (259 MB at 16, 410 MB at 64, 481 MB at 200), and one connection synced
+//! `--concurrency` (242 MB and 14.8 s at 16, 410 MB and 14.1 s at 64, 479 MB and 9.9 s at
+//! 200; the machine was shared, so times vary by a few seconds), and one connection synced
 //! alone peaks at 122 MB when the config names 200 connections against 28 MB when it
 //! names 20.
 
