@@ -255,10 +255,10 @@ fn demo() -> anyhow::Result<()> {
 }
 
 /// Every benchmark binary with the names it answers to: the host's (`bench`: emit, load,
-/// store, bolt; takes `--quick`), one per provider plugin, and the connections benchmarks
+/// store, bolt, estate; takes `--quick`), one per provider plugin, and the connections benchmarks
 /// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`).
 const BENCHES: &[(&str, &[&str])] = &[
-    ("bench", &["store", "emit", "load", "bolt"]),
+    ("bench", &["store", "emit", "load", "bolt", "estate"]),
     ("bench_scaleway", &["scaleway"]),
     ("bench_spacelift", &["spacelift"]),
     ("bench_critical", &["critical"]),
@@ -308,7 +308,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     }
     // The Bolt benchmark writes to a real server, stopped when `server` drops; started
     // only when that benchmark is among those asked for (all are, by default).
-    let server = if names.is_empty() || names.contains(&"bolt") {
+    let server = if names.is_empty() || names.iter().any(|n| matches!(*n, "bolt" | "estate")) {
         Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
     } else {
         None

@@ -3,7 +3,7 @@
 //! phase, and the others run; a name matching no plugin fails before anything runs); this
 //! draws progress bars on a terminal and prints a summary table at the end.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -101,13 +101,28 @@ pub async fn run(
     })
 }
 
-/// One progress bar per plugin on a terminal; log lines otherwise.
+/// One progress line per connection on a terminal; log lines otherwise. With more
+/// connections than [`MAX_LINES`], only the running ones have a line, under a total
+/// (`37 of 200 done: 35 succeeded, 2 failed; 4 running`), and a finished one's line goes.
 struct Bars {
     multi: Option<MultiProgress>,
-    lines: Arc<Mutex<HashMap<String, Line>>>,
+    state: Arc<Mutex<Board>>,
 }
 
-/// What a plugin's progress bar shows.
+/// More connections than this, and a line is drawn only while one runs.
+const MAX_LINES: usize = 8;
+
+/// What the display holds.
+struct Board {
+    lines: HashMap<String, Line>,
+    /// The totals line, when only running connections have lines.
+    total: Option<ProgressBar>,
+    count: usize,
+    done: BTreeMap<String, usize>,
+    width: usize,
+}
+
+/// What a connection's progress line shows.
 struct Line {
     bar: ProgressBar,
     phase: &'static str,
@@ -129,75 +144,131 @@ impl Line {
     }
 }
 
+impl Board {
+    fn style(&self, spinning: bool) -> ProgressStyle {
+        // `wide_msg` cuts the line at the terminal's width, so it never wraps.
+        let template = format!(
+            "{} {{prefix:<{}}} {{wide_msg}}",
+            if spinning { "{spinner}" } else { " " },
+            self.width
+        );
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    fn line(&mut self, multi: &MultiProgress, name: &str) -> &mut Line {
+        if !self.lines.contains_key(name) {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(self.style(true));
+            bar.set_prefix(name.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            let line = Line {
+                bar,
+                phase: "loading",
+                requests: 0,
+                nodes: 0,
+                edges: 0,
+                step: String::new(),
+                finished: None,
+            };
+            self.lines.insert(name.to_string(), line);
+        }
+        self.lines.get_mut(name).expect("just added")
+    }
+
+    fn render_total(&self) {
+        let Some(total) = &self.total else { return };
+        let finished: usize = self.done.values().sum();
+        let how: Vec<String> = self.done.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        total.set_message(format!(
+            "{finished} of {} done{}; {} running",
+            self.count,
+            if how.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", how.join(", "))
+            },
+            self.lines.len()
+        ));
+    }
+}
+
 impl Bars {
-    fn new(plugins: &[String], wanted: bool) -> Bars {
+    fn new(names: &[String], wanted: bool) -> Bars {
+        let mut board = Board {
+            lines: HashMap::new(),
+            total: None,
+            count: names.len(),
+            done: BTreeMap::new(),
+            width: names
+                .iter()
+                .map(|n| n.chars().count())
+                .max()
+                .unwrap_or(0)
+                .clamp(8, 32),
+        };
         if !wanted || !std::io::stderr().is_terminal() {
             return Bars {
                 multi: None,
-                lines: Default::default(),
+                state: Arc::new(Mutex::new(board)),
             };
         }
         let multi = crate::BARS.get_or_init(MultiProgress::new).clone();
-        // `wide_msg` cuts the line at the terminal's width, so it never wraps.
-        let style = ProgressStyle::with_template("{spinner} {prefix:<12} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let lines = plugins
-            .iter()
-            .map(|p| {
-                let bar = multi.add(ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(p.clone());
-                bar.enable_steady_tick(Duration::from_millis(120));
-                let line = Line {
-                    bar,
-                    phase: "loading",
-                    requests: 0,
-                    nodes: 0,
-                    edges: 0,
-                    step: String::new(),
-                    finished: None,
-                };
-                (p.clone(), line)
-            })
-            .collect();
+        if names.len() > MAX_LINES {
+            let total = multi.add(ProgressBar::new_spinner());
+            total.set_style(board.style(true));
+            total.set_prefix("connections");
+            total.enable_steady_tick(Duration::from_millis(120));
+            board.total = Some(total);
+            board.render_total();
+        } else {
+            for name in names {
+                board.line(&multi, name).render();
+            }
+        }
         Bars {
             multi: Some(multi),
-            lines: Arc::new(Mutex::new(lines)),
+            state: Arc::new(Mutex::new(board)),
         }
     }
 
     fn progress_fn(&self) -> ProgressFn {
-        let lines = self.lines.clone();
-        let tty = self.multi.is_some();
+        let state = self.state.clone();
+        let multi = self.multi.clone();
         Arc::new(move |plugin: &str, p: Progress| {
-            if !tty {
+            let Some(multi) = &multi else {
                 match p {
                     Progress::Phase(phase) => tracing::info!(plugin, "{phase}"),
                     Progress::Finished(status) => tracing::info!(plugin, "{status}"),
                     _ => {}
                 }
                 return;
-            }
-            let Ok(mut lines) = lines.lock() else { return };
-            let Some(line) = lines.get_mut(plugin) else {
-                return;
             };
+            let Ok(mut board) = state.lock() else { return };
+            let few = board.total.is_none();
+            if let Progress::Finished(status) = p {
+                *board.done.entry(status.to_string()).or_default() += 1;
+                if few {
+                    // Its final state stays while the others go on; no more spinning.
+                    let done = board.style(false);
+                    let line = board.line(multi, plugin);
+                    line.step.clear();
+                    line.finished = Some(status.to_string());
+                    line.render();
+                    line.bar.set_style(done);
+                    line.bar.finish();
+                } else if let Some(line) = board.lines.remove(plugin) {
+                    line.bar.finish_and_clear();
+                    multi.remove(&line.bar);
+                }
+                board.render_total();
+                return;
+            }
+            let line = board.line(multi, plugin);
             match p {
                 Progress::Phase(phase) => {
                     line.phase = phase;
                     // The plugin's own message was about the phase that ended.
                     line.step.clear();
-                }
-                Progress::Finished(status) => {
-                    line.step.clear();
-                    line.finished = Some(status.to_string());
-                    line.render();
-                    // Its final state stays while the others go on; no more spinning.
-                    let done = ProgressStyle::with_template("  {prefix:<12} {wide_msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-                    line.bar.set_style(done);
-                    line.bar.finish();
-                    return;
                 }
                 Progress::Requests(n) => line.requests = n,
                 Progress::Written { nodes, edges } => (line.nodes, line.edges) = (nodes, edges),
@@ -207,15 +278,22 @@ impl Bars {
                         None => format!("{phase} {done}"),
                     }
                 }
+                Progress::Finished(_) => {}
             }
             line.render();
+            if !few {
+                board.render_total();
+            }
         })
     }
 
     fn finish(&self) {
-        if let Ok(lines) = self.lines.lock() {
-            for line in lines.values() {
+        if let Ok(board) = self.state.lock() {
+            for line in board.lines.values() {
                 line.bar.finish_and_clear();
+            }
+            if let Some(total) = &board.total {
+                total.finish_and_clear();
             }
         }
         if let Some(m) = &self.multi {

@@ -13,6 +13,11 @@ use crate::sync::{Progress, ProgressFn};
 /// How often a run waiting for a lease asks again.
 const WAIT_STEP: Duration = Duration::from_secs(1);
 
+/// The plugin and scope of every lease this process holds, with the connection that
+/// holds it: two connections of one command naming the same account are told so, rather
+/// than that "a process" holds the scope.
+static HELD: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
 /// A lease this run holds.
 pub(crate) struct Lease {
     w: WriteScope,
@@ -30,9 +35,24 @@ impl Lease {
         sink: &Arc<S>,
         w: &WriteScope,
         holder: &Holder,
+        connection: &str,
         wait: bool,
         progress: &ProgressFn,
     ) -> Result<Lease, SinkError> {
+        {
+            let held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, _, other)) = held
+                .iter()
+                .find(|(p, s, c)| *p == w.plugin && *s == w.scope && c != connection)
+            {
+                return Err(SinkError::new(format!(
+                    "scope {:?} of plugin {:?} is being synced by connection {other} of this \
+                     command: both name the same account; give each connection its own (its \
+                     config decides the scope, e.g. an organization or tenant id)",
+                    w.scope, w.plugin
+                )));
+            }
+        }
         let mut told = false;
         loop {
             match sink.lease(w, holder, LEASE_TTL).await {
@@ -48,6 +68,11 @@ impl Lease {
                 Err(e) => return Err(e),
             }
         }
+        HELD.lock().unwrap_or_else(|p| p.into_inner()).push((
+            w.plugin.clone(),
+            w.scope.clone(),
+            connection.to_string(),
+        ));
         let lost = Arc::new(Mutex::new(None));
         let heartbeat = tokio::spawn({
             let (sink, w, holder, lost) = (sink.clone(), w.clone(), holder.clone(), lost.clone());
@@ -88,5 +113,14 @@ impl Lease {
     pub(crate) async fn release<S: GraphSink>(self, sink: &S) -> Result<(), SinkError> {
         self.heartbeat.abort();
         sink.release(&self.w, &self.holder).await
+    }
+}
+
+impl Drop for Lease {
+    /// Released or not (a run dropped on a panic), this process no longer holds it.
+    fn drop(&mut self) {
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(p, s, _)| !(*p == self.w.plugin && *s == self.w.scope));
     }
 }

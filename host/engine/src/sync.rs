@@ -296,6 +296,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     let take = Take::new(
         sink.clone(),
         &name,
+        &report.connection,
         tag,
         Holder::this_process(&report.started_at),
         extra_labels,

@@ -47,6 +47,8 @@ pub(crate) struct Take<S> {
     plugin: String,
     tag: i64,
     holder: Holder,
+    /// What the run is called (its connection), for a scope two connections claim.
+    connection: String,
     wait_for_lease: bool,
     extra_labels: BTreeMap<String, Vec<String>>,
     batcher: NodeBatcher,
@@ -57,9 +59,11 @@ pub(crate) struct Take<S> {
 }
 
 impl<S: GraphSink + 'static> Take<S> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         sink: Arc<S>,
         plugin: &str,
+        connection: &str,
         tag: i64,
         holder: Holder,
         extra_labels: BTreeMap<String, Vec<String>>,
@@ -72,6 +76,7 @@ impl<S: GraphSink + 'static> Take<S> {
             plugin: plugin.into(),
             tag,
             holder,
+            connection: connection.into(),
             wait_for_lease: options.wait_for_lease,
             extra_labels,
             batcher: NodeBatcher::new(options.batch_size),
@@ -161,6 +166,7 @@ impl<S: GraphSink + 'static> Take<S> {
                         &self.sink,
                         &w,
                         &self.holder,
+                        &self.connection,
                         self.wait_for_lease,
                         &self.progress,
                     )

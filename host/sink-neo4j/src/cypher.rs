@@ -125,17 +125,60 @@ pub(crate) fn foreign_edges(
     rel: &str,
     from: (&str, &str),
     to: (&str, &str),
+    anchor: Anchor,
 ) -> Result<String, Error> {
+    let a = format!("a:{} {{{}: row.f}}", label(from.0)?, key(from.1)?);
+    let b = format!("b:{} {{{}: row.t}}", label(to.0)?, key(to.1)?);
     Ok(format!(
         "UNWIND $rows AS row \
-         MATCH (a:{} {{{}: row.f}})-[r:{}]->(b:{} {{{}: row.t}}) WHERE r.{SOURCE} <> $plugin \
+         MATCH {} WHERE r.{SOURCE} <> $plugin \
          RETURN row.f AS f, row.t AS t, r.{SOURCE} AS owner LIMIT 1",
-        label(from.0)?,
-        key(from.1)?,
-        rel_type(rel)?,
-        label(to.0)?,
-        key(to.1)?,
+        anchor.pattern(&a, &format!("r:{}", rel_type(rel)?), &b)
     ))
+}
+
+/// Which end of a relationship a pattern starts from. A server may find an existing
+/// relationship by walking the relationships of the node its pattern names first (ArcadeDB
+/// does, in `MERGE` and `MATCH`): starting from a project that holds 5,000 instances
+/// walks 5,000 relationships per row, starting from the instance walks one. Measured on
+/// ArcadeDB 26.10, 5,000 relationships into one node: 420 a second from the high-degree
+/// end, 17,000 from the other (a `MATCH` for the same check: 280 against 30,000). Neo4j
+/// plans the expansion from the cheaper end itself, so the order costs it nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    /// `(a)-[r]->(b)`: start from the start node.
+    From,
+    /// `(b)<-[r]-(a)`: start from the end node.
+    To,
+}
+
+impl Anchor {
+    /// The end a batch of `(from, to)` key pairs should start from: the one whose keys
+    /// repeat less in it, i.e. the end with fewer of these relationships per node (a
+    /// batch of one project's instances starts from the instances).
+    pub(crate) fn for_batch<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Anchor {
+        let (mut from, mut to) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
+        for (f, t) in pairs {
+            from.insert(f);
+            to.insert(t);
+        }
+        if to.len() > from.len() {
+            Anchor::To
+        } else {
+            Anchor::From
+        }
+    }
+
+    /// The pattern `(a)-[r]->(b)`, written from the anchored end.
+    fn pattern(self, a: &str, r: &str, b: &str) -> String {
+        match self {
+            Anchor::From => format!("({a})-[{r}]->({b})"),
+            Anchor::To => format!("({b})<-[{r}]-({a})"),
+        }
+    }
 }
 
 /// Registers a plugin's primary labels, first come first served: returns each `label`
@@ -152,12 +195,13 @@ pub(crate) fn merge_edges(
     rel: &str,
     from: (&str, &str),
     to: (&str, &str),
+    anchor: Anchor,
 ) -> Result<String, Error> {
     Ok(format!(
         "UNWIND $rows AS row \
          MATCH (a:{} {{{}: row.f}}) \
          MATCH (b:{} {{{}: row.t}}) \
-         MERGE (a)-[r:{}]->(b) \
+         MERGE {} \
          ON CREATE SET r.`firstseen` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
          SET r += row.props, {} \
          WITH DISTINCT row.i AS i \
@@ -166,7 +210,7 @@ pub(crate) fn merge_edges(
         key(from.1)?,
         label(to.0)?,
         key(to.1)?,
-        rel_type(rel)?,
+        anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
         merge_bookkeeping("r")
     ))
 }
@@ -353,24 +397,41 @@ pub(crate) fn push_nodes(primary: &str, extra: &[String]) -> Result<String, Erro
 }
 
 /// Merges pushed relationships, ends matched by `id`; returns the rows that found both.
-pub(crate) fn push_edges(rel: &str, from: &str, to: &str) -> Result<String, Error> {
+pub(crate) fn push_edges(rel: &str, from: &str, to: &str, anchor: Anchor) -> Result<String, Error> {
     Ok(format!(
         "UNWIND $rows AS row \
          MATCH (a:{} {{`id`: row.f}}) \
          MATCH (b:{} {{`id`: row.t}}) \
-         MERGE (a)-[r:{}]->(b) \
+         MERGE {} \
          SET r += row.props \
          WITH DISTINCT row.i AS i \
          RETURN count(i) AS resolved",
         label(from)?,
         label(to)?,
-        rel_type(rel)?
+        anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_starts_from_the_end_whose_keys_repeat_less() {
+        let one_project = (0..50).map(|i| ("p1", ["i1", "i2", "i3"][i % 3]));
+        assert_eq!(Anchor::for_batch(one_project), Anchor::To);
+        let members = [("u1", "g1"), ("u2", "g1"), ("u3", "g2")];
+        assert_eq!(Anchor::for_batch(members.into_iter()), Anchor::From);
+        let q = merge_edges("RESOURCE", ("P", "id"), ("I", "id"), Anchor::To).unwrap();
+        assert!(q.contains("MERGE (b)<-[r:`RESOURCE`]-(a)"), "{q}");
+        let q = foreign_edges("RESOURCE", ("P", "id"), ("I", "id"), Anchor::To).unwrap();
+        assert!(
+            q.contains("MATCH (b:`I` {`id`: row.t})<-[r:`RESOURCE`]-(a:`P` {`id`: row.f})"),
+            "{q}"
+        );
+        let q = push_edges("MEMBER_OF", "U", "G", Anchor::From).unwrap();
+        assert!(q.contains("MERGE (a)-[r:`MEMBER_OF`]->(b)"), "{q}");
+    }
 
     #[test]
     fn names_that_are_not_identifiers_never_reach_a_statement() {

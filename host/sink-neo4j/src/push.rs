@@ -26,7 +26,7 @@ pub struct Pushed {
 /// Node rows waiting, by (primary label, extra labels).
 type NodeRows = BTreeMap<(String, Vec<String>), Vec<BoltType>>;
 /// Relationship rows waiting, by (type, start label, end label).
-type EdgeRows = BTreeMap<(String, String, String), Vec<BoltType>>;
+type EdgeRows = BTreeMap<(String, String, String), Batch>;
 
 impl Neo4jSink {
     /// Writes the jsonl graph whose lines arrive on `lines` (as `infragraph export
@@ -108,15 +108,16 @@ impl Neo4jSink {
                         return Err(at("a relationship without labelled ends with ids".into()));
                     };
                     let key = (t.to_string(), from, to);
-                    let rows = edges.entry(key.clone()).or_default();
+                    let rows: &mut Batch = edges.entry(key.clone()).or_default();
                     let row = map([
-                        ("i", int(rows.len() as i64)),
+                        ("i", int(rows.0.len() as i64)),
                         ("f", text(&f)),
                         ("t", text(&t_id)),
                         ("props", bolt_map(&props).map_err(|e| at(e.to_string()))?),
                     ]);
-                    rows.push(row);
-                    if rows.len() >= batch {
+                    rows.0.push(row);
+                    rows.1.push((f, t_id));
+                    if rows.0.len() >= batch {
                         let rows = edges.remove(&key).unwrap_or_default();
                         self.push_edge_rows(&key, rows, &mut stats).await?;
                     }
@@ -151,11 +152,12 @@ impl Neo4jSink {
     async fn push_edge_rows(
         &self,
         (t, from, to): &(String, String, String),
-        rows: Vec<BoltType>,
+        (rows, pairs): Batch,
         stats: &mut Pushed,
     ) -> Result<(), Error> {
         let n = rows.len() as u64;
-        let statement = cypher::push_edges(t, from, to)?;
+        let anchor = cypher::Anchor::for_batch(pairs.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+        let statement = cypher::push_edges(t, from, to, anchor)?;
         let list = BoltType::List(BoltList { value: rows });
         let result = self
             .tx_retried(
@@ -171,6 +173,10 @@ impl Neo4jSink {
         Ok(())
     }
 }
+
+/// A batch of pushed relationships: their rows, and their ends' keys (which end a
+/// batch starts from is chosen on them).
+type Batch = (Vec<BoltType>, Vec<(String, String)>);
 
 fn strings(v: &Json) -> Option<Vec<String>> {
     v.as_array()?

@@ -194,10 +194,13 @@ impl Neo4jSink {
             }
         }
         self.ensure(&wanted).await?;
+        let anchor =
+            cypher::Anchor::for_batch(batch.rows.iter().map(|r| (r.from.as_str(), r.to.as_str())));
         let statement = cypher::merge_edges(
             &batch.rel_type,
             (&batch.from_label, &batch.from_key),
             (&batch.to_label, &batch.to_key),
+            anchor,
         )?;
         let rows = BoltType::List(BoltList {
             value: batch
@@ -218,6 +221,7 @@ impl Neo4jSink {
             &batch.rel_type,
             (&batch.from_label, &batch.from_key),
             (&batch.to_label, &batch.to_key),
+            anchor,
         )?;
         let check = scoped(query(&foreign).param("rows", rows.clone()), w);
         let q = scoped(query(&statement).param("rows", rows), w);

@@ -10,6 +10,8 @@
 //!   against hand-written `UNWIND` batches sent with neo4rs, and a batch-size sweep.
 //! - [`connections`] (issue 18): many accounts in one `infragraph sync` against one
 //!   account alone and against syncing them one after another (`bench_connections`).
+//! - [`estate`] (issue 21): relationships into a Bolt server at real degrees (a project
+//!   holding every resource), first sync and resync, against hand-written batches.
 //!
 //! Each returns [`Row`]s for one table; targets are reported as met or missed, never
 //! asserted, since a busy machine would make an assertion flaky.
@@ -17,6 +19,7 @@
 pub mod bolt;
 pub mod connections;
 pub mod emit;
+pub mod estate;
 pub mod load;
 pub mod provider;
 mod rows;

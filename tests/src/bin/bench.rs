@@ -1,5 +1,5 @@
-//! `cargo xtask bench [emit] [load] [store] [bolt] [--quick]`: the
-//! benchmarks of issues 3, 4 and 6, each beside a baseline measured in the same run, in
+//! `cargo xtask bench [emit] [load] [store] [bolt] [estate] [--quick]`: the
+//! benchmarks of issues 3, 4, 6 and 21, each beside a baseline measured in the same run, in
 //! one table. Targets are reported as met or missed; the exit code is 0 unless a
 //! benchmark could not run at all.
 //!
@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use infragraph_tests::bench::{Report, Scale, bolt, emit, load, store};
+use infragraph_tests::bench::{Report, Scale, bolt, emit, estate, load, store};
 
-const BENCHMARKS: [&str; 4] = ["store", "emit", "load", "bolt"];
+const BENCHMARKS: [&str; 5] = ["store", "emit", "load", "bolt", "estate"];
 
 fn main() -> ExitCode {
     match run() {
@@ -60,6 +60,7 @@ fn run() -> anyhow::Result<()> {
             // On a runtime of its own; see its docs.
             "emit" => emit::run(scale)?,
             "bolt" => runtime()?.block_on(bolt::run(scale.of(bolt::FULL_NODES)))?,
+            "estate" => runtime()?.block_on(estate::run(scale.of(estate::FULL_RESOURCES)))?,
             _ => runtime()?.block_on(load::run(scale))?,
         });
     }

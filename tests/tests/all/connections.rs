@@ -404,3 +404,46 @@ fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("1 <= K <= N"), "{}", bad.stderr);
 }
+
+#[test]
+fn two_connections_naming_one_account_are_told_so() {
+    let w = Work::new("connections-same-account");
+    let mut data = ScalewayData::empty("0000a0a0-0000-4000-8000-0000000000cc");
+    let project = data.add_project("default");
+    data.add_instances(&project, "fr-par-1", 2);
+    let sim = ScalewaySim::start(data);
+    // Slow enough that the second starts while the first holds the scope.
+    sim.set_latency(std::time::Duration::from_millis(300));
+    let mut config = String::new();
+    for name in ["one", "two"] {
+        let _ = write!(
+            config,
+            "[connections.{name}]\nplugin = \"scaleway\"\napi_url = \"{}\"\n\
+             organization_id = \"{}\"\nzones = [\"fr-par-1\"]\n\
+             [connections.{name}.secrets]\nsecret_key = {{ env = \"SCW_KEY\" }}\n",
+            sim.url(),
+            sim.organization_id()
+        );
+    }
+    let config = w.config(&config);
+    let ran = ig(
+        &w,
+        &["--config", &config, "sync", "--store", &w.store()],
+        &[("SCW_KEY", ScalewaySim::SECRET_KEY)],
+    );
+    assert_eq!(ran.code, 2, "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("is being synced by connection scaleway/one of this command")
+            || ran
+                .stdout
+                .contains("is being synced by connection scaleway/two of this command"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("both name the same account"),
+        "{}",
+        ran.stdout
+    );
+}
