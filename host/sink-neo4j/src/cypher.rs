@@ -93,6 +93,26 @@ pub(crate) fn property_index(l: &str, p: &str) -> Result<String, Error> {
     ))
 }
 
+/// The index cleanup and change counts filter on: `lastupdated`, with `id` after it.
+/// Alone, `lastupdated` has one value per run, so every node of a label sits under the
+/// same few keys; a server that keeps an index key's entries in a list (ArcadeDB) then
+/// pays for the whole list each time a resync moves a node to the new tag: 30,000 nodes
+/// resynced in 16.4 s with it, 1.3 s with `id` beside it (and 1.9 s with no index).
+/// Queries on `lastupdated` alone still use the index, as its first property.
+pub(crate) fn tag_index(l: &str) -> Result<String, Error> {
+    Ok(format!(
+        "CREATE INDEX `infragraph_{l}_lastupdated_id` IF NOT EXISTS FOR (n:{}) \
+         ON (n.`lastupdated`, n.`id`)",
+        label(l)?
+    ))
+}
+
+/// Drops the index on `lastupdated` alone that versions before [`tag_index`] created.
+pub(crate) fn drop_old_tag_index(l: &str) -> Result<String, Error> {
+    label(l)?;
+    Ok(format!("DROP INDEX `infragraph_{l}_lastupdated` IF EXISTS"))
+}
+
 /// Upserts a batch of nodes: `$rows` is a list of `{id, props}`. Every label goes into
 /// the MERGE pattern, rather than `SET n:Extra` afterwards: a server that keeps one type
 /// per label set (ArcadeDB) re-creates a node whose labels change, which a uniqueness
