@@ -254,18 +254,43 @@ fn demo() -> anyhow::Result<()> {
         .args(["run", "--quiet", "-p", "infragraph-tests", "--bin", "demo"]))
 }
 
-/// Every benchmark binary: the host's (`bench`: emit, load, store; takes names and
-/// `--quick`) and one per provider plugin.
-const BENCHES: &[&str] = &[
-    "bench",
-    "bench_scaleway",
-    "bench_spacelift",
-    "bench_critical",
-    "bench_azure",
+/// Every benchmark binary with the names it answers to: the host's (`bench`: emit, load,
+/// store, bolt, estate; takes `--quick`), one per provider plugin, and the connections benchmarks
+/// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`).
+const BENCHES: &[(&str, &[&str])] = &[
+    ("bench", &["store", "emit", "load", "bolt", "estate"]),
+    ("bench_scaleway", &["scaleway"]),
+    ("bench_spacelift", &["spacelift"]),
+    ("bench_critical", &["critical"]),
+    ("bench_azure", &["azure"]),
+    ("bench_connections", &["connections", "connections-azure"]),
 ];
 
+/// `cargo xtask bench [NAME...] [--quick] [--concurrency N]`: every benchmark, or those
+/// named (a binary runs when one of its names is given).
 fn bench(args: &[String]) -> anyhow::Result<()> {
     let root = root();
+    let mut names: Vec<&str> = Vec::new();
+    let mut quick = false;
+    let mut concurrency: Option<&str> = None;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--concurrency" => {
+                concurrency = Some(rest.next().context("--concurrency needs a number")?);
+            }
+            name if BENCHES.iter().any(|(_, n)| n.contains(&name)) => names.push(name),
+            other => bail!(
+                "unknown argument {other:?}; benchmarks: {}",
+                BENCHES
+                    .iter()
+                    .flat_map(|(_, n)| n.iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
     let built = build(&[])?;
     run(cargo().current_dir(&root).args([
         "build",
@@ -274,28 +299,23 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         "infragraph-tests",
         "--bins",
     ]))?;
+    // The connections benchmarks run the release `infragraph` built beside them.
+    let connections = BENCHES.iter().find(|(b, _)| *b == "bench_connections");
+    if names.is_empty() || connections.is_some_and(|(_, n)| names.iter().any(|x| n.contains(x))) {
+        run(cargo()
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "infragraph"]))?;
+    }
     // The Bolt benchmark writes to a real server, stopped when `server` drops; started
     // only when that benchmark is among those asked for (all are, by default).
-    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let server = if names.is_empty() || names.iter().any(|a| *a == "bolt" || *a == "estate") {
+    let server = if names.is_empty() || names.iter().any(|n| matches!(*n, "bolt" | "estate")) {
         Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
     } else {
         None
     };
-    // Names pick benchmarks: a provider's (`scaleway`) picks its binary, the others go to
-    // the host's `bench`; no name runs them all.
-    let provider = |name: &str| {
-        BENCHES
-            .iter()
-            .any(|b| b.strip_prefix("bench_") == Some(name))
-    };
-    let host_args: Vec<&String> = args.iter().filter(|a| !provider(a)).collect();
-    for bin in BENCHES {
-        let picked = match bin.strip_prefix("bench_") {
-            Some(p) => names.is_empty() || names.iter().any(|a| *a == p),
-            None => names.is_empty() || names.iter().any(|a| !provider(a)),
-        };
-        if !picked {
+    for (bin, own) in BENCHES {
+        let mine: Vec<&str> = names.iter().copied().filter(|n| own.contains(n)).collect();
+        if !names.is_empty() && mine.is_empty() {
             continue;
         }
         let mut cmd = cargo();
@@ -314,8 +334,14 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
                 "--bin",
                 bin,
             ]);
-        if *bin == "bench" {
-            cmd.arg("--").args(&host_args);
+        if matches!(*bin, "bench" | "bench_connections") {
+            cmd.arg("--").args(&mine);
+            if quick {
+                cmd.arg("--quick");
+            }
+        }
+        if let (&"bench_connections", Some(n)) = (bin, concurrency) {
+            cmd.args(["--concurrency", n]);
         }
         run(&mut cmd)?;
     }

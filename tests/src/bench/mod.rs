@@ -8,6 +8,8 @@
 //!   against plain rusqlite INSERTs of the same rows, and the peak RSS of the run.
 //! - [`bolt`] (issue 6): nodes and edges through the Neo4j sink into a Bolt server,
 //!   against hand-written `UNWIND` batches sent with neo4rs, and a batch-size sweep.
+//! - [`connections`] (issue 18): many accounts in one `infragraph sync` against one
+//!   account alone and against syncing them one after another (`bench_connections`).
 //! - [`estate`] (issue 21): relationships into a Bolt server at real degrees (a project
 //!   holding every resource), first sync and resync, against hand-written batches.
 //!
@@ -15,6 +17,7 @@
 //! asserted, since a busy machine would make an assertion flaky.
 
 pub mod bolt;
+pub mod connections;
 pub mod emit;
 pub mod estate;
 pub mod load;

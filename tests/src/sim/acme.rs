@@ -1,6 +1,7 @@
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::accounts::{Account, Accounts, Denied};
 use super::server::{RequestLog, Server};
 
 /// Everything the Acme Directory API serves for its one tenant.
@@ -120,13 +122,20 @@ impl AcmeData {
 /// [`AcmeSim::MAX_PER_PAGE`] as real APIs do; a page past the end is empty. Requests
 /// without `Authorization: Bearer` [`AcmeSim::TOKEN`] get 401, an unknown tenant or path
 /// 404, a bad page 400; errors are JSON `{"error": ..., "message": ...}`.
+///
+/// Many tenants ([`AcmeSim::start_many`]): each [`Account`] is a tenant with its own token
+/// (`id`); a token sees its own tenant only (another tenant's path answers 404, as for a
+/// tenant that does not exist). A refused account's token answers 401; a rate-limited
+/// tenant answers past its budget with 429 and `Retry-After`.
 pub struct AcmeSim {
     state: Arc<AcmeState>,
     server: Server,
 }
 
 struct AcmeState {
-    data: RwLock<AcmeData>,
+    tenants: Accounts<AcmeData>,
+    /// Added before every response.
+    latency: Mutex<Duration>,
     faults: Mutex<Fault>,
     requests: RequestLog,
 }
@@ -146,10 +155,17 @@ impl AcmeSim {
 
     const DEFAULT_PER_PAGE: usize = 20;
 
-    /// Serves `data` on a fresh loopback port.
+    /// Serves `data` on a fresh loopback port, to the token [`AcmeSim::TOKEN`].
     pub fn start(data: AcmeData) -> AcmeSim {
+        AcmeSim::start_many(vec![Account::new(data, AcmeSim::TOKEN, "")])
+    }
+
+    /// Serves each tenant of `tenants` to its own token (`Account::id`), on one port.
+    /// Single-tenant methods (`set_data`, `update`) act on the first.
+    pub fn start_many(tenants: Vec<Account<AcmeData>>) -> AcmeSim {
         let state = Arc::new(AcmeState {
-            data: RwLock::new(data),
+            tenants: Accounts::new(tenants),
+            latency: Mutex::new(Duration::ZERO),
             faults: Mutex::new(Fault::default()),
             requests: RequestLog::default(),
         });
@@ -181,22 +197,42 @@ impl AcmeSim {
 
     /// Serves `data` from the next request on.
     pub fn set_data(&self, data: AcmeData) {
+        *self.state.tenants.write(0) = data;
+    }
+
+    /// Changes the data of tenant `tenant` (its index in `start_many`) in place.
+    pub fn update_tenant(&self, tenant: usize, change: impl FnOnce(&mut AcmeData)) {
+        change(&mut self.state.tenants.write(tenant));
+    }
+
+    /// Sets (or with `None` lifts) the rate limit of tenant `tenant`'s token, in requests
+    /// per second.
+    pub fn set_rate_limit(&self, tenant: usize, per_second: Option<u32>) {
+        self.state.tenants.set_rate_limit(tenant, per_second);
+    }
+
+    /// Requests tenant `tenant`'s token made, throttled ones included.
+    pub fn requests_of(&self, tenant: usize) -> u64 {
+        self.state.tenants.requests(tenant)
+    }
+
+    /// Requests of tenant `tenant` answered 429 for its rate limit.
+    pub fn throttled_of(&self, tenant: usize) -> u64 {
+        self.state.tenants.throttled(tenant)
+    }
+
+    /// Delays every response by `latency`, as a distant API would.
+    pub fn set_latency(&self, latency: Duration) {
         *self
             .state
-            .data
-            .write()
-            .expect("no handler panics holding the lock") = data;
+            .latency
+            .lock()
+            .expect("no handler panics holding the lock") = latency;
     }
 
     /// Changes the served data in place, e.g. to drop one user between syncs.
     pub fn update(&self, change: impl FnOnce(&mut AcmeData)) {
-        change(
-            &mut self
-                .state
-                .data
-                .write()
-                .expect("no handler panics holding the lock"),
-        );
+        self.update_tenant(0, change);
     }
 
     /// Answers the next `n` requests, whatever they ask, with `status` and a JSON error;
@@ -223,8 +259,20 @@ impl AcmeSim {
     }
 }
 
-/// Counts and logs every request, then applies injected faults and the token check.
-async fn gate(State(state): State<Arc<AcmeState>>, request: Request, next: Next) -> Response {
+/// The tenant whose token a request carries, for the handlers.
+#[derive(Clone, Copy)]
+struct Tenant(usize);
+
+/// Counts and logs every request, waits the latency, then applies injected faults, the
+/// token check (which picks the tenant) and its rate limit.
+async fn gate(State(state): State<Arc<AcmeState>>, mut request: Request, next: Next) -> Response {
+    let latency = *state
+        .latency
+        .lock()
+        .expect("no handler panics holding the lock");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = {
         let mut fault = state
             .faults
@@ -239,19 +287,34 @@ async fn gate(State(state): State<Arc<AcmeState>>, request: Request, next: Next)
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error(status, "injected", "fault injected by the test");
     }
-    let expected = format!("Bearer {}", AcmeSim::TOKEN);
-    let authorized = request
+    let token = request
         .headers()
         .get(header::AUTHORIZATION)
-        .is_some_and(|v| v == &*expected);
-    if !authorized {
-        return error(
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match state.tenants.admit(token, None) {
+        Ok(tenant) => {
+            request.extensions_mut().insert(Tenant(tenant));
+            next.run(request).await
+        }
+        Err(Denied::Throttled(after)) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests for this token",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
+            response
+        }
+        Err(Denied::Unknown | Denied::Refused) => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or invalid API token",
-        );
+        ),
     }
-    next.run(request).await
 }
 
 #[derive(Deserialize)]
@@ -262,25 +325,21 @@ struct PageQuery {
 
 async fn users(
     State(state): State<Arc<AcmeState>>,
+    Extension(Tenant(account)): Extension<Tenant>,
     Path(tenant): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+    let data = state.tenants.read(account);
     page(&data, &tenant, &q, "users", &data.users)
 }
 
 async fn groups(
     State(state): State<Arc<AcmeState>>,
+    Extension(Tenant(account)): Extension<Tenant>,
     Path(tenant): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+    let data = state.tenants.read(account);
     page(&data, &tenant, &q, "groups", &data.groups)
 }
 
@@ -335,6 +394,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Account;
     use crate::sim::client::{Reply, get};
 
     fn auth() -> [(&'static str, String); 1] {
@@ -348,6 +408,50 @@ mod tests {
             AcmeData::TENANT
         );
         get(&url, &auth())
+    }
+
+    #[test]
+    fn many_tenants_see_their_own_data_refuse_and_throttle_apart() {
+        let (mut a, mut b) = (AcmeData::sample(5, 2), AcmeData::sample(7, 3));
+        a.tenant = "tenant-a".into();
+        b.tenant = "tenant-b".into();
+        let sim = AcmeSim::start_many(vec![
+            Account::new(a, "token-a", "").rate_limit(50),
+            Account::new(b, "token-b", "").rate_limit(3),
+            Account::new(AcmeData::sample(1, 1), "token-c", "").refused(),
+        ]);
+        let users = |tenant: &str, token: &str| {
+            get(
+                &format!("{}/v1/tenants/{tenant}/users", sim.url()),
+                &[("Authorization", format!("Bearer {token}"))],
+            )
+        };
+        assert_eq!(users("tenant-a", "token-a").json()["total_count"], 5);
+        assert_eq!(users("tenant-b", "token-b").json()["total_count"], 7);
+        assert_eq!(users("tenant-b", "token-a").status, 404);
+        assert_eq!(users(AcmeData::TENANT, "token-c").status, 401);
+        assert_eq!(users("tenant-a", "nope").status, 401);
+        let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            a_statuses.push(users("tenant-a", "token-a").status);
+            b_statuses.push(users("tenant-b", "token-b").status);
+        }
+        assert!(a_statuses.iter().all(|s| *s == 200), "{a_statuses:?}");
+        assert!(b_statuses.contains(&429), "{b_statuses:?}");
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let throttled = (0..20)
+            .map(|_| users("tenant-b", "token-b"))
+            .find(|r| r.status == 429)
+            .expect("the budget runs out");
+        assert_eq!(
+            (throttled.status, throttled.header("retry-after")),
+            (429, Some("1"))
+        );
+        assert_eq!(sim.throttled_of(0), 0);
+        assert!(sim.throttled_of(1) >= 3);
+        sim.set_latency(Duration::from_millis(1));
+        sim.set_rate_limit(1, None);
+        assert_eq!(users("tenant-b", "token-b").status, 200);
     }
 
     #[test]

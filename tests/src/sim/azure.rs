@@ -23,9 +23,18 @@
 //! (`InvalidAuthenticationTokenAudience`). Pages hold `$top` items (at most the
 //! simulator's page size). Faults: throttling (429 with `Retry-After`), tokens that expire
 //! after a number of requests, and subscriptions that answer 403.
+//!
+//! Many tenants ([`AzureSim::start_many`]): each [`Account`] is a tenant (its
+//! `AzureData::tenant_id`) with its own app registration (`id`: client id, `secret`:
+//! client secret). The token endpoint of `/{tenant}/` accepts that tenant's client only
+//! and issues tokens scoped to it; ARM and Graph answer a token with its tenant's data
+//! only. A refused account's secret answers 401 `invalid_client` (AADSTS7000222, an
+//! expired secret); a rate-limited tenant answers its ARM and Graph requests past its
+//! budget with 429 and `Retry-After`, as ARM's per-principal throttling does.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -33,6 +42,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::accounts::{Account, Accounts, Denied};
 use super::server::{RequestLog, Server};
 
 pub mod examples;
@@ -587,6 +597,55 @@ impl AzureData {
         }
         d
     }
+
+    /// The `n`th of many generated tenants (`n` < 65,536): [`AzureData::generate`] with
+    /// the tenant, subscription (hence every ARM) and principal ids made unique to `n`, so
+    /// that many tenants synced into one store never share a node.
+    pub fn generate_tenant(n: usize, subs: usize, resources: usize, users: usize) -> AzureData {
+        let n = u16::try_from(n).expect("at most 65,536 generated tenants");
+        let renames = [
+            (
+                "-0000-4000-8000-".to_owned(),
+                format!("-{n:04x}-4000-8000-"),
+            ),
+            ("\"u-".to_owned(), format!("\"u{n}-")),
+            ("\"g-".to_owned(), format!("\"g{n}-")),
+            ("\"p-vm-".to_owned(), format!("\"p{n}-vm-")),
+        ];
+        let text = |json: String| -> String {
+            renames
+                .iter()
+                .fold(json, |t, (from, to)| t.replace(from.as_str(), to))
+        };
+        let value = |v: &Value| -> Value {
+            serde_json::from_str(&text(v.to_string())).expect("a renamed value is JSON")
+        };
+        let list = |l: &[Value]| -> Vec<Value> { l.iter().map(value).collect() };
+        let key = |k: &str| -> String {
+            let quoted = text(format!("\"{k}\""));
+            quoted.trim_matches('"').to_owned()
+        };
+        let map = |m: &BTreeMap<String, Vec<Value>>| -> BTreeMap<String, Vec<Value>> {
+            m.iter().map(|(k, l)| (key(k), list(l))).collect()
+        };
+        let d = AzureData::generate(subs, resources, users);
+        AzureData {
+            tenant_id: key(&d.tenant_id),
+            organization: value(&d.organization),
+            subscriptions: list(&d.subscriptions),
+            resource_groups: map(&d.resource_groups),
+            resources: map(&d.resources),
+            role_definitions: map(&d.role_definitions),
+            role_assignments: map(&d.role_assignments),
+            children: map(&d.children),
+            users: list(&d.users),
+            groups: list(&d.groups),
+            service_principals: list(&d.service_principals),
+            admin_units: list(&d.admin_units),
+            members: map(&d.members),
+            unit_members: map(&d.unit_members),
+        }
+    }
 }
 
 /// A running Azure tenant; see the module docs.
@@ -596,7 +655,9 @@ pub struct AzureSim {
 }
 
 struct SimState {
-    data: RwLock<AzureData>,
+    tenants: Accounts<AzureData>,
+    /// Added before every response.
+    latency: Mutex<Duration>,
     auth: Mutex<Auth>,
     faults: Mutex<Faults>,
     /// Largest page served, whatever `$top` asks.
@@ -606,8 +667,8 @@ struct SimState {
 
 #[derive(Default)]
 struct Auth {
-    /// Token → (scope, requests it may still make).
-    tokens: HashMap<String, (&'static str, u64)>,
+    /// Token → (scope, requests it may still make, its tenant).
+    tokens: HashMap<String, (&'static str, u64, usize)>,
     budget: u64,
     /// `expires_in` of the tokens issued, seconds.
     lifetime: u64,
@@ -635,9 +696,22 @@ impl AzureSim {
     /// Its client secret.
     pub const CLIENT_SECRET: &'static str = "az~Sim.secret-4f9d2c7e81b0";
 
+    /// Serves the tenant `data` to [`AzureSim::CLIENT_ID`] and [`AzureSim::CLIENT_SECRET`].
     pub fn start(data: AzureData) -> AzureSim {
+        AzureSim::start_many(vec![Account::new(
+            data,
+            AzureSim::CLIENT_ID,
+            AzureSim::CLIENT_SECRET,
+        )])
+    }
+
+    /// Serves each tenant of `tenants` (its `data.tenant_id`) to its own client id
+    /// (`Account::id`) and secret, on one port. Single-tenant methods (`tenant_id`,
+    /// `update`) act on the first.
+    pub fn start_many(tenants: Vec<Account<AzureData>>) -> AzureSim {
         let state = Arc::new(SimState {
-            data: RwLock::new(data),
+            tenants: Accounts::new(tenants),
+            latency: Mutex::new(Duration::ZERO),
             auth: Mutex::new(Auth {
                 budget: u64::MAX,
                 lifetime: 3599,
@@ -663,7 +737,40 @@ impl AzureSim {
     }
 
     pub fn tenant_id(&self) -> String {
-        self.state.data.read().expect("lock").tenant_id.clone()
+        self.state.tenants.read(0).tenant_id.clone()
+    }
+
+    /// The tenant id of every tenant served, in `start_many`'s order.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        (0..self.state.tenants.len())
+            .map(|i| self.state.tenants.read(i).tenant_id.clone())
+            .collect()
+    }
+
+    /// Changes the data of tenant `tenant` (its index in `start_many`) in place.
+    pub fn update_tenant(&self, tenant: usize, change: impl FnOnce(&mut AzureData)) {
+        change(&mut self.state.tenants.write(tenant));
+    }
+
+    /// Sets (or with `None` lifts) the ARM and Graph rate limit of tenant `tenant`, in
+    /// requests per second.
+    pub fn set_rate_limit(&self, tenant: usize, per_second: Option<u32>) {
+        self.state.tenants.set_rate_limit(tenant, per_second);
+    }
+
+    /// ARM and Graph requests tenant `tenant`'s tokens made, throttled ones included.
+    pub fn requests_of(&self, tenant: usize) -> u64 {
+        self.state.tenants.requests(tenant)
+    }
+
+    /// Requests of tenant `tenant` answered 429 for its rate limit.
+    pub fn throttled_of(&self, tenant: usize) -> u64 {
+        self.state.tenants.throttled(tenant)
+    }
+
+    /// Delays every response by `latency`, as a distant API would.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().expect("lock") = latency;
     }
 
     /// Serves at most `n` items per page (and fewer when `$top` asks).
@@ -743,7 +850,7 @@ impl AzureSim {
     }
 
     pub fn update(&self, change: impl FnOnce(&mut AzureData)) {
-        change(&mut self.state.data.write().expect("lock"));
+        self.update_tenant(0, change);
     }
 }
 
@@ -784,6 +891,10 @@ async fn handle(
     body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let latency = *state.latency.lock().expect("lock");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     if method == Method::POST && path.ends_with("/oauth2/v2.0/token") {
         return token(&state, &path, &body);
     }
@@ -811,14 +922,14 @@ async fn handle(
             return r;
         }
     }
-    {
+    let tenant = {
         let want = if graph { GRAPH_SCOPE } else { ARM_SCOPE };
         let mut auth = state.auth.lock().expect("lock");
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let Some((scope, left)) = bearer.and_then(|t| auth.tokens.get(t).copied()) else {
+        let Some((scope, left, tenant)) = bearer.and_then(|t| auth.tokens.get(t).copied()) else {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
@@ -844,6 +955,19 @@ async fn handle(
         if let Some(t) = bearer.and_then(|t| auth.tokens.get_mut(t)) {
             t.1 -= 1;
         }
+        tenant
+    };
+    if let Err(Denied::Throttled(after)) = state.tenants.spend(tenant) {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "the tenant's request budget is spent",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            after.to_string().parse().expect("a number"),
+        );
+        return r;
     }
     let params = query_map(query.as_deref());
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -887,7 +1011,7 @@ async fn handle(
             }
         }
     }
-    let data = state.data.read().expect("lock");
+    let data = state.tenants.read(tenant);
     let items: Vec<Value> = if graph {
         match parts.as_slice() {
             ["v1.0", "organization"] => vec![data.organization.clone()],
@@ -1031,16 +1155,19 @@ fn find(map: &BTreeMap<String, Vec<Value>>, key: &str) -> Option<Vec<Value>> {
 }
 
 fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
-    let tenant = state.data.read().expect("lock").tenant_id.clone();
     let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if path.trim_start_matches('/').split('/').next() != Some(tenant.as_str()) {
+    let asked = path.trim_start_matches('/').split('/').next();
+    let tenants = &state.tenants;
+    let Some(tenant) =
+        (0..tenants.len()).find(|i| Some(tenants.read(*i).tenant_id.as_str()) == asked)
+    else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "AADSTS90002: tenant not found",
         );
-    }
+    };
     if field("grant_type") != Some("client_credentials") {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -1049,14 +1176,23 @@ fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
         );
     }
     let mut auth = state.auth.lock().expect("lock");
-    if field("client_id") != Some(AzureSim::CLIENT_ID)
-        || field("client_secret") != Some(AzureSim::CLIENT_SECRET)
+    let slot = tenants.slot(tenant);
+    if field("client_id") != Some(slot.id.as_str())
+        || field("client_secret") != Some(slot.secret.as_str())
     {
         auth.rejected_secrets += 1;
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "AADSTS7000215: invalid client secret",
+        );
+    }
+    if slot.refused {
+        auth.rejected_secrets += 1;
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000222: the provided client secret keys are expired",
         );
     }
     let scope = match field("scope") {
@@ -1077,7 +1213,7 @@ fn token(state: &SimState, path: &str, body: &[u8]) -> Response {
         auth.issued
     );
     let (budget, lifetime) = (auth.budget, auth.lifetime);
-    auth.tokens.insert(value.clone(), (scope, budget));
+    auth.tokens.insert(value.clone(), (scope, budget, tenant));
     axum::Json(json!({"token_type": "Bearer", "expires_in": lifetime,
                       "ext_expires_in": lifetime, "access_token": value}))
     .into_response()
@@ -1104,5 +1240,110 @@ mod tests {
         assert_eq!(d.users.len(), 45);
         assert_eq!(d.groups.len(), 2);
         assert!(d.members["g-0"].iter().any(|m| m["id"] == "g-1"));
+    }
+
+    use crate::sim::Account;
+    use crate::sim::client::{Reply, get, request};
+
+    fn token(sim: &AzureSim, tenant: &str, id: &str, secret: &str, scope: &str) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", id)
+            .append_pair("client_secret", secret)
+            .append_pair("scope", scope)
+            .finish();
+        request(
+            "POST",
+            &format!("{}/{tenant}/oauth2/v2.0/token", sim.url()),
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_owned(),
+            )],
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn many_tenants_see_their_own_data_refuse_and_throttle_apart() {
+        let (a, b) = (
+            AzureData::generate_tenant(1, 2, 10, 5),
+            AzureData::generate_tenant(2, 2, 10, 5),
+        );
+        assert_ne!(a.tenant_id, b.tenant_id);
+        assert!(a.members.keys().all(|g| !b.members.contains_key(g)));
+        let refused = AzureData::generate_tenant(3, 1, 5, 1);
+        let sim = AzureSim::start_many(vec![
+            Account::new(a.clone(), "client-a", "secret-a").rate_limit(50),
+            Account::new(b.clone(), "client-b", "secret-b").rate_limit(3),
+            Account::new(refused.clone(), "client-c", "secret-c").refused(),
+        ]);
+        assert_eq!(
+            sim.tenant_ids(),
+            [
+                a.tenant_id.clone(),
+                b.tenant_id.clone(),
+                refused.tenant_id.clone()
+            ]
+        );
+        // A tenant's token endpoint knows its own client only.
+        assert_eq!(
+            token(&sim, &a.tenant_id, "client-b", "secret-b", ARM_SCOPE).status,
+            401
+        );
+        let denied = token(&sim, &refused.tenant_id, "client-c", "secret-c", ARM_SCOPE);
+        assert_eq!(
+            (denied.status, denied.json()["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+        let bearer = |tenant: &str, id: &str, secret: &str, scope: &str| {
+            let t = token(&sim, tenant, id, secret, scope);
+            assert_eq!(t.status, 200);
+            [(
+                "Authorization",
+                format!("Bearer {}", t.json()["access_token"].as_str().unwrap()),
+            )]
+        };
+        let arm_a = bearer(&a.tenant_id, "client-a", "secret-a", ARM_SCOPE);
+        let arm_b = bearer(&b.tenant_id, "client-b", "secret-b", ARM_SCOPE);
+        let graph_b = bearer(&b.tenant_id, "client-b", "secret-b", GRAPH_SCOPE);
+        let subs = |auth: &[(&str, String)]| -> Vec<String> {
+            get(
+                &format!("{}/subscriptions?api-version=2022-12-01", sim.url()),
+                auth,
+            )
+            .json()["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["tenantId"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(subs(&arm_a), [a.tenant_id.as_str(), &a.tenant_id]);
+        assert_eq!(subs(&arm_b), [b.tenant_id.as_str(), &b.tenant_id]);
+        let users = get(&format!("{}/v1.0/users", sim.url()), &graph_b).json();
+        assert_eq!(users["value"][0]["id"], "u2-0");
+        // The same burst from both: b's budget of 3 a second runs out, a's of 50 does not.
+        let url = format!("{}/subscriptions?api-version=2022-12-01", sim.url());
+        let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            a_statuses.push(get(&url, &arm_a).status);
+            b_statuses.push(get(&url, &arm_b).status);
+        }
+        assert!(a_statuses.iter().all(|s| *s == 200), "{a_statuses:?}");
+        assert!(b_statuses.contains(&429), "{b_statuses:?}");
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let throttled = (0..20)
+            .map(|_| get(&url, &arm_b))
+            .find(|r| r.status == 429)
+            .expect("the budget runs out");
+        assert_eq!(
+            (throttled.status, throttled.header("retry-after")),
+            (429, Some("1"))
+        );
+        assert_eq!(sim.throttled_of(0), 0);
+        assert!(sim.throttled_of(1) >= 3);
+        sim.set_latency(Duration::from_millis(1));
+        sim.set_rate_limit(1, None);
+        assert_eq!(get(&url, &arm_b).status, 200);
     }
 }

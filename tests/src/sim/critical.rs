@@ -13,13 +13,20 @@
 //! and answers each with a native implementation of what it asks; any other query is
 //! refused with an AQL syntax error and counted, so the plugin and the simulator cannot
 //! drift apart silently.
+//!
+//! Many databases ([`CriticalSim::start_many`]): each a name and an [`Account`] whose
+//! user (`id`) and password (`secret`) may read that database only, as an ArangoDB user
+//! with rights on one database. Basic auth or a JWT of another database's user answers
+//! 401; a refused account's user answers 401 `Wrong credentials` at `/_open/auth` and
+//! 401 on its database; a rate-limited database answers past its budget with 429 and
+//! `Retry-After` (as a rate-limiting proxy in front of ArangoDB would).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +36,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
+use super::accounts::{Account, Accounts, Denied};
 use super::server::{RequestLog, Server};
 
 /// The collections Critical creates.
@@ -540,6 +548,8 @@ impl CriticalData {
 
 /// A cursor's remaining rows.
 struct Cursor {
+    /// The database it reads.
+    db: usize,
     rows: Vec<String>,
     next: usize,
     batch_size: usize,
@@ -556,10 +566,13 @@ struct Faults {
 }
 
 struct SimState {
-    data: RwLock<CriticalData>,
-    database: String,
-    users: HashMap<String, String>,
-    tokens: Mutex<HashMap<String, String>>,
+    dbs: Accounts<CriticalData>,
+    /// The name of each database of `dbs`.
+    names: Vec<String>,
+    /// Added before every response.
+    latency: Mutex<Duration>,
+    /// Each JWT issued, and the database its user may read.
+    tokens: Mutex<HashMap<String, usize>>,
     cursors: Mutex<HashMap<String, Cursor>>,
     next_id: AtomicU64,
     faults: Mutex<Faults>,
@@ -582,15 +595,23 @@ impl CriticalSim {
     /// Its password.
     pub const PASSWORD: &'static str = "arango-Sim-pw-3141";
 
-    /// Serves `data` as database [`CriticalSim::DATABASE`].
+    /// Serves `data` as database [`CriticalSim::DATABASE`] to [`CriticalSim::USER`].
     pub fn start(data: CriticalData) -> CriticalSim {
+        CriticalSim::start_many(vec![(
+            CriticalSim::DATABASE.to_owned(),
+            Account::new(data, CriticalSim::USER, CriticalSim::PASSWORD),
+        )])
+    }
+
+    /// Serves each database of `dbs` (its name, and the account of the user who may read
+    /// it: `id` the user, `secret` the password), on one port. Single-database methods
+    /// (`update`) act on the first.
+    pub fn start_many(dbs: Vec<(String, Account<CriticalData>)>) -> CriticalSim {
+        let (names, accounts): (Vec<String>, Vec<Account<CriticalData>>) = dbs.into_iter().unzip();
         let state = Arc::new(SimState {
-            data: RwLock::new(data),
-            database: CriticalSim::DATABASE.to_owned(),
-            users: HashMap::from([(
-                CriticalSim::USER.to_owned(),
-                CriticalSim::PASSWORD.to_owned(),
-            )]),
+            dbs: Accounts::new(accounts),
+            names,
+            latency: Mutex::new(Duration::ZERO),
             tokens: Mutex::default(),
             cursors: Mutex::default(),
             next_id: AtomicU64::new(1000),
@@ -631,13 +652,37 @@ impl CriticalSim {
 
     /// Changes the served data in place.
     pub fn update(&self, change: impl FnOnce(&mut CriticalData)) {
-        change(
-            &mut self
-                .state
-                .data
-                .write()
-                .expect("no handler panics holding the lock"),
-        );
+        self.update_db(0, change);
+    }
+
+    /// Changes the data of database `db` (its index in `start_many`) in place.
+    pub fn update_db(&self, db: usize, change: impl FnOnce(&mut CriticalData)) {
+        change(&mut self.state.dbs.write(db));
+    }
+
+    /// Sets (or with `None` lifts) the rate limit of database `db`, in requests per
+    /// second.
+    pub fn set_rate_limit(&self, db: usize, per_second: Option<u32>) {
+        self.state.dbs.set_rate_limit(db, per_second);
+    }
+
+    /// Authenticated requests to database `db`, throttled ones included.
+    pub fn requests_of(&self, db: usize) -> u64 {
+        self.state.dbs.requests(db)
+    }
+
+    /// Requests to database `db` answered 429 for its rate limit.
+    pub fn throttled_of(&self, db: usize) -> u64 {
+        self.state.dbs.throttled(db)
+    }
+
+    /// Delays every response by `latency`, as a distant server would.
+    pub fn set_latency(&self, latency: Duration) {
+        *self
+            .state
+            .latency
+            .lock()
+            .expect("no handler panics holding the lock") = latency;
     }
 
     /// Caps the ttl of cursors created from now on: `Duration::ZERO` makes every cursor
@@ -714,40 +759,77 @@ fn arango_error(status: StatusCode, num: u32, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// HTTP Basic or a JWT this simulator issued, else 401 as ArangoDB answers it.
-async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    if authorized(&state, request.headers()) {
-        next.run(request).await
-    } else {
-        arango_error(
+/// The database a request names (`/_db/<name>/...`), for the handlers.
+#[derive(Clone, Copy)]
+struct Db(usize);
+
+/// Waits the latency; then HTTP Basic or a JWT this simulator issued, of a user of the
+/// database the path names, else 401 as ArangoDB answers it; then that database's rate
+/// limit. A database that does not exist answers 404 (error 1228) to a user of any.
+async fn gate(State(state): State<Arc<SimState>>, mut request: Request, next: Next) -> Response {
+    let latency = *state
+        .latency
+        .lock()
+        .expect("no handler panics holding the lock");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let name = request
+        .uri()
+        .path()
+        .strip_prefix("/_db/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let db = state.names.iter().position(|n| n == name);
+    let Some(user_of) = authorized(&state, request.headers()) else {
+        return arango_error(
             StatusCode::UNAUTHORIZED,
             401,
             "not authorized to execute this request",
-        )
+        );
+    };
+    let Some(db) = db else {
+        return arango_error(StatusCode::NOT_FOUND, 1228, "database not found");
+    };
+    if user_of != db {
+        return arango_error(
+            StatusCode::UNAUTHORIZED,
+            401,
+            "not authorized to execute this request",
+        );
     }
+    if let Err(Denied::Throttled(after)) = state.dbs.spend(db) {
+        let mut r = arango_error(StatusCode::TOO_MANY_REQUESTS, 429, "too many requests");
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            after.to_string().parse().expect("a number"),
+        );
+        return r;
+    }
+    request.extensions_mut().insert(Db(db));
+    next.run(request).await
 }
 
-fn authorized(state: &SimState, headers: &HeaderMap) -> bool {
-    let Some(auth) = headers
+/// The database whose user authenticates the request (HTTP Basic with a user of an
+/// account not refused, or a live JWT), if any.
+fn authorized(state: &SimState, headers: &HeaderMap) -> Option<usize> {
+    let auth = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
+        .and_then(|v| v.to_str().ok())?;
     let (scheme, value) = auth.split_once(' ').unwrap_or((auth, ""));
     match scheme.to_ascii_lowercase().as_str() {
-        "basic" => state
-            .users
-            .iter()
-            .any(|(u, p)| BASE64.encode(format!("{u}:{p}")) == value.trim()),
+        "basic" => {
+            let decoded = BASE64.decode(value.trim()).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (user, password) = decoded.split_once(':')?;
+            state.dbs.find(user, Some(password)).ok()
+        }
         "bearer" => {
             let mut tokens = state
                 .tokens
                 .lock()
                 .expect("no handler panics holding the lock");
-            if !tokens.contains_key(value.trim()) {
-                return false;
-            }
+            let db = *tokens.get(value.trim())?;
             let mut faults = state
                 .faults
                 .lock()
@@ -756,26 +838,29 @@ fn authorized(state: &SimState, headers: &HeaderMap) -> bool {
                 Some(0) => {
                     faults.jwt_budget = None;
                     tokens.clear();
-                    false
+                    None
                 }
                 Some(n) => {
                     faults.jwt_budget = Some(n - 1);
-                    true
+                    Some(db)
                 }
-                None => true,
+                None => Some(db),
             }
         }
-        _ => false,
+        _ => None,
     }
 }
 
 async fn sign_in(State(state): State<Arc<SimState>>, body: String) -> Response {
     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let (user, password) = (v["username"].as_str(), v["password"].as_str());
-    let ok = matches!((user, password), (Some(u), Some(p)) if state.users.get(u).is_some_and(|q| q == p));
-    if !ok {
+    let db = match (user, password) {
+        (Some(u), Some(p)) => state.dbs.find(u, Some(p)).ok(),
+        _ => None,
+    };
+    let Some(db) = db else {
         return arango_error(StatusCode::UNAUTHORIZED, 401, "Wrong credentials");
-    }
+    };
     let n = state.next_id.fetch_add(1, Ordering::SeqCst);
     let jwt = format!(
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.sim{n:x}.{:016x}",
@@ -785,18 +870,15 @@ async fn sign_in(State(state): State<Arc<SimState>>, body: String) -> Response {
         .tokens
         .lock()
         .expect("no handler panics holding the lock")
-        .insert(jwt.clone(), user.unwrap_or_default().to_owned());
+        .insert(jwt.clone(), db);
     (StatusCode::OK, Json(json!({ "jwt": jwt }))).into_response()
 }
 
 async fn create(
     State(state): State<Arc<SimState>>,
-    Path(db): Path<String>,
+    Extension(Db(db)): Extension<Db>,
     body: String,
 ) -> Response {
-    if db != state.database {
-        return arango_error(StatusCode::NOT_FOUND, 1228, "database not found");
-    }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return arango_error(StatusCode::BAD_REQUEST, 600, "VPack error: invalid JSON");
     };
@@ -817,10 +899,7 @@ async fn create(
     let ttl = Duration::from_secs(body["ttl"].as_u64().unwrap_or(30));
     let bind = body["bindVars"].as_object().cloned().unwrap_or_default();
     let rows = {
-        let data = state
-            .data
-            .read()
-            .expect("no handler panics holding the lock");
+        let data = state.dbs.read(db);
         run_query(&data, query, &bind)
     };
     let rows = match rows {
@@ -848,6 +927,7 @@ async fn create(
         None => ttl,
     };
     let cursor = Cursor {
+        db,
         rows,
         next: 0,
         batch_size,
@@ -888,24 +968,25 @@ fn batch(state: &SimState, id: String, mut cursor: Cursor, status: StatusCode) -
         .into_response()
 }
 
-/// Removes and returns cursor `id` if it has not expired.
-fn take_cursor(state: &SimState, id: &str) -> Option<Cursor> {
+/// Removes and returns cursor `id` of database `db` if it has not expired.
+fn take_cursor(state: &SimState, db: usize, id: &str) -> Option<Cursor> {
     let mut cursors = state
         .cursors
         .lock()
         .expect("no handler panics holding the lock");
+    if cursors.get(id)?.db != db {
+        return None;
+    }
     let cursor = cursors.remove(id)?;
     (cursor.touched.elapsed() < cursor.ttl).then_some(cursor)
 }
 
 async fn next_batch(
     State(state): State<Arc<SimState>>,
-    Path((db, id)): Path<(String, String)>,
+    Extension(Db(db)): Extension<Db>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    if db != state.database {
-        return arango_error(StatusCode::NOT_FOUND, 1228, "database not found");
-    }
-    match take_cursor(&state, &id) {
+    match take_cursor(&state, db, &id) {
         Some(cursor) => batch(&state, id, cursor, StatusCode::OK),
         None => arango_error(StatusCode::NOT_FOUND, 1600, "cursor not found"),
     }
@@ -913,12 +994,10 @@ async fn next_batch(
 
 async fn delete_cursor(
     State(state): State<Arc<SimState>>,
-    Path((db, id)): Path<(String, String)>,
+    Extension(Db(db)): Extension<Db>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    if db != state.database {
-        return arango_error(StatusCode::NOT_FOUND, 1228, "database not found");
-    }
-    match take_cursor(&state, &id) {
+    match take_cursor(&state, db, &id) {
         Some(_) => {
             state.deleted_cursors.fetch_add(1, Ordering::SeqCst);
             let body = json!({"id": id, "error": false, "code": 202});
@@ -1178,6 +1257,7 @@ fn run_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Account;
     use crate::sim::client::{Reply, request};
 
     fn post(url: &str, headers: &[(&str, String)], body: String) -> Reply {
@@ -1202,6 +1282,81 @@ mod tests {
     }
 
     const MEMBERSHIPS: &str = "FOR m IN memberships RETURN [m._from, m._to]";
+
+    #[test]
+    fn many_databases_see_their_own_data_refuse_and_throttle_apart() {
+        let (a, b) = (CriticalData::sample(), CriticalData::generate(30, 5, 3, 2));
+        let sim = CriticalSim::start_many(vec![
+            (
+                "db_a".into(),
+                Account::new(a.clone(), "user-a", "pw-a").rate_limit(50),
+            ),
+            (
+                "db_b".into(),
+                Account::new(b.clone(), "user-b", "pw-b").rate_limit(3),
+            ),
+            ("db_c".into(), Account::new(a, "user-c", "pw-c").refused()),
+        ]);
+        let basic = |user: &str, pw: &str| {
+            let token = BASE64.encode(format!("{user}:{pw}"));
+            [("Authorization", format!("Basic {token}"))]
+        };
+        let query = |db: &str, auth: &[(&str, String)]| {
+            post(
+                &format!("{}/_db/{db}/_api/cursor", sim.url()),
+                auth,
+                json!({"query": MEMBERSHIPS, "batchSize": 10000}).to_string(),
+            )
+        };
+        let rows = |r: Reply| r.json()["result"].as_array().unwrap().len();
+        let in_a = query("db_a", &basic("user-a", "pw-a"));
+        let in_b = query("db_b", &basic("user-b", "pw-b"));
+        assert_eq!(rows(in_a), CriticalData::sample().count("memberships"));
+        assert_eq!(rows(in_b), b.count("memberships"));
+        assert_eq!(query("db_b", &basic("user-a", "pw-a")).status, 401);
+        assert_eq!(query("db_c", &basic("user-c", "pw-c")).status, 401);
+        assert_eq!(query("db_a", &basic("user-a", "pw-b")).status, 401);
+        assert_eq!(
+            query("db_z", &basic("user-a", "pw-a")).json()["errorNum"],
+            1228
+        );
+        let sign_in = |user: &str, pw: &str| {
+            post(
+                &format!("{}/_open/auth", sim.url()),
+                &[],
+                json!({"username": user, "password": pw}).to_string(),
+            )
+        };
+        assert_eq!(sign_in("user-c", "pw-c").status, 401);
+        let jwt = sign_in("user-b", "pw-b").json()["jwt"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bearer = [("Authorization", format!("bearer {jwt}"))];
+        assert_eq!(query("db_a", &bearer).status, 401);
+        // The same burst from both: b's budget of 3 a second runs out, a's of 50 does not.
+        let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            a_statuses.push(query("db_a", &basic("user-a", "pw-a")).status);
+            b_statuses.push(query("db_b", &bearer).status);
+        }
+        assert!(a_statuses.iter().all(|s| *s == 201), "{a_statuses:?}");
+        assert!(b_statuses.contains(&429), "{b_statuses:?}");
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let throttled = (0..20)
+            .map(|_| query("db_b", &bearer))
+            .find(|r| r.status == 429)
+            .expect("the budget runs out");
+        assert_eq!(
+            (throttled.status, throttled.header("retry-after")),
+            (429, Some("1"))
+        );
+        assert_eq!(sim.throttled_of(0), 0);
+        assert!(sim.throttled_of(1) >= 3);
+        sim.set_latency(Duration::from_millis(1));
+        sim.set_rate_limit(1, None);
+        assert_eq!(query("db_b", &bearer).status, 201);
+    }
 
     #[test]
     fn cursors_page_and_expire() {

@@ -23,9 +23,15 @@
 //! - [`EchoSim`]: generic endpoints for the sandbox tests (echoed headers, redirects, a
 //!   slow answer, large bodies, any status).
 //!
+//! Every provider simulator serves many accounts at once (issue 18): `start_many` takes
+//! one [`Account`] per organization, tenant, account or database, each with its own
+//! credentials, data, optional rate limit (429 with `Retry-After` past it, for that
+//! account only) and possibly credentials it refuses; `start` serves one, as before.
+//!
 //! Each counts the requests it received; dropping one stops it at once, even with
 //! requests in flight.
 
+mod accounts;
 mod acme;
 mod azure;
 mod critical;
@@ -39,6 +45,7 @@ mod spacelift;
 #[cfg(test)]
 mod client;
 
+pub use accounts::Account;
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
 pub use azure::{
     AzureData, AzureSim, abstracted_hash, examples as azure_examples, sample as azure_sample,

@@ -1,8 +1,8 @@
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::accounts::{Account, Accounts, Denied};
 use super::server::{RequestLog, Server};
 
 /// Every zone Scaleway lists Instance and Block resources in, as the Go SDK has them
@@ -276,6 +277,32 @@ impl ScalewayData {
     }
 
     /// Nodes a complete sync of this data writes: every item plus the Organization.
+    /// The `n`th of many generated Organizations (`n` < 65,536): [`ScalewayData::generate`]
+    /// with every id, the Organization's included, and every API key's access key made
+    /// unique to `n`, so that many Organizations synced into one store never share a node.
+    pub fn generate_org(n: usize, projects: usize, instances_per_project: usize) -> ScalewayData {
+        let mut data = ScalewayData::generate(projects, instances_per_project);
+        let n = u16::try_from(n).expect("at most 65,536 generated Organizations");
+        let (from_id, to_id) = ("-0000-4000-8000-", format!("-{n:04x}-4000-8000-"));
+        let (from_key, to_key) = ("\"SCW", format!("\"SCW{n:04X}"));
+        let organization = data.organization_id.replace(from_id, &to_id);
+        let rewrite = |items: &mut Vec<Item>| {
+            for item in items.iter_mut() {
+                let json = item
+                    .json
+                    .replace(from_id, &to_id)
+                    .replace(from_key, &to_key);
+                let v: Value = serde_json::from_str(&json).expect("items hold valid JSON");
+                *item = Item::new(&v, &organization);
+            }
+        };
+        for list in data.lists_mut() {
+            rewrite(list);
+        }
+        data.organization_id = organization;
+        data
+    }
+
     pub fn resource_count(&self) -> usize {
         1 + self.lists().iter().map(|l| l.len()).sum::<usize>()
     }
@@ -559,13 +586,21 @@ enum Endpoint {
 /// answers 400 as Scaleway does for an invalid argument. Lists are filtered by
 /// `organization_id`/`project_id` (Instance: `organization`/`project`) when given.
 /// A request without `X-Auth-Token: `[`ScalewaySim::SECRET_KEY`] answers 401.
+///
+/// Many Organizations ([`ScalewaySim::start_many`]): each [`Account`] is an Organization
+/// with its own secret key (`id`; `secret` unused) and its own data. A key belongs to one
+/// Organization, as at Scaleway, so a request sees the data of its key's Organization
+/// only; an unknown key, or the key of a refused account, answers 401
+/// `denied_authentication`. An account with a rate limit answers 429 with `Retry-After`
+/// (`too_many_requests`, as Scaleway's quota errors) once its key spends its budget,
+/// without touching another key's.
 pub struct ScalewaySim {
     state: Arc<SimState>,
     server: Server,
 }
 
 struct SimState {
-    data: RwLock<ScalewayData>,
+    orgs: Accounts<ScalewayData>,
     faults: Mutex<Faults>,
     requests: RequestLog,
 }
@@ -590,10 +625,16 @@ impl ScalewaySim {
     /// The most items a page holds in both conventions.
     pub const MAX_PAGE_SIZE: usize = 100;
 
-    /// Serves `data` on a fresh loopback port.
+    /// Serves `data` on a fresh loopback port, to the key [`ScalewaySim::SECRET_KEY`].
     pub fn start(data: ScalewayData) -> ScalewaySim {
+        ScalewaySim::start_many(vec![Account::new(data, ScalewaySim::SECRET_KEY, "")])
+    }
+
+    /// Serves each Organization of `orgs` to its own key (`Account::id`), on one port.
+    /// Single-account methods (`update`, `set_data`, `organization_id`) act on the first.
+    pub fn start_many(orgs: Vec<Account<ScalewayData>>) -> ScalewaySim {
         let state = Arc::new(SimState {
-            data: RwLock::new(data),
+            orgs: Accounts::new(orgs),
             faults: Mutex::new(Faults::default()),
             requests: RequestLog::default(),
         });
@@ -626,10 +667,33 @@ impl ScalewaySim {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ScalewayData> {
-        self.state
-            .data
-            .read()
-            .expect("no handler panics holding the lock")
+        self.state.orgs.read(0)
+    }
+
+    /// How many Organizations it serves.
+    pub fn organizations(&self) -> usize {
+        self.state.orgs.len()
+    }
+
+    /// Changes the data of Organization `org` (its index in `start_many`) in place.
+    pub fn update_org(&self, org: usize, change: impl FnOnce(&mut ScalewayData)) {
+        change(&mut self.state.orgs.write(org));
+    }
+
+    /// Sets (or with `None` lifts) the rate limit of Organization `org`'s key, in
+    /// requests per second.
+    pub fn set_rate_limit(&self, org: usize, per_second: Option<u32>) {
+        self.state.orgs.set_rate_limit(org, per_second);
+    }
+
+    /// Requests that Organization `org`'s valid key made, throttled ones included.
+    pub fn requests_of(&self, org: usize) -> u64 {
+        self.state.orgs.requests(org)
+    }
+
+    /// Requests of Organization `org` answered 429 for its rate limit.
+    pub fn throttled_of(&self, org: usize) -> u64 {
+        self.state.orgs.throttled(org)
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
@@ -641,22 +705,12 @@ impl ScalewaySim {
 
     /// Serves `data` from the next request on.
     pub fn set_data(&self, data: ScalewayData) {
-        *self
-            .state
-            .data
-            .write()
-            .expect("no handler panics holding the lock") = data;
+        *self.state.orgs.write(0) = data;
     }
 
     /// Changes the served data in place, e.g. to delete a server between syncs.
     pub fn update(&self, change: impl FnOnce(&mut ScalewayData)) {
-        change(
-            &mut self
-                .state
-                .data
-                .write()
-                .expect("no handler panics holding the lock"),
-        );
+        self.update_org(0, change);
     }
 
     /// Answers the next `n` requests with 429 and `Retry-After: retry_after` seconds.
@@ -713,9 +767,13 @@ impl ScalewaySim {
     }
 }
 
+/// The Organization whose key a request carries, for the handlers.
+#[derive(Clone, Copy)]
+struct Org(usize);
+
 /// Counts and logs every request, waits the latency, then applies injected faults, the
-/// token check and zone faults, in that order.
-async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+/// key check (which picks the Organization), its rate limit and zone faults, in that order.
+async fn gate(State(state): State<Arc<SimState>>, mut request: Request, next: Next) -> Response {
     let (latency, fault, zone_fault) = {
         let mut faults = state
             .faults
@@ -745,16 +803,33 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
         }
         return response;
     }
-    let authorized = request
+    let key = request
         .headers()
         .get("x-auth-token")
-        .is_some_and(|v| v == ScalewaySim::SECRET_KEY);
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "denied_authentication",
-            "authentication is denied",
-        );
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match state.orgs.admit(key, None) {
+        Ok(org) => {
+            request.extensions_mut().insert(Org(org));
+        }
+        Err(Denied::Throttled(after)) => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "rate limit exceeded for this key",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
+            return response;
+        }
+        Err(Denied::Unknown | Denied::Refused) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "denied_authentication",
+                "authentication is denied",
+            );
+        }
     }
     if let Some(status) = zone_fault {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
@@ -765,23 +840,22 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
 
 type Params = Query<HashMap<String, String>>;
 
-async fn projects(State(state): State<Arc<SimState>>, Query(q): Params) -> Response {
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+async fn projects(
+    State(state): State<Arc<SimState>>,
+    Extension(Org(org)): Extension<Org>,
+    Query(q): Params,
+) -> Response {
+    let data = state.orgs.read(org);
     list(&data.projects, Endpoint::Paged("projects"), None, &q)
 }
 
 async fn iam(
     State(state): State<Arc<SimState>>,
+    Extension(Org(org)): Extension<Org>,
     Path(what): Path<String>,
     Query(q): Params,
 ) -> Response {
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+    let data = state.orgs.read(org);
     let (items, key) = match what.as_str() {
         "users" => (&data.users, "users"),
         "groups" => (&data.groups, "groups"),
@@ -794,16 +868,14 @@ async fn iam(
 
 async fn instance(
     State(state): State<Arc<SimState>>,
+    Extension(Org(org)): Extension<Org>,
     Path((zone, what)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
     if let Some(unknown) = unknown_zone(&zone) {
         return unknown;
     }
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+    let data = state.orgs.read(org);
     let (items, key) = match what.as_str() {
         "servers" => (&data.servers, "servers"),
         "volumes" => (&data.volumes, "volumes"),
@@ -830,16 +902,14 @@ fn unknown_zone(zone: &str) -> Option<Response> {
 /// `ListVolumesRequest` says (`page`, `page_size`, `organization_id`).
 async fn block(
     State(state): State<Arc<SimState>>,
+    Extension(Org(org)): Extension<Org>,
     Path((zone, what)): Path<(String, String)>,
     Query(q): Params,
 ) -> Response {
     if let Some(unknown) = unknown_zone(&zone) {
         return unknown;
     }
-    let data = state
-        .data
-        .read()
-        .expect("no handler panics holding the lock");
+    let data = state.orgs.read(org);
     let (items, key) = match what.as_str() {
         "volumes" => (&data.block_volumes, "volumes"),
         "snapshots" => (&data.block_snapshots, "snapshots"),
@@ -925,6 +995,7 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Account;
     use crate::sim::client::{Reply, get};
 
     fn auth() -> [(&'static str, String); 1] {
@@ -1040,6 +1111,87 @@ mod tests {
         assert_eq!(call(&sim, "/iam/v1alpha1/groups").status, 200);
         assert_eq!(sim.total_requests(), 9);
         assert_eq!(sim.request_log()[0], "GET /account/v3/projects");
+    }
+
+    #[test]
+    fn many_organizations_see_their_own_data_refuse_and_throttle_apart() {
+        let (a, b) = (
+            ScalewayData::generate_org(1, 2, 10),
+            ScalewayData::generate_org(2, 2, 10),
+        );
+        assert_eq!(a.resource_count(), b.resource_count());
+        assert_ne!(a.organization_id, b.organization_id);
+        let ids = |d: &ScalewayData| -> std::collections::BTreeSet<String> {
+            d.lists()
+                .iter()
+                .flat_map(|l| l.iter().map(|i| i.id.clone()))
+                .collect()
+        };
+        assert!(ids(&a).is_disjoint(&ids(&b)), "generated orgs share no id");
+        let sim = ScalewaySim::start_many(vec![
+            Account::new(a.clone(), "key-a", "").rate_limit(50),
+            Account::new(b.clone(), "key-b", "").rate_limit(3),
+            Account::new(ScalewayData::sample(), "key-refused", "").refused(),
+        ]);
+        let as_key = |key: &str, path: &str| {
+            get(
+                &format!("{}{path}", sim.url()),
+                &[("X-Auth-Token", key.to_owned())],
+            )
+        };
+        let projects = |key: &str| -> Vec<String> {
+            as_key(key, "/account/v3/projects?page_size=100").json()["projects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["organization_id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            projects("key-a"),
+            [a.organization_id.clone(), a.organization_id.clone()]
+        );
+        assert_eq!(
+            projects("key-b"),
+            [b.organization_id.clone(), b.organization_id.clone()]
+        );
+        let servers = as_key("key-a", "/instance/v1/zones/fr-par-1/servers");
+        assert!(
+            servers.json()["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["organization"] == a.organization_id.as_str())
+        );
+        let refused = as_key("key-refused", "/account/v3/projects");
+        assert_eq!(
+            (refused.status, refused.json()["type"].as_str()),
+            (401, Some("denied_authentication"))
+        );
+        assert_eq!(as_key("key-unknown", "/account/v3/projects").status, 401);
+        // The same burst from both: b's budget of 3 a second runs out, a's of 50 does not.
+        let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            a_statuses.push(as_key("key-a", "/iam/v1alpha1/users").status);
+            b_statuses.push(as_key("key-b", "/iam/v1alpha1/users").status);
+        }
+        assert!(a_statuses.iter().all(|s| *s == 200), "{a_statuses:?}");
+        assert!(b_statuses.contains(&429), "{b_statuses:?}");
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let throttled = (0..20)
+            .map(|_| as_key("key-b", "/iam/v1alpha1/users"))
+            .find(|r| r.status == 429)
+            .expect("the budget runs out");
+        assert_eq!(
+            (throttled.status, throttled.header("retry-after")),
+            (429, Some("1"))
+        );
+        assert_eq!(sim.throttled_of(0), 0);
+        assert!(sim.throttled_of(1) >= 3);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(as_key("key-b", "/iam/v1alpha1/users").status, 200);
+        sim.set_rate_limit(1, None);
+        assert!((0..10).all(|_| as_key("key-b", "/iam/v1alpha1/groups").status == 200));
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! at the `apiKeyUser` mutation, and a live JWT on every other request.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 
 use infragraph_graphql_check::Schema;
 
+use super::accounts::{Account, Accounts, Denied};
 use super::graphql::{argument, prepare, refusal, sub_field};
 use super::server::{RequestLog, Server};
 
@@ -319,6 +321,13 @@ impl SpaceliftData {
 /// - A query selecting a field or argument `tests/fixtures/spacelift/schema.graphql` lacks
 ///   is refused whole: HTTP 200, an `errors` array naming it, no `data`
 ///   ([`SpaceliftSim::refused_queries`]). A valid one gets only the fields it selects.
+/// - Many accounts ([`SpaceliftSim::start_many`]): each [`Account`] has its API key (`id`,
+///   `secret`) and its data; the key decides the account, and the JWT it gets sees that
+///   account only. The real endpoint is per account (`{account}.app.spacelift.io`): so is
+///   [`SpaceliftSim::endpoint_of`], `POST /{account_id}/graphql`, where only that
+///   account's key logs in and its JWT only is accepted (`/graphql` takes any account's).
+///   A refused account's key answers as a wrong key; a rate-limited account answers its
+///   requests past its budget with HTTP 429 and `Retry-After`.
 /// - [`SpaceliftSim::fail_field`] answers a root field with `null` and an `errors` entry
 ///   at HTTP 200, the way GraphQL reports a resolver failure;
 ///   [`SpaceliftSim::partial_field`] sends the data and an error together.
@@ -332,7 +341,9 @@ pub struct SpaceliftSim {
 }
 
 struct SimState {
-    data: RwLock<SpaceliftData>,
+    accounts: Accounts<SpaceliftData>,
+    /// Added before every response.
+    latency: Mutex<Duration>,
     auth: Mutex<Auth>,
     /// Root field → error message.
     failing: Mutex<HashMap<String, String>>,
@@ -356,8 +367,8 @@ impl SimState {
 
 #[derive(Default)]
 struct Auth {
-    /// Requests each JWT may still make.
-    tokens: HashMap<String, u64>,
+    /// Requests each JWT may still make, and its account.
+    tokens: HashMap<String, (u64, usize)>,
     /// Requests per JWT; `u64::MAX` for no expiry.
     budget: u64,
     issued: u64,
@@ -373,10 +384,21 @@ impl SpaceliftSim {
     /// Runs per page of `runs(before:)`.
     pub const RUNS_PAGE: usize = 50;
 
-    /// Starts serving `data`.
+    /// Starts serving `data` to the key [`SpaceliftSim::KEY_ID`], [`SpaceliftSim::KEY_SECRET`].
     pub fn start(data: SpaceliftData) -> SpaceliftSim {
+        SpaceliftSim::start_many(vec![Account::new(
+            data,
+            SpaceliftSim::KEY_ID,
+            SpaceliftSim::KEY_SECRET,
+        )])
+    }
+
+    /// Serves each account of `accounts` to its own API key (`Account::id`, `secret`).
+    /// Single-account methods (`set_data`) act on the first.
+    pub fn start_many(accounts: Vec<Account<SpaceliftData>>) -> SpaceliftSim {
         let state = Arc::new(SimState {
-            data: RwLock::new(data),
+            accounts: Accounts::new(accounts),
+            latency: Mutex::new(Duration::ZERO),
             auth: Mutex::new(Auth {
                 budget: u64::MAX,
                 ..Auth::default()
@@ -388,7 +410,8 @@ impl SpaceliftSim {
         });
         let router = state.log.around(
             Router::new()
-                .route("/graphql", post(graphql))
+                .route("/graphql", post(any_account))
+                .route("/{account}/graphql", post(one_account))
                 .with_state(state.clone()),
         );
         SpaceliftSim {
@@ -400,6 +423,33 @@ impl SpaceliftSim {
     /// The endpoint to set as `SPACELIFT_API_KEY_ENDPOINT`.
     pub fn endpoint(&self) -> String {
         format!("{}/graphql", self.server.url())
+    }
+
+    /// The endpoint of the account `account_id` alone, `{url}/{account_id}/graphql`, as
+    /// Spacelift's `https://{account_id}.app.spacelift.io/graphql`.
+    pub fn endpoint_of(&self, account_id: &str) -> String {
+        format!("{}/{account_id}/graphql", self.server.url())
+    }
+
+    /// Sets (or with `None` lifts) the rate limit of account `account` (its index in
+    /// `start_many`), in requests per second.
+    pub fn set_rate_limit(&self, account: usize, per_second: Option<u32>) {
+        self.state.accounts.set_rate_limit(account, per_second);
+    }
+
+    /// Authenticated requests account `account`'s JWTs made, throttled ones included.
+    pub fn requests_of(&self, account: usize) -> u64 {
+        self.state.accounts.requests(account)
+    }
+
+    /// Requests of account `account` answered 429 for its rate limit.
+    pub fn throttled_of(&self, account: usize) -> u64 {
+        self.state.accounts.throttled(account)
+    }
+
+    /// Delays every response by `latency`, as a distant API would.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().expect("lock") = latency;
     }
 
     /// Every JWT issued from now on expires after `n` authenticated requests.
@@ -454,7 +504,7 @@ impl SpaceliftSim {
 
     /// Replaces the served data.
     pub fn set_data(&self, data: SpaceliftData) {
-        *self.state.data.write().expect("lock") = data;
+        *self.state.accounts.write(0) = data;
     }
 }
 
@@ -466,11 +516,41 @@ fn errors(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn graphql(
+async fn any_account(
     State(state): State<Arc<SimState>>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    graphql(state, None, headers, body).await
+}
+
+async fn one_account(
+    State(state): State<Arc<SimState>>,
+    Path(account): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    graphql(state, Some(account), headers, body).await
+}
+
+/// Answers a GraphQL request at the endpoint of `account` (its `account_id`), or of any
+/// account when `None`.
+async fn graphql(
+    state: Arc<SimState>,
+    endpoint: Option<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let latency = *state.latency.lock().expect("lock");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    // Whether account `i` is served at this endpoint.
+    let here = |i: usize| {
+        endpoint
+            .as_deref()
+            .is_none_or(|e| state.accounts.read(i).account_id == e)
+    };
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return errors(StatusCode::BAD_REQUEST, "request body is not JSON");
     };
@@ -493,39 +573,60 @@ async fn graphql(
             return errors(StatusCode::OK, "simulator: only apiKeyUser is served");
         };
         let (id, secret) = (argument(login, "id", vars), argument(login, "secret", vars));
+        let (id, secret) = (
+            id.as_str().unwrap_or_default(),
+            secret.as_str().unwrap_or_default(),
+        );
+        let account = state
+            .accounts
+            .find(id, Some(secret))
+            .ok()
+            .filter(|i| here(*i));
         let mut auth = state.auth.lock().expect("lock");
-        if id != SpaceliftSim::KEY_ID || secret != SpaceliftSim::KEY_SECRET {
+        let Some(account) = account else {
             auth.rejected_keys += 1;
             return Json(json!({
                 "data": {"apiKeyUser": null},
                 "errors": [{"message": "unauthorized", "path": ["apiKeyUser"]}]
             }))
             .into_response();
-        }
+        };
         auth.issued += 1;
         let jwt = format!("eyJsim.{}.{}", auth.issued, auth.issued * 7919);
         let budget = auth.budget;
-        auth.tokens.insert(jwt.clone(), budget);
+        auth.tokens.insert(jwt.clone(), (budget, account));
         let user = json!({"jwt": jwt, "validUntil": 4102444800u64});
         let key = login.alias.as_ref().unwrap_or(&login.name);
         return Json(json!({"data": {key: op.project(login, &user)}})).into_response();
     }
-    {
+    let account = {
         let mut auth = state.auth.lock().expect("lock");
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let Some(left) = bearer.and_then(|t| auth.tokens.get_mut(t)) else {
+        let Some((left, account)) = bearer.and_then(|t| auth.tokens.get_mut(t)) else {
             return errors(StatusCode::UNAUTHORIZED, "unauthorized");
         };
+        if !here(*account) {
+            return errors(StatusCode::UNAUTHORIZED, "unauthorized");
+        }
         if *left == 0 {
             auth.expired += 1;
             return errors(StatusCode::UNAUTHORIZED, "unauthorized: token expired");
         }
         *left -= 1;
+        *account
+    };
+    if let Err(Denied::Throttled(after)) = state.accounts.spend(account) {
+        let mut r = errors(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            after.to_string().parse().expect("a number"),
+        );
+        return r;
     }
-    let data = state.data.read().expect("lock");
+    let data = state.accounts.read(account);
     let (mut out, mut errs) = (serde_json::Map::new(), Vec::new());
     for field in &op.fields {
         let key = field.alias.as_ref().unwrap_or(&field.name).clone();
@@ -635,6 +736,93 @@ mod tests {
             let bytes = resp.bytes().await.unwrap();
             (status, serde_json::from_slice(&bytes).unwrap())
         })
+    }
+
+    fn post_to(url: &str, body: Value, jwt: Option<&str>) -> (u16, Value, Option<String>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            if let Some(jwt) = jwt {
+                r = r.bearer_auth(jwt);
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = resp.bytes().await.unwrap();
+            (status, serde_json::from_slice(&bytes).unwrap(), retry)
+        })
+    }
+
+    /// The JWT of key (`id`, `secret`) at `url`, or None when refused.
+    fn jwt_at(url: &str, id: &str, secret: &str) -> Option<String> {
+        let (_, body, _) = post_to(
+            url,
+            json!({"query": "mutation GetSpaceliftToken($id: ID!, $secret: String!) { apiKeyUser(id: $id, secret: $secret) { jwt } }",
+                   "variables": {"id": id, "secret": secret}}),
+            None,
+        );
+        body["data"]["apiKeyUser"]["jwt"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn many_accounts_see_their_own_data_refuse_and_throttle_apart() {
+        let mut b = SpaceliftData::generate(2, 1);
+        b.account_id = "other".into();
+        b.account_name = "Other Org".into();
+        let sim = SpaceliftSim::start_many(vec![
+            Account::new(SpaceliftData::sample(), "KEY-A", "secret-a").rate_limit(50),
+            Account::new(b, "KEY-B", "secret-b").rate_limit(3),
+            Account::new(SpaceliftData::sample(), "KEY-C", "secret-c").refused(),
+        ]);
+        let any = sim.endpoint();
+        let a_jwt = jwt_at(&any, "KEY-A", "secret-a").expect("a's key logs in");
+        let b_jwt = jwt_at(&any, "KEY-B", "secret-b").expect("b's key logs in");
+        assert_eq!(jwt_at(&any, "KEY-C", "secret-c"), None, "refused");
+        assert_eq!(jwt_at(&any, "KEY-A", "secret-b"), None, "wrong secret");
+        // Per-account endpoints: only that account's key and JWTs.
+        let a_only = sim.endpoint_of(SpaceliftData::SAMPLE_ACCOUNT);
+        assert!(jwt_at(&a_only, "KEY-A", "secret-a").is_some());
+        assert_eq!(jwt_at(&a_only, "KEY-B", "secret-b"), None);
+        let name = json!({"query": "{ name }"});
+        let ask = |url: &str, jwt: &str| post_to(url, name.clone(), Some(jwt));
+        assert_eq!(ask(&a_only, &b_jwt).0, 401);
+        assert_eq!(
+            ask(&sim.endpoint_of("other"), &b_jwt).1["data"]["name"],
+            "Other Org"
+        );
+        let a_name = ask(&any, &a_jwt).1["data"]["name"].clone();
+        assert_ne!(a_name, "Other Org");
+        assert_eq!(ask(&any, &b_jwt).1["data"]["name"], "Other Org");
+        // The same burst from both: b's budget of 3 a second runs out, a's of 50 does not.
+        let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            a_statuses.push(ask(&any, &a_jwt).0);
+            b_statuses.push(ask(&any, &b_jwt).0);
+        }
+        assert!(a_statuses.iter().all(|s| *s == 200), "{a_statuses:?}");
+        assert!(b_statuses.contains(&429), "{b_statuses:?}");
+        // Kept spending (on a busy machine the budget may refill between two asks).
+        let (status, _, retry) = (0..20)
+            .map(|_| ask(&any, &b_jwt))
+            .find(|r| r.0 == 429)
+            .expect("the budget runs out");
+        assert_eq!((status, retry.as_deref()), (429, Some("1")));
+        assert_eq!(sim.throttled_of(0), 0);
+        assert!(sim.throttled_of(1) >= 3);
+        sim.set_latency(Duration::from_millis(1));
+        sim.set_rate_limit(1, None);
+        assert_eq!(ask(&any, &b_jwt).0, 200);
     }
 
     fn login(sim: &SpaceliftSim, secret: &str) -> (u16, Value) {

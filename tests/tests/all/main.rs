@@ -3,6 +3,7 @@
 mod azure;
 mod cli;
 mod connections;
+mod connections_sims;
 mod consent;
 mod contract;
 mod critical;
