@@ -208,6 +208,25 @@ impl Stage {
     }
 }
 
+impl Stage {
+    /// Its connection, emptied for another run: no transaction open, no staged tables.
+    /// `None` when it cannot be emptied.
+    pub(crate) fn into_connection(mut self) -> Option<Connection> {
+        let empty = (|| -> rusqlite::Result<()> {
+            if !self.conn.is_autocommit() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
+            self.conn.execute_batch(
+                "DROP TABLE IF EXISTS temp.stage_nodes; DROP TABLE IF EXISTS temp.stage_edges;",
+            )
+        })();
+        empty.ok()?;
+        // What `Drop` then finds is a connection with nothing to roll back.
+        let blank = Connection::open_in_memory().ok()?;
+        Some(std::mem::replace(&mut self.conn, blank))
+    }
+}
+
 /// Opens the write transaction if the store's write lock is free now; `false` when
 /// another connection holds it.
 fn try_begin(conn: &Connection) -> Result<bool, Fail> {

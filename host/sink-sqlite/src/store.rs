@@ -44,6 +44,8 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// Page cache of the shared writing connection, in KiB.
 const SHARED_WRITER_CACHE_KIB: i64 = 2 * 1024;
+/// Connections of ended runs kept for the next ones.
+const MAX_IDLE: usize = 64;
 
 /// Pages written to the WAL before SQLite folds them back into the database. Larger than
 /// the default 1,000 so a bulk sync checkpoints less often; the WAL stays under ~40 MB.
@@ -68,6 +70,10 @@ pub struct Store {
     reader: Mutex<Connection>,
     /// The writes of each run in progress, until it publishes or is discarded.
     stages: Mutex<HashMap<StageKey, Arc<Mutex<Stage>>>>,
+    /// Connections of runs that ended, kept for the next runs: a new connection starts
+    /// with an empty page cache and reads every page it needs from the file again, which
+    /// made most of the CPU time of 200 small runs (connections, issue 18).
+    idle: Mutex<Vec<Connection>>,
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
     /// alone writes directly (see `stage`).
     running: AtomicUsize,
@@ -145,6 +151,7 @@ impl Store {
             },
             reader: Mutex::new(reader),
             stages: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Vec::new()),
             running: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
         })
@@ -386,16 +393,36 @@ impl Store {
         // still apply.
         let stage = self.stage(w).map_err(|e| e.at(&self.path, &what))?;
         self.stages_lock().remove(&key(w));
-        let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
         let temp = self.writer.next_temp();
-        stage
+        let published = stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .publish(w, p, temp)
-            .map_err(|e| e.at(&self.path, &what))
+            .map_err(|e| e.at(&self.path, &what));
+        self.recycle(stage);
+        published
     }
 
     pub(crate) fn discard_sync(&self, w: &WriteScope) {
-        // Dropping the stage closes its connection, and its temporary tables go with it.
-        self.stages_lock().remove(&key(w));
+        if let Some(stage) = self.stages_lock().remove(&key(w)) {
+            self.recycle(stage);
+        }
+    }
+
+    /// Keeps the connection of an ended run's stage for the next run, emptied of its
+    /// transaction and temporary tables, unless enough are kept already or it cannot be
+    /// emptied (then it closes, its temporary tables with it).
+    fn recycle(&self, stage: Arc<Mutex<Stage>>) {
+        let Ok(stage) = Arc::try_unwrap(stage) else {
+            return;
+        };
+        let stage = stage.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE
+            && let Some(conn) = stage.into_connection()
+        {
+            idle.push(conn);
+        }
     }
 
     /// The stage of `w`'s run, opened on its first write: direct when it is the only run
@@ -404,8 +431,21 @@ impl Store {
         if let Some(stage) = self.existing_stage(w) {
             return Ok(stage);
         }
-        let conn = connect(&self.path, false).map_err(Fail::Done)?;
-        let alone = self.running.load(Ordering::Relaxed) <= 1;
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match kept {
+            Some(conn) => conn,
+            None => connect(&self.path, false).map_err(Fail::Done)?,
+        };
+        let running = self.running.load(Ordering::Relaxed).max(1);
+        let alone = running <= 1;
+        // A run alone writes the graph through its cache; runs side by side share one
+        // budget of the same size, so memory does not grow with how many run at once.
+        let cache_kib = if alone {
+            WRITER_CACHE_KIB
+        } else {
+            (WRITER_CACHE_KIB / running as i64).max(SHARED_WRITER_CACHE_KIB)
+        };
+        conn.pragma_update(None, "cache_size", -cache_kib)?;
         let stage = Arc::new(Mutex::new(Stage::new(conn, alone)?));
         Ok(self.stages_lock().entry(key(w)).or_insert(stage).clone())
     }

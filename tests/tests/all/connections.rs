@@ -413,7 +413,7 @@ fn two_connections_naming_one_account_are_told_so() {
     data.add_instances(&project, "fr-par-1", 2);
     let sim = ScalewaySim::start(data);
     // Slow enough that the second starts while the first holds the scope.
-    sim.set_latency(std::time::Duration::from_millis(300));
+    sim.set_latency(std::time::Duration::from_millis(1500));
     let mut config = String::new();
     for name in ["one", "two"] {
         let _ = write!(
