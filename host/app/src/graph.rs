@@ -119,6 +119,8 @@ impl Settings {
 
 /// The graph, opened: the one type every command writes to and reads from.
 #[derive(Debug)]
+// One per command, never in a collection: boxing the store would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Graph {
     /// The embedded store.
     Store(Store),
