@@ -149,12 +149,24 @@ fn bolt_map(columns: &[String], values: &[infragraph_core::Value]) -> BoltType {
     BoltType::Map(m)
 }
 
-fn entry(pairs: Vec<(&str, BoltType)>) -> BoltType {
+/// A Bolt map of `pairs`: one row of an `UNWIND` list.
+pub(super) fn entry(pairs: Vec<(&str, BoltType)>) -> BoltType {
     let mut m = BoltMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         m.put(BoltString::new(k), v);
     }
     BoltType::Map(m)
+}
+
+/// A plain neo4rs connection to `db`, as a hand-written loader opens one.
+pub(super) async fn connect(db: &Neo4jConfig) -> anyhow::Result<Graph> {
+    let config = ConfigBuilder::default()
+        .uri(db.uri.as_str())
+        .user(db.user.as_str())
+        .password(db.password.as_str())
+        .db(db.database.as_str())
+        .build()?;
+    Ok(Graph::connect(config).await?)
 }
 
 /// What a careful hand-written loader does with neo4rs: the same constraint, one
@@ -164,13 +176,7 @@ async fn by_hand(
     nodes: &[NodeBatch],
     edges: &[EdgeBatch],
 ) -> anyhow::Result<(Duration, Duration)> {
-    let config = ConfigBuilder::default()
-        .uri(db.uri.as_str())
-        .user(db.user.as_str())
-        .password(db.password.as_str())
-        .db(db.database.as_str())
-        .build()?;
-    let graph = Graph::connect(config).await?;
+    let graph = connect(db).await?;
     graph
         .run(query(
             "CREATE CONSTRAINT bench_id IF NOT EXISTS FOR (n:BenchNode) REQUIRE n.id IS UNIQUE",

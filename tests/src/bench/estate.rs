@@ -22,9 +22,10 @@ use infragraph_core::{
     EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Value, WriteScope,
 };
 use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
-use neo4rs::{BoltList, BoltMap, BoltString, BoltType, ConfigBuilder, Graph, query};
+use neo4rs::{BoltList, BoltType, query};
 use serde_json::json;
 
+use super::bolt::entry;
 use super::{Report, Row, count as n, per_second, step};
 use crate::bolt;
 
@@ -212,13 +213,7 @@ async fn by_hand(
     estate: &Estate,
     technique: Technique,
 ) -> anyhow::Result<(Phases, Phases)> {
-    let config = ConfigBuilder::default()
-        .uri(db.uri.as_str())
-        .user(db.user.as_str())
-        .password(db.password.as_str())
-        .db(db.database.as_str())
-        .build()?;
-    let graph = Graph::connect(config).await?;
+    let graph = super::bolt::connect(db).await?;
     for label in ["EstateProject", "EstateRegion", "EstateResource"] {
         graph
             .run(query(&format!(
@@ -313,14 +308,6 @@ fn text(v: &Value) -> String {
         Value::Text(s) => s.clone(),
         other => format!("{other:?}"),
     }
-}
-
-fn entry(pairs: Vec<(&str, BoltType)>) -> BoltType {
-    let mut m = BoltMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        m.put(BoltString::new(k), v);
-    }
-    BoltType::Map(m)
 }
 
 fn rels(n: u64, d: Duration) -> String {

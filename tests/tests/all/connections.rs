@@ -85,15 +85,23 @@ fn scope_of(report: &Json) -> String {
         .to_string()
 }
 
+/// Tenants `acme-a` and `acme-b` of `a` and `b` users on simulators of their own, as
+/// connections `example/team-a` (token from `$TOKEN_A`) and `example/team-b`
+/// (`$TOKEN_B`) in `w`'s config file, whose path comes last.
+fn two_teams(w: &Work, a: usize, b: usize) -> (AcmeSim, AcmeSim, String) {
+    let (sim_a, sim_b) = (acme("acme-a", a), acme("acme-b", b));
+    let config = w.config(&format!(
+        "{}{}",
+        acme_connection("team-a", &sim_a, "TOKEN_A"),
+        acme_connection("team-b", &sim_b, "TOKEN_B")
+    ));
+    (sim_a, sim_b, config)
+}
+
 #[test]
 fn two_connections_of_one_plugin_land_in_two_scopes() {
     let w = Work::new("connections-two");
-    let (a, b) = (acme("acme-a", 5), acme("acme-b", 7));
-    let config = w.config(&format!(
-        "{}{}",
-        acme_connection("team-a", &a, "TOKEN_A"),
-        acme_connection("team-b", &b, "TOKEN_B")
-    ));
+    let (_a, _b, config) = two_teams(&w, 5, 7);
     let store = w.store();
     let tokens = [("TOKEN_A", AcmeSim::TOKEN), ("TOKEN_B", AcmeSim::TOKEN)];
     // No argument: every configured connection.
@@ -162,12 +170,7 @@ fn two_connections_of_one_plugin_land_in_two_scopes() {
 #[test]
 fn one_connection_failing_leaves_the_other_and_its_graph() {
     let w = Work::new("connections-failing");
-    let (a, b) = (acme("acme-a", 4), acme("acme-b", 6));
-    let config = w.config(&format!(
-        "{}{}",
-        acme_connection("team-a", &a, "TOKEN_A"),
-        acme_connection("team-b", &b, "TOKEN_B")
-    ));
+    let (a, _b, config) = two_teams(&w, 4, 6);
     let store = w.store();
     let good = [("TOKEN_A", AcmeSim::TOKEN), ("TOKEN_B", AcmeSim::TOKEN)];
     ok(&ig(
