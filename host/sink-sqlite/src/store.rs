@@ -420,6 +420,11 @@ impl Store {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE
             && let Some(conn) = stage.into_connection()
+            // Kept, it holds the small cache of a run beside others (a run alone had the
+            // large one): what kept connections hold stays bounded.
+            && conn
+                .pragma_update(None, "cache_size", -SHARED_WRITER_CACHE_KIB)
+                .is_ok()
         {
             idle.push(conn);
         }
