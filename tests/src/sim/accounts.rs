@@ -69,8 +69,8 @@ pub(crate) enum Denied {
 }
 
 /// The accounts a simulator serves, the first being the one single-account methods
-/// (`update`, `set_data`, …) act on.
-pub(crate) struct Accounts<D> {
+/// (`update`, `set_data`, …) act on. (Public only as [`PerAccount::accounts`]'s type.)
+pub struct Accounts<D> {
     slots: Vec<Slot<D>>,
 }
 
@@ -219,6 +219,33 @@ impl<D> Accounts<D> {
     /// Requests of `account` answered 429 for its rate limit.
     pub(crate) fn throttled(&self, account: usize) -> u64 {
         self.slot(account).throttled.load(Ordering::SeqCst)
+    }
+}
+
+/// What every multi-account simulator takes and tells about its accounts, each by its
+/// index in its `start_many`: a request budget, and the requests the account's valid
+/// credential made (what counts is the simulator's API: ARM and Graph for Azure, a
+/// database's authenticated requests for Critical, every request elsewhere).
+pub trait PerAccount {
+    /// What one account sees.
+    type Data;
+
+    /// The simulator's accounts.
+    fn accounts(&self) -> &Accounts<Self::Data>;
+
+    /// Sets (or with `None` lifts) the rate limit of account `i`, in requests per second.
+    fn set_rate_limit(&self, i: usize, per_second: Option<u32>) {
+        self.accounts().set_rate_limit(i, per_second);
+    }
+
+    /// Requests account `i`'s credential made, throttled ones included.
+    fn requests_of(&self, i: usize) -> u64 {
+        self.accounts().requests(i)
+    }
+
+    /// Requests of account `i` answered 429 for its rate limit.
+    fn throttled_of(&self, i: usize) -> u64 {
+        self.accounts().throttled(i)
     }
 }
 

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{Account, Accounts, Denied};
+use super::accounts::{Account, Accounts, Denied, PerAccount};
 use super::server::{RequestLog, Server};
 
 /// Everything the Acme Directory API serves for its one tenant.
@@ -205,22 +205,6 @@ impl AcmeSim {
         change(&mut self.state.tenants.write(tenant));
     }
 
-    /// Sets (or with `None` lifts) the rate limit of tenant `tenant`'s token, in requests
-    /// per second.
-    pub fn set_rate_limit(&self, tenant: usize, per_second: Option<u32>) {
-        self.state.tenants.set_rate_limit(tenant, per_second);
-    }
-
-    /// Requests tenant `tenant`'s token made, throttled ones included.
-    pub fn requests_of(&self, tenant: usize) -> u64 {
-        self.state.tenants.requests(tenant)
-    }
-
-    /// Requests of tenant `tenant` answered 429 for its rate limit.
-    pub fn throttled_of(&self, tenant: usize) -> u64 {
-        self.state.tenants.throttled(tenant)
-    }
-
     /// Delays every response by `latency`, as a distant API would.
     pub fn set_latency(&self, latency: Duration) {
         *self
@@ -389,6 +373,14 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
     }
     response
+}
+
+impl PerAccount for AcmeSim {
+    type Data = AcmeData;
+
+    fn accounts(&self) -> &Accounts<AcmeData> {
+        &self.state.tenants
+    }
 }
 
 #[cfg(test)]

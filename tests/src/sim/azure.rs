@@ -42,7 +42,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::accounts::{Account, Accounts, Denied};
+use super::accounts::{Account, Accounts, Denied, PerAccount};
 use super::server::{RequestLog, Server};
 
 pub mod examples;
@@ -752,22 +752,6 @@ impl AzureSim {
         change(&mut self.state.tenants.write(tenant));
     }
 
-    /// Sets (or with `None` lifts) the ARM and Graph rate limit of tenant `tenant`, in
-    /// requests per second.
-    pub fn set_rate_limit(&self, tenant: usize, per_second: Option<u32>) {
-        self.state.tenants.set_rate_limit(tenant, per_second);
-    }
-
-    /// ARM and Graph requests tenant `tenant`'s tokens made, throttled ones included.
-    pub fn requests_of(&self, tenant: usize) -> u64 {
-        self.state.tenants.requests(tenant)
-    }
-
-    /// Requests of tenant `tenant` answered 429 for its rate limit.
-    pub fn throttled_of(&self, tenant: usize) -> u64 {
-        self.state.tenants.throttled(tenant)
-    }
-
     /// Delays every response by `latency`, as a distant API would.
     pub fn set_latency(&self, latency: Duration) {
         *self.state.latency.lock().expect("lock") = latency;
@@ -1225,6 +1209,14 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
         axum::Json(json!({"error": code, "error_description": description})),
     )
         .into_response()
+}
+
+impl PerAccount for AzureSim {
+    type Data = AzureData;
+
+    fn accounts(&self) -> &Accounts<AzureData> {
+        &self.state.tenants
+    }
 }
 
 #[cfg(test)]

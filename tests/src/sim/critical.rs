@@ -36,7 +36,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use super::accounts::{Account, Accounts, Denied};
+use super::accounts::{Account, Accounts, Denied, PerAccount};
 use super::server::{RequestLog, Server};
 
 /// The collections Critical creates.
@@ -660,22 +660,6 @@ impl CriticalSim {
         change(&mut self.state.dbs.write(db));
     }
 
-    /// Sets (or with `None` lifts) the rate limit of database `db`, in requests per
-    /// second.
-    pub fn set_rate_limit(&self, db: usize, per_second: Option<u32>) {
-        self.state.dbs.set_rate_limit(db, per_second);
-    }
-
-    /// Authenticated requests to database `db`, throttled ones included.
-    pub fn requests_of(&self, db: usize) -> u64 {
-        self.state.dbs.requests(db)
-    }
-
-    /// Requests to database `db` answered 429 for its rate limit.
-    pub fn throttled_of(&self, db: usize) -> u64 {
-        self.state.dbs.throttled(db)
-    }
-
     /// Delays every response by `latency`, as a distant server would.
     pub fn set_latency(&self, latency: Duration) {
         *self
@@ -1252,6 +1236,14 @@ fn run_query(
         other => unreachable!("no query reads {other}"),
     };
     Ok(rows.iter().map(Value::to_string).collect())
+}
+
+impl PerAccount for CriticalSim {
+    type Data = CriticalData;
+
+    fn accounts(&self) -> &Accounts<CriticalData> {
+        &self.state.dbs
+    }
 }
 
 #[cfg(test)]

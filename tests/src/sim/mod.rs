@@ -45,7 +45,7 @@ mod spacelift;
 #[cfg(test)]
 mod client;
 
-pub use accounts::Account;
+pub use accounts::{Account, Accounts, PerAccount};
 pub use acme::{AcmeData, AcmeGroup, AcmeSim, AcmeUser};
 pub use azure::{
     AzureData, AzureSim, abstracted_hash, examples as azure_examples, sample as azure_sample,

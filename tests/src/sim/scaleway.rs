@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::accounts::{Account, Accounts, Denied};
+use super::accounts::{Account, Accounts, Denied, PerAccount};
 use super::server::{RequestLog, Server};
 
 /// Every zone Scaleway lists Instance and Block resources in, as the Go SDK has them
@@ -680,22 +680,6 @@ impl ScalewaySim {
         change(&mut self.state.orgs.write(org));
     }
 
-    /// Sets (or with `None` lifts) the rate limit of Organization `org`'s key, in
-    /// requests per second.
-    pub fn set_rate_limit(&self, org: usize, per_second: Option<u32>) {
-        self.state.orgs.set_rate_limit(org, per_second);
-    }
-
-    /// Requests that Organization `org`'s valid key made, throttled ones included.
-    pub fn requests_of(&self, org: usize) -> u64 {
-        self.state.orgs.requests(org)
-    }
-
-    /// Requests of Organization `org` answered 429 for its rate limit.
-    pub fn throttled_of(&self, org: usize) -> u64 {
-        self.state.orgs.throttled(org)
-    }
-
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.state
             .faults
@@ -990,6 +974,14 @@ fn invalid(message: &str) -> Response {
 /// Scaleway's error body: `{"message": ..., "type": ...}`.
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, Json(json!({ "type": kind, "message": message }))).into_response()
+}
+
+impl PerAccount for ScalewaySim {
+    type Data = ScalewayData;
+
+    fn accounts(&self) -> &Accounts<ScalewayData> {
+        &self.state.orgs
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use infragraph_graphql_check::Schema;
 
-use super::accounts::{Account, Accounts, Denied};
+use super::accounts::{Account, Accounts, Denied, PerAccount};
 use super::graphql::{argument, prepare, refusal, sub_field};
 use super::server::{RequestLog, Server};
 
@@ -431,22 +431,6 @@ impl SpaceliftSim {
         format!("{}/{account_id}/graphql", self.server.url())
     }
 
-    /// Sets (or with `None` lifts) the rate limit of account `account` (its index in
-    /// `start_many`), in requests per second.
-    pub fn set_rate_limit(&self, account: usize, per_second: Option<u32>) {
-        self.state.accounts.set_rate_limit(account, per_second);
-    }
-
-    /// Authenticated requests account `account`'s JWTs made, throttled ones included.
-    pub fn requests_of(&self, account: usize) -> u64 {
-        self.state.accounts.requests(account)
-    }
-
-    /// Requests of account `account` answered 429 for its rate limit.
-    pub fn throttled_of(&self, account: usize) -> u64 {
-        self.state.accounts.throttled(account)
-    }
-
     /// Delays every response by `latency`, as a distant API would.
     pub fn set_latency(&self, latency: Duration) {
         *self.state.latency.lock().expect("lock") = latency;
@@ -713,6 +697,14 @@ fn resolve(
 }
 
 static EMPTY: Vec<Value> = Vec::new();
+
+impl PerAccount for SpaceliftSim {
+    type Data = SpaceliftData;
+
+    fn accounts(&self) -> &Accounts<SpaceliftData> {
+        &self.state.accounts
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use infragraph_tests::bench::connections::{Connection, write_config};
 use infragraph_tests::cli::{Ran, Work, run};
 use infragraph_tests::graph::{Graph, Key};
 use infragraph_tests::sim::{
-    Account, AzureData, AzureSim, CriticalData, CriticalSim, ScalewayData, ScalewaySim,
+    Account, AzureData, AzureSim, CriticalData, CriticalSim, PerAccount, ScalewayData, ScalewaySim,
     SpaceliftData, SpaceliftSim,
 };
 use serde_json::Value as Json;
