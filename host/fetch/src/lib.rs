@@ -54,6 +54,7 @@ mod sigv4;
 mod stats;
 mod tape;
 mod throttle;
+mod tls;
 mod transport;
 mod types;
 

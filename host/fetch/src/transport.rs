@@ -103,6 +103,7 @@ impl Transport {
             .no_proxy()
             .user_agent(concat!("infragraph/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(GuardedResolver::new(grants.trusted_names()))
+            .tls_backend_preconfigured(crate::tls::client_config()?)
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;
         let throttle = Throttle::new(limits.per_host_concurrency, limits.per_host_rate);

@@ -74,6 +74,12 @@ pub struct Store {
     /// with an empty page cache and reads every page it needs from the file again, which
     /// made most of the CPU time of 200 small runs (connections, issue 18).
     idle: Mutex<Vec<Connection>>,
+    /// Held by a run of this process while it publishes from its stage. SQLite's own wait
+    /// for the write lock polls with sleeps of up to 100 ms, so dozens of runs queued on
+    /// it left the lock free between them most of the time; queued here, the next one
+    /// starts the moment the last one commits. A run writing directly already holds the
+    /// write lock and never takes this.
+    publishing: Mutex<()>,
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
     /// alone writes directly (see `stage`).
     running: AtomicUsize,
@@ -152,6 +158,7 @@ impl Store {
             reader: Mutex::new(reader),
             stages: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
+            publishing: Mutex::new(()),
             running: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
         })
@@ -394,11 +401,16 @@ impl Store {
         let stage = self.stage(w).map_err(|e| e.at(&self.path, &what))?;
         self.stages_lock().remove(&key(w));
         let temp = self.writer.next_temp();
-        let published = stage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .publish(w, p, temp)
-            .map_err(|e| e.at(&self.path, &what));
+        let published = {
+            let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
+            let _turn = stage
+                .direct()
+                .is_none()
+                .then(|| self.publishing.lock().unwrap_or_else(|e| e.into_inner()));
+            stage
+                .publish(w, p, temp)
+                .map_err(|e| e.at(&self.path, &what))
+        };
         self.recycle(stage);
         published
     }
