@@ -15,9 +15,11 @@
 //! or after a run, never between.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use infragraph_core::{ChangeCounts, EdgeBatch, NodeBatch, Publish, WriteScope};
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, wal::CheckpointMode};
 
 use crate::encode::PropsWriter;
 use crate::error::Fail;
@@ -72,12 +74,28 @@ pub(crate) struct Stage {
     direct: bool,
     shapes: HashMap<Shape, i64>,
     by_number: Vec<Shape>,
+    /// The pages in the write-ahead log after this connection's last commit.
+    wal_pages: Arc<AtomicI32>,
 }
+
+/// The write-ahead log size, in pages, past which a run checkpoints it after publishing:
+/// SQLite's own automatic checkpoint threshold.
+const CHECKPOINT_PAGES: i32 = 1000;
 
 impl Stage {
     /// A stage on `conn`, a connection of its own to the store: direct when `alone` and
     /// the store's write lock is free at once, held otherwise.
-    pub(crate) fn new(conn: Connection, alone: bool) -> Result<Stage, Fail> {
+    pub(crate) fn new(mut conn: Connection, alone: bool) -> Result<Stage, Fail> {
+        // SQLite checkpoints inside the commit that crosses its threshold, which made a
+        // run hold the write lock while copying the log into the store, and the runs
+        // queued behind it wait. The hook (which replaces that automatic checkpoint) only
+        // notes the log's size; the run checkpoints after publishing, outside the lock.
+        let wal_pages = Arc::new(AtomicI32::new(0));
+        let noted = wal_pages.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
+            noted.store(pages, Ordering::Relaxed);
+            Ok(())
+        }))?;
         let direct = alone && try_begin(&conn)?;
         if !direct {
             // A large run's stage is as large as its graph: on disk, not in memory.
@@ -89,6 +107,7 @@ impl Stage {
             direct,
             shapes: HashMap::new(),
             by_number: Vec::new(),
+            wal_pages,
         })
     }
 
@@ -209,6 +228,22 @@ impl Stage {
 }
 
 impl Stage {
+    /// Checkpoints the write-ahead log when the last commit left it past the threshold:
+    /// PASSIVE, so it never waits for or blocks the runs publishing meanwhile; a
+    /// checkpoint another connection is running already makes this one a no-op.
+    pub(crate) fn checkpoint_if_due(&self) {
+        if self.wal_pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
+            return;
+        }
+        self.wal_pages.store(0, Ordering::Relaxed);
+        if let Err(e) = self
+            .conn
+            .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+        {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
+
     /// Its connection, emptied for another run: no transaction open, no staged tables.
     /// `None` when it cannot be emptied.
     pub(crate) fn into_connection(mut self) -> Option<Connection> {

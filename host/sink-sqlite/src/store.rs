@@ -403,13 +403,17 @@ impl Store {
         let temp = self.writer.next_temp();
         let published = {
             let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
-            let _turn = stage
-                .direct()
-                .is_none()
-                .then(|| self.publishing.lock().unwrap_or_else(|e| e.into_inner()));
-            stage
-                .publish(w, p, temp)
-                .map_err(|e| e.at(&self.path, &what))
+            let published = {
+                let _turn = stage
+                    .direct()
+                    .is_none()
+                    .then(|| self.publishing.lock().unwrap_or_else(|e| e.into_inner()));
+                stage
+                    .publish(w, p, temp)
+                    .map_err(|e| e.at(&self.path, &what))
+            };
+            stage.checkpoint_if_due();
+            published
         };
         self.recycle(stage);
         published

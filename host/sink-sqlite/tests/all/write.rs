@@ -391,3 +391,39 @@ async fn a_plugin_preparing_while_a_run_writes_directly_does_not_block_its_reads
         .expect("the second plugin prepares once the first published");
     assert_eq!(s.stats().unwrap().nodes["FirstThing"], 2);
 }
+
+/// Runs side by side publish with SQLite's automatic checkpoint replaced by their own,
+/// after the write lock is released: the write-ahead log still goes back into the store
+/// file once it passes its threshold, rather than grow without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_side_by_side_still_checkpoint_the_log_into_the_store() {
+    let (dir, s) = store();
+    // Two runs in progress: both stage their writes (held) and publish in turn.
+    let a = scope("alpha", "org", s.next_update_tag().await.unwrap());
+    let b = scope("beta", "org", s.next_update_tag().await.unwrap());
+    let filler = "x".repeat(200);
+    for chunk in 0..10 {
+        let rows: Vec<(String, Vec<Value>)> = (0..2_000)
+            .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
+            .collect();
+        let rows = rows
+            .iter()
+            .map(|(id, v)| (id.as_str(), v.clone()))
+            .collect();
+        s.write_nodes(&a, &[], &node_batch("AlphaThing", &["filler"], rows))
+            .await
+            .unwrap();
+    }
+    put_nodes(&s, &b, "BetaThing", &["b1"]).await;
+    publish(&s, &a, Some(&[])).await;
+    publish(&s, &b, Some(&[])).await;
+    // 20,000 nodes of 200 bytes each: about 5 MB, over 1,000 pages of log. Until a
+    // checkpoint they live in `graph.db-wal` only and `graph.db` stays a few pages.
+    let store_file = std::fs::metadata(dir.path().join("graph.db"))
+        .unwrap()
+        .len();
+    assert!(
+        store_file > 4 << 20,
+        "graph.db is {store_file} bytes after 5 MB were published: no checkpoint ran"
+    );
+}
