@@ -16,6 +16,9 @@ use infragraph_tests::bench::connections::{self, Settings};
 const BENCHMARKS: [&str; 2] = ["connections", "connections-azure"];
 
 fn main() -> ExitCode {
+    if let Some(code) = connections::measure_main() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut settings = Settings {
         quick: false,
