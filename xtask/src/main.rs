@@ -33,6 +33,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("infragraph-hostile-impostor", "impostor"),
     ("infragraph-hostile-manifest-loop", "manifest-loop"),
     ("infragraph-guest-emit-bench", "emit-bench"),
+    ("infragraph-guest-contract-0-1", "contract-0-1"),
 ];
 
 fn main() -> ExitCode {

@@ -36,15 +36,21 @@ pub fn markdown(m: &Manifest) -> String {
         if !rels.is_empty() {
             let _ = writeln!(s, "\nRelationships:\n");
             for e in rels {
+                let access = e
+                    .access
+                    .as_ref()
+                    .map(|a| format!(" (access: {a})"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "- `(:{})-[:{}]->(:{})`: {}",
+                    "- `(:{})-[:{}]->(:{})`: {}{access}",
                     e.from, e.rel_type, e.to, e.description
                 );
             }
         }
         let _ = writeln!(s);
     }
+    access(&mut s, m);
     let with_props: Vec<_> = m
         .schema
         .edges
@@ -66,6 +72,54 @@ pub fn markdown(m: &Manifest) -> String {
     s
 }
 
+/// What each relationship kind means for `infragraph access`, when the plugin says.
+fn access(s: &mut String, m: &Manifest) {
+    let meaningful: Vec<_> = m
+        .schema
+        .edges
+        .iter()
+        .filter_map(|e| Some((e, e.access.as_ref()?)))
+        .collect();
+    if meaningful.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Access
+
+What `infragraph access` follows: membership (the member has whatever \
+         the group has), grant (a role or permissions on a scope), containment (what is \
+         granted on a scope reaches what it holds), acting-as (whoever controls the start has \
+         whatever the end has). Other relationships are facts it does not follow.\n\n\
+         | relationship | access | what it grants |\n|---|---|---|"
+    );
+    for (e, a) in meaningful {
+        let direction = if a.reversed {
+            ", read end to start"
+        } else {
+            ""
+        };
+        let grants = if a.grants.is_empty() {
+            String::new()
+        } else {
+            a.grants
+                .iter()
+                .map(|g| format!("`{g}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "| `(:{})-[:{}]->(:{})` | {}{direction} | {grants} |",
+            e.from,
+            e.rel_type,
+            e.to,
+            a.kind.name()
+        );
+    }
+    let _ = writeln!(s);
+}
+
 fn props(s: &mut String, props: &[PropertyDef]) {
     for p in props {
         let idx = if p.indexed { " (indexed)" } else { "" };
@@ -84,10 +138,15 @@ fn props(s: &mut String, props: &[PropertyDef]) {
 pub fn mermaid(m: &Manifest) -> String {
     let mut s = String::from("graph LR\n");
     for e in &m.schema.edges {
+        // Access meaning in the arrow's text, so a diagram shows which paths grant access.
+        let text = match &e.access {
+            Some(a) => format!("\"{} ({})\"", e.rel_type, a.kind.name()),
+            None => e.rel_type.clone(),
+        };
         let _ = writeln!(
             s,
-            "    {}({}) -- {} --> {}({})",
-            e.from, e.from, e.rel_type, e.to, e.to
+            "    {}({}) -- {text} --> {}({})",
+            e.from, e.from, e.to, e.to
         );
     }
     let linked = |l: &str| m.schema.edges.iter().any(|e| e.from == l || e.to == l);

@@ -22,8 +22,8 @@ pub use backoff::{BACKOFF_CAP, backoff};
 pub use error::{ManifestError, RecordError};
 pub use lease::{Holder, LEASE_TTL};
 pub use manifest::{
-    AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse, EdgeKind, Manifest,
-    NodeKind, PropertyDef, Schema,
+    Access, AccessKind, AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse,
+    EdgeKind, Manifest, NodeKind, PropertyDef, Schema,
 };
 pub use read::{Direction, Exported, GraphReader, MAX_PATH_VISITS, Step, StoredEdge, StoredNode};
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};

@@ -56,6 +56,69 @@ pub struct EdgeKind {
     pub to: String,
     /// Properties of the relationship.
     pub properties: Vec<PropertyDef>,
+    /// What it means for who can reach what (contract 0.2.0); `None`: nothing, the access
+    /// questions do not follow it. Plugins built against 0.1.0 declare none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// The part a relationship kind plays in who can reach what. "Start" and "end" are the
+/// relationship's own direction, or the other way round when `reversed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// Membership, grant, containment or acting-as.
+    pub kind: AccessKind,
+    /// The relationship points against the kind's reading (group to member, scope to
+    /// holder, child to scope, principal to key).
+    #[serde(default)]
+    pub reversed: bool,
+    /// For a grant: the relationship's properties naming what it grants (a role, a list of
+    /// permissions). Empty: the relationship is the grant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
+}
+
+/// What a relationship kind means for access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessKind {
+    /// Start (a principal) is a member of end (a group) and has whatever end has;
+    /// transitive.
+    Membership,
+    /// Start (a principal or group) holds a role or permissions on end (a scope or
+    /// resource).
+    Grant,
+    /// Start (a scope) contains end (a scope or resource): grants on start reach end.
+    Containment,
+    /// Start (a key, an identity, a pipeline) acts as end (a principal or resource):
+    /// whoever controls start has whatever end has.
+    ActingAs,
+}
+
+impl AccessKind {
+    /// Its name in manifests and docs: `membership`, `grant`, `containment`, `acting-as`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessKind::Membership => "membership",
+            AccessKind::Grant => "grant",
+            AccessKind::Containment => "containment",
+            AccessKind::ActingAs => "acting-as",
+        }
+    }
+}
+
+impl std::fmt::Display for Access {
+    /// `grant (role_name)`, `membership, reversed`: how `schema` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind.name())?;
+        if !self.grants.is_empty() {
+            write!(f, " ({})", self.grants.join(", "))?;
+        }
+        if self.reversed {
+            f.write_str(", reversed")?;
+        }
+        Ok(())
+    }
 }
 
 /// A declared property.

@@ -21,7 +21,7 @@ use crate::limits::{LimitExceeded, Limits, MAX_GUEST_TEXT};
 use crate::run_state::{PluginState, RecordCounts, RunCtx};
 use crate::sandbox::{self, EpochTicker};
 use crate::sync::{Failure, SyncOutcome, SyncRequest};
-use crate::wit::{self, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
+use crate::wit::{self, Provider, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
 
 /// The limit a sync's deadline is reported as.
 const SYNC_TIME: &str = "sync time";
@@ -122,7 +122,7 @@ impl Runtime {
             }
             .into());
         }
-        let manifest = self.read_manifest(path, &component).await?;
+        let manifest = self.read_manifest(path, &component, &contract).await?;
         let schema = CheckedSchema::new(&manifest).map_err(|source| ErrorKind::BadManifest {
             path: path.into(),
             source,
@@ -138,7 +138,12 @@ impl Runtime {
         })
     }
 
-    async fn read_manifest(&self, path: &Path, component: &Component) -> Result<Manifest, Error> {
+    async fn read_manifest(
+        &self,
+        path: &Path,
+        component: &Component,
+        contract: &str,
+    ) -> Result<Manifest, Error> {
         let limits = Limits::default();
         let name = path
             .file_stem()
@@ -147,14 +152,12 @@ impl Runtime {
         let deadline = (MANIFEST_TIME, limits.manifest_time);
         let mut store = sandbox::new_store(&self.engine, &name, &limits, deadline, None);
         let manifest = async {
-            let instance = Bindings::instantiate_async(&mut store, component, &self.linker).await?;
-            instance
-                .infragraph_plugin_provider()
-                .call_manifest(&mut store)
-                .await
+            let instance =
+                Provider::instantiate(contract, &mut store, component, &self.linker).await?;
+            instance.manifest(&mut store).await
         };
         match tokio::time::timeout(limits.manifest_time, manifest).await {
-            Ok(Ok(m)) => Ok(m.into()),
+            Ok(Ok(m)) => Ok(m),
             Ok(Err(e)) if is_link_error(&e) => Err(ErrorKind::Link {
                 path: path.into(),
                 reason: format!("{e:#}"),
@@ -218,12 +221,14 @@ impl Runtime {
         );
         let config: Vec<_> = req.config.into_iter().map(|(k, v)| (k, v.into())).collect();
         let call = async {
-            let instance =
-                Bindings::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
-            instance
-                .infragraph_plugin_provider()
-                .call_sync(&mut store, &config)
-                .await
+            let instance = Provider::instantiate(
+                &plugin.contract,
+                &mut store,
+                &plugin.component,
+                &self.linker,
+            )
+            .await?;
+            instance.sync(&mut store, &config).await
         };
         let result = tokio::time::timeout(req.limits.sync_time, call).await;
         outcome.result = match result {
@@ -231,14 +236,11 @@ impl Runtime {
                 limit: SYNC_TIME.into(),
                 value: format!("{:?}", req.limits.sync_time),
             }),
-            Ok(Ok(Ok(summary))) => Ok(summary.message),
-            Ok(Ok(Err(e))) => {
-                let (kind, message) = e.parts();
-                Err(Failure::Plugin {
-                    error: kind.into(),
-                    message: message.into(),
-                })
-            }
+            Ok(Ok(Ok(summary))) => Ok(summary),
+            Ok(Ok(Err((kind, message)))) => Err(Failure::Plugin {
+                error: kind.into(),
+                message,
+            }),
             Ok(Err(trap)) => Err(Failure::from_trap(&trap, &store.data().stderr_tail)),
         };
         // A replay that could not answer every request replayed something else, whatever

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use infragraph_sdk::{EdgeKind, NodeKind, ValueType};
+use infragraph_sdk::{Access, EdgeKind, NodeKind, ValueType};
 
 use crate::rules::{Dir, Lit, Other, RULES, This};
 
@@ -214,7 +214,8 @@ pub fn edges() -> Vec<EdgeKind> {
             SUBSCRIPTION,
             "The tenant holds the subscription",
         )
-        .prop("hierarchy_level", Int, "0: tenant to subscription"),
+        .prop("hierarchy_level", Int, "0: tenant to subscription")
+        .access(Access::containment()),
     );
     // (:Subscription)-[:CONTAINS]->(:ResourceGroup)
     out.push(
@@ -224,7 +225,8 @@ pub fn edges() -> Vec<EdgeKind> {
             RESOURCE_GROUP,
             "The subscription holds the group",
         )
-        .prop("hierarchy_level", Int, "1: subscription to resource group"),
+        .prop("hierarchy_level", Int, "1: subscription to resource group")
+        .access(Access::containment()),
     );
     for view in both {
         // (:ResourceGroup)-[:CONTAINS]->(:Resource|OriginalResource)
@@ -235,7 +237,8 @@ pub fn edges() -> Vec<EdgeKind> {
                 view,
                 "The group holds the resource (both views)",
             )
-            .prop("hierarchy_level", Int, "2: resource group to resource"),
+            .prop("hierarchy_level", Int, "2: resource group to resource")
+            .access(Access::containment()),
         );
         // (:Resource|OriginalResource)-[:TAGGED_WITH]->(:Tag)
         out.push(EdgeKind::new(
@@ -283,7 +286,8 @@ pub fn edges() -> Vec<EdgeKind> {
                 "membership_type",
                 Text,
                 "Direct (nested memberships are chains of MEMBER_OF)",
-            ),
+            )
+            .access(Access::membership()),
         );
     }
     for principal in PRINCIPALS {
@@ -311,7 +315,8 @@ pub fn edges() -> Vec<EdgeKind> {
                     "The identity was assigned a role at this scope (resources in both views)",
                 )
                 .prop("role_name", Text, "Name of the role")
-                .prop("scope", Text, "The assignment scope"),
+                .prop("scope", Text, "The assignment scope")
+                .access(Access::grant(["role_name"])),
             );
         }
     }

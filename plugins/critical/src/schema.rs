@@ -1,6 +1,6 @@
 //! Every node and relationship the plugin writes (issue 9, `docs/providers/critical.md`).
 
-use infragraph_sdk::{EdgeKind, NodeKind, ValueType};
+use infragraph_sdk::{Access, EdgeKind, NodeKind, ValueType};
 
 pub const INSTANCE: &str = "CriticalInstance";
 pub const USER: &str = "CriticalUser";
@@ -134,16 +134,26 @@ pub fn edges() -> Vec<EdgeKind> {
         REPOSITORY,
         PERMISSION,
     ] {
-        out.push(edge(RESOURCE, INSTANCE, to, "The database holds it"));
+        let holds = edge(RESOURCE, INSTANCE, to, "The database holds it");
+        // Projects and repositories are inside the database for access; its principals
+        // and permissions are not resources to reach.
+        out.push(if [PROJECT, REPOSITORY].contains(&to) {
+            holds.access(Access::containment())
+        } else {
+            holds
+        });
     }
     for from in PRINCIPALS {
         // (:<principal>)-[:MEMBER_OF]->(:CriticalGroup)
-        out.push(edge(
-            MEMBER_OF,
-            from,
-            GROUP,
-            "A direct membership: an edge of the memberships collection",
-        ));
+        out.push(
+            edge(
+                MEMBER_OF,
+                from,
+                GROUP,
+                "A direct membership: an edge of the memberships collection",
+            )
+            .access(Access::membership()),
+        );
         // (:<principal>)-[:EFFECTIVE_MEMBER_OF]->(:CriticalGroup)
         out.push(
             edge(
@@ -175,7 +185,8 @@ pub fn edges() -> Vec<EdgeKind> {
                 "via",
                 TextList,
                 "The groups it comes through, nearest first (empty when only direct)",
-            ),
+            )
+            .access(Access::grant(Vec::<String>::new())),
         );
         for to in ACL_TARGETS {
             // (:<principal>)-[:CAN_ACCESS]->(:CriticalProject | :CriticalGroup | ...)
@@ -211,7 +222,8 @@ pub fn edges() -> Vec<EdgeKind> {
                     "grants",
                     TextList,
                     "Every ACL entry behind the edge, as `<direct or group>: <scope>: <flags>`",
-                ),
+                )
+                .access(Access::grant(["permissions"])),
             );
         }
     }

@@ -2,8 +2,8 @@
 //! the simulator in `infragraph-tests`. `plugins/sdk/README.md` walks through this file.
 
 use infragraph_sdk::{
-    Config, ConfigKey, Context, Credential, CredentialUse, EdgeKind, Ingestor, Manifest, NodeKind,
-    Request, Response, Summary, SyncError, ValueType, Walker, export_ingestor,
+    Access, Config, ConfigKey, Context, Credential, CredentialUse, EdgeKind, Ingestor, Manifest,
+    NodeKind, Request, Response, Summary, SyncError, ValueType, Walker, export_ingestor,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -53,7 +53,10 @@ impl Ingestor for Acme {
                 "Holds",
             ))
             // (:AcmeUser)-[:MEMBER_OF]->(:AcmeGroup)
-            .edge(EdgeKind::new("MEMBER_OF", "AcmeUser", "AcmeGroup", "Is in"))
+            .edge(
+                EdgeKind::new("MEMBER_OF", "AcmeUser", "AcmeGroup", "Is in")
+                    .access(Access::membership()),
+            )
     }
 
     fn sync(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {

@@ -1,7 +1,7 @@
 //! Every node and relationship the plugin writes, as `docs/providers/scaleway.md` lists
 //! them: the same labels, the same property names, the same directions.
 
-use infragraph_sdk::{EdgeKind, NodeKind, ValueType};
+use infragraph_sdk::{Access, EdgeKind, NodeKind, ValueType};
 
 pub const ORGANIZATION: &str = "ScalewayOrganization";
 pub const PROJECT: &str = "ScalewayProject";
@@ -188,7 +188,8 @@ pub fn nodes() -> Vec<NodeKind> {
 pub fn edges() -> Vec<EdgeKind> {
     vec![
         // (:ScalewayOrganization)-[:RESOURCE]->(:ScalewayProject)
-        EdgeKind::new(RESOURCE, ORGANIZATION, PROJECT, "Holds the project"),
+        EdgeKind::new(RESOURCE, ORGANIZATION, PROJECT, "Holds the project")
+            .access(Access::containment()),
         // (:ScalewayOrganization)-[:RESOURCE]->(:ScalewayUser)
         EdgeKind::new(RESOURCE, ORGANIZATION, USER, "Holds the user"),
         // (:ScalewayOrganization)-[:RESOURCE]->(:ScalewayGroup)
@@ -198,13 +199,15 @@ pub fn edges() -> Vec<EdgeKind> {
         // (:ScalewayOrganization)-[:RESOURCE]->(:ScalewayApiKey)
         EdgeKind::new(RESOURCE, ORGANIZATION, API_KEY, "Holds the API key"),
         // (:ScalewayProject)-[:RESOURCE]->(:ScalewayInstance)
-        EdgeKind::new(RESOURCE, PROJECT, INSTANCE, "Holds the instance"),
+        EdgeKind::new(RESOURCE, PROJECT, INSTANCE, "Holds the instance")
+            .access(Access::containment()),
         // (:ScalewayProject)-[:RESOURCE]->(:ScalewayFlexibleIp)
-        EdgeKind::new(RESOURCE, PROJECT, FLEXIBLE_IP, "Holds the IP"),
+        EdgeKind::new(RESOURCE, PROJECT, FLEXIBLE_IP, "Holds the IP").access(Access::containment()),
         // (:ScalewayProject)-[:RESOURCE]->(:ScalewayVolume)
-        EdgeKind::new(RESOURCE, PROJECT, VOLUME, "Holds the volume"),
+        EdgeKind::new(RESOURCE, PROJECT, VOLUME, "Holds the volume").access(Access::containment()),
         // (:ScalewayProject)-[:RESOURCE]->(:ScalewayVolumeSnapshot)
-        EdgeKind::new(RESOURCE, PROJECT, SNAPSHOT, "Holds the snapshot"),
+        EdgeKind::new(RESOURCE, PROJECT, SNAPSHOT, "Holds the snapshot")
+            .access(Access::containment()),
         // (:ScalewayInstance)-[:MOUNTS]->(:ScalewayVolume)
         EdgeKind::new(MOUNTS, INSTANCE, VOLUME, "Has the volume attached"),
         // (:ScalewayFlexibleIp)-[:IDENTIFIES]->(:ScalewayInstance)
@@ -217,12 +220,17 @@ pub fn edges() -> Vec<EdgeKind> {
         // (:ScalewayVolume)-[:HAS]->(:ScalewayVolumeSnapshot)
         EdgeKind::new(HAS, VOLUME, SNAPSHOT, "Was snapshotted as"),
         // (:ScalewayUser)-[:MEMBER_OF]->(:ScalewayGroup)
-        EdgeKind::new(MEMBER_OF, USER, GROUP, "Is in the group"),
+        EdgeKind::new(MEMBER_OF, USER, GROUP, "Is in the group").access(Access::membership()),
         // (:ScalewayApplication)-[:MEMBER_OF]->(:ScalewayGroup)
-        EdgeKind::new(MEMBER_OF, APPLICATION, GROUP, "Is in the group"),
+        EdgeKind::new(MEMBER_OF, APPLICATION, GROUP, "Is in the group")
+            .access(Access::membership()),
         // (:ScalewayUser)-[:HAS]->(:ScalewayApiKey)
-        EdgeKind::new(HAS, USER, API_KEY, "Owns the API key"),
+        // The key acts as its owner.
+        EdgeKind::new(HAS, USER, API_KEY, "Owns the API key")
+            .access(Access::acting_as().reversed()),
         // (:ScalewayApplication)-[:HAS]->(:ScalewayApiKey)
-        EdgeKind::new(HAS, APPLICATION, API_KEY, "Owns the API key"),
+        // The key acts as its owner.
+        EdgeKind::new(HAS, APPLICATION, API_KEY, "Owns the API key")
+            .access(Access::acting_as().reversed()),
     ]
 }

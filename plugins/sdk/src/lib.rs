@@ -31,7 +31,9 @@ pub use config::Config;
 pub use context::{Context, EdgeBuilder, Level, NodeBuilder, NodeRef};
 pub use error::{FetchError, StatusError, SyncError};
 pub use http::{Method, Request, Response};
-pub use manifest::{ConfigKey, Credential, CredentialUse, EdgeKind, Manifest, NodeKind, ValueType};
+pub use manifest::{
+    Access, ConfigKey, Credential, CredentialUse, EdgeKind, Manifest, NodeKind, ValueType,
+};
 pub use paginate::{
     Each, MAX_PAGES, Sink, Walker, cursor, each, fetch_all, for_each_concurrently, next_link,
     pages_with_total,

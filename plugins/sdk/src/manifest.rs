@@ -1,7 +1,7 @@
 //! Builders for what a plugin declares about itself. Each mirrors a record of the contract's
 //! `types` interface; the host checks names and shapes when it loads the plugin.
 
-use crate::wit::types;
+use crate::wit::{types, types_v2};
 
 /// What the plugin syncs and what it needs: returned by [`Ingestor::manifest`].
 ///
@@ -77,12 +77,12 @@ impl Manifest {
         self
     }
 
-    pub(crate) fn into_wit(self) -> types::Manifest {
-        types::Manifest {
+    pub(crate) fn into_wit(self) -> types_v2::Manifest {
+        types_v2::Manifest {
             name: self.name,
             version: self.version,
             description: self.description,
-            schema: types::Schema {
+            schema: types_v2::Schema {
                 nodes: self.nodes.into_iter().map(NodeKind::into_wit).collect(),
                 edges: self.edges.into_iter().map(EdgeKind::into_wit).collect(),
             },
@@ -227,6 +227,69 @@ pub struct EdgeKind {
     from: String,
     to: String,
     properties: Vec<Property>,
+    access: Option<Access>,
+}
+
+/// What a relationship kind means for who can reach what: `infragraph access` follows
+/// relationships that declare it (contract 0.2.0). "Start" and "end" are the
+/// relationship's own direction; [`Access::reversed`] when it points the other way.
+///
+/// ```
+/// # use infragraph_sdk::*;
+/// // (:AcmeUser)-[:MEMBER_OF]->(:AcmeGroup): the user has whatever the group has.
+/// let member = EdgeKind::new("MEMBER_OF", "AcmeUser", "AcmeGroup", "Membership")
+///     .access(Access::membership());
+/// // (:AcmeGroup)-[:HAS_ROLE {role}]->(:AcmeProject): the group holds `role` on the project.
+/// let role = EdgeKind::new("HAS_ROLE", "AcmeGroup", "AcmeProject", "A role")
+///     .prop("role", ValueType::Text, "Role name")
+///     .access(Access::grant(["role"]));
+/// // (:AcmeProject)-[:RESOURCE]->(:AcmeVm): whatever is granted on the project reaches the VM.
+/// let holds = EdgeKind::new("RESOURCE", "AcmeProject", "AcmeVm", "Holds")
+///     .access(Access::containment());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    kind: types_v2::AccessKind,
+    reversed: bool,
+    grants: Vec<String>,
+}
+
+impl Access {
+    fn of(kind: types_v2::AccessKind) -> Access {
+        Access {
+            kind,
+            reversed: false,
+            grants: Vec::new(),
+        }
+    }
+    /// Start (a principal) is a member of end (a group) and has whatever end has;
+    /// transitive.
+    pub fn membership() -> Access {
+        Access::of(types_v2::AccessKind::Membership)
+    }
+    /// Start (a principal or group) holds a role or permissions on end (a scope or
+    /// resource), named by the relationship's properties `grants` (declare each one).
+    pub fn grant<S: Into<String>>(grants: impl IntoIterator<Item = S>) -> Access {
+        Access {
+            grants: grants.into_iter().map(Into::into).collect(),
+            ..Access::of(types_v2::AccessKind::Grant)
+        }
+    }
+    /// Start (a scope) contains end (a scope or resource): grants on start reach end.
+    pub fn containment() -> Access {
+        Access::of(types_v2::AccessKind::Containment)
+    }
+    /// Start (a key, an identity, a pipeline) acts as end (a principal or resource):
+    /// whoever controls start has whatever end has.
+    pub fn acting_as() -> Access {
+        Access::of(types_v2::AccessKind::ActingAs)
+    }
+    /// The relationship points against the kind's reading: from the group to the member,
+    /// the scope to the holder, the child to its scope, the principal to its key.
+    pub fn reversed(mut self) -> Access {
+        self.reversed = true;
+        self
+    }
 }
 
 impl EdgeKind {
@@ -244,7 +307,14 @@ impl EdgeKind {
             from: from.into(),
             to: to.into(),
             properties: Vec::new(),
+            access: None,
         }
+    }
+
+    /// What the relationship means for access.
+    pub fn access(mut self, access: Access) -> EdgeKind {
+        self.access = Some(access);
+        self
     }
 
     /// A snake_case property of the relationship.
@@ -263,8 +333,8 @@ impl EdgeKind {
         self
     }
 
-    fn into_wit(self) -> types::EdgeKind {
-        types::EdgeKind {
+    fn into_wit(self) -> types_v2::EdgeKind {
+        types_v2::EdgeKind {
             rel_type: self.rel_type,
             description: self.description,
             from: self.from,
@@ -274,6 +344,11 @@ impl EdgeKind {
                 .into_iter()
                 .map(Property::into_wit)
                 .collect(),
+            access: self.access.map(|a| types_v2::Access {
+                kind: a.kind,
+                reversed: a.reversed,
+                grants: a.grants,
+            }),
         }
     }
 }

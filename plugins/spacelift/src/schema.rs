@@ -2,7 +2,7 @@
 //! `docs/providers/spacelift.md` give them. Where the schema's diagram disagrees with its
 //! sections (`GENERATES`, `EXECUTES`, `AFFECTS`), the sections win (issue 7).
 
-use infragraph_sdk::{EdgeKind, NodeKind, ValueType};
+use infragraph_sdk::{Access, EdgeKind, NodeKind, ValueType};
 
 pub const ACCOUNT: &str = "SpaceliftAccount";
 pub const SPACE: &str = "SpaceliftSpace";
@@ -180,8 +180,16 @@ pub fn nodes() -> Vec<NodeKind> {
 }
 
 pub fn edges() -> Vec<EdgeKind> {
-    let resource =
-        |to: &str| EdgeKind::new(RESOURCE, ACCOUNT, to, "The account holds this resource");
+    // What the account holds is inside it for access, except its users: principals, not
+    // resources to reach.
+    let resource = |to: &str| {
+        let kind = EdgeKind::new(RESOURCE, ACCOUNT, to, "The account holds this resource");
+        if to == USER {
+            kind
+        } else {
+            kind.access(Access::containment())
+        }
+    };
     vec![
         // (:SpaceliftAccount)-[:RESOURCE]->(:SpaceliftSpace), and so on for each label.
         resource(SPACE),
@@ -197,20 +205,25 @@ pub fn edges() -> Vec<EdgeKind> {
             SPACE,
             SPACE,
             "The parent space holds the child space",
-        ),
+        )
+        .access(Access::containment()),
         // (:SpaceliftSpace)-[:CONTAINS]->(:SpaceliftStack)
-        EdgeKind::new(CONTAINS, SPACE, STACK, "The space holds the stack"),
+        EdgeKind::new(CONTAINS, SPACE, STACK, "The space holds the stack")
+            .access(Access::containment()),
         // (:SpaceliftSpace)-[:CONTAINS]->(:SpaceliftWorkerPool)
         EdgeKind::new(
             CONTAINS,
             SPACE,
             WORKER_POOL,
             "The space holds the worker pool",
-        ),
+        )
+        .access(Access::containment()),
         // (:SpaceliftWorkerPool)-[:CONTAINS]->(:SpaceliftWorker)
-        EdgeKind::new(CONTAINS, WORKER_POOL, WORKER, "The pool holds the worker"),
+        EdgeKind::new(CONTAINS, WORKER_POOL, WORKER, "The pool holds the worker")
+            .access(Access::containment()),
         // (:SpaceliftStack)-[:GENERATED]->(:SpaceliftRun)
-        EdgeKind::new(GENERATED, STACK, RUN, "The stack generated the run"),
+        EdgeKind::new(GENERATED, STACK, RUN, "The stack generated the run")
+            .access(Access::containment()),
         // (:SpaceliftUser)-[:TRIGGERED]->(:SpaceliftRun)
         EdgeKind::new(TRIGGERED, USER, RUN, "The user triggered the run"),
         // (:SpaceliftWorker)-[:EXECUTED]->(:SpaceliftRun)
@@ -242,12 +255,14 @@ pub fn edges() -> Vec<EdgeKind> {
         )
         .prop("aws_region", Text, "CloudTrail: the AWS region of the call"),
         // (:SpaceliftUser)-[:HAS_ROLE_IN {role}]->(:SpaceliftSpace)
-        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space").prop(
-            "role",
-            Text,
-            "read, write or admin: the user's own access rule (IdP group rules are not \
+        EdgeKind::new(HAS_ROLE_IN, USER, SPACE, "The user has a role in the space")
+            .prop(
+                "role",
+                Text,
+                "read, write or admin: the user's own access rule (IdP group rules are not \
                  attributable: the API names no user's groups)",
-        ),
+            )
+            .access(Access::grant(["role"])),
         // (:SpaceliftGitCommit)-[:CONFIRMED]->(:SpaceliftUser)
         EdgeKind::new(
             CONFIRMED,

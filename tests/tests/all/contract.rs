@@ -230,3 +230,126 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Contract 0.2.0 added access meaning to relationship kinds. A plugin built against 0.1.0
+/// (wit-bindgen alone, no SDK) still loads, syncs its graph, and its relationships simply
+/// mean nothing for access; the built-in plugins speak 0.2.0 and say what theirs mean.
+#[test]
+fn a_plugin_built_against_contract_0_1_0_still_loads_and_syncs() {
+    use infragraph_tests::cli::{Work, run};
+    let w = Work::new("contract-0-1");
+    let guest = harness::guest("contract-0-1");
+    let guest = guest.to_str().unwrap();
+    let ran = run(&mut w.cmd(&["sync", guest, "--store", &w.store()]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let graph = w.graph();
+    assert!(graph.has("LegacyUser", "u1") && graph.has("LegacyGroup", "g1"));
+    assert_eq!(graph.edges_of("MEMBER_OF"), 1);
+
+    let schema = run(&mut w.cmd(&["schema", guest, "--json"]));
+    assert_eq!(schema.code, 0, "{}", schema.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    assert_eq!(schema["edges"][0]["rel_type"], "MEMBER_OF");
+    assert!(schema["edges"][0].get("access").is_none(), "{schema}");
+
+    let list = run(&mut w.cmd(&["plugins", "list", "--json"]));
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let contract_of = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["contract"].clone())
+    };
+    assert_eq!(contract_of("scaleway"), Some("0.2.0".into()), "{list}");
+}
+
+/// The built-in plugins declare what their relationships mean for access, and `schema`
+/// shows it in every format.
+#[test]
+fn built_in_plugins_declare_access_and_schema_shows_it() {
+    use infragraph_tests::cli::{Work, run};
+    let w = Work::new("access-schema");
+    let kinds = |plugin: &str| -> Vec<(String, String, String, serde_json::Value)> {
+        let ran = run(&mut w.cmd(&["schema", plugin, "--json"]));
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let schema: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        schema["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap().to_string();
+                (s("from"), s("rel_type"), s("to"), e["access"].clone())
+            })
+            .collect()
+    };
+    let access = |plugin: &str, from: &str, rel: &str, to: &str| {
+        kinds(plugin)
+            .into_iter()
+            .find(|(f, r, t, _)| f == from && r == rel && t == to)
+            .unwrap_or_else(|| panic!("{plugin} declares no (:{from})-[:{rel}]->(:{to})"))
+            .3
+    };
+    let kind = |v: serde_json::Value| v["kind"].as_str().map(str::to_string);
+    // Azure: roles on scopes, scopes holding scopes, nested groups.
+    let grant = access("azure", "User", "ASSIGNED_ROLE", "Subscription");
+    assert_eq!(kind(grant.clone()).as_deref(), Some("grant"));
+    assert_eq!(grant["grants"], serde_json::json!(["role_name"]));
+    assert_eq!(
+        kind(access("azure", "Subscription", "CONTAINS", "ResourceGroup")).as_deref(),
+        Some("containment")
+    );
+    assert_eq!(
+        kind(access("azure", "Group", "MEMBER_OF", "Group")).as_deref(),
+        Some("membership")
+    );
+    // Spacelift: a role on a space reaches its child spaces and their stacks.
+    let role = access(
+        "spacelift",
+        "SpaceliftUser",
+        "HAS_ROLE_IN",
+        "SpaceliftSpace",
+    );
+    assert_eq!(role["grants"], serde_json::json!(["role"]));
+    assert_eq!(
+        kind(access(
+            "spacelift",
+            "SpaceliftSpace",
+            "CONTAINS",
+            "SpaceliftSpace"
+        ))
+        .as_deref(),
+        Some("containment")
+    );
+    // Scaleway: an API key acts as its owner; the edge points from the owner.
+    let key = access("scaleway", "ScalewayUser", "HAS", "ScalewayApiKey");
+    assert_eq!(kind(key.clone()).as_deref(), Some("acting-as"));
+    assert_eq!(key["reversed"], true);
+    // A fact is not access: a volume's snapshot, an IP on an instance.
+    assert!(
+        access(
+            "scaleway",
+            "ScalewayVolume",
+            "HAS",
+            "ScalewayVolumeSnapshot"
+        )
+        .is_null()
+    );
+
+    let md = run(&mut w.cmd(&["schema", "spacelift"]));
+    assert!(
+        md.stdout.contains("## Access")
+            && md.stdout.contains(
+                "| `(:SpaceliftUser)-[:HAS_ROLE_IN]->(:SpaceliftSpace)` | grant | `role` |"
+            ),
+        "{}",
+        md.stdout
+    );
+    let mermaid = run(&mut w.cmd(&["schema", "scaleway", "--format", "mermaid"]));
+    assert!(
+        mermaid.stdout.contains("-- \"MEMBER_OF (membership)\" -->"),
+        "{}",
+        mermaid.stdout
+    );
+}

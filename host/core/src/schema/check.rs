@@ -2,8 +2,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::schema::names::{is_pascal_case, is_screaming_snake_case, is_snake_case};
 use crate::{
-    EdgeBatch, Manifest, ManifestError, NodeBatch, PropertyDef, RESERVED_PROPERTIES, RecordError,
-    Value, ValueType,
+    AccessKind, EdgeBatch, Manifest, ManifestError, NodeBatch, PropertyDef, RESERVED_PROPERTIES,
+    RecordError, Value, ValueType,
 };
 
 /// A plugin's declared schema, checked, and indexed for checking records fast.
@@ -68,6 +68,21 @@ impl CheckedSchema {
                 }
             }
             let props = properties(&kind.properties, &name).map_err(err)?;
+            if let Some(access) = &kind.access {
+                if access.kind != AccessKind::Grant && !access.grants.is_empty() {
+                    return Err(err(format!(
+                        "{name}: only a grant names what it grants; a {} does not",
+                        access.kind.name()
+                    )));
+                }
+                for g in &access.grants {
+                    if !props.contains_key(g) {
+                        return Err(err(format!(
+                            "{name}: its grant names property {g:?}, which it does not declare"
+                        )));
+                    }
+                }
+            }
             let key = (kind.rel_type.clone(), kind.from.clone(), kind.to.clone());
             if edges.insert(key, props).is_some() {
                 return Err(err(format!("{name} is declared twice")));
@@ -317,6 +332,7 @@ mod tests {
                     from: "DemoUser".into(),
                     to: "DemoGroup".into(),
                     properties: vec![prop("since", ValueType::Float)],
+                    access: None,
                 }],
             },
             hosts: vec!["api.demo.test".into()],
@@ -334,6 +350,32 @@ mod tests {
                 values,
             }],
         }
+    }
+
+    /// Contract 0.2.0: a grant may name the properties holding what it grants, which must
+    /// be declared; other kinds name none.
+    #[test]
+    fn access_grants_must_name_declared_properties() {
+        use crate::{Access, AccessKind};
+        let with = |kind, grants: &[&str]| {
+            let mut m = manifest();
+            m.schema.edges[0].access = Some(Access {
+                kind,
+                reversed: false,
+                grants: grants.iter().map(|g| g.to_string()).collect(),
+            });
+            CheckedSchema::new(&m).map(drop).map_err(|e| e.to_string())
+        };
+        with(AccessKind::Grant, &["since"]).unwrap();
+        with(AccessKind::Membership, &[]).unwrap();
+        let e = with(AccessKind::Grant, &["role"]).unwrap_err();
+        assert!(
+            e.contains("(:DemoUser)-[:MEMBER_OF]->(:DemoGroup)")
+                && e.contains(r#"names property "role", which it does not declare"#),
+            "{e}"
+        );
+        let e = with(AccessKind::Membership, &["since"]).unwrap_err();
+        assert!(e.contains("only a grant names what it grants"), "{e}");
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn value_type(t: types::ValueType) -> core::ValueType {
     }
 }
 
-fn properties(p: Vec<types::PropertyDef>) -> Vec<core::PropertyDef> {
+pub(super) fn properties(p: Vec<types::PropertyDef>) -> Vec<core::PropertyDef> {
     p.into_iter()
         .map(|p| core::PropertyDef {
             name: p.name,
@@ -106,6 +106,7 @@ impl From<types::Manifest> for core::Manifest {
                         from: e.from,
                         to: e.to,
                         properties: properties(e.properties),
+                        access: None,
                     })
                     .collect(),
             },
