@@ -8,12 +8,14 @@
 //! - [`sync()`]: plugins by name assembled into jobs and synced into the graph;
 //! - [`runs`]: the run history read back as typed reports;
 //! - [`transfer`]: a whole graph copied from one place into another (`push`);
-//! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid.
+//! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid;
+//! - [`access`]: who can reach what, from the access meaning plugins declare.
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
 #![deny(missing_docs)]
 
+pub mod access;
 mod check;
 mod error;
 mod graph;

@@ -54,6 +54,13 @@ pub enum Command {
     )]
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Who can reach what: principals reaching a node, what a principal reaches, and the
+    /// access paths between two, from what each plugin says its relationships mean.
+    #[command(
+        after_help = "Examples:\n  infragraph access who ResourceGroup rg-web\n  infragraph access what User u-alice --role Owner\n  infragraph access path User u-alice ResourceGroup rg-web --format mermaid"
+    )]
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// The run history: when each plugin ran, how it ended, what it changed.
     #[command(
         after_help = "Examples:\n  infragraph runs\n  infragraph runs --limit 5 --json\n  infragraph runs --format csv > runs.csv"
@@ -438,6 +445,89 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 }
 
 /// Where the graph is, as the library takes it.
+/// `infragraph access`: questions of access, answered by following the relationships
+/// whose kinds have an access meaning (`infragraph schema <plugin>` lists them).
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Every principal that can reach the node, with each role and the shortest path
+    /// granting it (through memberships, keys acting as their owner, and scopes holding
+    /// the node).
+    #[command(
+        after_help = "Examples:\n  infragraph access who ResourceGroup rg-web\n  infragraph access who SpaceliftStack infra --role admin --json"
+    )]
+    Who {
+        /// The node's label.
+        label: String,
+        /// The node's id.
+        id: String,
+        #[command(flatten)]
+        ask: AccessArgs,
+    },
+    /// Everything the principal can reach, with each role and the shortest path granting it.
+    #[command(
+        after_help = "Examples:\n  infragraph access what User u-alice\n  infragraph access what ScalewayApiKey SCWXXXXXXXXXXXXXXXXX --format csv"
+    )]
+    What {
+        /// The principal's label.
+        label: String,
+        /// The principal's id.
+        id: String,
+        #[command(flatten)]
+        ask: AccessArgs,
+    },
+    /// The access paths from a principal to a node: the shortest for each role it holds
+    /// there, each relationship with its properties.
+    #[command(
+        after_help = "Examples:\n  infragraph access path User u-alice ResourceGroup rg-web\n  infragraph access path User u-alice ResourceGroup rg-web --format mermaid > path.mmd"
+    )]
+    Path {
+        /// The principal's label.
+        from_label: String,
+        /// The principal's id.
+        from_id: String,
+        /// The node's label.
+        to_label: String,
+        /// The node's id.
+        to_id: String,
+        #[command(flatten)]
+        ask: AccessArgs,
+    },
+}
+
+/// What every access question takes.
+#[derive(Debug, clap::Args)]
+pub struct AccessArgs {
+    /// Only this role or permission (any case), e.g. Owner or admin.
+    #[arg(long, alias = "permission", value_name = "ROLE")]
+    pub role: Option<String>,
+    /// table (fits the terminal), csv, json, or mermaid (a flowchart of the paths).
+    #[arg(long, value_enum, default_value_t = AccessFormat::Table, value_name = "FORMAT")]
+    pub format: AccessFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Tables: every column and whole values, however wide the terminal.
+    #[arg(long)]
+    pub wide: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
+}
+
+/// How an access answer prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessFormat {
+    /// Columns sized to the terminal.
+    Table,
+    /// Every column and whole values.
+    Csv,
+    /// One JSON document, every path with every relationship's properties.
+    Json,
+    /// A Mermaid flowchart of the paths, to paste where Mermaid renders.
+    Mermaid,
+}
+
 pub fn graph_args(store: &StoreArg, neo4j: &Neo4jArgs) -> infragraph_app::GraphArgs {
     infragraph_app::GraphArgs {
         store: store.store.clone(),

@@ -19,6 +19,7 @@ macro_rules! out_raw {
     }};
 }
 
+mod access;
 mod args;
 mod connections;
 mod plugins;
@@ -65,6 +66,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Schema(cmd) => plugins::schema(&settings, cmd).await,
             args::Command::Sync(cmd) => sync::run(&settings, cmd, stopping, shown).await,
             args::Command::Query(cmd) => store::query(&settings, cmd).await,
+            args::Command::Access(cmd) => access::run(&settings, cmd).await,
             args::Command::Runs(cmd) => store::runs(&settings, cmd).await,
             args::Command::Export(cmd) => store::export(&settings, cmd).await,
             args::Command::Import(cmd) => store::import(&settings, cmd),

@@ -217,7 +217,7 @@ fn props_text(props: &serde_json::Map<String, Json>) -> String {
 }
 
 /// What a person calls the node, when its plugin gave it a name.
-fn name_of(n: &StoredNode) -> String {
+pub(crate) fn name_of(n: &StoredNode) -> String {
     ["name", "display_name", "displayname", "email"]
         .iter()
         .find_map(|k| n.props.get(*k))
@@ -236,7 +236,10 @@ fn value_text(v: &Json) -> String {
 }
 
 /// The graph where `args` (or the config) say, for reading.
-async fn open(settings: &Settings, args: infragraph_app::GraphArgs) -> anyhow::Result<Graph> {
+pub(crate) async fn open(
+    settings: &Settings,
+    args: infragraph_app::GraphArgs,
+) -> anyhow::Result<Graph> {
     let location = settings.location(&args)?;
     Ok(Graph::open(&location, Intent::Read).await?)
 }
@@ -390,7 +393,7 @@ fn dir(d: DirectionArg) -> Direction {
     }
 }
 
-async fn require_node(graph: &Graph, label: &str, id: &str) -> anyhow::Result<()> {
+pub(crate) async fn require_node(graph: &Graph, label: &str, id: &str) -> anyhow::Result<()> {
     let key = [("id".to_string(), id.to_string())];
     if graph.nodes(label, &key, 1).await?.is_empty() {
         bail!(

@@ -35,6 +35,15 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// Output options built by a command with formats of its own (`access`).
+    pub fn new(format: Format, wide: bool) -> OutputArgs {
+        OutputArgs {
+            format,
+            json: false,
+            wide,
+        }
+    }
+
     /// The format asked for.
     pub fn format(&self) -> Format {
         if self.json { Format::Json } else { self.format }

@@ -1,5 +1,6 @@
 //! infragraph's end-to-end tests, one binary, a module per topic.
 
+mod access;
 mod azure;
 mod cli;
 mod connections;

@@ -1,0 +1,486 @@
+//! Who can reach what: access questions answered from the graph and from what the
+//! plugins' schemas say each relationship kind means for access (contract 0.2.0). The
+//! walk reads the graph only through [`GraphReader`], so the embedded store and a Neo4j
+//! server give the same answers.
+//!
+//! Every relationship with an access meaning reads as a pair (start, end) in the kind's
+//! own sense, which is the stored direction unless the kind is `reversed`:
+//!
+//! - membership: (member, group): the member has whatever the group has, transitively;
+//! - grant: (holder, scope), with the roles or permissions the kind's `grants` properties
+//!   name (the relationship type when it names none);
+//! - containment: (scope, child): whatever is granted on the scope reaches the child;
+//! - acting-as: (actor, principal): whoever controls the actor has whatever the principal
+//!   has.
+//!
+//! A principal reaches a node when it is, or acts as, or is a member of (each any number
+//! of times) a holder of a grant on the node or on a scope containing it (any number of
+//! times). Each answer keeps, per role, the shortest such path.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use infragraph_core::{
+    Access, AccessKind, Direction, GraphReader, MAX_PATH_VISITS, Manifest, SinkError, Step,
+    StoredEdge, StoredNode,
+};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+/// The access meaning of every relationship kind the plugins declare.
+#[derive(Debug, Default, Clone)]
+pub struct AccessModel {
+    /// By relationship type: (start label, end label, meaning).
+    by_type: HashMap<String, Vec<(String, String, Access)>>,
+}
+
+impl AccessModel {
+    /// The model of these plugins' schemas.
+    pub fn new<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> AccessModel {
+        let mut by_type: HashMap<String, Vec<(String, String, Access)>> = HashMap::new();
+        for m in manifests {
+            for e in &m.schema.edges {
+                if let Some(a) = &e.access {
+                    by_type.entry(e.rel_type.clone()).or_default().push((
+                        e.from.clone(),
+                        e.to.clone(),
+                        a.clone(),
+                    ));
+                }
+            }
+        }
+        AccessModel { by_type }
+    }
+
+    /// Whether no plugin declares any access meaning.
+    pub fn is_empty(&self) -> bool {
+        self.by_type.is_empty()
+    }
+
+    /// The relationship types of which some kind has one of `kinds`, sorted.
+    fn types(&self, kinds: &[AccessKind]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .by_type
+            .iter()
+            .filter(|(_, ks)| ks.iter().any(|(_, _, a)| kinds.contains(&a.kind)))
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The declared meaning of a stored relationship: by its type and its ends' labels.
+    fn of(&self, e: &StoredEdge) -> Option<&Access> {
+        self.by_type
+            .get(&e.rel_type)?
+            .iter()
+            .find(|(from, to, _)| *from == e.from.0 && *to == e.to.0)
+            .map(|(_, _, a)| a)
+    }
+}
+
+/// A node's key: (primary label, id).
+type Key = (String, String);
+
+fn key(n: &StoredNode) -> Key {
+    (n.label.clone(), n.id.clone())
+}
+
+/// (start, end) of `e` in the sense of its access kind.
+fn ends(e: &StoredEdge, a: &Access) -> (Key, Key) {
+    if a.reversed {
+        (e.to.clone(), e.from.clone())
+    } else {
+        (e.from.clone(), e.to.clone())
+    }
+}
+
+/// What a grant grants: the values of its `grants` properties, or its type when it names
+/// none.
+fn roles(e: &StoredEdge, a: &Access) -> Vec<String> {
+    if a.grants.is_empty() {
+        return vec![e.rel_type.clone()];
+    }
+    let mut out = Vec::new();
+    for g in &a.grants {
+        match e.props.get(g) {
+            Some(Json::String(s)) if !s.is_empty() => out.push(s.clone()),
+            Some(Json::Array(items)) => out.extend(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_string)),
+            ),
+            Some(Json::Number(n)) => out.push(n.to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One role a node is reached with, and the shortest path that grants it: from the
+/// principal to the node, each step the relationship followed (in its stored direction)
+/// and the node it leads to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Granted {
+    /// The role or permission.
+    pub role: String,
+    /// Principal first, the reached node last.
+    pub path: Vec<Step>,
+}
+
+/// A node in an answer (a principal for `who`, a reached node for `what`), with every role
+/// it holds or is reached with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reach {
+    /// The principal (`who`) or the node reached (`what`).
+    pub node: StoredNode,
+    /// By role, sorted; each with its shortest path.
+    pub grants: Vec<Granted>,
+}
+
+/// Keeps, per (node, role), the shortest path.
+#[derive(Default)]
+struct Answers {
+    by_node: BTreeMap<Key, (StoredNode, BTreeMap<String, Vec<Step>>)>,
+}
+
+impl Answers {
+    fn add(&mut self, node: &StoredNode, role: &str, path: Vec<Step>) {
+        let entry = self
+            .by_node
+            .entry(key(node))
+            .or_insert_with(|| (node.clone(), BTreeMap::new()));
+        match entry.1.get(role) {
+            Some(p) if p.len() <= path.len() => {}
+            _ => {
+                entry.1.insert(role.to_string(), path);
+            }
+        }
+    }
+
+    fn into_reaches(self, role_filter: Option<&str>) -> Vec<Reach> {
+        let wanted = |r: &str| role_filter.is_none_or(|f| r.eq_ignore_ascii_case(f));
+        self.by_node
+            .into_values()
+            .filter_map(|(node, roles)| {
+                let grants: Vec<Granted> = roles
+                    .into_iter()
+                    .filter(|(r, _)| wanted(r))
+                    .map(|(role, path)| Granted { role, path })
+                    .collect();
+                (!grants.is_empty()).then_some(Reach { node, grants })
+            })
+            .collect()
+    }
+}
+
+/// The relationships of `n` of `kinds` whose end (`at_end`) or start is `n`, each with the
+/// node at its other end and its meaning.
+async fn around<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    n: &StoredNode,
+    kinds: &[AccessKind],
+    at_end: bool,
+    visits: &mut usize,
+) -> Result<Vec<(StoredEdge, StoredNode, Access)>, SinkError> {
+    *visits += 1;
+    if *visits > MAX_PATH_VISITS {
+        return Err(SinkError::new(format!(
+            "the access walk visited more than {MAX_PATH_VISITS} nodes; ask about a narrower \
+             node or filter by --role"
+        )));
+    }
+    let types = model.types(kinds);
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let me = key(n);
+    let mut out = Vec::new();
+    for (e, other) in r
+        .neighbours(&n.label, &n.id, Direction::Both, &types)
+        .await?
+    {
+        let Some(a) = model.of(&e).filter(|a| kinds.contains(&a.kind)) else {
+            continue;
+        };
+        let (start, end) = ends(&e, a);
+        let mine = if at_end { end } else { start };
+        if mine == me {
+            let a = a.clone();
+            out.push((e, other, a));
+        }
+    }
+    Ok(out)
+}
+
+/// Every principal that reaches the node (`label`, `id`), with the roles it reaches it
+/// with and the shortest path granting each; only `role` when given (any case).
+pub async fn who<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    label: &str,
+    id: &str,
+    role: Option<&str>,
+) -> Result<Vec<Reach>, SinkError> {
+    let target = node(r, label, id).await?;
+    let mut visits = 0;
+    // The node and every scope above it, each with its path down to the node.
+    let mut scopes: Vec<(StoredNode, Vec<Step>)> = Vec::new();
+    let mut seen = HashSet::from([key(&target)]);
+    let mut queue = VecDeque::from([(
+        target.clone(),
+        vec![Step {
+            via: None,
+            node: target.clone(),
+        }],
+    )]);
+    while let Some((n, down)) = queue.pop_front() {
+        let parents = around(r, model, &n, &[AccessKind::Containment], true, &mut visits).await?;
+        scopes.push((n, down.clone()));
+        for (e, parent, _) in parents {
+            if seen.insert(key(&parent)) {
+                let mut path = vec![Step {
+                    via: None,
+                    node: parent.clone(),
+                }];
+                let mut rest = down.clone();
+                rest[0].via = Some(e);
+                path.extend(rest);
+                queue.push_back((parent, path));
+            }
+        }
+    }
+    let mut answers = Answers::default();
+    // Who a holder's access passes to, memoized: the same group often holds many grants.
+    let mut principals: HashMap<Key, Vec<Vec<Step>>> = HashMap::new();
+    for (scope, down) in &scopes {
+        for (e, holder, a) in
+            around(r, model, scope, &[AccessKind::Grant], true, &mut visits).await?
+        {
+            let granted = roles(&e, &a);
+            if granted.is_empty() {
+                continue; // a grant of nothing reaches nothing
+            }
+            let hk = key(&holder);
+            if !principals.contains_key(&hk) {
+                let found = holders_of(r, model, &holder, &mut visits).await?;
+                principals.insert(hk.clone(), found);
+            }
+            for up in &principals[&hk] {
+                // principal .. holder, then the grant into the scope, then down to the node.
+                let mut path = up.clone();
+                let mut rest = down.clone();
+                rest[0].via = Some(e.clone());
+                path.extend(rest);
+                for g in &granted {
+                    answers.add(&up[0].node, g, path.clone());
+                }
+            }
+        }
+    }
+    Ok(answers.into_reaches(role))
+}
+
+/// Everyone that has what `holder` has: itself, its members and actors, transitively,
+/// each with its path up to the holder (its first step the principal, its last the holder).
+async fn holders_of<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    holder: &StoredNode,
+    visits: &mut usize,
+) -> Result<Vec<Vec<Step>>, SinkError> {
+    let kinds = [AccessKind::Membership, AccessKind::ActingAs];
+    let mut out = Vec::new();
+    let mut seen = HashSet::from([key(holder)]);
+    let mut queue = VecDeque::from([vec![Step {
+        via: None,
+        node: holder.clone(),
+    }]]);
+    while let Some(up) = queue.pop_front() {
+        let members = around(r, model, &up[0].node, &kinds, true, visits).await?;
+        for (e, member, _) in members {
+            if seen.insert(key(&member)) {
+                let mut path = vec![Step {
+                    via: None,
+                    node: member,
+                }];
+                let mut rest = up.clone();
+                rest[0].via = Some(e);
+                path.extend(rest);
+                queue.push_back(path);
+            }
+        }
+        out.push(up);
+    }
+    Ok(out)
+}
+
+/// Everything the principal (`label`, `id`) reaches, with the roles it reaches each with
+/// and the shortest path granting each; only `role` when given (any case).
+pub async fn what<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    label: &str,
+    id: &str,
+    role: Option<&str>,
+) -> Result<Vec<Reach>, SinkError> {
+    let principal = node(r, label, id).await?;
+    let mut visits = 0;
+    // The principal and whatever it is a member of or acts as, with its path there.
+    let kinds = [AccessKind::Membership, AccessKind::ActingAs];
+    let mut identities = Vec::new();
+    let mut seen = HashSet::from([key(&principal)]);
+    let mut queue = VecDeque::from([vec![Step {
+        via: None,
+        node: principal.clone(),
+    }]]);
+    while let Some(path) = queue.pop_front() {
+        let last = path.last().expect("a path has a node").node.clone();
+        for (e, next, _) in around(r, model, &last, &kinds, false, &mut visits).await? {
+            if seen.insert(key(&next)) {
+                let mut longer = path.clone();
+                longer.push(Step {
+                    via: Some(e),
+                    node: next,
+                });
+                queue.push_back(longer);
+            }
+        }
+        identities.push(path);
+    }
+    let mut answers = Answers::default();
+    for up in &identities {
+        let holder = &up.last().expect("a path has a node").node;
+        for (e, scope, a) in
+            around(r, model, holder, &[AccessKind::Grant], false, &mut visits).await?
+        {
+            let granted = roles(&e, &a);
+            if granted.is_empty() {
+                continue;
+            }
+            let mut start = up.clone();
+            start.push(Step {
+                via: Some(e),
+                node: scope.clone(),
+            });
+            // The scope and everything it contains, each with the shortest path.
+            let mut seen = HashSet::from([key(&scope)]);
+            let mut queue = VecDeque::from([start]);
+            while let Some(path) = queue.pop_front() {
+                let last = path.last().expect("a path has a node").node.clone();
+                for g in &granted {
+                    answers.add(&last, g, path.clone());
+                }
+                let children = around(
+                    r,
+                    model,
+                    &last,
+                    &[AccessKind::Containment],
+                    false,
+                    &mut visits,
+                )
+                .await?;
+                for (e, child, _) in children {
+                    if seen.insert(key(&child)) {
+                        let mut longer = path.clone();
+                        longer.push(Step {
+                            via: Some(e),
+                            node: child,
+                        });
+                        queue.push_back(longer);
+                    }
+                }
+            }
+        }
+    }
+    Ok(answers.into_reaches(role))
+}
+
+/// The access paths from the principal `from` to the node `to`: one per role, the shortest
+/// granting it; empty when `from` cannot reach `to`.
+pub async fn paths<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    from: (&str, &str),
+    to: (&str, &str),
+    role: Option<&str>,
+) -> Result<Vec<Granted>, SinkError> {
+    // Asking the target keeps the walk to what is above it, usually far smaller than
+    // everything below a principal's grants.
+    let reaches = who(r, model, to.0, to.1, role).await?;
+    Ok(reaches
+        .into_iter()
+        .find(|reach| reach.node.label == from.0 && reach.node.id == from.1)
+        .map(|reach| reach.grants)
+        .unwrap_or_default())
+}
+
+/// The node (`label`, `id`), or an error naming it.
+async fn node<R: GraphReader>(r: &R, label: &str, id: &str) -> Result<StoredNode, SinkError> {
+    let filters = [("id".to_string(), id.to_string())];
+    r.nodes(label, &filters, 1)
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| SinkError::new(format!("no {label} node has id {id:?}")))
+}
+
+/// A path as one line: `alice -[:MEMBER_OF]-> admins -[:ASSIGNED_ROLE {Owner}]-> sub-1`,
+/// each relationship with the arrow of its stored direction.
+pub fn path_text(path: &[Step]) -> String {
+    let mut s = String::new();
+    for step in path {
+        if let Some(e) = &step.via {
+            let forward = e.to.0 == step.node.label && e.to.1 == step.node.id;
+            let (l, r) = if forward { ("-", "->") } else { ("<-", "-") };
+            s.push_str(&format!(" {l}[:{}]{r} ", e.rel_type));
+        }
+        s.push_str(&step.node.id);
+    }
+    s
+}
+
+/// The paths as a Mermaid flowchart: each node once (label and id), each relationship
+/// once, in its stored direction, labelled with its type and, where it names the role the
+/// path grants, that role.
+pub fn mermaid<'a>(paths: impl IntoIterator<Item = (&'a str, &'a [Step])>) -> String {
+    let mut ids: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut nodes = String::new();
+    let mut id_of = |n: &Key, nodes: &mut String| -> usize {
+        let next = ids.len();
+        *ids.entry(n.clone()).or_insert_with(|| {
+            let text = format!("{}<br/>{}", n.0, n.1).replace('"', "#quot;");
+            nodes.push_str(&format!("    n{next}[\"{text}\"]\n"));
+            next
+        })
+    };
+    let mut edges: Vec<String> = Vec::new();
+    for (role, path) in paths {
+        for step in path {
+            id_of(&key(&step.node), &mut nodes);
+            let Some(e) = &step.via else { continue };
+            let (from, to) = (id_of(&e.from, &mut nodes), id_of(&e.to, &mut nodes));
+            let names_role = e.props.values().any(|v| match v {
+                Json::String(s) => s == role,
+                Json::Array(items) => items.iter().any(|i| i.as_str() == Some(role)),
+                _ => false,
+            });
+            let text = if names_role {
+                format!("{} {role}", e.rel_type)
+            } else {
+                e.rel_type.clone()
+            };
+            let line = format!(
+                "    n{from} -- \"{}\" --> n{to}\n",
+                text.replace('"', "#quot;")
+            );
+            if !edges.contains(&line) {
+                edges.push(line);
+            }
+        }
+    }
+    let mut s = String::from("graph LR\n");
+    s.push_str(&nodes);
+    s.extend(edges);
+    s
+}

@@ -1,0 +1,363 @@
+//! `infragraph access` (issue 22): who can reach what, from the access meaning the
+//! plugins declare, on the Azure sample tenant, the same on the embedded store and over
+//! Bolt.
+
+use std::collections::BTreeSet;
+
+use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::sim::{AzureData, AzureSim, SpaceliftData, SpaceliftSim, azure_sample as s};
+use serde_json::Value as Json;
+
+const SEED: &str = "5eed00112233445566778899aabbccddeeff00112233445566778899aabbcc01";
+
+fn azure_env(cmd: &mut std::process::Command, sim: &AzureSim) {
+    let url = sim.url();
+    cmd.env("AZURE_TENANT_ID", sim.tenant_id())
+        .env("AZURE_CLIENT_ID", AzureSim::CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", AzureSim::CLIENT_SECRET)
+        .env("AZURE_AUTHORITY_HOST", &url)
+        .env("AZURE_RESOURCE_MANAGER_URL", &url)
+        .env("AZURE_GRAPH_URL", &url)
+        .env("AZURE_ABSTRACTION_SEED", SEED);
+}
+
+fn ok(ran: &Ran) {
+    assert_eq!(
+        ran.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+fn rg(name: &str) -> String {
+    format!("/subscriptions/{}/resourcegroups/{name}", s::SUB_PROD)
+}
+
+/// A subscription's node id: its bare GUID.
+fn sub(id: &str) -> String {
+    id.to_string()
+}
+
+/// (principal or node id, role, path as text) of a `--json` answer.
+fn rows(ran: &Ran) -> BTreeSet<(String, String, String)> {
+    ok(ran);
+    let doc: Json = serde_json::from_str(&ran.stdout).expect("JSON");
+    let mut out = BTreeSet::new();
+    for reach in doc.as_array().expect("an array") {
+        for g in reach["grants"].as_array().unwrap() {
+            let path: Vec<String> = g["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|step| {
+                    let via = step["via"]["rel_type"].as_str().unwrap_or("");
+                    format!("{via}>{}", step["node"]["id"].as_str().unwrap())
+                })
+                .collect();
+            out.insert((
+                reach["node"]["id"].as_str().unwrap().to_string(),
+                g["role"].as_str().unwrap().to_string(),
+                path.join(" "),
+            ));
+        }
+    }
+    out
+}
+
+fn ids(rows: &BTreeSet<(String, String, String)>) -> BTreeSet<(String, String)> {
+    rows.iter()
+        .map(|(n, r, _)| (n.clone(), r.clone()))
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+fn synced() -> (Work, AzureSim) {
+    let w = Work::new("access");
+    let sim = AzureSim::start(AzureData::sample());
+    let mut cmd = w.cmd(&["sync", "azure", "--store", &w.store()]);
+    azure_env(&mut cmd, &sim);
+    ok(&run(&mut cmd));
+    (w, sim)
+}
+
+/// A role on the subscription reaches the resource groups it contains; a role on the
+/// group itself too; nothing else does. The issue's demo question.
+#[test]
+fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
+    let (w, _sim) = synced();
+    let web = rg("rg-web");
+    let who = rows(&run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        &web,
+        "--json",
+        "--store",
+        &w.store(),
+    ])));
+    assert_eq!(
+        ids(&who),
+        BTreeSet::from([pair(s::ALICE, "Owner"), pair(s::DEPLOYER, "Owner")]),
+        "{who:#?}"
+    );
+    // Alice's Owner comes from the subscription, which contains the group.
+    let alice = who.iter().find(|(n, _, _)| n == s::ALICE).unwrap();
+    assert_eq!(
+        alice.2,
+        format!(
+            ">{} ASSIGNED_ROLE>{} CONTAINS>{web}",
+            s::ALICE,
+            sub(s::SUB_PROD)
+        )
+    );
+    // A filter by role, any case.
+    let owners = rows(&run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        &web,
+        "--role",
+        "owner",
+        "--json",
+        "--store",
+        &w.store(),
+    ])));
+    assert_eq!(owners.len(), 2);
+    let readers = run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        &web,
+        "--role",
+        "Reader",
+        "--store",
+        &w.store(),
+    ]));
+    ok(&readers);
+    assert!(
+        readers.stdout.contains("no principal reaches"),
+        "{}",
+        readers.stdout
+    );
+}
+
+/// Membership passes a group's grant to its members: g-platform is Reader on rg-data,
+/// so its members reach it as Reader, beside Alice's Owner from the subscription.
+#[test]
+fn members_of_a_group_holding_a_role_reach_what_it_reaches() {
+    let (w, _sim) = synced();
+    let data = rg("rg-data");
+    let who = rows(&run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        &data,
+        "--json",
+        "--store",
+        &w.store(),
+    ])));
+    let got = ids(&who);
+    assert!(got.contains(&pair(s::PLATFORM, "Reader")), "{got:?}");
+    assert!(got.contains(&pair(s::ALICE, "Owner")), "{got:?}");
+    // Every other principal reaching rg-data as Reader does so through g-platform.
+    for (n, role, path) in &who {
+        if role == "Reader" && n != s::PLATFORM {
+            assert!(
+                path.contains(&format!("MEMBER_OF>{}", s::PLATFORM)) || path.contains("MEMBER_OF>"),
+                "{n}: {path}"
+            );
+        }
+    }
+    assert!(
+        who.iter()
+            .any(|(n, role, _)| n != s::PLATFORM && role == "Reader"),
+        "g-platform's members are missing: {got:?}"
+    );
+}
+
+/// `what` is the other way round: everything Alice reaches, each with the role; `path`
+/// gives the paths between two nodes, and the Mermaid form draws them.
+#[test]
+fn what_a_principal_reaches_and_the_path_to_one_node() {
+    let (w, _sim) = synced();
+    let what = ids(&rows(&run(&mut w.cmd(&[
+        "access",
+        "what",
+        "User",
+        s::ALICE,
+        "--json",
+        "--store",
+        &w.store(),
+    ]))));
+    assert!(what.contains(&pair(&sub(s::SUB_PROD), "Owner")), "{what:?}");
+    assert!(what.contains(&pair(&rg("rg-web"), "Owner")), "{what:?}");
+    assert!(what.contains(&pair(&sub(s::SUB_DEV), "Reader")), "{what:?}");
+    assert!(!what.contains(&pair(&sub(s::SUB_DEV), "Owner")), "{what:?}");
+
+    let web = rg("rg-web");
+    let path = run(&mut w.cmd(&[
+        "access",
+        "path",
+        "User",
+        s::ALICE,
+        "ResourceGroup",
+        &web,
+        "--store",
+        &w.store(),
+        "--wide",
+    ]));
+    ok(&path);
+    assert!(
+        path.stdout.contains("Owner") && path.stdout.contains("ASSIGNED_ROLE {role_name=Owner"),
+        "{}",
+        path.stdout
+    );
+    let mermaid = run(&mut w.cmd(&[
+        "access",
+        "path",
+        "User",
+        s::ALICE,
+        "ResourceGroup",
+        &web,
+        "--format",
+        "mermaid",
+        "--store",
+        &w.store(),
+    ]));
+    ok(&mermaid);
+    assert!(
+        mermaid.stdout.starts_with("graph LR\n"),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(
+        mermaid.stdout.contains("\"ASSIGNED_ROLE Owner\""),
+        "{}",
+        mermaid.stdout
+    );
+    assert!(
+        mermaid.stdout.contains("\"CONTAINS\""),
+        "{}",
+        mermaid.stdout
+    );
+
+    // No access path: the deployer holds nothing on the dev subscription.
+    let none = run(&mut w.cmd(&[
+        "access",
+        "path",
+        "ServicePrincipal",
+        s::DEPLOYER,
+        "Subscription",
+        &sub(s::SUB_DEV),
+        "--store",
+        &w.store(),
+    ]));
+    ok(&none);
+    assert!(
+        none.stdout.contains("has no access path"),
+        "{}",
+        none.stdout
+    );
+    // A node that does not exist is an error naming it.
+    let missing = run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        "nope",
+        "--store",
+        &w.store(),
+    ]));
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing
+            .stderr
+            .contains("no ResourceGroup node with id \"nope\""),
+        "{}",
+        missing.stderr
+    );
+}
+
+/// The same questions over Bolt (the ArcadeDB server `cargo xtask test` starts) give the
+/// same answers as the embedded store: one walk, through the read interface both share.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_answers_over_bolt_equal_the_embedded_stores() {
+    let (w, sim) = synced();
+    let db = infragraph_tests::bolt::fresh_database("access").await;
+    let mut cmd = w.cmd(&[
+        "sync",
+        "azure",
+        "--neo4j",
+        &db.uri,
+        "--neo4j-user",
+        &db.user,
+    ]);
+    cmd.args(["--neo4j-database", &db.database])
+        .env("NEO4J_PASSWORD", &db.password);
+    azure_env(&mut cmd, &sim);
+    ok(&run(&mut cmd));
+    let bolt = |args: &[&str]| {
+        let mut cmd = w.cmd(args);
+        cmd.args(["--json", "--neo4j", &db.uri, "--neo4j-user", &db.user])
+            .args(["--neo4j-database", &db.database])
+            .env("NEO4J_PASSWORD", &db.password);
+        rows(&run(&mut cmd))
+    };
+    let local = |args: &[&str]| {
+        let mut cmd = w.cmd(args);
+        cmd.args(["--json", "--store", &w.store()]);
+        rows(&run(&mut cmd))
+    };
+    let data = rg("rg-data");
+    let web = rg("rg-web");
+    for q in [
+        vec!["access", "who", "ResourceGroup", web.as_str()],
+        vec!["access", "who", "ResourceGroup", data.as_str()],
+        vec!["access", "what", "User", s::ALICE],
+        vec!["access", "what", "Group", s::PLATFORM],
+    ] {
+        let (here, there) = (local(&q), bolt(&q));
+        assert!(!here.is_empty(), "{q:?} found nothing");
+        assert_eq!(here, there, "{q:?}");
+    }
+}
+
+/// Spacelift: a role on a space reaches its child spaces and their stacks (the sample's
+/// tree: root-space holds stack-1 and child-space-1, which holds stack-2). john.doe is
+/// admin on the root and reader on the child; jane.doe writer on the child only.
+#[test]
+fn a_role_on_a_parent_space_reaches_the_stacks_of_its_children() {
+    let w = Work::new("access-spacelift");
+    let sim = SpaceliftSim::start(SpaceliftData::sample());
+    let mut cmd = w.cmd(&["sync", "spacelift", "--store", &w.store()]);
+    cmd.env("SPACELIFT_API_KEY_ENDPOINT", sim.endpoint())
+        .env("SPACELIFT_API_KEY_ID", SpaceliftSim::KEY_ID)
+        .env("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET)
+        .env("SPACELIFT_ACCOUNT_ID", SpaceliftData::SAMPLE_ACCOUNT);
+    ok(&run(&mut cmd));
+    let who = |stack: &str| {
+        rows(&run(&mut w.cmd(&[
+            "access",
+            "who",
+            "SpaceliftStack",
+            stack,
+            "--json",
+            "--store",
+            &w.store(),
+        ])))
+    };
+    let (john, jane) = ("john.doe@example.com", "jane.doe@example.com");
+    assert_eq!(ids(&who("stack-1")), BTreeSet::from([pair(john, "admin")]));
+    let child = who("stack-2");
+    assert_eq!(
+        ids(&child),
+        BTreeSet::from([pair(john, "admin"), pair(john, "read"), pair(jane, "write")])
+    );
+    let admin = child.iter().find(|(_, r, _)| r == "admin").unwrap();
+    assert_eq!(
+        admin.2,
+        format!(">{john} HAS_ROLE_IN>root-space CONTAINS>child-space-1 CONTAINS>stack-2")
+    );
+}
