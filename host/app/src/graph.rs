@@ -213,10 +213,13 @@ impl GraphReader for Graph {
         to: (&str, &str),
         max_depth: usize,
         direction: Direction,
+        types: &[String],
     ) -> Result<Option<Vec<Step>>, SinkError> {
         match self {
-            Graph::Store(s) => GraphReader::shortest_path(s, from, to, max_depth, direction).await,
-            Graph::Neo4j(s) => s.shortest_path(from, to, max_depth, direction).await,
+            Graph::Store(s) => {
+                GraphReader::shortest_path(s, from, to, max_depth, direction, types).await
+            }
+            Graph::Neo4j(s) => s.shortest_path(from, to, max_depth, direction, types).await,
         }
     }
 

@@ -354,9 +354,10 @@ pub enum QueryCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// The shortest path between two nodes.
+    /// The shortest path from one node to another, following relationships the way they
+    /// point (`--direction both` to ignore it); for access paths see `infragraph access path`.
     #[command(
-        after_help = "Examples:\n  infragraph query path AcmeUser user-0003 AcmeGroup group-002 --max-depth 6"
+        after_help = "Examples:\n  infragraph query path AcmeUser user-0003 AcmeGroup group-002 --max-depth 6\n  infragraph query path AcmeTenant acme-corp AcmeUser user-0003 --type RESOURCE\n  infragraph query path AcmeUser user-0003 AcmeUser user-0007 --direction both"
     )]
     Path {
         /// Start node's label.
@@ -367,9 +368,14 @@ pub enum QueryCommand {
         to_label: String,
         /// End node's id.
         to_id: String,
-        /// Follow relationships in this direction only.
-        #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+        /// Which way to follow relationships: out (the way they point, from the start),
+        /// in, or both (ignoring direction, so a path may run through a shared container
+        /// and mean nothing).
+        #[arg(long, value_enum, default_value_t = DirectionArg::Out)]
         direction: DirectionArg,
+        /// Only these relationship types (repeat, or separate with commas).
+        #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+        types: Vec<String>,
         /// Give up beyond this many hops.
         #[arg(long, default_value_t = 8)]
         max_depth: usize,

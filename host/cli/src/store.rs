@@ -105,6 +105,7 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             to_label,
             to_id,
             direction,
+            types,
             max_depth,
             store,
             neo4j,
@@ -116,7 +117,7 @@ pub async fn query(settings: &Settings, cmd: QueryCommand) -> anyhow::Result<Exi
             let from = (from_label.as_str(), from_id.as_str());
             let to = (to_label.as_str(), to_id.as_str());
             let steps = graph
-                .shortest_path(from, to, max_depth, dir(direction))
+                .shortest_path(from, to, max_depth, dir(direction), &types)
                 .await?;
             if output.format() == Format::Json {
                 out!("{}", serde_json::to_string_pretty(&steps)?);

@@ -118,14 +118,16 @@ pub trait GraphReader: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(StoredEdge, StoredNode)>, SinkError>> + Send;
 
     /// A shortest path from one node to another, each given as (label, id), following
-    /// relationships in `direction` for at most `max_depth` steps; `None` when there is
-    /// none. Gives up with an error past [`MAX_PATH_VISITS`] nodes.
+    /// relationships of the given types (all when empty) in `direction` for at most
+    /// `max_depth` steps; `None` when there is none. Gives up with an error past
+    /// [`MAX_PATH_VISITS`] nodes.
     fn shortest_path(
         &self,
         from: (&str, &str),
         to: (&str, &str),
         max_depth: usize,
         direction: Direction,
+        types: &[String],
     ) -> impl Future<Output = Result<Option<Vec<Step>>, SinkError>> + Send;
 
     /// The primary labels nodes are stored under, sorted (for hints after a typo).

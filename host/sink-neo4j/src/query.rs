@@ -260,6 +260,7 @@ impl GraphReader for Neo4jSink {
         to: (&str, &str),
         max_depth: usize,
         direction: Direction,
+        types: &[String],
     ) -> Result<Option<Vec<Step>>, SinkError> {
         let primary = self.primary_labels().await?;
         let start = self.find(from.0, from.1, &primary).await?;
@@ -287,7 +288,9 @@ impl GraphReader for Neo4jSink {
             'level: for (label, ids) in &by_label {
                 for &outgoing in halves {
                     for (at, edge, other) in self.step(label, ids, outgoing, &primary).await? {
-                        if came.contains_key(&other) {
+                        if came.contains_key(&other)
+                            || !(types.is_empty() || types.contains(&edge.rel_type))
+                        {
                             continue;
                         }
                         let reached = other == goal_key;

@@ -239,6 +239,7 @@ pub(crate) fn shortest_path(
     to: (&str, &str),
     max_depth: usize,
     direction: Direction,
+    types: &[String],
 ) -> Result<Option<Vec<Step>>, Fail> {
     let start = find(conn, from.0, from.1)?;
     let goal = find(conn, to.0, to.1)?;
@@ -247,8 +248,8 @@ pub(crate) fn shortest_path(
     let mut frontier = vec![start];
     let mut found = start == goal;
     let mut depth = 0;
-    let mut out_st = conn.prepare_cached("SELECT eid, dst FROM edges WHERE src = ?1")?;
-    let mut in_st = conn.prepare_cached("SELECT eid, src FROM edges WHERE dst = ?1")?;
+    let mut out_st = conn.prepare_cached("SELECT eid, dst, type FROM edges WHERE src = ?1")?;
+    let mut in_st = conn.prepare_cached("SELECT eid, src, type FROM edges WHERE dst = ?1")?;
     while !found && depth < max_depth && !frontier.is_empty() {
         depth += 1;
         let mut next = Vec::new();
@@ -262,7 +263,10 @@ pub(crate) fn shortest_path(
                 let mut rows = st.query([n])?;
                 while let Some(r) = rows.next()? {
                     let (eid, m): (i64, i64) = (r.get(0)?, r.get(1)?);
-                    if came.contains_key(&m) {
+                    let rel_type = r.get_ref(2)?.as_str()?;
+                    if came.contains_key(&m)
+                        || !(types.is_empty() || types.iter().any(|t| t == rel_type))
+                    {
                         continue;
                     }
                     came.insert(m, Some((eid, n)));

@@ -36,8 +36,9 @@ impl GraphReader for Store {
         to: (&str, &str),
         max_depth: usize,
         direction: Direction,
+        types: &[String],
     ) -> Result<Option<Vec<Step>>, SinkError> {
-        Store::blocking(|| Store::shortest_path(self, from, to, max_depth, direction))
+        Store::blocking(|| Store::shortest_path(self, from, to, max_depth, direction, types))
             .map_err(SinkError::from)
     }
 

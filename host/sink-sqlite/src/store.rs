@@ -238,8 +238,9 @@ impl Store {
         to: (&str, &str),
         max_depth: usize,
         direction: Direction,
+        types: &[String],
     ) -> Result<Option<Vec<Step>>, Error> {
-        query::shortest_path(&self.reader(), from, to, max_depth, direction).map_err(|e| {
+        query::shortest_path(&self.reader(), from, to, max_depth, direction, types).map_err(|e| {
             e.at(
                 &self.path,
                 &format!(

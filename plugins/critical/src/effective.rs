@@ -285,7 +285,8 @@ pub struct Held {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reach {
     pub target: u32,
-    /// Every entry's bits together.
+    /// Every entry's bits together, whatever service each is scoped to (what Critical
+    /// checks is per scope: see `org.rs`, which splits them again).
     pub bits: u32,
     pub direct: bool,
     /// `(depth, group)` it is inherited through, nearest first.
@@ -335,6 +336,10 @@ impl Reaches<'_> {
         // Where each target's entry is: a principal may reach thousands of projects.
         let mut at: HashMap<u32, usize> = HashMap::new();
         let mut add_access = |a: Access, via: Option<(u8, u32)>| {
+            // An entry granting no flag (`0`, `""`) grants no access: no edge for it.
+            if a.bits == 0 {
+                return;
+            }
             let i = *at.entry(a.target).or_insert_with(|| {
                 access.push(Reach {
                     target: a.target,
@@ -527,6 +532,14 @@ mod tests {
         assert_eq!(
             seven.entries,
             [(None, access(7, 0, 1)), (Some(2), access(7, 1, 16))]
+        );
+        // An entry granting nothing adds no target and no entry.
+        let mut nothing = grants.clone();
+        nothing.access[0].push(access(9, 0, 0));
+        let out = r.resolve(0, true, &nothing);
+        assert_eq!(
+            out.access.iter().map(|a| a.target).collect::<Vec<_>>(),
+            [7, 8]
         );
         let dead = r.resolve(0, false, &grants);
         assert!(dead.effective.groups.is_empty());

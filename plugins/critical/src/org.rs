@@ -584,9 +584,27 @@ impl Org {
                         })
                         .collect();
                     entries.sort_unstable();
+                    // Project-wide flags (entries scoped `*`) apart from each service's:
+                    // READ on the project and WRITE on `tasks` is not WRITE on the project.
+                    let mut wide = 0;
+                    let mut per_service: std::collections::BTreeMap<&str, u32> = Default::default();
+                    for (_, a) in &reach.entries {
+                        match self.scopes[a.scope as usize].as_str() {
+                            "*" => wide |= a.bits,
+                            service => *per_service.entry(service).or_default() |= a.bits,
+                        }
+                    }
+                    let services: Vec<String> = per_service
+                        .into_iter()
+                        .map(|(service, bits)| format!("{service}: {}", perms::text(bits)))
+                        .collect();
                     cx.edge(CAN_ACCESS, self.end(*p), target_end(reach.target))
-                        .prop("permissions", perms::names(reach.bits))
-                        .prop("permission_bits", i64::from(reach.bits))
+                        .prop("permissions", perms::names(wide))
+                        .prop("permission_bits", i64::from(wide))
+                        .prop(
+                            "service_permissions",
+                            (!services.is_empty()).then_some(services),
+                        )
                         .prop("scope", scopes)
                         .prop("inherited", !reach.direct)
                         .prop("via", via(&reach.via))

@@ -200,9 +200,14 @@ pub fn edges() -> Vec<EdgeKind> {
                 .prop(
                     "permissions",
                     TextList,
-                    "Permission flags granted (FETCH, LIST, NOTIFY, CREATE, MODIFY, CUSTOM1, CUSTOM2), all entries together",
+                    "Permission flags granted on the whole target (FETCH, LIST, NOTIFY, CREATE, MODIFY, CUSTOM1, CUSTOM2): the entries scoped `*` together",
                 )
                 .prop("permission_bits", Int, "The same flags as Critical's bit set")
+                .prop(
+                    "service_permissions",
+                    TextList,
+                    "Flags granted on one service of the target only, one `<service>: <flags>` per service (absent when none)",
+                )
                 .prop(
                     "scope",
                     TextList,
@@ -223,7 +228,7 @@ pub fn edges() -> Vec<EdgeKind> {
                     TextList,
                     "Every ACL entry behind the edge, as `<direct or group>: <scope>: <flags>`",
                 )
-                .access(Access::grant(["permissions"])),
+                .access(Access::grant(["permissions", "service_permissions"])),
             );
         }
     }

@@ -796,15 +796,56 @@ fn queries_answer_from_the_store() {
         commas.contains("MEMBER_OF") && commas.contains("RESOURCE"),
         "{commas}"
     );
+    // A path follows relationships the way they point: user to group by membership.
     let path = q(&[
         "query",
         "path",
         "AcmeUser",
         "user-0003",
         "AcmeGroup",
-        "group-002",
+        "group-000",
     ]);
-    assert!(path.contains("hops)"), "{path}");
+    assert!(
+        path.contains("-[:MEMBER_OF]->") && path.contains("(1 hops)"),
+        "{path}"
+    );
+    // To a group the user is not in there is no path the way relationships point; ignoring
+    // direction finds one through the tenant holding both, which is no access at all.
+    let other = ["group-000", "group-001", "group-002"]
+        .into_iter()
+        .find(|g| !groups.contains(g))
+        .expect("user-0003 is not in every group");
+    let none = q(&["query", "path", "AcmeUser", "user-0003", "AcmeGroup", other]);
+    assert!(none.contains("no path within 8 hops"), "{none}");
+    let both = q(&[
+        "query",
+        "path",
+        "AcmeUser",
+        "user-0003",
+        "AcmeGroup",
+        other,
+        "--direction",
+        "both",
+    ]);
+    assert!(both.contains("RESOURCE"), "{both}");
+    // Limited to memberships, a path may only run through memberships.
+    let members_only = q(&[
+        "query",
+        "path",
+        "AcmeUser",
+        "user-0003",
+        "AcmeGroup",
+        other,
+        "--direction",
+        "both",
+        "--type",
+        "MEMBER_OF",
+        "--json",
+    ]);
+    let steps: Json = serde_json::from_str(&members_only).unwrap();
+    for step in steps.as_array().into_iter().flatten().skip(1) {
+        assert_eq!(step["via"]["rel_type"], "MEMBER_OF", "{members_only}");
+    }
 }
 
 #[test]

@@ -576,8 +576,40 @@ fn expected_sample(sim: &CriticalSim, data: &CriticalData) -> (Vec<String>, Vec<
             vec!["g_ops: *: MODIFY".into()],
         ),
     ] {
+        // Entries scoped to one service are kept apart from the project-wide flags:
+        // `permissions` holds only what the entries scoped `*` grant.
+        let names = [
+            "FETCH", "LIST", "NOTIFY", "CREATE", "MODIFY", "CUSTOM1", "CUSTOM2",
+        ];
+        let wide: u32 = grants
+            .iter()
+            .filter_map(|g| {
+                let mut parts = g.splitn(3, ": ");
+                let (_, scope, flags) = (parts.next()?, parts.next()?, parts.next()?);
+                (scope == "*").then_some(flags)
+            })
+            .flat_map(|flags| flags.split(" | "))
+            .filter_map(|f| names.iter().position(|n| *n == f))
+            .fold(0, |acc, i| acc | (1 << i));
+        assert_eq!(
+            bits & wide,
+            wide,
+            "{from} {to}: the expected union holds the wide flags"
+        );
+        let bits = wide;
+        let services: Vec<String> = grants
+            .iter()
+            .filter_map(|g| {
+                let mut parts = g.splitn(3, ": ");
+                let (_, scope, flags) = (parts.next()?, parts.next()?, parts.next()?);
+                (scope != "*").then(|| format!("{scope}: {flags}"))
+            })
+            .collect();
         let mut p = json!({"permissions": flags(bits), "permission_bits": bits,
                            "scope": scope, "inherited": !direct, "grants": grants});
+        if !services.is_empty() {
+            p["service_permissions"] = json!(services);
+        }
         if !via.is_empty() {
             p["via"] = json!(via);
         }

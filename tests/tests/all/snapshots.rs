@@ -116,7 +116,7 @@ fn the_output_of_every_command_is_pinned() {
                 "AcmeUser",
                 "user-0003",
                 "AcmeGroup",
-                "group-001",
+                "group-000",
                 "--store",
                 s
             ])
@@ -164,7 +164,7 @@ fn the_output_of_every_command_is_pinned() {
                 "AcmeUser",
                 "user-0003",
                 "AcmeGroup",
-                "group-001",
+                "group-000",
                 "--json",
                 "--store",
                 s
@@ -176,7 +176,7 @@ fn the_output_of_every_command_is_pinned() {
                 "query",
                 "neighbours",
                 "AcmeGroup",
-                "group-001",
+                "group-000",
                 "--direction",
                 "in",
                 "--format",

@@ -177,15 +177,17 @@ async fn neighbours_follow_direction_and_type_filters() {
 async fn shortest_path_is_bounded_and_follows_direction() {
     let (_dir, s) = graph().await;
     let path = |from: (&str, &str), to: (&str, &str), depth, d| -> Option<Vec<String>> {
-        s.shortest_path(from, to, depth, d).unwrap().map(|steps| {
-            steps
-                .into_iter()
-                .map(|st| match st.via {
-                    None => st.node.id,
-                    Some(e) => format!("-{}-{}", e.rel_type, st.node.id),
-                })
-                .collect()
-        })
+        s.shortest_path(from, to, depth, d, &[])
+            .unwrap()
+            .map(|steps| {
+                steps
+                    .into_iter()
+                    .map(|st| match st.via {
+                        None => st.node.id,
+                        Some(e) => format!("-{}-{}", e.rel_type, st.node.id),
+                    })
+                    .collect()
+            })
     };
     let (u1, u2, org, u3) = (
         ("DemoUser", "u1"),
@@ -205,7 +207,7 @@ async fn shortest_path_is_bounded_and_follows_direction() {
     );
     // Both ways: u1 and u2 meet at g1; the edge keeps its stored direction.
     let steps = s
-        .shortest_path(u1, u2, 5, Direction::Both)
+        .shortest_path(u1, u2, 5, Direction::Both, &[])
         .unwrap()
         .unwrap();
     assert_eq!(steps.len(), 3);
@@ -214,7 +216,7 @@ async fn shortest_path_is_bounded_and_follows_direction() {
     assert_eq!(path(u1, u3, 10, Direction::Both), None, "u3 is alone");
     assert_eq!(path(u1, u1, 0, Direction::Both).unwrap(), ["u1"]);
     let err = s
-        .shortest_path(u1, ("DemoUser", "nobody"), 3, Direction::Both)
+        .shortest_path(u1, ("DemoUser", "nobody"), 3, Direction::Both, &[])
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
