@@ -213,6 +213,65 @@ async fn around<R: GraphReader>(
     Ok(out)
 }
 
+/// Every node reachable from `start` over relationships of `kinds` (`at_end`: where the
+/// current node is the relationship's end in its kind's sense, else its start), breadth
+/// first, each with the shortest chain from `start`: `start` first, then each node with the
+/// relationship that led to it.
+async fn walk<R: GraphReader>(
+    r: &R,
+    model: &AccessModel,
+    start: &StoredNode,
+    kinds: &[AccessKind],
+    at_end: bool,
+    visits: &mut usize,
+) -> Result<Vec<Vec<Step>>, SinkError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::from([key(start)]);
+    let mut queue = VecDeque::from([vec![Step {
+        via: None,
+        node: start.clone(),
+    }]]);
+    while let Some(chain) = queue.pop_front() {
+        let last = &chain.last().expect("a chain has a node").node;
+        for (e, next, _) in around(r, model, last, kinds, at_end, visits).await? {
+            if seen.insert(key(&next)) {
+                let mut longer = chain.clone();
+                longer.push(Step {
+                    via: Some(e),
+                    node: next,
+                });
+                queue.push_back(longer);
+            }
+        }
+        out.push(chain);
+    }
+    Ok(out)
+}
+
+/// A chain walked against the access direction (from a scope up to its parents, from a
+/// group out to its members) as a path read the other way: last node first, each step's
+/// relationship the one between it and the node before it.
+fn backwards(chain: &[Step]) -> Vec<Step> {
+    let mut path: Vec<Step> = Vec::with_capacity(chain.len());
+    for (i, step) in chain.iter().enumerate().rev() {
+        path.push(Step {
+            via: chain.get(i + 1).and_then(|next| next.via.clone()),
+            node: step.node.clone(),
+        });
+    }
+    path
+}
+
+/// `head` then `tail`, joined by `via` (the relationship from the last of `head` to the
+/// first of `tail`).
+fn join(head: &[Step], via: &StoredEdge, tail: &[Step]) -> Vec<Step> {
+    let mut path = head.to_vec();
+    let mut rest = tail.to_vec();
+    rest[0].via = Some(via.clone());
+    path.extend(rest);
+    path
+}
+
 /// Every principal that reaches the node (`label`, `id`), with the roles it reaches it
 /// with and the shortest path granting each; only `role` when given (any case).
 pub async fn who<R: GraphReader>(
@@ -225,35 +284,15 @@ pub async fn who<R: GraphReader>(
     let target = node(r, label, id).await?;
     let mut visits = 0;
     // The node and every scope above it, each with its path down to the node.
-    let mut scopes: Vec<(StoredNode, Vec<Step>)> = Vec::new();
-    let mut seen = HashSet::from([key(&target)]);
-    let mut queue = VecDeque::from([(
-        target.clone(),
-        vec![Step {
-            via: None,
-            node: target.clone(),
-        }],
-    )]);
-    while let Some((n, down)) = queue.pop_front() {
-        let parents = around(r, model, &n, &[AccessKind::Containment], true, &mut visits).await?;
-        scopes.push((n, down.clone()));
-        for (e, parent, _) in parents {
-            if seen.insert(key(&parent)) {
-                let mut path = vec![Step {
-                    via: None,
-                    node: parent.clone(),
-                }];
-                let mut rest = down.clone();
-                rest[0].via = Some(e);
-                path.extend(rest);
-                queue.push_back((parent, path));
-            }
-        }
-    }
+    let containment = [AccessKind::Containment];
+    let scopes = walk(r, model, &target, &containment, true, &mut visits).await?;
     let mut answers = Answers::default();
     // Who a holder's access passes to, memoized: the same group often holds many grants.
     let mut principals: HashMap<Key, Vec<Vec<Step>>> = HashMap::new();
-    for (scope, down) in &scopes {
+    let passing = [AccessKind::Membership, AccessKind::ActingAs];
+    for chain in &scopes {
+        let down = backwards(chain);
+        let scope = &down[0].node;
         for (e, holder, a) in
             around(r, model, scope, &[AccessKind::Grant], true, &mut visits).await?
         {
@@ -263,15 +302,12 @@ pub async fn who<R: GraphReader>(
             }
             let hk = key(&holder);
             if !principals.contains_key(&hk) {
-                let found = holders_of(r, model, &holder, &mut visits).await?;
-                principals.insert(hk.clone(), found);
+                let members = walk(r, model, &holder, &passing, true, &mut visits).await?;
+                principals.insert(hk.clone(), members.iter().map(|c| backwards(c)).collect());
             }
             for up in &principals[&hk] {
                 // principal .. holder, then the grant into the scope, then down to the node.
-                let mut path = up.clone();
-                let mut rest = down.clone();
-                rest[0].via = Some(e.clone());
-                path.extend(rest);
+                let path = join(up, &e, &down);
                 for g in &granted {
                     answers.add(&up[0].node, g, path.clone());
                 }
@@ -279,40 +315,6 @@ pub async fn who<R: GraphReader>(
         }
     }
     Ok(answers.into_reaches(role))
-}
-
-/// Everyone that has what `holder` has: itself, its members and actors, transitively,
-/// each with its path up to the holder (its first step the principal, its last the holder).
-async fn holders_of<R: GraphReader>(
-    r: &R,
-    model: &AccessModel,
-    holder: &StoredNode,
-    visits: &mut usize,
-) -> Result<Vec<Vec<Step>>, SinkError> {
-    let kinds = [AccessKind::Membership, AccessKind::ActingAs];
-    let mut out = Vec::new();
-    let mut seen = HashSet::from([key(holder)]);
-    let mut queue = VecDeque::from([vec![Step {
-        via: None,
-        node: holder.clone(),
-    }]]);
-    while let Some(up) = queue.pop_front() {
-        let members = around(r, model, &up[0].node, &kinds, true, visits).await?;
-        for (e, member, _) in members {
-            if seen.insert(key(&member)) {
-                let mut path = vec![Step {
-                    via: None,
-                    node: member,
-                }];
-                let mut rest = up.clone();
-                rest[0].via = Some(e);
-                path.extend(rest);
-                queue.push_back(path);
-            }
-        }
-        out.push(up);
-    }
-    Ok(out)
 }
 
 /// Everything the principal (`label`, `id`) reaches, with the roles it reaches each with
@@ -327,30 +329,11 @@ pub async fn what<R: GraphReader>(
     let principal = node(r, label, id).await?;
     let mut visits = 0;
     // The principal and whatever it is a member of or acts as, with its path there.
-    let kinds = [AccessKind::Membership, AccessKind::ActingAs];
-    let mut identities = Vec::new();
-    let mut seen = HashSet::from([key(&principal)]);
-    let mut queue = VecDeque::from([vec![Step {
-        via: None,
-        node: principal.clone(),
-    }]]);
-    while let Some(path) = queue.pop_front() {
-        let last = path.last().expect("a path has a node").node.clone();
-        for (e, next, _) in around(r, model, &last, &kinds, false, &mut visits).await? {
-            if seen.insert(key(&next)) {
-                let mut longer = path.clone();
-                longer.push(Step {
-                    via: Some(e),
-                    node: next,
-                });
-                queue.push_back(longer);
-            }
-        }
-        identities.push(path);
-    }
+    let passing = [AccessKind::Membership, AccessKind::ActingAs];
+    let identities = walk(r, model, &principal, &passing, false, &mut visits).await?;
     let mut answers = Answers::default();
     for up in &identities {
-        let holder = &up.last().expect("a path has a node").node;
+        let holder = &up.last().expect("a chain has a node").node;
         for (e, scope, a) in
             around(r, model, holder, &[AccessKind::Grant], false, &mut visits).await?
         {
@@ -358,37 +341,13 @@ pub async fn what<R: GraphReader>(
             if granted.is_empty() {
                 continue;
             }
-            let mut start = up.clone();
-            start.push(Step {
-                via: Some(e),
-                node: scope.clone(),
-            });
             // The scope and everything it contains, each with the shortest path.
-            let mut seen = HashSet::from([key(&scope)]);
-            let mut queue = VecDeque::from([start]);
-            while let Some(path) = queue.pop_front() {
-                let last = path.last().expect("a path has a node").node.clone();
+            let containment = [AccessKind::Containment];
+            for down in walk(r, model, &scope, &containment, false, &mut visits).await? {
+                let path = join(up, &e, &down);
+                let reached = &path.last().expect("a path has a node").node;
                 for g in &granted {
-                    answers.add(&last, g, path.clone());
-                }
-                let children = around(
-                    r,
-                    model,
-                    &last,
-                    &[AccessKind::Containment],
-                    false,
-                    &mut visits,
-                )
-                .await?;
-                for (e, child, _) in children {
-                    if seen.insert(key(&child)) {
-                        let mut longer = path.clone();
-                        longer.push(Step {
-                            via: Some(e),
-                            node: child,
-                        });
-                        queue.push_back(longer);
-                    }
+                    answers.add(reached, g, path.clone());
                 }
             }
         }
