@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
-use infragraph_app::Settings;
 use infragraph_app::access::{self, AccessModel, Granted, Reach};
+use infragraph_app::{Graph, Settings};
+use infragraph_core::GraphReader;
 use serde_json::json;
 
 use crate::args::{AccessArgs, AccessCommand, AccessFormat, graph_args};
@@ -17,7 +18,7 @@ pub async fn run(settings: &Settings, cmd: AccessCommand) -> anyhow::Result<Exit
     match cmd {
         AccessCommand::Who { label, id, ask } => {
             let graph = open(settings, graph_args(&ask.store, &ask.neo4j)).await?;
-            require_node(&graph, &label, &id).await?;
+            let id = resolve(&graph, &label, &id).await?;
             let reaches = access::who(&graph, &model, &label, &id, ask.role.as_deref()).await?;
             print_reaches(&reaches, &ask, "PRINCIPAL")?;
             if reaches.is_empty() && ask.format == AccessFormat::Table && !ask.json {
@@ -26,7 +27,7 @@ pub async fn run(settings: &Settings, cmd: AccessCommand) -> anyhow::Result<Exit
         }
         AccessCommand::What { label, id, ask } => {
             let graph = open(settings, graph_args(&ask.store, &ask.neo4j)).await?;
-            require_node(&graph, &label, &id).await?;
+            let id = resolve(&graph, &label, &id).await?;
             let reaches = access::what(&graph, &model, &label, &id, ask.role.as_deref()).await?;
             print_reaches(&reaches, &ask, "REACHES")?;
             if reaches.is_empty() && ask.format == AccessFormat::Table && !ask.json {
@@ -41,8 +42,8 @@ pub async fn run(settings: &Settings, cmd: AccessCommand) -> anyhow::Result<Exit
             ask,
         } => {
             let graph = open(settings, graph_args(&ask.store, &ask.neo4j)).await?;
-            require_node(&graph, &from_label, &from_id).await?;
-            require_node(&graph, &to_label, &to_id).await?;
+            let from_id = resolve(&graph, &from_label, &from_id).await?;
+            let to_id = resolve(&graph, &to_label, &to_id).await?;
             let from = (from_label.as_str(), from_id.as_str());
             let to = (to_label.as_str(), to_id.as_str());
             let grants = access::paths(&graph, &model, from, to, ask.role.as_deref()).await?;
@@ -57,6 +58,40 @@ pub async fn run(settings: &Settings, cmd: AccessCommand) -> anyhow::Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The id of the node of `label` given as `given`: its id, or else its `name` when one
+/// node alone has that name (`ResourceGroup rg-web` rather than the group's whole ARM
+/// path). Several nodes of that name are an error listing their ids.
+async fn resolve(graph: &Graph, label: &str, given: &str) -> anyhow::Result<String> {
+    let by_id = [("id".to_string(), given.to_string())];
+    if !graph.nodes(label, &by_id, 1).await?.is_empty() {
+        return Ok(given.to_string());
+    }
+    let by_name = [("name".to_string(), given.to_string())];
+    let named = graph.nodes(label, &by_name, 11).await?;
+    match named.as_slice() {
+        [] => {
+            require_node(graph, label, given).await?;
+            Ok(given.to_string())
+        }
+        [one] => {
+            tracing::info!(label, name = given, id = %one.id, "matched by name");
+            Ok(one.id.clone())
+        }
+        several => {
+            let ids: Vec<&str> = several.iter().take(10).map(|n| n.id.as_str()).collect();
+            anyhow::bail!(
+                "{} {label} nodes are named {given:?}; give one by its id: {}",
+                if several.len() > 10 {
+                    "over 10".to_string()
+                } else {
+                    several.len().to_string()
+                },
+                ids.join(", ")
+            )
+        }
+    }
 }
 
 /// The access meaning every installed plugin declares.

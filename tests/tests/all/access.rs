@@ -113,6 +113,17 @@ fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
             sub(s::SUB_PROD)
         )
     );
+    // Given by its name, as people say it, when one group alone has that name.
+    let by_name = rows(&run(&mut w.cmd(&[
+        "access",
+        "who",
+        "ResourceGroup",
+        "rg-web",
+        "--json",
+        "--store",
+        &w.store(),
+    ])));
+    assert_eq!(by_name, who);
     // A filter by role, any case.
     let owners = rows(&run(&mut w.cmd(&[
         "access",
