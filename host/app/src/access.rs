@@ -384,6 +384,16 @@ async fn node<R: GraphReader>(r: &R, label: &str, id: &str) -> Result<StoredNode
         .ok_or_else(|| SinkError::new(format!("no {label} node has id {id:?}")))
 }
 
+/// Whether the relationship names `role` among its properties' values: the grant that
+/// gives it, in a path.
+pub fn names_role(e: &StoredEdge, role: &str) -> bool {
+    e.props.values().any(|v| match v {
+        Json::String(s) => s == role,
+        Json::Array(items) => items.iter().any(|i| i.as_str() == Some(role)),
+        _ => false,
+    })
+}
+
 /// A path as one line: `alice -[:MEMBER_OF]-> admins -[:ASSIGNED_ROLE {Owner}]-> sub-1`,
 /// each relationship with the arrow of its stored direction.
 pub fn path_text(path: &[Step]) -> String {
@@ -419,12 +429,7 @@ pub fn mermaid<'a>(paths: impl IntoIterator<Item = (&'a str, &'a [Step])>) -> St
             id_of(&key(&step.node), &mut nodes);
             let Some(e) = &step.via else { continue };
             let (from, to) = (id_of(&e.from, &mut nodes), id_of(&e.to, &mut nodes));
-            let names_role = e.props.values().any(|v| match v {
-                Json::String(s) => s == role,
-                Json::Array(items) => items.iter().any(|i| i.as_str() == Some(role)),
-                _ => false,
-            });
-            let text = if names_role {
+            let text = if names_role(e, role) {
                 format!("{} {role}", e.rel_type)
             } else {
                 e.rel_type.clone()

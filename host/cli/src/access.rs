@@ -188,11 +188,7 @@ fn print_paths(grants: &[Granted], ask: &AccessArgs) -> anyhow::Result<()> {
             .path
             .iter()
             .filter_map(|s| s.via.as_ref())
-            .find(|e| {
-                e.props
-                    .values()
-                    .any(|v| v.as_str() == Some(g.role.as_str()))
-            })
+            .find(|e| access::names_role(e, &g.role))
             .map(|e| {
                 let props: Vec<String> = e
                     .props

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use infragraph_tests::cli::{Ran, Work, run};
-use infragraph_tests::sim::{AzureData, AzureSim, SpaceliftData, SpaceliftSim, azure_sample as s};
+use infragraph_tests::sim::{
+    AzureData, AzureSim, CriticalData, CriticalSim, SpaceliftData, SpaceliftSim, azure_sample as s,
+};
 use serde_json::Value as Json;
 
 const SEED: &str = "5eed00112233445566778899aabbccddeeff00112233445566778899aabbcc01";
@@ -370,5 +372,50 @@ fn a_role_on_a_parent_space_reaches_the_stacks_of_its_children() {
     assert_eq!(
         admin.2,
         format!(">{john} HAS_ROLE_IN>root-space CONTAINS>child-space-1 CONTAINS>stack-2")
+    );
+}
+
+/// Critical keeps permissions per scope, and so does an access answer: u_alice reads
+/// api-v2 project-wide (FETCH, LIST, NOTIFY through g_devs) and may FETCH its wikis only
+/// (her own entry); `path` names the grant that gives each, list-valued properties too.
+#[test]
+fn permissions_scoped_to_one_service_stay_scoped_in_the_answer() {
+    let w = Work::new("access-critical");
+    let sim = CriticalSim::start(CriticalData::sample());
+    let mut cmd = w.cmd(&["sync", "critical", "--store", &w.store()]);
+    cmd.env("DB_CONNECTION_STRING", sim.url())
+        .env("DB_USER", CriticalSim::USER)
+        .env("DB_PASSWORD", CriticalSim::PASSWORD);
+    ok(&run(&mut cmd));
+    let who = ids(&rows(&run(&mut w.cmd(&[
+        "access",
+        "who",
+        "CriticalProject",
+        "api-v2",
+        "--json",
+        "--store",
+        &w.store(),
+    ]))));
+    assert!(who.contains(&pair("u_alice", "wikis: FETCH")), "{who:?}");
+    assert!(who.contains(&pair("u_alice", "LIST")), "{who:?}");
+    assert!(!who.contains(&pair("u_alice", "CREATE")), "{who:?}");
+    let path = run(&mut w.cmd(&[
+        "access",
+        "path",
+        "CriticalUser",
+        "u_alice",
+        "CriticalProject",
+        "api-v2",
+        "--role",
+        "LIST",
+        "--wide",
+        "--store",
+        &w.store(),
+    ]));
+    ok(&path);
+    assert!(
+        path.stdout.contains("LIST") && path.stdout.contains("CAN_ACCESS {"),
+        "{}",
+        path.stdout
     );
 }
