@@ -6,9 +6,25 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::table::OutputArgs;
 
+/// `--version`: the version, the commit it was built from and the plugin contracts it
+/// runs (`-V` prints the version alone). A test keeps the contracts in step with the
+/// runtime's list.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit    ",
+    env!("INFRAGRAPH_GIT_COMMIT"),
+    "\ncontracts infragraph:plugin 0.1.0, 0.2.0"
+);
+
 /// Map who can reach what across your clouds: sandboxed provider plugins, one graph.
 #[derive(Debug, Parser)]
-#[command(name = "infragraph", version, about, max_term_width = 100)]
+#[command(
+    name = "infragraph",
+    version,
+    long_version = LONG_VERSION,
+    about,
+    max_term_width = 100
+)]
 pub struct Args {
     /// Config file (TOML). Default: ./infragraph.toml when it exists.
     #[arg(long, global = true, value_name = "FILE")]

@@ -1501,3 +1501,34 @@ fn inspect_answers_what_it_is_asked_and_points_at_schema() {
         ran.stdout
     );
 }
+
+/// `--version` says what a bug report needs: the version, the commit it was built from
+/// (or that it was not built from a checkout) and every plugin contract the host runs.
+#[test]
+fn version_names_the_commit_and_the_contracts() {
+    let w = Work::new("version");
+    let long = run(&mut w.cmd(&["--version"]));
+    ok(&long);
+    let text = long.stdout;
+    assert!(text.starts_with("infragraph 0."), "{text}");
+    let commit = text
+        .lines()
+        .find_map(|l| l.strip_prefix("commit"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no commit line: {text}"));
+    assert!(
+        (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()))
+            || commit == "unknown (not built from a git checkout)",
+        "{commit:?}"
+    );
+    let contracts = text
+        .lines()
+        .find(|l| l.starts_with("contracts"))
+        .unwrap_or_else(|| panic!("no contracts line: {text}"));
+    for v in infragraph_runtime::SUPPORTED_CONTRACTS {
+        assert!(contracts.contains(v), "{contracts} misses {v}");
+    }
+    // -V stays one line.
+    let short = run(&mut w.cmd(&["-V"]));
+    assert_eq!(short.stdout.lines().count(), 1, "{}", short.stdout);
+}
