@@ -66,6 +66,15 @@ fn rows(ran: &Ran) -> BTreeSet<(String, String, String)> {
     out
 }
 
+/// `infragraph access <args> --json` on the test's store, as rows.
+fn ask(w: &Work, args: &[&str]) -> BTreeSet<(String, String, String)> {
+    let store = w.store();
+    let mut all = vec!["access"];
+    all.extend(args);
+    all.extend(["--json", "--store", &store]);
+    rows(&run(&mut w.cmd(&all)))
+}
+
 fn ids(rows: &BTreeSet<(String, String, String)>) -> BTreeSet<(String, String)> {
     rows.iter()
         .map(|(n, r, _)| (n.clone(), r.clone()))
@@ -91,15 +100,7 @@ fn synced() -> (Work, AzureSim) {
 fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
     let (w, _sim) = synced();
     let web = rg("rg-web");
-    let who = rows(&run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        &web,
-        "--json",
-        "--store",
-        &w.store(),
-    ])));
+    let who = ask(&w, &["who", "ResourceGroup", &web]);
     assert_eq!(
         ids(&who),
         BTreeSet::from([pair(s::ALICE, "Owner"), pair(s::DEPLOYER, "Owner")]),
@@ -116,28 +117,10 @@ fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
         )
     );
     // Given by its name, as people say it, when one group alone has that name.
-    let by_name = rows(&run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        "rg-web",
-        "--json",
-        "--store",
-        &w.store(),
-    ])));
+    let by_name = ask(&w, &["who", "ResourceGroup", "rg-web"]);
     assert_eq!(by_name, who);
     // A filter by role, any case.
-    let owners = rows(&run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        &web,
-        "--role",
-        "owner",
-        "--json",
-        "--store",
-        &w.store(),
-    ])));
+    let owners = ask(&w, &["who", "ResourceGroup", &web, "--role", "owner"]);
     assert_eq!(owners.len(), 2);
     let readers = run(&mut w.cmd(&[
         "access",
@@ -163,15 +146,7 @@ fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
 fn members_of_a_group_holding_a_role_reach_what_it_reaches() {
     let (w, _sim) = synced();
     let data = rg("rg-data");
-    let who = rows(&run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        &data,
-        "--json",
-        "--store",
-        &w.store(),
-    ])));
+    let who = ask(&w, &["who", "ResourceGroup", &data]);
     let got = ids(&who);
     assert!(got.contains(&pair(s::PLATFORM, "Reader")), "{got:?}");
     assert!(got.contains(&pair(s::ALICE, "Owner")), "{got:?}");
@@ -196,15 +171,7 @@ fn members_of_a_group_holding_a_role_reach_what_it_reaches() {
 #[test]
 fn what_a_principal_reaches_and_the_path_to_one_node() {
     let (w, _sim) = synced();
-    let what = ids(&rows(&run(&mut w.cmd(&[
-        "access",
-        "what",
-        "User",
-        s::ALICE,
-        "--json",
-        "--store",
-        &w.store(),
-    ]))));
+    let what = ids(&ask(&w, &["what", "User", s::ALICE]));
     assert!(what.contains(&pair(&sub(s::SUB_PROD), "Owner")), "{what:?}");
     assert!(what.contains(&pair(&rg("rg-web"), "Owner")), "{what:?}");
     assert!(what.contains(&pair(&sub(s::SUB_DEV), "Reader")), "{what:?}");
@@ -350,17 +317,7 @@ fn a_role_on_a_parent_space_reaches_the_stacks_of_its_children() {
         .env("SPACELIFT_API_KEY_SECRET", SpaceliftSim::KEY_SECRET)
         .env("SPACELIFT_ACCOUNT_ID", SpaceliftData::SAMPLE_ACCOUNT);
     ok(&run(&mut cmd));
-    let who = |stack: &str| {
-        rows(&run(&mut w.cmd(&[
-            "access",
-            "who",
-            "SpaceliftStack",
-            stack,
-            "--json",
-            "--store",
-            &w.store(),
-        ])))
-    };
+    let who = |stack: &str| ask(&w, &["who", "SpaceliftStack", stack]);
     let (john, jane) = ("john.doe@example.com", "jane.doe@example.com");
     assert_eq!(ids(&who("stack-1")), BTreeSet::from([pair(john, "admin")]));
     let child = who("stack-2");
@@ -387,15 +344,7 @@ fn permissions_scoped_to_one_service_stay_scoped_in_the_answer() {
         .env("DB_USER", CriticalSim::USER)
         .env("DB_PASSWORD", CriticalSim::PASSWORD);
     ok(&run(&mut cmd));
-    let who = ids(&rows(&run(&mut w.cmd(&[
-        "access",
-        "who",
-        "CriticalProject",
-        "api-v2",
-        "--json",
-        "--store",
-        &w.store(),
-    ]))));
+    let who = ids(&ask(&w, &["who", "CriticalProject", "api-v2"]));
     assert!(who.contains(&pair("u_alice", "wikis: FETCH")), "{who:?}");
     assert!(who.contains(&pair("u_alice", "LIST")), "{who:?}");
     assert!(!who.contains(&pair("u_alice", "CREATE")), "{who:?}");
