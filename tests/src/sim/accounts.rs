@@ -249,6 +249,34 @@ pub trait PerAccount {
     }
 }
 
+/// The per-account rate limit seen from outside, one check for every simulator: account 1
+/// is limited to a few requests a second, account 0 is not. The same burst from both
+/// throttles 1 only; its 429 says `Retry-After: 1`; the simulator counts it. `ask(i)` sends
+/// one request as account `i` and gives its status and `Retry-After`; `ok` is the status
+/// a request that passes gets.
+#[cfg(test)]
+pub(crate) fn assert_only_the_limited_account_is_throttled<S: PerAccount>(
+    sim: &S,
+    ok: u16,
+    mut ask: impl FnMut(usize) -> (u16, Option<String>),
+) {
+    let (mut a_statuses, mut b_statuses) = (Vec::new(), Vec::new());
+    for _ in 0..6 {
+        a_statuses.push(ask(0).0);
+        b_statuses.push(ask(1).0);
+    }
+    assert!(a_statuses.iter().all(|s| *s == ok), "{a_statuses:?}");
+    assert!(b_statuses.contains(&429), "{b_statuses:?}");
+    // Kept spending (on a busy machine the budget may refill between two asks).
+    let throttled = (0..20)
+        .map(|_| ask(1))
+        .find(|r| r.0 == 429)
+        .expect("the budget runs out");
+    assert_eq!(throttled, (429, Some("1".to_string())));
+    assert_eq!(sim.throttled_of(0), 0);
+    assert!(sim.throttled_of(1) >= 3);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
