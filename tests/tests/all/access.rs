@@ -66,13 +66,20 @@ fn rows(ran: &Ran) -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// `infragraph access <args> --json` on the test's store, as rows.
-fn ask(w: &Work, args: &[&str]) -> BTreeSet<(String, String, String)> {
+/// `infragraph access <args>` on the test's store, as printed.
+fn ask_text(w: &Work, args: &[&str]) -> Ran {
     let store = w.store();
     let mut all = vec!["access"];
     all.extend(args);
-    all.extend(["--json", "--store", &store]);
-    rows(&run(&mut w.cmd(&all)))
+    all.extend(["--store", &store]);
+    run(&mut w.cmd(&all))
+}
+
+/// `infragraph access <args> --json` on the test's store, as rows.
+fn ask(w: &Work, args: &[&str]) -> BTreeSet<(String, String, String)> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    rows(&ask_text(w, &all))
 }
 
 fn ids(rows: &BTreeSet<(String, String, String)>) -> BTreeSet<(String, String)> {
@@ -122,16 +129,7 @@ fn who_reaches_a_resource_group_follows_grants_down_the_scopes() {
     // A filter by role, any case.
     let owners = ask(&w, &["who", "ResourceGroup", &web, "--role", "owner"]);
     assert_eq!(owners.len(), 2);
-    let readers = run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        &web,
-        "--role",
-        "Reader",
-        "--store",
-        &w.store(),
-    ]));
+    let readers = ask_text(&w, &["who", "ResourceGroup", &web, "--role", "Reader"]);
     ok(&readers);
     assert!(
         readers.stdout.contains("no principal reaches"),
@@ -178,35 +176,28 @@ fn what_a_principal_reaches_and_the_path_to_one_node() {
     assert!(!what.contains(&pair(&sub(s::SUB_DEV), "Owner")), "{what:?}");
 
     let web = rg("rg-web");
-    let path = run(&mut w.cmd(&[
-        "access",
-        "path",
-        "User",
-        s::ALICE,
-        "ResourceGroup",
-        &web,
-        "--store",
-        &w.store(),
-        "--wide",
-    ]));
+    let path = ask_text(
+        &w,
+        &["path", "User", s::ALICE, "ResourceGroup", &web, "--wide"],
+    );
     ok(&path);
     assert!(
         path.stdout.contains("Owner") && path.stdout.contains("ASSIGNED_ROLE {role_name=Owner"),
         "{}",
         path.stdout
     );
-    let mermaid = run(&mut w.cmd(&[
-        "access",
-        "path",
-        "User",
-        s::ALICE,
-        "ResourceGroup",
-        &web,
-        "--format",
-        "mermaid",
-        "--store",
-        &w.store(),
-    ]));
+    let mermaid = ask_text(
+        &w,
+        &[
+            "path",
+            "User",
+            s::ALICE,
+            "ResourceGroup",
+            &web,
+            "--format",
+            "mermaid",
+        ],
+    );
     ok(&mermaid);
     assert!(
         mermaid.stdout.starts_with("graph LR\n"),
@@ -225,16 +216,16 @@ fn what_a_principal_reaches_and_the_path_to_one_node() {
     );
 
     // No access path: the deployer holds nothing on the dev subscription.
-    let none = run(&mut w.cmd(&[
-        "access",
-        "path",
-        "ServicePrincipal",
-        s::DEPLOYER,
-        "Subscription",
-        &sub(s::SUB_DEV),
-        "--store",
-        &w.store(),
-    ]));
+    let none = ask_text(
+        &w,
+        &[
+            "path",
+            "ServicePrincipal",
+            s::DEPLOYER,
+            "Subscription",
+            &sub(s::SUB_DEV),
+        ],
+    );
     ok(&none);
     assert!(
         none.stdout.contains("has no access path"),
@@ -242,14 +233,7 @@ fn what_a_principal_reaches_and_the_path_to_one_node() {
         none.stdout
     );
     // A node that does not exist is an error naming it.
-    let missing = run(&mut w.cmd(&[
-        "access",
-        "who",
-        "ResourceGroup",
-        "nope",
-        "--store",
-        &w.store(),
-    ]));
+    let missing = ask_text(&w, &["who", "ResourceGroup", "nope"]);
     assert_ne!(missing.code, 0);
     assert!(
         missing
@@ -348,19 +332,19 @@ fn permissions_scoped_to_one_service_stay_scoped_in_the_answer() {
     assert!(who.contains(&pair("u_alice", "wikis: FETCH")), "{who:?}");
     assert!(who.contains(&pair("u_alice", "LIST")), "{who:?}");
     assert!(!who.contains(&pair("u_alice", "CREATE")), "{who:?}");
-    let path = run(&mut w.cmd(&[
-        "access",
-        "path",
-        "CriticalUser",
-        "u_alice",
-        "CriticalProject",
-        "api-v2",
-        "--role",
-        "LIST",
-        "--wide",
-        "--store",
-        &w.store(),
-    ]));
+    let path = ask_text(
+        &w,
+        &[
+            "path",
+            "CriticalUser",
+            "u_alice",
+            "CriticalProject",
+            "api-v2",
+            "--role",
+            "LIST",
+            "--wide",
+        ],
+    );
     ok(&path);
     assert!(
         path.stdout.contains("LIST") && path.stdout.contains("CAN_ACCESS {"),
