@@ -173,31 +173,50 @@ impl Answers {
     }
 }
 
-/// The relationships of `n` of `kinds` whose end (`at_end`) or start is `n`, each with the
-/// node at its other end and its meaning.
+/// What one step of a walk follows: relationships of these access kinds, found by these
+/// types (computed once per walk, not per node).
+struct Follow<'k> {
+    kinds: &'k [AccessKind],
+    types: Vec<String>,
+}
+
+impl<'k> Follow<'k> {
+    fn new(model: &AccessModel, kinds: &'k [AccessKind]) -> Follow<'k> {
+        Follow {
+            kinds,
+            types: model.types(kinds),
+        }
+    }
+}
+
+/// The relationships of `n` that `follow` names whose end (`at_end`) or start is `n`, each
+/// with the node at its other end and its meaning.
 async fn around<R: GraphReader>(
     r: &R,
     model: &AccessModel,
     n: &StoredNode,
-    kinds: &[AccessKind],
+    follow: &Follow<'_>,
     at_end: bool,
     visits: &mut usize,
 ) -> Result<Vec<(StoredEdge, StoredNode, Access)>, SinkError> {
     *visits += 1;
     if *visits > MAX_PATH_VISITS {
+        // --role would not help: it filters the answer, not the walk.
         return Err(SinkError::new(format!(
-            "the access walk visited more than {MAX_PATH_VISITS} nodes; ask about a narrower \
-             node or filter by --role"
+            "the access walk read more than {MAX_PATH_VISITS} nodes around {} {:?} without \
+             finishing; ask about a node lower in the graph (a resource rather than a whole \
+             tenant, one member rather than everyone)",
+            n.label, n.id
         )));
     }
-    let types = model.types(kinds);
+    let (kinds, types) = (follow.kinds, &follow.types);
     if types.is_empty() {
         return Ok(Vec::new());
     }
     let me = key(n);
     let mut out = Vec::new();
     for (e, other) in r
-        .neighbours(&n.label, &n.id, Direction::Both, &types)
+        .neighbours(&n.label, &n.id, Direction::Both, types)
         .await?
     {
         let Some(a) = model.of(&e).filter(|a| kinds.contains(&a.kind)) else {
@@ -231,9 +250,10 @@ async fn walk<R: GraphReader>(
         via: None,
         node: start.clone(),
     }]]);
+    let follow = Follow::new(model, kinds);
     while let Some(chain) = queue.pop_front() {
         let last = &chain.last().expect("a chain has a node").node;
-        for (e, next, _) in around(r, model, last, kinds, at_end, visits).await? {
+        for (e, next, _) in around(r, model, last, &follow, at_end, visits).await? {
             if seen.insert(key(&next)) {
                 let mut longer = chain.clone();
                 longer.push(Step {
@@ -286,6 +306,7 @@ pub async fn who<R: GraphReader>(
     // The node and every scope above it, each with its path down to the node.
     let containment = [AccessKind::Containment];
     let scopes = walk(r, model, &target, &containment, true, &mut visits).await?;
+    let grants = Follow::new(model, &[AccessKind::Grant]);
     let mut answers = Answers::default();
     // Who a holder's access passes to, memoized: the same group often holds many grants.
     let mut principals: HashMap<Key, Vec<Vec<Step>>> = HashMap::new();
@@ -293,9 +314,7 @@ pub async fn who<R: GraphReader>(
     for chain in &scopes {
         let down = backwards(chain);
         let scope = &down[0].node;
-        for (e, holder, a) in
-            around(r, model, scope, &[AccessKind::Grant], true, &mut visits).await?
-        {
+        for (e, holder, a) in around(r, model, scope, &grants, true, &mut visits).await? {
             let granted = roles(&e, &a);
             if granted.is_empty() {
                 continue; // a grant of nothing reaches nothing
@@ -331,12 +350,11 @@ pub async fn what<R: GraphReader>(
     // The principal and whatever it is a member of or acts as, with its path there.
     let passing = [AccessKind::Membership, AccessKind::ActingAs];
     let identities = walk(r, model, &principal, &passing, false, &mut visits).await?;
+    let grants = Follow::new(model, &[AccessKind::Grant]);
     let mut answers = Answers::default();
     for up in &identities {
         let holder = &up.last().expect("a chain has a node").node;
-        for (e, scope, a) in
-            around(r, model, holder, &[AccessKind::Grant], false, &mut visits).await?
-        {
+        for (e, scope, a) in around(r, model, holder, &grants, false, &mut visits).await? {
             let granted = roles(&e, &a);
             if granted.is_empty() {
                 continue;
