@@ -51,6 +51,20 @@ impl AccessModel {
         AccessModel { by_type }
     }
 
+    /// The model of every installed plugin (built-in ones over those that would shadow
+    /// them), and of the people links when the config has `[people]` rules.
+    pub async fn installed(settings: &crate::Settings) -> Result<AccessModel, crate::Error> {
+        let runtime = settings.runtime()?;
+        let found = settings.catalog.all(&runtime).await;
+        let mut manifests: Vec<Manifest> = found
+            .iter()
+            .filter(|f| !f.shadowed)
+            .filter_map(|f| f.plugin.as_ref().ok().map(|p| p.manifest().clone()))
+            .collect();
+        manifests.extend(settings.people.as_ref().map(|r| r.manifest()));
+        Ok(AccessModel::new(&manifests))
+    }
+
     /// Whether no plugin declares any access meaning.
     pub fn is_empty(&self) -> bool {
         self.by_type.is_empty()

@@ -9,7 +9,8 @@
 //! - [`runs`]: the run history read back as typed reports;
 //! - [`transfer`]: a whole graph copied from one place into another (`push`);
 //! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid;
-//! - [`access`]: who can reach what, from the access meaning plugins declare.
+//! - [`access`]: who can reach what, from the access meaning plugins declare;
+//! - [`people`]: the accounts of one person across providers, linked to a `Person`.
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
@@ -19,6 +20,7 @@ pub mod access;
 mod check;
 mod error;
 mod graph;
+pub mod people;
 mod runs;
 pub mod schema_docs;
 mod settings;

@@ -12,6 +12,7 @@ use infragraph_runtime::{Catalog, Consent, Limits, Runtime, SecretSource};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::people::PeopleRules;
 
 /// The config file's default name, looked for in the working directory.
 const DEFAULT_CONFIG: &str = "infragraph.toml";
@@ -32,6 +33,8 @@ pub struct Settings {
     pub connections: BTreeMap<String, ConnectionSettings>,
     /// `[sink.neo4j]`, overridden by what the front end was told.
     pub(crate) neo4j: Neo4jFile,
+    /// `[people]`: which accounts are one person; `None`: no linking.
+    pub people: Option<PeopleRules>,
 }
 
 /// A `[connections.<name>]` table: one account of a plugin, with its own config values,
@@ -76,6 +79,7 @@ struct File {
     connections: BTreeMap<String, toml::Table>,
     #[serde(default)]
     sink: SinkFile,
+    people: Option<toml::Table>,
 }
 
 /// `[sink]`: where the graph goes when not into the embedded store.
@@ -251,6 +255,15 @@ impl Settings {
                 },
             );
         }
+        let people = match file.people {
+            Some(t) => Some(PeopleRules::from_table(t).map_err(|e| {
+                Error::Config(format!(
+                    "[people] in {}: {e}",
+                    path.as_deref().unwrap_or(Path::new("?")).display()
+                ))
+            })?),
+            None => None,
+        };
         let mut builtin = Vec::new();
         if let Some(dir) = std::env::var_os("INFRAGRAPH_BUILTIN_PLUGINS") {
             builtin.push(PathBuf::from(dir));
@@ -287,6 +300,7 @@ impl Settings {
             plugins,
             connections,
             neo4j: file.sink.neo4j,
+            people,
         })
     }
 

@@ -13,6 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use infragraph_core::RunStatus;
 use infragraph_engine::{Job, Options, ProgressFn, RunReport};
 use infragraph_fetch::{Recorder, Replay, Secrets, Tape};
 use infragraph_runtime::{
@@ -45,6 +46,8 @@ pub struct SyncPlan {
     pub adopt_state: bool,
     /// Where the network goes: live, recorded, or replayed.
     pub traffic: Traffic,
+    /// Skips linking people (`[people]`) after the runs.
+    pub skip_people: bool,
     /// Turns `true` to stop every run: each is recorded as interrupted, nothing of it
     /// published.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
@@ -591,11 +594,30 @@ pub async fn sync(
         })
         .collect();
     let mut ran = Vec::new();
+    let mut linked = None;
     if !jobs_.is_empty() {
         let graph = Arc::new(Graph::open(location, Intent::Write).await?);
         let progress = on_start(&names);
         let options = options(settings, plan);
-        ran = infragraph_engine::sync_all(runtime, graph, jobs_, options, progress).await;
+        ran = infragraph_engine::sync_all(
+            runtime,
+            graph.clone(),
+            jobs_,
+            options.clone(),
+            progress.clone(),
+        )
+        .await;
+        let published = ran
+            .iter()
+            .any(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Partial));
+        if let (Some(rules), false, true) = (&settings.people, plan.skip_people, published) {
+            // The runs are published and reported whatever happens here: a failure to
+            // read the accounts is said, not allowed to hide the runs' reports.
+            match crate::people::link(&graph, rules, &options, &progress).await {
+                Ok(report) => linked = report,
+                Err(e) => tracing::error!("linking people ([people] rules): {e}"),
+            }
+        }
     }
     // The engine returns reports in job order, leaving out any it lost.
     let mut ran = ran.into_iter().peekable();
@@ -606,10 +628,9 @@ pub async fn sync(
             None => lost.push(name.clone()),
         }
     }
-    Ok(Synced {
-        reports: slots.into_iter().flatten().collect(),
-        lost,
-    })
+    let mut reports: Vec<RunReport> = slots.into_iter().flatten().collect();
+    reports.extend(linked);
+    Ok(Synced { reports, lost })
 }
 
 #[cfg(test)]

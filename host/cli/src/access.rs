@@ -94,16 +94,9 @@ async fn resolve(graph: &Graph, label: &str, given: &str) -> anyhow::Result<Stri
     }
 }
 
-/// The access meaning every installed plugin declares.
+/// The access meaning every installed plugin declares, and the people links'.
 async fn model(settings: &Settings) -> anyhow::Result<AccessModel> {
-    let runtime = settings.runtime()?;
-    let found = settings.catalog.all(&runtime).await;
-    let manifests: Vec<_> = found
-        .iter()
-        .filter(|f| !f.shadowed)
-        .filter_map(|f| f.plugin.as_ref().ok().map(|p| p.manifest().clone()))
-        .collect();
-    let model = AccessModel::new(&manifests);
+    let model = AccessModel::installed(settings).await?;
     if model.is_empty() {
         anyhow::bail!(
             "no installed plugin says what its relationships mean for access (contract \

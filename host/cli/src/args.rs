@@ -306,6 +306,9 @@ pub struct SyncArgs {
     /// for.
     #[arg(long, value_name = "DIR")]
     pub replay: Option<PathBuf>,
+    /// Do not link people after the runs, though the config has [people] rules.
+    #[arg(long)]
+    pub no_people: bool,
     /// The summary; `--json` prints the run reports, as --report writes them.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -47,6 +47,7 @@ pub async fn run(
             (None, Some(dir)) => Traffic::Replay(dir.clone()),
             (None, None) => Traffic::Live,
         },
+        skip_people: args.no_people,
         stop: Some(stop),
     };
     let mut bars = None;

@@ -23,7 +23,7 @@ pub use error::{ManifestError, RecordError};
 pub use lease::{Holder, LEASE_TTL};
 pub use manifest::{
     Access, AccessKind, AwsSigning, ConfigKey, ConfigType, ConfigValue, Credential, CredentialUse,
-    EdgeKind, Manifest, NodeKind, PropertyDef, Schema,
+    EdgeKind, HOST_LABELS, HOST_SOURCES, Manifest, NodeKind, PropertyDef, Schema,
 };
 pub use read::{Direction, Exported, GraphReader, MAX_PATH_VISITS, Step, StoredEdge, StoredNode};
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};

@@ -21,6 +21,38 @@ pub struct Manifest {
     pub config: Vec<ConfigKey>,
 }
 
+/// Names the host's own sources write under (`_source`, the run history): no plugin may
+/// take one, or it could write, clean up or read the state of what the host wrote.
+pub const HOST_SOURCES: &[&str] = &["people"];
+
+/// Labels the host's own sources write: no plugin may declare one as its own, or it
+/// would own them first and the host's run could not write them.
+pub const HOST_LABELS: &[&str] = &["Person"];
+
+impl Manifest {
+    /// Why a plugin with this manifest may not load, when it takes a name or a label of
+    /// the host's own sources ([`HOST_SOURCES`], [`HOST_LABELS`]).
+    pub fn takes_host_names(&self) -> Option<String> {
+        if HOST_SOURCES.contains(&self.name.as_str()) {
+            return Some(format!(
+                "the name {:?} is the host's own (it links people across providers); a \
+                 plugin must be named otherwise",
+                self.name
+            ));
+        }
+        let label = self
+            .schema
+            .nodes
+            .iter()
+            .find(|n| HOST_LABELS.contains(&n.label.as_str()))?;
+        Some(format!(
+            "label {:?} is the host's own (people linked across providers); a plugin may \
+             link to it, not declare it",
+            label.label
+        ))
+    }
+}
+
 /// The node and edge kinds a plugin emits.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Schema {
@@ -243,5 +275,45 @@ impl std::fmt::Display for ConfigValue {
             ConfigValue::Text(s) => f.write_str(s),
             ConfigValue::TextList(l) => f.write_str(&l.join(",")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, label: &str) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            schema: Schema {
+                nodes: vec![NodeKind {
+                    label: label.into(),
+                    description: String::new(),
+                    extra_labels: Vec::new(),
+                    properties: Vec::new(),
+                }],
+                edges: Vec::new(),
+            },
+            hosts: Vec::new(),
+            credentials: Vec::new(),
+            config: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_plugin_cannot_take_the_hosts_names_or_labels() {
+        assert_eq!(manifest("acme", "AcmeUser").takes_host_names(), None);
+        let name = manifest("people", "AcmeUser").takes_host_names().unwrap();
+        assert!(
+            name.contains("the name \"people\" is the host's own"),
+            "{name}"
+        );
+        let label = manifest("acme", "Person").takes_host_names().unwrap();
+        assert!(
+            label.contains("label \"Person\" is the host's own"),
+            "{label}"
+        );
     }
 }

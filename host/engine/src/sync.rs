@@ -330,6 +330,7 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     report.http = outcome.fetch.clone();
     report.scope = outcome.scope.clone().or_else(|| taken.declared.clone());
     report.incomplete = taken.incomplete;
+    report.warnings.extend(taken.warnings);
     let lease = taken.lease;
     let mut sink_error = taken.error;
     // Not one node but the scope's, and no relationship.

@@ -32,6 +32,8 @@ pub(crate) struct Taken {
     pub spool: EdgeSpool,
     /// Labels the plugin could not list fully.
     pub incomplete: Vec<Incomplete>,
+    /// Warnings the source sent, for the report.
+    pub warnings: Vec<String>,
     /// Nodes emitted besides the scope's own: what the run listed.
     pub listed: u64,
     /// The scope node the plugin declared, for a run that ends without an outcome.
@@ -88,6 +90,7 @@ impl<S: GraphSink + 'static> Take<S> {
                 nodes: 0,
                 spool: EdgeSpool::new(options.batch_size, options.edge_memory_rows),
                 incomplete: Vec::new(),
+                warnings: Vec::new(),
                 listed: 0,
                 declared: None,
                 error: None,
@@ -219,6 +222,10 @@ impl<S: GraphSink + 'static> Take<S> {
             }
             Emission::Progress { phase, done, total } => {
                 (self.progress)(&self.plugin, Progress::Plugin { phase, done, total });
+                Ok(())
+            }
+            Emission::Warning(w) => {
+                self.taken.warnings.push(w);
                 Ok(())
             }
         }

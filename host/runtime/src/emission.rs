@@ -40,6 +40,10 @@ pub enum Emission {
         /// Units in all, when known.
         total: Option<u64>,
     },
+    /// Something the operator should read in the run's report. Only host-side sources
+    /// send it (a plugin's own words go to its log, which it cannot make look like the
+    /// host's): the people linking run names the matches it would not guess.
+    Warning(String),
 }
 
 /// The receiver of emissions went away: the caller stopped the run (e.g. a sink failed).

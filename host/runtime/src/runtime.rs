@@ -123,6 +123,16 @@ impl Runtime {
             .into());
         }
         let manifest = self.read_manifest(path, &component, &contract).await?;
+        if let Some(what) = manifest.takes_host_names() {
+            return Err(ErrorKind::BadManifest {
+                path: path.into(),
+                source: infragraph_core::ManifestError {
+                    plugin: manifest.name.clone(),
+                    what,
+                },
+            }
+            .into());
+        }
         let schema = CheckedSchema::new(&manifest).map_err(|source| ErrorKind::BadManifest {
             path: path.into(),
             source,

@@ -11,6 +11,7 @@ mod critical;
 mod engine;
 mod isolation;
 mod neo4j;
+mod people;
 mod readme;
 mod recording;
 mod repository;
