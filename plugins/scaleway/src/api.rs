@@ -60,13 +60,24 @@ impl Api {
     /// The request for page `n` of `path`, authenticated by the host: the plugin only
     /// ever writes the placeholder.
     fn request(&self, path: &str, paging: Paging) -> impl FnMut(u64) -> Request + use<> {
+        let filter = (paging.organization_param(), self.organization.clone());
+        self.request_by(path, paging, filter)
+    }
+
+    /// The same, filtered by `(key, value)` instead of the Organization, e.g. a policy's
+    /// rules (`policy_id`), which the API lists per policy only.
+    fn request_by(
+        &self,
+        path: &str,
+        paging: Paging,
+        (key, value): (&'static str, String),
+    ) -> impl FnMut(u64) -> Request + use<> {
         let url = format!("{}{path}", self.base);
-        let organization = self.organization.clone();
         move |page| {
             Request::get(&url)
                 .query("page", page)
                 .query(paging.size_param(), PAGE_SIZE)
-                .query(paging.organization_param(), &organization)
+                .query(key, &value)
                 .header("X-Auth-Token", "{secret:secret_key}")
         }
     }
@@ -101,7 +112,7 @@ pub type Outcomes = Vec<(Feed, Result<(), SyncError>)>;
 /// Requests per round of the walk: five times the host's default per-host concurrency
 /// (16), so every round keeps the host busy (and its last wave rarely runs part empty),
 /// while a round's pages (about 60 KB each) stay a few MB in the guest and the host.
-/// Also at least the 65 first pages of the default zones (5 global listings, 6 in each
+/// Also at least the 66 first pages of the default zones (6 global listings, 6 in each
 /// of 10 zones), so a wrong key is seen on every listing in the first round.
 const ROUND: usize = 80;
 
@@ -117,10 +128,17 @@ pub struct Listings {
 
 impl Listings {
     pub fn new() -> Listings {
+        Listings::resume(Records::default())
+    }
+
+    /// Listings that carry on from `records` (of an earlier walk), so that an item
+    /// already written is not written again and edge ends are checked against everything
+    /// listed so far.
+    pub fn resume(records: Records) -> Listings {
         Listings {
             walker: Walker::new().max_round(ROUND),
             feeds: Vec::new(),
-            records: Rc::default(),
+            records: Rc::new(RefCell::new(records)),
         }
     }
 
@@ -134,12 +152,40 @@ impl Listings {
     pub fn add<T: DeserializeOwned + 'static>(
         &mut self,
         api: &Api,
+        feed: (&'static str, Option<&str>),
+        path: String,
+        paging: Paging,
+        to_records: impl FnMut(Vec<T>, &mut Records) + 'static,
+    ) {
+        let request = api.request(&path, paging);
+        self.add_request(request, feed, path, paging, to_records);
+    }
+
+    /// Adds the listing of `path` filtered by `filter` rather than by the Organization
+    /// (body-total paging), e.g. `("policy_id", id)` for one policy's rules.
+    pub fn add_by<T: DeserializeOwned + 'static>(
+        &mut self,
+        api: &Api,
+        feed: (&'static str, Option<&str>),
+        path: String,
+        filter: (&'static str, String),
+        to_records: impl FnMut(Vec<T>, &mut Records) + 'static,
+    ) {
+        let paging = Paging::BodyTotal;
+        // The filter names the listing in a failure's reason: which policy's rules.
+        let shown = format!("{path}?{}={}", filter.0, filter.1);
+        let request = api.request_by(&path, paging, filter);
+        self.add_request(request, feed, shown, paging, to_records);
+    }
+
+    fn add_request<T: DeserializeOwned + 'static>(
+        &mut self,
+        request: impl FnMut(u64) -> Request + 'static,
         (label, zone): (&'static str, Option<&str>),
         path: String,
         paging: Paging,
         mut to_records: impl FnMut(Vec<T>, &mut Records) + 'static,
     ) {
-        let request = api.request(&path, paging);
         let records = self.records.clone();
         let sink = each(move |cx: &mut Context, items: Vec<T>| {
             let mut records = records.borrow_mut();
@@ -181,7 +227,9 @@ struct Page<T> {
         alias = "servers",
         alias = "volumes",
         alias = "snapshots",
-        alias = "ips"
+        alias = "ips",
+        alias = "policies",
+        alias = "rules"
     )]
     items: Vec<T>,
     total_count: Option<u64>,
@@ -271,6 +319,13 @@ mod tests {
         assert_eq!(
             r.url(),
             "https://api.scaleway.com/iam/v1alpha1/users?page=3&page_size=100&organization_id=org-1"
+        );
+        // Rules are listed per policy; the API takes no Organization filter there.
+        let filter = ("policy_id", "p-1".to_owned());
+        let r = api.request_by("/iam/v1alpha1/rules", Paging::BodyTotal, filter)(2);
+        assert_eq!(
+            r.url(),
+            "https://api.scaleway.com/iam/v1alpha1/rules?page=2&page_size=100&policy_id=p-1"
         );
         let r = api.request("/instance/v1/zones/fr-par-1/ips", Paging::HeaderTotal)(1);
         assert!(

@@ -1,7 +1,7 @@
-//! The Scaleway provider: an Organization's projects, IAM principals and API keys, the
-//! Instance API's servers, volumes, snapshots and IPs and the Block Storage API's volumes
-//! and snapshots in every zone, as `docs/providers/scaleway.md` describes them (issues 5
-//! and 15).
+//! The Scaleway provider: an Organization's projects, IAM principals, API keys and
+//! policies, the Instance API's servers, volumes, snapshots and IPs and the Block Storage
+//! API's volumes and snapshots in every zone, as `docs/providers/scaleway.md` describes
+//! them (issues 5, 15 and 22).
 //!
 //! One sync walks every listing together through the SDK's [`Walker`](infragraph_sdk::Walker),
 //! in rounds of a few dozen concurrent requests: page 1 of the Account and IAM listings and
@@ -31,6 +31,10 @@
 //! - Block Storage volumes and snapshots are read beside the Instance API's, as the same
 //!   labels (`block.rs`), and an edge that names a node no listing carried is counted and
 //!   named in the summary.
+//! - IAM policies are not in the schema's source; they are ours (issue 22): each policy's
+//!   rules are listed once every policy is known (the API lists rules per policy only) and
+//!   merged into one `GRANTS` edge per (policy, scope), so `infragraph access` can follow
+//!   a principal through the policies applied to it down to the instances (`iam.rs`).
 
 mod account;
 mod api;
@@ -45,10 +49,10 @@ use infragraph_sdk::{
     export_ingestor,
 };
 
-use crate::api::{Api, Listings};
+use crate::api::{Api, Listings, Outcomes};
 use crate::schema::{
-    API_KEY, APPLICATION, FLEXIBLE_IP, GROUP, INSTANCE, ORGANIZATION, PROJECT, SNAPSHOT, USER,
-    VOLUME,
+    API_KEY, APPLICATION, FLEXIBLE_IP, GROUP, INSTANCE, ORGANIZATION, POLICY, PROJECT, SNAPSHOT,
+    USER, VOLUME,
 };
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -90,7 +94,8 @@ impl Ingestor for Scaleway {
         let mut manifest = Manifest::new(
             "scaleway",
             VERSION,
-            "Scaleway projects, IAM principals and API keys, and Instance and Block resources",
+            "Scaleway projects, IAM principals, API keys and policies, and Instance and Block \
+             resources",
         )
         .host("api.scaleway.com")
         .credential(secret)
@@ -123,20 +128,40 @@ impl Ingestor for Scaleway {
         let mut listings = Listings::new();
         listings.records().node(ORGANIZATION, organization);
         account::list_projects(&mut listings, &api, organization);
-        iam::list_iam(&mut listings, &api, organization);
+        let policies = iam::list_iam(&mut listings, &api, organization);
         for zone in &zones {
             instance::list_zone(&mut listings, &api, zone);
             block::list_zone(&mut listings, &api, zone);
         }
-        let (outcomes, mut records) = listings.run(cx);
+        let (mut outcomes, mut records) = listings.run(cx);
+        // A wrong key fails everywhere at once; report it rather than a partial graph.
+        let auth = |outcomes: &Outcomes| {
+            outcomes.iter().find_map(|(_, r)| match r {
+                Err(e @ SyncError::Auth(_)) => Some(e.clone()),
+                _ => None,
+            })
+        };
+        if let Some(auth) = auth(&outcomes) {
+            records.emit(cx);
+            return Err(auth);
+        }
+
+        // Rules are listed per policy, so only once the policies are known.
+        let policies = policies.take();
+        let mut listings = Listings::resume(records);
+        let grants = iam::list_rules(&mut listings, &api, organization, &policies);
+        let (rule_outcomes, mut records) = listings.run(cx);
+        for ((policy, grants), (_, outcome)) in grants.into_iter().zip(&rule_outcomes) {
+            // A policy whose rules were not all read writes none of its grants; the
+            // label is marked incomplete below, so the last sync's are kept.
+            if outcome.is_ok() {
+                iam::grant_records(&policy, grants.take(), &mut records);
+            }
+        }
+        outcomes.extend(first_failure(rule_outcomes));
         // Whatever no page carried out, e.g. the Organization when every listing failed.
         records.emit(cx);
-
-        // A wrong key fails everywhere at once; report it rather than a partial graph.
-        if let Some(auth) = outcomes.iter().find_map(|(_, r)| match r {
-            Err(e @ SyncError::Auth(_)) => Some(e.clone()),
-            _ => None,
-        }) {
+        if let Some(auth) = auth(&outcomes) {
             return Err(auth);
         }
         let mut failed = 0;
@@ -153,13 +178,14 @@ impl Ingestor for Scaleway {
 
         let n = |label| records.count(label);
         let counts = format!(
-            "{} projects, {} users, {} groups, {} applications, {} API keys, {} instances, \
-             {} volumes, {} snapshots, {} IPs in {} zones",
+            "{} projects, {} users, {} groups, {} applications, {} API keys, {} policies, \
+             {} instances, {} volumes, {} snapshots, {} IPs in {} zones",
             n(PROJECT),
             n(USER),
             n(GROUP),
             n(APPLICATION),
             n(API_KEY),
+            n(POLICY),
             n(INSTANCE),
             n(VOLUME),
             n(SNAPSHOT),
@@ -191,6 +217,19 @@ impl Ingestor for Scaleway {
 }
 
 export_ingestor!(Scaleway);
+
+/// The first failed listing of `outcomes`, named with how many others failed too: one
+/// rules listing per policy would otherwise make as many warnings of one cause (a key
+/// that may not read rules).
+fn first_failure(outcomes: Outcomes) -> Option<(api::Feed, Result<(), SyncError>)> {
+    let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
+    let (mut feed, error) = outcomes.into_iter().find(|(_, r)| r.is_err())?;
+    if failed > 1 {
+        feed.path
+            .push_str(&format!(" (and {} more policies' rules)", failed - 1));
+    }
+    Some((feed, error))
+}
 
 /// A zone's region: its name without the last `-N` (`fr-par-1` is in `fr-par`).
 fn region_of(zone: &str) -> &str {
@@ -320,9 +359,33 @@ mod tests {
             "ScalewayVolumeSnapshot",
             "ScalewayFlexibleIp",
             "ScalewayInstance",
+            "ScalewayPolicy",
         ] {
             assert!(text.contains(&format!("\"{label}\"")), "{label} missing");
         }
-        assert_eq!(schema::edges().len(), 16);
+        assert_eq!(schema::edges().len(), 22);
+    }
+
+    #[test]
+    fn many_failed_rules_listings_are_one_failure_saying_how_many() {
+        let feed = |policy: &str| api::Feed {
+            label: POLICY,
+            zone: None,
+            path: format!("/iam/v1alpha1/rules?policy_id={policy}"),
+        };
+        let denied = || Err(SyncError::fetch("HTTP 403"));
+        assert!(first_failure(vec![(feed("a"), Ok(()))]).is_none());
+        let (f, e) = first_failure(vec![
+            (feed("a"), Ok(())),
+            (feed("b"), denied()),
+            (feed("c"), denied()),
+            (feed("d"), denied()),
+        ])
+        .unwrap();
+        assert_eq!(
+            f.reason(&e.unwrap_err()),
+            "listing /iam/v1alpha1/rules?policy_id=b (and 2 more policies' rules) failed: \
+             HTTP 403"
+        );
     }
 }

@@ -21,12 +21,21 @@ impl Node {
     }
 }
 
-/// A relationship between two nodes, each named by (label, id).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A relationship between two nodes, each named by (label, id), with its properties.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Edge {
     pub rel: &'static str,
     pub from: (&'static str, String),
     pub to: (&'static str, String),
+    pub props: Vec<(&'static str, Value)>,
+}
+
+impl Edge {
+    /// Adds property `name`; `None` becomes a null, which writes nothing.
+    pub fn prop(&mut self, name: &'static str, value: impl Into<Value>) -> &mut Edge {
+        self.props.push((name, value.into()));
+        self
+    }
 }
 
 /// The records of one or more listings.
@@ -88,16 +97,16 @@ impl Records {
         self.nodes.last_mut()
     }
 
-    /// `(from)-[:rel]->(to)`; an empty id on either end (a field the API left blank)
-    /// names no node, so no edge is recorded.
+    /// `(from)-[:rel]->(to)`, to which properties may be added; an empty id on either
+    /// end (a field the API left blank) names no node, so no edge is recorded.
     pub fn edge(
         &mut self,
         rel: &'static str,
         from: (&'static str, &str),
         to: (&'static str, &str),
-    ) {
+    ) -> Option<&mut Edge> {
         if from.1.is_empty() || to.1.is_empty() {
-            return;
+            return None;
         }
         for (label, id) in [from, to] {
             if !self.seen.contains(&(label, id.to_owned())) {
@@ -108,7 +117,9 @@ impl Records {
             rel,
             from: (from.0, from.1.to_owned()),
             to: (to.0, to.1.to_owned()),
+            props: Vec::new(),
         });
+        self.edges.last_mut()
     }
 
     /// How many nodes of `label` were added, emitted or not.
@@ -144,8 +155,11 @@ impl Records {
             b.emit();
         }
         for e in self.edges.drain(..) {
-            cx.edge(e.rel, (e.from.0, "id", e.from.1), (e.to.0, "id", e.to.1))
-                .emit();
+            let mut b = cx.edge(e.rel, (e.from.0, "id", e.from.1), (e.to.0, "id", e.to.1));
+            for (k, v) in e.props {
+                b = b.prop(k, v);
+            }
+            b.emit();
         }
     }
 }

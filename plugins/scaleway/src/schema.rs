@@ -13,12 +13,15 @@ pub const VOLUME: &str = "ScalewayVolume";
 pub const SNAPSHOT: &str = "ScalewayVolumeSnapshot";
 pub const FLEXIBLE_IP: &str = "ScalewayFlexibleIp";
 pub const INSTANCE: &str = "ScalewayInstance";
+pub const POLICY: &str = "ScalewayPolicy";
 
 pub const RESOURCE: &str = "RESOURCE";
 pub const MEMBER_OF: &str = "MEMBER_OF";
 pub const HAS: &str = "HAS";
 pub const MOUNTS: &str = "MOUNTS";
 pub const IDENTIFIES: &str = "IDENTIFIES";
+pub const APPLIES_TO: &str = "APPLIES_TO";
+pub const GRANTS: &str = "GRANTS";
 
 use ValueType::{Boolean, Int, Text, TextList};
 
@@ -91,6 +94,30 @@ pub fn nodes() -> Vec<NodeKind> {
                 Text,
                 "IP address of the device that created the key",
             ),
+        NodeKind::new(
+            POLICY,
+            "An IAM policy: rules granting permission sets to one principal",
+        )
+        .prop("name", Text, "Name of the policy")
+        .prop("description", Text, "Description of the policy")
+        .prop("created_at", Text, "When the policy was created")
+        .prop("updated_at", Text, "When the policy was last updated")
+        .prop("editable", Boolean, "Whether the policy is editable")
+        .prop("deletable", Boolean, "Whether the policy is deletable")
+        .prop(
+            "managed",
+            Boolean,
+            "Whether Scaleway manages the policy (e.g. for a product)",
+        )
+        .prop("nb_rules", Int, "Number of rules")
+        .prop("nb_scopes", Int, "Number of scopes of its rules")
+        .prop("nb_permission_sets", Int, "Number of permission sets")
+        .prop("tags", TextList, "Tags")
+        .prop(
+            "no_principal",
+            Boolean,
+            "True when the policy is attached to no principal",
+        ),
         NodeKind::new(VOLUME, "An Instance or Block Storage volume")
             .prop("name", Text, "Volume name")
             .prop("export_uri", Text, "NBD export URI")
@@ -232,5 +259,43 @@ pub fn edges() -> Vec<EdgeKind> {
         // The key acts as its owner.
         EdgeKind::new(HAS, APPLICATION, API_KEY, "Owns the API key")
             .access(Access::acting_as().reversed()),
+        // (:ScalewayOrganization)-[:RESOURCE]->(:ScalewayPolicy)
+        EdgeKind::new(RESOURCE, ORGANIZATION, POLICY, "Holds the policy"),
+        // (:ScalewayPolicy)-[:APPLIES_TO]->(:ScalewayUser|ScalewayGroup|ScalewayApplication)
+        // The principal has whatever the policy grants: a member of it, read backwards.
+        EdgeKind::new(APPLIES_TO, POLICY, USER, "Is attached to the user")
+            .access(Access::membership().reversed()),
+        EdgeKind::new(APPLIES_TO, POLICY, GROUP, "Is attached to the group")
+            .access(Access::membership().reversed()),
+        EdgeKind::new(
+            APPLIES_TO,
+            POLICY,
+            APPLICATION,
+            "Is attached to the application",
+        )
+        .access(Access::membership().reversed()),
+        // (:ScalewayPolicy)-[:GRANTS]->(:ScalewayProject|ScalewayOrganization)
+        grants(PROJECT, "Grants permission sets on the project"),
+        grants(
+            ORGANIZATION,
+            "Grants permission sets on the whole Organization",
+        ),
     ]
+}
+
+/// One edge per (policy, scope), whatever the number of rules on that scope.
+fn grants(scope: &str, description: &str) -> EdgeKind {
+    EdgeKind::new(GRANTS, POLICY, scope, description)
+        .prop(
+            "permission_set_names",
+            TextList,
+            "Permission sets the policy's rules grant on the scope, sorted",
+        )
+        .prop("rule_ids", TextList, "Ids of the rules on the scope")
+        .prop(
+            "conditions",
+            TextList,
+            "Conditions of those rules, where set (recorded, not evaluated)",
+        )
+        .access(Access::grant(["permission_set_names"]))
 }

@@ -182,6 +182,17 @@ fn main() -> ExitCode {
         ],
     ) != 0;
     failed |= step(
+        "who can reach the Scaleway server demo-server, and through which IAM policy?",
+        &[
+            "access",
+            "who",
+            "ScalewayInstance",
+            "345627e9-18ff-47e0-b73d-3f38fddb4390",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
         "which Spacelift spaces does john.doe have a role in?",
         &[
             "query",

@@ -82,6 +82,11 @@ pub struct ScalewayData {
     pub applications: Vec<Item>,
     /// `GET /iam/v1alpha1/api-keys`.
     pub api_keys: Vec<Item>,
+    /// `GET /iam/v1alpha1/policies`.
+    pub policies: Vec<Item>,
+    /// `GET /iam/v1alpha1/rules?policy_id=`: each policy's rules, by policy id. Rules
+    /// are not nodes: a sync writes them as the `GRANTS` edges of their policy.
+    pub rules: BTreeMap<String, Vec<Item>>,
     /// `GET /instance/v1/zones/{zone}/servers`.
     pub servers: Vec<Item>,
     /// `GET /instance/v1/zones/{zone}/volumes`.
@@ -136,6 +141,85 @@ const SAMPLE_IPS: &str = r#"[
   }
 ]"#;
 
+/// The IAM policies of the sample estate, each with its rules (there is no policies
+/// sample), shaped like the recorded ones (`tests/fixtures/scaleway/recorded/iam_*.json`):
+/// the Administrators group's on the default project (two rules, merged into one grant,
+/// and a rule with no permission set, which grants nothing), Homer's on the whole
+/// Organization with a condition, the Mail Sender application's on the project, and the
+/// project's default policy for API keys, attached to no principal.
+const SAMPLE_POLICIES: &str = r#"[
+  {
+    "policy": {
+      "id": "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e01", "name": "Administrators - compute",
+      "description": "Instances and their volumes in the default project",
+      "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+      "created_at": "2025-03-20T11:20:04.120711Z", "updated_at": "2025-03-21T08:02:17.503116Z",
+      "editable": true, "deletable": true, "managed": false, "nb_rules": 3, "nb_scopes": 2,
+      "nb_permission_sets": 3, "tags": ["compute"],
+      "group_id": "1f767996-f6f6-4b0e-a7b1-6a255e809ed6"
+    },
+    "rules": [
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a01", "permission_set_names": ["InstancesFullAccess"],
+       "permission_sets_scope_type": "projects", "condition": "",
+       "project_ids": ["0681c477-fbb9-4820-b8d6-0eef10cfcd6d"]},
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a02",
+       "permission_set_names": ["BlockStorageFullAccess", "InstancesFullAccess"],
+       "permission_sets_scope_type": "projects", "condition": "",
+       "project_ids": ["0681c477-fbb9-4820-b8d6-0eef10cfcd6d"]},
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a03", "permission_set_names": [],
+       "permission_sets_scope_type": "organization", "condition": "",
+       "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d"}
+    ]
+  },
+  {
+    "policy": {
+      "id": "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e02", "name": "Homer - read only",
+      "description": "Read access to every product, from Terraform only",
+      "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+      "created_at": "2025-03-22T09:14:51.880102Z", "updated_at": "2025-03-22T09:14:51.880102Z",
+      "editable": true, "deletable": true, "managed": false, "nb_rules": 1, "nb_scopes": 1,
+      "nb_permission_sets": 1, "tags": [],
+      "user_id": "b49932b2-2faa-4c56-905e-ffac52f063dc"
+    },
+    "rules": [
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a04", "permission_set_names": ["AllProductsReadOnly"],
+       "permission_sets_scope_type": "projects", "condition": "request.user_agent == 'terraform'",
+       "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d"}
+    ]
+  },
+  {
+    "policy": {
+      "id": "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e03", "name": "Mail Sender - email",
+      "description": "", "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+      "created_at": "2025-03-23T20:52:21.110254Z", "updated_at": "2025-03-23T20:52:21.110254Z",
+      "editable": true, "deletable": true, "managed": false, "nb_rules": 1, "nb_scopes": 1,
+      "nb_permission_sets": 1, "tags": [],
+      "application_id": "98300a5a-438e-45dc-8b34-07b1adc7c409"
+    },
+    "rules": [
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a05",
+       "permission_set_names": ["TransactionalEmailFullAccess"],
+       "permission_sets_scope_type": "projects", "condition": "",
+       "project_ids": ["0681c477-fbb9-4820-b8d6-0eef10cfcd6d"]}
+    ]
+  },
+  {
+    "policy": {
+      "id": "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e04", "name": "Project - default (0681c477)",
+      "description": "Default policy for API keys on project default (0681c477)",
+      "organization_id": "0681c477-fbb9-4820-b8d6-0eef10cfcd6d",
+      "created_at": "2025-03-20T07:39:54.820311Z", "updated_at": "2025-03-20T07:39:54.820311Z",
+      "editable": true, "deletable": true, "managed": false, "nb_rules": 1, "nb_scopes": 1,
+      "nb_permission_sets": 1, "tags": [], "no_principal": true
+    },
+    "rules": [
+      {"id": "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a06", "permission_set_names": ["AllProductsFullAccess"],
+       "permission_sets_scope_type": "projects", "condition": "",
+       "project_ids": ["0681c477-fbb9-4820-b8d6-0eef10cfcd6d"]}
+    ]
+  }
+]"#;
+
 /// (request URL, parsed body) of each interaction of a recording in
 /// `tests/fixtures/scaleway/recorded/`, whose `body` keeps the response as recorded.
 fn recorded_bodies(text: &str) -> Vec<(String, Value)> {
@@ -175,7 +259,8 @@ impl ScalewayData {
 
     /// The responses in `tests/fixtures/scaleway/` (one project, two users, a group, two
     /// applications, two API keys, and in `fr-par-1` a server with its volume and a
-    /// snapshot), plus the two IPs of [`SAMPLE_IPS`].
+    /// snapshot), plus the two IPs of [`SAMPLE_IPS`] and the four policies of
+    /// [`SAMPLE_POLICIES`].
     pub fn sample() -> ScalewayData {
         let org = ScalewayData::ORGANIZATION;
         let items = |body: &str, key: &str| -> Vec<Item> {
@@ -188,6 +273,20 @@ impl ScalewayData {
                 .collect()
         };
         let ips: Value = serde_json::from_str(SAMPLE_IPS).expect("SAMPLE_IPS is JSON");
+        let policies: Value =
+            serde_json::from_str(SAMPLE_POLICIES).expect("SAMPLE_POLICIES is JSON");
+        let mut rules = BTreeMap::new();
+        let policies = policies
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|p| {
+                let policy = Item::new(&p["policy"], org);
+                let of = p["rules"].as_array().expect("rules").iter();
+                rules.insert(policy.id.clone(), of.map(|r| Item::new(r, org)).collect());
+                policy
+            })
+            .collect();
         ScalewayData {
             organization_id: org.to_owned(),
             projects: items(sample!("account_v3_projects.json"), "projects"),
@@ -206,15 +305,19 @@ impl ScalewayData {
                 .collect(),
             block_volumes: Vec::new(),
             block_snapshots: Vec::new(),
+            policies,
+            rules,
         }
     }
 
     /// The resources of real API recordings (`tests/fixtures/scaleway/recorded/`, each a
     /// trimmed go-vcr cassette of `scaleway/terraform-provider-scaleway`), served as the
     /// Organization `organization`'s: every project, server, IP, Block volume and snapshot
-    /// their `GET` responses hold, whether a listing (`{"servers": [...]}`) or one resource
-    /// (`{"server": {...}}`, `{"ip": {...}}`, a bare Block volume), each once (the last
-    /// recorded state wins).
+    /// and IAM policy their `GET` responses hold, whether a listing (`{"servers": [...]}`)
+    /// or one resource (`{"server": {...}}`, `{"ip": {...}}`, a bare Block volume or
+    /// policy), each once (the last recorded state wins); and each recorded rules listing
+    /// as the rules of the policy its `policy_id` names (the last one wins). A policy
+    /// whose rules were not recorded has none.
     pub fn recorded(organization: &str, recordings: &[&str]) -> ScalewayData {
         let mut data = ScalewayData::empty(organization);
         for text in recordings {
@@ -236,8 +339,18 @@ impl ScalewayData {
                     }
                     _ => continue,
                 };
+                if kind == "rules" {
+                    let policy = url
+                        .split(['?', '&'])
+                        .find_map(|kv| kv.strip_prefix("policy_id="))
+                        .expect("a recorded rules listing names its policy");
+                    let rules = list.iter().map(|r| Item::new(r, organization)).collect();
+                    data.rules.insert(policy.to_owned(), rules);
+                    continue;
+                }
                 let target = match (path.starts_with("https://api.scaleway.com/block/"), kind) {
                     (false, "projects") => &mut data.projects,
+                    (false, "policies") => &mut data.policies,
                     (false, "servers") => &mut data.servers,
                     (false, "ips") => &mut data.ips,
                     (false, "volumes") => &mut data.volumes,
@@ -273,6 +386,7 @@ impl ScalewayData {
             }
         }
         data.add_principals(4 * projects, projects, 2 * projects);
+        data.add_policies();
         data
     }
 
@@ -299,6 +413,13 @@ impl ScalewayData {
         for list in data.lists_mut() {
             rewrite(list);
         }
+        data.rules = std::mem::take(&mut data.rules)
+            .into_iter()
+            .map(|(policy, mut rules)| {
+                rewrite(&mut rules);
+                (policy.replace(from_id, &to_id), rules)
+            })
+            .collect();
         data.organization_id = organization;
         data
     }
@@ -307,13 +428,14 @@ impl ScalewayData {
         1 + self.lists().iter().map(|l| l.len()).sum::<usize>()
     }
 
-    fn lists(&self) -> [&Vec<Item>; 11] {
+    fn lists(&self) -> [&Vec<Item>; 12] {
         [
             &self.projects,
             &self.users,
             &self.groups,
             &self.applications,
             &self.api_keys,
+            &self.policies,
             &self.servers,
             &self.volumes,
             &self.snapshots,
@@ -323,13 +445,14 @@ impl ScalewayData {
         ]
     }
 
-    fn lists_mut(&mut self) -> [&mut Vec<Item>; 11] {
+    fn lists_mut(&mut self) -> [&mut Vec<Item>; 12] {
         [
             &mut self.projects,
             &mut self.users,
             &mut self.groups,
             &mut self.applications,
             &mut self.api_keys,
+            &mut self.policies,
             &mut self.servers,
             &mut self.volumes,
             &mut self.snapshots,
@@ -339,10 +462,10 @@ impl ScalewayData {
         ]
     }
 
-    /// Removes the resource with this id (or access key) from every list; whether it
-    /// was there.
+    /// Removes the resource with this id (or access key) from every list, and a
+    /// policy's rules with it; whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
-        let mut found = false;
+        let mut found = self.rules.remove(id).is_some();
         for list in self.lists_mut() {
             let before = list.len();
             list.retain(|i| i.id != id);
@@ -558,6 +681,81 @@ impl ScalewayData {
             self.groups.push(Item::new(&v, &org));
         }
     }
+
+    /// Adds the policies of a generated estate, each with one rule: group `g` gets
+    /// `InstancesFullAccess` on project `g % projects`, the first user
+    /// `AllProductsReadOnly` on the whole Organization, the first application
+    /// `ContainerRegistryReadOnly` on the first project, and the first project a default
+    /// policy for API keys with no principal (`AllProductsFullAccess` there).
+    pub fn add_policies(&mut self) {
+        let org = self.organization_id.clone();
+        let projects: Vec<String> = self.projects.iter().map(|p| p.id.clone()).collect();
+        let Some(first) = projects.first().cloned() else {
+            return;
+        };
+        let add = |data: &mut ScalewayData,
+                   name: String,
+                   principal: (&str, Value),
+                   sets: &[&str],
+                   scope: (&str, Value)| {
+            let n = data.policies.len() as u64;
+            let id = uuid(0x70, n);
+            let mut v = json!({
+                "id": id, "name": name, "description": "generated policy",
+                "organization_id": org, "editable": true, "deletable": true,
+                "managed": false, "nb_rules": 1, "nb_scopes": 1,
+                "nb_permission_sets": sets.len(), "tags": [],
+                "created_at": "2025-03-20T11:20:04.120711Z",
+                "updated_at": "2025-03-20T11:20:04.120711Z"
+            });
+            v[principal.0] = principal.1;
+            data.policies.push(Item::new(&v, &org));
+            let mut rule = json!({
+                "id": uuid(0x71, n), "permission_set_names": sets,
+                "permission_sets_scope_type": "projects", "condition": ""
+            });
+            rule[scope.0] = scope.1;
+            data.rules.insert(id, vec![Item::new(&rule, &org)]);
+        };
+        let groups: Vec<String> = self.groups.iter().map(|g| g.id.clone()).collect();
+        for (g, group) in groups.iter().enumerate() {
+            let project = &projects[g % projects.len()];
+            add(
+                self,
+                format!("group-{g} on project {}", g % projects.len()),
+                ("group_id", json!(group)),
+                &["InstancesFullAccess"],
+                ("project_ids", json!([project])),
+            );
+        }
+        if let Some(user) = self.users.first().map(|u| u.id.clone()) {
+            let everything = ("organization_id", json!(org));
+            let name = "first user reads everything".to_owned();
+            add(
+                self,
+                name,
+                ("user_id", json!(user)),
+                &["AllProductsReadOnly"],
+                everything,
+            );
+        }
+        if let Some(app) = self.applications.first().map(|a| a.id.clone()) {
+            add(
+                self,
+                "first application pulls images".to_owned(),
+                ("application_id", json!(app)),
+                &["ContainerRegistryReadOnly"],
+                ("project_ids", json!([first])),
+            );
+        }
+        add(
+            self,
+            "default policy for API keys".to_owned(),
+            ("no_principal", json!(true)),
+            &["AllProductsFullAccess"],
+            ("project_ids", json!([first])),
+        );
+    }
 }
 
 /// Which endpoint, and its list convention.
@@ -574,7 +772,13 @@ enum Endpoint {
 /// A running Scaleway API on `127.0.0.1`, serving:
 ///
 /// - `GET /account/v3/projects` (`projects`)
-/// - `GET /iam/v1alpha1/{users,groups,applications,api-keys}` (`api_keys` for the last)
+/// - `GET /iam/v1alpha1/{users,groups,applications,api-keys,policies}` (`api_keys` for
+///   api-keys)
+/// - `GET /iam/v1alpha1/rules?policy_id=` (`rules`): the rules of one policy of the key's
+///   Organization, paged like the other IAM listings; without `policy_id` it answers 400
+///   (the SDK always sends it), and for a policy the Organization does not hold 404
+///   `not_found` with `"resource": "policy"`, the body the API gives for a policy it does
+///   not know (recorded in `policy-*` cassettes of the provider)
 /// - `GET /instance/v1/zones/{zone}/{servers,volumes,snapshots,ips}`, for every zone of
 ///   [`ZONES`] (another zone answers 404)
 /// - `GET /block/v1/zones/{zone}/{volumes,snapshots}`, likewise
@@ -845,9 +1049,34 @@ async fn iam(
         "groups" => (&data.groups, "groups"),
         "applications" => (&data.applications, "applications"),
         "api-keys" => (&data.api_keys, "api_keys"),
+        "policies" => (&data.policies, "policies"),
+        "rules" => return rules(&data, &q),
         _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     };
     list(items, Endpoint::Paged(key), None, &q)
+}
+
+/// The rules of the policy `policy_id` names, which must be one of the Organization's.
+fn rules(data: &ScalewayData, q: &HashMap<String, String>) -> Response {
+    let Some(policy) = q.get("policy_id") else {
+        return invalid("policy_id is required");
+    };
+    if !data.policies.iter().any(|p| &p.id == policy) {
+        let body = json!({
+            "message": "resource is not found", "resource": "policy",
+            "resource_id": policy, "type": "not_found"
+        });
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    let none = Vec::new();
+    let rules = data.rules.get(policy).unwrap_or(&none);
+    // Rules carry no owner to filter on: the policy is the filter.
+    let unfiltered: HashMap<String, String> = q
+        .iter()
+        .filter(|(k, _)| ["page", "page_size"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    list(rules, Endpoint::Paged("rules"), None, &unfiltered)
 }
 
 async fn instance(
@@ -1192,11 +1421,14 @@ mod tests {
             (12, 3, 6)
         );
         assert_eq!(a.api_keys.len(), 18);
+        // One per group, the first user's, the first application's, a default one.
+        assert_eq!((a.policies.len(), a.rules.len()), (6, 6));
         assert_eq!((a.volumes.len(), a.block_volumes.len()), (60 + 6, 20));
         assert_eq!((a.snapshots.len(), a.ips.len()), (30, 54 + 3));
+        // Rules are edges, not nodes.
         assert_eq!(
             a.resource_count(),
-            1 + 3 + 12 + 3 + 6 + 18 + 60 + 66 + 30 + 57 + 20
+            1 + 3 + 12 + 3 + 6 + 18 + 6 + 60 + 66 + 30 + 57 + 20
         );
         let server = a.servers[0].json();
         assert_eq!(server["volumes"]["0"]["id"], a.volumes[0].id);
@@ -1204,6 +1436,8 @@ mod tests {
         let mut b = a.clone();
         assert!(b.remove(&a.servers[1].id));
         assert_eq!(b.servers.len(), 59);
+        assert!(b.remove(&a.policies[0].id));
+        assert_eq!((b.policies.len(), b.rules.len()), (5, 5));
         assert!(!b.remove("nothing-by-that-id"));
     }
 
@@ -1264,6 +1498,147 @@ mod tests {
         assert_eq!(
             data.block_volumes[0].project,
             server["project"].as_str().map(String::from)
+        );
+    }
+
+    #[test]
+    fn serves_policies_and_their_rules_paged_per_organization_and_key() {
+        let mut a = ScalewayData::generate_org(1, 3, 1);
+        let b = ScalewayData::generate_org(2, 3, 1);
+        // 250 rules on one policy, to cross page boundaries.
+        let big = a.policies[0].id.clone();
+        let rule = a.rules[&big][0].json();
+        a.rules.insert(
+            big.clone(),
+            (0..250u64)
+                .map(|n| {
+                    let mut r = rule.clone();
+                    r["id"] = json!(uuid(0x72, n));
+                    Item::new(&r, &a.organization_id)
+                })
+                .collect(),
+        );
+        let sim = ScalewaySim::start_many(vec![
+            Account::new(a.clone(), "key-a", ""),
+            Account::new(b.clone(), "key-b", ""),
+        ]);
+        let as_key = |key: &str, path: &str| {
+            get(
+                &format!("{}{path}", sim.url()),
+                &[("X-Auth-Token", key.to_owned())],
+            )
+        };
+        // Six policies each (3 groups, a user's, an application's, a default one).
+        let listed = as_key(
+            "key-a",
+            &format!(
+                "/iam/v1alpha1/policies?organization_id={}&page=1&page_size=4",
+                a.organization_id
+            ),
+        );
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.json()["total_count"], 6);
+        assert_eq!(len(&listed, "policies"), 4);
+        assert_eq!(listed.header("x-total-count"), None);
+        let second = as_key("key-a", "/iam/v1alpha1/policies?page=2&page_size=4");
+        assert_eq!(len(&second, "policies"), 2);
+        let other = as_key(
+            "key-a",
+            &format!(
+                "/iam/v1alpha1/policies?organization_id={}",
+                b.organization_id
+            ),
+        );
+        assert_eq!(
+            other.json()["total_count"],
+            0,
+            "a key sees its Organization only"
+        );
+        let theirs = as_key("key-b", "/iam/v1alpha1/policies");
+        assert_eq!(
+            theirs.json()["policies"][0]["id"],
+            b.policies[0].id.as_str()
+        );
+        assert_eq!(
+            as_key("key-a", "/iam/v1alpha1/policies?page_size=101").status,
+            400
+        );
+
+        let pages: Vec<usize> = (1..=3)
+            .map(|p| {
+                let r = as_key(
+                    "key-a",
+                    &format!("/iam/v1alpha1/rules?policy_id={big}&page={p}&page_size=100"),
+                );
+                assert_eq!(r.json()["total_count"], 250);
+                len(&r, "rules")
+            })
+            .collect();
+        assert_eq!(pages, [100, 100, 50]);
+        let default_size = as_key("key-a", &format!("/iam/v1alpha1/rules?policy_id={big}"));
+        assert_eq!(len(&default_size, "rules"), 20);
+        let one = &a.policies[1].id;
+        let rules = as_key("key-a", &format!("/iam/v1alpha1/rules?policy_id={one}"));
+        assert_eq!(rules.json()["rules"][0], a.rules[one][0].json());
+        // Another Organization's policy is unknown to this key, whichever filter is sent.
+        let foreign = as_key(
+            "key-a",
+            &format!(
+                "/iam/v1alpha1/rules?policy_id={}&organization_id={}",
+                b.policies[0].id, b.organization_id
+            ),
+        );
+        assert_eq!(
+            (foreign.status, foreign.json()["resource"].as_str()),
+            (404, Some("policy"))
+        );
+        assert_eq!(as_key("key-a", "/iam/v1alpha1/rules").status, 400);
+        assert_eq!(
+            as_key(
+                "key-a",
+                &format!("/iam/v1alpha1/rules?policy_id={big}&page_size=500")
+            )
+            .status,
+            400
+        );
+        assert_eq!(
+            as_key("nope", &format!("/iam/v1alpha1/rules?policy_id={big}")).status,
+            401
+        );
+        assert_eq!(
+            get(&format!("{}/iam/v1alpha1/policies", sim.url()), &[]).status,
+            401
+        );
+    }
+
+    const POLICIES_RECORDING: &str =
+        include_str!("../../fixtures/scaleway/recorded/iam_policies.json");
+    const POLICY_PROJECT_RECORDING: &str =
+        include_str!("../../fixtures/scaleway/recorded/iam_policy_project_id.json");
+
+    #[test]
+    fn recorded_policy_pages_and_rules_make_one_estate() {
+        let org = "105bdce1-64c0-48ab-899d-868455867ecf";
+        let data = ScalewayData::recorded(org, &[POLICIES_RECORDING, POLICY_PROJECT_RECORDING]);
+        // The listing's 25 (pages of 20 and 5) and the one got alone.
+        assert_eq!(data.policies.len(), 26);
+        assert_eq!(data.rules.len(), 3);
+        let alone = "896896de-95e8-44ce-988c-e470301984fe";
+        assert_eq!(data.rules[alone][0].json()["project_ids"][0], org);
+        let sim = ScalewaySim::start(data);
+        let page = call(
+            &sim,
+            &format!("/iam/v1alpha1/policies?organization_id={org}&page=1&page_size=100"),
+        );
+        assert_eq!(page.json()["total_count"], 26);
+        let rules = call(&sim, &format!("/iam/v1alpha1/rules?policy_id={alone}"));
+        assert_eq!(rules.json()["total_count"], 1);
+        // A listed policy whose rules the recording does not hold has none.
+        let audit = "c1214ec3-4d8e-4f04-96b7-07158a0ea805";
+        let none = call(&sim, &format!("/iam/v1alpha1/rules?policy_id={audit}"));
+        assert_eq!(
+            (none.status, none.json()["total_count"].as_u64()),
+            (200, Some(0))
         );
     }
 }

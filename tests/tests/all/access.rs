@@ -352,3 +352,77 @@ fn permissions_scoped_to_one_service_stay_scoped_in_the_answer() {
         path.stdout
     );
 }
+
+/// Scaleway: a policy applied to a group grants on a project, so the group's members
+/// reach the project's instances: Marge is in Administrators, whose policy grants
+/// `InstancesFullAccess` on the default project that holds the demo server. Homer's own
+/// policy reaches it through the Organization.
+#[test]
+fn a_scaleway_policy_on_a_group_reaches_its_members_down_to_the_instances() {
+    use infragraph_tests::sim::{ScalewayData, ScalewaySim};
+    let w = Work::new("access-scaleway");
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    let mut cmd = w.cmd(&["sync", "scaleway", "--store", &w.store()]);
+    cmd.env("SCW_API_URL", sim.url())
+        .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
+        .env("SCW_DEFAULT_ORGANIZATION_ID", ScalewayData::ORGANIZATION);
+    ok(&run(&mut cmd));
+    let (org, server) = (
+        ScalewayData::ORGANIZATION,
+        "345627e9-18ff-47e0-b73d-3f38fddb4390",
+    );
+    let (marge, homer) = (
+        "998cbe72-913f-4f55-8620-4b0f7655d343",
+        "b49932b2-2faa-4c56-905e-ffac52f063dc",
+    );
+    let (admins, policy) = (
+        "1f767996-f6f6-4b0e-a7b1-6a255e809ed6",
+        "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e01",
+    );
+    let who = ask(&w, &["who", "ScalewayInstance", server]);
+    let got = ids(&who);
+    for role in ["InstancesFullAccess", "BlockStorageFullAccess"] {
+        assert!(got.contains(&pair(marge, role)), "{role}: {got:?}");
+    }
+    assert!(got.contains(&pair(homer, "AllProductsReadOnly")), "{got:?}");
+    assert!(
+        !got.contains(&pair(homer, "InstancesFullAccess")),
+        "{got:?}"
+    );
+    let path = |n: &str, role: &str| {
+        who.iter()
+            .find(|(m, r, _)| m == n && r == role)
+            .map(|(_, _, p)| p.clone())
+            .unwrap()
+    };
+    // The project has the Organization's id, as a default project does.
+    assert_eq!(
+        path(marge, "InstancesFullAccess"),
+        format!(">{marge} MEMBER_OF>{admins} APPLIES_TO>{policy} GRANTS>{org} RESOURCE>{server}")
+    );
+    assert_eq!(
+        path(homer, "AllProductsReadOnly"),
+        format!(
+            ">{homer} APPLIES_TO>5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e02 GRANTS>{org} \
+             RESOURCE>{org} RESOURCE>{server}"
+        )
+    );
+
+    // The other way round: Marge reaches the project (whose id is the Organization's)
+    // and everything in it, with both permission sets, and nothing else.
+    let what = ids(&ask(&w, &["what", "ScalewayUser", marge]));
+    let mut expected = BTreeSet::new();
+    for node in [
+        org,
+        server,
+        "7c37b328-247c-4668-8ee1-701a3a3cc2e4",
+        "7c689d68-94a7-4498-9a87-d83077859519",
+        "7b37f45d-9871-4ae6-bd5a-a926102fb5c9",
+        "d1b7e0c4-5a2f-4c3e-9b8d-6f1a2e3c4d5b",
+    ] {
+        for role in ["InstancesFullAccess", "BlockStorageFullAccess"] {
+            expected.insert(pair(node, role));
+        }
+    }
+    assert_eq!(what, expected);
+}

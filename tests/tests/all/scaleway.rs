@@ -68,6 +68,11 @@ const VOLUME: &str = "7c37b328-247c-4668-8ee1-701a3a3cc2e4";
 const SNAPSHOT: &str = "7c689d68-94a7-4498-9a87-d83077859519";
 const PUBLIC_IP: &str = "7b37f45d-9871-4ae6-bd5a-a926102fb5c9";
 const SPARE_IP: &str = "d1b7e0c4-5a2f-4c3e-9b8d-6f1a2e3c4d5b";
+// The sample's policies (`SAMPLE_POLICIES` in `tests/src/sim/scaleway.rs`).
+const ADMINS_POLICY: &str = "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e01";
+const HOMER_POLICY: &str = "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e02";
+const MAIL_POLICY: &str = "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e03";
+const KEYS_POLICY: &str = "5e1c0a8e-7d2b-4f3a-9c61-2b8f4d7a9e04";
 
 fn props(v: Json) -> Map<String, Json> {
     v.as_object().expect("an object").clone()
@@ -103,8 +108,46 @@ fn expected_sample_graph() -> (Nodes, Edges) {
         });
         ("ScalewayApplication", props(v))
     };
+    let policy = |id: &str, name: &str, description: &str, at: (&str, &str), n: [u32; 3]| {
+        let v = json!({
+            "id": id, "name": name, "description": description, "created_at": at.0,
+            "updated_at": at.1, "editable": true, "deletable": true, "managed": false,
+            "nb_rules": n[0], "nb_scopes": n[1], "nb_permission_sets": n[2],
+            "tags": if id == ADMINS_POLICY { json!(["compute"]) } else { json!([]) },
+            "no_principal": id == KEYS_POLICY
+        });
+        ("ScalewayPolicy", props(v))
+    };
     let nodes = [
         ("ScalewayOrganization", props(json!({ "id": ORG }))),
+        policy(
+            ADMINS_POLICY,
+            "Administrators - compute",
+            "Instances and their volumes in the default project",
+            ("2025-03-20T11:20:04.120711Z", "2025-03-21T08:02:17.503116Z"),
+            [3, 2, 3],
+        ),
+        policy(
+            HOMER_POLICY,
+            "Homer - read only",
+            "Read access to every product, from Terraform only",
+            ("2025-03-22T09:14:51.880102Z", "2025-03-22T09:14:51.880102Z"),
+            [1, 1, 1],
+        ),
+        policy(
+            MAIL_POLICY,
+            "Mail Sender - email",
+            "",
+            ("2025-03-23T20:52:21.110254Z", "2025-03-23T20:52:21.110254Z"),
+            [1, 1, 1],
+        ),
+        policy(
+            KEYS_POLICY,
+            "Project - default (0681c477)",
+            "Default policy for API keys on project default (0681c477)",
+            ("2025-03-20T07:39:54.820311Z", "2025-03-20T07:39:54.820311Z"),
+            [1, 1, 1],
+        ),
         (
             "ScalewayProject",
             props(json!({
@@ -244,7 +287,36 @@ fn expected_sample_graph() -> (Nodes, Edges) {
         ),
         ("RESOURCE", org.clone(), k("ScalewayApplication", TERRAFORM)),
         ("RESOURCE", org.clone(), k("ScalewayApiKey", "SCWXXX")),
-        ("RESOURCE", org, k("ScalewayApiKey", "SCWYYY")),
+        ("RESOURCE", org.clone(), k("ScalewayApiKey", "SCWYYY")),
+        ("RESOURCE", org.clone(), k("ScalewayPolicy", ADMINS_POLICY)),
+        ("RESOURCE", org.clone(), k("ScalewayPolicy", HOMER_POLICY)),
+        ("RESOURCE", org.clone(), k("ScalewayPolicy", MAIL_POLICY)),
+        ("RESOURCE", org.clone(), k("ScalewayPolicy", KEYS_POLICY)),
+        (
+            "APPLIES_TO",
+            k("ScalewayPolicy", ADMINS_POLICY),
+            k("ScalewayGroup", ADMINS),
+        ),
+        (
+            "APPLIES_TO",
+            k("ScalewayPolicy", HOMER_POLICY),
+            k("ScalewayUser", HOMER),
+        ),
+        (
+            "APPLIES_TO",
+            k("ScalewayPolicy", MAIL_POLICY),
+            k("ScalewayApplication", MAIL_SENDER),
+        ),
+        // The Administrators' rule with no permission set grants nothing on the
+        // Organization: no edge. Homer's rule is on the whole Organization.
+        (
+            "GRANTS",
+            k("ScalewayPolicy", ADMINS_POLICY),
+            project.clone(),
+        ),
+        ("GRANTS", k("ScalewayPolicy", HOMER_POLICY), org),
+        ("GRANTS", k("ScalewayPolicy", MAIL_POLICY), project.clone()),
+        ("GRANTS", k("ScalewayPolicy", KEYS_POLICY), project.clone()),
         ("RESOURCE", project.clone(), k("ScalewayInstance", SERVER)),
         ("RESOURCE", project.clone(), k("ScalewayVolume", VOLUME)),
         (
@@ -352,6 +424,94 @@ fn the_sample_estate_syncs_to_the_hand_written_graph() {
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["scope"]["label"], "ScalewayOrganization");
     assert_eq!(report["edges"]["RESOURCE"]["unresolved"], 0);
+}
+
+/// A policy's rules become one `GRANTS` edge per scope, their permission sets merged;
+/// a rule with none grants nothing; the policy with no principal applies to nobody.
+#[test]
+fn policies_grant_their_rules_permission_sets_merged_per_scope() {
+    let w = Work::new("policies");
+    let sim = ScalewaySim::start(ScalewayData::sample());
+    ok(&w.sync(&sim, &[]));
+    let g = w.graph();
+    let grant = |policy: &str, label: &str, scope: &str| {
+        let key = (
+            "GRANTS".to_string(),
+            ("ScalewayPolicy".to_string(), policy.to_string()),
+            (label.to_string(), scope.to_string()),
+        );
+        let p = g.edges.get(&key).unwrap_or_else(|| panic!("no {key:?}"));
+        (
+            p["permission_set_names"].clone(),
+            p["rule_ids"].clone(),
+            p["conditions"].clone(),
+        )
+    };
+    // Two rules on the project: one edge, the union of their sets, sorted.
+    assert_eq!(
+        grant(ADMINS_POLICY, "ScalewayProject", PROJECT),
+        (
+            json!(["BlockStorageFullAccess", "InstancesFullAccess"]),
+            json!([
+                "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a01",
+                "a3f1c2d4-0b5e-4c6f-8a7b-9c0d1e2f3a02"
+            ]),
+            json!([])
+        )
+    );
+    assert!(
+        !g.edges
+            .keys()
+            .any(|(rel, (_, from), (label, _))| rel == "GRANTS"
+                && from == ADMINS_POLICY
+                && label == "ScalewayOrganization"),
+        "the rule without permission sets makes no edge"
+    );
+    let (sets, _, conditions) = grant(HOMER_POLICY, "ScalewayOrganization", ORG);
+    assert_eq!(sets, json!(["AllProductsReadOnly"]));
+    assert_eq!(conditions, json!(["request.user_agent == 'terraform'"]));
+    let applies = edges_of(&g, "APPLIES_TO");
+    assert!(!applies.iter().any(|(from, _)| from == KEYS_POLICY));
+    assert_eq!(g.node("ScalewayPolicy", KEYS_POLICY)["no_principal"], true);
+    assert_eq!(
+        g.node("ScalewayPolicy", HOMER_POLICY)["no_principal"],
+        false
+    );
+    let report = w.report();
+    assert_eq!(report["edges"]["GRANTS"]["unresolved"], 0, "{report}");
+    assert!(
+        report["summary"].as_str().unwrap().contains("4 policies"),
+        "{report}"
+    );
+    // One rules listing per policy, with the policy as its only filter.
+    let rules: Vec<String> = sim
+        .request_log()
+        .into_iter()
+        .filter(|l| l.contains("/iam/v1alpha1/rules"))
+        .collect();
+    assert_eq!(rules.len(), 4, "{rules:#?}");
+    assert!(
+        rules
+            .iter()
+            .all(|l| l.contains("page=1&page_size=100&policy_id=") && !l.contains("organization")),
+        "{rules:#?}"
+    );
+
+    // A policy whose rules cannot be read keeps its grants from the last sync, and the
+    // run says which listing failed.
+    sim.fail_path("/iam/v1alpha1/rules", 403);
+    let ran = w.sync(&sim, &[]);
+    assert_eq!(ran.code, 1, "partial:\n{}\n{}", ran.stdout, ran.stderr);
+    let report = w.report();
+    let incomplete = &report["incomplete"][0];
+    assert_eq!(incomplete["label"], "ScalewayPolicy", "{report}");
+    assert!(
+        incomplete
+            .to_string()
+            .contains("and 3 more policies' rules"),
+        "{report}"
+    );
+    assert_eq!(edges_of(&w.graph(), "GRANTS"), edges_of(&g, "GRANTS"));
 }
 
 #[test]
@@ -604,9 +764,9 @@ fn a_wrong_key_fails_at_once_naming_the_variable() {
     assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
     assert!(ran.stdout.contains("SCW_SECRET_KEY"), "{}", ran.stdout);
     assert!(ran.stdout.contains("401"), "{}", ran.stdout);
-    // The first round of listings (5 global; 4 Instance and 2 Block in each of 10 zones)
-    // and nothing after.
-    assert_eq!(sim.total_requests(), 5 + 6 * 10);
+    // The first round of listings (6 global; 4 Instance and 2 Block in each of 10 zones)
+    // and nothing after: no policy's rules either.
+    assert_eq!(sim.total_requests(), 6 + 6 * 10);
 
     let mut cmd = w.cmd(&["sync", "scaleway", "--store", &w.store()]);
     cmd.env("SCW_API_URL", sim.url()).env("SCW_SECRET_KEY", "x");
@@ -721,6 +881,12 @@ const BLOCK_EVERY_ZONE: &str =
     include_str!("../../fixtures/scaleway/recorded/block_volumes_every_zone.json");
 const ACCOUNT_PROJECTS: &str =
     include_str!("../../fixtures/scaleway/recorded/account_projects.json");
+const IAM_POLICIES: &str = include_str!("../../fixtures/scaleway/recorded/iam_policies.json");
+const POLICY_PROJECT_ID: &str =
+    include_str!("../../fixtures/scaleway/recorded/iam_policy_project_id.json");
+const POLICY_BASIC: &str = include_str!("../../fixtures/scaleway/recorded/iam_policy_basic.json");
+const POLICY_CONDITION: &str =
+    include_str!("../../fixtures/scaleway/recorded/iam_policy_condition.json");
 /// The Organization of the two Instance recordings and of the project listing (their
 /// servers' `organization`, the projects' `organization_id`).
 const RECORDED_ORG: &str = "105bdce1-64c0-48ab-899d-868455867ecf";
@@ -728,17 +894,31 @@ const RECORDED_ORG: &str = "105bdce1-64c0-48ab-899d-868455867ecf";
 const BLOCK_ORG: &str = "4d333544-41be-4b0b-8907-0b9036859747";
 
 /// The resources of recordings by kind (`projects`, `servers`, `ips`, `block_volumes`,
-/// `block_snapshots`) and id, whether recorded in a listing or got alone.
+/// `block_snapshots`, `policies`, `rules`) and id, whether recorded in a listing or got
+/// alone; each rule with its policy's id added as `policy_id`.
 fn recorded(recordings: &[&str]) -> BTreeMap<&'static str, BTreeMap<String, Json>> {
     let mut out: BTreeMap<&'static str, BTreeMap<String, Json>> = BTreeMap::new();
     for text in recordings {
         let doc: Json = serde_json::from_str(text).unwrap();
         for i in doc["interactions"].as_array().unwrap() {
-            let url = i["url"].as_str().unwrap().split('?').next().unwrap();
-            let body: Json = serde_json::from_str(i["body"].as_str().unwrap()).unwrap();
+            let full = i["url"].as_str().unwrap();
+            let (url, query) = full.split_once('?').unwrap_or((full, ""));
+            let mut body: Json = serde_json::from_str(i["body"].as_str().unwrap()).unwrap();
             let block = url.contains("/block/v1/");
+            if url.ends_with("/iam/v1alpha1/rules") {
+                let policy = query.strip_prefix("policy_id=").expect("a policy's rules");
+                for rule in body["rules"].as_array_mut().unwrap() {
+                    rule["policy_id"] = json!(policy);
+                }
+            }
             let (kind, items) = if url.ends_with("/account/v3/projects") {
                 ("projects", body["projects"].clone())
+            } else if url.ends_with("/iam/v1alpha1/policies") {
+                ("policies", body["policies"].clone())
+            } else if url.contains("/iam/v1alpha1/policies/") {
+                ("policies", json!([body]))
+            } else if url.ends_with("/iam/v1alpha1/rules") {
+                ("rules", body["rules"].clone())
             } else if url.ends_with("/servers") {
                 ("servers", body["servers"].clone())
             } else if url.contains("/servers/") {
@@ -884,6 +1064,139 @@ fn recorded_sbs_servers_mount_their_block_volumes_and_routed_ips_identify_them()
     for project in &missing {
         assert!(log.contains(project.as_str()), "{project}: {log}");
     }
+}
+
+/// The recording Organization's real policies (both pages of its listing, and three
+/// policies got alone) and the rules recorded for five of them: every policy a node,
+/// each principal named (the recordings hold no group or application listing, so every
+/// `APPLIES_TO` end is unlinked and said so), and each rule's scope granted.
+#[test]
+fn recorded_policies_apply_to_their_principals_and_their_rules_grant_on_their_scopes() {
+    let w = Work::new("recorded-policies");
+    let recordings = [
+        ACCOUNT_PROJECTS,
+        IAM_POLICIES,
+        POLICY_PROJECT_ID,
+        POLICY_BASIC,
+        POLICY_CONDITION,
+    ];
+    let sim = ScalewaySim::start(ScalewayData::recorded(RECORDED_ORG, &recordings));
+    let ran = w.sync(&sim, &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let g = w.graph();
+    let rec = recorded(&recordings);
+
+    let policies: BTreeSet<String> = rec["policies"].keys().cloned().collect();
+    assert_eq!(policies.len(), 25 + 3);
+    let got: BTreeSet<String> = g
+        .nodes
+        .keys()
+        .filter(|(l, _)| l == "ScalewayPolicy")
+        .map(|(_, i)| i.clone())
+        .collect();
+    assert_eq!(got, policies);
+    for (pid, p) in &rec["policies"] {
+        let n = g.node("ScalewayPolicy", pid);
+        for k in ["name", "managed", "nb_rules", "tags"] {
+            assert_eq!(n[k], p[k], "{pid} {k}");
+        }
+        assert_eq!(
+            n["no_principal"],
+            p["no_principal"].as_bool().unwrap_or(false)
+        );
+    }
+
+    // Who each policy applies to, by label, from the recorded fields.
+    let mut principals: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut applies = 0;
+    for p in rec["policies"].values() {
+        for (field, label) in [
+            ("user_id", "ScalewayUser"),
+            ("group_id", "ScalewayGroup"),
+            ("application_id", "ScalewayApplication"),
+        ] {
+            if let Some(id) = p[field].as_str() {
+                principals.entry(label).or_default().insert(id.to_owned());
+                applies += 1;
+            }
+        }
+    }
+    assert_eq!(
+        principals.keys().copied().collect::<Vec<_>>(),
+        ["ScalewayApplication", "ScalewayGroup"]
+    );
+    let report = w.report();
+    assert_eq!(
+        report["edges"]["APPLIES_TO"]["unresolved"], applies,
+        "{report}"
+    );
+    let summary = report["summary"].as_str().unwrap();
+    let log = format!("{}{}", ran.stdout, ran.stderr);
+    for (label, ids) in &principals {
+        assert!(
+            summary.contains(&format!(
+                "{} {label} named by APPLIES_TO in no listing",
+                ids.len()
+            )),
+            "{summary}"
+        );
+        let shown = ids.iter().take(5);
+        for id in shown {
+            assert!(log.contains(id.as_str()), "{id}: {log}");
+        }
+    }
+
+    // GRANTS: per (policy, scope), the union of the recorded rules' permission sets.
+    let mut grants: BTreeMap<(String, (String, String)), BTreeSet<String>> = BTreeMap::new();
+    for rule in rec["rules"].values() {
+        let policy = id(&rule["policy_id"]);
+        let scopes: Vec<(String, String)> = match rule["project_ids"].as_array() {
+            Some(projects) => projects
+                .iter()
+                .map(|p| ("ScalewayProject".to_owned(), id(p)))
+                .collect(),
+            None => vec![(
+                "ScalewayOrganization".to_owned(),
+                id(&rule["organization_id"]),
+            )],
+        };
+        for scope in scopes {
+            let sets = rule["permission_set_names"].as_array().unwrap();
+            grants
+                .entry((policy.clone(), scope))
+                .or_default()
+                .extend(sets.iter().map(id));
+        }
+    }
+    // The project-id and condition recordings grant on the default project; the basic
+    // one, two rules on the Organization, on the Organization with both sets.
+    let on_project: Vec<&String> = grants
+        .keys()
+        .filter(|(_, (label, _))| label == "ScalewayProject")
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(on_project.len(), 2);
+    let basic = "aa686c31-13f9-4b02-acc1-d0d2e3d436f5";
+    let org_scope = ("ScalewayOrganization".to_owned(), RECORDED_ORG.to_owned());
+    assert_eq!(grants[&(basic.to_owned(), org_scope)].len(), 2);
+    let got: BTreeMap<(String, (String, String)), BTreeSet<String>> = g
+        .edges
+        .iter()
+        .filter(|((rel, _, _), _)| rel == "GRANTS")
+        .map(|((_, (_, from), to), p)| {
+            let sets = p["permission_set_names"].as_array().unwrap();
+            ((from.clone(), to.clone()), sets.iter().map(id).collect())
+        })
+        .collect();
+    assert_eq!(lines(got), lines(grants));
+    assert_eq!(report["edges"]["GRANTS"]["unresolved"], 0, "{report}");
+    let condition = g.edges.iter().find(|((rel, (_, from), _), _)| {
+        rel == "GRANTS" && from == "cba4209b-2fee-4875-b80d-36b83f3aa5e4"
+    });
+    assert_eq!(
+        condition.unwrap().1["conditions"],
+        json!(["request.user_agent == 'terraform-test'"])
+    );
 }
 
 #[test]
