@@ -491,7 +491,7 @@ fn job(
     let secrets = if matches!(traffic, Traffic::Replay(_)) {
         Secrets::new()
     } else {
-        resolve_secrets(manifest, source, plugin.sha256(), &consent, env)
+        resolve_secrets(manifest, &config, source, plugin.sha256(), &consent, env)
             .map_err(|e| refuse(Phase::Credentials, &e))?
     };
     // One folder per connection, so one directory serves a whole command:

@@ -222,13 +222,21 @@ fn inspect(p: &Plugin, source: Source, origins: &[Origin]) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<16} {}{}\n  {:<16} from {from}\n  {:<16} sent as {use_} to {}",
+            "  {:<16} {}{}\n  {:<16} from {from}\n  {:<16} sent as {use_} to {}{}",
             c.name,
             c.description,
             if c.required { "" } else { " (optional)" },
             "",
             "",
-            list_or_none(&c.hosts)
+            list_or_none(&c.hosts),
+            match &c.only_when {
+                Some((key, value)) => format!(
+                    "\n  {:<16} only when config `{key}` is {value:?} (otherwise neither read \
+                     nor sent)",
+                    ""
+                ),
+                None => String::new(),
+            }
         );
     }
     let _ = writeln!(s, "\nConfig keys:");

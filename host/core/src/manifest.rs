@@ -215,6 +215,10 @@ pub struct Credential {
     pub use_: CredentialUse,
     /// Whether a sync fails without it.
     pub required: bool,
+    /// Applies only while config key `.0` holds `.1` (ignoring case; an unset key holds
+    /// its default): otherwise it is neither read nor sent, nor required (contract 0.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_when: Option<(String, String)>,
 }
 
 /// The kind of value a config key takes.

@@ -543,6 +543,7 @@ mod tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             use_: CredentialUse::Header,
             required: false,
+            only_when: None,
         }
     }
 

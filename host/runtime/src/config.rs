@@ -252,6 +252,7 @@ impl Consent {
 /// optional one is absent, and the plugin learns so when a request needs it.
 pub fn resolve_secrets(
     manifest: &Manifest,
+    config: &[(String, ConfigValue)],
     source: Source,
     sha256: &str,
     consent: &Consent,
@@ -285,6 +286,18 @@ pub fn resolve_secrets(
         }
     }
     for c in &manifest.credentials {
+        if let Some((key, wanted)) = &c.only_when {
+            let holds = config.iter().any(|(k, v)| {
+                k == key
+                    && matches!(v, ConfigValue::Text(t) if t.trim().eq_ignore_ascii_case(wanted))
+            });
+            if !holds {
+                // Not read, so a value left set for the other way of signing in is never
+                // sent; a placeholder naming it is told why.
+                secrets.mark_absent(&c.name, format!("it applies only when {key} is {wanted}"));
+                continue;
+            }
+        }
         let origin = consent.origin(c, source, sha256);
         let value = match &origin {
             Origin::Configured(SecretSource::File(path)) => Some(
@@ -419,6 +432,7 @@ mod tests {
                 hosts: vec!["api.example.test".into()],
                 use_: CredentialUse::Bearer,
                 required,
+                only_when: None,
             }],
             config: Vec::new(),
         }
@@ -456,13 +470,13 @@ mod tests {
     fn only_a_built_in_plugin_reads_the_variable_its_manifest_names() {
         let m = manifest(false);
         let none = Consent::default();
-        let got = resolve_secrets(&m, Source::BuiltIn, SHA, &none, &env).unwrap();
+        let got = resolve_secrets(&m, &[], Source::BuiltIn, SHA, &none, &env).unwrap();
         assert_eq!(token(&got), Some("scw-secret-value"));
         for source in [Source::User, Source::Path] {
-            let got = resolve_secrets(&m, source, SHA, &none, &env).unwrap();
+            let got = resolve_secrets(&m, &[], source, SHA, &none, &env).unwrap();
             assert_eq!(token(&got), None, "{source}");
             let granted = consent(&[("token", SecretSource::Env("GRANTED".into()))], None);
-            let got = resolve_secrets(&m, source, SHA, &granted, &env).unwrap();
+            let got = resolve_secrets(&m, &[], source, SHA, &granted, &env).unwrap();
             assert_eq!(token(&got), Some("granted-value"), "{source}");
         }
     }
@@ -470,8 +484,8 @@ mod tests {
     #[test]
     fn a_required_credential_not_configured_names_the_config_lines_to_add() {
         let m = manifest(true);
-        let err =
-            resolve_secrets(&m, Source::User, SHA, &Consent::default(), &env).expect_err("refused");
+        let err = resolve_secrets(&m, &[], Source::User, SHA, &Consent::default(), &env)
+            .expect_err("refused");
         let text = err.to_string();
         for part in [
             "credential \"token\"",
@@ -493,9 +507,9 @@ mod tests {
             &[("token", SecretSource::Env("GRANTED".into()))],
             Some("AB12"),
         );
-        let got = resolve_secrets(&m, Source::User, SHA, &granted, &env).unwrap();
+        let got = resolve_secrets(&m, &[], Source::User, SHA, &granted, &env).unwrap();
         assert_eq!(token(&got), Some("granted-value"), "the pinned build");
-        let err = resolve_secrets(&m, Source::User, "ffff", &granted, &env)
+        let err = resolve_secrets(&m, &[], Source::User, "ffff", &granted, &env)
             .expect_err("another build gets nothing");
         assert!(err.to_string().contains("pins AB12"), "{err}");
         assert_eq!(
@@ -510,10 +524,10 @@ mod tests {
     fn a_configured_source_must_name_a_credential_and_exist() {
         let m = manifest(true);
         let unknown = consent(&[("tokn", SecretSource::Env("GRANTED".into()))], None);
-        let err = resolve_secrets(&m, Source::User, SHA, &unknown, &env).unwrap_err();
+        let err = resolve_secrets(&m, &[], Source::User, SHA, &unknown, &env).unwrap_err();
         assert!(err.to_string().contains("\"tokn\""), "{err}");
         let unset = consent(&[("token", SecretSource::Env("UNSET".into()))], None);
-        let err = resolve_secrets(&m, Source::BuiltIn, SHA, &unset, &env).unwrap_err();
+        let err = resolve_secrets(&m, &[], Source::BuiltIn, SHA, &unset, &env).unwrap_err();
         assert!(
             err.to_string()
                 .contains("takes it from the environment variable UNSET"),

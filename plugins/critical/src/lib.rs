@@ -105,7 +105,9 @@ impl Ingestor for Critical {
             CredentialUse::Basic("user".into()),
         )
         .host("{config:connection_string}")
-        .optional();
+        // Never sent, nor needed, while signing in with a JWT: a DB_PASSWORD left set
+        // would otherwise go out as Basic auth beside the token.
+        .only_when("auth", "basic");
         let jwt_password = Credential::new(
             "jwt_password",
             "DB_JWT_PASSWORD",
@@ -113,7 +115,7 @@ impl Ingestor for Critical {
             CredentialUse::JsonBody,
         )
         .host("{config:connection_string}")
-        .optional();
+        .only_when("auth", "jwt");
         let mut manifest = Manifest::new(
             "critical",
             VERSION,

@@ -420,6 +420,7 @@ pub struct Credential {
     hosts: Vec<String>,
     use_: CredentialUse,
     required: bool,
+    only_when: Option<(String, String)>,
 }
 
 impl Credential {
@@ -440,6 +441,7 @@ impl Credential {
             hosts: Vec::new(),
             use_,
             required: true,
+            only_when: None,
         }
     }
 
@@ -456,14 +458,32 @@ impl Credential {
         self
     }
 
-    fn into_wit(self) -> types::Credential {
-        types::Credential {
+    /// It applies only while config key `key` holds `value` (ignoring case; an unset key
+    /// holds its default). Otherwise the host neither reads nor sends it, and a required
+    /// one is not required: for a plugin with two ways to sign in, so that a value left
+    /// set for the other way never leaves the host.
+    ///
+    /// ```
+    /// # use infragraph_sdk::{Credential, CredentialUse};
+    /// let password = Credential::new("password", "DB_PASSWORD", "Password", CredentialUse::Basic("user".into()))
+    ///     .only_when("auth", "basic");
+    /// ```
+    pub fn only_when(mut self, key: impl Into<String>, value: impl Into<String>) -> Credential {
+        self.only_when = Some((key.into(), value.into()));
+        self
+    }
+
+    fn into_wit(self) -> types_v2::Credential {
+        types_v2::Credential {
             name: self.name,
             env: self.env,
             description: self.description,
             hosts: self.hosts,
             use_: self.use_.into(),
             required: self.required,
+            only_when: self
+                .only_when
+                .map(|(key, value)| types_v2::Setting { key, value }),
         }
     }
 }

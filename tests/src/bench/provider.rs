@@ -87,8 +87,8 @@ pub async fn sync_into<S: GraphSink + 'static>(
     let builtin = Source::BuiltIn;
     let config = resolve_config(manifest, builtin, &Default::default(), &env).expect("config");
     let consent = Default::default();
-    let secrets =
-        resolve_secrets(manifest, builtin, plugin.sha256(), &consent, &env).expect("secrets");
+    let secrets = resolve_secrets(manifest, &config, builtin, plugin.sha256(), &consent, &env)
+        .expect("secrets");
     let job = Job {
         plugin,
         config,

@@ -508,6 +508,7 @@ mod tests {
             hosts: vec!["{config:s3_endpoint}".into()],
             use_,
             required: false,
+            only_when: None,
         };
         let manifest = Manifest {
             name: "s3-test".into(),

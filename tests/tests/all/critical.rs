@@ -701,6 +701,43 @@ fn a_jwt_from_open_auth_gives_the_same_graph() {
     assert_eq!(sim.issued_tokens().len(), 1);
 }
 
+/// A DB_PASSWORD left set from basic auth is neither read nor sent while signing in with
+/// a JWT (the credential applies only when auth is basic): before, the host sent it as
+/// Basic auth in place of the token, the database refused it, and the error blamed
+/// DB_JWT_PASSWORD. And a JWT sync without DB_JWT_PASSWORD is refused before it starts,
+/// naming that variable, not DB_PASSWORD.
+#[test]
+fn a_leftover_basic_password_is_not_sent_while_signing_in_with_a_jwt() {
+    let sim = CriticalSim::start(CriticalData::sample());
+    let w = Work::new("critical-jwt-leftover");
+    let leftover = "leftover-basic-password";
+    let ran = sync(
+        &w,
+        &sim,
+        &[
+            ("DB_AUTH", "JWT"),
+            ("DB_PASSWORD", leftover),
+            ("DB_JWT_PASSWORD", CriticalSim::PASSWORD),
+        ],
+    );
+    ok(&ran);
+    assert_eq!(sim.issued_tokens().len(), 1);
+    assert!(!ran.stderr.contains(leftover) && !ran.stdout.contains(leftover));
+    let missing = failed(&sync(
+        &w,
+        &sim,
+        &[("DB_AUTH", "jwt"), ("DB_PASSWORD", leftover)],
+    ));
+    assert!(
+        missing.contains(
+            "credential \"jwt_password\" is missing: set the environment \
+                          variable DB_JWT_PASSWORD"
+        ),
+        "{missing}"
+    );
+    assert!(!missing.contains("DB_PASSWORD "), "{missing}");
+}
+
 #[test]
 fn an_expired_jwt_is_renewed_once_mid_sync() {
     let data = CriticalData::sample();

@@ -212,7 +212,7 @@ async fn a_credential_shorter_than_eight_bytes_is_refused_naming_it_not_its_valu
         connection: None,
     };
     let resolve = |consent: &Consent, env: &dyn Fn(&str) -> Option<String>| {
-        resolve_secrets(p.manifest(), Source::User, p.sha256(), consent, env)
+        resolve_secrets(p.manifest(), &[], Source::User, p.sha256(), consent, env)
     };
     for short in ["k", "Zx7#Q9!"] {
         let err = resolve(&from_env, &env(short)).expect_err("a short credential is refused");

@@ -106,6 +106,19 @@ impl CheckedSchema {
             if c.env.is_empty() {
                 return Err(err(format!("credential {:?} names no env var", c.name)));
             }
+            if let Some((key, value)) = &c.only_when {
+                let text = m
+                    .config
+                    .iter()
+                    .any(|k| &k.name == key && k.ty == crate::ConfigType::Text);
+                if !text || value.is_empty() {
+                    return Err(err(format!(
+                        "credential {:?} applies only when {key:?} is {value:?}, but {key:?} \
+                         is not a text config key of the plugin (or the value is empty)",
+                        c.name
+                    )));
+                }
+            }
         }
         let mut seen = HashSet::new();
         for k in &m.config {
@@ -483,6 +496,31 @@ mod tests {
         b.from_key = "id".into();
         b.rel_type = "OWNS".into();
         assert!(s.check_edges(&b, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn a_credentials_condition_names_a_text_config_key() {
+        let mut m = manifest();
+        m.credentials = vec![crate::Credential {
+            name: "password".into(),
+            env: "DEMO_PASSWORD".into(),
+            description: String::new(),
+            hosts: Vec::new(),
+            use_: crate::CredentialUse::Bearer,
+            required: true,
+            only_when: Some(("auth".into(), "basic".into())),
+        }];
+        let e = CheckedSchema::new(&m).unwrap_err().to_string();
+        assert!(e.contains("\"auth\" is not a text config key"), "{e}");
+        m.config = vec![crate::ConfigKey {
+            name: "auth".into(),
+            description: String::new(),
+            ty: crate::ConfigType::Text,
+            env: None,
+            required: false,
+            default: None,
+        }];
+        CheckedSchema::new(&m).unwrap();
     }
 
     #[test]

@@ -270,6 +270,7 @@ pub fn cred(name: &str, use_: CredentialUse, hosts: &[&str]) -> Credential {
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         use_,
         required: false,
+        only_when: None,
     }
 }
 

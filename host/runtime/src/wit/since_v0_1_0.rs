@@ -135,6 +135,7 @@ impl From<types::Manifest> for core::Manifest {
                         }
                     },
                     required: c.required,
+                    only_when: None,
                 })
                 .collect(),
             config: m

@@ -38,7 +38,29 @@ fn access(a: types::Access) -> core::Access {
 
 impl From<types::Manifest> for core::Manifest {
     fn from(m: types::Manifest) -> Self {
-        // Everything but the edge kinds is 0.1.0's: converted as 0.1.0 converts it.
+        // Everything but the edge kinds and the credentials' conditions is 0.1.0's:
+        // converted as 0.1.0 converts it.
+        let conditions: Vec<Option<(String, String)>> = m
+            .credentials
+            .iter()
+            .map(|c| {
+                c.only_when
+                    .as_ref()
+                    .map(|s| (s.key.clone(), s.value.clone()))
+            })
+            .collect();
+        let credentials = m
+            .credentials
+            .into_iter()
+            .map(|c| since_v0_1_0::types::Credential {
+                name: c.name,
+                env: c.env,
+                description: c.description,
+                hosts: c.hosts,
+                use_: c.use_,
+                required: c.required,
+            })
+            .collect();
         let base = since_v0_1_0::types::Manifest {
             name: m.name,
             version: m.version,
@@ -48,10 +70,13 @@ impl From<types::Manifest> for core::Manifest {
                 edges: Vec::new(),
             },
             hosts: m.hosts,
-            credentials: m.credentials,
+            credentials,
             config: m.config,
         };
         let mut out = core::Manifest::from(base);
+        for (c, when) in out.credentials.iter_mut().zip(conditions) {
+            c.only_when = when;
+        }
         out.schema.edges = m
             .schema
             .edges
