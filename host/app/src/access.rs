@@ -455,28 +455,40 @@ pub fn mermaid<'a>(paths: impl IntoIterator<Item = (&'a str, &'a [Step])>) -> St
             next
         })
     };
-    let mut edges: Vec<String> = Vec::new();
+    // One arrow per relationship, naming every role of the answer it grants: two roles
+    // through one grant are one arrow, not two drawn over each other.
+    let mut edges: Vec<((usize, usize, String), Vec<String>)> = Vec::new();
     for (role, path) in paths {
         for step in path {
             id_of(&key(&step.node), &mut nodes);
             let Some(e) = &step.via else { continue };
             let (from, to) = (id_of(&e.from, &mut nodes), id_of(&e.to, &mut nodes));
-            let text = if names_role(e, role) {
-                format!("{} {role}", e.rel_type)
-            } else {
-                e.rel_type.clone()
+            let at = (from, to, e.rel_type.clone());
+            let i = match edges.iter().position(|(k, _)| *k == at) {
+                Some(i) => i,
+                None => {
+                    edges.push((at, Vec::new()));
+                    edges.len() - 1
+                }
             };
-            let line = format!(
-                "    n{from} -- \"{}\" --> n{to}\n",
-                text.replace('"', "#quot;")
-            );
-            if !edges.contains(&line) {
-                edges.push(line);
+            let roles = &mut edges[i].1;
+            if names_role(e, role) && !roles.iter().any(|r| r == role) {
+                roles.push(role.to_string());
             }
         }
     }
     let mut s = String::from("graph LR\n");
     s.push_str(&nodes);
-    s.extend(edges);
+    for ((from, to, rel), roles) in edges {
+        let text = if roles.is_empty() {
+            rel
+        } else {
+            format!("{rel} {}", roles.join(", "))
+        };
+        s.push_str(&format!(
+            "    n{from} -- \"{}\" --> n{to}\n",
+            text.replace('"', "#quot;")
+        ));
+    }
     s
 }

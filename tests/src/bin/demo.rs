@@ -9,6 +9,20 @@ use infragraph_tests::sim::{
     ScalewaySim, SpaceliftData, SpaceliftSim, azure_sample,
 };
 
+/// Marge's address, the key her accounts share.
+const MARGE: &str = "mbsimpson@simpson.corp";
+
+/// The demo's config: which accounts are one person (`[people]`).
+const PEOPLE: &str = r#"# Accounts whose values match (ignoring case) belong to one person.
+[people]
+match = [
+  { label = "User", property = "user_principal_name" },
+  { label = "User", property = "mail" },
+  { label = "ScalewayUser", property = "email" },
+  { label = "SpaceliftUser", property = "email" },
+]
+"#;
+
 fn main() -> ExitCode {
     let work = std::env::temp_dir().join(format!("infragraph-demo-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("demo directory");
@@ -17,6 +31,9 @@ fn main() -> ExitCode {
         "Acme Directory simulator on {} (250 users, 12 groups)\n",
         acme.url()
     );
+    // Marge Simpson (mbsimpson@simpson.corp, a Scaleway user of the samples) works across
+    // three providers: the demo gives her a Spacelift login and an Entra ID account in the
+    // Platform group, and the config's [people] rules link the three to one Person.
     let scaleway = ScalewaySim::start(ScalewayData::sample());
     println!(
         "Scaleway simulator on {} (the samples of tests/fixtures/scaleway)\n",
@@ -29,7 +46,12 @@ fn main() -> ExitCode {
         critical.url()
     );
 
-    let spacelift = SpaceliftSim::start(SpaceliftData::sample());
+    let mut spacelift_data = SpaceliftData::sample();
+    spacelift_data.users.push(serde_json::json!({
+        "id": "01HUSERMARGE", "username": "marge", "invitationEmail": MARGE,
+        "accessRules": [{"space": "root-space", "spaceAccessLevel": "READ"}]
+    }));
+    let spacelift = SpaceliftSim::start(spacelift_data);
     let s3 = S3Sim::start(S3Sim::BUCKET, S3Sim::cloudtrail_sample(), None);
     println!(
         "Spacelift simulator on {} and S3 (CloudTrail export, SigV4 checked) on {} (the samples of tests/fixtures/spacelift)\n",
@@ -37,13 +59,25 @@ fn main() -> ExitCode {
         s3.url()
     );
 
-    let azure = AzureSim::start(AzureData::sample());
+    let mut azure_data = AzureData::sample();
+    azure_data.users.push(serde_json::json!({
+        "id": "u-marge", "userPrincipalName": "MBSimpson@simpson.corp", "displayName": "Marge",
+        "accountEnabled": true, "userType": "Member", "mail": MARGE
+    }));
+    azure_data
+        .members
+        .entry(azure_sample::PLATFORM.into())
+        .or_default()
+        .push(serde_json::json!({"@odata.type": "#microsoft.graph.user", "id": "u-marge"}));
+    let azure = AzureSim::start(azure_data);
     println!(
         "Azure simulated on {} (Entra ID tokens, ARM, Microsoft Graph: a hand-written tenant \
          of two subscriptions)\n",
         azure.url()
     );
 
+    // The config the commands below read from their working directory.
+    std::fs::write(work.join("infragraph.toml"), PEOPLE).expect("demo config");
     let store = work.join("demo.db");
     let store = store.to_str().expect("utf-8 path");
     let step = |title: &str, args: &[&str]| -> i32 {
@@ -238,16 +272,24 @@ fn main() -> ExitCode {
         ],
     ) != 0;
     failed |= step(
-        "who can access the Critical project mobile-app, and through which group?",
+        "who can access the Critical project mobile-app, with which permissions, through \
+         which group?",
         &[
-            "query",
-            "neighbours",
+            "access",
+            "who",
             "CriticalProject",
             "mobile-app",
-            "--direction",
-            "in",
-            "--type",
-            "CAN_ACCESS",
+            "--store",
+            store,
+        ],
+    ) != 0;
+    failed |= step(
+        "who can reach Spacelift's stack-2 (a role on a parent space reaches its children)?",
+        &[
+            "access",
+            "who",
+            "SpaceliftStack",
+            "stack-2",
             "--store",
             store,
         ],
@@ -271,17 +313,34 @@ fn main() -> ExitCode {
             store,
         ],
     ) != 0;
+    let rg_web = format!(
+        "/subscriptions/{}/resourcegroups/rg-web",
+        azure_sample::SUB_PROD
+    );
     failed |= step(
-        "who holds a role on the production subscription?",
+        "who can reach the resource group rg-web (roles on the subscription above it \
+         count, and so do groups)?",
+        &["access", "who", "ResourceGroup", &rg_web, "--store", store],
+    ) != 0;
+    failed |= step(
+        "the people linked across providers ([people] in infragraph.toml)",
+        &["query", "nodes", "Person", "--limit", "5", "--store", store],
+    ) != 0;
+    failed |= step(
+        "what can Marge reach, across Azure, Scaleway and Spacelift?",
+        &["access", "what", "Person", MARGE, "--store", store],
+    ) != 0;
+    failed |= step(
+        "how does Marge reach the Scaleway server demo-server? (paste into mermaid.live)",
         &[
-            "query",
-            "neighbours",
-            "Subscription",
-            azure_sample::SUB_PROD,
-            "--direction",
-            "in",
-            "--type",
-            "ASSIGNED_ROLE",
+            "access",
+            "path",
+            "Person",
+            MARGE,
+            "ScalewayInstance",
+            "345627e9-18ff-47e0-b73d-3f38fddb4390",
+            "--format",
+            "mermaid",
             "--store",
             store,
         ],

@@ -425,4 +425,30 @@ fn a_scaleway_policy_on_a_group_reaches_its_members_down_to_the_instances() {
         }
     }
     assert_eq!(what, expected);
+
+    // Both permission sets come through one grant: the chart draws it once, naming both.
+    let chart = ask_text(
+        &w,
+        &[
+            "path",
+            "ScalewayUser",
+            marge,
+            "ScalewayInstance",
+            server,
+            "--format",
+            "mermaid",
+        ],
+    );
+    ok(&chart);
+    let grants: Vec<&str> = chart
+        .stdout
+        .lines()
+        .filter(|l| l.contains("GRANTS"))
+        .collect();
+    assert_eq!(grants.len(), 1, "{}", chart.stdout);
+    assert!(
+        grants[0].contains("\"GRANTS BlockStorageFullAccess, InstancesFullAccess\""),
+        "{}",
+        chart.stdout
+    );
 }
