@@ -598,6 +598,31 @@ impl Org {
                         .into_iter()
                         .map(|(service, bits)| format!("{service}: {}", perms::text(bits)))
                         .collect();
+                    // The entries naming the principal itself, as the ACL has them: what
+                    // the access questions walk from (the rest comes through MEMBER_OF).
+                    let (mut own_wide, mut own_services) =
+                        (0, std::collections::BTreeMap::<&str, u32>::new());
+                    for (_, a) in reach.entries.iter().filter(|(g, _)| g.is_none()) {
+                        match self.scopes[a.scope as usize].as_str() {
+                            "*" => own_wide |= a.bits,
+                            service => *own_services.entry(service).or_default() |= a.bits,
+                        }
+                    }
+                    own_services.retain(|_, bits| *bits != 0);
+                    if own_wide != 0 || !own_services.is_empty() {
+                        let services: Vec<String> = own_services
+                            .into_iter()
+                            .map(|(service, bits)| format!("{service}: {}", perms::text(bits)))
+                            .collect();
+                        cx.edge(IN_ACL_OF, self.end(*p), target_end(reach.target))
+                            .prop("permissions", perms::names(own_wide))
+                            .prop("permission_bits", i64::from(own_wide))
+                            .prop(
+                                "service_permissions",
+                                (!services.is_empty()).then_some(services),
+                            )
+                            .emit();
+                    }
                     cx.edge(CAN_ACCESS, self.end(*p), target_end(reach.target))
                         .prop("permissions", perms::names(wide))
                         .prop("permission_bits", i64::from(wide))

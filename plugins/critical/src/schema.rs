@@ -22,6 +22,7 @@ pub const MEMBER_OF: &str = "MEMBER_OF";
 pub const EFFECTIVE_MEMBER_OF: &str = "EFFECTIVE_MEMBER_OF";
 pub const HAS_PERMISSION: &str = "HAS_PERMISSION";
 pub const CAN_ACCESS: &str = "CAN_ACCESS";
+pub const IN_ACL_OF: &str = "IN_ACL_OF";
 pub const LINKS: &str = "LINKS";
 
 use ValueType::{Boolean, Int, Text, TextList};
@@ -227,6 +228,29 @@ pub fn edges() -> Vec<EdgeKind> {
                     "grants",
                     TextList,
                     "Every ACL entry behind the edge, as `<direct or group>: <scope>: <flags>`",
+                ),
+                // No access meaning: it is derived. The access questions derive the same
+                // from IN_ACL_OF and MEMBER_OF, which is how a benchmark checks one
+                // against the other.
+            );
+            // (:<principal>)-[:IN_ACL_OF]->(:CriticalProject | :CriticalGroup | ...)
+            out.push(
+                edge(
+                    IN_ACL_OF,
+                    from,
+                    to,
+                    "The target's ACL names the principal itself (not through a group)",
+                )
+                .prop(
+                    "permissions",
+                    TextList,
+                    "Flags its entries scoped `*` grant on the whole target",
+                )
+                .prop("permission_bits", Int, "The same flags as Critical's bit set")
+                .prop(
+                    "service_permissions",
+                    TextList,
+                    "Flags its entries grant on one service only, one `<service>: <flags>` per service (absent when none)",
                 )
                 .access(Access::grant(["permissions", "service_permissions"])),
             );

@@ -346,8 +346,12 @@ fn permissions_scoped_to_one_service_stay_scoped_in_the_answer() {
         ],
     );
     ok(&path);
+    // The walk derives it from the ACL entry naming her group and her membership, not
+    // from the plugin's precomputed CAN_ACCESS.
     assert!(
-        path.stdout.contains("LIST") && path.stdout.contains("CAN_ACCESS {"),
+        path.stdout
+            .contains("u_alice -[:MEMBER_OF]-> g_devs -[:IN_ACL_OF]-> api-v2")
+            && path.stdout.contains("IN_ACL_OF {permission_bits=7"),
         "{}",
         path.stdout
     );

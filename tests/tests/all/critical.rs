@@ -615,6 +615,35 @@ fn expected_sample(sim: &CriticalSim, data: &CriticalData) -> (Vec<String>, Vec<
         }
         let p: BTreeMap<String, Json> = serde_json::from_value(p).unwrap();
         edges.push(format!("CAN_ACCESS {from} {to} {}", json!(p)));
+        // The entries naming the principal itself, alone: what the access walk starts
+        // from. (The sample's entries each have their own scope, so no two merge.)
+        let own: Vec<(&str, &str)> = grants
+            .iter()
+            .filter_map(|g| {
+                let mut parts = g.splitn(3, ": ");
+                let (source, scope, flags) = (parts.next()?, parts.next()?, parts.next()?);
+                (source == "direct").then_some((scope, flags))
+            })
+            .collect();
+        if !own.is_empty() {
+            let own_wide: u32 = own
+                .iter()
+                .filter(|(scope, _)| *scope == "*")
+                .flat_map(|(_, flags)| flags.split(" | "))
+                .filter_map(|f| names.iter().position(|n| *n == f))
+                .fold(0, |acc, i| acc | (1 << i));
+            let own_services: Vec<String> = own
+                .iter()
+                .filter(|(scope, _)| *scope != "*")
+                .map(|(scope, flags)| format!("{scope}: {flags}"))
+                .collect();
+            let mut p = json!({"permissions": flags(own_wide), "permission_bits": own_wide});
+            if !own_services.is_empty() {
+                p["service_permissions"] = json!(own_services);
+            }
+            let p: BTreeMap<String, Json> = serde_json::from_value(p).unwrap();
+            edges.push(format!("IN_ACL_OF {from} {to} {}", json!(p)));
+        }
     }
     (sorted(nodes), sorted(edges))
 }
@@ -636,7 +665,8 @@ fn the_sample_organisation_syncs_to_the_hand_written_graph() {
     ok(&ran);
     let g = w.graph();
     let (nodes, edges) = expected_sample(&sim, &data);
-    assert_eq!((nodes.len(), edges.len()), (19, 92));
+    // 92 facts and computed edges, and 9 IN_ACL_OF: the ACL entries naming a principal.
+    assert_eq!((nodes.len(), edges.len()), (19, 101));
     assert_eq!(node_lines(&g).join("\n"), nodes.join("\n"));
     assert_eq!(edge_lines(&g).join("\n"), edges.join("\n"));
     for ((label, id), (labels, p)) in &g.nodes {
