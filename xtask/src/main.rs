@@ -256,7 +256,8 @@ fn demo() -> anyhow::Result<()> {
 }
 
 /// Every benchmark binary with the names it answers to: the host's (`bench`: emit, load,
-/// store, bolt, estate; takes `--quick`), one per provider plugin, and the connections benchmarks
+/// store, bolt, estate; takes `--quick`), one per provider plugin (`bench_critical` takes
+/// `--quick` too), and the connections benchmarks
 /// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`).
 const BENCHES: &[(&str, &[&str])] = &[
     ("bench", &["store", "emit", "load", "bolt", "estate"]),
@@ -302,14 +303,22 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     ]))?;
     // The connections benchmarks run the release `infragraph` built beside them.
     let connections = BENCHES.iter().find(|(b, _)| *b == "bench_connections");
-    if names.is_empty() || connections.is_some_and(|(_, n)| names.iter().any(|x| n.contains(x))) {
+    let critical = names.contains(&"critical");
+    if names.is_empty()
+        || critical
+        || connections.is_some_and(|(_, n)| names.iter().any(|x| n.contains(x)))
+    {
         run(cargo()
             .current_dir(&root)
             .args(["build", "--release", "-p", "infragraph"]))?;
     }
     // The Bolt benchmark writes to a real server, stopped when `server` drops; started
     // only when that benchmark is among those asked for (all are, by default).
-    let server = if names.is_empty() || names.iter().any(|n| matches!(*n, "bolt" | "estate")) {
+    let server = if names.is_empty()
+        || names
+            .iter()
+            .any(|n| matches!(*n, "bolt" | "estate" | "critical"))
+    {
         Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
     } else {
         None
@@ -340,6 +349,9 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
             if quick {
                 cmd.arg("--quick");
             }
+        }
+        if *bin == "bench_critical" && quick {
+            cmd.args(["--", "--quick"]);
         }
         if let (&"bench_connections", Some(n)) = (bin, concurrency) {
             cmd.args(["--concurrency", n]);

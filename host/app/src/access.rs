@@ -17,7 +17,7 @@
 //! of times) a holder of a grant on the node or on a scope containing it (any number of
 //! times). Each answer keeps, per role, the shortest such path.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use infragraph_core::{
     Access, AccessKind, Direction, GraphReader, MAX_PATH_VISITS, Manifest, SinkError, Step,
@@ -203,18 +203,20 @@ impl<'k> Follow<'k> {
     }
 }
 
-/// The relationships of `n` that `follow` names whose end (`at_end`) or start is `n`, each
-/// with the node at its other end and its meaning.
+/// For each of `nodes`, the relationships `follow` names whose end (`at_end`) or start is
+/// that node, each with the node at its other end and its meaning: one read for them all,
+/// so a graph server answers a whole frontier at once.
 async fn around<R: GraphReader>(
     r: &R,
     model: &AccessModel,
-    n: &StoredNode,
+    nodes: &[&StoredNode],
     follow: &Follow<'_>,
     at_end: bool,
     visits: &mut usize,
-) -> Result<Vec<(StoredEdge, StoredNode, Access)>, SinkError> {
-    *visits += 1;
+) -> Result<Vec<Vec<(StoredEdge, StoredNode, Access)>>, SinkError> {
+    *visits += nodes.len();
     if *visits > MAX_PATH_VISITS {
+        let n = nodes.first().expect("past the bound, some node");
         // --role would not help: it filters the answer, not the walk.
         return Err(SinkError::new(format!(
             "the access walk read more than {MAX_PATH_VISITS} nodes around {} {:?} without \
@@ -223,61 +225,81 @@ async fn around<R: GraphReader>(
             n.label, n.id
         )));
     }
+    let mut out: Vec<Vec<(StoredEdge, StoredNode, Access)>> = vec![Vec::new(); nodes.len()];
     let (kinds, types) = (follow.kinds, &follow.types);
-    if types.is_empty() {
-        return Ok(Vec::new());
+    if types.is_empty() || nodes.is_empty() {
+        return Ok(out);
     }
-    let me = key(n);
-    let mut out = Vec::new();
-    for (e, other) in r
-        .neighbours(&n.label, &n.id, Direction::Both, types)
-        .await?
-    {
+    let keys: Vec<Key> = nodes.iter().map(|n| key(n)).collect();
+    for (i, e, other) in r.neighbours_of_many(&keys, Direction::Both, types).await? {
         let Some(a) = model.of(&e).filter(|a| kinds.contains(&a.kind)) else {
             continue;
         };
         let (start, end) = ends(&e, a);
         let mine = if at_end { end } else { start };
-        if mine == me {
+        if mine == keys[i] {
             let a = a.clone();
-            out.push((e, other, a));
+            out[i].push((e, other, a));
         }
     }
     Ok(out)
 }
 
-/// Every node reachable from `start` over relationships of `kinds` (`at_end`: where the
-/// current node is the relationship's end in its kind's sense, else its start), breadth
-/// first, each with the shortest chain from `start`: `start` first, then each node with the
-/// relationship that led to it.
-async fn walk<R: GraphReader>(
+/// From each of `starts`, every node reachable over relationships of `kinds` (`at_end`:
+/// where the current node is the relationship's end in its kind's sense, else its start),
+/// breadth first, each with the shortest chain from its start: the start first, then each
+/// node with the relationship that led to it. The walks go level by level together, one
+/// read per level for all of them, so asking a server costs rounds per level, not per node.
+async fn walks<R: GraphReader>(
     r: &R,
     model: &AccessModel,
-    start: &StoredNode,
+    starts: &[&StoredNode],
     kinds: &[AccessKind],
     at_end: bool,
     visits: &mut usize,
-) -> Result<Vec<Vec<Step>>, SinkError> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::from([key(start)]);
-    let mut queue = VecDeque::from([vec![Step {
-        via: None,
-        node: start.clone(),
-    }]]);
+) -> Result<Vec<Vec<Vec<Step>>>, SinkError> {
     let follow = Follow::new(model, kinds);
-    while let Some(chain) = queue.pop_front() {
-        let last = &chain.last().expect("a chain has a node").node;
-        for (e, next, _) in around(r, model, last, &follow, at_end, visits).await? {
-            if seen.insert(key(&next)) {
-                let mut longer = chain.clone();
-                longer.push(Step {
-                    via: Some(e),
-                    node: next,
-                });
-                queue.push_back(longer);
-            }
+    let mut out: Vec<Vec<Vec<Step>>> = vec![Vec::new(); starts.len()];
+    let mut seen: Vec<HashSet<Key>> = starts.iter().map(|s| HashSet::from([key(s)])).collect();
+    let mut level: Vec<(usize, Vec<Step>)> = starts
+        .iter()
+        .enumerate()
+        .map(|(w, s)| {
+            let first = Step {
+                via: None,
+                node: (*s).clone(),
+            };
+            (w, vec![first])
+        })
+        .collect();
+    while !level.is_empty() {
+        // Each node once per level, however many walks stand on it.
+        let mut at: HashMap<Key, usize> = HashMap::new();
+        let mut distinct: Vec<&StoredNode> = Vec::new();
+        for (_, chain) in &level {
+            let last = &chain.last().expect("a chain has a node").node;
+            at.entry(key(last)).or_insert_with(|| {
+                distinct.push(last);
+                distinct.len() - 1
+            });
         }
-        out.push(chain);
+        let found = around(r, model, &distinct, &follow, at_end, visits).await?;
+        let mut next = Vec::new();
+        for (w, chain) in level {
+            let last = key(&chain.last().expect("a chain has a node").node);
+            for (e, n, _) in &found[at[&last]] {
+                if seen[w].insert(key(n)) {
+                    let mut longer = chain.clone();
+                    longer.push(Step {
+                        via: Some(e.clone()),
+                        node: n.clone(),
+                    });
+                    next.push((w, longer));
+                }
+            }
+            out[w].push(chain);
+        }
+        level = next;
     }
     Ok(out)
 }
@@ -319,28 +341,39 @@ pub async fn who<R: GraphReader>(
     let mut visits = 0;
     // The node and every scope above it, each with its path down to the node.
     let containment = [AccessKind::Containment];
-    let scopes = walk(r, model, &target, &containment, true, &mut visits).await?;
+    let scopes = walks(r, model, &[&target], &containment, true, &mut visits)
+        .await?
+        .remove(0);
+    let downs: Vec<Vec<Step>> = scopes.iter().map(|c| backwards(c)).collect();
     let grants = Follow::new(model, &[AccessKind::Grant]);
-    let mut answers = Answers::default();
-    // Who a holder's access passes to, memoized: the same group often holds many grants.
-    let mut principals: HashMap<Key, Vec<Vec<Step>>> = HashMap::new();
+    let scope_nodes: Vec<&StoredNode> = downs.iter().map(|d| &d[0].node).collect();
+    let held = around(r, model, &scope_nodes, &grants, true, &mut visits).await?;
+    // Who each holder's access passes to, walked for every holder at once: the same
+    // group often holds many grants, and a server answers each level in one read.
+    let mut holders: Vec<&StoredNode> = Vec::new();
+    let mut holder_at: HashMap<Key, usize> = HashMap::new();
+    for (_, holder, _) in held.iter().flatten() {
+        holder_at.entry(key(holder)).or_insert_with(|| {
+            holders.push(holder);
+            holders.len() - 1
+        });
+    }
     let passing = [AccessKind::Membership, AccessKind::ActingAs];
-    for chain in &scopes {
-        let down = backwards(chain);
-        let scope = &down[0].node;
-        for (e, holder, a) in around(r, model, scope, &grants, true, &mut visits).await? {
-            let granted = roles(&e, &a);
+    let members = walks(r, model, &holders, &passing, true, &mut visits).await?;
+    let principals: Vec<Vec<Vec<Step>>> = members
+        .iter()
+        .map(|chains| chains.iter().map(|c| backwards(c)).collect())
+        .collect();
+    let mut answers = Answers::default();
+    for (down, grants) in downs.iter().zip(&held) {
+        for (e, holder, a) in grants {
+            let granted = roles(e, a);
             if granted.is_empty() {
                 continue; // a grant of nothing reaches nothing
             }
-            let hk = key(&holder);
-            if !principals.contains_key(&hk) {
-                let members = walk(r, model, &holder, &passing, true, &mut visits).await?;
-                principals.insert(hk.clone(), members.iter().map(|c| backwards(c)).collect());
-            }
-            for up in &principals[&hk] {
+            for up in &principals[holder_at[&key(holder)]] {
                 // principal .. holder, then the grant into the scope, then down to the node.
-                let path = join(up, &e, &down);
+                let path = join(up, e, down);
                 for g in &granted {
                     answers.add(&up[0].node, g, path.clone());
                 }
@@ -363,20 +396,36 @@ pub async fn what<R: GraphReader>(
     let mut visits = 0;
     // The principal and whatever it is a member of or acts as, with its path there.
     let passing = [AccessKind::Membership, AccessKind::ActingAs];
-    let identities = walk(r, model, &principal, &passing, false, &mut visits).await?;
+    let identities = walks(r, model, &[&principal], &passing, false, &mut visits)
+        .await?
+        .remove(0);
     let grants = Follow::new(model, &[AccessKind::Grant]);
+    let holders: Vec<&StoredNode> = identities
+        .iter()
+        .map(|up| &up.last().expect("a chain has a node").node)
+        .collect();
+    let held = around(r, model, &holders, &grants, false, &mut visits).await?;
+    // The scopes granted on and everything they contain, walked together.
+    let mut scopes: Vec<&StoredNode> = Vec::new();
+    let mut scope_at: HashMap<Key, usize> = HashMap::new();
+    for (_, scope, _) in held.iter().flatten() {
+        scope_at.entry(key(scope)).or_insert_with(|| {
+            scopes.push(scope);
+            scopes.len() - 1
+        });
+    }
+    let containment = [AccessKind::Containment];
+    let below = walks(r, model, &scopes, &containment, false, &mut visits).await?;
     let mut answers = Answers::default();
-    for up in &identities {
-        let holder = &up.last().expect("a chain has a node").node;
-        for (e, scope, a) in around(r, model, holder, &grants, false, &mut visits).await? {
-            let granted = roles(&e, &a);
+    for (up, grants) in identities.iter().zip(&held) {
+        for (e, scope, a) in grants {
+            let granted = roles(e, a);
             if granted.is_empty() {
                 continue;
             }
             // The scope and everything it contains, each with the shortest path.
-            let containment = [AccessKind::Containment];
-            for down in walk(r, model, &scope, &containment, false, &mut visits).await? {
-                let path = join(up, &e, &down);
+            for down in &below[scope_at[&key(scope)]] {
+                let path = join(up, e, down);
                 let reached = &path.last().expect("a path has a node").node;
                 for g in &granted {
                     answers.add(reached, g, path.clone());

@@ -207,6 +207,18 @@ impl GraphReader for Graph {
         }
     }
 
+    async fn neighbours_of_many(
+        &self,
+        nodes: &[(String, String)],
+        direction: Direction,
+        types: &[String],
+    ) -> Result<Vec<(usize, StoredEdge, StoredNode)>, SinkError> {
+        match self {
+            Graph::Store(s) => GraphReader::neighbours_of_many(s, nodes, direction, types).await,
+            Graph::Neo4j(s) => s.neighbours_of_many(nodes, direction, types).await,
+        }
+    }
+
     async fn shortest_path(
         &self,
         from: (&str, &str),

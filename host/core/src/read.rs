@@ -117,6 +117,29 @@ pub trait GraphReader: Send + Sync {
         types: &[String],
     ) -> impl Future<Output = Result<Vec<(StoredEdge, StoredNode)>, SinkError>> + Send;
 
+    /// [`GraphReader::neighbours`] of each of `nodes` (primary label, id) at once, each
+    /// row with the index in `nodes` of the node it was found around: a graph server
+    /// answers a whole frontier of a walk in a few round trips instead of one per node.
+    /// Rows come grouped by node, in `nodes`' order, as `neighbours` orders them; a node
+    /// that does not exist gives none (this default, one `neighbours` per node, fails on
+    /// it: both sinks override it).
+    fn neighbours_of_many(
+        &self,
+        nodes: &[(String, String)],
+        direction: Direction,
+        types: &[String],
+    ) -> impl Future<Output = Result<Vec<(usize, StoredEdge, StoredNode)>, SinkError>> + Send {
+        async move {
+            let mut out = Vec::new();
+            for (i, (label, id)) in nodes.iter().enumerate() {
+                for (e, n) in self.neighbours(label, id, direction, types).await? {
+                    out.push((i, e, n));
+                }
+            }
+            Ok(out)
+        }
+    }
+
     /// A shortest path from one node to another, each given as (label, id), following
     /// relationships of the given types (all when empty) in `direction` for at most
     /// `max_depth` steps; `None` when there is none. Gives up with an error past

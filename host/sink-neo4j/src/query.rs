@@ -254,6 +254,89 @@ impl GraphReader for Neo4jSink {
         Ok(out)
     }
 
+    async fn neighbours_of_many(
+        &self,
+        nodes: &[(String, String)],
+        direction: Direction,
+        types: &[String],
+    ) -> Result<Vec<(usize, StoredEdge, StoredNode)>, SinkError> {
+        let primary = self.primary_labels().await?;
+        let types: Vec<String> = types
+            .iter()
+            .filter(|t| is_screaming_snake_case(t))
+            .cloned()
+            .collect();
+        let type_cond = if types.is_empty() {
+            ""
+        } else {
+            " AND type(r) IN $types"
+        };
+        let halves: &[bool] = match direction {
+            Direction::Out => &[true],
+            Direction::In => &[false],
+            Direction::Both => &[true, false],
+        };
+        let index: HashMap<(&str, &str), usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (l, id))| ((l.as_str(), id.as_str()), i))
+            .collect();
+        let mut by_label: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (label, id) in nodes {
+            by_label.entry(label).or_default().push(id.clone());
+        }
+        // (node index, outgoing first, edge, other end)
+        let mut rows_out: Vec<(usize, bool, StoredEdge, StoredNode)> = Vec::new();
+        for (label, ids) in &by_label {
+            // Nodes are given by their primary label, which the store checked when it
+            // wrote them; anything else names no node.
+            let Ok(l) = quoted_label(label) else { continue };
+            for &outgoing in halves {
+                let pattern = if outgoing { "-[r]->" } else { "<-[r]-" };
+                let rows = self
+                    .rows(
+                        &format!("listing the neighbours of {} {label} nodes", ids.len()),
+                        || {
+                            query(&format!(
+                                "UNWIND $ids AS i MATCH (a:{l} {{`id`: i}}){pattern}(n) \
+                             WHERE r.{SOURCE} IS NOT NULL AND n.{SOURCE} IS NOT NULL{type_cond} \
+                             RETURN a.`id` AS aid, type(r) AS t, properties(r) AS rp, {NODE}"
+                            ))
+                            .param("ids", ids.clone())
+                            .param("types", types.clone())
+                        },
+                    )
+                    .await?;
+                for row in &rows {
+                    let (Ok(aid), Ok(t), Ok(rp), Some(other)) = (
+                        row.get::<String>("aid"),
+                        row.get::<String>("t"),
+                        row.get::<Map<String, Json>>("rp"),
+                        self.node_of(row, &primary),
+                    ) else {
+                        continue;
+                    };
+                    let Some(&i) = index.get(&(*label, aid.as_str())) else {
+                        continue;
+                    };
+                    let here = (label.to_string(), aid);
+                    let there = (other.label.clone(), other.id.clone());
+                    let (from, to) = if outgoing {
+                        (here, there)
+                    } else {
+                        (there, here)
+                    };
+                    rows_out.push((i, !outgoing, stored_edge(t, rp, from, to), other));
+                }
+            }
+        }
+        // As `neighbours` orders one node's: outgoing first, then by type and other end.
+        rows_out.sort_by(|(i, inc, a, x), (j, jnc, b, y)| {
+            (i, inc, &a.rel_type, &x.label, &x.id).cmp(&(j, jnc, &b.rel_type, &y.label, &y.id))
+        });
+        Ok(rows_out.into_iter().map(|(i, _, e, n)| (i, e, n)).collect())
+    }
+
     async fn shortest_path(
         &self,
         from: (&str, &str),

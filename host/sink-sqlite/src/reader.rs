@@ -30,6 +30,16 @@ impl GraphReader for Store {
             .map_err(SinkError::from)
     }
 
+    async fn neighbours_of_many(
+        &self,
+        nodes: &[(String, String)],
+        direction: Direction,
+        types: &[String],
+    ) -> Result<Vec<(usize, StoredEdge, StoredNode)>, SinkError> {
+        Store::blocking(|| Store::neighbours_of_many(self, nodes, direction, types))
+            .map_err(SinkError::from)
+    }
+
     async fn shortest_path(
         &self,
         from: (&str, &str),

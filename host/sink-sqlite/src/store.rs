@@ -228,6 +228,31 @@ impl Store {
         })
     }
 
+    /// [`Store::neighbours`] of each of `nodes`, each row with the index of its node, on one
+    /// read connection; a node that does not exist gives no rows, as from a server.
+    pub fn neighbours_of_many<T: AsRef<str>>(
+        &self,
+        nodes: &[(String, String)],
+        direction: Direction,
+        types: &[T],
+    ) -> Result<Vec<(usize, StoredEdge, StoredNode)>, Error> {
+        let conn = self.reader();
+        let mut out = Vec::new();
+        for (i, (label, id)) in nodes.iter().enumerate() {
+            match query::neighbours(&conn, label, id, direction, types) {
+                Ok(rows) => out.extend(rows.into_iter().map(|(e, n)| (i, e, n))),
+                Err(Fail::Done(e)) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e.at(
+                        &self.path,
+                        &format!("listing the neighbours of {} nodes", nodes.len()),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A shortest path from one node to another, each given as (label, id), following
     /// relationships in `direction` for at most `max_depth` steps. `None` when there is no
     /// such path. Breadth-first, so the first path found is a shortest one; it gives up

@@ -55,8 +55,15 @@ const PROJECTS: usize = 5_000;
 const DEPTH: usize = 10;
 /// The plugin's default.
 const BATCH_SIZE: u64 = 1000;
+/// Questions asked as separate processes, on each sink.
+const CLI_QUESTIONS: usize = 5;
+/// The issue's bound on one question's memory, either sink.
+const QUESTION_MIB: u64 = 200;
 
 fn main() -> ExitCode {
+    if let Some(code) = infragraph_tests::bench::connections::measure_main() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         serve(&args[1..]);
@@ -117,6 +124,8 @@ async fn bench(divisor: usize) -> ExitCode {
     let peak = peak_rss_bytes();
     eprintln!("bench: asking who can access sampled projects");
     let access = access_questions(&rt, &dir.join("critical.db")).await;
+    eprintln!("bench: one question per process, on the store and over Bolt");
+    let cli = cli_questions(&dir, &access.sampled, CLI_QUESTIONS).await;
     eprintln!("bench: reading the same cursors with a plain client");
     let (rows_read, read_alone) = read_cursors(&sim.url).await;
     drop(sim);
@@ -195,15 +204,67 @@ async fn bench(divisor: usize) -> ExitCode {
         target: "< 2 s each; same principals".into(),
         met: Some(access.who_max < Duration::from_secs(2) && access.same == access.asked),
     });
+    let question_row = |name: String, asked: &[Asked], extra: String| {
+        let mean =
+            asked.iter().map(|a| a.wall.as_secs_f64()).sum::<f64>() / asked.len().max(1) as f64;
+        let slowest = asked.iter().map(|a| a.wall).max().unwrap_or_default();
+        let peak = asked.iter().map(|a| a.peak_kib).max().unwrap_or_default() >> 10;
+        Row {
+            name,
+            figure: format!(
+                "{peak} MB peak; {:.2} s mean, {:.2} s slowest",
+                mean,
+                slowest.as_secs_f64()
+            ),
+            baseline: extra,
+            ratio: None,
+            target: format!("< {QUESTION_MIB} MB"),
+            met: Some(peak < QUESTION_MIB),
+        }
+    };
+    out.rows.push(question_row(
+        format!(
+            "one `access who` as its own process, embedded store ({} projects)",
+            cli.local.len()
+        ),
+        &cli.local,
+        String::new(),
+    ));
+    match &cli.bolt {
+        Some((pushed, over)) => {
+            let mut row = question_row(
+                format!("the same over Bolt (ArcadeDB, {} projects)", over.len()),
+                over,
+                format!(
+                    "{} of {} answers equal to the store's; push {:.0} s",
+                    cli.bolt_same,
+                    over.len(),
+                    pushed.as_secs_f64()
+                ),
+            );
+            row.met = row.met.map(|m| m && cli.bolt_same == over.len());
+            row.target = format!("< {QUESTION_MIB} MB; same answers");
+            out.rows.push(row);
+        }
+        None => out
+            .notes
+            .push("Bolt: no server (run through `cargo xtask bench critical`)".into()),
+    }
     let p = &report.phases;
     out.notes.push(format!(
-        "access: {} of {} sampled projects name the same principals as the plugin's \
-         precomputed CAN_ACCESS (the oracle), {} principals in all; peak RSS after the \
-         questions {} MB",
+        "access: {} of {} sampled projects give every principal the same flags as the \
+         plugin's precomputed CAN_ACCESS (the oracle: the plugin's own resolution, while the \
+         walk follows IN_ACL_OF and MEMBER_OF), {} principals in all; peak RSS after the \
+         questions {} MB{}",
         access.same,
         access.asked,
         access.principals,
-        access.peak >> 20
+        access.peak >> 20,
+        access
+            .first_difference
+            .as_ref()
+            .map(|d| format!("; first difference: {d}"))
+            .unwrap_or_default()
     ));
     out.notes
         .push(format!("sync: {:?}; {summary}", report.status));
@@ -238,10 +299,38 @@ async fn bench(divisor: usize) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Per principal (label, id), the single flags it holds on a project.
+type Answer = std::collections::BTreeMap<(String, String), std::collections::BTreeSet<String>>;
+
+/// A role of an answer as single flags: `FETCH` stays, `tasks: FETCH | MODIFY` gives
+/// `tasks: FETCH` and `tasks: MODIFY`.
+fn flags(role: &str) -> Vec<String> {
+    match role.split_once(": ") {
+        Some((service, fs)) => fs.split(" | ").map(|f| format!("{service}: {f}")).collect(),
+        None => vec![role.to_string()],
+    }
+}
+
+/// The first principal on which the walk and the oracle differ, for the notes.
+fn difference(project: &str, walked: &Answer, oracle: &Answer) -> String {
+    let keys: std::collections::BTreeSet<_> = walked.keys().chain(oracle.keys()).collect();
+    for k in keys {
+        let (w, o) = (walked.get(k), oracle.get(k));
+        if w != o {
+            return format!("{project}: {} {}: walk {w:?}, CAN_ACCESS {o:?}", k.0, k.1);
+        }
+    }
+    format!("{project}: no difference found")
+}
+
 /// What `access who` took on sampled projects, beside reading the plugin's answer.
 struct AccessFigures {
     asked: usize,
     same: usize,
+    /// The first disagreement, if any.
+    first_difference: Option<String>,
+    /// The projects asked about.
+    sampled: Vec<String>,
     principals: usize,
     who_total: Duration,
     who_max: Duration,
@@ -267,6 +356,8 @@ async fn access_questions(rt: &Arc<Runtime>, db: &std::path::Path) -> AccessFigu
     let mut f = AccessFigures {
         asked: 0,
         same: 0,
+        first_difference: None,
+        sampled: Vec::new(),
         principals: 0,
         who_total: Duration::ZERO,
         who_max: Duration::ZERO,
@@ -291,17 +382,41 @@ async fn access_questions(rt: &Arc<Runtime>, db: &std::path::Path) -> AccessFigu
         .await
         .expect("neighbours");
         f.precomputed_total += started.elapsed();
-        let walked: std::collections::BTreeSet<_> = reaches
+        // Per principal, the flags it holds: project-wide (`FETCH`) or on one service
+        // (`tasks: MODIFY`), one by one, however the two sides group them.
+        let walked: Answer = reaches
             .iter()
-            .map(|r| (r.node.label.clone(), r.node.id.clone()))
+            .map(|r| {
+                let flags = r.grants.iter().flat_map(|g| flags(&g.role)).collect();
+                ((r.node.label.clone(), r.node.id.clone()), flags)
+            })
             .collect();
-        let oracle: std::collections::BTreeSet<_> = precomputed
+        let oracle: Answer = precomputed
             .iter()
-            .map(|(_, n)| (n.label.clone(), n.id.clone()))
+            .map(|(e, n)| {
+                let mut held = std::collections::BTreeSet::new();
+                for key in ["permissions", "service_permissions"] {
+                    for v in e
+                        .props
+                        .get(key)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        held.extend(flags(v.as_str().unwrap_or_default()));
+                    }
+                }
+                ((n.label.clone(), n.id.clone()), held)
+            })
             .collect();
         f.asked += 1;
-        f.same += usize::from(walked == oracle);
+        if walked == oracle {
+            f.same += 1;
+        } else if f.first_difference.is_none() {
+            f.first_difference = Some(difference(&project.id, &walked, &oracle));
+        }
         f.principals += walked.len();
+        f.sampled.push(project.id.clone());
         f.who_total += took;
         f.who_max = f.who_max.max(took);
     }
@@ -512,4 +627,106 @@ impl Native {
         }
         (started.elapsed(), edges)
     }
+}
+
+/// `infragraph access who CriticalProject <id> --json <place>` as a separate process, as
+/// a user runs it: its wall time, peak RSS and answer.
+struct Asked {
+    wall: Duration,
+    peak_kib: u64,
+    answer: std::collections::BTreeSet<(String, String, String)>,
+}
+
+fn ask_cli(dir: &std::path::Path, project: &str, place: &[&str], env: &[(&str, &str)]) -> Asked {
+    let mut args = vec!["access", "who", "CriticalProject", project, "--json"];
+    args.extend(place);
+    let mut cmd = infragraph_tests::cli::infragraph(dir, &args);
+    cmd.envs(env.iter().copied());
+    let m = infragraph_tests::bench::connections::run_measured(&mut cmd, dir);
+    assert_eq!(m.code, 0, "access who {project}: {}", m.stderr);
+    let stdout = std::fs::read_to_string(dir.join("stdout.txt")).expect("its output");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+    let mut answer = std::collections::BTreeSet::new();
+    for reach in doc.as_array().expect("an array") {
+        for g in reach["grants"].as_array().expect("grants") {
+            answer.insert((
+                reach["node"]["label"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                reach["node"]["id"].as_str().unwrap_or_default().to_string(),
+                g["role"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    Asked {
+        wall: m.wall,
+        peak_kib: m.peak_rss_kib,
+        answer,
+    }
+}
+
+/// One question's process on each sink, and the Bolt answers beside the embedded ones.
+struct CliFigures {
+    /// Embedded store: per question.
+    local: Vec<Asked>,
+    /// Bolt: the push of the store, then per question; `None` without a server.
+    bolt: Option<(Duration, Vec<Asked>)>,
+    /// Bolt answers equal to the embedded store's.
+    bolt_same: usize,
+}
+
+/// `access who` through the release binary on the first `n` sampled projects: on the
+/// embedded store, and (when `cargo xtask bench` started the ArcadeDB server) over Bolt
+/// after `infragraph push` copied the store there.
+async fn cli_questions(dir: &std::path::Path, sampled: &[String], n: usize) -> CliFigures {
+    let work = dir.join("cli");
+    std::fs::create_dir_all(&work).expect("a work dir");
+    let db = dir.join("critical.db");
+    let store = db.to_str().expect("utf-8");
+    let local: Vec<Asked> = sampled
+        .iter()
+        .take(n)
+        .map(|p| ask_cli(&work, p, &["--store", store], &[]))
+        .collect();
+    let mut figures = CliFigures {
+        local,
+        bolt: None,
+        bolt_same: 0,
+    };
+    if std::env::var_os(infragraph_tests::bolt::URI_VAR).is_none() {
+        return figures;
+    }
+    let server = infragraph_tests::bolt::fresh_database("access_bench").await;
+    let place = [
+        "--neo4j",
+        server.uri.as_str(),
+        "--neo4j-user",
+        server.user.as_str(),
+        "--neo4j-database",
+        server.database.as_str(),
+    ];
+    let env = [("NEO4J_PASSWORD", server.password.as_str())];
+    eprintln!("bench: pushing the store into the Bolt server");
+    let mut push = vec!["push", "--store", store];
+    push.extend(place);
+    let started = Instant::now();
+    let ran = infragraph_tests::cli::run(
+        infragraph_tests::cli::infragraph(&work, &push).envs(env.iter().copied()),
+    );
+    assert_eq!(ran.code, 0, "push: {}", ran.stderr);
+    let pushed = started.elapsed();
+    eprintln!("bench: asking over Bolt");
+    let over: Vec<Asked> = sampled
+        .iter()
+        .take(n)
+        .map(|p| ask_cli(&work, p, &place, &env))
+        .collect();
+    figures.bolt_same = over
+        .iter()
+        .zip(&figures.local)
+        .filter(|(b, l)| b.answer == l.answer)
+        .count();
+    figures.bolt = Some((pushed, over));
+    figures
 }
