@@ -10,7 +10,8 @@
 //! - [`transfer`]: a whole graph copied from one place into another (`push`);
 //! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid;
 //! - [`access`]: who can reach what, from the access meaning plugins declare;
-//! - [`people`]: the accounts of one person across providers, linked to a `Person`.
+//! - [`people`]: the accounts of one person across providers, linked to a `Person`;
+//! - [`scaffold`]: a new plugin crate to start from, and checking a built component.
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
@@ -22,6 +23,7 @@ mod error;
 mod graph;
 pub mod people;
 mod runs;
+pub mod scaffold;
 pub mod schema_docs;
 mod settings;
 mod sync;

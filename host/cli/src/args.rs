@@ -106,7 +106,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins inspect scaleway"
     )]
-    #[command(subcommand)]
+    #[command(subcommand, alias = "plugin")]
     Plugins(PluginsCommand),
     /// Print the graph schema a plugin writes, generated from its manifest.
     ///
@@ -214,6 +214,39 @@ pub enum PluginsCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a new plugin crate to start from: a manifest, a paginated listing, a scope,
+    /// errors naming the credential's variable, unit tests, and a release profile that
+    /// keeps the component small. Builds with `cargo build --release --target
+    /// wasm32-wasip2`.
+    #[command(after_help = "Examples:
+  infragraph plugin new acme-directory
+  infragraph plugin new acme-directory --dir ~/src/acme --sdk-git https://github.com/me/infragraph --sdk-tag sdk-v0.2.0
+  infragraph plugin new acme-directory --sdk-path ~/src/infragraph/plugins/sdk")]
+    New {
+        /// The plugin's name, kebab-case (e.g. acme-directory).
+        name: String,
+        /// Where to write it (default ./<name>); must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Depend on the SDK in this directory (a checkout's plugins/sdk) rather than on
+        /// crates.io.
+        #[arg(long, value_name = "DIR", conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// Depend on the SDK from this git repository rather than on crates.io.
+        #[arg(long, value_name = "URL")]
+        sdk_git: Option<String>,
+        /// With --sdk-git: the tag to build against (e.g. sdk-v0.2.0).
+        #[arg(long, value_name = "TAG", requires = "sdk_git")]
+        sdk_tag: Option<String>,
+    },
+    /// Check a built component without running it: contract version, manifest, schema
+    /// naming, hosts and credentials.
+    #[command(after_help = "Examples:
+  infragraph plugins check target/wasm32-wasip2/release/acme_directory.wasm")]
+    Check {
+        /// The .wasm file.
+        path: PathBuf,
     },
 }
 

@@ -2,6 +2,7 @@
 //! from plugin manifests, so a third-party plugin is documented as well as a built-in.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use infragraph_core::CredentialUse;
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
 use crate::table::{Format, Table};
+use infragraph_app::scaffold::{self, Sdk};
 use infragraph_app::{Settings, schema_docs};
 
 pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
@@ -99,6 +101,54 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                     _ => eprintln!("infragraph: {note}"),
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::New {
+            name,
+            dir,
+            sdk_path,
+            sdk_git,
+            sdk_tag,
+        } => {
+            let sdk = match (sdk_path, sdk_git) {
+                (Some(p), _) => Sdk::Path(std::path::absolute(&p).unwrap_or(p)),
+                (None, Some(url)) => Sdk::Git { url, tag: sdk_tag },
+                (None, None) => Sdk::Registry,
+            };
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let created = scaffold::new(&name, &dir, &sdk)?;
+            out!("Created {} ({}):", name, created.dir.display());
+            for f in &created.files {
+                out!("  {}", f.display());
+            }
+            out!(
+                "\nBuild it:\n  cd {}\n  rustup target add wasm32-wasip2\n  cargo build --release --target wasm32-wasip2\n  infragraph plugins check {}",
+                created.dir.display(),
+                created.component.display()
+            );
+            if sdk == Sdk::Registry {
+                out!(
+                    "\nIt depends on infragraph-sdk {} from crates.io; until that is published, \
+                     use --sdk-git <repository> --sdk-tag <tag> or --sdk-path <checkout>/plugins/sdk.",
+                    scaffold::SDK_VERSION
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Check { path } => {
+            let c = scaffold::check(settings, &path).await?;
+            out!(
+                "{}: ok: {} {} (contract {}), {} node and {} relationship kinds ({} with an \
+                 access meaning), sha256 {}",
+                path.display(),
+                c.name,
+                c.version,
+                c.contract,
+                c.kinds.0,
+                c.kinds.1,
+                c.access_kinds,
+                c.sha256
+            );
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Inspect { plugin, json } => {

@@ -2,7 +2,7 @@
 //! wraps these types, and `__private` hands the export macro only what it must name.
 
 wit_bindgen::generate!({
-    path: ["../../wit/since_v0.1.0", "../../wit/since_v0.2.0"],
+    path: ["wit/since_v0.1.0", "wit/since_v0.2.0"],
     world: "infragraph:plugin/ingestor@0.2.0",
     // The imports are 0.1.0's interfaces, another package version: generated here too.
     generate_all,

@@ -12,6 +12,7 @@ mod engine;
 mod isolation;
 mod neo4j;
 mod people;
+mod plugin_kit;
 mod readme;
 mod recording;
 mod repository;

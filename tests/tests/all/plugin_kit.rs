@@ -1,0 +1,140 @@
+//! The plugin developer kit (issue 19), as a third-party author meets it: `infragraph
+//! plugin new` writes a crate outside this repository that depends on the SDK as an
+//! outside crate would, builds with one command into a small component, passes its own
+//! unit tests and `plugins check`, and syncs a real (simulated) API.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::sim::{AcmeData, AcmeSim};
+
+fn ok(ran: &Ran) {
+    assert_eq!(
+        ran.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository")
+        .to_path_buf()
+}
+
+/// `cargo <args>` in the new crate, with a target directory kept beside the workspace's
+/// (so a second run builds only what changed) and the workspace's lock file, so the crate
+/// resolves the dependency versions this repository is tested with.
+fn cargo(dir: &Path, args: &[&str]) -> Ran {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+        .join("plugin-kit");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        // The test runner's own settings are the workspace's, not the new crate's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    run(&mut cmd)
+}
+
+#[test]
+fn a_new_plugin_builds_small_tests_itself_and_syncs() {
+    let w = Work::new("plugin-kit");
+    let dir = w.0.join("acme-users");
+    let sdk = repo().join("plugins/sdk");
+    let ran = run(&mut w.cmd(&[
+        "plugin",
+        "new",
+        "acme-users",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--sdk-path",
+        sdk.to_str().unwrap(),
+    ]));
+    ok(&ran);
+    assert!(
+        ran.stdout
+            .contains("cargo build --release --target wasm32-wasip2")
+    );
+    std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+
+    // Its own unit tests, natively, as `cargo test` runs them.
+    let tested = cargo(&dir, &["test", "--quiet"]);
+    ok(&tested);
+    assert!(tested.stdout.contains("2 passed"), "{}", tested.stdout);
+
+    // One command builds the component, and it is small.
+    ok(&cargo(
+        &dir,
+        &["build", "--release", "--target", "wasm32-wasip2", "--quiet"],
+    ));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+        .join("plugin-kit");
+    let wasm = target.join("wasm32-wasip2/release/acme_users.wasm");
+    let size = std::fs::metadata(&wasm).unwrap().len();
+    assert!(size < 400 * 1024, "{} is {size} bytes", wasm.display());
+    let wasm = wasm.to_str().unwrap();
+
+    let checked = run(&mut w.cmd(&["plugins", "check", wasm]));
+    ok(&checked);
+    assert!(
+        checked
+            .stdout
+            .contains("ok: acme-users 0.1.0 (contract 0.2.0), 2 node and 1 relationship kinds"),
+        "{}",
+        checked.stdout
+    );
+
+    // It syncs an API of the shape it expects: Acme Directory's users listing, 250 users
+    // on three pages, the token granted from the variable the config names.
+    let sim = AcmeSim::start(AcmeData::sample(250, 3));
+    let config = w.config(&format!(
+        "[plugins.acme-users]\napi_url = \"{}/v1/tenants/{}\"\n\n\
+         [plugins.acme-users.secrets]\napi_token = {{ env = \"ACME_USERS_API_TOKEN\" }}\n",
+        sim.url(),
+        AcmeData::TENANT
+    ));
+    let mut sync = w.cmd(&["--config", &config, "sync", wasm, "--store", &w.store()]);
+    sync.env("ACME_USERS_API_TOKEN", AcmeSim::TOKEN);
+    ok(&run(&mut sync));
+    let g = w.graph();
+    assert_eq!(g.count("AcmeUsersUser"), 250);
+    assert_eq!(g.edges_of("RESOURCE"), 250);
+
+    // A refused token fails naming the variable to check.
+    let mut refused = w.cmd(&["--config", &config, "sync", wasm, "--store", &w.store()]);
+    refused.env("ACME_USERS_API_TOKEN", "not-the-token");
+    let ran = run(&mut refused);
+    assert_eq!(ran.code, 2, "{}", ran.stdout);
+    assert!(
+        format!("{}{}", ran.stdout, ran.stderr).contains("check ACME_USERS_API_TOKEN"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+#[test]
+fn check_names_what_is_wrong_with_a_file() {
+    let w = Work::new("plugin-check");
+    let not_wasm = w.0.join("not.wasm");
+    std::fs::write(&not_wasm, b"hello").unwrap();
+    let ran = run(&mut w.cmd(&["plugins", "check", not_wasm.to_str().unwrap()]));
+    assert_ne!(ran.code, 0);
+    assert!(ran.stderr.contains("not.wasm"), "{}", ran.stderr);
+    let bad = run(&mut w.cmd(&["plugin", "new", "Acme_Users"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("is not a plugin name"),
+        "{}",
+        bad.stderr
+    );
+}
