@@ -385,12 +385,14 @@ impl Grants {
     /// How an operator would grant `scheme://host:port`, as a `; ...` clause.
     pub(crate) fn endpoint_hint(&self, scheme: &str, host: &HostName, port: u16) -> String {
         match self.endpoint_keys.first() {
-            None => "; the manifest declares no config key of type endpoint, so only a plugin version that lists the host can reach it".into(),
+            None => "; the manifest declares no config key of type endpoint, so only a plugin version that lists the host in its manifest (`Manifest::host` in the SDK) can reach it".into(),
             Some((key, env)) => {
+                // Not the host the plugin asked for as the value to set: a plugin reaching
+                // for a host it does not declare is what the allow-list is there to stop.
                 let keys: Vec<&str> = self.endpoint_keys.iter().map(|(k, _)| k.as_str()).collect();
-                let env = env.as_ref().map(|v| format!(" (or env {v}={scheme}://{host}:{port})")).unwrap_or_default();
+                let env = env.as_ref().map(|v| format!(" (or env {v}=<base URL>)")).unwrap_or_default();
                 format!(
-                    "; an operator grants another endpoint by setting a config key of type endpoint ({}), e.g. {key}={scheme}://{host}:{port}{env}",
+                    "; if {scheme}://{host}:{port} is an API you mean this plugin to reach, set a config key of type endpoint ({}) to its base URL, e.g. {key}=<base URL>{env}; if not, the plugin asked for a host it does not declare: do not grant it (its author lists hosts with `Manifest::host` in the SDK)",
                     keys.join(", ")
                 )
             }
@@ -680,11 +682,11 @@ mod tests {
             why.contains("other.example.org:443 is not in the manifest's hosts [api.example.com]"),
             "{why}"
         );
-        assert!(
-            why.contains("api_url=https://other.example.org:443"),
-            "{why}"
-        );
-        assert!(why.contains("DEMO_API_URL="), "{why}");
+        // The value to set is the operator's to choose: never the host the plugin tried.
+        assert!(why.contains("api_url=<base URL>"), "{why}");
+        assert!(!why.contains("api_url=https://other.example.org"), "{why}");
+        assert!(why.contains("DEMO_API_URL=<base URL>"), "{why}");
+        assert!(why.contains("do not grant it"), "{why}");
         let mut m = manifest(&["api.example.com"]);
         m.config.clear();
         let why = check(&Grants::new(&m, &[]).unwrap(), "https://other.example.org/").unwrap_err();

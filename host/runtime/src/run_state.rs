@@ -89,7 +89,8 @@ impl PluginState {
                 Ok((run, id))
             }
             None => Err(ContractViolation(format!(
-                "called `{call}` before `declare-scope`; a sync must declare its scope first"
+                "called `{call}` before `declare-scope` (the SDK's `cx.scope(label, id)`); a \
+                 sync must declare its scope before any record"
             ))
             .into()),
         }

@@ -248,8 +248,12 @@ impl Runtime {
             }),
             Ok(Ok(Ok(summary))) => Ok(summary),
             Ok(Ok(Err((kind, message)))) => Err(Failure::Plugin {
+                message: if kind == "auth" {
+                    name_credentials(manifest, message)
+                } else {
+                    message
+                },
                 error: kind.into(),
-                message,
             }),
             Ok(Err(trap)) => Err(Failure::from_trap(&trap, &store.data().stderr_tail)),
         };
@@ -334,4 +338,23 @@ fn is_link_error(e: &wasmtime::Error) -> bool {
     let text = format!("{e:#}");
     text.contains("matching implementation was not found in the linker")
         || text.contains("import") && text.contains("has the wrong type")
+}
+
+/// An auth error's text, with the credentials the plugin declares when it names none of
+/// their variables: the operator learns what to check, whatever the plugin's own words.
+fn name_credentials(manifest: &infragraph_core::Manifest, message: String) -> String {
+    let creds = &manifest.credentials;
+    if creds.is_empty() || creds.iter().any(|c| message.contains(&c.env)) {
+        return message;
+    }
+    let named: Vec<String> = creds
+        .iter()
+        .map(|c| format!("{} (env {})", c.name, c.env))
+        .collect();
+    format!(
+        "{message} (check the plugin's credentials: {}, or the source [plugins.{}.secrets] \
+         names for each)",
+        named.join(", "),
+        manifest.name
+    )
 }

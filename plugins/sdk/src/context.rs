@@ -81,6 +81,8 @@ impl From<Level> for log::Level {
 pub struct Context {
     host: Box<dyn Host>,
     emitter: Emitter,
+    /// Whether [`Context::scope`] was called: the host takes no record before it.
+    scoped: bool,
 }
 
 impl Context {
@@ -88,12 +90,24 @@ impl Context {
         Context {
             host,
             emitter: Emitter::new(),
+            scoped: false,
         }
+    }
+
+    /// Stops the plugin at its first record before a scope: records are buffered, so the
+    /// host would only find out when they are sent, often after every request was made.
+    fn require_scope(&self, what: &str, label: &str) {
+        assert!(
+            self.scoped,
+            "cx.{what}({label:?}, ..) before cx.scope(..): declare the scope (the node this \
+             sync covers) first, then emit records"
+        );
     }
 
     /// Declares the node this sync covers, e.g. `("ScalewayOrganization", org_id)`. Cleanup
     /// after a successful sync is limited to it. Call it once, before the first emit.
     pub fn scope(&mut self, label: &str, id: &str) {
+        self.scoped = true;
         self.host.declare_scope(&types::NodeRef {
             label: label.to_owned(),
             key: "id".to_owned(),
@@ -103,7 +117,12 @@ impl Context {
 
     /// Starts a node of `label` keyed by `id`; add properties with
     /// [`prop`](NodeBuilder::prop) and buffer it with [`emit`](NodeBuilder::emit).
+    ///
+    /// # Panics
+    ///
+    /// Before [`scope`](Context::scope): the host takes no record before it.
     pub fn node(&mut self, label: &str, id: impl AsRef<str>) -> NodeBuilder<'_> {
+        self.require_scope("node", label);
         let buffer = self.emitter.node_buffer(label);
         NodeBuilder {
             row: self.emitter.begin_node(buffer, id.as_ref()),
@@ -122,6 +141,7 @@ impl Context {
         from: (&str, &str, impl AsRef<str>),
         to: (&str, &str, impl AsRef<str>),
     ) -> EdgeBuilder<'_> {
+        self.require_scope("edge", rel_type);
         let buffer = self.emitter.edge_buffer(EdgeShape {
             rel_type,
             from_label: from.0,
@@ -268,7 +288,7 @@ impl NodeBuilder<'_> {
 
     /// Buffers the node; a full batch is sent to the host.
     pub fn emit(self) {
-        let Context { host, emitter } = self.cx;
+        let Context { host, emitter, .. } = self.cx;
         emitter.push_node(self.buffer, host.as_mut());
     }
 }
@@ -295,7 +315,7 @@ impl EdgeBuilder<'_> {
 
     /// Buffers the edge; a full batch is sent to the host.
     pub fn emit(self) {
-        let Context { host, emitter } = self.cx;
+        let Context { host, emitter, .. } = self.cx;
         emitter.push_edge(self.buffer, host.as_mut());
     }
 }
@@ -310,9 +330,12 @@ pub(crate) mod tests {
     use crate::host::fake::{FakeHost, Record, Responder};
     use crate::wit::http;
 
+    /// A context whose scope is declared, as a sync's is before it emits.
     pub(crate) fn context(respond: Responder) -> (Context, Rc<RefCell<Record>>) {
         let (host, record) = FakeHost::new(respond);
-        (Context::new(Box::new(host)), record)
+        let mut cx = Context::new(Box::new(host));
+        cx.scoped = true;
+        (cx, record)
     }
 
     fn no_network() -> Responder {
@@ -324,6 +347,14 @@ pub(crate) mod tests {
             types::Value::Text(s) => Some(s),
             _ => None,
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "cx.node(\"A\", ..) before cx.scope(..)")]
+    fn a_record_before_the_scope_stops_the_plugin_naming_cx_scope() {
+        let (host, _) = FakeHost::new(no_network());
+        let mut cx = Context::new(Box::new(host));
+        cx.node("A", "a1").emit();
     }
 
     #[test]

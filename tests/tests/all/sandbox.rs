@@ -346,6 +346,55 @@ async fn a_plugin_error_is_typed() {
     }
 }
 
+/// Issue 19, point 4: mistakes an author makes get errors in the SDK's words, at once.
+#[tokio::test]
+async fn an_authors_mistakes_are_named_in_the_sdks_words() {
+    let rt = runtime();
+    let p = misbehave(&rt).await;
+    // A record before the scope stops the plugin at that record, naming cx.scope.
+    let run = Sync::new(&rt, &p)
+        .config("mode", "emit-before-scope")
+        .run()
+        .await;
+    match &run.outcome.result {
+        Err(Failure::Trap(t)) => assert!(
+            t.contains("cx.node(\"MisbehaveThing\", ..) before cx.scope(..)"),
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A scope whose label the schema does not declare is refused.
+    let run = Sync::new(&rt, &p)
+        .config("mode", "scope-undeclared-label")
+        .run()
+        .await;
+    match &run.outcome.result {
+        Err(Failure::Contract(t)) => assert!(
+            t.contains(
+                "names label \"NotInTheSchema\", which is not one of the plugin's node kinds"
+            ),
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // An auth error that names no variable is told which credentials to check.
+    let run = Sync::new(&rt, &p).config("mode", "auth-error").run().await;
+    match &run.outcome.result {
+        Err(Failure::Plugin { error, message }) => {
+            assert_eq!(error, "auth");
+            assert!(
+                message.starts_with(
+                    "the API answered 401: invalid token (check the plugin's \
+                                     credentials: token (env SCW_SECRET_KEY)"
+                ),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_still_usable(&rt, &p).await;
+}
+
 /// Issue 20, point 4: a 100 MB error message or summary went whole into `--report`,
 /// `runs --json` and the store. Both are cut to `MAX_GUEST_TEXT`, marked.
 #[tokio::test]

@@ -52,10 +52,13 @@ async fn refuses_a_host_outside_the_manifest_saying_what_would_grant_it() {
         "https://evil.example.org/steal",
         "not in the manifest's hosts [api.example.com]",
         "config key of type endpoint",
-        "api_url=https://evil.example.org:443",
+        "api_url=<base URL>",
+        "do not grant it",
     ] {
         assert!(why.contains(part), "{part:?} missing from {why}");
     }
+    // Never the host the plugin tried as the value to set (issue 19, point 4).
+    assert!(!why.contains("api_url=https://evil"), "{why}");
     let stats = f.stats();
     assert_eq!(stats.requests, 0);
     assert_eq!(stats.denials, 1);

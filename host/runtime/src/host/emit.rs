@@ -19,6 +19,15 @@ impl emit::Host for PluginState {
             ))
             .into());
         }
+        if !run.schema.has_label(&scope.label) {
+            return Err(ContractViolation(format!(
+                "declare-scope (the SDK's `cx.scope(..)`) names label {:?}, which is not one \
+                 of the plugin's node kinds: declare it in the manifest, or scope the sync by \
+                 one that is",
+                scope.label
+            ))
+            .into());
+        }
         match &run.scope {
             Some(s) if *s != scope => Err(ContractViolation(format!(
                 "declare-scope called again with {scope} after {s}; a sync covers one scope"

@@ -64,8 +64,21 @@ impl Ingestor for Misbehave {
     }
 
     fn sync(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
+        // Mistakes an author makes about the scope, before the usual one is declared.
+        match config.require_text("mode")? {
+            "emit-before-scope" => {
+                cx.node(THING, "early").emit();
+                return Ok(Summary::new("emitted before its scope"));
+            }
+            "scope-undeclared-label" => {
+                cx.scope("NotInTheSchema", "x");
+                return Ok(Summary::new("scoped by a label it does not declare"));
+            }
+            _ => {}
+        }
         cx.scope(THING, "scope-1");
         match config.require_text("mode")? {
+            "auth-error" => Err(SyncError::auth("the API answered 401: invalid token")),
             "ok" => ok(cx),
             "loop" => spin(),
             "memory" => hoard(),
