@@ -67,7 +67,6 @@ impl Host for WitHost {
     }
 }
 
-#[cfg(test)]
 pub(crate) mod fake {
     //! A host that records what the plugin sends and answers fetches from a closure.
 
@@ -96,8 +95,11 @@ pub(crate) mod fake {
     /// An edge batch as the host reads it.
     #[derive(Debug)]
     pub(crate) struct Edges {
+        pub(crate) rel_type: String,
+        pub(crate) from_label: String,
         pub(crate) from_key: String,
         pub(crate) to_label: String,
+        pub(crate) to_key: String,
         pub(crate) columns: Vec<String>,
         pub(crate) rows: Vec<EdgeRow>,
     }
@@ -220,8 +222,11 @@ pub(crate) mod fake {
             assert_eq!(from.len(), to.len(), "an end per start");
             let values = rows(&batch.columns, from.len());
             self.record.borrow_mut().edges.push(Edges {
+                rel_type: batch.rel_type.clone(),
+                from_label: batch.from_label.clone(),
                 from_key: batch.from_key.clone(),
                 to_label: batch.to_label.clone(),
+                to_key: batch.to_key.clone(),
                 columns: batch.columns.iter().map(|c| c.name.clone()).collect(),
                 rows: from
                     .into_iter()

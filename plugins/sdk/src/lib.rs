@@ -22,6 +22,7 @@ mod http;
 mod manifest;
 mod paginate;
 mod session;
+pub mod testing;
 mod value;
 // Generated; reachable only through `__private`, which the export macro needs.
 #[allow(missing_docs)]

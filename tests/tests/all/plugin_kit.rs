@@ -67,7 +67,7 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
     // Its own unit tests, natively, as `cargo test` runs them.
     let tested = cargo(&dir, &["test", "--quiet"]);
     ok(&tested);
-    assert!(tested.stdout.contains("2 passed"), "{}", tested.stdout);
+    assert!(tested.stdout.contains("3 passed"), "{}", tested.stdout);
 
     // One command builds the component, and it is small.
     ok(&cargo(

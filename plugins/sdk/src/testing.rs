@@ -1,0 +1,265 @@
+//! Running a plugin's `sync` natively, in its own unit tests, without the host and without
+//! the API: a mock host answers each request from canned responses and keeps what the
+//! plugin emits, so a test asserts the graph a response gives.
+//!
+//! ```
+//! use infragraph_sdk::testing::MockHost;
+//! # use infragraph_sdk::*;
+//! # struct Acme;
+//! # impl Ingestor for Acme {
+//! #     fn manifest() -> Manifest { Manifest::new("acme", "0.1.0", "") }
+//! #     fn sync(cx: &mut Context, config: &Config) -> Result<Summary, SyncError> {
+//! #         cx.scope("AcmeTenant", "t1");
+//! #         let r = cx.fetch(Request::get(format!("{}/users", config.require_text("api_url")?)))?;
+//! #         for u in r.json::<Vec<String>>()? { cx.node("AcmeUser", u).emit(); }
+//! #         Ok(Summary::new("ok"))
+//! #     }
+//! # }
+//! let synced = MockHost::new()
+//!     .config("api_url", "https://api.acme.test")
+//!     .respond("https://api.acme.test/users", 200, r#"["u1", "u2"]"#)
+//!     .run::<Acme>();
+//! assert!(synced.result.is_ok());
+//! assert_eq!(synced.count("AcmeUser"), 2);
+//! assert_eq!(synced.requests, ["GET https://api.acme.test/users"]);
+//! ```
+//!
+//! Requests are matched by method and exact URL (query included), in the order the
+//! responses were added; a request nothing answers gets a 404 whose body says so, and is
+//! listed in [`Synced::unanswered`]. Credentials are not substituted: a request carries
+//! the `{secret:NAME}` placeholders the plugin wrote, as the host receives it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::host::fake::{FakeHost, Responder};
+use crate::wit::{http, types};
+use crate::{Config, Context, Ingestor, Summary, SyncError, Value};
+
+/// A host for a native test: config values, canned responses, stored state.
+#[derive(Default)]
+pub struct MockHost {
+    config: Vec<(String, types::ConfigValue)>,
+    responses: Vec<(String, String, u16, Vec<(String, String)>, Vec<u8>)>,
+}
+
+/// A node the plugin emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Its label.
+    pub label: String,
+    /// Its key.
+    pub id: String,
+    /// Its properties (a property emitted as `Null` is absent).
+    pub props: BTreeMap<String, Value>,
+}
+
+/// A relationship the plugin emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    /// Its type.
+    pub rel_type: String,
+    /// Its start: (label, key, value).
+    pub from: (String, String, String),
+    /// Its end: (label, key, value).
+    pub to: (String, String, String),
+    /// Its properties.
+    pub props: BTreeMap<String, Value>,
+}
+
+/// What a sync under a [`MockHost`] did.
+#[derive(Debug)]
+pub struct Synced {
+    /// What `sync` returned.
+    pub result: Result<Summary, SyncError>,
+    /// The scope it declared: (label, id).
+    pub scope: Option<(String, String)>,
+    /// Every node emitted, in order (sent only after `sync` returned `Ok`, as the host
+    /// receives them, unless flushed earlier).
+    pub nodes: Vec<Node>,
+    /// Every relationship emitted, in order.
+    pub edges: Vec<Edge>,
+    /// Each request, as `METHOD URL`, in the order asked.
+    pub requests: Vec<String>,
+    /// Requests no canned response answered.
+    pub unanswered: Vec<String>,
+    /// Labels marked incomplete, with the reason.
+    pub incomplete: Vec<(String, String)>,
+    /// Log lines.
+    pub logs: Vec<String>,
+}
+
+impl Synced {
+    /// The node (`label`, `id`), if emitted.
+    pub fn node(&self, label: &str, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.label == label && n.id == id)
+    }
+
+    /// How many nodes of `label` were emitted.
+    pub fn count(&self, label: &str) -> usize {
+        self.nodes.iter().filter(|n| n.label == label).count()
+    }
+
+    /// The relationships of type `rel_type`.
+    pub fn edges_of(&self, rel_type: &str) -> Vec<&Edge> {
+        self.edges.iter().filter(|e| e.rel_type == rel_type).collect()
+    }
+}
+
+impl MockHost {
+    /// A host with no config and no responses.
+    pub fn new() -> MockHost {
+        MockHost::default()
+    }
+
+    /// Sets config key `key` to `value` (what the host resolves from the operator's
+    /// settings and the manifest's defaults).
+    pub fn config(mut self, key: &str, value: &str) -> MockHost {
+        self.config
+            .push((key.into(), types::ConfigValue::Text(value.into())));
+        self
+    }
+
+    /// Answers `GET url` with `status` and a JSON `body`.
+    pub fn respond(self, url: &str, status: u16, body: impl Into<Vec<u8>>) -> MockHost {
+        self.respond_to(
+            "GET",
+            url,
+            status,
+            &[("content-type", "application/json")],
+            body,
+        )
+    }
+
+    /// Answers `method url` with `status`, `headers` and `body`.
+    pub fn respond_to(
+        mut self,
+        method: &str,
+        url: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> MockHost {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        self.responses.push((
+            method.to_ascii_uppercase(),
+            url.into(),
+            status,
+            headers,
+            body.into(),
+        ));
+        self
+    }
+
+    /// Runs `I`'s `sync` against this host, natively.
+    pub fn run<I: Ingestor>(self) -> Synced {
+        let responses = self.responses;
+        // (requests, unanswered), as the responder sees them.
+        let seen: Rc<RefCell<(Vec<String>, Vec<String>)>> = Rc::default();
+        let log = seen.clone();
+        let respond: Responder = Box::new(move |r: &http::Request| {
+            let method = method_name(&r.method);
+            let line = format!("{method} {}", r.url);
+            let found = responses
+                .iter()
+                .find(|(m, url, ..)| *m == method && *url == r.url);
+            let mut log = log.borrow_mut();
+            log.0.push(line.clone());
+            if found.is_none() {
+                log.1.push(line);
+            }
+            Ok(match found {
+                Some((_, _, status, headers, body)) => http::Response {
+                    status: *status,
+                    headers: headers.clone(),
+                    body: body.clone(),
+                },
+                None => http::Response {
+                    status: 404,
+                    headers: vec![("content-type".into(), "text/plain".into())],
+                    body: format!("MockHost: no canned response for {method} {}", r.url)
+                        .into_bytes(),
+                },
+            })
+        });
+        let (host, record) = FakeHost::new(respond);
+        let mut cx = Context::new(Box::new(host));
+        let result = crate::run_sync::<I>(&mut cx, &Config::new(self.config));
+        drop(cx);
+        let record = record.borrow();
+        let (requests, unanswered) = seen.take();
+        let props = |columns: &[String], values: &[types::Value]| {
+            columns
+                .iter()
+                .zip(values)
+                .filter(|(_, v)| !matches!(v, types::Value::Null))
+                .map(|(c, v)| (c.clone(), value(v)))
+                .collect()
+        };
+        Synced {
+            result,
+            scope: record
+                .scopes
+                .first()
+                .map(|s| (s.label.clone(), s.value.clone())),
+            nodes: record
+                .nodes
+                .iter()
+                .flat_map(|b| {
+                    b.rows.iter().map(|r| Node {
+                        label: b.label.clone(),
+                        id: r.id.clone(),
+                        props: props(&b.columns, &r.values),
+                    })
+                })
+                .collect(),
+            edges: record
+                .edges
+                .iter()
+                .flat_map(|b| {
+                    b.rows.iter().map(|r| Edge {
+                        rel_type: b.rel_type.clone(),
+                        from: (b.from_label.clone(), b.from_key.clone(), r.from.clone()),
+                        to: (b.to_label.clone(), b.to_key.clone(), r.to.clone()),
+                        props: props(&b.columns, &r.values),
+                    })
+                })
+                .collect(),
+            requests,
+            unanswered,
+            incomplete: record
+                .incomplete
+                .iter()
+                .map(|(l, _, why)| (l.clone(), why.clone()))
+                .collect(),
+            logs: record.logs.iter().map(|(_, m)| m.clone()).collect(),
+        }
+    }
+}
+
+fn method_name(m: &http::Method) -> &'static str {
+    match m {
+        http::Method::Get => "GET",
+        http::Method::Post => "POST",
+        http::Method::Put => "PUT",
+        http::Method::Patch => "PATCH",
+        http::Method::Delete => "DELETE",
+        http::Method::Head => "HEAD",
+    }
+}
+
+fn value(v: &types::Value) -> Value {
+    match v {
+        types::Value::Null => Value::Null,
+        types::Value::Boolean(b) => Value::Bool(*b),
+        types::Value::Int(i) => Value::Int(*i),
+        types::Value::Float(f) => Value::Float(*f),
+        types::Value::Text(t) => Value::Text(t.clone()),
+        types::Value::TextList(l) => Value::TextList(l.clone()),
+        types::Value::IntList(l) => Value::IntList(l.clone()),
+    }
+}
