@@ -55,11 +55,12 @@ impl AccessModel {
     /// them), and of the people links when the config has `[people]` rules.
     pub async fn installed(settings: &crate::Settings) -> Result<AccessModel, crate::Error> {
         let runtime = settings.runtime()?;
-        let found = settings.catalog.all(&runtime).await;
-        let mut manifests: Vec<Manifest> = found
-            .iter()
-            .filter(|f| !f.shadowed)
-            .filter_map(|f| f.plugin.as_ref().ok().map(|p| p.manifest().clone()))
+        let mut manifests: Vec<Manifest> = settings
+            .catalog
+            .manifests(&runtime)
+            .await
+            .into_iter()
+            .map(|m| (*m).clone())
             .collect();
         manifests.extend(settings.people.as_ref().map(|r| r.manifest()));
         Ok(AccessModel::new(&manifests))
@@ -70,12 +71,16 @@ impl AccessModel {
         self.by_type.is_empty()
     }
 
-    /// The relationship types of which some kind has one of `kinds`, sorted.
-    fn types(&self, kinds: &[AccessKind]) -> Vec<String> {
+    /// The relationship types of which some kind has one of `kinds` and is `reversed` or
+    /// not, sorted.
+    fn types(&self, kinds: &[AccessKind], reversed: bool) -> Vec<String> {
         let mut out: Vec<String> = self
             .by_type
             .iter()
-            .filter(|(_, ks)| ks.iter().any(|(_, _, a)| kinds.contains(&a.kind)))
+            .filter(|(_, ks)| {
+                ks.iter()
+                    .any(|(_, _, a)| kinds.contains(&a.kind) && a.reversed == reversed)
+            })
             .map(|(t, _)| t.clone())
             .collect();
         out.sort();
@@ -188,24 +193,37 @@ impl Answers {
 }
 
 /// What one step of a walk follows: relationships of these access kinds, found by these
-/// types (computed once per walk, not per node).
+/// types, each read only in the stored direction the step needs (computed once per walk,
+/// not per node). Reading both directions and filtering would load every child of a
+/// root on the way up: an instance that holds 120,000 records, for one question.
 struct Follow<'k> {
     kinds: &'k [AccessKind],
-    types: Vec<String>,
+    /// Types read with the node as the stored start, and as the stored end.
+    outgoing: Vec<String>,
+    incoming: Vec<String>,
 }
 
 impl<'k> Follow<'k> {
-    fn new(model: &AccessModel, kinds: &'k [AccessKind]) -> Follow<'k> {
+    /// `at_end`: the step stands on the end of each relationship in its kind's sense.
+    fn new(model: &AccessModel, kinds: &'k [AccessKind], at_end: bool) -> Follow<'k> {
+        // A kind's end is the stored end unless it is reversed.
+        let (forward, reversed) = (model.types(kinds, false), model.types(kinds, true));
+        let (outgoing, incoming) = if at_end {
+            (reversed, forward)
+        } else {
+            (forward, reversed)
+        };
         Follow {
             kinds,
-            types: model.types(kinds),
+            outgoing,
+            incoming,
         }
     }
 }
 
 /// For each of `nodes`, the relationships `follow` names whose end (`at_end`) or start is
-/// that node, each with the node at its other end and its meaning: one read for them all,
-/// so a graph server answers a whole frontier at once.
+/// that node, each with the node at its other end and its meaning: one read for them all
+/// per direction, so a graph server answers a whole frontier at once.
 async fn around<R: GraphReader>(
     r: &R,
     model: &AccessModel,
@@ -226,20 +244,27 @@ async fn around<R: GraphReader>(
         )));
     }
     let mut out: Vec<Vec<(StoredEdge, StoredNode, Access)>> = vec![Vec::new(); nodes.len()];
-    let (kinds, types) = (follow.kinds, &follow.types);
-    if types.is_empty() || nodes.is_empty() {
+    if nodes.is_empty() {
         return Ok(out);
     }
     let keys: Vec<Key> = nodes.iter().map(|n| key(n)).collect();
-    for (i, e, other) in r.neighbours_of_many(&keys, Direction::Both, types).await? {
-        let Some(a) = model.of(&e).filter(|a| kinds.contains(&a.kind)) else {
+    for (direction, types) in [
+        (Direction::Out, &follow.outgoing),
+        (Direction::In, &follow.incoming),
+    ] {
+        if types.is_empty() {
             continue;
-        };
-        let (start, end) = ends(&e, a);
-        let mine = if at_end { end } else { start };
-        if mine == keys[i] {
-            let a = a.clone();
-            out[i].push((e, other, a));
+        }
+        for (i, e, other) in r.neighbours_of_many(&keys, direction, types).await? {
+            let Some(a) = model.of(&e).filter(|a| follow.kinds.contains(&a.kind)) else {
+                continue;
+            };
+            let (start, end) = ends(&e, a);
+            let mine = if at_end { end } else { start };
+            if mine == keys[i] {
+                let a = a.clone();
+                out[i].push((e, other, a));
+            }
         }
     }
     Ok(out)
@@ -258,7 +283,7 @@ async fn walks<R: GraphReader>(
     at_end: bool,
     visits: &mut usize,
 ) -> Result<Vec<Vec<Vec<Step>>>, SinkError> {
-    let follow = Follow::new(model, kinds);
+    let follow = Follow::new(model, kinds, at_end);
     let mut out: Vec<Vec<Vec<Step>>> = vec![Vec::new(); starts.len()];
     let mut seen: Vec<HashSet<Key>> = starts.iter().map(|s| HashSet::from([key(s)])).collect();
     let mut level: Vec<(usize, Vec<Step>)> = starts
@@ -345,7 +370,7 @@ pub async fn who<R: GraphReader>(
         .await?
         .remove(0);
     let downs: Vec<Vec<Step>> = scopes.iter().map(|c| backwards(c)).collect();
-    let grants = Follow::new(model, &[AccessKind::Grant]);
+    let grants = Follow::new(model, &[AccessKind::Grant], true);
     let scope_nodes: Vec<&StoredNode> = downs.iter().map(|d| &d[0].node).collect();
     let held = around(r, model, &scope_nodes, &grants, true, &mut visits).await?;
     // Who each holder's access passes to, walked for every holder at once: the same
@@ -399,7 +424,7 @@ pub async fn what<R: GraphReader>(
     let identities = walks(r, model, &[&principal], &passing, false, &mut visits)
         .await?
         .remove(0);
-    let grants = Follow::new(model, &[AccessKind::Grant]);
+    let grants = Follow::new(model, &[AccessKind::Grant], false);
     let holders: Vec<&StoredNode> = identities
         .iter()
         .map(|up| &up.last().expect("a chain has a node").node)

@@ -89,6 +89,29 @@ impl Compiler {
     }
 }
 
+impl Compiler {
+    /// The manifest this build of the host read from the component whose sha256 is
+    /// `sha256`, if it kept it: a file in the same directory as the compiled code, so a
+    /// host upgrade (another engine) reads every plugin again.
+    pub fn cached_manifest(&self, sha256: &str) -> Option<infragraph_core::Manifest> {
+        let entry = self.dir.as_ref()?.join(format!("{sha256}.manifest.json"));
+        let text = fs::read_to_string(entry).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Keeps the manifest read from the component `sha256`; failing to costs speed only.
+    pub fn keep_manifest(&self, sha256: &str, manifest: &infragraph_core::Manifest) {
+        let Some(dir) = &self.dir else { return };
+        let entry = dir.join(format!("{sha256}.manifest.json"));
+        let kept = serde_json::to_vec(manifest)
+            .map_err(io::Error::other)
+            .and_then(|json| store(dir, &entry, &json));
+        if let Err(e) = kept {
+            tracing::warn!(path = %entry.display(), "cannot cache a plugin's manifest: {e}");
+        }
+    }
+}
+
 /// The hex sha256 of the engine's compatibility hash. Not `DefaultHasher`: its algorithm
 /// may change between Rust releases, and a 64-bit hash is a key one collision away from
 /// running another engine's code.

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use infragraph_core::Manifest;
 
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{Plugin, Runtime};
@@ -92,6 +95,34 @@ impl Catalog {
                     plugin,
                     shadowed,
                 });
+            }
+        }
+        out
+    }
+
+    /// The manifests of every plugin [`Catalog::all`] finds and does not shadow, read
+    /// through [`Runtime::manifest_of`] (no compiling when they were read before). A file
+    /// that cannot be read is left out: `plugins list` names it.
+    pub async fn manifests(&self, runtime: &Runtime) -> Vec<Arc<Manifest>> {
+        let mut out: Vec<Arc<Manifest>> = Vec::new();
+        let mut seen = std::collections::HashSet::<String>::new();
+        for (dir, _) in self.dirs() {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                // The first of a name wins, as in `all`: a later one is the same build or
+                // shadowed.
+                if let Ok((m, _)) = runtime.manifest_of(&path).await
+                    && seen.insert(m.name.clone())
+                {
+                    out.push(m);
+                }
             }
         }
         out

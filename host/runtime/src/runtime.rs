@@ -84,6 +84,26 @@ impl Runtime {
         })
     }
 
+    /// The manifest of the plugin at `path`, and the file's sha256, without compiling or
+    /// running anything when this host read the same file before (the manifest is kept
+    /// beside its compiled code): for what needs only what plugins declare, such as the
+    /// access questions, whose memory should be the walk's, not five compilers'.
+    pub async fn manifest_of(&self, path: &Path) -> Result<(Arc<Manifest>, String), Error> {
+        // A few MB at most, read once per question: not worth a blocking-pool hop.
+        let bytes = fs::read(path).map_err(|source| ErrorKind::Read {
+            path: path.into(),
+            source,
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        drop(bytes);
+        if let Some(m) = self.compiler.cached_manifest(&sha256) {
+            return Ok((Arc::new(m), sha256));
+        }
+        let plugin = self.load(path, None).await?;
+        self.compiler.keep_manifest(&sha256, plugin.manifest());
+        Ok((plugin.manifest.clone(), sha256))
+    }
+
     /// Loads the plugin at `path`. With `pin`, refuses a file whose sha256 differs.
     /// Reading and compiling run on tokio's blocking pool.
     pub async fn load(&self, path: &Path, pin: Option<&str>) -> Result<Plugin, Error> {

@@ -41,7 +41,14 @@ use crate::{Config, Context, Ingestor, Summary, SyncError, Value};
 #[derive(Default)]
 pub struct MockHost {
     config: Vec<(String, types::ConfigValue)>,
-    responses: Vec<(String, String, u16, Vec<(String, String)>, Vec<u8>)>,
+    responses: Vec<Canned>,
+}
+
+/// One canned response and the request it answers.
+struct Canned {
+    method: String,
+    url: String,
+    response: http::Response,
 }
 
 /// A node the plugin emitted.
@@ -103,7 +110,10 @@ impl Synced {
 
     /// The relationships of type `rel_type`.
     pub fn edges_of(&self, rel_type: &str) -> Vec<&Edge> {
-        self.edges.iter().filter(|e| e.rel_type == rel_type).collect()
+        self.edges
+            .iter()
+            .filter(|e| e.rel_type == rel_type)
+            .collect()
     }
 }
 
@@ -145,13 +155,15 @@ impl MockHost {
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
             .collect();
-        self.responses.push((
-            method.to_ascii_uppercase(),
-            url.into(),
-            status,
-            headers,
-            body.into(),
-        ));
+        self.responses.push(Canned {
+            method: method.to_ascii_uppercase(),
+            url: url.into(),
+            response: http::Response {
+                status,
+                headers,
+                body: body.into(),
+            },
+        });
         self
     }
 
@@ -166,18 +178,14 @@ impl MockHost {
             let line = format!("{method} {}", r.url);
             let found = responses
                 .iter()
-                .find(|(m, url, ..)| *m == method && *url == r.url);
+                .find(|c| c.method == method && c.url == r.url);
             let mut log = log.borrow_mut();
             log.0.push(line.clone());
             if found.is_none() {
                 log.1.push(line);
             }
             Ok(match found {
-                Some((_, _, status, headers, body)) => http::Response {
-                    status: *status,
-                    headers: headers.clone(),
-                    body: body.clone(),
-                },
+                Some(c) => c.response.clone(),
                 None => http::Response {
                     status: 404,
                     headers: vec![("content-type".into(), "text/plain".into())],
