@@ -11,10 +11,14 @@
 //!   principal as a request-time resolver does it.
 //!
 //! - `access who` on every 100th project (the generic walk over the plugin's declared
-//!   access meaning, as the command runs it), against reading the plugin's precomputed
-//!   `CAN_ACCESS` edges of the project, whose principals it must name exactly. Full size,
-//!   2026-12-05: 695 ms mean, 904 ms slowest (target 2 s), 50 of 50 equal, 4.6 ms to read
-//!   the precomputed edges.
+//!   access meaning, as the command runs it: `IN_ACL_OF` and `MEMBER_OF`), against reading
+//!   the plugin's precomputed `CAN_ACCESS` edges of the project, which carry no access
+//!   meaning: every principal must hold the same flags. Full size, 2026-12-05: 19 ms mean,
+//!   43 ms slowest (target 2 s), 50 of 50 equal;
+//! - one `access who` as its own process (the release binary), on the store and, through
+//!   `cargo xtask bench critical`, over Bolt after `infragraph push`: peak RSS (target
+//!   200 MB) and equal answers. Full size: 31 MB; Bolt on `--quick` (the full push is too
+//!   slow for ArcadeDB today, issue 21): 46 MB, 5 of 5 equal.
 //!
 //! The simulator runs in a child process (`bench_critical serve ...`), so the peak RSS is
 //! the host's alone: runtime, plugin, engine and store. Nothing is asserted: a busy

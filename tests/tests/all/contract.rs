@@ -46,6 +46,41 @@ async fn a_second_load_comes_from_the_cache() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// What only needs manifests (the access questions) reads each plugin once, then from the
+/// manifest kept beside its compiled code: nothing is compiled or run again. The kept file
+/// is what the second read returns (edited here to prove it was read).
+#[tokio::test]
+async fn a_manifest_is_read_once_then_kept_beside_the_compiled_code() {
+    let dir = tempdir();
+    let path = harness::guest("misbehave");
+    let rt = Runtime::new(Some(dir.clone())).unwrap();
+    let (first, sha) = rt.manifest_of(&path).await.unwrap();
+    assert_eq!(first.name, "misbehave");
+    let kept = walk(&dir)
+        .into_iter()
+        .find(|p| p.ends_with(format!("{sha}.manifest.json")))
+        .expect("the manifest is kept");
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    edited["description"] = "read from the kept file".into();
+    std::fs::write(&kept, edited.to_string()).unwrap();
+    let (again, same) = Runtime::new(Some(dir.clone()))
+        .unwrap()
+        .manifest_of(&path)
+        .await
+        .unwrap();
+    assert_eq!(same, sha);
+    assert_eq!(again.description, "read from the kept file");
+    // Without a cache directory every read loads the plugin.
+    let (uncached, _) = Runtime::new(None)
+        .unwrap()
+        .manifest_of(&path)
+        .await
+        .unwrap();
+    assert_eq!(uncached.description, first.description);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[tokio::test]
 async fn a_corrupt_cache_entry_is_ignored_and_replaced() {
     let path = harness::guest("misbehave");
