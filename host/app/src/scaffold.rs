@@ -236,7 +236,9 @@ mod tests {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("struct AcmeDir;"), "{lib}");
         assert!(lib.contains("\"ACME_DIR_API_TOKEN\""), "{lib}");
-        assert!(!lib.contains("{{"), "a placeholder is left: {lib}");
+        for placeholder in ["{{name}}", "{{Type}}", "{{ENV}}", "{{file}}", "{{sdk}}"] {
+            assert!(!lib.contains(placeholder), "{placeholder} is left: {lib}");
+        }
         let cargo: toml::Table = std::fs::read_to_string(dir.join("Cargo.toml"))
             .unwrap()
             .parse()

@@ -63,11 +63,10 @@ impl Catalog {
         builtin.chain(self.user.iter().map(|d| (d, Source::User)))
     }
 
-    /// Loads every `.wasm` file in the plugin directories, in search order. The same file
-    /// reached through two directories (same name and digest) is listed once.
-    pub async fn all(&self, runtime: &Runtime) -> Vec<Found> {
-        let mut out: Vec<Found> = Vec::new();
-        let mut seen = std::collections::HashMap::<String, String>::new();
+    /// Every `.wasm` file in the plugin directories, in search order: by directory, then
+    /// by name. A directory that cannot be read has none.
+    fn files(&self) -> Vec<(PathBuf, Source)> {
+        let mut out = Vec::new();
         for (dir, source) in self.dirs() {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
@@ -77,25 +76,34 @@ impl Catalog {
                 .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
                 .collect();
             paths.sort();
-            for path in paths {
-                let plugin = self.load(runtime, &path).await;
-                let mut shadowed = false;
-                if let Ok(p) = &plugin {
-                    match seen.get(&p.manifest().name) {
-                        Some(sha) if sha == p.sha256() => continue,
-                        Some(_) => shadowed = true,
-                        None => {
-                            seen.insert(p.manifest().name.clone(), p.sha256().to_string());
-                        }
+            out.extend(paths.into_iter().map(|p| (p, source)));
+        }
+        out
+    }
+
+    /// Loads every `.wasm` file in the plugin directories, in search order. The same file
+    /// reached through two directories (same name and digest) is listed once.
+    pub async fn all(&self, runtime: &Runtime) -> Vec<Found> {
+        let mut out: Vec<Found> = Vec::new();
+        let mut seen = std::collections::HashMap::<String, String>::new();
+        for (path, source) in self.files() {
+            let plugin = self.load(runtime, &path).await;
+            let mut shadowed = false;
+            if let Ok(p) = &plugin {
+                match seen.get(&p.manifest().name) {
+                    Some(sha) if sha == p.sha256() => continue,
+                    Some(_) => shadowed = true,
+                    None => {
+                        seen.insert(p.manifest().name.clone(), p.sha256().to_string());
                     }
                 }
-                out.push(Found {
-                    path,
-                    source,
-                    plugin,
-                    shadowed,
-                });
             }
+            out.push(Found {
+                path,
+                source,
+                plugin,
+                shadowed,
+            });
         }
         out
     }
@@ -106,23 +114,13 @@ impl Catalog {
     pub async fn manifests(&self, runtime: &Runtime) -> Vec<Arc<Manifest>> {
         let mut out: Vec<Arc<Manifest>> = Vec::new();
         let mut seen = std::collections::HashSet::<String>::new();
-        for (dir, _) in self.dirs() {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            let mut paths: Vec<_> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-                .collect();
-            paths.sort();
-            for path in paths {
-                // The first of a name wins, as in `all`: a later one is the same build or
-                // shadowed.
-                if let Ok((m, _)) = runtime.manifest_of(&path).await
-                    && seen.insert(m.name.clone())
-                {
-                    out.push(m);
-                }
+        for (path, _) in self.files() {
+            // The first of a name wins, as in `all`: a later one is the same build or
+            // shadowed.
+            if let Ok((m, _)) = runtime.manifest_of(&path).await
+                && seen.insert(m.name.clone())
+            {
+                out.push(m);
             }
         }
         out

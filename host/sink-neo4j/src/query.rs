@@ -197,22 +197,9 @@ impl GraphReader for Neo4jSink {
     ) -> Result<Vec<(StoredEdge, StoredNode)>, SinkError> {
         let primary = self.primary_labels().await?;
         let node = self.find(label, id, &primary).await?;
-        let types: Vec<String> = types
-            .iter()
-            .filter(|t| is_screaming_snake_case(t))
-            .cloned()
-            .collect();
+        let (types, type_cond) = type_filter(types);
         let l = quoted_label(&node.label)?;
-        let type_cond = if types.is_empty() {
-            ""
-        } else {
-            " AND type(r) IN $types"
-        };
-        let halves: &[bool] = match direction {
-            Direction::Out => &[true],
-            Direction::In => &[false],
-            Direction::Both => &[true, false],
-        };
+        let halves = halves(direction);
         let here = (node.label.clone(), node.id.clone());
         let mut out = Vec::new();
         for &outgoing in halves {
@@ -261,21 +248,8 @@ impl GraphReader for Neo4jSink {
         types: &[String],
     ) -> Result<Vec<(usize, StoredEdge, StoredNode)>, SinkError> {
         let primary = self.primary_labels().await?;
-        let types: Vec<String> = types
-            .iter()
-            .filter(|t| is_screaming_snake_case(t))
-            .cloned()
-            .collect();
-        let type_cond = if types.is_empty() {
-            ""
-        } else {
-            " AND type(r) IN $types"
-        };
-        let halves: &[bool] = match direction {
-            Direction::Out => &[true],
-            Direction::In => &[false],
-            Direction::Both => &[true, false],
-        };
+        let (types, type_cond) = type_filter(types);
+        let halves = halves(direction);
         let index: HashMap<(&str, &str), usize> = nodes
             .iter()
             .enumerate()
@@ -356,11 +330,7 @@ impl GraphReader for Neo4jSink {
         let mut frontier = vec![start_key.clone()];
         let mut found = start_key == goal_key;
         let mut depth = 0;
-        let halves: &[bool] = match direction {
-            Direction::Out => &[true],
-            Direction::In => &[false],
-            Direction::Both => &[true, false],
-        };
+        let halves = halves(direction);
         while !found && depth < max_depth && !frontier.is_empty() {
             depth += 1;
             let mut by_label: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -433,6 +403,31 @@ impl GraphReader for Neo4jSink {
     async fn export_jsonl(&self, out: &mut (dyn Write + Send)) -> Result<Exported, SinkError> {
         Ok(Neo4jSink::export_jsonl(self, &mut &mut *out).await?)
     }
+}
+
+/// The halves of a node's relationships `direction` takes: outgoing (`true`), incoming.
+fn halves(direction: Direction) -> &'static [bool] {
+    match direction {
+        Direction::Out => &[true],
+        Direction::In => &[false],
+        Direction::Both => &[true, false],
+    }
+}
+
+/// The relationship types a query may name (others cannot exist), and the condition on
+/// `r` that keeps them: none when no type is asked for.
+fn type_filter(types: &[String]) -> (Vec<String>, &'static str) {
+    let types: Vec<String> = types
+        .iter()
+        .filter(|t| is_screaming_snake_case(t))
+        .cloned()
+        .collect();
+    let cond = if types.is_empty() {
+        ""
+    } else {
+        " AND type(r) IN $types"
+    };
+    (types, cond)
 }
 
 /// The primary label (the first of `labels`, sorted, that has a uniqueness constraint,

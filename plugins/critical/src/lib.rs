@@ -434,8 +434,8 @@ mod tests {
             assert!(text.contains(&format!("\"{label}\"")), "{label} missing");
         }
         // RESOURCE to 7 labels; per principal MEMBER_OF, EFFECTIVE_MEMBER_OF,
-        // HAS_PERMISSION and CAN_ACCESS to 4 targets; LINKS.
-        assert_eq!(schema::edges().len(), 7 + 4 * (3 + 4) + 1);
+        // HAS_PERMISSION, and CAN_ACCESS and IN_ACL_OF to 4 targets each; LINKS.
+        assert_eq!(schema::edges().len(), 7 + 4 * (3 + 2 * 4) + 1);
         for secret in ["password_hash", "token_hash", "\"credential\""] {
             assert!(!text.contains(secret), "{secret} is declared");
         }
