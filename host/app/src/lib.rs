@@ -11,7 +11,9 @@
 //! - [`schema_docs`]: a plugin's schema as Markdown or Mermaid;
 //! - [`access`]: who can reach what, from the access meaning plugins declare;
 //! - [`people`]: the accounts of one person across providers, linked to a `Person`;
-//! - [`scaffold`]: a new plugin crate to start from, and checking a built component.
+//! - [`scaffold`]: a new plugin crate to start from, and checking a built component;
+//! - [`replay_test`]: a plugin synced from a recording, its graph compared with an
+//!   expected export.
 //!
 //! Nothing here prints; errors are [`Error`] values whose messages say what to do.
 
@@ -22,6 +24,7 @@ mod check;
 mod error;
 mod graph;
 pub mod people;
+pub mod replay_test;
 mod runs;
 pub mod scaffold;
 pub mod schema_docs;

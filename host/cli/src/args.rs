@@ -240,6 +240,25 @@ pub enum PluginsCommand {
         #[arg(long, value_name = "TAG", requires = "sdk_git")]
         sdk_tag: Option<String>,
     },
+    /// Sync a plugin from a recording (made with `sync --record DIR`) into a throwaway
+    /// store and compare its graph with an expected export: a plugin's own CI check, no
+    /// network and no credentials. Writes the expected file when it does not exist.
+    #[command(
+        after_help = "Examples:\n  infragraph sync ./my_plugin.wasm --record rec/          # once, against the real API\n  infragraph plugins test ./my_plugin.wasm --replay rec/ --expect graph.jsonl\n  infragraph plugins test ./my_plugin.wasm --replay rec/ --expect graph.jsonl --update"
+    )]
+    Test {
+        /// A plugin name, or the path to a .wasm file.
+        plugin: String,
+        /// The recording directory (`sync --record DIR`).
+        #[arg(long, value_name = "DIR")]
+        replay: PathBuf,
+        /// The expected graph, as `infragraph export --format jsonl` writes it.
+        #[arg(long, value_name = "FILE")]
+        expect: PathBuf,
+        /// Write the graph to --expect instead of comparing.
+        #[arg(long)]
+        update: bool,
+    },
     /// Check a built component without running it: contract version, manifest, schema
     /// naming, hosts and credentials.
     #[command(after_help = "Examples:

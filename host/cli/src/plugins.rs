@@ -135,6 +135,41 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
             }
             Ok(ExitCode::SUCCESS)
         }
+        PluginsCommand::Test {
+            plugin,
+            replay,
+            expect,
+            update,
+        } => {
+            let t =
+                infragraph_app::replay_test::replay(settings, &plugin, &replay, &expect, update)
+                    .await?;
+            if let Some(path) = &t.wrote {
+                out!("wrote {} records to {}", t.records, path.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            if t.passed() {
+                out!(
+                    "ok: the replay wrote the {} records of {}",
+                    t.records,
+                    expect.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            out!(
+                "the graph differs from {}: {} expected records missing, {} unexpected",
+                expect.display(),
+                t.differ.0,
+                t.differ.1
+            );
+            for m in &t.missing {
+                out!("- {m}");
+            }
+            for u in &t.unexpected {
+                out!("+ {u}");
+            }
+            Ok(ExitCode::from(1))
+        }
         PluginsCommand::Check { path } => {
             let c = scaffold::check(settings, &path).await?;
             out!(

@@ -102,12 +102,67 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
         sim.url(),
         AcmeData::TENANT
     ));
-    let mut sync = w.cmd(&["--config", &config, "sync", wasm, "--store", &w.store()]);
+    let rec = w.0.join("rec");
+    let rec = rec.to_str().unwrap();
+    let mut sync = w.cmd(&[
+        "--config",
+        &config,
+        "sync",
+        wasm,
+        "--store",
+        &w.store(),
+        "--record",
+        rec,
+    ]);
     sync.env("ACME_USERS_API_TOKEN", AcmeSim::TOKEN);
     ok(&run(&mut sync));
     let g = w.graph();
     assert_eq!(g.count("AcmeUsersUser"), 250);
     assert_eq!(g.edges_of("RESOURCE"), 250);
+
+    // The plugin's own CI check: the recording replayed (no network, no token), its graph
+    // written once as the expected one, then compared; a changed expectation is a diff.
+    let expect = w.0.join("expected.jsonl");
+    let expect = expect.to_str().unwrap();
+    let test = |w: &Work| {
+        run(&mut w.cmd(&[
+            "--config", &config, "plugins", "test", wasm, "--replay", rec, "--expect", expect,
+        ]))
+    };
+    let first = test(&w);
+    ok(&first);
+    assert!(
+        first.stdout.contains("wrote 501 records"),
+        "{}",
+        first.stdout
+    );
+    let again = test(&w);
+    ok(&again);
+    assert!(
+        again
+            .stdout
+            .starts_with("ok: the replay wrote the 501 records"),
+        "{}",
+        again.stdout
+    );
+    let text = std::fs::read_to_string(expect).unwrap();
+    let edited: String = text
+        .lines()
+        .map(|l| l.replace("\"user7@", "\"someone-else@"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, edited, "the expected graph names user 7's address");
+    std::fs::write(expect, edited).unwrap();
+    let differs = test(&w);
+    assert_eq!(differs.code, 1, "{}\n{}", differs.stdout, differs.stderr);
+    assert!(
+        differs
+            .stdout
+            .contains("1 expected records missing, 1 unexpected")
+            && differs.stdout.contains("someone-else@"),
+        "{}",
+        differs.stdout
+    );
 
     // A refused token fails naming the variable to check.
     let mut refused = w.cmd(&["--config", &config, "sync", wasm, "--store", &w.store()]);
