@@ -102,9 +102,10 @@ pub enum Command {
     )]
     #[command(subcommand)]
     Connections(ConnectionsCommand),
-    /// List and inspect plugins.
+    /// List and inspect plugins; start a new one, check a built one, test one against a
+    /// recording (`plugin` works too).
     #[command(
-        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins inspect scaleway"
+        after_help = "Examples:\n  infragraph plugins list\n  infragraph plugins inspect scaleway\n  infragraph plugin new acme-directory\n  infragraph plugins check target/wasm32-wasip2/release/acme_directory.wasm\n  infragraph plugins test ./acme_directory.wasm --replay rec/ --expect graph.jsonl"
     )]
     #[command(subcommand, alias = "plugin")]
     Plugins(PluginsCommand),
