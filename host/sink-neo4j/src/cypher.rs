@@ -117,15 +117,41 @@ pub(crate) fn drop_old_tag_index(l: &str) -> Result<String, Error> {
 /// the MERGE pattern, rather than `SET n:Extra` afterwards: a server that keeps one type
 /// per label set (ArcadeDB) re-creates a node whose labels change, which a uniqueness
 /// constraint then refuses.
-pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<String, Error> {
-    Ok(format!(
-        "UNWIND $rows AS row \
-         MERGE (n{} {{`id`: row.id}}) \
-         ON CREATE SET n.`firstseen` = $tag, n.{SOURCE} = $plugin, n.{SCOPE} = $scope \
-         SET n += row.props, {}",
-        labels(primary, extra)?,
-        merge_bookkeeping("n")
-    ))
+///
+/// With extra labels, two statements instead of one `MERGE`: create the nodes the primary
+/// label does not find (`$ids`, each once), with every label, then update every row's
+/// node found by its primary label. A `MERGE` on several labels finds nothing through an
+/// index on ArcadeDB 26.10, which keeps a type per label set: measured, 1,000 lookups
+/// took 18 ms by the primary label and 1,444 ms by both, and each batch of 1,000 nodes
+/// took longer than the one before (379 ms, then 1.5 s, ..., 6.0 s at the 12th).
+pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>, Error> {
+    let on_create = format!("n.`firstseen` = $tag, n.{SOURCE} = $plugin, n.{SCOPE} = $scope");
+    if extra.is_empty() {
+        return Ok(vec![format!(
+            "UNWIND $rows AS row \
+             MERGE (n{} {{`id`: row.id}}) \
+             ON CREATE SET {on_create} \
+             SET n += row.props, {}",
+            labels(primary, extra)?,
+            merge_bookkeeping("n")
+        )]);
+    }
+    let p = label(primary)?;
+    Ok(vec![
+        format!(
+            "UNWIND $ids AS i \
+             OPTIONAL MATCH (e:{p} {{`id`: i}}) \
+             WITH i, e WHERE e IS NULL \
+             CREATE (n{} {{`id`: i}}) SET {on_create}",
+            labels(primary, extra)?
+        ),
+        format!(
+            "UNWIND $rows AS row \
+             MATCH (n:{p} {{`id`: row.id}}) \
+             SET n += row.props, {}",
+            merge_bookkeeping("n")
+        ),
+    ])
 }
 
 /// The first node of a batch (`$rows` of `{id, ...}`) that another plugin owns, as `id`

@@ -149,7 +149,7 @@ impl Neo4jSink {
     ) -> Result<(), Error> {
         self.schema_of(&w.plugin)?
             .check_nodes(&w.plugin, extra, batch)?;
-        let statement = cypher::merge_nodes(&batch.label, extra)?;
+        let statements = cypher::merge_nodes(&batch.label, extra)?;
         let rows = BoltType::List(BoltList {
             value: batch
                 .rows
@@ -175,10 +175,28 @@ impl Neo4jSink {
             query(&cypher::foreign_nodes(&batch.label)?).param("rows", keys),
             w,
         );
-        let q = scoped(query(&statement).param("rows", rows), w);
+        // Each id once, for the statement that creates what is missing.
+        let mut ids: Vec<&str> = batch.rows.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        // One statement takes the rows; with extra labels, the one before it the ids.
+        let last = statements.len() - 1;
+        let qs: Vec<_> = statements
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let q = if i == last {
+                    query(s).param("rows", rows.clone())
+                } else {
+                    query(s).param("ids", ids.clone())
+                };
+                scoped(q, w)
+            })
+            .collect();
         let what = format!("writing {} nodes", batch.label);
         let done = self
-            .retrying(&what, || self.tx_unless(check.clone(), vec![q.clone()]))
+            .retrying(&what, || self.tx_unless(check.clone(), qs.clone()))
             .await?;
         if let Err(row) = done {
             let id = row.get::<String>("id").unwrap_or_default();
