@@ -299,16 +299,12 @@ async fn walks<R: GraphReader>(
         .collect();
     while !level.is_empty() {
         // Each node once per level, however many walks stand on it.
-        let mut at: HashMap<Key, usize> = HashMap::new();
-        let mut distinct: Vec<&StoredNode> = Vec::new();
-        for (_, chain) in &level {
-            let last = &chain.last().expect("a chain has a node").node;
-            at.entry(key(last)).or_insert_with(|| {
-                distinct.push(last);
-                distinct.len() - 1
-            });
-        }
-        let found = around(r, model, &distinct, &follow, at_end, visits).await?;
+        let (nodes, at) = distinct(
+            level
+                .iter()
+                .map(|(_, chain)| &chain.last().expect("a chain has a node").node),
+        );
+        let found = around(r, model, &nodes, &follow, at_end, visits).await?;
         let mut next = Vec::new();
         for (w, chain) in level {
             let last = key(&chain.last().expect("a chain has a node").node);
@@ -327,6 +323,21 @@ async fn walks<R: GraphReader>(
         level = next;
     }
     Ok(out)
+}
+
+/// Each node of `nodes` once, in order of first appearance, and where each key stands.
+fn distinct<'a>(
+    nodes: impl Iterator<Item = &'a StoredNode>,
+) -> (Vec<&'a StoredNode>, HashMap<Key, usize>) {
+    let mut out: Vec<&StoredNode> = Vec::new();
+    let mut at: HashMap<Key, usize> = HashMap::new();
+    for n in nodes {
+        at.entry(key(n)).or_insert_with(|| {
+            out.push(n);
+            out.len() - 1
+        });
+    }
+    (out, at)
 }
 
 /// A chain walked against the access direction (from a scope up to its parents, from a
@@ -375,14 +386,7 @@ pub async fn who<R: GraphReader>(
     let held = around(r, model, &scope_nodes, &grants, true, &mut visits).await?;
     // Who each holder's access passes to, walked for every holder at once: the same
     // group often holds many grants, and a server answers each level in one read.
-    let mut holders: Vec<&StoredNode> = Vec::new();
-    let mut holder_at: HashMap<Key, usize> = HashMap::new();
-    for (_, holder, _) in held.iter().flatten() {
-        holder_at.entry(key(holder)).or_insert_with(|| {
-            holders.push(holder);
-            holders.len() - 1
-        });
-    }
+    let (holders, holder_at) = distinct(held.iter().flatten().map(|(_, holder, _)| holder));
     let passing = [AccessKind::Membership, AccessKind::ActingAs];
     let members = walks(r, model, &holders, &passing, true, &mut visits).await?;
     let principals: Vec<Vec<Vec<Step>>> = members
@@ -431,14 +435,7 @@ pub async fn what<R: GraphReader>(
         .collect();
     let held = around(r, model, &holders, &grants, false, &mut visits).await?;
     // The scopes granted on and everything they contain, walked together.
-    let mut scopes: Vec<&StoredNode> = Vec::new();
-    let mut scope_at: HashMap<Key, usize> = HashMap::new();
-    for (_, scope, _) in held.iter().flatten() {
-        scope_at.entry(key(scope)).or_insert_with(|| {
-            scopes.push(scope);
-            scopes.len() - 1
-        });
-    }
+    let (scopes, scope_at) = distinct(held.iter().flatten().map(|(_, scope, _)| scope));
     let containment = [AccessKind::Containment];
     let below = walks(r, model, &scopes, &containment, false, &mut visits).await?;
     let mut answers = Answers::default();
