@@ -237,26 +237,19 @@ struct Account {
 
 /// What linking found: the people to write, and the matches it would not guess.
 #[derive(Debug, Default)]
-pub struct Linking {
+struct Linking {
     /// Each person: its id, then its accounts.
     people: Vec<(String, Vec<Account>)>,
     /// One line per ambiguous person, for the report.
-    pub ambiguous: Vec<String>,
+    ambiguous: Vec<String>,
     /// Rules whose label the graph does not hold, for the report.
-    pub unmatched: Vec<String>,
+    unmatched: Vec<String>,
     /// Accounts the rules matched, linked or not.
-    pub accounts: usize,
-}
-
-impl Linking {
-    /// How many people will be written.
-    pub fn people(&self) -> usize {
-        self.people.len()
-    }
+    accounts: usize,
 }
 
 /// Reads every account the rules name from `r` and groups them into people.
-pub async fn plan<R: GraphReader>(r: &R, rules: &PeopleRules) -> Result<Linking, SinkError> {
+async fn plan<R: GraphReader>(r: &R, rules: &PeopleRules) -> Result<Linking, SinkError> {
     let mut accounts: Vec<Account> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let stored = r.labels().await?;
