@@ -26,6 +26,8 @@ pub(crate) struct Lease {
     heartbeat: JoinHandle<()>,
     /// Why a renewal failed, if one did: the run may no longer act as the holder.
     lost: Arc<Mutex<Option<SinkError>>>,
+    /// This process's note that it holds the scope, dropped with the lease.
+    _reserved: Reserved,
 }
 
 impl Lease {
@@ -39,8 +41,10 @@ impl Lease {
         wait: bool,
         progress: &ProgressFn,
     ) -> Result<Lease, SinkError> {
+        // Checked and reserved under one lock, before asking the sink: two connections
+        // starting at once must not both pass the check and race for the sink's lease.
         {
-            let held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((_, _, other)) = held
                 .iter()
                 .find(|(p, s, c)| *p == w.plugin && *s == w.scope && c != connection)
@@ -52,7 +56,10 @@ impl Lease {
                     w.scope, w.plugin
                 )));
             }
+            held.push((w.plugin.clone(), w.scope.clone(), connection.to_string()));
         }
+        // Let go of the reservation however this ends: failure, or the run dropped.
+        let reserved = Reserved(w.plugin.clone(), w.scope.clone(), connection.to_string());
         let mut told = false;
         loop {
             match sink.lease(w, holder, LEASE_TTL).await {
@@ -68,11 +75,6 @@ impl Lease {
                 Err(e) => return Err(e),
             }
         }
-        HELD.lock().unwrap_or_else(|p| p.into_inner()).push((
-            w.plugin.clone(),
-            w.scope.clone(),
-            connection.to_string(),
-        ));
         let lost = Arc::new(Mutex::new(None));
         let heartbeat = tokio::spawn({
             let (sink, w, holder, lost) = (sink.clone(), w.clone(), holder.clone(), lost.clone());
@@ -93,6 +95,7 @@ impl Lease {
             }
         });
         Ok(Lease {
+            _reserved: reserved,
             w: w.clone(),
             holder: holder.clone(),
             heartbeat,
@@ -116,11 +119,18 @@ impl Lease {
     }
 }
 
-impl Drop for Lease {
+/// This process's hold on a plugin and scope, by a connection: its entry in [`HELD`].
+struct Reserved(String, String, String);
+
+impl Drop for Reserved {
     /// Released or not (a run dropped on a panic), this process no longer holds it.
     fn drop(&mut self) {
-        HELD.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(p, s, _)| !(*p == self.w.plugin && *s == self.w.scope));
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = held
+            .iter()
+            .position(|(p, s, c)| (p, s, c) == (&self.0, &self.1, &self.2))
+        {
+            held.swap_remove(i);
+        }
     }
 }
