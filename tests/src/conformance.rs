@@ -593,7 +593,9 @@ async fn refused<S: Inspect>(sink: &S) {
         .await
         .map(drop);
     let err = refusal(sink, &e2, written).await;
-    assert!(err.to_string().contains("MEMBER_OF"), "{err}");
+    for word in ["MEMBER_OF", "u1", "g1", "conf"] {
+        assert!(err.to_string().contains(word), "{word} in: {err}");
+    }
     assert_eq!(
         sink.graph().await.lines(),
         before.lines(),

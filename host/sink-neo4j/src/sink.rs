@@ -146,30 +146,21 @@ impl Neo4jSink {
     /// Runs `queries` in one transaction and returns each one's rows. On any failure the
     /// transaction is rolled back (or, with the connection gone, dies with it).
     pub(crate) async fn tx(&self, queries: Vec<Query>) -> Result<Vec<Vec<Row>>, neo4rs::Error> {
-        let done = self.tx_checked(None, queries).await?;
-        Ok(done.unwrap_or_else(|_| unreachable!("no check, no refusal")))
+        let done = self.tx_refusable(queries).await?;
+        Ok(done.unwrap_or_else(|_| unreachable!("no statement counts foreign records")))
     }
 
-    /// Runs `check`, then, when it returns no row, `queries`, in one transaction. A row
-    /// from `check` rolls the transaction back (nothing of `queries` runs) and is returned
-    /// as `Err`: how a write refuses a batch that touches another plugin's records.
-    pub(crate) async fn tx_unless(
+    /// Runs `queries` in one transaction; a statement that reports records of another
+    /// plugin (a positive [`cypher::FOREIGN`] in its first row) rolls the transaction back,
+    /// and that row is returned as `Err`: how a write refuses a batch that touches another
+    /// plugin's records.
+    pub(crate) async fn tx_refusable(
         &self,
-        check: Query,
-        queries: Vec<Query>,
-    ) -> Result<Result<Vec<Vec<Row>>, Row>, neo4rs::Error> {
-        self.tx_checked(Some(check), queries).await
-    }
-
-    async fn tx_checked(
-        &self,
-        check: Option<Query>,
         queries: Vec<Query>,
     ) -> Result<Result<Vec<Vec<Row>>, Row>, neo4rs::Error> {
         let mut txn = self.graph.start_txn_on(self.database.as_str()).await?;
         let mut out = Vec::with_capacity(queries.len());
-        let checking = check.is_some();
-        for (i, q) in check.into_iter().chain(queries).enumerate() {
+        for q in queries {
             let mut rows = Vec::new();
             let result = async {
                 let mut stream = txn.execute(q).await?;
@@ -183,12 +174,13 @@ impl Neo4jSink {
                 let _ = txn.rollback().await;
                 return Err(e);
             }
-            if checking && i == 0 {
-                if let Some(row) = rows.into_iter().next() {
-                    txn.rollback().await?;
-                    return Ok(Err(row));
-                }
-                continue;
+            let refused = rows
+                .first()
+                .and_then(|r| r.get::<i64>(crate::cypher::FOREIGN).ok())
+                .is_some_and(|n| n > 0);
+            if refused {
+                txn.rollback().await?;
+                return Ok(Err(rows.swap_remove(0)));
             }
             out.push(rows);
         }
