@@ -258,7 +258,9 @@ fn demo() -> anyhow::Result<()> {
 /// Every benchmark binary with the names it answers to: the host's (`bench`: emit, load,
 /// store, bolt, estate; takes `--quick`), one per provider plugin (`bench_critical` takes
 /// `--quick` too), and the connections benchmarks
-/// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`).
+/// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`), and Cartography
+/// beside infragraph into one Bolt server (`bench_cartography`, issue 21; installs
+/// Cartography from PyPI once).
 const BENCHES: &[(&str, &[&str])] = &[
     ("bench", &["store", "emit", "load", "bolt", "estate"]),
     ("bench_scaleway", &["scaleway"]),
@@ -266,6 +268,7 @@ const BENCHES: &[(&str, &[&str])] = &[
     ("bench_critical", &["critical"]),
     ("bench_azure", &["azure"]),
     ("bench_connections", &["connections", "connections-azure"]),
+    ("bench_cartography", &["cartography"]),
 ];
 
 /// `cargo xtask bench [NAME...] [--quick] [--concurrency N]`: every benchmark, or those
@@ -303,9 +306,9 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     ]))?;
     // The connections benchmarks run the release `infragraph` built beside them.
     let connections = BENCHES.iter().find(|(b, _)| *b == "bench_connections");
-    let critical = names.contains(&"critical");
+    let needs_cli = names.contains(&"critical") || names.contains(&"cartography");
     if names.is_empty()
-        || critical
+        || needs_cli
         || connections.is_some_and(|(_, n)| names.iter().any(|x| n.contains(x)))
     {
         run(cargo()
@@ -317,7 +320,7 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     let server = if names.is_empty()
         || names
             .iter()
-            .any(|n| matches!(*n, "bolt" | "estate" | "critical"))
+            .any(|n| matches!(*n, "bolt" | "estate" | "critical" | "cartography"))
     {
         Some(arcadedb::ArcadeDb::start(&target_dir(&root))?)
     } else {

@@ -344,6 +344,12 @@ impl Neo4jSink {
             "cleaning up after plugin {:?} in scope {:?}",
             w.plugin, w.scope
         );
+        // Which labels and types have anything to clean up, in one transaction: on most
+        // runs few or none, and each of them then costs three or four statements.
+        let (stale_labels, stale_types) = self.stale_kinds(w, &schema, &what).await?;
+        if stale_labels.is_empty() && stale_types.is_empty() {
+            return Ok(ChangeCounts::default());
+        }
         // What to keep: labels, or the ids of a label's nodes under a parent, listed now.
         let mut kept = Keep {
             entries: Vec::new(),
@@ -375,14 +381,14 @@ impl Neo4jSink {
         // Records other scopes also assert lose this scope first; what only this scope
         // asserted is deleted below.
         let mut releases = Vec::new();
-        for t in schema.rel_types() {
+        for t in &stale_types {
             releases.extend(cypher::release_stale(
                 &cypher::edge_pattern(t)?,
                 &["a", "b"],
                 &kept,
             )?);
         }
-        for l in schema.labels() {
+        for l in &stale_labels {
             releases.extend(cypher::release_stale(
                 &cypher::node_pattern(l)?,
                 &["x"],
@@ -393,7 +399,7 @@ impl Neo4jSink {
             self.delete_loop(&what, statement, &params, w, batch, |_, _| {})
                 .await?;
         }
-        for t in schema.rel_types() {
+        for t in &stale_types {
             let statement = cypher::delete_stale_edges(t, &kept)?;
             self.delete_loop(&what, &statement, &params, w, batch, |_, n| {
                 if n > 0 {
@@ -402,7 +408,7 @@ impl Neo4jSink {
             })
             .await?;
         }
-        for l in schema.labels() {
+        for l in &stale_labels {
             let statement = cypher::delete_edges_of_stale_nodes(l, &kept)?;
             self.delete_loop(&what, &statement, &params, w, batch, |t, n| {
                 if let (Some(t), true) = (t, n > 0) {
@@ -419,6 +425,46 @@ impl Neo4jSink {
             .await?;
         }
         Ok(counts)
+    }
+
+    /// The labels and relationship types of `schema` with a record cleanup may act on.
+    async fn stale_kinds(
+        &self,
+        w: &WriteScope,
+        schema: &PluginSchema,
+        what: &str,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        let mut kinds = Vec::new();
+        for l in schema.labels() {
+            kinds.push((
+                true,
+                l.to_string(),
+                cypher::any_stale(&cypher::node_pattern(l)?),
+            ));
+        }
+        for t in schema.rel_types() {
+            kinds.push((
+                false,
+                t.to_string(),
+                cypher::any_stale(&cypher::edge_pattern(t)?),
+            ));
+        }
+        let result = self
+            .tx_retried(what, || {
+                kinds.iter().map(|(_, _, s)| scoped(query(s), w)).collect()
+            })
+            .await?;
+        let (mut labels, mut types) = (Vec::new(), Vec::new());
+        for ((is_node, name, _), rows) in kinds.into_iter().zip(result) {
+            if first_int(&[rows], "stale").unwrap_or(0) > 0 {
+                if is_node {
+                    labels.push(name)
+                } else {
+                    types.push(name)
+                }
+            }
+        }
+        Ok((labels, types))
     }
 
     async fn store_state(

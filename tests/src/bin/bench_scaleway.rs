@@ -46,12 +46,15 @@ fn serve(args: &[String]) {
     let n = |i: usize| -> usize {
         args[i]
             .parse()
-            .expect("serve PROJECTS INSTANCES LATENCY_MS")
+            .expect("serve PROJECTS INSTANCES LATENCY_MS [--other-products-empty]")
     };
     let data = ScalewayData::generate(n(0), n(1));
     let resources = data.resource_count();
     let sim = ScalewaySim::start(data);
     sim.set_latency(Duration::from_millis(n(2) as u64));
+    if args.iter().any(|a| a == "--other-products-empty") {
+        sim.serve_other_products_empty();
+    }
     println!("{}\n{resources}", sim.url());
     std::io::stdout().flush().expect("stdout");
     let _ = std::io::stdin().lines().count();

@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -390,7 +391,23 @@ impl ScalewayData {
         data
     }
 
-    /// Nodes a complete sync of this data writes: every item plus the Organization.
+    /// Issue 21's estate shape: `projects` projects with `per_project` servers each in
+    /// the first zone (`fr-par-1`, the one zone some tools read) and one in every other
+    /// zone, with their volumes, snapshots and IPs, and the usual principals and policies.
+    pub fn generate_in_one_zone(projects: usize, per_project: usize) -> ScalewayData {
+        let mut data = ScalewayData::empty("0000a0a0-0000-4000-8000-000000000001");
+        for p in 0..projects {
+            let project = data.add_project(&format!("project-{p:03}"));
+            data.add_instances(&project, ZONES[0], per_project);
+            for zone in &ZONES[1..] {
+                data.add_instances(&project, zone, 1);
+            }
+        }
+        data.add_principals(4 * projects, projects, 2 * projects);
+        data.add_policies();
+        data
+    }
+
     /// The `n`th of many generated Organizations (`n` < 65,536): [`ScalewayData::generate`]
     /// with every id, the Organization's included, and every API key's access key made
     /// unique to `n`, so that many Organizations synced into one store never share a node.
@@ -424,6 +441,7 @@ impl ScalewayData {
         data
     }
 
+    /// Nodes a complete sync of this data writes: every item plus the Organization.
     pub fn resource_count(&self) -> usize {
         1 + self.lists().iter().map(|l| l.len()).sum::<usize>()
     }
@@ -807,6 +825,8 @@ struct SimState {
     orgs: Accounts<ScalewayData>,
     faults: Mutex<Faults>,
     requests: RequestLog,
+    /// Lists of products the simulator does not model answer empty instead of 404.
+    empty_products: AtomicBool,
 }
 
 #[derive(Default)]
@@ -841,6 +861,7 @@ impl ScalewaySim {
             orgs: Accounts::new(orgs),
             faults: Mutex::new(Faults::default()),
             requests: RequestLog::default(),
+            empty_products: AtomicBool::new(false),
         });
         let router = state.requests.around(
             Router::new()
@@ -848,9 +869,11 @@ impl ScalewaySim {
                 .route("/iam/v1alpha1/{what}", get(iam))
                 .route("/instance/v1/zones/{zone}/{what}", get(instance))
                 .route("/block/v1/zones/{zone}/{what}", get(block))
-                .fallback(|| async {
-                    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-                })
+                .fallback(
+                    |State(state): State<Arc<SimState>>, uri: axum::http::Uri| async move {
+                        unmodelled(&state, uri.path())
+                    },
+                )
                 .layer(middleware::from_fn_with_state(state.clone(), gate))
                 .with_state(state.clone()),
         );
@@ -858,6 +881,14 @@ impl ScalewaySim {
             server: Server::start("scaleway-sim", router),
             state,
         }
+    }
+
+    /// From now on, a list of a product this simulator does not model (Kubernetes,
+    /// databases, DNS, ...) answers an empty page instead of 404, and Object Storage
+    /// (`/s3/{region}/`) lists no bucket: an Organization that uses none of them. For a client that lists every product, such as Cartography's
+    /// Scaleway module in the side-by-side benchmark.
+    pub fn serve_other_products_empty(&self) {
+        self.state.empty_products.store(true, Ordering::Relaxed);
     }
 
     /// `http://127.0.0.1:PORT`, the value for `SCW_API_URL`.
@@ -991,6 +1022,9 @@ async fn gate(State(state): State<Arc<SimState>>, mut request: Request, next: Ne
         }
         return response;
     }
+    if state.empty_products.load(Ordering::Relaxed) && request.uri().path().starts_with("/s3/") {
+        return no_buckets();
+    }
     let key = request
         .headers()
         .get("x-auth-token")
@@ -1051,7 +1085,7 @@ async fn iam(
         "api-keys" => (&data.api_keys, "api_keys"),
         "policies" => (&data.policies, "policies"),
         "rules" => return rules(&data, &q),
-        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        _ => return unmodelled(&state, &what),
     };
     list(items, Endpoint::Paged(key), None, &q)
 }
@@ -1094,9 +1128,46 @@ async fn instance(
         "volumes" => (&data.volumes, "volumes"),
         "snapshots" => (&data.snapshots, "snapshots"),
         "ips" => (&data.ips, "ips"),
-        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        _ => return unmodelled(&state, &what),
     };
     list(items, Endpoint::Instance(key), Some(&zone), &q)
+}
+
+/// A path this simulator does not serve: 404 as the API answers an unknown endpoint, or,
+/// once [`ScalewaySim::serve_other_products_empty`] was called, an empty list of the
+/// collection the path's last segment names (`.../permission-sets` gives
+/// `{"total_count": 0, "permission_sets": []}`, with `X-Total-Count: 0` for clients of
+/// the Instance convention).
+fn unmodelled(state: &SimState, path: &str) -> Response {
+    let collection = path.rsplit('/').next().unwrap_or_default();
+    let is_collection = !collection.is_empty()
+        && collection
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_');
+    if !state.empty_products.load(Ordering::Relaxed) || !is_collection {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    }
+    let key = collection.replace('-', "_");
+    let mut response = Json(json!({ "total_count": 0, key: [] })).into_response();
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from_static("0"));
+    response
+}
+
+/// Object Storage, S3-compatible and served apart from the API (`s3.{region}.scw.cloud`,
+/// reached as `/s3/{region}/` here): `ListBuckets` of an Organization without buckets,
+/// the body S3 gives. Its requests are signed with SigV4, which the simulator does not
+/// check: it serves nothing to protect.
+fn no_buckets() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Owner><ID>owner</ID><DisplayName>owner</DisplayName></Owner>\
+         <Buckets></Buckets></ListAllMyBucketsResult>",
+    )
+        .into_response()
 }
 
 /// The 404 the API gives for a zone it does not have.
@@ -1126,7 +1197,7 @@ async fn block(
     let (items, key) = match what.as_str() {
         "volumes" => (&data.block_volumes, "volumes"),
         "snapshots" => (&data.block_snapshots, "snapshots"),
-        _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        _ => return unmodelled(&state, &what),
     };
     list(items, Endpoint::Paged(key), Some(&zone), &q)
 }
@@ -1229,6 +1300,33 @@ mod tests {
 
     fn len(reply: &Reply, key: &str) -> usize {
         reply.json()[key].as_array().unwrap().len()
+    }
+
+    #[test]
+    fn products_it_does_not_model_are_unknown_until_asked_to_serve_them_empty() {
+        let sim = ScalewaySim::start(ScalewayData::sample());
+        let sets = "/iam/v1alpha1/permission-sets?page=1";
+        assert_eq!(call(&sim, sets).status, 404);
+        assert_eq!(call(&sim, "/k8s/v1/regions/fr-par/clusters").status, 404);
+        sim.serve_other_products_empty();
+        let reply = call(&sim, sets);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["total_count"], 0);
+        assert_eq!(len(&reply, "permission_sets"), 0);
+        let clusters = call(&sim, "/k8s/v1/regions/fr-par/clusters");
+        assert_eq!(len(&clusters, "clusters"), 0);
+        let groups = call(&sim, "/instance/v1/zones/fr-par-1/security_groups");
+        assert_eq!(len(&groups, "security_groups"), 0);
+        // What it models is served as before, and a path that names no list stays unknown.
+        assert_eq!(len(&call(&sim, "/iam/v1alpha1/users"), "users"), 2);
+        assert_eq!(call(&sim, "/k8s/v1/regions/fr-par/clusters/42").status, 404);
+        // Object Storage lists no bucket, whoever signs the request.
+        let s3 = get(&format!("{}/s3/fr-par/", sim.url()), &[]);
+        assert_eq!(s3.status, 200);
+        let body = String::from_utf8_lossy(&s3.body);
+        assert!(body.contains("<Buckets></Buckets>"), "{body}");
+        // Without the key, the API still refuses.
+        assert_eq!(get(&format!("{}{sets}", sim.url()), &[]).status, 401);
     }
 
     #[test]
