@@ -224,6 +224,53 @@ pub(crate) const CLAIM_LABELS: &str = "UNWIND $labels AS l \
     MERGE (x:`InfragraphLabel` {`id`: l}) ON CREATE SET x.`plugin` = $plugin \
     RETURN x.`id` AS label, x.`plugin` AS plugin";
 
+/// Writes a batch of relationships whose `(f, t)` pairs are distinct, with one write per
+/// new relationship: each row looks for its relationship from the anchored end, creates
+/// it with its bookkeeping in the pattern when there is none, and updates it when there
+/// is. A `MERGE` creates the relationship bare and then writes it again to set its
+/// properties: measured on ArcadeDB 26.10, 25,000 new relationships into one node went
+/// at 20-24 thousand a second with `MERGE ... ON CREATE SET`, 33-35 thousand this way;
+/// existing ones alike. Rows must not repeat a pair: the rows of one statement all look
+/// before any creates, so a repeated pair would be created twice ([`merge_edges`] takes
+/// such batches). Two copies found (two writers that created one relationship at the same
+/// instant, which ArcadeDB's optimistic transactions turn into a retry but Neo4j
+/// does not) are made one again: the first found is kept, the others deleted.
+/// Returns what [`merge_edges`] returns.
+pub(crate) fn write_edges(
+    rel: &str,
+    from: (&str, &str),
+    to: (&str, &str),
+    anchor: Anchor,
+) -> Result<String, Error> {
+    let t = rel_type(rel)?;
+    let born = format!(
+        "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SOURCE}: $plugin, {SCOPE}: $scope}}"
+    );
+    Ok(format!(
+        "UNWIND $rows AS row \
+         MATCH (a:{} {{{}: row.f}}) \
+         MATCH (b:{} {{{}: row.t}}) \
+         OPTIONAL MATCH {} \
+         WITH a, b, row, collect(e) AS found \
+         FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
+         CREATE {} SET r += row.props) \
+         FOREACH (r IN found[0..1] | SET r += row.props, {}) \
+         FOREACH (r IN found[1..] | DELETE r) \
+         WITH row.i AS i, [r IN found[0..1] WHERE r.{SOURCE} <> $plugin | r.{SOURCE}] AS owners \
+         RETURN count(DISTINCT i) AS resolved, \
+         sum(size(owners)) AS {FOREIGN}, \
+         collect(CASE WHEN size(owners) > 0 THEN i END)[0] AS i, \
+         collect(CASE WHEN size(owners) > 0 THEN owners[0] END)[0] AS owner",
+        label(from.0)?,
+        key(from.1)?,
+        label(to.0)?,
+        key(to.1)?,
+        anchor.pattern("a", &format!("e:{t}"), "b"),
+        anchor.pattern("a", &born, "b"),
+        merge_bookkeeping("r")
+    ))
+}
+
 /// Merges a batch of relationships: `$rows` is a list of `{i, f, t, props}`, `i` the
 /// row's index. Each end is matched by its label and key (a key other than `id` may match
 /// several nodes: each is linked). Returns how many rows found both ends, so the caller

@@ -210,7 +210,19 @@ impl Neo4jSink {
         self.ensure(&wanted).await?;
         let anchor =
             cypher::Anchor::for_batch(batch.rows.iter().map(|r| (r.from.as_str(), r.to.as_str())));
-        let statement = cypher::merge_edges(
+        // A batch that repeats a pair needs `MERGE`, which sees what its earlier rows
+        // created; plugins rarely send one.
+        let mut pairs = std::collections::HashSet::with_capacity(batch.rows.len());
+        let distinct = batch
+            .rows
+            .iter()
+            .all(|r| pairs.insert((r.from.as_str(), r.to.as_str())));
+        let write = if distinct {
+            cypher::write_edges
+        } else {
+            cypher::merge_edges
+        };
+        let statement = write(
             &batch.rel_type,
             (&batch.from_label, &batch.from_key),
             (&batch.to_label, &batch.to_key),

@@ -57,6 +57,32 @@ async fn graph_of(db: &Neo4jConfig) -> Graph {
     Neo4jSink::connect(db).await.expect("connect").graph().await
 }
 
+/// A plain driver on `db`, for what the sink's own reads cannot show (a [`Graph`] keys
+/// relationships by type and ends, so two copies of one read as one).
+async fn driver(db: &Neo4jConfig) -> neo4rs::Graph {
+    let config = neo4rs::ConfigBuilder::default()
+        .uri(db.uri.as_str())
+        .user(db.user.as_str())
+        .password(db.password.as_str())
+        .db(db.database.as_str())
+        .build()
+        .expect("a driver config");
+    neo4rs::Graph::connect(config).await.expect("connect")
+}
+
+/// How many relationships of type `rel` the server holds, copies included.
+async fn relationships(db: &Neo4jConfig, rel: &str) -> i64 {
+    let mut rows = driver(db)
+        .await
+        .execute(neo4rs::query(&format!(
+            "MATCH ()-[r:{rel}]->() RETURN count(r) AS c"
+        )))
+        .await
+        .expect("a count");
+    let row = rows.next().await.expect("a row").expect("a row");
+    row.get::<i64>("c").expect("c")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scaleway_synced_into_bolt_equals_the_embedded_store() {
     let w = Work::new("neo4j-scaleway");
@@ -404,15 +430,8 @@ async fn a_permanent_constraint_violation_fails_at_once() {
     let db = bolt::fresh_database("permanent").await;
     let sink = Neo4jSink::connect(&db).await.expect("connect");
     sink.prepare(&manifest()).await.expect("prepare");
-    let config = neo4rs::ConfigBuilder::default()
-        .uri(db.uri.as_str())
-        .user(db.user.as_str())
-        .password(db.password.as_str())
-        .db(db.database.as_str())
-        .build()
-        .expect("a driver config");
-    let graph = neo4rs::Graph::connect(config).await.expect("connect");
-    graph
+    driver(&db)
+        .await
         .run(neo4rs::query(
             "CREATE CONSTRAINT faults_payload IF NOT EXISTS \
              FOR (n:FaultNode) REQUIRE n.payload IS UNIQUE",
@@ -477,7 +496,46 @@ async fn concurrent_writers_of_the_same_nodes_lose_and_duplicate_nothing() {
     );
     let g = a.graph().await;
     assert_eq!(g.count("FaultNode"), N);
-    assert_eq!(g.edges_of("NEXT"), N - 1);
+    assert_eq!(relationships(&db, "NEXT").await, N as i64 - 1, "no copies");
+}
+
+/// A relationship is written once however it comes: a batch that repeats a pair, a pair
+/// written again in a later batch, and two copies already in the graph (two writers that
+/// created it at the same instant) become one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relationship_is_one_however_often_it_is_written() {
+    let db = bolt::fresh_database("once").await;
+    let sink = Neo4jSink::connect(&db).await.expect("connect");
+    sink.prepare(&manifest()).await.expect("prepare");
+    let w = WriteScope {
+        plugin: "faults".into(),
+        scope: "s".into(),
+        update_tag: sink.next_update_tag().await.expect("tag"),
+    };
+    sink.write_nodes(&w, &[], &nodes(0..4))
+        .await
+        .expect("nodes");
+    let mut repeated = chain(3);
+    repeated.rows.push(repeated.rows[0].clone());
+    assert_eq!(sink.write_edges(&w, &repeated).await.expect("edges"), 0);
+    assert_eq!(sink.write_edges(&w, &chain(3)).await.expect("again"), 0);
+    assert_eq!(relationships(&db, "NEXT").await, 2);
+
+    driver(&db)
+        .await
+        .run(neo4rs::query(
+            "MATCH (a:FaultNode {id: 'n2'}), (b:FaultNode {id: 'n3'}) \
+             CREATE (a)-[:NEXT {`_source`: 'faults', `_scope`: 's', lastupdated: 0}]->(b), \
+             (a)-[:NEXT {`_source`: 'faults', `_scope`: 's', lastupdated: 0}]->(b)",
+        ))
+        .await
+        .expect("two copies");
+    assert_eq!(relationships(&db, "NEXT").await, 4);
+    assert_eq!(sink.write_edges(&w, &chain(4)).await.expect("edges"), 0);
+    assert_eq!(relationships(&db, "NEXT").await, 3, "one of each pair");
+    for props in sink.graph().await.edges.values() {
+        assert_eq!(props["lastupdated"], w.update_tag, "{props:?}");
+    }
 }
 
 /// `infragraph query` answers the same from a Neo4j server as from the embedded store,
