@@ -14,15 +14,19 @@
 //! # What it writes
 //!
 //! - Before a plugin's first write (`prepare`): a uniqueness constraint on `id` for each
-//!   of its labels (`infragraph_<Label>_id`), an index on `lastupdated` and one per
-//!   property declared `indexed`, all `IF NOT EXISTS`.
+//!   of its labels (`infragraph_<Label>_id`) and an index per property declared
+//!   `indexed`, all `IF NOT EXISTS` (and no index on `lastupdated`, which every write
+//!   would rewrite: see `cypher::drop_tag_indexes`).
 //! - Nodes, per batch of one label, in one transaction:
 //!   `UNWIND $rows AS row MERGE (n:Label:Extra {id: row.id}) ON CREATE SET n.firstseen = $tag
 //!   SET n += row.props, n.lastupdated = $tag, n._source = $plugin, n._scope = $scope`.
-//!   A null property removes it, as in the embedded store.
+//!   A null property removes it, as in the embedded store. The same statement counts the
+//!   batch's nodes another plugin owns; any rolls the transaction back.
 //! - Relationships, per batch of one (type, start label, end label), after all nodes:
-//!   both ends `MATCH`ed by label and key, the relationship `MERGE`d with the same
-//!   bookkeeping; rows whose ends are not found are counted as unresolved.
+//!   both ends `MATCH`ed by label and key, the relationship looked for from the end with
+//!   fewer relationships, created with its bookkeeping when absent and updated when
+//!   present (`MERGE`d when the batch repeats a pair); rows whose ends are not found are
+//!   counted as unresolved.
 //! - Cleanup after a fully successful sync: relationships of the plugin and scope older
 //!   than the run, then the stale nodes with all their relationships, each as a loop of
 //!   `... WITH x LIMIT $limit DELETE x` transactions until nothing is left; nodes of

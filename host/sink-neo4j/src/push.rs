@@ -76,11 +76,7 @@ impl Neo4jSink {
                         .ok_or_else(|| at("a node without a text `id`".into()))?;
                     let key = (primary.clone(), extra.to_vec());
                     if constrained.insert(primary.clone()) {
-                        self.ensure(&[
-                            cypher::id_constraint(primary)?,
-                            cypher::property_index(primary, "lastupdated")?,
-                        ])
-                        .await?;
+                        self.ensure(&[cypher::id_constraint(primary)?]).await?;
                     }
                     let row = map([
                         ("id", text(&id)),

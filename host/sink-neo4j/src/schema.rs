@@ -51,16 +51,14 @@ impl PluginSchema {
         })
     }
 
-    /// The statements that make writing and cleaning up this plugin's labels fast and
-    /// safe: a uniqueness constraint on `id`, an index on `lastupdated` and `id` (cleanup
-    /// and change counts filter on `lastupdated`; see [`cypher::tag_index`]) in place of
-    /// the older one on `lastupdated` alone, and one per property declared `indexed`.
+    /// The statements that make writing this plugin's labels fast and safe: a uniqueness
+    /// constraint on `id` and an index per property declared `indexed`; and away with the
+    /// indexes on `lastupdated` earlier versions made (see [`cypher::drop_tag_indexes`]).
     pub(crate) fn schema_statements(&self, m: &Manifest) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         for kind in &m.schema.nodes {
             out.push(cypher::id_constraint(&kind.label)?);
-            out.push(cypher::tag_index(&kind.label)?);
-            out.push(cypher::drop_old_tag_index(&kind.label)?);
+            out.extend(cypher::drop_tag_indexes(&kind.label)?);
             for p in kind.properties.iter().filter(|p| p.indexed) {
                 out.push(cypher::property_index(&kind.label, &p.name)?);
             }
@@ -156,8 +154,8 @@ mod tests {
             statements[..4],
             [
                 "CREATE CONSTRAINT `infragraph_PUser_id` IF NOT EXISTS FOR (n:`PUser`) REQUIRE n.`id` IS UNIQUE",
-                "CREATE INDEX `infragraph_PUser_lastupdated_id` IF NOT EXISTS FOR (n:`PUser`) ON (n.`lastupdated`, n.`id`)",
                 "DROP INDEX `infragraph_PUser_lastupdated` IF EXISTS",
+                "DROP INDEX `infragraph_PUser_lastupdated_id` IF EXISTS",
                 "CREATE INDEX `infragraph_PUser_email` IF NOT EXISTS FOR (n:`PUser`) ON (n.`email`)",
             ]
         );
