@@ -150,18 +150,22 @@ impl Neo4jSink {
         self.schema_of(&w.plugin)?
             .check_nodes(&w.plugin, extra, batch)?;
         let statements = cypher::merge_nodes(&batch.label, extra)?;
-        let rows = BoltType::List(BoltList {
-            value: batch
-                .rows
-                .iter()
-                .map(|r| {
-                    map([
-                        ("id", text(&r.id)),
-                        ("props", values::props(&batch.columns, &r.values)),
-                    ])
-                })
-                .collect(),
-        });
+        // Built for each attempt rather than cloned: a batch's rows are its largest value,
+        // and a deep copy of ten thousand maps costs as much as building them.
+        let rows = || {
+            BoltType::List(BoltList {
+                value: batch
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        map([
+                            ("id", text(&r.id)),
+                            ("props", values::props(&batch.columns, &r.values)),
+                        ])
+                    })
+                    .collect(),
+            })
+        };
         // Each id once, for the statement that creates what is missing.
         let mut ids: Vec<&str> = batch.rows.iter().map(|r| r.id.as_str()).collect();
         ids.sort_unstable();
@@ -169,22 +173,22 @@ impl Neo4jSink {
         let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
         // One statement takes the rows; with extra labels, the one before it the ids.
         let last = statements.len() - 1;
-        let qs: Vec<_> = statements
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let q = if i == last {
-                    query(s).param("rows", rows.clone())
-                } else {
-                    query(s).param("ids", ids.clone())
-                };
-                scoped(q, w)
-            })
-            .collect();
+        let qs = || -> Vec<_> {
+            statements
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let q = if i == last {
+                        query(s).param("rows", rows())
+                    } else {
+                        query(s).param("ids", ids.clone())
+                    };
+                    scoped(q, w)
+                })
+                .collect()
+        };
         let what = format!("writing {} nodes", batch.label);
-        let done = self
-            .retrying(&what, || self.tx_refusable(qs.clone()))
-            .await?;
+        let done = self.retrying(&what, || self.tx_refusable(qs())).await?;
         if let Err(row) = done {
             let id = row.get::<String>("id").unwrap_or_default();
             let what = format!("node {} {id:?}", batch.label);
@@ -228,28 +232,31 @@ impl Neo4jSink {
             (&batch.to_label, &batch.to_key),
             anchor,
         )?;
-        let rows = BoltType::List(BoltList {
-            value: batch
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    map([
-                        ("i", int(i as i64)),
-                        ("f", text(&r.from)),
-                        ("t", text(&r.to)),
-                        ("props", values::props(&batch.columns, &r.values)),
-                    ])
-                })
-                .collect(),
-        });
-        let q = scoped(query(&statement).param("rows", rows), w);
+        // Built for each attempt rather than cloned, as nodes are.
+        let q = || {
+            let rows = BoltType::List(BoltList {
+                value: batch
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        map([
+                            ("i", int(i as i64)),
+                            ("f", text(&r.from)),
+                            ("t", text(&r.to)),
+                            ("props", values::props(&batch.columns, &r.values)),
+                        ])
+                    })
+                    .collect(),
+            });
+            scoped(query(&statement).param("rows", rows), w)
+        };
         let what = format!(
             "writing (:{})-[:{}]->(:{}) relationships",
             batch.from_label, batch.rel_type, batch.to_label
         );
         let done = self
-            .retrying(&what, || self.tx_refusable(vec![q.clone()]))
+            .retrying(&what, || self.tx_refusable(vec![q()]))
             .await?;
         let result = match done {
             Ok(result) => result,
