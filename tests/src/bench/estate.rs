@@ -6,9 +6,11 @@
 //! run:
 //!
 //! - "same technique": the hand-written batches start each `MERGE` from the end with
-//!   fewer relationships, as the sink does, and write what a loader must write to clean up
-//!   after a resync and nothing more: Cartography's `firstseen` on creation and
-//!   `lastupdated` on every node and relationship (target: the sink at least 0.9x of it);
+//!   fewer relationships, as the sink starts its look-up, and write what a loader must
+//!   write to clean up after a resync and nothing more: Cartography's `firstseen` on
+//!   creation and `lastupdated` on every node and relationship (target: the sink at least
+//!   0.9x of it; the sink creates a missing relationship with one write where `MERGE`
+//!   takes two, and sets its own bookkeeping besides);
 //! - "bare": the same without any property on a relationship, which ArcadeDB writes
 //!   about twice as fast; shown, with no target, since no loader can clean up after it;
 //! - "as before": what the sink sent before issue 21, by hand: a check for another
