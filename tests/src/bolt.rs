@@ -99,6 +99,39 @@ pub async fn sink(hint: &str) -> Neo4jSink {
         .unwrap_or_else(|e| panic!("connecting to the test server: {e}"))
 }
 
+/// A plain driver on `db`, for what a sink does not show or does not do: counting copies
+/// of a relationship, writing behind a sink's back, a hand-written baseline.
+pub async fn driver(db: &Neo4jConfig) -> neo4rs::Graph {
+    let config = neo4rs::ConfigBuilder::default()
+        .uri(db.uri.as_str())
+        .user(db.user.as_str())
+        .password(db.password.as_str())
+        .db(db.database.as_str())
+        .build()
+        .expect("a driver config");
+    neo4rs::Graph::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test server: {e}"))
+}
+
+/// The `infragraph` flags that write to or read from `db`; its password goes in
+/// `NEO4J_PASSWORD` (see [`cli_env`]).
+pub fn cli_args(db: &Neo4jConfig) -> [&str; 6] {
+    [
+        "--neo4j",
+        &db.uri,
+        "--neo4j-user",
+        &db.user,
+        "--neo4j-database",
+        &db.database,
+    ]
+}
+
+/// The environment [`cli_args`] needs.
+pub fn cli_env(db: &Neo4jConfig) -> (&'static str, &str) {
+    ("NEO4J_PASSWORD", &db.password)
+}
+
 /// A TCP proxy in front of the Bolt server that can cut connections: once armed with
 /// [`Proxy::cut`], each of the next `n` connections is dropped after it has sent
 /// `after` bytes more to the server, i.e. in the middle of a batch.

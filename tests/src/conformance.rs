@@ -47,15 +47,14 @@ impl Inspect for infragraph_sink_neo4j::Neo4jSink {
 
     async fn forget_label_owners(&self) {
         let server = crate::bolt::server();
-        let config = neo4rs::ConfigBuilder::default()
-            .uri(self.uri())
-            .user(server.user.as_str())
-            .password(server.password.as_str())
-            .db(self.database())
-            .build()
-            .expect("config");
-        let graph = neo4rs::Graph::connect(config).await.expect("connect");
-        graph
+        let db = infragraph_sink_neo4j::Neo4jConfig {
+            uri: self.uri().to_string(),
+            user: server.user,
+            password: server.password,
+            database: self.database().to_string(),
+        };
+        crate::bolt::driver(&db)
+            .await
             .run(neo4rs::query("MATCH (x:`InfragraphLabel`) DELETE x"))
             .await
             .expect("forget");

@@ -97,20 +97,11 @@ async fn bench(quick: bool) -> anyhow::Result<Report> {
     // a sync that is not counted (Cartography's Python finds its bytecode compiled too).
     let home = scratch(&work, "infragraph-home");
     let infragraph = |db: &Neo4jConfig| {
-        let mut cmd = infragraph_tests::cli::infragraph(
-            &home,
-            &[
-                "sync",
-                "scaleway",
-                "--neo4j",
-                &db.uri,
-                "--neo4j-user",
-                &db.user,
-                "--neo4j-database",
-                &db.database,
-            ],
-        );
-        cmd.env("NEO4J_PASSWORD", &db.password)
+        let mut args = vec!["sync", "scaleway"];
+        args.extend(bolt::cli_args(db));
+        let mut cmd = infragraph_tests::cli::infragraph(&home, &args);
+        let (k, v) = bolt::cli_env(db);
+        cmd.env(k, v)
             .env("SCW_API_URL", sim.url())
             .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
             .env("SCW_DEFAULT_ORGANIZATION_ID", &organization);
@@ -156,24 +147,7 @@ async fn bench(quick: bool) -> anyhow::Result<Report> {
         let db = bolt::fresh_database("infragraph").await;
         for (i, side) in [&mut first, &mut again].into_iter().enumerate() {
             let dir = scratch(&work, &format!("infragraph-{round}-{i}"));
-            let mut cmd = infragraph_tests::cli::infragraph(
-                &dir,
-                &[
-                    "sync",
-                    "scaleway",
-                    "--neo4j",
-                    &db.uri,
-                    "--neo4j-user",
-                    &db.user,
-                    "--neo4j-database",
-                    &db.database,
-                ],
-            );
-            cmd.env("NEO4J_PASSWORD", &db.password)
-                .env("SCW_API_URL", sim.url())
-                .env("SCW_SECRET_KEY", ScalewaySim::SECRET_KEY)
-                .env("SCW_DEFAULT_ORGANIZATION_ID", &organization);
-            let ran = run_measured(&mut cmd, &dir);
+            let ran = run_measured(&mut infragraph(&db), &dir);
             if ran.code != 0 {
                 bail!("infragraph failed ({}): {}", ran.code, tail(&ran.stderr));
             }
@@ -271,13 +245,7 @@ fn venv() -> anyhow::Result<PathBuf> {
 
 /// A single number a query returns as `c`.
 async fn count(db: &Neo4jConfig, q: &str) -> anyhow::Result<u64> {
-    let config = neo4rs::ConfigBuilder::default()
-        .uri(db.uri.as_str())
-        .user(db.user.as_str())
-        .password(db.password.as_str())
-        .db(db.database.as_str())
-        .build()?;
-    let graph = neo4rs::Graph::connect(config).await?;
+    let graph = bolt::driver(db).await;
     let mut rows = graph.execute(neo4rs::query(q)).await?;
     let row = rows.next().await?.context("a count")?;
     Ok(row.get::<i64>("c")?.max(0) as u64)

@@ -19,15 +19,8 @@ use serde_json::json;
 
 /// `--neo4j*` flags naming `db`, with `NEO4J_PASSWORD` set.
 fn to_bolt(cmd: &mut Command, db: &Neo4jConfig) {
-    cmd.args([
-        "--neo4j",
-        &db.uri,
-        "--neo4j-user",
-        &db.user,
-        "--neo4j-database",
-        &db.database,
-    ])
-    .env("NEO4J_PASSWORD", &db.password);
+    let (k, v) = bolt::cli_env(db);
+    cmd.args(bolt::cli_args(db)).env(k, v);
 }
 
 /// `infragraph sync scaleway` against `sim`, into the embedded store or, given, `db`.
@@ -57,22 +50,9 @@ async fn graph_of(db: &Neo4jConfig) -> Graph {
     Neo4jSink::connect(db).await.expect("connect").graph().await
 }
 
-/// A plain driver on `db`, for what the sink's own reads cannot show (a [`Graph`] keys
-/// relationships by type and ends, so two copies of one read as one).
-async fn driver(db: &Neo4jConfig) -> neo4rs::Graph {
-    let config = neo4rs::ConfigBuilder::default()
-        .uri(db.uri.as_str())
-        .user(db.user.as_str())
-        .password(db.password.as_str())
-        .db(db.database.as_str())
-        .build()
-        .expect("a driver config");
-    neo4rs::Graph::connect(config).await.expect("connect")
-}
-
 /// How many relationships of type `rel` the server holds, copies included.
 async fn relationships(db: &Neo4jConfig, rel: &str) -> i64 {
-    let mut rows = driver(db)
+    let mut rows = bolt::driver(db)
         .await
         .execute(neo4rs::query(&format!(
             "MATCH ()-[r:{rel}]->() RETURN count(r) AS c"
@@ -430,7 +410,7 @@ async fn a_permanent_constraint_violation_fails_at_once() {
     let db = bolt::fresh_database("permanent").await;
     let sink = Neo4jSink::connect(&db).await.expect("connect");
     sink.prepare(&manifest()).await.expect("prepare");
-    driver(&db)
+    bolt::driver(&db)
         .await
         .run(neo4rs::query(
             "CREATE CONSTRAINT faults_payload IF NOT EXISTS \
@@ -521,7 +501,7 @@ async fn a_relationship_is_one_however_often_it_is_written() {
     assert_eq!(sink.write_edges(&w, &chain(3)).await.expect("again"), 0);
     assert_eq!(relationships(&db, "NEXT").await, 2);
 
-    driver(&db)
+    bolt::driver(&db)
         .await
         .run(neo4rs::query(
             "MATCH (a:FaultNode {id: 'n2'}), (b:FaultNode {id: 'n3'}) \
