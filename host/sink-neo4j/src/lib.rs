@@ -27,8 +27,10 @@
 //!   fewer relationships, created with its bookkeeping when absent and updated when
 //!   present (`MERGE`d when the batch repeats a pair); rows whose ends are not found are
 //!   counted as unresolved.
-//! - Cleanup after a fully successful sync: relationships of the plugin and scope older
-//!   than the run, then the stale nodes with all their relationships, each as a loop of
+//! - Cleanup after a fully successful sync: first one transaction asks each of the
+//!   plugin's labels and types whether it holds anything stale; then, for those that do,
+//!   relationships of the plugin and scope older than the run, then the stale nodes with
+//!   all their relationships, each as a loop of
 //!   `... WITH x LIMIT $limit DELETE x` transactions until nothing is left; nodes of
 //!   labels the plugin marked incomplete (under their parent, when given) and
 //!   relationships touching them are kept. Cleanup walks the labels and types of the
