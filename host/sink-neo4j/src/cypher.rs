@@ -221,6 +221,17 @@ pub(crate) const CLAIM_LABELS: &str = "UNWIND $labels AS l \
     MERGE (x:`InfragraphLabel` {`id`: l}) ON CREATE SET x.`plugin` = $plugin \
     RETURN x.`id` AS label, x.`plugin` AS plugin";
 
+/// Binds a row's ends, `a` by `row.f` and `b` by `row.t`, each by its (label, key).
+fn match_ends(from: (&str, &str), to: (&str, &str)) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (a:{} {{{}: row.f}}) MATCH (b:{} {{{}: row.t}})",
+        label(from.0)?,
+        key(from.1)?,
+        label(to.0)?,
+        key(to.1)?
+    ))
+}
+
 /// Writes a batch of relationships whose `(f, t)` pairs are distinct, with one write per
 /// new relationship: each row looks for its relationship from the anchored end, creates
 /// it with its bookkeeping in the pattern when there is none, and updates it when there
@@ -244,9 +255,7 @@ pub(crate) fn write_edges(
         "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SOURCE}: $plugin, {SCOPE}: $scope}}"
     );
     Ok(format!(
-        "UNWIND $rows AS row \
-         MATCH (a:{} {{{}: row.f}}) \
-         MATCH (b:{} {{{}: row.t}}) \
+        "UNWIND $rows AS row {} \
          OPTIONAL MATCH {} \
          WITH a, b, row, collect(e) AS found \
          FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
@@ -258,10 +267,7 @@ pub(crate) fn write_edges(
          sum(size(owners)) AS {FOREIGN}, \
          collect(CASE WHEN size(owners) > 0 THEN i END)[0] AS i, \
          collect(CASE WHEN size(owners) > 0 THEN owners[0] END)[0] AS owner",
-        label(from.0)?,
-        key(from.1)?,
-        label(to.0)?,
-        key(to.1)?,
+        match_ends(from, to)?,
         anchor.pattern("a", &format!("e:{t}"), "b"),
         anchor.pattern("a", &born, "b"),
         merge_bookkeeping("r")
@@ -279,9 +285,7 @@ pub(crate) fn merge_edges(
     anchor: Anchor,
 ) -> Result<String, Error> {
     Ok(format!(
-        "UNWIND $rows AS row \
-         MATCH (a:{} {{{}: row.f}}) \
-         MATCH (b:{} {{{}: row.t}}) \
+        "UNWIND $rows AS row {} \
          MERGE {} \
          ON CREATE SET r.`firstseen` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
          SET r += row.props, {} \
@@ -290,10 +294,7 @@ pub(crate) fn merge_edges(
          count(CASE WHEN src <> $plugin THEN 1 END) AS {FOREIGN}, \
          collect(CASE WHEN src <> $plugin THEN i END)[0] AS i, \
          collect(CASE WHEN src <> $plugin THEN src END)[0] AS owner",
-        label(from.0)?,
-        key(from.1)?,
-        label(to.0)?,
-        key(to.1)?,
+        match_ends(from, to)?,
         anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
         merge_bookkeeping("r")
     ))
