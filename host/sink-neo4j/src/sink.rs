@@ -191,8 +191,7 @@ impl Neo4jSink {
     /// [`Neo4jSink::tx`] with transient failures retried: every statement this sink runs
     /// is idempotent (MERGE, SET, a look-up before a CREATE, bounded DELETE), so running a
     /// batch again after a failure whose outcome is unknown (the connection dropped during
-    /// COMMIT) neither
-    /// loses nor duplicates anything.
+    /// COMMIT) neither loses nor duplicates anything.
     pub(crate) async fn tx_retried(
         &self,
         what: &str,
