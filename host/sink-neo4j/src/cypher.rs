@@ -485,27 +485,63 @@ pub(crate) fn edge_changes(t: &str) -> Result<String, Error> {
 }
 
 /// Upserts pushed nodes: `$rows` is a list of `{id, props}` where `props` carries the
-/// bookkeeping as the embedded store recorded it.
-pub(crate) fn push_nodes(primary: &str, extra: &[String]) -> Result<String, Error> {
-    Ok(format!(
-        "UNWIND $rows AS row MERGE (n{} {{`id`: row.id}}) SET n += row.props",
-        labels(primary, extra)?
-    ))
+/// bookkeeping as the embedded store recorded it. With extra labels, as
+/// [`merge_nodes`] and for its reason: create what the primary label does not find
+/// (`$ids`), then update every row's node found by its primary label.
+pub(crate) fn push_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>, Error> {
+    if extra.is_empty() {
+        return Ok(vec![format!(
+            "UNWIND $rows AS row MERGE (n{} {{`id`: row.id}}) SET n += row.props",
+            labels(primary, extra)?
+        )]);
+    }
+    let p = label(primary)?;
+    Ok(vec![
+        format!(
+            "UNWIND $ids AS i \
+             OPTIONAL MATCH (e:{p} {{`id`: i}}) \
+             WITH i, e WHERE e IS NULL \
+             CREATE (n{} {{`id`: i}})",
+            labels(primary, extra)?
+        ),
+        format!("UNWIND $rows AS row MATCH (n:{p} {{`id`: row.id}}) SET n += row.props"),
+    ])
 }
 
-/// Merges pushed relationships, ends matched by `id`; returns the rows that found both.
-pub(crate) fn push_edges(rel: &str, from: &str, to: &str, anchor: Anchor) -> Result<String, Error> {
+/// Writes pushed relationships, ends matched by `id`; returns the rows that found both.
+/// A batch whose `(f, t)` pairs are distinct (an export holds each relationship once)
+/// creates each missing relationship with one write, as [`write_edges`] does; one that
+/// repeats a pair merges.
+pub(crate) fn push_edges(
+    rel: &str,
+    from: &str,
+    to: &str,
+    anchor: Anchor,
+    distinct: bool,
+) -> Result<String, Error> {
+    let t = rel_type(rel)?;
+    let write = if distinct {
+        format!(
+            "OPTIONAL MATCH {} \
+             WITH a, b, row, collect(e) AS found \
+             FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
+             CREATE {} SET r += row.props) \
+             FOREACH (r IN found[0..1] | SET r += row.props) \
+             FOREACH (r IN found[1..] | DELETE r)",
+            anchor.pattern("a", &format!("e:{t}"), "b"),
+            anchor.pattern("a", &format!("r:{t}"), "b"),
+        )
+    } else {
+        format!(
+            "MERGE {} SET r += row.props",
+            anchor.pattern("a", &format!("r:{t}"), "b")
+        )
+    };
     Ok(format!(
-        "UNWIND $rows AS row \
-         MATCH (a:{} {{`id`: row.f}}) \
-         MATCH (b:{} {{`id`: row.t}}) \
-         MERGE {} \
-         SET r += row.props \
+        "UNWIND $rows AS row {} {write} \
          WITH DISTINCT row.i AS i \
          RETURN count(i) AS resolved",
-        label(from)?,
-        label(to)?,
-        anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
+        match_ends((from, "id"), (to, "id"))?,
     ))
 }
 
@@ -530,8 +566,11 @@ mod tests {
             !q[0].contains("AS foreign") && q[1].contains("AS foreign"),
             "{q:?}"
         );
-        let q = push_edges("MEMBER_OF", "U", "G", Anchor::From).unwrap();
+        let q = push_edges("MEMBER_OF", "U", "G", Anchor::From, false).unwrap();
         assert!(q.contains("MERGE (a)-[r:`MEMBER_OF`]->(b)"), "{q}");
+        let q = push_edges("MEMBER_OF", "U", "G", Anchor::To, true).unwrap();
+        assert!(q.contains("CREATE (b)<-[r:`MEMBER_OF`]-(a)"), "{q}");
+        assert_eq!(push_nodes("P", &["X".into()]).unwrap().len(), 2);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Pushed {
 }
 
 /// Node rows waiting, by (primary label, extra labels).
-type NodeRows = BTreeMap<(String, Vec<String>), Vec<BoltType>>;
+type NodeRows = BTreeMap<(String, Vec<String>), Vec<(String, BoltType)>>;
 /// Relationship rows waiting, by (type, start label, end label).
 type EdgeRows = BTreeMap<(String, String, String), Batch>;
 
@@ -83,7 +83,7 @@ impl Neo4jSink {
                         ("props", bolt_map(&props).map_err(|e| at(e.to_string()))?),
                     ]);
                     let rows = nodes.entry(key.clone()).or_default();
-                    rows.push(row);
+                    rows.push((id, row));
                     if rows.len() >= batch {
                         let rows = nodes.remove(&key).unwrap_or_default();
                         stats.nodes += self.push_node_rows(&key, rows).await?;
@@ -133,13 +133,36 @@ impl Neo4jSink {
     async fn push_node_rows(
         &self,
         (primary, extra): &(String, Vec<String>),
-        rows: Vec<BoltType>,
+        rows: Vec<(String, BoltType)>,
     ) -> Result<u64, Error> {
         let n = rows.len() as u64;
-        let statement = cypher::push_nodes(primary, extra)?;
-        let list = BoltType::List(BoltList { value: rows });
+        let statements = cypher::push_nodes(primary, extra)?;
+        // Each id once: rows of one statement all look before any creates.
+        let mut ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids = BoltType::List(BoltList {
+            value: ids.into_iter().map(text).collect(),
+        });
+        let list = BoltType::List(BoltList {
+            value: rows.into_iter().map(|(_, row)| row).collect(),
+        });
+        // The statement that takes the rows is the last; with extra labels, the one
+        // before it creates what is missing from the ids.
+        let last = statements.len() - 1;
         self.tx_retried(&format!("pushing {primary} nodes"), || {
-            vec![query(&statement).param("rows", list.clone())]
+            statements
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let (name, value) = if i == last {
+                        ("rows", list.clone())
+                    } else {
+                        ("ids", ids.clone())
+                    };
+                    query(s).param(name, value)
+                })
+                .collect()
         })
         .await?;
         Ok(n)
@@ -153,7 +176,9 @@ impl Neo4jSink {
     ) -> Result<(), Error> {
         let n = rows.len() as u64;
         let anchor = cypher::Anchor::for_batch(pairs.iter().map(|(f, t)| (f.as_str(), t.as_str())));
-        let statement = cypher::push_edges(t, from, to, anchor)?;
+        let mut seen = HashSet::with_capacity(pairs.len());
+        let distinct = pairs.iter().all(|p| seen.insert(p));
+        let statement = cypher::push_edges(t, from, to, anchor, distinct)?;
         let list = BoltType::List(BoltList { value: rows });
         let result = self
             .tx_retried(

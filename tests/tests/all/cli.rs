@@ -11,7 +11,7 @@ use infragraph_tests::sim::{AcmeData, AcmeSim, EchoSim};
 use serde_json::Value as Json;
 
 /// Runs `infragraph` against the Acme simulator.
-trait Acme {
+pub(crate) trait Acme {
     fn acme(&self, sim: &AcmeSim, args: &[&str]) -> Ran;
 }
 

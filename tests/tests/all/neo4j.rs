@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use crate::cli::Acme;
 use infragraph_core::{
     EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Value, WriteScope,
 };
@@ -14,7 +15,7 @@ use infragraph_tests::bolt::{self, Proxy};
 use infragraph_tests::cli::{Ran, Work, run};
 use infragraph_tests::conformance::Inspect;
 use infragraph_tests::graph::Graph;
-use infragraph_tests::sim::{ScalewayData, ScalewaySim};
+use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
 use serde_json::json;
 
 /// `--neo4j*` flags naming `db`, with `NEO4J_PASSWORD` set.
@@ -173,6 +174,9 @@ async fn push_into_an_empty_server_gives_the_same_graph() {
     let w = Work::new("neo4j-push");
     let sim = ScalewaySim::start(ScalewayData::generate(2, 4));
     ok(&sync(&w, &sim, None));
+    // Nodes with an extra label too (`AcmeUser` is also a `UserAccount`).
+    let acme = AcmeSim::start(AcmeData::sample(12, 3));
+    ok(&w.acme(&acme, &["sync", "example", "--store", &w.store()]));
     let db = bolt::fresh_database("push").await;
     let store = w.store();
     let mut cmd = w.cmd(&["push", "--store", &store, "--batch-size", "7"]);
@@ -196,6 +200,20 @@ async fn push_into_an_empty_server_gives_the_same_graph() {
     let ran = run(&mut cmd);
     ok(&ran);
     assert_eq!(local.lines(), Graph::from_jsonl(&ran.stdout).lines());
+    // Pushed again, in other batches: every record is found and updated, none doubled.
+    let mut cmd = w.cmd(&["push", "--store", &store, "--batch-size", "5"]);
+    to_bolt(&mut cmd, &db);
+    ok(&run(&mut cmd));
+    let mut cmd = w.cmd(&["export", "--format", "jsonl"]);
+    to_bolt(&mut cmd, &db);
+    let ran = run(&mut cmd);
+    ok(&ran);
+    assert_eq!(local.lines(), Graph::from_jsonl(&ran.stdout).lines());
+    assert_eq!(
+        ran.stdout.lines().count(),
+        local.nodes.len() + local.edges.len(),
+        "a record written twice"
+    );
     let mut cmd = w.cmd(&["export", "--format", "graphml"]);
     to_bolt(&mut cmd, &db);
     let ran = run(&mut cmd);
