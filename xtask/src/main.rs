@@ -8,6 +8,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 
 mod arcadedb;
+mod dist;
+mod image;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -43,6 +45,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
+        Some("dist") => dist::dist(&args[1..]).map(|d| {
+            eprintln!("dist: {} archives", d.archives.len());
+        }),
+        Some("image") => image::image(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <recipe>\n\n\
@@ -50,7 +56,9 @@ fn main() -> ExitCode {
                  build   build the host and the wasm plugins (and test guests)\n  \
                  demo    sync every provider plugin against its simulator into a fresh store\n  \
                  test    fmt, clippy, every unit, integration and end-to-end test\n  \
-                 bench   the benchmarks, each beside a baseline measured in the same run"
+                 bench   the benchmarks, each beside a baseline measured in the same run\n  \
+                 dist    release archives (glibc and static musl) with completions, man page, SHA256SUMS\n  \
+                 image   the container image (OCI archive, buildah), checked by syncing a simulator"
             );
             return ExitCode::from(2);
         }
@@ -83,8 +91,16 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// The plugins [`build`] made, once it ran: every later cargo embeds these very files in
+/// the host (`host/builtins`) instead of building them a second time.
+static EMBED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 fn cargo() -> Command {
-    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    if let Some(dir) = EMBED.get() {
+        cmd.env("INFRAGRAPH_EMBED_PLUGINS", dir);
+    }
+    cmd
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -173,6 +189,7 @@ fn build(_args: &[String]) -> anyhow::Result<Built> {
     for (pkg, name) in TEST_GUESTS {
         copy(pkg, &built.guests, name)?;
     }
+    let _ = EMBED.set(built.plugins.clone());
     eprintln!(
         "plugins in {}, test guests in {}",
         built.plugins.display(),
@@ -186,6 +203,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     run(cargo()
         .current_dir(&root)
         .args(["fmt", "--all", "--", "--check"]))?;
+    // First, so that everything after embeds these plugins rather than building them.
+    let built = build(&[])?;
     run(cargo().current_dir(&root).args([
         "clippy",
         "--workspace",
@@ -208,7 +227,6 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         wasm_clippy.args(["-p", pkg]);
     }
     run(wasm_clippy.args(["-p", "infragraph-sdk", "--", "-D", "warnings"]))?;
-    let built = build(&[])?;
     // End-to-end tests run the `infragraph` binary itself, which testing another package
     // does not build.
     run(cargo()

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use infragraph_core::ConfigValue;
-use infragraph_runtime::{Catalog, Consent, Limits, Runtime, SecretSource};
+use infragraph_runtime::{
+    Catalog, Consent, Embedded, EmbeddedPlugin, Limits, Runtime, SecretSource,
+};
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -281,6 +283,7 @@ impl Settings {
         let cache_dir = file
             .cache_dir
             .or_else(|| cache_home().map(|d| d.join("compiled")));
+        let embedded = embedded_plugins(cache_dir.as_deref());
         let mut engine = infragraph_engine::Options::default();
         if let Some(n) = file.batch_size {
             engine.batch_size = n.max(1);
@@ -290,6 +293,7 @@ impl Settings {
         }
         Ok(Settings {
             catalog: Catalog {
+                embedded,
                 builtin,
                 user,
                 pins,
@@ -470,6 +474,30 @@ fn data_dir() -> Option<PathBuf> {
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/infragraph"))
         })
+}
+
+/// The plugins the binary carries, written out beside the compiled-code cache (in the
+/// system's temporary directory without one), under the digest of the set.
+fn embedded_plugins(cache_dir: Option<&Path>) -> Option<Embedded> {
+    if infragraph_builtins::PLUGINS.is_empty() {
+        return None;
+    }
+    let base = match cache_dir {
+        Some(d) => d.join("embedded"),
+        None => std::env::temp_dir().join("infragraph-embedded"),
+    };
+    let plugins = infragraph_builtins::PLUGINS
+        .iter()
+        .map(|p| EmbeddedPlugin {
+            name: p.name,
+            sha256: p.sha256,
+            wasm: p.wasm,
+        })
+        .collect();
+    Some(Embedded::new(
+        base.join(infragraph_builtins::DIGEST),
+        plugins,
+    ))
 }
 
 fn cache_home() -> Option<PathBuf> {

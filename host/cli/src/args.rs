@@ -6,25 +6,35 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::table::OutputArgs;
 
-/// `--version`: the version, the commit it was built from and the plugin contracts it
-/// runs (`-V` prints the version alone). A test keeps the contracts in step with the
-/// runtime's list.
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    "\ncommit    ",
-    env!("INFRAGRAPH_GIT_COMMIT"),
-    "\ncontracts infragraph:plugin 0.1.0, 0.2.0"
-);
+/// `--version`: the version, the commit it was built from, the plugin contracts it runs
+/// and the plugins it carries (`-V` prints the version alone). A test keeps the contracts
+/// in step with the runtime's list.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(version_text)
+}
+
+fn version_text() -> String {
+    let mut text = format!(
+        "{}\ncommit    {}\ncontracts infragraph:plugin {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("INFRAGRAPH_GIT_COMMIT"),
+        infragraph_runtime::SUPPORTED_CONTRACTS.join(", ")
+    );
+    let plugins: Vec<String> = infragraph_builtins::PLUGINS
+        .iter()
+        .map(|p| format!("{} {} (sha256 {})", p.name, p.version, &p.sha256[..12]))
+        .collect();
+    if !plugins.is_empty() {
+        text.push_str("\nplugins   ");
+        text.push_str(&plugins.join("\n          "));
+    }
+    text
+}
 
 /// Map who can reach what across your clouds: sandboxed provider plugins, one graph.
 #[derive(Debug, Parser)]
-#[command(
-    name = "infragraph",
-    version,
-    long_version = LONG_VERSION,
-    about,
-    max_term_width = 100
-)]
+#[command(name = "infragraph", version, about, max_term_width = 100)]
 pub struct Args {
     /// Config file (TOML). Default: ./infragraph.toml when it exists.
     #[arg(long, global = true, value_name = "FILE")]
@@ -125,6 +135,28 @@ pub enum Command {
     )]
     #[command(subcommand)]
     State(StateCommand),
+    /// Print shell completions or the man page, generated from these very arguments.
+    #[command(
+        after_help = "Examples:\n  infragraph generate complete-bash > /etc/bash_completion.d/infragraph\n  infragraph generate complete-zsh > ~/.zfunc/_infragraph\n  infragraph generate complete-fish > ~/.config/fish/completions/infragraph.fish\n  infragraph generate man > /usr/local/share/man/man1/infragraph.1"
+    )]
+    Generate {
+        /// What to print.
+        #[arg(value_enum)]
+        what: Generated,
+    },
+}
+
+/// What `infragraph generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    /// The man page (roff).
+    Man,
+    /// Completions for bash.
+    CompleteBash,
+    /// Completions for zsh.
+    CompleteZsh,
+    /// Completions for fish.
+    CompleteFish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -322,6 +354,7 @@ pub struct SyncArgs {
     pub plugins: Vec<String>,
     /// Only shard K of N (e.g. 2/3): a stable split of the connections by name, so N
     /// machines or scheduled jobs each given one shard sync every connection once.
+    /// `job/N` takes K from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX (plus one).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     #[command(flatten)]
@@ -511,18 +544,46 @@ pub struct PushArgs {
 
 /// `K/N` with `1 <= K <= N`.
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
-    let parsed = text
+    shard_of(text, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())
+}
+
+/// `K/N`, or `job/N` for the shard of a Kubernetes Indexed Job's pod: its
+/// `JOB_COMPLETION_INDEX` (0 to N-1) plus one, so a job with no shell to do arithmetic in
+/// (the image has none) still gives each pod its own shard.
+fn shard_of(text: &str, job_index: Option<&str>) -> Result<(u32, u32), String> {
+    let bad = |why: String| format!("{text:?} is not a shard: {why}");
+    let (k, n) = text
         .split_once('/')
-        .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
-    match parsed {
-        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
-        _ => Err(format!(
-            "{text:?} is not a shard: give K/N with 1 <= K <= N, e.g. 1/3"
-        )),
+        .ok_or_else(|| bad("give K/N with 1 <= K <= N, e.g. 1/3".into()))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| bad("N must be a whole number, e.g. 1/3".into()))?;
+    let k: u32 = if k.trim() == "job" {
+        let index = job_index.ok_or_else(|| {
+            bad(
+                "`job/N` reads JOB_COMPLETION_INDEX, which Kubernetes sets in the pods of \
+                 an Indexed Job; it is not set here"
+                    .into(),
+            )
+        })?;
+        index
+            .trim()
+            .parse::<u32>()
+            .map(|i| i + 1)
+            .map_err(|_| bad(format!("JOB_COMPLETION_INDEX is {index:?}, not a number")))?
+    } else {
+        k.trim()
+            .parse()
+            .map_err(|_| bad("give K/N with 1 <= K <= N, e.g. 1/3".into()))?
+    };
+    if k >= 1 && k <= n {
+        Ok((k, n))
+    } else {
+        Err(bad(format!("shard {k} of {n} does not exist: 1 <= K <= N")))
     }
 }
 
-/// Where the graph is, as the library takes it.
 /// `infragraph access`: questions of access, answered by following the relationships
 /// whose kinds have an access meaning (`infragraph schema <plugin>` lists them).
 #[derive(Debug, Subcommand)]
@@ -628,5 +689,24 @@ pub fn store_args(store: &StoreArg) -> infragraph_app::GraphArgs {
     infragraph_app::GraphArgs {
         store: store.store.clone(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_k_of_n_or_the_indexed_jobs_pod() {
+        assert_eq!(shard_of("2/3", None), Ok((2, 3)));
+        assert_eq!(shard_of("job/3", Some("0")), Ok((1, 3)));
+        assert_eq!(shard_of("job/3", Some("2")), Ok((3, 3)));
+        let err = shard_of("job/3", Some("3")).unwrap_err();
+        assert!(err.contains("shard 4 of 3"), "{err}");
+        let err = shard_of("job/3", None).unwrap_err();
+        assert!(err.contains("JOB_COMPLETION_INDEX"), "{err}");
+        assert!(shard_of("0/3", None).is_err());
+        assert!(shard_of("x/3", None).is_err());
+        assert!(shard_of("3", None).is_err());
     }
 }

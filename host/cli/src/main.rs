@@ -31,10 +31,13 @@ mod table;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let args = args::Args::parse();
+    let matches = args::Args::command()
+        .long_version(args::long_version())
+        .get_matches();
+    let args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(&args);
     match run(args) {
         Ok(code) => code,
@@ -49,6 +52,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: args::Args) -> anyhow::Result<ExitCode> {
+    // Needs neither settings nor a runtime, and must work where no config could load.
+    if let args::Command::Generate { what } = args.command {
+        generate(what)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = infragraph_app::Settings::load(args.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,6 +80,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             args::Command::Import(cmd) => store::import(&settings, cmd),
             args::Command::Push(cmd) => push::run(&settings, cmd).await,
             args::Command::State(cmd) => state::run(&settings, cmd).await,
+            args::Command::Generate { .. } => unreachable!("handled before the settings"),
         }
     };
     // Ctrl-C stops a sync's plugins, which record their runs as interrupted and publish
@@ -157,4 +166,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Writes the man page or a shell's completions for the arguments as clap knows them.
+fn generate(what: args::Generated) -> std::io::Result<()> {
+    use clap_complete::Shell;
+    let mut cmd = args::Args::command().long_version(args::long_version());
+    let out = &mut std::io::stdout().lock();
+    let shell = match what {
+        args::Generated::Man => return clap_mangen::Man::new(cmd).render(out),
+        args::Generated::CompleteBash => Shell::Bash,
+        args::Generated::CompleteZsh => Shell::Zsh,
+        args::Generated::CompleteFish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "infragraph", out);
+    Ok(())
 }

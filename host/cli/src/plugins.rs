@@ -259,7 +259,7 @@ fn inspect(p: &Plugin, source: Source, origins: &[Origin]) -> String {
     let _ = writeln!(
         s,
         "\nCredentials ({}; never from the config file itself):",
-        if source == Source::BuiltIn {
+        if source.is_builtin() {
             "a built-in plugin reads the variable its manifest names, unless \
              [plugins.<name>.secrets] names another source"
         } else {

@@ -1,12 +1,13 @@
 //! Finding plugins: a `.wasm` file given by path, or one found by name in the plugin
-//! directories. Built-in directories are searched before user ones, so a dropped-in
-//! file cannot shadow a built-in plugin of the same name.
+//! directories. The plugins the binary carries come first, then built-in directories,
+//! then user ones, so a dropped-in file cannot shadow a built-in plugin of the same name.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use infragraph_core::Manifest;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{Plugin, Runtime};
@@ -15,6 +16,8 @@ use crate::runtime::{Plugin, Runtime};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
+    /// Carried inside the infragraph binary.
+    Embedded,
     /// Shipped with infragraph (beside the binary, or built by `cargo xtask build`).
     BuiltIn,
     /// Dropped into a user plugin directory.
@@ -23,9 +26,18 @@ pub enum Source {
     Path,
 }
 
+impl Source {
+    /// Shipped with infragraph, inside the binary or beside it: such a plugin reads the
+    /// credentials its manifest names without the operator naming them in the config.
+    pub fn is_builtin(self) -> bool {
+        matches!(self, Source::Embedded | Source::BuiltIn)
+    }
+}
+
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Source::Embedded => "embedded",
             Source::BuiltIn => "built-in",
             Source::User => "user",
             Source::Path => "path",
@@ -33,10 +45,100 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// A plugin the binary carries.
+#[derive(Clone, Copy)]
+pub struct EmbeddedPlugin {
+    /// Its name; it is written out as `<name>.wasm`.
+    pub name: &'static str,
+    /// The component's sha256, hex: a written-out copy that differs is refused.
+    pub sha256: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+}
+
+impl std::fmt::Debug for EmbeddedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedPlugin")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plugins the binary carries, and the directory they are written out to the first
+/// time they are needed: wasmtime compiles from bytes either way, but every other part of
+/// the host (the compiled-code cache, errors, `plugins list`) knows a plugin by its file.
+#[derive(Debug, Clone, Default)]
+pub struct Embedded {
+    /// Where they are written (a directory named by the set's digest, so two builds of
+    /// infragraph side by side do not overwrite each other's).
+    pub dir: PathBuf,
+    /// The plugins.
+    pub plugins: Vec<EmbeddedPlugin>,
+    written: Arc<OnceLock<Result<(), String>>>,
+}
+
+impl Embedded {
+    /// The plugins, to be written to `dir` when first needed.
+    pub fn new(dir: PathBuf, plugins: Vec<EmbeddedPlugin>) -> Embedded {
+        Embedded {
+            dir,
+            plugins,
+            written: Arc::default(),
+        }
+    }
+
+    /// Writes out each plugin whose file is missing or differs from what the binary
+    /// carries, once per process (hashing them all takes a few milliseconds). Each file is
+    /// written beside its place and renamed into it, so a process loading it meanwhile
+    /// never reads half a file; one altered after this is refused at load by its sha256.
+    fn write_out(&self) -> Result<(), Error> {
+        let done = self.written.get_or_init(|| {
+            let dir = &self.dir;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            for p in &self.plugins {
+                let path = dir.join(format!("{}.wasm", p.name));
+                let same = std::fs::read(&path)
+                    .is_ok_and(|b| hex::encode(Sha256::digest(&b)).eq_ignore_ascii_case(p.sha256));
+                if same {
+                    continue;
+                }
+                let part = dir.join(format!(".{}.wasm.{}", p.name, std::process::id()));
+                std::fs::write(&part, p.wasm)
+                    .and_then(|()| std::fs::rename(&part, &path))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            Ok(())
+        });
+        done.clone().map_err(|reason| {
+            ErrorKind::Engine(format!(
+                "the plugins this binary carries could not be written out: {reason} \
+                 (set `cache_dir` in the config, or XDG_CACHE_HOME, to a writable directory)"
+            ))
+            .into()
+        })
+    }
+
+    /// The sha256 the plugin written out as `path` must have, when it is one of these.
+    fn sha256_of(&self, path: &Path) -> Option<&'static str> {
+        if path.parent() != Some(self.dir.as_path()) {
+            return None;
+        }
+        let stem = path.file_stem()?.to_str()?;
+        self.plugins
+            .iter()
+            .find(|p| p.name == stem)
+            .map(|p| p.sha256)
+    }
+}
+
 /// The directories searched for plugins, and the operator's sha256 pins by plugin name.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    /// Built-in plugin directories, searched first.
+    /// The plugins the binary carries, searched first.
+    pub embedded: Option<Embedded>,
+    /// Built-in plugin directories, searched next.
     pub builtin: Vec<PathBuf>,
     /// User plugin directories.
     pub user: Vec<PathBuf>,
@@ -59,13 +161,23 @@ pub struct Found {
 
 impl Catalog {
     fn dirs(&self) -> impl Iterator<Item = (&PathBuf, Source)> {
+        let embedded = self.embedded.iter().map(|e| (&e.dir, Source::Embedded));
         let builtin = self.builtin.iter().map(|d| (d, Source::BuiltIn));
-        builtin.chain(self.user.iter().map(|d| (d, Source::User)))
+        embedded
+            .chain(builtin)
+            .chain(self.user.iter().map(|d| (d, Source::User)))
     }
 
     /// Every `.wasm` file in the plugin directories, in search order: by directory, then
-    /// by name. A directory that cannot be read has none.
+    /// by name. A directory that cannot be read has none; the embedded plugins that cannot
+    /// be written out are left out with a warning (the error comes when one is asked for
+    /// by name).
     fn files(&self) -> Vec<(PathBuf, Source)> {
+        if let Some(e) = &self.embedded
+            && let Err(err) = e.write_out()
+        {
+            tracing::warn!("{err}");
+        }
         let mut out = Vec::new();
         for (dir, source) in self.dirs() {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -218,6 +330,11 @@ impl Catalog {
         if name.ends_with(".wasm") || name.contains(std::path::MAIN_SEPARATOR) {
             return Ok((self.load(runtime, as_path).await?, Source::Path));
         }
+        if let Some(e) = &self.embedded
+            && e.plugins.iter().any(|p| p.name == name)
+        {
+            e.write_out()?;
+        }
         // `<name>.wasm` is the convention and spares loading every other plugin.
         for (dir, source) in self.dirs() {
             let path = dir.join(format!("{name}.wasm"));
@@ -239,7 +356,13 @@ impl Catalog {
         }
         available.sort();
         available.dedup();
-        let searched: Vec<_> = self.dirs().map(|(d, _)| d.display().to_string()).collect();
+        let searched: Vec<_> = self
+            .dirs()
+            .map(|(d, source)| match source {
+                Source::Embedded => "the plugins built into infragraph".to_string(),
+                _ => d.display().to_string(),
+            })
+            .collect();
         Err(ErrorKind::NotFound {
             name: name.into(),
             suggestion: closest(name, &available),
@@ -254,9 +377,10 @@ impl Catalog {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let plugin = runtime
-            .load(path, self.pins.get(&stem).map(String::as_str))
-            .await?;
+        // A written-out embedded plugin must be the very component the binary carries.
+        let embedded = self.embedded.as_ref().and_then(|e| e.sha256_of(path));
+        let pin = embedded.or(self.pins.get(&stem).map(String::as_str));
+        let plugin = runtime.load(path, pin).await?;
         let name = &plugin.manifest().name;
         match self.pins.get(name) {
             Some(pin) if !pin.eq_ignore_ascii_case(plugin.sha256()) => {

@@ -43,7 +43,7 @@ pub fn resolve_config(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, ConfigValue)>, ConfigError> {
     let section = format!("plugins.{}", manifest.name);
-    config_from(manifest, source == Source::BuiltIn, &section, file, env)
+    config_from(manifest, source.is_builtin(), &section, file, env)
 }
 
 /// The config of named connection `connection` of the plugin of `manifest`: every value
@@ -229,7 +229,7 @@ impl Consent {
         }
         match self.secrets.get(&credential.name) {
             Some(s) => Origin::Configured(s.clone()),
-            None if source == Source::BuiltIn && self.connection.is_none() => {
+            None if source.is_builtin() && self.connection.is_none() => {
                 Origin::Manifest(credential.env.clone())
             }
             None => Origin::NotConfigured,

@@ -47,7 +47,7 @@ mod sandbox;
 mod sync;
 mod wit;
 
-pub use catalog::{Catalog, Found, Source, closest};
+pub use catalog::{Catalog, Embedded, EmbeddedPlugin, Found, Source, closest};
 pub use config::{
     ConfigError, Consent, Origin, SecretSource, resolve_config, resolve_connection_config,
     resolve_secrets,

@@ -947,7 +947,7 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
         list.as_array()
             .unwrap()
             .iter()
-            .any(|p| p["name"] == "example" && p["source"] == "built-in")
+            .any(|p| p["name"] == "example" && p["source"] == "embedded")
     );
 
     let inspect = run(&mut w.cmd(&["plugins", "inspect", "misbehave"]));
@@ -1503,7 +1503,8 @@ fn inspect_answers_what_it_is_asked_and_points_at_schema() {
 }
 
 /// `--version` says what a bug report needs: the version, the commit it was built from
-/// (or that it was not built from a checkout) and every plugin contract the host runs.
+/// (or that it was not built from a checkout), every plugin contract the host runs and
+/// the plugins it carries.
 #[test]
 fn version_names_the_commit_and_the_contracts() {
     let w = Work::new("version");
@@ -1527,6 +1528,16 @@ fn version_names_the_commit_and_the_contracts() {
         .unwrap_or_else(|| panic!("no contracts line: {text}"));
     for v in infragraph_runtime::SUPPORTED_CONTRACTS {
         assert!(contracts.contains(v), "{contracts} misses {v}");
+    }
+    // The plugins the binary carries, each with its version and digest.
+    for name in ["azure", "critical", "scaleway", "spacelift"] {
+        assert!(
+            text.lines().any(|l| l
+                .trim_start_matches("plugins")
+                .trim()
+                .starts_with(&format!("{name} 0."))),
+            "{name} missing: {text}"
+        );
     }
     // -V stays one line.
     let short = run(&mut w.cmd(&["-V"]));

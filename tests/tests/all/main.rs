@@ -19,6 +19,7 @@ mod repository;
 mod sandbox;
 mod scaleway;
 mod secrets;
+mod shipped;
 mod sinks;
 mod snapshots;
 mod spacelift;

@@ -55,6 +55,9 @@ fn settings(w: &Work) -> insta::Settings {
         &regex::escape(&harness::plugin_dir().to_string_lossy()),
         "[PLUGINS]",
     );
+    // Where the binary writes out the plugins it carries: the test cache, then the digest
+    // of the set, which changes with every plugin build.
+    s.add_filter(r"/[^\s]*/compiled/embedded/[0-9a-f]{16}", "[EMBEDDED]");
     let bin = infragraph_tests::cli::binary();
     s.add_filter(
         &regex::escape(&bin.parent().expect("bin dir").to_string_lossy()),
