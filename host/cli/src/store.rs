@@ -329,7 +329,9 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exi
     let graph = Graph::open(&location, Intent::Read).await?;
     let mut sink: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            // Owner-only: an export is the whole inventory.
+            infragraph_core::private::create_file(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };

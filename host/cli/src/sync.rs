@@ -74,7 +74,8 @@ pub async fn run(
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(reports)?;
-        std::fs::write(path, json)
+        // Owner-only: a report names every connection, scope and error of the run.
+        infragraph_core::private::write_file(path, json.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     print_summary(reports, &synced.lost, shown.quiet, &args.output)?;

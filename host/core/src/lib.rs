@@ -11,6 +11,7 @@ mod backoff;
 mod error;
 mod lease;
 mod manifest;
+pub mod private;
 mod read;
 mod record;
 mod schema;

@@ -170,7 +170,8 @@ impl Recorder {
         version: &str,
         sha256: &str,
     ) -> Result<Recorder, TapeError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // Owner-only, as the store is: a recording holds the provider's answers.
+        infragraph_core::private::create_dir(dir).map_err(io(dir))?;
         if std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
             return Err(TapeError::NotEmpty(dir.to_path_buf()));
         }
@@ -182,7 +183,7 @@ impl Recorder {
         };
         let path = dir.join(META);
         let text = serde_json::to_string_pretty(&meta).expect("plain data serialises");
-        std::fs::write(&path, text + "\n").map_err(io(&path))?;
+        infragraph_core::private::write_file(&path, (text + "\n").as_bytes()).map_err(io(&path))?;
         Ok(Recorder {
             dir: dir.to_path_buf(),
             next: AtomicU64::new(1),
@@ -253,10 +254,11 @@ impl Recorder {
         };
         let json = self.dir.join(format!("{n:06}.json"));
         let text = serde_json::to_string_pretty(&exchange).expect("plain data serialises");
-        let mut result = std::fs::write(&json, text + "\n").map_err(io(&json));
+        let mut result = infragraph_core::private::write_file(&json, (text + "\n").as_bytes())
+            .map_err(io(&json));
         if let (Ok(()), Ok(r)) = (&result, got) {
             let body = self.dir.join(format!("{n:06}.body"));
-            result = std::fs::write(&body, &r.body).map_err(io(&body));
+            result = infragraph_core::private::write_file(&body, &r.body).map_err(io(&body));
         }
         if let Err(e) = result {
             let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
@@ -305,7 +307,7 @@ impl Recorder {
             let bytes = std::fs::read(&path).map_err(io(&path))?;
             if ac.is_match(&bytes) {
                 let clean = ac.replace_all_bytes(&bytes, &replacements);
-                std::fs::write(&path, clean).map_err(io(&path))?;
+                infragraph_core::private::write_file(&path, &clean).map_err(io(&path))?;
             }
         }
         Ok(())

@@ -24,6 +24,8 @@ use crate::error::{Error, ErrorKind};
 #[derive(Clone)]
 pub(crate) struct Compiler {
     engine: Engine,
+    /// The cache's root, given by the operator.
+    root: Option<PathBuf>,
     /// The directory of this engine's entries.
     dir: Option<PathBuf>,
 }
@@ -37,8 +39,26 @@ pub(crate) struct Compiled {
 impl Compiler {
     /// A compiler for `engine`, caching under `cache_root` when given.
     pub fn new(engine: Engine, cache_root: Option<PathBuf>) -> Compiler {
-        let dir = cache_root.map(|root| root.join(engine_key(&engine)));
-        Compiler { engine, dir }
+        let dir = cache_root
+            .as_ref()
+            .map(|root| root.join(engine_key(&engine)));
+        Compiler {
+            engine,
+            root: cache_root,
+            dir,
+        }
+    }
+
+    /// Why the cache must not be read, if it must not: compiled code runs as this host,
+    /// so code another user could have written (into the root, this engine's directory or
+    /// the entry itself) is not loaded. What does not exist yet cannot be at fault.
+    fn untrusted(&self, entry: &Path) -> Option<String> {
+        let (root, dir) = (self.root.as_deref()?, self.dir.as_deref()?);
+        [root, dir, entry].into_iter().find_map(|p| {
+            infragraph_core::private::writable_by_others(p)
+                .ok()
+                .flatten()
+        })
     }
 
     /// Compiles the component in `bytes` (whose sha256 is `sha256`, read from `path`), or
@@ -58,6 +78,14 @@ impl Compiler {
             });
         };
         let entry = dir.join(format!("{sha256}.cwasm"));
+        if let Some(why) = self.untrusted(&entry) {
+            tracing::warn!("not using the compiled-code cache: {why}");
+            let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+            return Ok(Compiled {
+                component,
+                cached: false,
+            });
+        }
         if entry.exists() {
             // SAFETY: entries are written only by `store` below, with the output of
             // `precompile_component` of an engine with this compatibility hash (it names
@@ -95,6 +123,10 @@ impl Compiler {
     /// host upgrade (another engine) reads every plugin again.
     pub fn cached_manifest(&self, sha256: &str) -> Option<infragraph_core::Manifest> {
         let entry = self.dir.as_ref()?.join(format!("{sha256}.manifest.json"));
+        if let Some(why) = self.untrusted(&entry) {
+            tracing::warn!("not using the compiled-code cache: {why}");
+            return None;
+        }
         let text = fs::read_to_string(entry).ok()?;
         serde_json::from_str(&text).ok()
     }
@@ -141,7 +173,9 @@ impl Hasher for Sha256Hasher {
 /// temporary file of its own (two loads at once, in this process or another, each get
 /// one), synced, then renamed over the entry.
 fn store(dir: &Path, entry: &Path, code: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    // Owner-only, as everything here is looked at before it is loaded; the temporary file
+    // is created 0600 and keeps that mode through the rename.
+    infragraph_core::private::create_dir(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(code)?;
     // Without it a crash soon after the rename could leave an entry of the right name

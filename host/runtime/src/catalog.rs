@@ -95,7 +95,7 @@ impl Embedded {
     fn write_out(&self) -> Result<(), Error> {
         let done = self.written.get_or_init(|| {
             let dir = &self.dir;
-            std::fs::create_dir_all(dir)
+            infragraph_core::private::create_dir(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             for p in &self.plugins {
                 let path = dir.join(format!("{}.wasm", p.name));
@@ -105,7 +105,7 @@ impl Embedded {
                     continue;
                 }
                 let part = dir.join(format!(".{}.wasm.{}", p.name, std::process::id()));
-                std::fs::write(&part, p.wasm)
+                infragraph_core::private::write_file(&part, p.wasm)
                     .and_then(|()| std::fs::rename(&part, &path))
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }

@@ -644,6 +644,15 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, Error> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
+    // SQLite would create the file 0644 under the usual umask, and its write-ahead log
+    // and shared memory with the same mode: created here first, owner-only, they all are.
+    if !read_only && let Err(e) = infragraph_core::private::touch_file(path) {
+        return Err(open_error(
+            path,
+            e,
+            "does its directory exist, and may this user write there? pass --store PATH",
+        ));
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         open_error(
             path,

@@ -46,6 +46,65 @@ async fn a_second_load_comes_from_the_cache() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Compiled code runs as the host: a cache that another user could have written into is
+/// not loaded from (nor written to), whether its directory or its entry is open to them;
+/// made the owner's alone again, it is used.
+#[tokio::test]
+async fn a_cache_others_can_write_is_not_loaded_from() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let path = harness::guest("misbehave");
+    let load = || async {
+        Runtime::new(Some(dir.clone()))
+            .unwrap()
+            .load(&path, None)
+            .await
+            .unwrap()
+    };
+    assert!(!load().await.from_cache());
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let engine_dir = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::metadata(&engine_dir).unwrap().permissions().mode() & 0o777,
+        0o700,
+        "created owner-only"
+    );
+    let entry = std::fs::read_dir(&engine_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for (what, p, open) in [
+        ("the cache's root", dir.clone(), 0o777),
+        ("the engine's directory", engine_dir.clone(), 0o770),
+        ("the entry", entry.clone(), 0o666),
+    ] {
+        let before = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        mode(&p, open);
+        assert!(
+            !load().await.from_cache(),
+            "{what} open to others was trusted"
+        );
+        mode(&p, before);
+    }
+    assert!(
+        load().await.from_cache(),
+        "the owner's own cache is used again"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// What only needs manifests (the access questions) reads each plugin once, then from the
 /// manifest kept beside its compiled code: nothing is compiled or run again. The kept file
 /// is what the second read returns (edited here to prove it was read).

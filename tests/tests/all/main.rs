@@ -8,6 +8,7 @@ mod connections_sims;
 mod consent;
 mod contract;
 mod critical;
+mod deploy;
 mod engine;
 mod isolation;
 mod neo4j;

@@ -154,3 +154,105 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `cmd` run under the usual umask, 022, whatever the test runner's.
+fn under_umask_022(cmd: &Command) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A store holds an estate's whole inventory and plugin state: the store and its
+/// journals, a report, an export, a recording and the compiled-code cache are the
+/// owner's alone under the usual umask; a cache others can write is not loaded from, and
+/// the user is told why.
+#[test]
+fn what_infragraph_writes_is_its_owners_alone() {
+    use infragraph_tests::cli::Work;
+    use infragraph_tests::sim::{AcmeData, AcmeSim};
+    let w = Work::new("private");
+    let sim = AcmeSim::start(AcmeData::sample(5, 2));
+    let cache = w.0.join("cache");
+    let cmd = |args: &[&str]| {
+        let mut c = w.cmd(args);
+        c.env("XDG_CACHE_HOME", &cache)
+            .env("ACME_API_URL", sim.url())
+            .env("ACME_TENANT", AcmeData::TENANT)
+            .env("ACME_API_TOKEN", AcmeSim::TOKEN);
+        under_umask_022(&c)
+    };
+    let store = w.0.join("graph.db");
+    let s = store.to_str().unwrap();
+    let ran = run(&mut cmd(&[
+        "sync",
+        "example",
+        "--store",
+        s,
+        "--report",
+        "report.json",
+        "--record",
+        "rec",
+    ]));
+    ok(&ran);
+    let ran = run(&mut cmd(&[
+        "export", "--store", s, "--format", "jsonl", "-o", "g.jsonl",
+    ]));
+    ok(&ran);
+    for f in ["graph.db", "report.json", "g.jsonl"] {
+        assert_eq!(mode(&w.0.join(f)), 0o600, "{f}");
+    }
+    for f in ["graph.db-wal", "graph.db-shm"] {
+        let p = w.0.join(f);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{f}");
+        }
+    }
+    assert_eq!(mode(&w.0.join("rec")), 0o700, "the recording");
+    let recorded = walk(&w.0.join("rec"));
+    assert!(!recorded.is_empty(), "nothing was recorded");
+    for p in recorded {
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        assert_eq!(mode(p.parent().unwrap()), 0o700, "{}", p.display());
+    }
+    let compiled = cache.join("infragraph/compiled");
+    for p in walk(&compiled) {
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        assert_eq!(mode(p.parent().unwrap()), 0o700, "{}", p.display());
+    }
+    assert!(!walk(&compiled).is_empty(), "nothing was cached");
+
+    // Opened to every user, the cache is not loaded from, and the user is told why.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&compiled, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let ran = run(&mut cmd(&["sync", "example", "--store", s]));
+    ok(&ran);
+    assert!(
+        ran.stderr.contains("not using the compiled-code cache")
+            && ran.stderr.contains("writable by every user"),
+        "{}",
+        ran.stderr
+    );
+}
