@@ -484,7 +484,11 @@ fn embedded_plugins(cache_dir: Option<&Path>) -> Option<Embedded> {
     }
     let base = match cache_dir {
         Some(d) => d.join("embedded"),
-        None => std::env::temp_dir().join("infragraph-embedded"),
+        // Per user: a directory of a shared temporary space must not be another's.
+        None => std::env::temp_dir().join(format!(
+            "infragraph-embedded-{}",
+            infragraph_core::private::user_id()
+        )),
     };
     let plugins = infragraph_builtins::PLUGINS
         .iter()

@@ -56,6 +56,12 @@ pub fn touch_file(path: &Path) -> io::Result<()> {
     }
 }
 
+/// This process's effective user id: what names a per-user directory where no home
+/// directory gives one.
+pub fn user_id() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// Why another user could have written `path` (a file or directory), if one could: it
 /// is writable by its group or by everyone, or it belongs to another user.
 pub fn writable_by_others(path: &Path) -> io::Result<Option<String>> {
@@ -73,7 +79,7 @@ pub fn writable_by_others(path: &Path) -> io::Result<Option<String>> {
             path.display()
         )));
     }
-    let me = rustix::process::geteuid().as_raw();
+    let me = user_id();
     if meta.uid() != me {
         return Ok(Some(format!(
             "{} belongs to user {}, not to this user ({me})",

@@ -120,6 +120,12 @@ impl Embedded {
         })
     }
 
+    /// Whether `path` in the directory is one of these plugins' files: nothing else found
+    /// there is listed or loaded, whoever put it there.
+    fn carries(&self, path: &Path) -> bool {
+        self.sha256_of(path).is_some()
+    }
+
     /// The sha256 the plugin written out as `path` must have, when it is one of these.
     fn sha256_of(&self, path: &Path) -> Option<&'static str> {
         if path.parent() != Some(self.dir.as_path()) {
@@ -186,6 +192,10 @@ impl Catalog {
             let mut paths: Vec<_> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .filter(|p| match (&self.embedded, source) {
+                    (Some(e), Source::Embedded) => e.carries(p),
+                    _ => true,
+                })
                 .collect();
             paths.sort();
             out.extend(paths.into_iter().map(|p| (p, source)));
@@ -338,7 +348,9 @@ impl Catalog {
         // `<name>.wasm` is the convention and spares loading every other plugin.
         for (dir, source) in self.dirs() {
             let path = dir.join(format!("{name}.wasm"));
-            if path.is_file() {
+            let foreign = source == Source::Embedded
+                && !self.embedded.as_ref().is_some_and(|e| e.carries(&path));
+            if path.is_file() && !foreign {
                 let plugin = self.load(runtime, &path).await?;
                 if plugin.manifest().name == name {
                     return Ok((plugin, source));

@@ -136,6 +136,23 @@ fn the_binary_alone_syncs_every_built_in_provider_and_nothing_shadows_one() {
         sha256(&std::fs::read(&written[0]).unwrap()),
         sha256(&embedded)
     );
+
+    // A file put beside them is none of the binary's: not listed, not found by name.
+    let beside = written[0].parent().unwrap().join("misbehave.wasm");
+    std::fs::copy(harness::guest("misbehave"), &beside).unwrap();
+    let ran = run(&mut alone(
+        &bin,
+        &home,
+        &["plugins", "list", "--format", "json"],
+    ));
+    ok(&ran);
+    assert!(!ran.stdout.contains("misbehave"), "{}", ran.stdout);
+    let ran = run(&mut alone(
+        &bin,
+        &home,
+        &["plugins", "inspect", "misbehave"],
+    ));
+    assert_ne!(ran.code, 0, "{}", ran.stdout);
 }
 
 /// Every file under `dir`.
