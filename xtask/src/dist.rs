@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::{cargo, root, run, target_dir};
+use crate::{cargo, ensure_target, root, run, target_dir};
 
 /// The targets archived: glibc Linux, and a static build that runs on any Linux (and is
 /// what the container image holds).
@@ -167,22 +167,6 @@ fn ensure_auditable() -> anyhow::Result<()> {
         .is_ok_and(|o| o.status.success());
     if !there {
         run(cargo().args(["install", "cargo-auditable", "--locked"]))?;
-    }
-    Ok(())
-}
-
-fn ensure_target(target: &str) -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l == target)
-        })
-        .unwrap_or(false);
-    if !installed {
-        run(Command::new("rustup").args(["target", "add", target]))?;
     }
     Ok(())
 }

@@ -119,16 +119,22 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn ensure_wasm_target() -> anyhow::Result<()> {
-    let out = Command::new("rustup")
+    ensure_target(WASM_TARGET)
+}
+
+/// Adds a compilation target through rustup when it is missing.
+fn ensure_target(target: &str) -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
-        .output();
-    let installed = out.map(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .any(|l| l == WASM_TARGET)
-    });
-    if !installed.unwrap_or(false) {
-        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == target)
+        })
+        .unwrap_or(false);
+    if !installed {
+        run(Command::new("rustup").args(["target", "add", target]))?;
     }
     Ok(())
 }

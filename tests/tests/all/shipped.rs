@@ -22,6 +22,18 @@ fn alone(bin: &Path, home: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `plugins list`, as JSON.
+fn plugins(bin: &Path, home: &Path) -> Vec<Json> {
+    let ran = run(&mut alone(
+        bin,
+        home,
+        &["plugins", "list", "--format", "json"],
+    ));
+    ok(&ran);
+    let listed: Json = serde_json::from_str(&ran.stdout).expect("JSON");
+    listed.as_array().expect("a list").clone()
+}
+
 fn ok(ran: &Ran) {
     assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
 }
@@ -54,14 +66,7 @@ fn the_binary_alone_syncs_every_built_in_provider_and_nothing_shadows_one() {
 
     // Every built-in plugin, embedded, with its version and the sha256 of the very file
     // the test suite built.
-    let ran = run(&mut alone(
-        &bin,
-        &home,
-        &["plugins", "list", "--format", "json"],
-    ));
-    ok(&ran);
-    let listed: Json = serde_json::from_str(&ran.stdout).expect("JSON");
-    let listed = listed.as_array().expect("a list");
+    let listed = plugins(&bin, &home);
     for name in ["azure", "critical", "example", "scaleway", "spacelift"] {
         let built = std::fs::read(harness::plugin_dir().join(format!("{name}.wasm"))).unwrap();
         let entry = listed
@@ -80,19 +85,11 @@ fn the_binary_alone_syncs_every_built_in_provider_and_nothing_shadows_one() {
     let embedded = std::fs::read(harness::plugin_dir().join("scaleway.wasm")).unwrap();
     let dropped = another_build(&embedded);
     std::fs::write(user_dir.join("scaleway.wasm"), &dropped).unwrap();
-    let ran = run(&mut alone(
-        &bin,
-        &home,
-        &["plugins", "list", "--format", "json"],
-    ));
-    ok(&ran);
-    let listed: Json = serde_json::from_str(&ran.stdout).expect("JSON");
+    let listed = plugins(&bin, &home);
     let theirs = listed
-        .as_array()
-        .unwrap()
         .iter()
         .find(|p| p["sha256"] == sha256(&dropped))
-        .unwrap_or_else(|| panic!("the dropped-in build is not listed: {listed}"));
+        .unwrap_or_else(|| panic!("the dropped-in build is not listed: {listed:?}"));
     assert_eq!(theirs["shadowed"], true, "{theirs}");
 
     let sim = ScalewaySim::start(ScalewayData::generate(1, 3));
@@ -140,13 +137,11 @@ fn the_binary_alone_syncs_every_built_in_provider_and_nothing_shadows_one() {
     // A file put beside them is none of the binary's: not listed, not found by name.
     let beside = written[0].parent().unwrap().join("misbehave.wasm");
     std::fs::copy(harness::guest("misbehave"), &beside).unwrap();
-    let ran = run(&mut alone(
-        &bin,
-        &home,
-        &["plugins", "list", "--format", "json"],
-    ));
-    ok(&ran);
-    assert!(!ran.stdout.contains("misbehave"), "{}", ran.stdout);
+    let listed = plugins(&bin, &home);
+    assert!(
+        listed.iter().all(|p| p["name"] != "misbehave"),
+        "{listed:?}"
+    );
     let ran = run(&mut alone(
         &bin,
         &home,
