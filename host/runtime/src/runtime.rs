@@ -268,11 +268,14 @@ impl Runtime {
             }),
             Ok(Ok(Ok(summary))) => Ok(summary),
             Ok(Ok(Err((kind, message)))) => Err(Failure::Plugin {
-                message: if kind == "auth" {
-                    name_credentials(manifest, message)
-                } else {
-                    message
-                },
+                message: explain_placeholders(
+                    manifest,
+                    if kind == "auth" {
+                        name_credentials(manifest, message)
+                    } else {
+                        message
+                    },
+                ),
                 error: kind.into(),
             }),
             Ok(Err(trap)) => Err(Failure::from_trap(&trap, &store.data().stderr_tail)),
@@ -360,6 +363,29 @@ fn is_link_error(e: &wasmtime::Error) -> bool {
         || text.contains("import") && text.contains("has the wrong type")
 }
 
+/// A plugin's error text, with a word on each `{secret:NAME}` in it. The host puts that
+/// placeholder where a response quotes a credential, since the plugin never holds one;
+/// quoted back in an error (`invalid token '{secret:api_token}'`), it reads as if the
+/// host had sent the placeholder itself.
+fn explain_placeholders(manifest: &infragraph_core::Manifest, message: String) -> String {
+    let quoted: Vec<&str> = manifest
+        .credentials
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| message.contains(&format!("{{secret:{name}}}")))
+        .collect();
+    if quoted.is_empty() {
+        return message;
+    }
+    let marks: Vec<String> = quoted.iter().map(|n| format!("{{secret:{n}}}")).collect();
+    format!(
+        "{message} ({} marks where the provider's answer quoted the credential {}: \
+         infragraph hides credential values from plugins; the request carried the real value)",
+        marks.join(", "),
+        quoted.join(", ")
+    )
+}
+
 /// An auth error's text, with the credentials the plugin declares when it names none of
 /// their variables: the operator learns what to check, whatever the plugin's own words.
 fn name_credentials(manifest: &infragraph_core::Manifest, message: String) -> String {
@@ -377,4 +403,53 @@ fn name_credentials(manifest: &infragraph_core::Manifest, message: String) -> St
         named.join(", "),
         manifest.name
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infragraph_core::{Credential, CredentialUse, Manifest, Schema};
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "p".into(),
+            version: "1".into(),
+            description: String::new(),
+            schema: Schema::default(),
+            hosts: Vec::new(),
+            credentials: vec![Credential {
+                name: "api_token".into(),
+                env: "ACME_API_TOKEN".into(),
+                description: String::new(),
+                hosts: Vec::new(),
+                use_: CredentialUse::Bearer,
+                required: true,
+                only_when: None,
+            }],
+            config: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_placeholder_quoted_back_by_the_provider_is_explained() {
+        let m = manifest();
+        let said = explain_placeholders(
+            &m,
+            "auth error: http://x/v2/teams answered HTTP 401: invalid token '{secret:api_token}'"
+                .into(),
+        );
+        assert!(
+            said.ends_with(
+                "({secret:api_token} marks where the provider's answer quoted the credential \
+                 api_token: infragraph hides credential values from plugins; the request \
+                 carried the real value)"
+            ),
+            "{said}"
+        );
+        let plain = "auth error: answered HTTP 401: no".to_string();
+        assert_eq!(explain_placeholders(&m, plain.clone()), plain);
+        // Only the plugin's own credentials: anything else is the plugin's text.
+        let other = "saw {secret:other}".to_string();
+        assert_eq!(explain_placeholders(&m, other.clone()), other);
+    }
 }
