@@ -10,6 +10,9 @@ pub enum Error {
     /// What the front end asked for does not fit together (e.g. two places for the graph).
     #[error("{0}")]
     Usage(String),
+    /// A plugin's signature, its install or its pin.
+    #[error("{0}")]
+    Trust(String),
     /// A plugin could not be found or loaded.
     #[error(transparent)]
     Plugin(#[from] infragraph_runtime::Error),

@@ -23,6 +23,7 @@ pub mod access;
 mod check;
 mod error;
 mod graph;
+pub mod install;
 pub mod people;
 pub mod replay_test;
 mod runs;

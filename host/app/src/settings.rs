@@ -37,6 +37,12 @@ pub struct Settings {
     pub(crate) neo4j: Neo4jFile,
     /// `[people]`: which accounts are one person; `None`: no linking.
     pub people: Option<PeopleRules>,
+    /// `[trust] keys`: the minisign public keys whose signatures `plugins install`
+    /// accepts.
+    pub trusted_keys: Vec<String>,
+    /// The config file read, or the one `plugins install` would create
+    /// (`./infragraph.toml`).
+    pub config_path: PathBuf,
 }
 
 /// A `[connections.<name>]` table: one account of a plugin, with its own config values,
@@ -82,6 +88,17 @@ struct File {
     #[serde(default)]
     sink: SinkFile,
     people: Option<toml::Table>,
+    #[serde(default)]
+    trust: TrustFile,
+}
+
+/// `[trust]`: whose signatures make a plugin installable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustFile {
+    /// minisign public keys, base64 (the second line of a `.pub` file).
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 /// `[sink]`: where the graph goes when not into the embedded store.
@@ -305,6 +322,8 @@ impl Settings {
             connections,
             neo4j: file.sink.neo4j,
             people,
+            trusted_keys: file.trust.keys,
+            config_path: path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
         })
     }
 

@@ -300,6 +300,53 @@ pub enum PluginsCommand {
         /// The .wasm file.
         path: PathBuf,
     },
+    /// Install a plugin someone else built: its minisign signature (FILE.minisig) must be
+    /// by a key under [trust] keys in the config; it is copied into the user plugin
+    /// directory and its sha256 pinned in the config.
+    #[command(after_help = "Examples:
+  infragraph plugins install ./acme_directory.wasm            # with acme_directory.wasm.minisig beside it
+  infragraph plugins install ./acme.wasm --signature acme.sig
+  infragraph plugins install ./mine.wasm --allow-unsigned     # pinned to this very build")]
+    Install {
+        /// The .wasm file.
+        file: PathBuf,
+        /// The detached signature (default: FILE.minisig).
+        #[arg(long, value_name = "FILE")]
+        signature: Option<PathBuf>,
+        /// Install without a signature (the sha256 is still pinned).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
+    /// Remove an installed plugin and its pin (built-in plugins cannot be removed).
+    #[command(after_help = "Examples:\n  infragraph plugins remove acme-directory")]
+    Remove {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Check every installed plugin against its pin and its signature; exit 1 when any
+    /// does not hold.
+    #[command(after_help = "Examples:\n  infragraph plugins verify")]
+    Verify,
+    /// Make a signing key pair for your plugins (minisign's format): DIR/infragraph.key
+    /// (secret, owner-only) and DIR/infragraph.pub.
+    #[command(after_help = "Examples:\n  infragraph plugin keygen --dir ~/.config/infragraph/keys")]
+    Keygen {
+        /// Where to write the keys.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Sign a built plugin: writes FILE.minisig, which `plugins install` checks (the
+    /// minisign command makes the same signature).
+    #[command(
+        after_help = "Examples:\n  infragraph plugin sign target/wasm32-wasip2/release/acme_directory.wasm --key ~/.config/infragraph/keys/infragraph.key"
+    )]
+    Sign {
+        /// The .wasm file.
+        file: PathBuf,
+        /// The secret key (`plugin keygen`'s infragraph.key, or an unencrypted minisign key).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

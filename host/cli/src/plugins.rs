@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::args::{PluginsCommand, SchemaArgs, SchemaFormat};
 use crate::table::{Format, Table};
 use infragraph_app::scaffold::{self, Sdk};
-use infragraph_app::{Settings, schema_docs};
+use infragraph_app::{Settings, install, schema_docs};
 
 pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let runtime = settings.runtime()?;
@@ -184,6 +184,79 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 c.access_kinds,
                 c.sha256
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Install {
+            file,
+            signature,
+            allow_unsigned,
+        } => {
+            let i = install::install(
+                settings,
+                &runtime,
+                &file,
+                signature.as_deref(),
+                allow_unsigned,
+            )
+            .await?;
+            out!(
+                "installed {} {} into {}, sha256 {} pinned in {}; {}",
+                i.name,
+                i.version,
+                i.path.display(),
+                i.sha256,
+                i.config.display(),
+                match &i.signed_by {
+                    Some(key) => format!("signed by trusted key {key}"),
+                    None => "unsigned (--allow-unsigned)".to_string(),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Remove { name } => {
+            let path = install::remove(settings, &runtime, &name).await?;
+            out!(
+                "removed {name} ({}) and its pin in {}",
+                path.display(),
+                settings.config_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Verify => {
+            let checked = install::verify(settings, &runtime).await;
+            let mut bad = 0;
+            for v in &checked {
+                match &v.problem {
+                    None => out!("ok      {} ({})", v.name, v.path.display()),
+                    Some(why) => {
+                        bad += 1;
+                        out!("FAILED  {} ({}): {why}", v.name, v.path.display());
+                    }
+                }
+            }
+            if checked.is_empty() {
+                out!("no installed plugin (built-in plugins are checked at every load)");
+            }
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PluginsCommand::Keygen { dir } => {
+            let k = install::keygen(&dir)?;
+            out!(
+                "wrote {} (secret: keep it out of reach) and {}\n\noperators who trust \
+                 your plugins add to their config:\n\n[trust]\nkeys = [\"{}\"]",
+                k.secret.display(),
+                k.public.display(),
+                k.public_key
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Sign { file, key } => {
+            let sig = install::sign(&file, &key)?;
+            out!("wrote {}", sig.display());
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Inspect { plugin, json } => {

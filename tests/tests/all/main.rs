@@ -24,6 +24,7 @@ mod shipped;
 mod sinks;
 mod snapshots;
 mod spacelift;
+mod trust;
 
 use infragraph_runtime::{Plugin, Runtime};
 use infragraph_tests::harness;
