@@ -255,23 +255,32 @@ pub(crate) fn write_edges(
         "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SOURCE}: $plugin, {SCOPE}: $scope}}"
     );
     Ok(format!(
-        "UNWIND $rows AS row {} \
-         OPTIONAL MATCH {} \
-         WITH a, b, row, collect(e) AS found \
-         FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
-         CREATE {} SET r += row.props) \
-         FOREACH (r IN found[0..1] | SET r += row.props, {}) \
-         FOREACH (r IN found[1..] | DELETE r) \
+        "UNWIND $rows AS row {} {} \
          WITH row.i AS i, [r IN found[0..1] WHERE r.{SOURCE} <> $plugin | r.{SOURCE}] AS owners \
          RETURN count(DISTINCT i) AS resolved, \
          sum(size(owners)) AS {FOREIGN}, \
          collect(CASE WHEN size(owners) > 0 THEN i END)[0] AS i, \
          collect(CASE WHEN size(owners) > 0 THEN owners[0] END)[0] AS owner",
         match_ends(from, to)?,
-        anchor.pattern("a", &format!("e:{t}"), "b"),
-        anchor.pattern("a", &born, "b"),
-        merge_bookkeeping("r")
+        look_up_or_create(anchor, &t, &born, &format!(", {}", merge_bookkeeping("r")))
     ))
+}
+
+/// The clause [`write_edges`] and [`push_edges`] share, after `a`, `b` and `row` are
+/// bound: looks for the relationship of type `t` from the anchored end, creates it as
+/// `born` (a pattern binding `r`) when there is none, sets `row.props` and `also_set` on
+/// the one found, and deletes any copy beyond the first; leaves `found` bound.
+fn look_up_or_create(anchor: Anchor, t: &str, born: &str, also_set: &str) -> String {
+    format!(
+        "OPTIONAL MATCH {} \
+         WITH a, b, row, collect(e) AS found \
+         FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
+         CREATE {} SET r += row.props) \
+         FOREACH (r IN found[0..1] | SET r += row.props{also_set}) \
+         FOREACH (r IN found[1..] | DELETE r)",
+        anchor.pattern("a", &format!("e:{t}"), "b"),
+        anchor.pattern("a", born, "b"),
+    )
 }
 
 /// Merges a batch of relationships: `$rows` is a list of `{i, f, t, props}`, `i` the
@@ -521,16 +530,7 @@ pub(crate) fn push_edges(
 ) -> Result<String, Error> {
     let t = rel_type(rel)?;
     let write = if distinct {
-        format!(
-            "OPTIONAL MATCH {} \
-             WITH a, b, row, collect(e) AS found \
-             FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
-             CREATE {} SET r += row.props) \
-             FOREACH (r IN found[0..1] | SET r += row.props) \
-             FOREACH (r IN found[1..] | DELETE r)",
-            anchor.pattern("a", &format!("e:{t}"), "b"),
-            anchor.pattern("a", &format!("r:{t}"), "b"),
-        )
+        look_up_or_create(anchor, &t, &format!("r:{t}"), "")
     } else {
         format!(
             "MERGE {} SET r += row.props",
