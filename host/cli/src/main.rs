@@ -171,14 +171,20 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Writes the man page or a shell's completions for the arguments as clap knows them.
 fn generate(what: args::Generated) -> std::io::Result<()> {
     use clap_complete::Shell;
+    use std::io::Write;
     let mut cmd = args::Args::command().long_version(args::long_version());
-    let out = &mut std::io::stdout().lock();
+    // Made in memory first: clap_complete panics on a write error, and a reader that
+    // stops early (`| head`) is not one.
+    let mut text = Vec::new();
     let shell = match what {
-        args::Generated::Man => return clap_mangen::Man::new(cmd).render(out),
+        args::Generated::Man => {
+            clap_mangen::Man::new(cmd).render(&mut text)?;
+            return std::io::stdout().lock().write_all(&text);
+        }
         args::Generated::CompleteBash => Shell::Bash,
         args::Generated::CompleteZsh => Shell::Zsh,
         args::Generated::CompleteFish => Shell::Fish,
     };
-    clap_complete::generate(shell, &mut cmd, "infragraph", out);
-    Ok(())
+    clap_complete::generate(shell, &mut cmd, "infragraph", &mut text);
+    std::io::stdout().lock().write_all(&text)
 }

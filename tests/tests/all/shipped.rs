@@ -268,3 +268,50 @@ fn what_infragraph_writes_is_its_owners_alone() {
         ran.stderr
     );
 }
+
+/// `infragraph generate`: the man page and each shell's completions come from the
+/// command-line definitions (every subcommand is in them); bash accepts its script; a
+/// reader that stops early (`| head`) ends it quietly, not with a panic.
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_arguments() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let w = infragraph_tests::cli::Work::new("generate");
+    for (what, marker) in [
+        ("man", ".TH infragraph 1"),
+        ("complete-bash", "_infragraph()"),
+        ("complete-zsh", "#compdef infragraph"),
+        ("complete-fish", "complete -c infragraph"),
+    ] {
+        let ran = run(&mut w.cmd(&["generate", what]));
+        ok(&ran);
+        assert!(
+            ran.stdout.contains(marker),
+            "{what}: {}",
+            &ran.stdout[..200.min(ran.stdout.len())]
+        );
+        for sub in ["sync", "access", "plugins", "generate"] {
+            assert!(ran.stdout.contains(sub), "{what} lacks {sub}");
+        }
+        if what == "complete-bash" {
+            let file = w.0.join("infragraph.bash");
+            std::fs::write(&file, &ran.stdout).unwrap();
+            let checked = run(Command::new("bash").arg("-n").arg(&file));
+            assert_eq!(checked.code, 0, "{}", checked.stderr);
+        }
+    }
+    let mut child = w
+        .cmd(&["generate", "complete-zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then closed
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
