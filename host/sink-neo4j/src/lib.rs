@@ -18,9 +18,13 @@
 //!   `indexed`, all `IF NOT EXISTS` (and no index on `lastupdated`, which every write
 //!   would rewrite: see `cypher::drop_tag_indexes`).
 //! - Nodes, per batch of one label, in one transaction:
-//!   `UNWIND $rows AS row MERGE (n:Label:Extra {id: row.id}) ON CREATE SET n.firstseen = $tag
+//!   `UNWIND $rows AS row MERGE (n:Label {id: row.id}) ON CREATE SET n.firstseen = $tag
 //!   SET n += row.props, n.lastupdated = $tag, n._source = $plugin, n._scope = $scope`.
-//!   A null property removes it, as in the embedded store. The same statement counts the
+//!   A kind with extra labels takes two statements instead: the ids its primary label
+//!   does not find are created with every label, then every row's node is updated by its
+//!   primary label (a `MERGE` on several labels finds nothing through an index on
+//!   ArcadeDB; `cypher::merge_nodes`). `infragraph push` writes the same way. A null
+//!   property removes it, as in the embedded store. The updating statement counts the
 //!   batch's nodes another plugin owns; any rolls the transaction back.
 //! - Relationships, per batch of one (type, start label, end label), after all nodes:
 //!   both ends `MATCH`ed by label and key, the relationship looked for from the end with
