@@ -12,4 +12,5 @@ pub mod graph;
 pub mod harness;
 pub mod leak;
 pub mod logs;
+pub mod registry;
 pub mod sim;

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 mod arcadedb;
 mod dist;
 mod image;
+mod registry;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -245,11 +246,14 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // The Bolt sink's tests write to a real server; it is stopped when `server` drops,
     // whether the tests pass or not.
     let server = arcadedb::ArcadeDb::start(&target_dir(&root))?;
+    // The plugin install tests publish to and install from a real OCI registry.
+    let registry = registry::Registry::start(&target_dir(&root))?;
     let mut cmd = cargo();
     cmd.current_dir(&root)
         .env("INFRAGRAPH_TEST_PLUGINS", &built.plugins)
         .env("INFRAGRAPH_TEST_GUESTS", &built.guests)
-        .envs(server.env());
+        .envs(server.env())
+        .envs(registry.env());
     if nextest {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
@@ -258,6 +262,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     cmd.args(args);
     let result = run(&mut cmd);
     drop(server);
+    drop(registry);
     result
 }
 

@@ -16,6 +16,7 @@ use infragraph_runtime::{Runtime, Source};
 use minisign::{KeyPair, PublicKey, SecretKeyBox, SignatureBox};
 use sha2::{Digest, Sha256};
 
+use crate::download;
 use crate::error::Error;
 use crate::settings::Settings;
 
@@ -156,57 +157,165 @@ fn signed_by(bytes: &[u8], sig_text: &str, keys: &[String]) -> Result<String, St
     })
 }
 
-/// Installs the component `file`: checks its signature (`signature`, or `<file>.minisig`)
-/// against the trusted keys unless `allow_unsigned` and there is none, loads it (a
-/// component of a contract this host runs, a valid manifest), refuses a built-in's name,
-/// copies it and its signature into the user plugin directory, and pins its sha256 in
-/// the config file.
+/// Where a plugin to install comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file on this machine; its signature is `<file>.minisig`.
+    File(PathBuf),
+    /// An `https://` URL (plain `http://` only from this machine); its signature is at
+    /// the same URL with `.minisig` added.
+    Url(String),
+    /// An `oci://registry/repository:tag` reference; its signature is in the same
+    /// repository ([`crate::oci`]).
+    Oci(String),
+}
+
+impl Origin {
+    /// Reads what a user typed: `oci://…`, `https://…` or `http://…`, or a path.
+    pub fn parse(text: &str) -> Origin {
+        if text.starts_with("oci://") {
+            Origin::Oci(text.to_string())
+        } else if text.starts_with("https://") || text.starts_with("http://") {
+            Origin::Url(text.to_string())
+        } else {
+            Origin::File(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Url(u) | Origin::Oci(u) => f.write_str(u),
+        }
+    }
+}
+
+/// A component fetched for installing, and its signature if one was found.
+struct Fetched {
+    wasm: Vec<u8>,
+    signature: Option<String>,
+    /// Where the signature was looked for, for messages.
+    signature_from: String,
+}
+
+/// Reads the signature a user named with `--signature`.
+fn named_signature(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(io(path))
+}
+
+async fn fetch(origin: &Origin, signature: Option<&Path>) -> Result<Fetched, Error> {
+    let named = |default: String| -> Result<(Option<String>, String), Error> {
+        match signature {
+            Some(p) => Ok((Some(named_signature(p)?), p.display().to_string())),
+            None => Ok((None, default)),
+        }
+    };
+    match origin {
+        Origin::File(file) => {
+            let wasm = std::fs::read(file).map_err(io(file))?;
+            let sig_path = signature
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| signature_path(file));
+            let text = match std::fs::read_to_string(&sig_path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && signature.is_none() => None,
+                Err(e) => return Err(io(&sig_path)(e)),
+            };
+            Ok(Fetched {
+                wasm,
+                signature: text,
+                signature_from: sig_path.display().to_string(),
+            })
+        }
+        Origin::Url(url) => {
+            let client = download::client(url)?;
+            let wasm = download::get(&client, url, crate::oci::MAX_COMPONENT_BYTES as u64)
+                .await?
+                .ok_or_else(|| trust(format!("{url}: not found (HTTP 404)")))?;
+            let default = format!("{url}.minisig");
+            let (mut text, from) = named(default.clone())?;
+            if signature.is_none() {
+                text = download::get(&client, &default, 16 << 10)
+                    .await?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
+            }
+            Ok(Fetched {
+                wasm,
+                signature: text,
+                signature_from: from,
+            })
+        }
+        Origin::Oci(reference) => {
+            let pulled = crate::oci::pull(reference).await?;
+            let default = format!(
+                "the registry's signature tag {}",
+                crate::oci::signature_tag(&pulled.manifest_digest)
+            );
+            let (named_text, from) = named(default)?;
+            Ok(Fetched {
+                wasm: pulled.wasm,
+                signature: named_text.or(pulled.signature),
+                signature_from: from,
+            })
+        }
+    }
+}
+
+/// Installs the plugin at `origin`: fetches it and its signature (`signature`, or the one
+/// beside it), checks the signature against the trusted keys unless `allow_unsigned` and
+/// there is none, loads it (a component of a contract this host runs, a valid manifest),
+/// refuses a built-in's name, copies it and its signature into the user plugin directory,
+/// and pins its sha256 in the config file. Nothing is written until every check passed.
 pub async fn install(
     settings: &Settings,
     runtime: &Runtime,
-    file: &Path,
+    origin: &Origin,
     signature: Option<&Path>,
     allow_unsigned: bool,
 ) -> Result<Installed, Error> {
-    let bytes = std::fs::read(file).map_err(io(file))?;
+    let Fetched {
+        wasm: bytes,
+        signature: sig_text,
+        signature_from,
+    } = fetch(origin, signature).await?;
     let sha = sha256(&bytes);
-    let sig_path = signature
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| signature_path(file));
-    let sig_text = match std::fs::read_to_string(&sig_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && signature.is_none() => None,
-        Err(e) => return Err(io(&sig_path)(e)),
-    };
     let signed = match &sig_text {
         Some(text) => Some(
             signed_by(&bytes, text, &settings.trusted_keys).map_err(|why| {
                 trust(format!(
-                    "{} is not installed: {}: {why}",
-                    file.display(),
-                    sig_path.display()
+                    "{origin} is not installed: signature {signature_from}: {why}"
                 ))
             })?,
         ),
         None if allow_unsigned => None,
         None => {
             return Err(trust(format!(
-                "{} is not installed: it has no signature ({}); ask its author for one, or \
-                 pass --allow-unsigned to install it pinned to this very build",
-                file.display(),
-                sig_path.display()
+                "{origin} is not installed: it has no signature ({signature_from}); ask its \
+                 author for one, or pass --allow-unsigned to install it pinned to this very build"
             )));
         }
     };
-    let plugin = runtime.load(file, Some(&sha)).await?;
+    // The runtime loads from a file: a private temporary one, so nothing reaches the
+    // plugin directory before the component proved to be a plugin.
+    let staging = tempfile::tempdir().map_err(|e| trust(format!("a temporary directory: {e}")))?;
+    let staged = staging.path().join("plugin.wasm");
+    private::write_file(&staged, &bytes).map_err(io(&staged))?;
+    let plugin = runtime.load(&staged, Some(&sha)).await.map_err(|e| {
+        trust(format!(
+            "{origin} is not installed: {}",
+            e.to_string()
+                .replace(&staged.display().to_string(), "the component")
+        ))
+    })?;
     let m = plugin.manifest();
     if let Ok((other, source)) = settings.catalog.find(runtime, &m.name).await
         && source.is_builtin()
     {
         return Err(trust(format!(
-            "{} is not installed: its name {:?} is a built-in plugin's ({}), which nothing \
-             installed may take",
-            file.display(),
+            "{origin} is not installed: its name {:?} is a built-in plugin's ({}), which \
+             nothing installed may take",
             m.name,
             other.path().display()
         )));
@@ -235,6 +344,50 @@ pub async fn install(
         signed_by: signed,
         config: settings.config_path.clone(),
     })
+}
+
+/// Publishes the built plugin `file` to the OCI `reference`, with its signature
+/// (`<file>.minisig`) when there is one. The component is loaded first, so only a plugin
+/// this host runs is published.
+pub async fn publish(
+    runtime: &Runtime,
+    file: &Path,
+    reference: &str,
+) -> Result<(crate::oci::Published, Option<PathBuf>), Error> {
+    let bytes = std::fs::read(file).map_err(io(file))?;
+    let plugin = runtime.load(file, Some(&sha256(&bytes))).await?;
+    let sig_path = signature_path(file);
+    let signature = match std::fs::read_to_string(&sig_path) {
+        Ok(text) => {
+            SignatureBox::from_string(&text).map_err(|e| {
+                trust(format!(
+                    "{} is not a minisign signature: {e}",
+                    sig_path.display()
+                ))
+            })?;
+            Some(text)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&sig_path)(e)),
+    };
+    let (imports, exports) = runtime.interfaces(&plugin);
+    let interfaces = crate::oci::Interfaces { imports, exports };
+    let m = plugin.manifest();
+    let annotations = [
+        ("org.opencontainers.image.title", m.name.clone()),
+        ("org.opencontainers.image.version", m.version.clone()),
+        (
+            "org.opencontainers.image.description",
+            m.description.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let signed = signature.is_some().then_some(sig_path);
+    let published =
+        crate::oci::publish(reference, bytes, signature, &interfaces, annotations).await?;
+    Ok((published, signed))
 }
 
 /// Removes the installed plugin `name` (its file and signature in a user plugin

@@ -12,6 +12,7 @@
 //! - [`access`]: who can reach what, from the access meaning plugins declare;
 //! - [`people`]: the accounts of one person across providers, linked to a `Person`;
 //! - [`scaffold`]: a new plugin crate to start from, and checking a built component;
+//! - [`install`] and [`oci`]: plugins signed, published, installed and verified;
 //! - [`replay_test`]: a plugin synced from a recording, its graph compared with an
 //!   expected export.
 //!
@@ -21,9 +22,11 @@
 
 pub mod access;
 mod check;
+mod download;
 mod error;
 mod graph;
 pub mod install;
+pub mod oci;
 pub mod people;
 pub mod replay_test;
 mod runs;

@@ -300,22 +300,44 @@ pub enum PluginsCommand {
         /// The .wasm file.
         path: PathBuf,
     },
-    /// Install a plugin someone else built: its minisign signature (FILE.minisig) must be
-    /// by a key under [trust] keys in the config; it is copied into the user plugin
-    /// directory and its sha256 pinned in the config.
+    /// Install a plugin someone else built, from a file, an https URL or an OCI registry:
+    /// its minisign signature must be by a key under [trust] keys in the config; it is
+    /// copied into the user plugin directory and its sha256 pinned in the config.
     #[command(after_help = "Examples:
   infragraph plugins install ./acme_directory.wasm            # with acme_directory.wasm.minisig beside it
   infragraph plugins install ./acme.wasm --signature acme.sig
-  infragraph plugins install ./mine.wasm --allow-unsigned     # pinned to this very build")]
+  infragraph plugins install https://plugins.example.com/acme.wasm   # and acme.wasm.minisig there
+  infragraph plugins install oci://ghcr.io/acme/infragraph-acme:1.0.0
+  infragraph plugins install ./mine.wasm --allow-unsigned     # pinned to this very build
+
+A registry that asks for credentials reads them from INFRAGRAPH_REGISTRY_USERNAME and
+INFRAGRAPH_REGISTRY_PASSWORD (or the password alone, as a token). Registries on this
+machine (localhost, 127.0.0.1) are spoken to over plain HTTP, every other over HTTPS.")]
     Install {
-        /// The .wasm file.
-        file: PathBuf,
-        /// The detached signature (default: FILE.minisig).
+        /// A .wasm file, an https:// URL or an oci://registry/repository:tag reference.
+        #[arg(value_name = "FILE|URL|oci://REF")]
+        from: String,
+        /// The detached signature, a local file (default: the one beside the plugin:
+        /// FILE.minisig, URL.minisig, or the registry's signature tag).
         #[arg(long, value_name = "FILE")]
         signature: Option<PathBuf>,
         /// Install without a signature (the sha256 is still pinned).
         #[arg(long)]
         allow_unsigned: bool,
+    },
+    /// Publish a built plugin to an OCI registry as a WebAssembly artifact (the layout
+    /// `wkg` and `oras` use), with its signature (FILE.minisig) beside it.
+    #[command(after_help = "Examples:
+  infragraph plugin sign acme.wasm --key infragraph.key
+  infragraph plugin publish acme.wasm oci://ghcr.io/acme/infragraph-acme:1.0.0
+
+Credentials: INFRAGRAPH_REGISTRY_USERNAME and INFRAGRAPH_REGISTRY_PASSWORD, as for install.")]
+    Publish {
+        /// The .wasm file.
+        file: PathBuf,
+        /// Where to: oci://registry/repository:tag.
+        #[arg(value_name = "oci://REF")]
+        reference: String,
     },
     /// Remove an installed plugin and its pin (built-in plugins cannot be removed).
     #[command(after_help = "Examples:\n  infragraph plugins remove acme-directory")]

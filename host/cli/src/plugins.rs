@@ -187,14 +187,14 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Install {
-            file,
+            from,
             signature,
             allow_unsigned,
         } => {
             let i = install::install(
                 settings,
                 &runtime,
-                &file,
+                &install::Origin::parse(&from),
                 signature.as_deref(),
                 allow_unsigned,
             )
@@ -251,6 +251,24 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 k.secret.display(),
                 k.public.display(),
                 k.public_key
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Publish { file, reference } => {
+            let (p, signature) = install::publish(&runtime, &file, &reference).await?;
+            out!(
+                "published {} to {reference} (manifest {}); {}",
+                file.display(),
+                p.manifest_digest,
+                match (&p.signature_tag, signature) {
+                    (Some(tag), Some(sig)) =>
+                        format!("its signature {} as tag {tag}", sig.display()),
+                    _ => format!(
+                        "unsigned: no {} (sign it with `infragraph plugin sign`, or installers \
+                         will need --allow-unsigned)",
+                        install::signature_path(&file).display()
+                    ),
+                }
             );
             Ok(ExitCode::SUCCESS)
         }

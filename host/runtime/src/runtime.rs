@@ -212,6 +212,21 @@ impl Runtime {
         }
     }
 
+    /// The interfaces `plugin`'s component imports and exports, by name (e.g.
+    /// `infragraph:plugin/emit@0.1.0`): what a registry's artifact config lists.
+    pub fn interfaces(&self, plugin: &Plugin) -> (Vec<String>, Vec<String>) {
+        let ty = plugin.component.component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        (imports, exports)
+    }
+
     /// Runs `plugin`'s sync in a fresh sandbox, sending what it emits to `out`. Never
     /// panics and never returns early: every failure is in the outcome.
     pub async fn sync(

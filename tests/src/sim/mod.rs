@@ -36,6 +36,7 @@ mod acme;
 mod azure;
 mod critical;
 mod echo;
+mod files;
 mod graphql;
 mod s3;
 mod scaleway;
@@ -52,6 +53,7 @@ pub use azure::{
 };
 pub use critical::{CriticalData, CriticalSim, PASSWORD_HASH, REPO_CREDENTIAL, TOKEN_HASH};
 pub use echo::{EchoSim, reflections};
+pub use files::FileSite;
 pub use s3::S3Sim;
 pub use scaleway::{Item, ScalewayData, ScalewaySim, ZONES};
 pub use spacelift::{SpaceliftData, SpaceliftSim};
