@@ -52,9 +52,10 @@ impl Graph {
     }
 
     /// This graph with every update tag (`firstseen`, `lastupdated`) replaced by its rank
-    /// among the tags the graph holds, and extra labels sorted: what two sinks given the
-    /// same writes must agree on, since each hands out tags of its own and a graph
-    /// server returns labels in no particular order.
+    /// among the tags the graph holds, extra labels sorted, and map properties as their
+    /// JSON text: what two sinks given the same writes must agree on, since each hands out
+    /// tags of its own, a graph server returns labels in no particular order, and Neo4j
+    /// keeps a map as its JSON text.
     pub fn normalized(&self) -> Graph {
         let tags: BTreeSet<i64> = self
             .nodes
@@ -66,6 +67,11 @@ impl Graph {
             .collect();
         let rank = |p: &Map<String, Json>| {
             let mut p = p.clone();
+            for v in p.values_mut() {
+                if v.is_object() {
+                    *v = Json::String(v.to_string());
+                }
+            }
             for k in ["firstseen", "lastupdated"] {
                 if let Some(t) = p.get(k).and_then(Json::as_i64) {
                     let r = tags.iter().position(|x| *x == t).unwrap_or(usize::MAX);

@@ -37,6 +37,7 @@ const TEST_GUESTS: &[(&str, &str)] = &[
     ("infragraph-hostile-manifest-loop", "manifest-loop"),
     ("infragraph-guest-emit-bench", "emit-bench"),
     ("infragraph-guest-contract-0-1", "contract-0-1"),
+    ("infragraph-guest-contract-0-2", "contract-0-2"),
 ];
 
 fn main() -> ExitCode {

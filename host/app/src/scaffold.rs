@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 /// The SDK version a new plugin depends on: the one that targets the newest contract.
-pub const SDK_VERSION: &str = "0.2";
+pub const SDK_VERSION: &str = "0.3";
 
 /// Where a new plugin gets the SDK from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +229,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let sdk = Sdk::Git {
             url: "https://example.com/infragraph.git".into(),
-            tag: Some("sdk-v0.2.0".into()),
+            tag: Some("sdk-v0.3.0".into()),
         };
         let created = new("acme-dir", &dir, &sdk).unwrap();
         assert_eq!(created.files.len(), FILES.len());
@@ -245,7 +245,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             cargo["dependencies"]["infragraph-sdk"]["tag"].as_str(),
-            Some("sdk-v0.2.0")
+            Some("sdk-v0.3.0")
         );
         assert_eq!(cargo["profile"]["release"]["opt-level"].as_str(), Some("s"));
         assert_eq!(

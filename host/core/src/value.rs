@@ -18,6 +18,9 @@ pub enum Value {
     TextList(Vec<String>),
     /// A list of integers.
     IntList(Vec<i64>),
+    /// A JSON object (contract 0.3.0's `map`), e.g. a resource's tags. Last, so that
+    /// reading a stored graph back gives every other JSON shape its own variant.
+    Map(serde_json::Map<String, serde_json::Value>),
 }
 
 /// The declared type of a property.
@@ -36,6 +39,8 @@ pub enum ValueType {
     TextList,
     /// [`Value::IntList`].
     IntList,
+    /// [`Value::Map`]; a plugin emits it as text holding a JSON object.
+    Map,
 }
 
 impl Value {
@@ -49,6 +54,7 @@ impl Value {
             Value::Text(_) => ValueType::Text,
             Value::TextList(_) => ValueType::TextList,
             Value::IntList(_) => ValueType::IntList,
+            Value::Map(_) => ValueType::Map,
         })
     }
 
@@ -71,6 +77,7 @@ impl ValueType {
             ValueType::Text => "text",
             ValueType::TextList => "text-list",
             ValueType::IntList => "int-list",
+            ValueType::Map => "map",
         }
     }
 }
@@ -91,6 +98,18 @@ mod tests {
         assert!(Value::Int(3).fits(ValueType::Float));
         assert!(!Value::Float(3.0).fits(ValueType::Int));
         assert!(!Value::Text("3".into()).fits(ValueType::Int));
+    }
+
+    #[test]
+    fn a_map_reads_back_as_a_map_and_other_shapes_as_their_own() {
+        let text = r#"[{"env":"prod","n":{"a":[1]}},["a"],[1],"x",null]"#;
+        let v: Vec<Value> = serde_json::from_str(text).unwrap();
+        assert!(matches!(&v[0], Value::Map(m) if m["env"] == "prod"));
+        assert!(matches!(&v[1], Value::TextList(_)));
+        assert!(matches!(&v[2], Value::IntList(_)));
+        assert!(matches!(&v[3], Value::Text(_)));
+        assert_eq!(v[4], Value::Null);
+        assert_eq!(serde_json::to_string(&v).unwrap(), text);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub(crate) mod since_v0_1_0;
 pub(crate) mod since_v0_2_0;
+pub(crate) mod since_v0_3_0;
 
 use infragraph_core as core;
 use wasmtime::component::{Component, Linker};
@@ -11,13 +12,14 @@ use wasmtime::component::{Component, Linker};
 pub const CONTRACT_PACKAGE: &str = "infragraph:plugin";
 
 /// Contract versions this host can run.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 
-/// A plugin instantiated under the contract it was built against. Both share the 0.1.0
+/// A plugin instantiated under the contract it was built against. All share the 0.1.0
 /// imports, which the linker holds once; only `provider` differs.
 pub(crate) enum Provider {
     V0_1(since_v0_1_0::Ingestor),
     V0_2(since_v0_2_0::Ingestor),
+    V0_3(since_v0_3_0::Ingestor),
 }
 
 /// How a sync ended as the plugin reports it: its summary, or the contract's error kind
@@ -36,8 +38,11 @@ impl Provider {
             "0.1.0" => Provider::V0_1(
                 since_v0_1_0::Ingestor::instantiate_async(store, component, linker).await?,
             ),
-            _ => Provider::V0_2(
+            "0.2.0" => Provider::V0_2(
                 since_v0_2_0::Ingestor::instantiate_async(store, component, linker).await?,
+            ),
+            _ => Provider::V0_3(
+                since_v0_3_0::Ingestor::instantiate_async(store, component, linker).await?,
             ),
         })
     }
@@ -55,6 +60,11 @@ impl Provider {
                 .into(),
             Provider::V0_2(p) => p
                 .infragraph_plugin0_2_0_provider()
+                .call_manifest(store)
+                .await?
+                .into(),
+            Provider::V0_3(p) => p
+                .infragraph_plugin0_3_0_provider()
                 .call_manifest(store)
                 .await?
                 .into(),
@@ -79,6 +89,15 @@ impl Provider {
                 }),
             Provider::V0_2(p) => p
                 .infragraph_plugin0_2_0_provider()
+                .call_sync(store, config)
+                .await?
+                .map(|s| s.message)
+                .map_err(|e| {
+                    let (kind, text) = e.parts();
+                    (kind, text.to_string())
+                }),
+            Provider::V0_3(p) => p
+                .infragraph_plugin0_3_0_provider()
                 .call_sync(store, config)
                 .await?
                 .map(|s| s.message)

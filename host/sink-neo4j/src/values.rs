@@ -8,7 +8,9 @@ use neo4rs::{
 use crate::error::{Error, ErrorKind};
 
 /// A property value as a Bolt value. A NaN or infinite float becomes null, as in the
-/// embedded store (JSON has no such numbers), so both sinks hold the same graph.
+/// embedded store (JSON has no such numbers), so both sinks hold the same graph. A map
+/// becomes its JSON text: Neo4j stores no map in a property (`apoc.convert.fromJsonMap`
+/// reads it back in Cypher).
 pub(crate) fn bolt(v: &Value) -> BoltType {
     match v {
         Value::Null => BoltType::Null(BoltNull),
@@ -26,6 +28,7 @@ pub(crate) fn bolt(v: &Value) -> BoltType {
                 .map(|i| BoltType::Integer(BoltInteger::new(*i)))
                 .collect(),
         }),
+        Value::Map(m) => text(&serde_json::to_string(m).expect("a JSON map serialises")),
     }
 }
 

@@ -32,7 +32,7 @@ pub const DNS_ZONE: &str = "DNSZone";
 /// Labels whose nodes an identity (principal) may be.
 pub const PRINCIPALS: [&str; 4] = [USER, GROUP, SERVICE_PRINCIPAL, MANAGED_IDENTITY];
 
-use ValueType::{Boolean, Float, Int, Text, TextList};
+use ValueType::{Boolean, Float, Int, Map, Text, TextList};
 
 /// The properties both views of a resource share.
 fn resource_props(kind: NodeKind) -> NodeKind {
@@ -50,7 +50,11 @@ fn resource_props(kind: NodeKind) -> NodeKind {
             "The resource's ARM `properties`, as JSON text (only for types listed with properties)",
         )
         .prop("sku", Text, "The ARM `sku`, as JSON text")
-        .prop("tags", Text, "The resource's tags, as a JSON object")
+        .prop(
+            "tags",
+            Map,
+            "The resource's tags (a map; JSON text in Neo4j)",
+        )
         .prop("provisioning_state", Text, "ARM provisioning state")
 }
 

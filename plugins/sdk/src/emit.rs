@@ -106,7 +106,8 @@ impl Values {
             Repr::Owned(Value::Bool(_)) => Values::Boolean(Vec::with_capacity(reserve)),
             Repr::Owned(Value::Int(_)) => Values::Int(Vec::with_capacity(reserve)),
             Repr::Owned(Value::Float(_)) => Values::Float(Vec::with_capacity(reserve)),
-            Repr::Owned(Value::Text(_)) | Repr::Text(_) => Values::Text(Texts {
+            // A map travels as its JSON text (contract 0.3.0).
+            Repr::Owned(Value::Text(_) | Value::Map(_)) | Repr::Text(_) => Values::Text(Texts {
                 data: String::new(),
                 ends: Vec::with_capacity(reserve),
             }),
@@ -134,6 +135,7 @@ impl Values {
             (Values::Float(l), Repr::Owned(Value::Float(f))) => l.push(f),
             (Values::Text(t), Repr::Text(s)) => t.push(s),
             (Values::Text(t), Repr::Owned(Value::Text(s))) => t.push(&s),
+            (Values::Text(t), Repr::Owned(Value::Map(m))) => t.push(&crate::value::map_text(&m)),
             (Values::TextList { items, ends }, Repr::TextList(l)) => text_list(items, ends, l),
             (Values::TextList { items, ends }, Repr::Owned(Value::TextList(l))) => {
                 text_list(items, ends, &l)
@@ -770,6 +772,20 @@ mod tests {
                 assert_eq!(l.ends, [2, 2]);
             }
             other => panic!("not text lists: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_map_travels_as_its_json_text() {
+        let tags: std::collections::BTreeMap<String, String> =
+            [("env".to_string(), "prod".to_string())].into();
+        let c = column_of(vec![Value::from(tags), Value::Null]);
+        match c.values {
+            emit::Values::Text(t) => assert_eq!(
+                (t.data.as_str(), &t.ends[..]),
+                (r#"{"env":"prod"}"#, &[14, 14, 14][..])
+            ),
+            other => panic!("not text: {other:?}"),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Builders for what a plugin declares about itself. Each mirrors a record of the contract's
 //! `types` interface; the host checks names and shapes when it loads the plugin.
 
-use crate::wit::{types, types_v2};
+use crate::wit::{types, types_v2, types_v3};
 
 /// What the plugin syncs and what it needs: returned by [`Ingestor::manifest`].
 ///
@@ -77,12 +77,28 @@ impl Manifest {
         self
     }
 
-    pub(crate) fn into_wit(self) -> types_v2::Manifest {
-        types_v2::Manifest {
+    /// The properties declared [`ValueType::Map`], as (label or relationship type, name):
+    /// the mock host reads them back as maps, as the host does.
+    pub(crate) fn map_properties(&self) -> std::collections::HashSet<(String, String)> {
+        let nodes = self.nodes.iter().map(|n| (&n.label, &n.properties));
+        let edges = self.edges.iter().map(|e| (&e.rel_type, &e.properties));
+        nodes
+            .chain(edges)
+            .flat_map(|(owner, props)| {
+                props
+                    .iter()
+                    .filter(|p| p.ty == ValueType::Map)
+                    .map(|p| (owner.clone(), p.name.clone()))
+            })
+            .collect()
+    }
+
+    pub(crate) fn into_wit(self) -> types_v3::Manifest {
+        types_v3::Manifest {
             name: self.name,
             version: self.version,
             description: self.description,
-            schema: types_v2::Schema {
+            schema: types_v3::Schema {
                 nodes: self.nodes.into_iter().map(NodeKind::into_wit).collect(),
                 edges: self.edges.into_iter().map(EdgeKind::into_wit).collect(),
             },
@@ -114,17 +130,21 @@ pub enum ValueType {
     TextList,
     /// [`Value::IntList`](crate::Value::IntList).
     IntList,
+    /// [`Value::Map`](crate::Value::Map): a JSON object, such as a resource's tags.
+    /// Stored as a map in the embedded store and as JSON text in Neo4j; cannot be indexed.
+    Map,
 }
 
-impl From<ValueType> for types::ValueType {
+impl From<ValueType> for types_v3::ValueType {
     fn from(t: ValueType) -> Self {
         match t {
-            ValueType::Boolean => types::ValueType::Boolean,
-            ValueType::Int => types::ValueType::Int,
-            ValueType::Float => types::ValueType::Float,
-            ValueType::Text => types::ValueType::Text,
-            ValueType::TextList => types::ValueType::TextList,
-            ValueType::IntList => types::ValueType::IntList,
+            ValueType::Boolean => types_v3::ValueType::Boolean,
+            ValueType::Int => types_v3::ValueType::Int,
+            ValueType::Float => types_v3::ValueType::Float,
+            ValueType::Text => types_v3::ValueType::Text,
+            ValueType::TextList => types_v3::ValueType::TextList,
+            ValueType::IntList => types_v3::ValueType::IntList,
+            ValueType::Map => types_v3::ValueType::Map,
         }
     }
 }
@@ -138,8 +158,8 @@ struct Property {
 }
 
 impl Property {
-    fn into_wit(self) -> types::PropertyDef {
-        types::PropertyDef {
+    fn into_wit(self) -> types_v3::PropertyDef {
+        types_v3::PropertyDef {
             name: self.name,
             type_: self.ty.into(),
             description: self.description,
@@ -205,8 +225,8 @@ impl NodeKind {
         self
     }
 
-    fn into_wit(self) -> types::NodeKind {
-        types::NodeKind {
+    fn into_wit(self) -> types_v3::NodeKind {
+        types_v3::NodeKind {
             label: self.label,
             description: self.description,
             extra_labels: self.extra_labels,
@@ -333,8 +353,8 @@ impl EdgeKind {
         self
     }
 
-    fn into_wit(self) -> types_v2::EdgeKind {
-        types_v2::EdgeKind {
+    fn into_wit(self) -> types_v3::EdgeKind {
+        types_v3::EdgeKind {
             rel_type: self.rel_type,
             description: self.description,
             from: self.from,
@@ -619,7 +639,7 @@ mod tests {
         assert_eq!(user.extra_labels, ["UserAccount"]);
         assert!(user.properties[0].indexed);
         assert!(!user.properties[1].indexed);
-        assert_eq!(user.properties[1].type_, types::ValueType::Boolean);
+        assert_eq!(user.properties[1].type_, types_v3::ValueType::Boolean);
         assert_eq!(m.schema.edges[0].from, "AcmeUser");
         assert_eq!(m.schema.edges[0].properties[0].name, "since");
         let cred = &m.credentials[0];

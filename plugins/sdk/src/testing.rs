@@ -200,12 +200,26 @@ impl MockHost {
         drop(cx);
         let record = record.borrow();
         let (requests, unanswered) = seen.take();
-        let props = |columns: &[String], values: &[types::Value]| {
+        // A map travels as JSON text; read back as a map where the schema declares one
+        // (text that is not a JSON object stays text: the host would refuse it).
+        let maps = I::manifest().map_properties();
+        let props = |owner: &str, columns: &[String], values: &[types::Value]| {
             columns
                 .iter()
                 .zip(values)
                 .filter(|(_, v)| !matches!(v, types::Value::Null))
-                .map(|(c, v)| (c.clone(), value(v)))
+                .map(|(c, v)| {
+                    let v = match v {
+                        types::Value::Text(t) if maps.contains(&(owner.into(), c.clone())) => {
+                            match serde_json::from_str(t) {
+                                Ok(serde_json::Value::Object(m)) => Value::Map(m),
+                                _ => value(v),
+                            }
+                        }
+                        _ => value(v),
+                    };
+                    (c.clone(), v)
+                })
                 .collect()
         };
         Synced {
@@ -221,7 +235,7 @@ impl MockHost {
                     b.rows.iter().map(|r| Node {
                         label: b.label.clone(),
                         id: r.id.clone(),
-                        props: props(&b.columns, &r.values),
+                        props: props(&b.label, &b.columns, &r.values),
                     })
                 })
                 .collect(),
@@ -233,7 +247,7 @@ impl MockHost {
                         rel_type: b.rel_type.clone(),
                         from: (b.from_label.clone(), b.from_key.clone(), r.from.clone()),
                         to: (b.to_label.clone(), b.to_key.clone(), r.to.clone()),
-                        props: props(&b.columns, &r.values),
+                        props: props(&b.rel_type, &b.columns, &r.values),
                     })
                 })
                 .collect(),

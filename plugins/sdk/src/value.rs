@@ -23,6 +23,12 @@ pub enum Value {
     TextList(Vec<String>),
     /// A list of integers.
     IntList(Vec<i64>),
+    /// A JSON object, for a property declared [`ValueType::Map`]: tags, labels, settings.
+    /// Build it from a `BTreeMap<String, String>` or a `serde_json::Map`; it travels to the
+    /// host as its JSON text.
+    ///
+    /// [`ValueType::Map`]: crate::ValueType::Map
+    Map(serde_json::Map<String, serde_json::Value>),
 }
 
 impl From<Value> for types::Value {
@@ -35,7 +41,29 @@ impl From<Value> for types::Value {
             Value::Text(s) => types::Value::Text(s),
             Value::TextList(l) => types::Value::TextList(l),
             Value::IntList(l) => types::Value::IntList(l),
+            Value::Map(m) => types::Value::Text(map_text(&m)),
         }
+    }
+}
+
+/// A map's JSON text, as the contract carries it.
+pub(crate) fn map_text(m: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(m).expect("a JSON map serialises")
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for Value {
+    fn from(v: serde_json::Map<String, serde_json::Value>) -> Self {
+        Value::Map(v)
+    }
+}
+
+impl From<std::collections::BTreeMap<String, String>> for Value {
+    fn from(v: std::collections::BTreeMap<String, String>) -> Self {
+        Value::Map(
+            v.into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        )
     }
 }
 
@@ -160,7 +188,9 @@ owned_props!(
     f64,
     String,
     Vec<String>,
-    Vec<i64>
+    Vec<i64>,
+    serde_json::Map<String, serde_json::Value>,
+    std::collections::BTreeMap<String, String>
 );
 
 impl<'a, T: Into<Prop<'a>>> From<Option<T>> for Prop<'a> {

@@ -138,6 +138,8 @@ fn bolt_value(v: &infragraph_core::Value) -> BoltType {
         V::Text(s) => BoltType::from(s.as_str()),
         V::TextList(l) => BoltType::from(l.clone()),
         V::IntList(l) => BoltType::from(l.clone()),
+        // The benchmark's records have no maps; as the sink does, JSON text.
+        V::Map(m) => BoltType::from(serde_json::to_string(m).unwrap_or_default().as_str()),
     }
 }
 

@@ -940,7 +940,7 @@ fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
         .find(|p| p["name"] == "misbehave")
         .expect("listed");
     assert_eq!(entry["source"], "user");
-    assert_eq!(entry["contract"], "0.2.0");
+    assert_eq!(entry["contract"], "0.3.0");
     let sha = entry["sha256"].as_str().unwrap().to_string();
     assert_eq!(sha.len(), 64);
     assert!(

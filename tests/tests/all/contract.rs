@@ -355,7 +355,36 @@ fn a_plugin_built_against_contract_0_1_0_still_loads_and_syncs() {
             .find(|p| p["name"] == name)
             .map(|p| p["contract"].clone())
     };
-    assert_eq!(contract_of("scaleway"), Some("0.2.0".into()), "{list}");
+    assert_eq!(contract_of("scaleway"), Some("0.3.0".into()), "{list}");
+}
+
+/// Contract 0.3.0 added map properties. A plugin built against 0.2.0 (wit-bindgen alone)
+/// still loads and syncs, and keeps what its relationships mean for access.
+#[test]
+fn a_plugin_built_against_contract_0_2_0_still_loads_syncs_and_keeps_its_access_meaning() {
+    use infragraph_tests::cli::{Work, run};
+    let w = Work::new("contract-0-2");
+    let guest = harness::guest("contract-0-2");
+    let guest = guest.to_str().unwrap();
+    let ran = run(&mut w.cmd(&["sync", guest, "--store", &w.store()]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let graph = w.graph();
+    assert!(graph.has("LegacyTwoUser", "u1") && graph.has("LegacyTwoGroup", "g1"));
+    assert_eq!(graph.edges_of("MEMBER_OF"), 1);
+
+    let schema = run(&mut w.cmd(&["schema", guest, "--json"]));
+    assert_eq!(schema.code, 0, "{}", schema.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&schema.stdout).unwrap();
+    assert_eq!(
+        schema["edges"][0]["access"]["kind"], "membership",
+        "{schema}"
+    );
+    let checked = run(&mut w.cmd(&["plugins", "check", guest]));
+    assert!(
+        checked.stdout.contains("legacy-two 0.2.0 (contract 0.2.0)"),
+        "{}",
+        checked.stdout
+    );
 }
 
 /// The built-in plugins declare what their relationships mean for access, and `schema`

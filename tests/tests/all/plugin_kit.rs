@@ -1,12 +1,17 @@
 //! The plugin developer kit (issue 19), as a third-party author meets it: `infragraph
 //! plugin new` writes a crate outside this repository that depends on the SDK as an
 //! outside crate would, builds with one command into a small component, passes its own
-//! unit tests and `plugins check`, and syncs a real (simulated) API.
+//! unit tests and `plugins check`, and syncs a real (simulated) API; then it is tested
+//! against a recording, signed and published to an OCI registry, and a second user, from
+//! a home of their own, installs it by its `oci://` reference trusting the author's key,
+//! and syncs it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use infragraph_tests::cli::{Ran, Work, run};
+use infragraph_tests::registry;
 use infragraph_tests::sim::{AcmeData, AcmeSim};
 
 fn ok(ran: &Ran) {
@@ -44,7 +49,9 @@ fn cargo(dir: &Path, args: &[&str]) -> Ran {
 }
 
 #[test]
-fn a_new_plugin_builds_small_tests_itself_and_syncs() {
+fn a_new_plugin_is_built_tested_signed_published_installed_by_oci_and_synced() {
+    let started = Instant::now();
+    let lap = |what: &str| eprintln!("{:>6.1} s  {what}", started.elapsed().as_secs_f64());
     let w = Work::new("plugin-kit");
     let dir = w.0.join("acme-users");
     let sdk = repo().join("plugins/sdk");
@@ -63,11 +70,13 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
             .contains("cargo build --release --target wasm32-wasip2")
     );
     std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    lap("plugin new");
 
     // Its own unit tests, natively, as `cargo test` runs them.
     let tested = cargo(&dir, &["test", "--quiet"]);
     ok(&tested);
     assert!(tested.stdout.contains("3 passed"), "{}", tested.stdout);
+    lap("cargo test (mock host)");
 
     // One command builds the component, and it is small.
     ok(&cargo(
@@ -81,6 +90,12 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
     let wasm = target.join("wasm32-wasip2/release/acme_users.wasm");
     let size = std::fs::metadata(&wasm).unwrap().len();
     assert!(size < 400 * 1024, "{} is {size} bytes", wasm.display());
+    lap("cargo build --release --target wasm32-wasip2");
+    // The author keeps the build beside their key, as a release would.
+    let release = w.0.join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::copy(&wasm, release.join("acme_users.wasm")).unwrap();
+    let wasm = release.join("acme_users.wasm");
     let wasm = wasm.to_str().unwrap();
 
     let checked = run(&mut w.cmd(&["plugins", "check", wasm]));
@@ -88,7 +103,7 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
     assert!(
         checked
             .stdout
-            .contains("ok: acme-users 0.1.0 (contract 0.2.0), 2 node and 1 relationship kinds"),
+            .contains("ok: acme-users 0.1.0 (contract 0.3.0), 2 node and 1 relationship kinds"),
         "{}",
         checked.stdout
     );
@@ -175,6 +190,64 @@ fn a_new_plugin_builds_small_tests_itself_and_syncs() {
         ran.stdout,
         ran.stderr
     );
+    lap("check, sync --record, plugins test --replay");
+
+    // Signed and published to an OCI registry.
+    let keys = w.0.join("keys");
+    ok(&run(&mut w.cmd(&[
+        "plugin",
+        "keygen",
+        "--dir",
+        keys.to_str().unwrap(),
+    ])));
+    let public = std::fs::read_to_string(keys.join("infragraph.pub")).unwrap();
+    let public = public.lines().nth(1).unwrap().to_string();
+    let key = keys.join("infragraph.key");
+    ok(&run(&mut w.cmd(&[
+        "plugin",
+        "sign",
+        wasm,
+        "--key",
+        key.to_str().unwrap(),
+    ])));
+    let reference = format!(
+        "oci://{}/plugin-kit-{}/acme-users:0.1.0",
+        registry::address(),
+        std::process::id()
+    );
+    ok(&run(&mut w.cmd(&["plugin", "publish", wasm, &reference])));
+    lap("keygen, sign, publish");
+
+    // A second user, from a home of their own, trusts the author's key, installs the
+    // plugin by its reference and syncs it by name.
+    let op = Work::new("plugin-kit-operator");
+    let config = op.config(&format!(
+        "[trust]\nkeys = [\"{public}\"]\n\n[plugins.acme-users]\napi_url = \"{}/v1/tenants/{}\"\n\n\
+         [plugins.acme-users.secrets]\napi_token = {{ env = \"ACME_USERS_API_TOKEN\" }}\n",
+        sim.url(),
+        AcmeData::TENANT
+    ));
+    let installed = run(&mut op.cmd(&["plugins", "install", &reference]));
+    ok(&installed);
+    assert!(
+        installed.stdout.contains("installed acme-users 0.1.0")
+            && installed.stdout.contains(&public),
+        "{}",
+        installed.stdout
+    );
+    let mut sync = op.cmd(&["sync", "acme-users", "--store", &op.store()]);
+    sync.env("ACME_USERS_API_TOKEN", AcmeSim::TOKEN);
+    ok(&run(&mut sync));
+    let g = op.graph();
+    assert_eq!(g.count("AcmeUsersUser"), 250);
+    assert_eq!(g.edges_of("RESOURCE"), 250);
+    ok(&run(&mut op.cmd(&["plugins", "verify"])));
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("sha256 = ")
+    );
+    lap("install by oci:// reference, sync, verify (the whole path)");
 }
 
 #[test]

@@ -139,7 +139,14 @@ impl CheckedSchema {
     /// Checks a node batch: declared label, declared and distinct columns, non-empty ids,
     /// one value per column, each of its declared type, and no id or value longer than
     /// `max_value_bytes` (see [`value_bytes`]).
-    pub fn check_nodes(&self, b: &NodeBatch, max_value_bytes: usize) -> Result<(), RecordError> {
+    ///
+    /// A `map` property arrives as text holding a JSON object; it is parsed here and
+    /// becomes a [`Value::Map`], or the batch is refused naming the record and property.
+    pub fn check_nodes(
+        &self,
+        b: &mut NodeBatch,
+        max_value_bytes: usize,
+    ) -> Result<(), RecordError> {
         let first = b.rows.first().map(|r| r.id.as_str()).unwrap_or("");
         let fail = |id: &str, what: String| RecordError {
             plugin: self.plugin.clone(),
@@ -154,7 +161,7 @@ impl CheckedSchema {
             ));
         };
         let types = columns(&b.columns, props, &b.label).map_err(|w| fail(first, w))?;
-        for row in &b.rows {
+        for row in &mut b.rows {
             if row.id.is_empty() {
                 return Err(fail("", "its id is empty".into()));
             }
@@ -164,7 +171,7 @@ impl CheckedSchema {
                     too_long("its id", row.id.len(), max_value_bytes),
                 ));
             }
-            values(&row.values, &b.columns, &types, max_value_bytes)
+            values(&mut row.values, &b.columns, &types, max_value_bytes)
                 .map_err(|w| fail(&row.id, w))?;
         }
         Ok(())
@@ -173,7 +180,12 @@ impl CheckedSchema {
     /// Checks an edge batch: declared (type, from, to), well-formed keys (`id` or a
     /// property the end's label declares, when the label is this plugin's), non-empty ends,
     /// typed values, and no end or value longer than `max_value_bytes`.
-    pub fn check_edges(&self, b: &EdgeBatch, max_value_bytes: usize) -> Result<(), RecordError> {
+    /// Map properties are parsed as in [`CheckedSchema::check_nodes`].
+    pub fn check_edges(
+        &self,
+        b: &mut EdgeBatch,
+        max_value_bytes: usize,
+    ) -> Result<(), RecordError> {
         let name = format!("(:{})-[:{}]->(:{})", b.from_label, b.rel_type, b.to_label);
         let fail = |what: String| RecordError {
             plugin: self.plugin.clone(),
@@ -190,7 +202,7 @@ impl CheckedSchema {
         for (label, key) in [(&b.from_label, &b.from_key), (&b.to_label, &b.to_key)] {
             let known = key == "id"
                 || match self.nodes.get(label) {
-                    Some(p) => p.contains_key(key),
+                    Some(p) => p.get(key).is_some_and(|t| *t != ValueType::Map),
                     None => is_snake_case(key),
                 };
             if !known {
@@ -198,7 +210,7 @@ impl CheckedSchema {
             }
         }
         let types = columns(&b.columns, props, &name).map_err(&fail)?;
-        for row in &b.rows {
+        for row in &mut b.rows {
             let ends = || format!("from {:?} to {:?}", shown(&row.from), shown(&row.to));
             if row.from.is_empty() || row.to.is_empty() {
                 return Err(fail(format!("an end is empty ({})", ends())));
@@ -208,7 +220,7 @@ impl CheckedSchema {
                 let what = too_long("an end", longest, max_value_bytes);
                 return Err(fail(format!("{}: {what}", ends())));
             }
-            values(&row.values, &b.columns, &types, max_value_bytes)
+            values(&mut row.values, &b.columns, &types, max_value_bytes)
                 .map_err(|w| fail(format!("{}: {w}", ends())))?;
         }
         Ok(())
@@ -231,6 +243,13 @@ fn properties(defs: &[PropertyDef], owner: &str) -> Result<HashMap<String, Value
         }
         if !is_snake_case(&p.name) {
             return Err(format!("{owner} property {:?} is not snake_case", p.name));
+        }
+        if p.ty == ValueType::Map && p.indexed {
+            return Err(format!(
+                "{owner} property {:?} is a map and cannot be indexed: index a text \
+                 property that holds the value to look up instead",
+                p.name
+            ));
         }
         if out.insert(p.name.clone(), p.ty).is_some() {
             return Err(format!("{owner} declares property {:?} twice", p.name));
@@ -260,7 +279,7 @@ fn columns(
 }
 
 fn values(
-    vals: &[Value],
+    vals: &mut [Value],
     cols: &[String],
     types: &[ValueType],
     max_value_bytes: usize,
@@ -268,7 +287,34 @@ fn values(
     if vals.len() != types.len() {
         return Err(format!("{} values for {} columns", vals.len(), types.len()));
     }
-    for ((v, ty), col) in vals.iter().zip(types).zip(cols) {
+    for ((v, ty), col) in vals.iter_mut().zip(types).zip(cols) {
+        if *ty == ValueType::Map
+            && let Value::Text(text) = v
+        {
+            // Bounded by its text before it is parsed; serde_json limits nesting depth.
+            if text.len() > max_value_bytes {
+                return Err(too_long(
+                    &format!("property {col:?}"),
+                    text.len(),
+                    max_value_bytes,
+                ));
+            }
+            *v = match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => Value::Map(map),
+                Ok(other) => {
+                    return Err(format!(
+                        "property {col:?} is declared map but holds JSON {}, not an object",
+                        json_kind(&other)
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "property {col:?} is declared map but its text is not JSON ({e})"
+                    ));
+                }
+            };
+            continue;
+        }
         if !v.fits(*ty) {
             let got = v.value_type().map_or("null", |t| t.name());
             return Err(format!(
@@ -287,10 +333,23 @@ fn values(
     Ok(())
 }
 
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// The size of a value as the per-value limit counts it: a text's UTF-8 bytes, the sum of
-/// a text list's, 8 bytes per number of an integer list, 8 for a scalar.
+/// a text list's, 8 bytes per number of an integer list, 8 for a scalar, a map's JSON
+/// text (checked before parsing; a map built in the host is counted the same way).
 fn value_bytes(v: &Value) -> usize {
     match v {
+        Value::Map(m) => serde_json::to_string(m).map_or(usize::MAX, |t| t.len()),
         Value::Null => 0,
         Value::Bool(_) | Value::Int(_) | Value::Float(_) => 8,
         Value::Text(s) => s.len(),
@@ -392,14 +451,68 @@ mod tests {
     }
 
     #[test]
+    fn a_map_property_is_parsed_from_its_text_or_refused_naming_why() {
+        let mut m = manifest();
+        m.schema.nodes[0].properties.push(PropertyDef {
+            name: "tags".into(),
+            ty: ValueType::Map,
+            description: String::new(),
+            indexed: false,
+        });
+        let s = CheckedSchema::new(&m).unwrap();
+        let mut b = nodes(
+            &["tags"],
+            "u1",
+            vec![Value::Text(r#"{"env":"prod"}"#.into())],
+        );
+        s.check_nodes(&mut b, usize::MAX).unwrap();
+        assert!(
+            matches!(&b.rows[0].values[0], Value::Map(m) if m["env"] == "prod"),
+            "{:?}",
+            b.rows[0].values
+        );
+        for (text, why) in [
+            (r#"["a"]"#, "holds JSON a list, not an object"),
+            ("env=prod", "its text is not JSON"),
+            (r#"{"a":1"#, "its text is not JSON"),
+        ] {
+            let e = s
+                .check_nodes(
+                    &mut nodes(&["tags"], "u1", vec![Value::Text(text.into())]),
+                    1000,
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why) && e.contains("\"tags\""), "{text}: {e}");
+        }
+        let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(200));
+        let e = s
+            .check_nodes(&mut nodes(&["tags"], "u1", vec![Value::Text(long)]), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tags"), "{e}");
+        // A value of another type is refused as any mistyped value is.
+        let e = s
+            .check_nodes(&mut nodes(&["tags"], "u1", vec![Value::Int(1)]), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("declared map but holds a int"), "{e}");
+
+        // Nothing can be indexed on a map, nor can an edge find its end by one.
+        m.schema.nodes[0].properties.last_mut().unwrap().indexed = true;
+        let e = CheckedSchema::new(&m).unwrap_err().to_string();
+        assert!(e.contains("is a map and cannot be indexed"), "{e}");
+    }
+
+    #[test]
     fn accepts_a_good_batch() {
         let s = CheckedSchema::new(&manifest()).unwrap();
-        let b = nodes(
+        let mut b = nodes(
             &["email", "age"],
             "u1",
             vec![Value::Text("a@b".into()), Value::Null],
         );
-        s.check_nodes(&b, usize::MAX).unwrap();
+        s.check_nodes(&mut b, usize::MAX).unwrap();
     }
 
     /// Issue 20, point 4: a 100 MB string property was accepted and stored.
@@ -407,10 +520,10 @@ mod tests {
     fn a_value_or_id_over_the_limit_is_refused_naming_label_id_property_and_limit() {
         let s = CheckedSchema::new(&manifest()).unwrap();
         let text = |n: usize| Value::Text("é".repeat(n / 2));
-        s.check_nodes(&nodes(&["email"], "u1", vec![text(100)]), 100)
+        s.check_nodes(&mut nodes(&["email"], "u1", vec![text(100)]), 100)
             .unwrap();
         let e = s
-            .check_nodes(&nodes(&["email"], "u1", vec![text(102)]), 100)
+            .check_nodes(&mut nodes(&["email"], "u1", vec![text(102)]), 100)
             .unwrap_err()
             .to_string();
         assert!(
@@ -420,7 +533,7 @@ mod tests {
         );
         let long_id = "x".repeat(1000);
         let e = s
-            .check_nodes(&nodes(&[], &long_id, vec![]), 100)
+            .check_nodes(&mut nodes(&[], &long_id, vec![]), 100)
             .unwrap_err()
             .to_string();
         assert!(e.contains("its id holds 1000 bytes"), "{e}");
@@ -434,14 +547,14 @@ mod tests {
     fn names_the_record_and_the_fault() {
         let s = CheckedSchema::new(&manifest()).unwrap();
         let e = s
-            .check_nodes(&nodes(&[], "", vec![]), usize::MAX)
+            .check_nodes(&mut nodes(&[], "", vec![]), usize::MAX)
             .unwrap_err();
         assert_eq!(
             e.to_string(),
             r#"plugin "demo" emitted an invalid node DemoUser "": its id is empty"#
         );
         let e = s
-            .check_nodes(&nodes(&["Email"], "u1", vec![Value::Null]), usize::MAX)
+            .check_nodes(&mut nodes(&["Email"], "u1", vec![Value::Null]), usize::MAX)
             .unwrap_err();
         assert!(
             e.to_string()
@@ -450,7 +563,7 @@ mod tests {
         );
         let e = s
             .check_nodes(
-                &nodes(&["age"], "u1", vec![Value::Text("x".into())]),
+                &mut nodes(&["age"], "u1", vec![Value::Text("x".into())]),
                 usize::MAX,
             )
             .unwrap_err();
@@ -461,7 +574,7 @@ mod tests {
         );
         let mut b = nodes(&[], "u1", vec![]);
         b.label = "Other".into();
-        let e = s.check_nodes(&b, usize::MAX).unwrap_err();
+        let e = s.check_nodes(&mut b, usize::MAX).unwrap_err();
         assert!(
             e.to_string()
                 .contains(r#"label "Other" is not in the plugin's schema"#),
@@ -485,17 +598,17 @@ mod tests {
                 values: vec![Value::Int(3)],
             }],
         };
-        s.check_edges(&b, usize::MAX).unwrap();
+        s.check_edges(&mut b, usize::MAX).unwrap();
         b.from_key = "nickname".into();
         assert!(
-            s.check_edges(&b, usize::MAX)
+            s.check_edges(&mut b, usize::MAX)
                 .unwrap_err()
                 .to_string()
                 .contains("\"nickname\" is not a property of \"DemoUser\"")
         );
         b.from_key = "id".into();
         b.rel_type = "OWNS".into();
-        assert!(s.check_edges(&b, usize::MAX).is_err());
+        assert!(s.check_edges(&mut b, usize::MAX).is_err());
     }
 
     #[test]

@@ -46,10 +46,10 @@ impl emit::Host for PluginState {
         // Counted from the raw batch (one id per row), before decoding copies it row by
         // row: a batch past the quota costs no more host memory than it already has.
         run.admit_records(batch.ids.ends.len())?;
-        let batch = batch::nodes(batch)
+        let mut batch = batch::nodes(batch)
             .map_err(|e| ContractViolation(format!("emit-nodes: malformed batch: {e}")))?;
         run.schema
-            .check_nodes(&batch, run.limits.property_value_bytes)?;
+            .check_nodes(&mut batch, run.limits.property_value_bytes)?;
         run.counts.nodes += batch.rows.len() as u64;
         run.counts.node_batches += 1;
         Ok(run.out.send(Emission::Nodes(batch)).await?)
@@ -59,10 +59,10 @@ impl emit::Host for PluginState {
         let (run, _) = self.scoped("emit-edges")?;
         // Counted from the raw batch (one start per row), before decoding.
         run.admit_records(batch.from.ends.len())?;
-        let batch = batch::edges(batch)
+        let mut batch = batch::edges(batch)
             .map_err(|e| ContractViolation(format!("emit-edges: malformed batch: {e}")))?;
         run.schema
-            .check_edges(&batch, run.limits.property_value_bytes)?;
+            .check_edges(&mut batch, run.limits.property_value_bytes)?;
         run.counts.edges += batch.rows.len() as u64;
         run.counts.edge_batches += 1;
         Ok(run.out.send(Emission::Edges(batch)).await?)

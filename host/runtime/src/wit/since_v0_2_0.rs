@@ -21,9 +21,9 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::infragraph::plugin0_2_0::provider::SyncError;
-use infragraph::plugin0_2_0::types;
+pub(crate) use infragraph::plugin0_2_0::types;
 
-fn access(a: types::Access) -> core::Access {
+pub(super) fn access(a: types::Access) -> core::Access {
     core::Access {
         kind: match a.kind {
             types::AccessKind::Membership => core::AccessKind::Membership,
