@@ -1,8 +1,10 @@
 //! `infragraph plugin new`: a plugin crate to start from, written wherever the author
 //! wants it (not inside this repository): Cargo.toml with the SDK dependency and a
 //! release profile tuned for size, a `lib.rs` with a manifest, a scope, one paginated
-//! listing and errors that name the credential's variable, and native unit tests. It
-//! builds with one command into a component of a few hundred KB.
+//! listing and errors that name the credential's variable, native unit tests, and a
+//! replay test that runs the whole sync against a recording of the API (a sample one
+//! until the author records theirs). It builds with one command into a component of a
+//! few hundred KB.
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +69,19 @@ const FILES: &[(&str, &str)] = &[
         ".gitignore",
         include_str!("../templates/plugin/gitignore.tmpl"),
     ),
+    // What the replay test runs against until the author records their API.
+    (
+        "tests/recording/{{name}}/recording.json",
+        include_str!("../templates/plugin/tests/recording/recording.json.tmpl"),
+    ),
+    (
+        "tests/recording/{{name}}/000001.json",
+        include_str!("../templates/plugin/tests/recording/000001.json.tmpl"),
+    ),
+    (
+        "tests/recording/{{name}}/000001.body",
+        include_str!("../templates/plugin/tests/recording/000001.body.tmpl"),
+    ),
 ];
 
 /// What `new` wrote.
@@ -118,7 +133,8 @@ pub fn new(name: &str, dir: &Path, sdk: &Sdk) -> Result<Created, Error> {
             .replace("{{ENV}}", &env)
             .replace("{{file}}", &file)
             .replace("{{sdk}}", &sdk.dependency());
-        let to = dir.join(path);
+        let path = path.replace("{{name}}", name);
+        let to = dir.join(&path);
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::Usage(format!("cannot create {}: {e}", parent.display())))?;

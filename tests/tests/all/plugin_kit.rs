@@ -75,7 +75,7 @@ fn a_new_plugin_is_built_tested_signed_published_installed_by_oci_and_synced() {
     // Its own unit tests, natively, as `cargo test` runs them.
     let tested = cargo(&dir, &["test", "--quiet"]);
     ok(&tested);
-    assert!(tested.stdout.contains("3 passed"), "{}", tested.stdout);
+    assert!(tested.stdout.contains("4 passed"), "{}", tested.stdout);
     lap("cargo test (mock host)");
 
     // One command builds the component, and it is small.
@@ -106,6 +106,32 @@ fn a_new_plugin_is_built_tested_signed_published_installed_by_oci_and_synced() {
             .contains("ok: acme-users 0.1.0 (contract 0.3.0), 2 node and 1 relationship kinds"),
         "{}",
         checked.stdout
+    );
+
+    // The sample recording the scaffold ships (what its replay test runs natively) is in
+    // the host's own format: the real component replays it too.
+    let sample_config = w.0.join("sample.toml");
+    std::fs::write(
+        &sample_config,
+        "[plugins.acme-users]\napi_url = \"https://api.test/v1\"\n",
+    )
+    .unwrap();
+    let sample = run(&mut w.cmd(&[
+        "--config",
+        sample_config.to_str().unwrap(),
+        "plugins",
+        "test",
+        wasm,
+        "--replay",
+        dir.join("tests/recording").to_str().unwrap(),
+        "--expect",
+        w.0.join("sample.jsonl").to_str().unwrap(),
+    ]));
+    ok(&sample);
+    assert!(
+        sample.stdout.contains("wrote 7 records"),
+        "{}",
+        sample.stdout
     );
 
     // It syncs an API of the shape it expects: Acme Directory's users listing, 250 users
