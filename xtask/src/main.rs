@@ -235,6 +235,15 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         wasm_clippy.args(["-p", pkg]);
     }
     run(wasm_clippy.args(["-p", "infragraph-sdk", "--", "-D", "warnings"]))?;
+    // The SDK is what third-party plugins depend on: it must package and build as
+    // crates.io would hand it out, outside this workspace, its WIT files included.
+    run(cargo().current_dir(&root).args([
+        "package",
+        "-p",
+        "infragraph-sdk",
+        "--allow-dirty",
+        "--quiet",
+    ]))?;
     // End-to-end tests run the `infragraph` binary itself, which testing another package
     // does not build.
     run(cargo()
