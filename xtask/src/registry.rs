@@ -104,12 +104,20 @@ fn install() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     // `apt-get download` fetches the .deb into the current directory without installing
     // it; `dpkg-deb -x` unpacks it without running its scripts.
-    crate::run(
-        Command::new("apt-get")
-            .current_dir(&dir)
-            .args(["download", "docker-registry"]),
-    )
-    .context("cannot download Debian's docker-registry package (the OCI test registry)")?;
+    let download = || {
+        crate::run(
+            Command::new("apt-get")
+                .current_dir(&dir)
+                .args(["download", "docker-registry"]),
+        )
+    };
+    // A fresh machine may have no package lists yet: fetch them once, then try again.
+    download()
+        .or_else(|_| {
+            crate::run(Command::new("apt-get").args(["update", "-q"]))?;
+            download()
+        })
+        .context("cannot download Debian's docker-registry package (the OCI test registry)")?;
     let deb = std::fs::read_dir(&dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
