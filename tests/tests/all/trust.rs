@@ -207,6 +207,21 @@ fn signed_build(w: &Work, dir: &str) -> (Vec<u8>, std::path::PathBuf, String) {
     (built, wasm, public_key(&keys))
 }
 
+/// `plugins install` succeeded with a trusted signature and placed exactly `built` in
+/// `operator`'s plugin directory.
+fn signed_and_placed(installed: &Ran, operator: &Work, built: &[u8]) {
+    ok(installed);
+    assert!(
+        installed.stdout.contains("signed by trusted key"),
+        "{}",
+        installed.stdout
+    );
+    assert_eq!(
+        std::fs::read(operator.0.join("data/infragraph/plugins/misbehave.wasm")).unwrap(),
+        built
+    );
+}
+
 /// A GET of the test registry's API.
 fn registry_get(path: &str, accept: &str) -> (u16, Vec<u8>) {
     let url = format!("http://{}{path}", registry::address());
@@ -351,17 +366,7 @@ fn a_plugin_published_to_a_registry_installs_by_its_oci_reference() {
     let config = operator.config(&format!(
         "[trust]\nkeys = [\"{pk}\"]\n\n[plugins.misbehave]\nmode = \"ok\"\n"
     ));
-    let installed = op(&["plugins", "install", &reference]);
-    ok(&installed);
-    assert!(
-        installed.stdout.contains("signed by trusted key"),
-        "{}",
-        installed.stdout
-    );
-    assert_eq!(
-        std::fs::read(operator.0.join("data/infragraph/plugins/misbehave.wasm")).unwrap(),
-        built
-    );
+    signed_and_placed(&op(&["plugins", "install", &reference]), &operator, &built);
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&built));
     assert!(std::fs::read_to_string(&config).unwrap().contains(&sha));
     ok(&op(&["sync", "misbehave", "--store", &operator.store()]));
@@ -456,16 +461,10 @@ fn a_plugin_installs_from_a_url_with_its_signature_beside_it() {
     let op = |args: &[&str]| run(&mut operator.cmd(args));
     operator.config(&format!("[trust]\nkeys = [\"{pk}\"]\n"));
 
-    let installed = op(&["plugins", "install", &site.url("misbehave.wasm")]);
-    ok(&installed);
-    assert!(
-        installed.stdout.contains("signed by trusted key"),
-        "{}",
-        installed.stdout
-    );
-    assert_eq!(
-        std::fs::read(operator.0.join("data/infragraph/plugins/misbehave.wasm")).unwrap(),
-        built
+    signed_and_placed(
+        &op(&["plugins", "install", &site.url("misbehave.wasm")]),
+        &operator,
+        &built,
     );
     assert!(
         site.requests()
