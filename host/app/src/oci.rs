@@ -195,6 +195,20 @@ pub async fn publish(
     interfaces: &Interfaces,
     annotations: BTreeMap<String, String>,
 ) -> Result<Published, Error> {
+    bounded(
+        reference,
+        publish_unbounded(reference, wasm, signature, interfaces, annotations),
+    )
+    .await
+}
+
+async fn publish_unbounded(
+    reference: &str,
+    wasm: Vec<u8>,
+    signature: Option<String>,
+    interfaces: &Interfaces,
+    annotations: BTreeMap<String, String>,
+) -> Result<Published, Error> {
     let image = parse(reference)?;
     let client = client(&image);
     let auth = auth();
@@ -323,8 +337,31 @@ async fn pull_layer(
     Ok(out)
 }
 
+/// How long a whole pull or publish may take: a registry that answers a byte at a time
+/// stays within every read timeout and would otherwise hold the command for ever.
+pub const TRANSFER_TIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `work`, bounded by [`TRANSFER_TIME`].
+async fn bounded<T>(
+    reference: &str,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(TRANSFER_TIME, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(oci(
+                reference,
+                format!("the registry did not finish within {TRANSFER_TIME:?}"),
+            ))
+        })
+}
+
 /// Pulls the component at `reference` and its signature, when the repository has one.
 pub async fn pull(reference: &str) -> Result<Pulled, Error> {
+    bounded(reference, pull_unbounded(reference)).await
+}
+
+async fn pull_unbounded(reference: &str) -> Result<Pulled, Error> {
     let image = parse(reference)?;
     let client = client(&image);
     let auth = auth();
