@@ -200,9 +200,16 @@ impl CheckedSchema {
             ));
         };
         for (label, key) in [(&b.from_label, &b.from_key), (&b.to_label, &b.to_key)] {
+            let declared = self.nodes.get(label).map(|p| p.get(key));
+            if key != "id" && declared.is_some_and(|t| t == Some(&ValueType::Map)) {
+                return Err(fail(format!(
+                    "key {key:?} of {label:?} is a map, which cannot find a node: match on \
+                     `id` or a text property"
+                )));
+            }
             let known = key == "id"
-                || match self.nodes.get(label) {
-                    Some(p) => p.get(key).is_some_and(|t| *t != ValueType::Map),
+                || match declared {
+                    Some(t) => t.is_some(),
                     None => is_snake_case(key),
                 };
             if !known {
@@ -499,6 +506,21 @@ mod tests {
         assert!(e.contains("declared map but holds a int"), "{e}");
 
         // Nothing can be indexed on a map, nor can an edge find its end by one.
+        let mut by_tags = EdgeBatch {
+            rel_type: "MEMBER_OF".into(),
+            from_label: "DemoUser".into(),
+            from_key: "tags".into(),
+            to_label: "DemoGroup".into(),
+            to_key: "id".into(),
+            columns: vec![],
+            rows: vec![EdgeRow {
+                from: "{}".into(),
+                to: "g1".into(),
+                values: vec![],
+            }],
+        };
+        let e = s.check_edges(&mut by_tags, 100).unwrap_err().to_string();
+        assert!(e.contains("is a map, which cannot find a node"), "{e}");
         m.schema.nodes[0].properties.last_mut().unwrap().indexed = true;
         let e = CheckedSchema::new(&m).unwrap_err().to_string();
         assert!(e.contains("is a map and cannot be indexed"), "{e}");
