@@ -195,82 +195,71 @@ pub async fn publish(
     interfaces: &Interfaces,
     annotations: BTreeMap<String, String>,
 ) -> Result<Published, Error> {
-    bounded(
-        reference,
-        publish_unbounded(reference, wasm, signature, interfaces, annotations),
-    )
-    .await
-}
-
-async fn publish_unbounded(
-    reference: &str,
-    wasm: Vec<u8>,
-    signature: Option<String>,
-    interfaces: &Interfaces,
-    annotations: BTreeMap<String, String>,
-) -> Result<Published, Error> {
-    let image = parse(reference)?;
-    let client = client(&image);
-    let auth = auth();
-    let layer_digest = sha256_digest(&wasm);
-    let config = serde_json::json!({
-        "created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        "architecture": "wasm",
-        "os": "wasip2",
-        "layerDigests": [layer_digest],
-        "component": {
-            "exports": interfaces.exports,
-            "imports": interfaces.imports,
-            "target": serde_json::Value::Null,
-        },
-    });
-    let config = Config::new(
-        serde_json::to_vec(&config).expect("a JSON value serialises"),
-        WASM_CONFIG_MEDIA_TYPE.to_string(),
-        None,
-    );
-    let layer = ImageLayer::new(wasm, WASM_LAYER_MEDIA_TYPE.to_string(), None);
-    let manifest =
-        OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
-    client
-        .push(&image, &[layer], config, &auth, Some(manifest.clone()))
-        .await
-        .map_err(|e| explain(reference, e))?;
-    let manifest_digest =
-        sha256_digest(&serde_json::to_vec(&manifest).expect("a manifest serialises"));
-    // The registry keys the manifest by the digest of the bytes it received; read it back
-    // rather than trusting that our serialisation is the one it stored.
-    let manifest_digest = client
-        .fetch_manifest_digest(&image, &auth)
-        .await
-        .unwrap_or(manifest_digest);
-    let signature_tag = match signature {
-        None => None,
-        Some(text) => {
-            let tag = signature_tag(&manifest_digest);
-            let sig_ref = tagged(&image, &tag);
-            let empty = Config::new(b"{}".to_vec(), EMPTY_CONFIG_MEDIA_TYPE.to_string(), None);
-            let mut annotations = BTreeMap::new();
-            annotations.insert(
-                "org.opencontainers.image.title".to_string(),
-                "plugin.wasm.minisig".to_string(),
-            );
-            let layer = ImageLayer::new(
-                text.into_bytes(),
-                SIGNATURE_MEDIA_TYPE.to_string(),
-                Some(annotations),
-            );
-            client
-                .push(&sig_ref, &[layer], empty, &auth, None)
-                .await
-                .map_err(|e| explain(reference, e))?;
-            Some(tag)
-        }
-    };
-    Ok(Published {
-        manifest_digest,
-        signature_tag,
+    bounded(reference, async {
+        let image = parse(reference)?;
+        let client = client(&image);
+        let auth = auth();
+        let layer_digest = sha256_digest(&wasm);
+        let config = serde_json::json!({
+            "created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "architecture": "wasm",
+            "os": "wasip2",
+            "layerDigests": [layer_digest],
+            "component": {
+                "exports": interfaces.exports,
+                "imports": interfaces.imports,
+                "target": serde_json::Value::Null,
+            },
+        });
+        let config = Config::new(
+            serde_json::to_vec(&config).expect("a JSON value serialises"),
+            WASM_CONFIG_MEDIA_TYPE.to_string(),
+            None,
+        );
+        let layer = ImageLayer::new(wasm, WASM_LAYER_MEDIA_TYPE.to_string(), None);
+        let manifest =
+            OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
+        client
+            .push(&image, &[layer], config, &auth, Some(manifest.clone()))
+            .await
+            .map_err(|e| explain(reference, e))?;
+        let manifest_digest =
+            sha256_digest(&serde_json::to_vec(&manifest).expect("a manifest serialises"));
+        // The registry keys the manifest by the digest of the bytes it received; read it back
+        // rather than trusting that our serialisation is the one it stored.
+        let manifest_digest = client
+            .fetch_manifest_digest(&image, &auth)
+            .await
+            .unwrap_or(manifest_digest);
+        let signature_tag = match signature {
+            None => None,
+            Some(text) => {
+                let tag = signature_tag(&manifest_digest);
+                let sig_ref = tagged(&image, &tag);
+                let empty = Config::new(b"{}".to_vec(), EMPTY_CONFIG_MEDIA_TYPE.to_string(), None);
+                let mut annotations = BTreeMap::new();
+                annotations.insert(
+                    "org.opencontainers.image.title".to_string(),
+                    "plugin.wasm.minisig".to_string(),
+                );
+                let layer = ImageLayer::new(
+                    text.into_bytes(),
+                    SIGNATURE_MEDIA_TYPE.to_string(),
+                    Some(annotations),
+                );
+                client
+                    .push(&sig_ref, &[layer], empty, &auth, None)
+                    .await
+                    .map_err(|e| explain(reference, e))?;
+                Some(tag)
+            }
+        };
+        Ok(Published {
+            manifest_digest,
+            signature_tag,
+        })
     })
+    .await
 }
 
 /// The one layer of `media_type` in `manifest`, refused when missing, repeated or larger
@@ -358,59 +347,58 @@ async fn bounded<T>(
 
 /// Pulls the component at `reference` and its signature, when the repository has one.
 pub async fn pull(reference: &str) -> Result<Pulled, Error> {
-    bounded(reference, pull_unbounded(reference)).await
-}
-
-async fn pull_unbounded(reference: &str) -> Result<Pulled, Error> {
-    let image = parse(reference)?;
-    let client = client(&image);
-    let auth = auth();
-    let (manifest, manifest_digest) = client
-        .pull_image_manifest(&image, &auth)
-        .await
-        .map_err(|e| explain(reference, e))?;
-    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
-        return Err(oci(
-            reference,
-            format!(
-                "is not a WebAssembly artifact: its config is {:?}, not {WASM_CONFIG_MEDIA_TYPE:?} \
-                 (publish it with `infragraph plugin publish` or `wkg oci push`)",
-                manifest.config.media_type
-            ),
-        ));
-    }
-    let layer = only_layer(
-        reference,
-        &manifest,
-        WASM_LAYER_MEDIA_TYPE,
-        MAX_COMPONENT_BYTES,
-    )?;
-    let wasm = pull_layer(&client, &image, reference, layer).await?;
-    let sig_ref = tagged(&image, &signature_tag(&manifest_digest));
-    let signature = match client.pull_image_manifest(&sig_ref, &auth).await {
-        Ok((sig_manifest, _)) => {
-            let layer = only_layer(
+    bounded(reference, async {
+        let image = parse(reference)?;
+        let client = client(&image);
+        let auth = auth();
+        let (manifest, manifest_digest) = client
+            .pull_image_manifest(&image, &auth)
+            .await
+            .map_err(|e| explain(reference, e))?;
+        if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+            return Err(oci(
                 reference,
-                &sig_manifest,
-                SIGNATURE_MEDIA_TYPE,
-                MAX_SIGNATURE_BYTES,
-            )?;
-            let bytes = pull_layer(&client, &sig_ref, reference, layer).await?;
-            Some(String::from_utf8(bytes).map_err(|_| {
-                oci(
-                    reference,
-                    "its signature is not text: it is not a minisign signature",
-                )
-            })?)
+                format!(
+                    "is not a WebAssembly artifact: its config is {:?}, not {WASM_CONFIG_MEDIA_TYPE:?} \
+                     (publish it with `infragraph plugin publish` or `wkg oci push`)",
+                    manifest.config.media_type
+                ),
+            ));
         }
-        Err(e) if is_not_found(&e) => None,
-        Err(e) => return Err(explain(reference, e)),
-    };
-    Ok(Pulled {
-        wasm,
-        signature,
-        manifest_digest,
+        let layer = only_layer(
+            reference,
+            &manifest,
+            WASM_LAYER_MEDIA_TYPE,
+            MAX_COMPONENT_BYTES,
+        )?;
+        let wasm = pull_layer(&client, &image, reference, layer).await?;
+        let sig_ref = tagged(&image, &signature_tag(&manifest_digest));
+        let signature = match client.pull_image_manifest(&sig_ref, &auth).await {
+            Ok((sig_manifest, _)) => {
+                let layer = only_layer(
+                    reference,
+                    &sig_manifest,
+                    SIGNATURE_MEDIA_TYPE,
+                    MAX_SIGNATURE_BYTES,
+                )?;
+                let bytes = pull_layer(&client, &sig_ref, reference, layer).await?;
+                Some(String::from_utf8(bytes).map_err(|_| {
+                    oci(
+                        reference,
+                        "its signature is not text: it is not a minisign signature",
+                    )
+                })?)
+            }
+            Err(e) if is_not_found(&e) => None,
+            Err(e) => return Err(explain(reference, e)),
+        };
+        Ok(Pulled {
+            wasm,
+            signature,
+            manifest_digest,
+        })
     })
+    .await
 }
 
 #[cfg(test)]
