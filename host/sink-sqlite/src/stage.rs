@@ -202,21 +202,38 @@ impl Stage {
                 .map_err(Fail::Sql)?;
         }
         let applied = (|| {
+            // Where the write lock's time goes, for `INFRAGRAPH_LOG=debug`: with many
+            // runs at once, publishes are the serial part of a sync (issue 18).
+            let mut lap = Laps::start();
             let mut unresolved = Default::default();
             if !self.direct {
                 write::replay_nodes(&self.conn, w)?;
+            }
+            lap.mark();
+            if !self.direct {
                 unresolved = write::replay_edges(&self.conn, w, &self.by_number)?;
             }
+            lap.mark();
             let mut counts = write::changes(&self.conn, w)?;
             for (rel_type, n) in unresolved {
                 counts.edges.entry(rel_type).or_default().unresolved += n;
             }
+            lap.mark();
             if let Some(keep) = p.cleanup {
                 counts.absorb(&cleanup::run(&self.conn, temp, w, keep)?);
             }
+            lap.mark();
             history::commit_state(&self.conn, p.state_plugin, &w.scope, p.state)?;
             write::note_update_tag(&self.conn, w.update_tag)?;
             self.conn.execute_batch("COMMIT")?;
+            lap.mark();
+            tracing::debug!(
+                plugin = %w.plugin,
+                scope = %w.scope,
+                held = !self.direct,
+                laps_us = ?lap.0,
+                "published (µs: nodes, edges, counts, cleanup, state and commit)"
+            );
             Ok(counts)
         })();
         if applied.is_err() && !self.conn.is_autocommit() {
@@ -259,6 +276,21 @@ impl Stage {
         // What `Drop` then finds is a connection with nothing to roll back.
         let blank = Connection::open_in_memory().ok()?;
         Some(std::mem::replace(&mut self.conn, blank))
+    }
+}
+
+/// Microseconds between marks, from the start.
+struct Laps(Vec<u128>, std::time::Instant);
+
+impl Laps {
+    fn start() -> Laps {
+        Laps(Vec::with_capacity(5), std::time::Instant::now())
+    }
+
+    fn mark(&mut self) {
+        let now = std::time::Instant::now();
+        self.0.push(now.duration_since(self.1).as_micros());
+        self.1 = now;
     }
 }
 
