@@ -75,6 +75,7 @@ pub const SCENARIOS: &[&str] = &[
     "edges_between_survivors_are_deleted_only_by_their_owner",
     "lastupdated_never_goes_back",
     "one_run_per_plugin_and_scope",
+    "a_resync_changes_only_what_changed",
 ];
 
 /// Runs scenario `name` on `sink`.
@@ -92,6 +93,7 @@ pub async fn run<S: Inspect>(name: &str, sink: &S) {
         "edges_between_survivors_are_deleted_only_by_their_owner" => foreign_edges(sink).await,
         "lastupdated_never_goes_back" => never_back(sink).await,
         "one_run_per_plugin_and_scope" => leases(sink).await,
+        "a_resync_changes_only_what_changed" => resync(sink).await,
         other => panic!("no conformance scenario {other:?}"),
     }
 }
@@ -715,6 +717,87 @@ async fn never_back<S: Inspect>(sink: &S) {
     let g = sink.graph().await;
     assert_eq!(g.node("ConfGroup", "g")["lastupdated"], later.update_tag);
     assert!(g.has("ConfGroup", "g"));
+}
+
+/// `lastupdated` moves only for a record that changed (or that a scope newly asserts);
+/// one emitted again as it was is seen, kept by cleanup and counted unchanged.
+async fn resync<S: Inspect>(sink: &S) {
+    sink.prepare(&manifest()).await.expect("prepare");
+    let user = |id, email: &str, age| (id, text(email), Value::Int(age));
+    let w1 = scope(sink, "conf", "s1").await;
+    sink.write_nodes(
+        &w1,
+        &[],
+        &users(&[
+            user("u1", "a@x", 1),
+            user("u2", "b@x", 2),
+            user("u3", "c@x", 3),
+        ]),
+    )
+    .await
+    .unwrap();
+    sink.write_nodes(&w1, &[], &groups(&["g1"])).await.unwrap();
+    let memberships = member_of("id", &[("u1", "g1"), ("u2", "g1"), ("u3", "g1")]);
+    sink.write_edges(&w1, &memberships).await.unwrap();
+    publish(sink, &w1, Some(&[])).await;
+
+    // u1 as it was, u2 changed, u3 gone; each user in a batch of its own.
+    let w2 = scope(sink, "conf", "s1").await;
+    for u in [user("u1", "a@x", 1), user("u2", "b2@x", 2)] {
+        sink.write_nodes(&w2, &[], &users(&[u])).await.unwrap();
+    }
+    sink.write_nodes(&w2, &[], &groups(&["g1"])).await.unwrap();
+    sink.write_edges(&w2, &member_of("id", &[("u1", "g1"), ("u2", "g1")]))
+        .await
+        .unwrap();
+    let c = publish(sink, &w2, Some(&[])).await;
+    let g = sink.graph().await;
+    assert_eq!(g.node("ConfUser", "u1")["lastupdated"], w1.update_tag);
+    assert_eq!(g.node("ConfUser", "u2")["lastupdated"], w2.update_tag);
+    assert_eq!(g.node("ConfUser", "u2")["email"], "b2@x");
+    assert_eq!(g.node("ConfGroup", "g1")["lastupdated"], w1.update_tag);
+    assert!(!g.has("ConfUser", "u3"), "not emitted again: deleted");
+    let key = |u: &str| {
+        (
+            "MEMBER_OF".to_string(),
+            ("ConfUser".to_string(), u.to_string()),
+            ("ConfGroup".to_string(), "g1".to_string()),
+        )
+    };
+    assert_eq!(g.edges[&key("u1")]["lastupdated"], w1.update_tag);
+    assert_eq!(g.edges_of("MEMBER_OF"), 2);
+    let u = &c.nodes["ConfUser"];
+    assert_eq!((u.created, u.updated, u.unchanged, u.deleted), (0, 2, 1, 1));
+    let m = &c.edges["MEMBER_OF"];
+    assert_eq!((m.created, m.updated, m.unchanged, m.deleted), (0, 2, 2, 1));
+
+    // Emitted twice in one run: the last row wins, whichever of them matches the graph.
+    let w3 = scope(sink, "conf", "s1").await;
+    for u in [
+        user("u1", "a@x", 1),
+        user("u1", "a3@x", 1),
+        user("u2", "z@x", 2),
+        user("u2", "b2@x", 2),
+    ] {
+        sink.write_nodes(&w3, &[], &users(&[u])).await.unwrap();
+    }
+    sink.write_nodes(&w3, &[], &groups(&["g1"])).await.unwrap();
+    publish(sink, &w3, Some(&[])).await;
+    let g = sink.graph().await;
+    assert_eq!(g.node("ConfUser", "u1")["email"], "a3@x");
+    assert_eq!(g.node("ConfUser", "u1")["lastupdated"], w3.update_tag);
+    assert_eq!(g.node("ConfUser", "u2")["email"], "b2@x");
+    assert_eq!(g.node("ConfUser", "u2")["lastupdated"], w3.update_tag);
+    assert_eq!(g.edges_of("MEMBER_OF"), 0, "not emitted again: deleted");
+
+    // Another scope asserting u1 as it is changes it: it is now shared.
+    let other = scope(sink, "conf", "s2").await;
+    sink.write_nodes(&other, &[], &users(&[user("u1", "a3@x", 1)]))
+        .await
+        .unwrap();
+    publish(sink, &other, Some(&[])).await;
+    let g = sink.graph().await;
+    assert_eq!(g.node("ConfUser", "u1")["lastupdated"], other.update_tag);
 }
 
 async fn leases<S: Inspect>(sink: &S) {

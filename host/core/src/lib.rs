@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod digest;
 mod error;
 mod lease;
 mod manifest;
@@ -20,6 +21,7 @@ mod state;
 mod value;
 
 pub use backoff::{BACKOFF_CAP, backoff};
+pub use digest::{Digest, digest};
 pub use error::{ManifestError, RecordError};
 pub use lease::{Holder, LEASE_TTL};
 pub use manifest::{
@@ -45,4 +47,6 @@ pub const RESERVED_PROPERTIES: &[&str] = &[
     "_source",
     "_scope",
     "_also_scopes",
+    "_digest",
+    "_seen",
 ];

@@ -75,8 +75,12 @@ pub struct Incomplete {
 pub struct Changes {
     /// Records first seen in this run.
     pub created: u64,
-    /// Records seen before and again in this run.
+    /// Records seen before and again in this run, changed or not.
     pub updated: u64,
+    /// Of `updated`, those the run found as they were: not rewritten, their
+    /// `lastupdated` kept.
+    #[serde(default)]
+    pub unchanged: u64,
     /// Stale records removed by cleanup.
     pub deleted: u64,
     /// Edges not written because an end does not exist.
@@ -87,6 +91,7 @@ impl std::ops::AddAssign<&Changes> for Changes {
     fn add_assign(&mut self, other: &Changes) {
         self.created += other.created;
         self.updated += other.updated;
+        self.unchanged += other.unchanged;
         self.deleted += other.deleted;
         self.unresolved += other.unresolved;
     }
@@ -191,9 +196,17 @@ pub struct RunRecord {
 /// data (labels, types and property names were checked by `CheckedSchema`).
 ///
 /// Nodes are upserted by (label, `id`): properties merged (a null removes one),
-/// `firstseen` set once, `lastupdated`, `_source`, `_scope` set on every write. Edges are
-/// merged by (type, start node, end node) with the same bookkeeping; an edge whose end
-/// does not exist is not written but counted as unresolved.
+/// `firstseen` set once, `_source` and `_scope` set at creation. Edges are merged by
+/// (type, start node, end node) with the same bookkeeping; an edge whose end does not
+/// exist is not written but counted as unresolved.
+///
+/// `lastupdated` is the run that last changed the record: created it, changed what the
+/// plugin emitted for it ([`digest`](crate::digest) of its extra labels and properties),
+/// or began to assert it from another scope. A run that emits a record exactly as before
+/// sees it (cleanup keeps it; it counts as updated and [`Changes::unchanged`]) without
+/// changing its `lastupdated`. So a record still in the graph after its scope's last
+/// successful run was seen by that run, and `lastupdated > $tag` finds what changed
+/// since the run of `$tag`.
 pub trait GraphSink: StateStore + Send + Sync {
     /// Creates what the plugin's schema needs before its first write (indexes or
     /// uniqueness constraints on `id` and on indexed properties), idempotently.
@@ -283,6 +296,7 @@ mod tests {
         let one = |n| Changes {
             created: n,
             updated: 1,
+            unchanged: 1,
             deleted: 0,
             unresolved: 2,
         };
@@ -297,6 +311,7 @@ mod tests {
             Changes {
                 created: 3,
                 updated: 2,
+                unchanged: 2,
                 deleted: 0,
                 unresolved: 4
             }

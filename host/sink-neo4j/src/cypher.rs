@@ -20,16 +20,39 @@ pub(crate) const SCOPE: &str = "`_scope`";
 /// `_scope` does (shared kinds such as Azure regions). Cleanup of one scope takes it off.
 pub(crate) const ALSO: &str = "`_also_scopes`";
 
-/// What every merge does besides merging properties: `lastupdated` never goes back (a run
-/// that took its tag earlier may write later), and another scope of the owner that
-/// asserts the record joins `_also_scopes`. `_source` and `_scope` are set on creation
-/// only; a record of another plugin is refused (see [`FOREIGN`]).
+/// The last run that emitted a record (cleanup deletes what a run did not emit), while
+/// `lastupdated` is the last run that changed it (see `GraphSink`). Records written
+/// before `_seen` existed were seen when last updated.
+pub(crate) const SEEN: &str = "`_seen`";
+
+/// What every write of a record `v` does besides merging properties, as a `SET` clause
+/// to run before the merge (it reads the digest stored before): the record is seen by
+/// this run; `lastupdated` moves to this run when the row's digest (`row.props._digest`)
+/// differs from the stored one or this scope newly asserts the record, and never goes
+/// back (a run that took its tag earlier may write later); another scope of the owner
+/// that asserts the record joins `_also_scopes`. `_source` and `_scope` are set on
+/// creation only; a record of another plugin is refused (see [`FOREIGN`]).
 fn merge_bookkeeping(v: &str) -> String {
     format!(
-        "{v}.`lastupdated` = CASE WHEN {v}.`lastupdated` > $tag THEN {v}.`lastupdated` ELSE $tag END, \
-         {v}.{ALSO} = CASE WHEN {v}.{SCOPE} = $scope OR $scope IN coalesce({v}.{ALSO}, []) \
-         THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END"
+        "SET {v}.`lastupdated` = CASE WHEN {v}.{DIGEST} = row.props.{DIGEST} AND {} \
+         THEN {v}.`lastupdated` ELSE {} END, \
+         {}, \
+         {v}.{ALSO} = CASE WHEN {} THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END",
+        asserted(v),
+        later(&format!("{v}.`lastupdated`")),
+        touched(v),
+        asserted(v),
     )
+}
+
+/// `$tag`, or `e` when it is later.
+fn later(e: &str) -> String {
+    format!("CASE WHEN {e} > $tag THEN {e} ELSE $tag END")
+}
+
+/// Whether `v` was not seen by this run (cleanup's test).
+fn unseen(v: &str) -> String {
+    format!("coalesce({v}.{SEEN}, {v}.`lastupdated`) < $tag")
 }
 
 /// `true` when `v` is asserted by `$scope`: created in it, or asserted by it since.
@@ -128,7 +151,7 @@ pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>
             "UNWIND $rows AS row \
              MERGE (n{} {{`id`: row.id}}) \
              ON CREATE SET {on_create} \
-             SET n += row.props, {} {}",
+             {} SET n += row.props {}",
             labels(primary, extra)?,
             merge_bookkeeping("n"),
             foreign_node_count()
@@ -146,7 +169,7 @@ pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>
         format!(
             "UNWIND $rows AS row \
              MATCH (n:{p} {{`id`: row.id}}) \
-             SET n += row.props, {} {}",
+             {} SET n += row.props {}",
             merge_bookkeeping("n"),
             foreign_node_count()
         ),
@@ -252,7 +275,8 @@ pub(crate) fn write_edges(
 ) -> Result<String, Error> {
     let t = rel_type(rel)?;
     let born = format!(
-        "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SOURCE}: $plugin, {SCOPE}: $scope}}"
+        "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SEEN}: $tag, {SOURCE}: $plugin, \
+         {SCOPE}: $scope}}"
     );
     Ok(format!(
         "UNWIND $rows AS row {} {} \
@@ -262,21 +286,22 @@ pub(crate) fn write_edges(
          collect(CASE WHEN size(owners) > 0 THEN i END)[0] AS i, \
          collect(CASE WHEN size(owners) > 0 THEN owners[0] END)[0] AS owner",
         match_ends(from, to)?,
-        look_up_or_create(anchor, &t, &born, &format!(", {}", merge_bookkeeping("r")))
+        look_up_or_create(anchor, &t, &born, &merge_bookkeeping("r"))
     ))
 }
 
 /// The clause [`write_edges`] and [`push_edges`] share, after `a`, `b` and `row` are
 /// bound: looks for the relationship of type `t` from the anchored end, creates it as
-/// `born` (a pattern binding `r`) when there is none, sets `row.props` and `also_set` on
-/// the one found, and deletes any copy beyond the first; leaves `found` bound.
-fn look_up_or_create(anchor: Anchor, t: &str, born: &str, also_set: &str) -> String {
+/// `born` (a pattern binding `r`) when there is none, runs `before` (a `SET` clause, or
+/// nothing) then sets `row.props` on the one found, and deletes any copy beyond the
+/// first; leaves `found` bound.
+fn look_up_or_create(anchor: Anchor, t: &str, born: &str, before: &str) -> String {
     format!(
         "OPTIONAL MATCH {} \
          WITH a, b, row, collect(e) AS found \
          FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
          CREATE {} SET r += row.props) \
-         FOREACH (r IN found[0..1] | SET r += row.props{also_set}) \
+         FOREACH (r IN found[0..1] | {before} SET r += row.props) \
          FOREACH (r IN found[1..] | DELETE r)",
         anchor.pattern("a", &format!("e:{t}"), "b"),
         anchor.pattern("a", born, "b"),
@@ -297,7 +322,7 @@ pub(crate) fn merge_edges(
         "UNWIND $rows AS row {} \
          MERGE {} \
          ON CREATE SET r.`firstseen` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
-         SET r += row.props, {} \
+         {} SET r += row.props \
          WITH row.i AS i, r.{SOURCE} AS src \
          RETURN count(DISTINCT i) AS resolved, \
          count(CASE WHEN src <> $plugin THEN 1 END) AS {FOREIGN}, \
@@ -306,6 +331,65 @@ pub(crate) fn merge_edges(
         match_ends(from, to)?,
         anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
         merge_bookkeeping("r")
+    ))
+}
+
+/// The digest of what the plugin emitted for a record, hex (see `known`).
+pub(crate) const DIGEST: &str = "`_digest`";
+
+/// `v` seen by this run.
+fn touched(v: &str) -> String {
+    format!("{v}.{SEEN} = {}", later(&format!("{v}.{SEEN}")))
+}
+
+/// The nodes of label `l` this plugin's scope asserts and that carry a digest: `id`,
+/// element id `e`, digest `d`.
+pub(crate) fn known_nodes(l: &str) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (n:{}) WHERE n.{SOURCE} = $plugin AND {} AND n.{DIGEST} IS NOT NULL \
+         RETURN n.`id` AS id, elementId(n) AS e, n.{DIGEST} AS d",
+        label(l)?,
+        asserted("n")
+    ))
+}
+
+/// The relationships of type `rel` from `from` to `to` nodes this plugin's scope asserts
+/// and that carry a digest: ends' ids `f` and `t`, their element ids `a` and `b`,
+/// digest `d`.
+pub(crate) fn known_edges(rel: &str, from: &str, to: &str) -> Result<String, Error> {
+    Ok(format!(
+        "MATCH (a:{})-[r:{}]->(b:{}) \
+         WHERE r.{SOURCE} = $plugin AND {} AND r.{DIGEST} IS NOT NULL \
+         RETURN a.`id` AS f, b.`id` AS t, elementId(a) AS a, elementId(b) AS b, r.{DIGEST} AS d",
+        label(from)?,
+        rel_type(rel)?,
+        label(to)?,
+        asserted("r")
+    ))
+}
+
+/// Moves unchanged nodes to this run: `$rows` of `{e, id}`, found by element id (the id
+/// and owner checked besides, in case the node went and its element id was reused).
+/// Returns how many it found as `touched`.
+pub(crate) fn touch_nodes() -> String {
+    format!(
+        "UNWIND $rows AS row MATCH (n) WHERE elementId(n) = row.e \
+         AND n.`id` = row.id AND n.{SOURCE} = $plugin \
+         SET {} RETURN count(n) AS touched",
+        touched("n")
+    )
+}
+
+/// Moves unchanged relationships of type `rel` to this run: `$rows` of `{a, b}`, their
+/// ends' element ids, the pattern written from `anchor`. Returns `touched`.
+pub(crate) fn touch_edges(rel: &str, anchor: Anchor) -> Result<String, Error> {
+    Ok(format!(
+        "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row.a \
+         MATCH (b) WHERE elementId(b) = row.b \
+         MATCH {} WHERE r.{SOURCE} = $plugin \
+         SET {} RETURN count(r) AS touched",
+        anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
+        touched("r")
     ))
 }
 
@@ -351,11 +435,12 @@ pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error
     Ok(format!(
         "MATCH (a)-[r:{}]->(b) \
          WHERE r.{SOURCE} = $plugin AND r.{SCOPE} = $scope AND r.{ALSO} IS NULL \
-         AND r.`lastupdated` < $tag{}{} \
+         AND {}{}{} \
          WITH r LIMIT $limit \
          DELETE r \
          RETURN count(*) AS deleted",
         rel_type(rel)?,
+        unseen("r"),
         and_not_kept(keep, "a")?,
         and_not_kept(keep, "b")?,
     ))
@@ -367,8 +452,9 @@ pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error
 /// three or four statements that would find nothing.
 pub(crate) fn any_stale(pattern: &str) -> String {
     format!(
-        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND x.`lastupdated` < $tag AND {} \
+        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND {} AND {} \
          WITH x LIMIT 1 RETURN count(x) AS stale",
+        unseen("x"),
         asserted("x")
     )
 }
@@ -378,7 +464,8 @@ pub(crate) fn any_stale(pattern: &str) -> String {
 fn stale_node(keep: &Keep) -> Result<String, Error> {
     Ok(format!(
         "n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.{ALSO} IS NULL \
-         AND n.`lastupdated` < $tag{}",
+         AND {}{}",
+        unseen("n"),
         and_not_kept(keep, "n")?
     ))
 }
@@ -397,8 +484,9 @@ pub(crate) fn release_stale(
         not_kept += &and_not_kept(keep, e)?;
     }
     let head = format!(
-        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND x.`lastupdated` < $tag \
-         AND x.{ALSO} IS NOT NULL{not_kept}"
+        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND {} \
+         AND x.{ALSO} IS NOT NULL{not_kept}",
+        unseen("x")
     );
     Ok([
         format!(
@@ -471,26 +559,28 @@ pub(crate) fn kept_under_parent(
     ))
 }
 
-/// Created and updated nodes of label `l` in this run.
-pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
-    Ok(format!(
-        "MATCH (n:{}) \
-         WHERE n.`lastupdated` = $tag AND n.{SOURCE} = $plugin AND {} \
-         RETURN sum(CASE WHEN n.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(n) AS seen",
-        label(l)?,
-        asserted("n")
-    ))
+/// What this run did to the records `pattern` binds as `x`: `created`, `seen` (all it
+/// wrote) and `unchanged` (seen before and found as they were).
+fn changes(pattern: &str) -> String {
+    format!(
+        "MATCH {pattern} \
+         WHERE x.{SEEN} = $tag AND x.{SOURCE} = $plugin AND {} \
+         RETURN sum(CASE WHEN x.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, \
+         count(x) AS seen, \
+         sum(CASE WHEN x.`firstseen` < $tag AND x.`lastupdated` < $tag THEN 1 ELSE 0 END) \
+         AS unchanged",
+        asserted("x")
+    )
 }
 
-/// Created and updated relationships of type `t` in this run.
+/// [`changes`] of the nodes of label `l`.
+pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
+    Ok(changes(&node_pattern(l)?))
+}
+
+/// [`changes`] of the relationships of type `t`.
 pub(crate) fn edge_changes(t: &str) -> Result<String, Error> {
-    Ok(format!(
-        "MATCH ()-[r:{}]->() \
-         WHERE r.`lastupdated` = $tag AND r.{SOURCE} = $plugin AND {} \
-         RETURN sum(CASE WHEN r.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, count(r) AS seen",
-        rel_type(t)?,
-        asserted("r")
-    ))
+    Ok(changes(&format!("()-[x:{}]->()", rel_type(t)?)))
 }
 
 /// Upserts pushed nodes: `$rows` is a list of `{id, props}` where `props` carries the

@@ -64,6 +64,11 @@ impl Neo4jSink {
             }
             let v: Json = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
             let mut props = v["properties"].as_object().cloned().unwrap_or_default();
+            // What a sync wrote is replaced: its digest no longer says what the record
+            // holds, so the next sync writes the record again (see `known`), and it was
+            // seen when last updated, as the line says.
+            props.insert("_digest".into(), Json::Null);
+            props.insert("_seen".into(), Json::Null);
             match v["type"].as_str() {
                 Some("node") => {
                     let labels = strings(&v["labels"]).ok_or_else(|| at("no labels".into()))?;

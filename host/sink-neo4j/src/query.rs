@@ -446,8 +446,11 @@ fn split_labels(mut labels: Vec<String>, primary: &BTreeSet<String>) -> (String,
 /// The bookkeeping properties out of `props`: (firstseen, lastupdated, source, scope).
 fn bookkeeping(props: &mut Map<String, Json>) -> (i64, i64, String, String) {
     let int = |v: Option<Json>| v.and_then(|v| v.as_i64()).unwrap_or(0);
-    // The other scopes asserting a record are bookkeeping too, not a property to show.
+    // The other scopes asserting a record, and the digest of what was written (see
+    // `known`), are bookkeeping too, not properties to show.
     props.remove("_also_scopes");
+    props.remove("_digest");
+    props.remove("_seen");
     let text = |v: Option<Json>| {
         v.and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()

@@ -104,7 +104,11 @@ impl Neo4jSink {
             .map_err(read)?;
         while let Some(row) = nodes.next().await.map_err(read)? {
             let labels = order(row.get::<Vec<String>>("labels").unwrap_or_default());
-            let props: Map<String, Json> = row.get("props").unwrap_or_default();
+            let mut props: Map<String, Json> = row.get("props").unwrap_or_default();
+            // The digest and `_seen` are this sink's own bookkeeping (see `known`); the
+            // embedded store keeps them in columns it does not export.
+            props.remove("_digest");
+            props.remove("_seen");
             let (Some(id), false) = (props.get("id").and_then(Json::as_str), labels.is_empty())
             else {
                 continue;
@@ -124,7 +128,9 @@ impl Neo4jSink {
             .map_err(read)?;
         while let Some(row) = edges.next().await.map_err(read)? {
             let t: String = row.get("t").unwrap_or_default();
-            let props: Map<String, Json> = row.get("props").unwrap_or_default();
+            let mut props: Map<String, Json> = row.get("props").unwrap_or_default();
+            props.remove("_digest");
+            props.remove("_seen");
             let end = |labels: &str, id: &str| {
                 let labels = order(row.get::<Vec<String>>(labels).unwrap_or_default());
                 let id: String = row.get(id).unwrap_or_default();

@@ -59,6 +59,8 @@ pub struct Neo4jSink {
     pub(crate) schemas: Mutex<HashMap<String, PluginSchema>>,
     /// Schema statements (constraints, indexes) already run through this sink.
     pub(crate) done: Mutex<HashSet<String>>,
+    /// What the runs under way know of their scopes' records, to skip unchanged ones.
+    pub(crate) known: Box<crate::known::Runs>,
     retries: AtomicU64,
 }
 
@@ -94,6 +96,7 @@ impl Neo4jSink {
             database: config.database.clone(),
             schemas: Mutex::new(HashMap::new()),
             done: Mutex::new(HashSet::new()),
+            known: Box::new(crate::known::Runs::new(crate::known::BUDGET)),
             retries: AtomicU64::new(0),
         };
         // No retry: an address or password that is wrong now will be wrong in a second.

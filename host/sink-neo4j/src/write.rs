@@ -1,16 +1,18 @@
 //! The write side: `GraphSink` and `StateStore` for [`Neo4jSink`].
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, EdgeBatch, GraphSink, Holder, Incomplete, Manifest, NodeBatch,
+    BoxFuture, ChangeCounts, Digest, EdgeBatch, GraphSink, Holder, Incomplete, Manifest, NodeBatch,
     Publish, RunRecord, SinkError, StateError, StateStore, WriteScope,
 };
 use neo4rs::{BoltList, BoltType, Query, Row, query};
 
 use crate::cypher::{self, Keep};
 use crate::error::{Error, ErrorKind};
+use crate::known::{self, Held, Plan, Records, Run};
 use crate::schema::PluginSchema;
 use crate::sink::{Neo4jSink, now_ms};
 use crate::values::{self, int, map, text};
@@ -149,32 +151,121 @@ impl Neo4jSink {
     ) -> Result<(), Error> {
         self.schema_of(&w.plugin)?
             .check_nodes(&w.plugin, extra, batch)?;
-        let statements = cypher::merge_nodes(&batch.label, extra)?;
+        let digests: Vec<Digest> = batch
+            .rows
+            .iter()
+            .map(|r| infragraph_core::digest(extra, &batch.columns, &r.values))
+            .collect();
+        let keys: Vec<String> = batch.rows.iter().map(|r| r.id.clone()).collect();
+        let run = self.known.of(w);
+        let mut run = run.lock().await;
+        if !run.nodes.contains_key(&batch.label) {
+            let statement = cypher::known_nodes(&batch.label)?;
+            let held = self
+                .read_known(w, &statement, &mut run, |r| {
+                    Some((
+                        r.get::<String>("id").ok()?,
+                        Held {
+                            element: Some(r.get::<String>("e").ok()?),
+                            digest: known::parse(&r.get::<String>("d").ok()?),
+                        },
+                    ))
+                })
+                .await;
+            run.nodes.insert(batch.label.clone(), held);
+        }
+        let mut plan = known::plan(
+            run.nodes.get(&batch.label).and_then(Option::as_ref),
+            &keys,
+            &digests,
+        );
+        let touched = self
+            .write_node_rows(w, extra, batch, &digests, &plan)
+            .await?;
+        if touched < plan.touch.len() {
+            // A record held went away since it was read: write every row as it is.
+            tracing::debug!(label = %batch.label, "unchanged nodes not found again; writing the batch whole");
+            plan = Plan::all(batch.rows.len());
+            self.write_node_rows(w, extra, batch, &digests, &plan)
+                .await?;
+        }
+        let forgotten = match run.nodes.get_mut(&batch.label) {
+            Some(Some(held)) => known::settle(held, &keys, &plan),
+            _ => 0,
+        };
+        run.give_back(forgotten);
+        tracing::trace!(
+            label = %batch.label,
+            rows = batch.rows.len(),
+            written = plan.write.len(),
+            touched = plan.touch.len(),
+            "nodes written"
+        );
+        Ok(())
+    }
+
+    /// Writes the rows of `plan` in one transaction: those to write, then those to touch;
+    /// returns how many of the latter were found.
+    async fn write_node_rows(
+        &self,
+        w: &WriteScope,
+        extra: &[String],
+        batch: &NodeBatch,
+        digests: &[Digest],
+        plan: &Plan<String>,
+    ) -> Result<usize, Error> {
+        let statements = if plan.write.is_empty() {
+            Vec::new()
+        } else {
+            cypher::merge_nodes(&batch.label, extra)?
+        };
         // Built for each attempt rather than cloned: a batch's rows are its largest value,
         // and a deep copy of ten thousand maps costs as much as building them.
         let rows = || {
             BoltType::List(BoltList {
-                value: batch
-                    .rows
+                value: plan
+                    .write
                     .iter()
-                    .map(|r| {
+                    .map(|&i| {
+                        let r = &batch.rows[i];
                         map([
                             ("id", text(&r.id)),
-                            ("props", values::props(&batch.columns, &r.values)),
+                            (
+                                "props",
+                                values::stamped(
+                                    &batch.columns,
+                                    &r.values,
+                                    &known::hex_of(&digests[i]),
+                                ),
+                            ),
                         ])
                     })
                     .collect(),
             })
         };
+        let touch = || {
+            BoltType::List(BoltList {
+                value: plan
+                    .touch
+                    .iter()
+                    .map(|(i, e)| map([("e", text(e)), ("id", text(&batch.rows[*i].id))]))
+                    .collect(),
+            })
+        };
         // Each id once, for the statement that creates what is missing.
-        let mut ids: Vec<&str> = batch.rows.iter().map(|r| r.id.as_str()).collect();
+        let mut ids: Vec<&str> = plan
+            .write
+            .iter()
+            .map(|&i| batch.rows[i].id.as_str())
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        let touch_statement = cypher::touch_nodes();
         // One statement takes the rows; with extra labels, the one before it the ids.
-        let last = statements.len() - 1;
+        let last = statements.len().saturating_sub(1);
         let qs = || -> Vec<_> {
-            statements
+            let mut qs: Vec<_> = statements
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
@@ -185,21 +276,100 @@ impl Neo4jSink {
                     };
                     scoped(q, w)
                 })
-                .collect()
+                .collect();
+            if !plan.touch.is_empty() {
+                qs.push(scoped(query(&touch_statement).param("rows", touch()), w));
+            }
+            qs
         };
+        if statements.is_empty() && plan.touch.is_empty() {
+            return Ok(0);
+        }
         let what = format!("writing {} nodes", batch.label);
         let done = self.retrying(&what, || self.tx_refusable(qs())).await?;
-        if let Err(row) = done {
-            let id = row.get::<String>("id").unwrap_or_default();
-            let what = format!("node {} {id:?}", batch.label);
-            return Err(self.not_owner(what, &row, &w.plugin));
+        let result = match done {
+            Ok(result) => result,
+            Err(row) => {
+                let id = row.get::<String>("id").unwrap_or_default();
+                let what = format!("node {} {id:?}", batch.label);
+                return Err(self.not_owner(what, &row, &w.plugin));
+            }
+        };
+        Ok(touched(&result, plan.touch.len()))
+    }
+
+    /// Reads what `w`'s scope holds of one kind (see `known`), one record per row as
+    /// `parse` makes it, taking them from the process's budget. `None` when the budget
+    /// has not room for them all or the read failed: the kind is then written whole,
+    /// as it was before digests.
+    async fn read_known<K, E>(
+        &self,
+        w: &WriteScope,
+        statement: &str,
+        run: &mut Run,
+        parse: impl Fn(&Row) -> Option<(K, Held<E>)>,
+    ) -> Option<Records<K, E>>
+    where
+        K: Eq + std::hash::Hash,
+    {
+        /// Records taken from the budget at a time.
+        const CHUNK: usize = 4096;
+        let mut stream = match self
+            .graph
+            .execute_on(&self.database, scoped(query(statement), w))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    "neo4j {}: reading digests, to skip unchanged records: {e}; writing every record",
+                    self.uri
+                );
+                return None;
+            }
+        };
+        let (mut out, mut taken, mut read): (Records<K, E>, usize, usize) = (HashMap::new(), 0, 0);
+        loop {
+            match stream.next().await {
+                Ok(Some(row)) => {
+                    if read == taken {
+                        if !run.take(CHUNK) {
+                            run.give_back(taken);
+                            tracing::debug!(
+                                "more records than the digest budget holds; writing every record of this kind"
+                            );
+                            return None;
+                        }
+                        taken += CHUNK;
+                    }
+                    read += 1;
+                    let Some((k, h)) = parse(&row) else { continue };
+                    match out.entry(k) {
+                        // Two copies of one relationship: written, which makes them one.
+                        Entry::Occupied(mut o) => o.get_mut().digest = None,
+                        Entry::Vacant(v) => {
+                            v.insert(h);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    run.give_back(taken);
+                    tracing::warn!(
+                        "neo4j {}: reading digests, to skip unchanged records: {e}; writing every record",
+                        self.uri
+                    );
+                    return None;
+                }
+            }
         }
-        tracing::trace!(label = %batch.label, rows = batch.rows.len(), "nodes written");
-        Ok(())
+        run.give_back(taken - out.len());
+        Some(out)
     }
 
     async fn put_edges(&self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Error> {
-        self.schema_of(&w.plugin)?.check_edges(&w.plugin, batch)?;
+        let schema = self.schema_of(&w.plugin)?;
+        schema.check_edges(&w.plugin, batch)?;
         // Matching an end on a property other than `id` without an index would scan
         // every node of the label for every row.
         let mut wanted = Vec::new();
@@ -212,8 +382,6 @@ impl Neo4jSink {
             }
         }
         self.ensure(&wanted).await?;
-        let anchor =
-            cypher::Anchor::for_batch(batch.rows.iter().map(|r| (r.from.as_str(), r.to.as_str())));
         // A batch that repeats a pair needs `MERGE`, which sees what its earlier rows
         // created; plugins rarely send one.
         let mut pairs = std::collections::HashSet::with_capacity(batch.rows.len());
@@ -221,6 +389,94 @@ impl Neo4jSink {
             .rows
             .iter()
             .all(|r| pairs.insert((r.from.as_str(), r.to.as_str())));
+        let digests: Vec<Digest> = batch
+            .rows
+            .iter()
+            .map(|r| infragraph_core::digest(&[], &batch.columns, &r.values))
+            .collect();
+        // A row names one relationship when both ends are found by `id` on a label
+        // whose `id` is unique: a primary label of a plugin this sink prepared.
+        let skippable = distinct
+            && batch.from_key == "id"
+            && batch.to_key == "id"
+            && self.is_primary(&batch.from_label)
+            && self.is_primary(&batch.to_label);
+        if !skippable {
+            let plan = Plan::all(batch.rows.len());
+            return Ok(self
+                .write_edge_rows(w, batch, distinct, &digests, &plan)
+                .await?
+                .0);
+        }
+        let kind = (
+            batch.rel_type.clone(),
+            batch.from_label.clone(),
+            batch.to_label.clone(),
+        );
+        let keys: Vec<(String, String)> = batch
+            .rows
+            .iter()
+            .map(|r| (r.from.clone(), r.to.clone()))
+            .collect();
+        let run = self.known.of(w);
+        let mut run = run.lock().await;
+        if !run.edges.contains_key(&kind) {
+            let statement = cypher::known_edges(&kind.0, &kind.1, &kind.2)?;
+            let held = self
+                .read_known(w, &statement, &mut run, |r| {
+                    Some((
+                        (r.get::<String>("f").ok()?, r.get::<String>("t").ok()?),
+                        Held {
+                            element: Some((r.get::<String>("a").ok()?, r.get::<String>("b").ok()?)),
+                            digest: known::parse(&r.get::<String>("d").ok()?),
+                        },
+                    ))
+                })
+                .await;
+            run.edges.insert(kind.clone(), held);
+        }
+        let mut plan = known::plan(
+            run.edges.get(&kind).and_then(Option::as_ref),
+            &keys,
+            &digests,
+        );
+        let (mut unresolved, touched) = self
+            .write_edge_rows(w, batch, distinct, &digests, &plan)
+            .await?;
+        if touched != plan.touch.len() {
+            // A relationship held went away or was copied since it was read: write every
+            // row as it is.
+            tracing::debug!(rel_type = %batch.rel_type, "unchanged relationships not found again; writing the batch whole");
+            plan = Plan::all(batch.rows.len());
+            unresolved = self
+                .write_edge_rows(w, batch, distinct, &digests, &plan)
+                .await?
+                .0;
+        }
+        let forgotten = match run.edges.get_mut(&kind) {
+            Some(Some(held)) => known::settle(held, &keys, &plan),
+            _ => 0,
+        };
+        run.give_back(forgotten);
+        Ok(unresolved)
+    }
+
+    /// Whether `l` is a primary label of a plugin this sink prepared, so unique by `id`.
+    fn is_primary(&self, l: &str) -> bool {
+        let schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+        schemas.values().any(|s| s.labels().contains(l))
+    }
+
+    /// Writes the rows of `plan` in one transaction: those to write, then those to touch.
+    /// Returns the rows unresolved (an end not found) and the relationships touched.
+    async fn write_edge_rows(
+        &self,
+        w: &WriteScope,
+        batch: &EdgeBatch,
+        distinct: bool,
+        digests: &[Digest],
+        plan: &Plan<(String, String)>,
+    ) -> Result<(u64, usize), Error> {
         let write = if distinct {
             cypher::write_edges
         } else {
@@ -230,34 +486,68 @@ impl Neo4jSink {
             &batch.rel_type,
             (&batch.from_label, &batch.from_key),
             (&batch.to_label, &batch.to_key),
-            anchor,
+            cypher::Anchor::for_batch(
+                plan.write
+                    .iter()
+                    .map(|&i| (batch.rows[i].from.as_str(), batch.rows[i].to.as_str())),
+            ),
+        )?;
+        let touch_statement = cypher::touch_edges(
+            &batch.rel_type,
+            cypher::Anchor::for_batch(
+                plan.touch
+                    .iter()
+                    .map(|(_, (a, b))| (a.as_str(), b.as_str())),
+            ),
         )?;
         // Built for each attempt rather than cloned, as nodes are.
         let q = || {
-            let rows = BoltType::List(BoltList {
-                value: batch
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        map([
-                            ("i", int(i as i64)),
-                            ("f", text(&r.from)),
-                            ("t", text(&r.to)),
-                            ("props", values::props(&batch.columns, &r.values)),
-                        ])
-                    })
-                    .collect(),
-            });
-            scoped(query(&statement).param("rows", rows), w)
+            let mut qs = Vec::new();
+            if !plan.write.is_empty() {
+                let rows = BoltType::List(BoltList {
+                    value: plan
+                        .write
+                        .iter()
+                        .map(|&i| {
+                            let r = &batch.rows[i];
+                            map([
+                                ("i", int(i as i64)),
+                                ("f", text(&r.from)),
+                                ("t", text(&r.to)),
+                                (
+                                    "props",
+                                    values::stamped(
+                                        &batch.columns,
+                                        &r.values,
+                                        &known::hex_of(&digests[i]),
+                                    ),
+                                ),
+                            ])
+                        })
+                        .collect(),
+                });
+                qs.push(scoped(query(&statement).param("rows", rows), w));
+            }
+            if !plan.touch.is_empty() {
+                let rows = BoltType::List(BoltList {
+                    value: plan
+                        .touch
+                        .iter()
+                        .map(|(_, (a, b))| map([("a", text(a)), ("b", text(b))]))
+                        .collect(),
+                });
+                qs.push(scoped(query(&touch_statement).param("rows", rows), w));
+            }
+            qs
         };
+        if plan.write.is_empty() && plan.touch.is_empty() {
+            return Ok((0, 0));
+        }
         let what = format!(
             "writing (:{})-[:{}]->(:{}) relationships",
             batch.from_label, batch.rel_type, batch.to_label
         );
-        let done = self
-            .retrying(&what, || self.tx_refusable(vec![q()]))
-            .await?;
+        let done = self.retrying(&what, || self.tx_refusable(q())).await?;
         let result = match done {
             Ok(result) => result,
             Err(row) => {
@@ -275,10 +565,22 @@ impl Neo4jSink {
                 return Err(self.not_owner(what, &row, &w.plugin));
             }
         };
-        let resolved = first_int(&result, "resolved").unwrap_or(0).max(0) as u64;
-        let unresolved = (batch.rows.len() as u64).saturating_sub(resolved);
-        tracing::trace!(rel_type = %batch.rel_type, rows = batch.rows.len(), unresolved, "edges written");
-        Ok(unresolved)
+        let resolved = if plan.write.is_empty() {
+            0
+        } else {
+            first_int(&result, "resolved").unwrap_or(0).max(0) as u64
+        };
+        let unresolved = (plan.write.len() as u64).saturating_sub(resolved);
+        let touched = touched(&result, plan.touch.len());
+        tracing::trace!(
+            rel_type = %batch.rel_type,
+            rows = batch.rows.len(),
+            written = plan.write.len(),
+            touched,
+            unresolved,
+            "edges written"
+        );
+        Ok((unresolved, touched))
     }
 
     async fn count_changes(&self, w: &WriteScope) -> Result<ChangeCounts, Error> {
@@ -303,6 +605,7 @@ impl Neo4jSink {
             let Some(row) = rows.first() else { continue };
             let created: i64 = row.get("created").unwrap_or(0);
             let seen: i64 = row.get("seen").unwrap_or(0);
+            let unchanged: i64 = row.get("unchanged").unwrap_or(0);
             if seen == 0 {
                 continue;
             }
@@ -314,6 +617,7 @@ impl Neo4jSink {
             let c = m.entry(name.clone()).or_default();
             c.created = created as u64;
             c.updated = (seen - created) as u64;
+            c.unchanged = unchanged.max(0) as u64;
         }
         Ok(out)
     }
@@ -573,6 +877,20 @@ impl Neo4jSink {
     }
 }
 
+/// How many records the touch statement, last of `result` when `asked` is not zero,
+/// found.
+fn touched(result: &[Vec<Row>], asked: usize) -> usize {
+    if asked == 0 {
+        return 0;
+    }
+    result
+        .last()
+        .and_then(|rows| rows.first())
+        .and_then(|r| r.get::<i64>("touched").ok())
+        .unwrap_or(0)
+        .max(0) as usize
+}
+
 /// The integer in column `col` of the first statement's first row.
 pub(crate) fn first_int(rows: &[Vec<neo4rs::Row>], col: &str) -> Option<i64> {
     rows.first()?.first()?.get::<i64>(col).ok()
@@ -610,6 +928,7 @@ impl GraphSink for Neo4jSink {
 
     async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
         // Every batch is in already: what is left is the cleanup, the state, the counts.
+        self.known.end(w);
         let mut counts = match p.cleanup {
             Some(keep) => self.clean(w, keep, p.cleanup_batch).await?,
             None => ChangeCounts::default(),
@@ -621,6 +940,7 @@ impl GraphSink for Neo4jSink {
 
     async fn discard(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
         // The batches applied stay; nothing is deleted.
+        self.known.end(w);
         Ok(self.count_changes(w).await?)
     }
 

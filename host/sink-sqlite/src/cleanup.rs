@@ -71,9 +71,9 @@ pub(crate) fn run(
 fn anything_stale(tx: &Connection, w: &WriteScope) -> Result<bool, Fail> {
     let probe = |table: &str| {
         format!(
-            "EXISTS (SELECT 1 FROM {table} WHERE source = ?1 AND scope = ?2 AND lastupdated < ?3) \
+            "EXISTS (SELECT 1 FROM {table} WHERE source = ?1 AND scope = ?2 AND seen < ?3) \
              OR EXISTS (SELECT 1 FROM {table} WHERE source = ?1 AND also_scopes IS NOT NULL \
-             AND lastupdated < ?3 AND {a})",
+             AND seen < ?3 AND {a})",
             a = asserted_by(table)
         )
     };
@@ -149,10 +149,10 @@ fn plan(tx: &Connection, t: &Tables, w: &WriteScope, keep: &[Incomplete]) -> Res
             &format!(
                 "INSERT INTO {list} \
                  SELECT {key} FROM {table} \
-                 WHERE source = ?1 AND scope = ?2 AND lastupdated < ?3 AND {except} \
+                 WHERE source = ?1 AND scope = ?2 AND seen < ?3 AND {except} \
                  UNION \
                  SELECT {key} FROM {table} \
-                 WHERE source = ?1 AND also_scopes IS NOT NULL AND lastupdated < ?3 \
+                 WHERE source = ?1 AND also_scopes IS NOT NULL AND seen < ?3 \
                  AND {a} AND {except}",
                 a = asserted_by(table)
             ),
@@ -287,16 +287,16 @@ mod tests {
         for (scope, n) in [("big", others), ("small", 10)] {
             for i in 0..n {
                 db.execute(
-                    "INSERT INTO nodes (label, id, firstseen, lastupdated, source, scope) \
-                     VALUES ('DemoUser', ?1, 1, 1, 'demo', ?2)",
+                    "INSERT INTO nodes (label, id, firstseen, lastupdated, seen, source, scope) \
+                     VALUES ('DemoUser', ?1, 1, 1, 1, 'demo', ?2)",
                     params![format!("{scope}-{i}"), scope],
                 )
                 .unwrap();
                 let nid = db.last_insert_rowid();
                 if i > 0 {
                     db.execute(
-                        "INSERT INTO edges (type, src, dst, firstseen, lastupdated, source, scope) \
-                         VALUES ('KNOWS', ?1, ?2, 1, 1, 'demo', ?3)",
+                        "INSERT INTO edges (type, src, dst, firstseen, lastupdated, seen, source, scope) \
+                         VALUES ('KNOWS', ?1, ?2, 1, 1, 1, 'demo', ?3)",
                         params![nid, nid - 1, scope],
                     )
                     .unwrap();
@@ -335,8 +335,8 @@ mod tests {
         }
         for i in 0..50 {
             db.execute(
-                "INSERT INTO nodes (label, id, firstseen, lastupdated, source, scope) \
-                 VALUES ('DemoUser', ?1, 2, 2, 'demo', 'small')",
+                "INSERT INTO nodes (label, id, firstseen, lastupdated, seen, source, scope) \
+                 VALUES ('DemoUser', ?1, 2, 2, 2, 'demo', 'small')",
                 params![format!("u{i}")],
             )
             .unwrap();
@@ -357,14 +357,14 @@ mod tests {
             .unwrap();
         assert_eq!(kept, 50);
         // One record the run did not write again is stale, and is found.
-        db.execute("UPDATE nodes SET lastupdated = 1 WHERE id = 'u7'", [])
+        db.execute("UPDATE nodes SET seen = 1 WHERE id = 'u7'", [])
             .unwrap();
         assert!(anything_stale(&db, &w).unwrap());
         let counts = run(&db, 2, &w, &[]).unwrap();
         assert_eq!(counts.nodes["DemoUser"].deleted, 1, "{counts:?}");
         // A record shared with another scope, no longer asserted by this one, too.
         db.execute(
-            "UPDATE nodes SET lastupdated = 1, scope = 'other', also_scopes = '[\"small\"]' \
+            "UPDATE nodes SET seen = 1, scope = 'other', also_scopes = '[\"small\"]' \
              WHERE id = 'u8'",
             [],
         )

@@ -56,21 +56,24 @@ struct EndLine {
 const IMPORT_SOURCE: &str = "import";
 
 /// Node upsert: merges like a sync's write, keeps the earlier `firstseen`, and restores
-/// the rest of the bookkeeping from the file. `?1` is the opaque id's number, or NULL.
+/// the rest of the bookkeeping from the file; the record counts as seen when it was last
+/// updated, and has no digest (the next sync writes it again). `?1` is the opaque id's number, or NULL.
 const UPSERT_NODE: &str = "INSERT INTO nodes \
-    (nid, label, id, extra_labels, props, firstseen, lastupdated, source, scope, also_scopes) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    (nid, label, id, extra_labels, props, firstseen, lastupdated, seen, source, scope, also_scopes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
     props = json_patch(nodes.props, excluded.props), \
     firstseen = min(nodes.firstseen, excluded.firstseen), lastupdated = excluded.lastupdated, \
+    seen = excluded.seen, digest = NULL, \
     source = excluded.source, scope = excluded.scope, also_scopes = excluded.also_scopes";
 
 const UPSERT_EDGE: &str = "INSERT INTO edges \
-    (eid, type, src, dst, props, firstseen, lastupdated, source, scope, also_scopes) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    (eid, type, src, dst, props, firstseen, lastupdated, seen, source, scope, also_scopes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
     props = json_patch(edges.props, excluded.props), \
     firstseen = min(edges.firstseen, excluded.firstseen), lastupdated = excluded.lastupdated, \
+    seen = excluded.seen, digest = NULL, \
     source = excluded.source, scope = excluded.scope, also_scopes = excluded.also_scopes";
 
 /// The bookkeeping taken out of a line's properties.

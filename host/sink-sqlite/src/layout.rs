@@ -4,7 +4,7 @@ use infragraph_core::{is_pascal_case, is_snake_case};
 
 /// The layout this build writes. A store with a higher number was written by a newer
 /// infragraph and is refused rather than misread; a lower one is upgraded when opened.
-pub(crate) const LAYOUT_VERSION: i64 = 2;
+pub(crate) const LAYOUT_VERSION: i64 = 3;
 
 /// `PRAGMA application_id`, so `file(1)` and this crate can tell an infragraph store from
 /// any other SQLite database ("IGDB").
@@ -71,14 +71,15 @@ CREATE TABLE plugin_state (
 
 /// What each layout adds to the one before, by the version it brings the store to. Each
 /// runs in one transaction with the version bump.
-pub(crate) const UPGRADES: &[(i64, &str)] = &[(
-    2,
-    // Ownership (issue 16). `also_scopes`: the other scopes of the owning plugin that
-    // assert a record, a JSON array, NULL while only `scope` does (shared kinds such as
-    // Azure regions); cleanup of one scope then only takes that scope off the list.
-    // `labels`: which plugin each primary label belongs to, first come first served, from
-    // the nodes already stored. `leases`: the sync of one plugin and scope in progress.
-    "
+pub(crate) const UPGRADES: &[(i64, &str)] = &[
+    (
+        2,
+        // Ownership (issue 16). `also_scopes`: the other scopes of the owning plugin that
+        // assert a record, a JSON array, NULL while only `scope` does (shared kinds such as
+        // Azure regions); cleanup of one scope then only takes that scope off the list.
+        // `labels`: which plugin each primary label belongs to, first come first served, from
+        // the nodes already stored. `leases`: the sync of one plugin and scope in progress.
+        "
 ALTER TABLE nodes ADD COLUMN also_scopes TEXT;
 ALTER TABLE edges ADD COLUMN also_scopes TEXT;
 CREATE INDEX nodes_shared ON nodes (source) WHERE also_scopes IS NOT NULL;
@@ -100,7 +101,28 @@ CREATE TABLE leases (
     PRIMARY KEY (plugin, scope)
 ) WITHOUT ROWID;
 ",
-)];
+    ),
+    (
+        3,
+        // Changed or seen again (issue 21). `digest`: the digest of what the plugin emitted
+        // for the record when last written (`infragraph_core::digest`); `lastupdated` now
+        // moves only when it changes. `seen`: the last run that emitted the record, which
+        // cleanup compares (it took `lastupdated`'s place in the cleanup indexes). Records
+        // stored before were seen by the run that last updated them.
+        "
+ALTER TABLE nodes ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN digest BLOB;
+ALTER TABLE edges ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE edges ADD COLUMN digest BLOB;
+UPDATE nodes SET seen = lastupdated;
+UPDATE edges SET seen = lastupdated;
+DROP INDEX nodes_cleanup;
+DROP INDEX edges_cleanup;
+CREATE INDEX nodes_cleanup ON nodes (source, scope, seen);
+CREATE INDEX edges_cleanup ON edges (source, scope, seen);
+",
+    ),
+];
 
 /// The SQL of a property index: a partial expression index, so that matching an edge end
 /// or a query filter on `label` and `json_extract(props, '$.<prop>')` is a B-tree seek.

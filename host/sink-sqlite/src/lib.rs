@@ -39,20 +39,22 @@
 //! | table | columns | notes |
 //! |---|---|---|
 //! | `meta` | `key`, `value` | `format` = `infragraph`, `layout` = 1, `last_update_tag` |
-//! | `nodes` | `nid` INTEGER PRIMARY KEY, `label`, `id`, `extra_labels` (JSON array), `props` (JSON object), `firstseen`, `lastupdated`, `source`, `scope`, `also_scopes` | UNIQUE (`label`, `id`) |
-//! | `edges` | `eid` INTEGER PRIMARY KEY, `type`, `src` → `nodes.nid`, `dst` → `nodes.nid`, `props`, `firstseen`, `lastupdated`, `source`, `scope`, `also_scopes` | UNIQUE (`src`, `type`, `dst`) |
+//! | `nodes` | `nid` INTEGER PRIMARY KEY, `label`, `id`, `extra_labels` (JSON array), `props` (JSON object), `firstseen`, `lastupdated`, `seen`, `digest`, `source`, `scope`, `also_scopes` | UNIQUE (`label`, `id`) |
+//! | `edges` | `eid` INTEGER PRIMARY KEY, `type`, `src` → `nodes.nid`, `dst` → `nodes.nid`, `props`, `firstseen`, `lastupdated`, `seen`, `digest`, `source`, `scope`, `also_scopes` | UNIQUE (`src`, `type`, `dst`) |
 //! | `labels` | `label` PRIMARY KEY, `plugin` | the plugin each primary label belongs to |
 //! | `leases` | `plugin`, `scope`, `holder`, `token`, `expires` | PRIMARY KEY (`plugin`, `scope`): the run in progress |
 //! | `runs` | `run_id`, `plugin`, `scope`, `update_tag`, `status`, `started_at`, `finished_at`, `report` (JSON) | one row per sync of a plugin |
 //! | `plugin_state` | `plugin`, `scope`, `key`, `value` BLOB | PRIMARY KEY (`plugin`, `scope`, `key`) |
 //!
 //! Indexes: `edges (dst, type)` for incoming edges (outgoing ones use the unique index),
-//! `(source, scope, lastupdated)` on both tables for cleanup, and, per indexed property
+//! `(source, scope, seen)` on both tables for cleanup, and, per indexed property
 //! `p` of a label `L` in a plugin's schema (and per property used as an edge end's key), a
 //! partial index on `json_extract(props, '$.p') WHERE label = 'L'`.
 //!
-//! `firstseen` and `lastupdated` are update tags (milliseconds since the epoch, strictly
-//! increasing per store; `lastupdated` never goes back); `source` is the plugin that owns
+//! `firstseen`, `lastupdated` and `seen` are update tags (milliseconds since the epoch,
+//! strictly increasing per store; none goes back): created, last changed (the `digest` of
+//! what the plugin emitted differs, or a scope newly asserts it), last emitted, which
+//! cleanup compares; `source` is the plugin that owns
 //! the record, `scope` the scope that created it and `also_scopes` the others asserting
 //! it. Exports name them `firstseen`, `lastupdated`, `_source`, `_scope`, `_also_scopes`.
 //!

@@ -32,7 +32,8 @@ CREATE TEMP TABLE stage_nodes (
     id    TEXT NOT NULL,
     extra TEXT NOT NULL,
     clean TEXT NOT NULL,
-    patch TEXT
+    patch TEXT,
+    digest BLOB NOT NULL
 );
 CREATE TEMP TABLE stage_edges (
     seq   INTEGER PRIMARY KEY,
@@ -40,7 +41,8 @@ CREATE TEMP TABLE stage_edges (
     src   TEXT NOT NULL,
     dst   TEXT NOT NULL,
     clean TEXT NOT NULL,
-    patch TEXT
+    patch TEXT,
+    digest BLOB NOT NULL
 );
 ";
 
@@ -127,17 +129,19 @@ impl Stage {
         if self.direct {
             return write::nodes_now(&self.conn, w, extra, batch);
         }
-        let extra = serde_json::to_string(extra)?;
+        let extra_json = serde_json::to_string(extra)?;
         let mut props = PropsWriter::new(&batch.columns);
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO temp.stage_nodes (label, id, extra, clean, patch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO temp.stage_nodes (label, id, extra, clean, patch, digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             st.raw_bind_parameter(1, &batch.label)?;
-            st.raw_bind_parameter(3, &extra)?;
+            st.raw_bind_parameter(3, &extra_json)?;
             for row in &batch.rows {
+                let digest = infragraph_core::digest(extra, &batch.columns, &row.values);
+                st.raw_bind_parameter(6, &digest[..])?;
                 let (clean, patch) = props.encode(&row.values);
                 st.raw_bind_parameter(2, &row.id)?;
                 st.raw_bind_parameter(4, clean)?;
@@ -170,11 +174,13 @@ impl Stage {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO temp.stage_edges (shape, src, dst, clean, patch) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO temp.stage_edges (shape, src, dst, clean, patch, digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             st.raw_bind_parameter(1, number)?;
             for row in &batch.rows {
+                let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
+                st.raw_bind_parameter(6, &digest[..])?;
                 let (clean, patch) = props.encode(&row.values);
                 st.raw_bind_parameter(2, &row.from)?;
                 st.raw_bind_parameter(3, &row.to)?;

@@ -21,24 +21,44 @@ use crate::resolve::Resolver;
 use crate::stage::Shape;
 use crate::store::Writer;
 
-/// What every upsert does on conflict, besides merging properties: `lastupdated` never
-/// goes back (a run that took its tag earlier may write later), another scope of the
-/// owning plugin that asserts the record joins `also_scopes`, and the `WHERE` refuses the
-/// write of a record another plugin owns (the statement then changes nothing, which the
-/// caller checks). `source` and `scope` are set once, when the record is created.
+/// Whether the scope writing asserts the record already: created in it, or asserted by
+/// it since.
+macro_rules! asserted {
+    ($t:literal) => {
+        concat!(
+            $t,
+            ".scope = excluded.scope OR EXISTS (SELECT 1 FROM json_each(",
+            $t,
+            ".also_scopes) WHERE value = excluded.scope)"
+        )
+    };
+}
+
+/// What every upsert does on conflict, besides merging properties: the record is seen
+/// by this run; `lastupdated` moves to this run when the record changed (another digest)
+/// or this scope newly asserts it, and never goes back (a run that took its tag earlier
+/// may write later); another scope of the owning plugin that asserts the record joins
+/// `also_scopes`; and the `WHERE` refuses the write of a record another plugin owns (the
+/// statement then changes nothing, which the caller checks). `source` and `scope` are set
+/// once, when the record is created. Every `SET` expression reads the row as it was.
 macro_rules! on_conflict {
     ($t:literal) => {
         concat!(
-            "lastupdated = max(",
+            "seen = max(",
             $t,
-            ".lastupdated, excluded.lastupdated), \
+            ".seen, excluded.seen), digest = excluded.digest, \
+             lastupdated = CASE WHEN ",
+            $t,
+            ".digest IS excluded.digest AND (",
+            asserted!($t),
+            ") THEN ",
+            $t,
+            ".lastupdated ELSE max(",
+            $t,
+            ".lastupdated, excluded.lastupdated) END, \
              also_scopes = CASE WHEN ",
-            $t,
-            ".scope = excluded.scope \
-             OR EXISTS (SELECT 1 FROM json_each(",
-            $t,
-            ".also_scopes) WHERE value = excluded.scope) \
-             THEN ",
+            asserted!($t),
+            " THEN ",
             $t,
             ".also_scopes \
              ELSE json_insert(coalesce(",
@@ -55,8 +75,8 @@ macro_rules! on_conflict {
 /// `json_patch` is RFC 7396 merge-patch, i.e. Cypher's `SET n += $props`.
 const UPSERT_NODE: &str = concat!(
     "INSERT INTO nodes \
-    (label, id, extra_labels, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
+    (label, id, extra_labels, props, firstseen, lastupdated, seen, source, scope, digest) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6, ?7, ?9) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
     props = json_patch(nodes.props, excluded.props), ",
     on_conflict!("nodes")
@@ -66,8 +86,8 @@ const UPSERT_NODE: &str = concat!(
 /// one is patched with them (?8), which removes those properties.
 const UPSERT_NODE_NULLS: &str = concat!(
     "INSERT INTO nodes \
-    (label, id, extra_labels, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
+    (label, id, extra_labels, props, firstseen, lastupdated, seen, source, scope, digest) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6, ?7, ?9) \
     ON CONFLICT (label, id) DO UPDATE SET extra_labels = excluded.extra_labels, \
     props = json_patch(nodes.props, ?8), ",
     on_conflict!("nodes")
@@ -75,8 +95,8 @@ const UPSERT_NODE_NULLS: &str = concat!(
 
 const UPSERT_EDGE: &str = concat!(
     "INSERT INTO edges \
-    (type, src, dst, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
+    (type, src, dst, props, firstseen, lastupdated, seen, source, scope, digest) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6, ?7, ?9) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
     props = json_patch(edges.props, excluded.props), ",
     on_conflict!("edges")
@@ -84,8 +104,8 @@ const UPSERT_EDGE: &str = concat!(
 
 const UPSERT_EDGE_NULLS: &str = concat!(
     "INSERT INTO edges \
-    (type, src, dst, props, firstseen, lastupdated, source, scope) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) \
+    (type, src, dst, props, firstseen, lastupdated, seen, source, scope, digest) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?6, ?7, ?9) \
     ON CONFLICT (src, type, dst) DO UPDATE SET \
     props = json_patch(edges.props, ?8), ",
     on_conflict!("edges")
@@ -303,10 +323,11 @@ impl<'c> NodeUpsert<'c> {
         label: &str,
         id: &str,
         extra: &str,
-        clean: &str,
-        patch: Option<&str>,
+        (clean, patch): (&str, Option<&str>),
+        digest: &[u8],
     ) -> Result<(), Fail> {
         let st = self.0.for_row(patch)?;
+        st.raw_bind_parameter(9, digest)?;
         st.raw_bind_parameter(1, label)?;
         st.raw_bind_parameter(2, id)?;
         st.raw_bind_parameter(3, extra)?;
@@ -352,11 +373,12 @@ impl<'c> EdgeUpsert<'c> {
         shape: &Shape,
         ends: (&str, &str),
         (srcs, dsts): (&[i64], &[i64]),
-        clean: &str,
-        patch: Option<&str>,
+        (clean, patch): (&str, Option<&str>),
+        digest: &[u8],
     ) -> Result<(), Fail> {
         let st = self.0.for_row(patch)?;
         st.raw_bind_parameter(4, clean)?;
+        st.raw_bind_parameter(9, digest)?;
         for &s in srcs {
             for &d in dsts {
                 st.raw_bind_parameter(2, s)?;
@@ -394,8 +416,14 @@ pub(crate) fn nodes_now(
     let mut props = PropsWriter::new(&batch.columns);
     let mut put = NodeUpsert::new(conn, w)?;
     for row in &batch.rows {
-        let (clean, patch) = props.encode(&row.values);
-        put.put(&batch.label, &row.id, &extra, clean, patch)?;
+        let digest = infragraph_core::digest(extra_labels, &batch.columns, &row.values);
+        put.put(
+            &batch.label,
+            &row.id,
+            &extra,
+            props.encode(&row.values),
+            &digest,
+        )?;
     }
     Ok(())
 }
@@ -418,8 +446,14 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
             unresolved += 1;
             continue;
         }
-        let (clean, patch) = props.encode(&row.values);
-        put.put(&shape, (&row.from, &row.to), (&srcs, &dsts), clean, patch)?;
+        let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
+        put.put(
+            &shape,
+            (&row.from, &row.to),
+            (&srcs, &dsts),
+            props.encode(&row.values),
+            &digest,
+        )?;
     }
     Ok(unresolved)
 }
@@ -427,8 +461,9 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
 /// Upserts a run's staged nodes, in the order they came. A node another plugin owns ends
 /// the transaction, and so the whole run, with an error naming it.
 pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail> {
-    let mut read =
-        conn.prepare("SELECT label, id, extra, clean, patch FROM temp.stage_nodes ORDER BY seq")?;
+    let mut read = conn.prepare(
+        "SELECT label, id, extra, clean, patch, digest FROM temp.stage_nodes ORDER BY seq",
+    )?;
     let mut put = NodeUpsert::new(conn, w)?;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
@@ -436,8 +471,8 @@ pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail
             r.get_ref(0)?.as_str()?,
             r.get_ref(1)?.as_str()?,
             r.get_ref(2)?.as_str()?,
-            r.get_ref(3)?.as_str()?,
-            r.get_ref(4)?.as_str_or_null()?,
+            (r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str_or_null()?),
+            r.get_ref(5)?.as_blob()?,
         )?;
     }
     Ok(())
@@ -452,7 +487,7 @@ pub(crate) fn replay_edges(
 ) -> Result<BTreeMap<String, u64>, Fail> {
     let mut unresolved = BTreeMap::new();
     let mut read = conn.prepare(
-        "SELECT shape, src, dst, clean, patch FROM temp.stage_edges ORDER BY shape, seq",
+        "SELECT shape, src, dst, clean, patch, digest FROM temp.stage_edges ORDER BY shape, seq",
     )?;
     let mut put = EdgeUpsert::new(conn, w)?;
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
@@ -480,9 +515,14 @@ pub(crate) fn replay_edges(
             *unresolved.entry(shape.rel_type.clone()).or_default() += 1;
             continue;
         }
-        let clean = r.get_ref(3)?.as_str()?;
-        let patch = r.get_ref(4)?.as_str_or_null()?;
-        put.put(shape, (src, dst), (&srcs, &dsts), clean, patch)?;
+        let props = (r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str_or_null()?);
+        put.put(
+            shape,
+            (src, dst),
+            (&srcs, &dsts),
+            props,
+            r.get_ref(5)?.as_blob()?,
+        )?;
     }
     Ok(unresolved)
 }
@@ -557,8 +597,9 @@ pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<Cha
     let mut out = ChangeCounts::default();
     for (table, col) in [("nodes", "label"), ("edges", "type")] {
         let sql = format!(
-            "SELECT {col}, sum(firstseen = ?3), sum(firstseen < ?3) FROM {table} \
-                     WHERE source = ?1 AND scope = ?2 AND lastupdated = ?3 GROUP BY {col}"
+            "SELECT {col}, sum(firstseen = ?3), sum(firstseen < ?3), \
+                     sum(firstseen < ?3 AND lastupdated < ?3) FROM {table} \
+                     WHERE source = ?1 AND scope = ?2 AND seen = ?3 GROUP BY {col}"
         );
         let mut st = conn.prepare_cached(&sql)?;
         let rows = st.query_map(params![w.plugin, w.scope, w.update_tag], |r| {
@@ -566,6 +607,7 @@ pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<Cha
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         })?;
         let map = if table == "nodes" {
@@ -574,10 +616,11 @@ pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<Cha
             &mut out.edges
         };
         for row in rows {
-            let (name, created, updated) = row?;
+            let (name, created, updated, unchanged) = row?;
             let c = map.entry(name).or_default();
             c.created = created as u64;
             c.updated = updated as u64;
+            c.unchanged = unchanged as u64;
         }
     }
     Ok(out)

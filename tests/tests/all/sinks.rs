@@ -38,6 +38,7 @@ macro_rules! every_scenario {
                 edges_between_survivors_are_deleted_only_by_their_owner,
                 lastupdated_never_goes_back,
                 one_run_per_plugin_and_scope,
+                a_resync_changes_only_what_changed,
             ]
         );
     };
@@ -118,6 +119,7 @@ fn every_scenario_runs_on_every_sink() {
         "edges_between_survivors_are_deleted_only_by_their_owner",
         "lastupdated_never_goes_back",
         "one_run_per_plugin_and_scope",
+        "a_resync_changes_only_what_changed",
     ];
     assert_eq!(SCENARIOS, listed);
     let _ = conformance::run::<infragraph_sink_sqlite::Store>;
