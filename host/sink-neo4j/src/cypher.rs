@@ -40,7 +40,7 @@ fn merge_bookkeeping(v: &str) -> String {
          {v}.{ALSO} = CASE WHEN {} THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END",
         asserted(v),
         later(&format!("{v}.`lastupdated`")),
-        touched(v),
+        format_args!("{v}.{SEEN} = {}", later(&format!("{v}.{SEEN}"))),
         asserted(v),
     )
 }
@@ -337,59 +337,28 @@ pub(crate) fn merge_edges(
 /// The digest of what the plugin emitted for a record, hex (see `known`).
 pub(crate) const DIGEST: &str = "`_digest`";
 
-/// `v` seen by this run.
-fn touched(v: &str) -> String {
-    format!("{v}.{SEEN} = {}", later(&format!("{v}.{SEEN}")))
-}
-
-/// The nodes of label `l` this plugin's scope asserts and that carry a digest: `id`,
-/// element id `e`, digest `d`.
+/// The nodes of label `l` this plugin's scope asserts: `id`, element id `e`, digest `d`
+/// (null for a node written before digests, or pushed).
 pub(crate) fn known_nodes(l: &str) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (n:{}) WHERE n.{SOURCE} = $plugin AND {} AND n.{DIGEST} IS NOT NULL \
+        "MATCH (n:{}) WHERE n.{SOURCE} = $plugin AND {} \
          RETURN n.`id` AS id, elementId(n) AS e, n.{DIGEST} AS d",
         label(l)?,
         asserted("n")
     ))
 }
 
-/// The relationships of type `rel` from `from` to `to` nodes this plugin's scope asserts
-/// and that carry a digest: ends' ids `f` and `t`, their element ids `a` and `b`,
-/// digest `d`.
+/// The relationships of type `rel` from `from` to `to` nodes this plugin's scope
+/// asserts: ends' ids `f` and `t`, their element ids `a` and `b`, digest `d` (or null).
 pub(crate) fn known_edges(rel: &str, from: &str, to: &str) -> Result<String, Error> {
     Ok(format!(
         "MATCH (a:{})-[r:{}]->(b:{}) \
-         WHERE r.{SOURCE} = $plugin AND {} AND r.{DIGEST} IS NOT NULL \
+         WHERE r.{SOURCE} = $plugin AND {} \
          RETURN a.`id` AS f, b.`id` AS t, elementId(a) AS a, elementId(b) AS b, r.{DIGEST} AS d",
         label(from)?,
         rel_type(rel)?,
         label(to)?,
         asserted("r")
-    ))
-}
-
-/// Moves unchanged nodes to this run: `$rows` of `{e, id}`, found by element id (the id
-/// and owner checked besides, in case the node went and its element id was reused).
-/// Returns how many it found as `touched`.
-pub(crate) fn touch_nodes() -> String {
-    format!(
-        "UNWIND $rows AS row MATCH (n) WHERE elementId(n) = row.e \
-         AND n.`id` = row.id AND n.{SOURCE} = $plugin \
-         SET {} RETURN count(n) AS touched",
-        touched("n")
-    )
-}
-
-/// Moves unchanged relationships of type `rel` to this run: `$rows` of `{a, b}`, their
-/// ends' element ids, the pattern written from `anchor`. Returns `touched`.
-pub(crate) fn touch_edges(rel: &str, anchor: Anchor) -> Result<String, Error> {
-    Ok(format!(
-        "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row.a \
-         MATCH (b) WHERE elementId(b) = row.b \
-         MATCH {} WHERE r.{SOURCE} = $plugin \
-         SET {} RETURN count(r) AS touched",
-        anchor.pattern("a", &format!("r:{}", rel_type(rel)?), "b"),
-        touched("r")
     ))
 }
 
@@ -429,64 +398,136 @@ fn and_not_kept(keep: &Keep, var: &str) -> Result<String, Error> {
         .unwrap_or_default())
 }
 
-/// Deletes at most `$limit` stale relationships of one type written by this plugin in
-/// this scope and asserted by no other, except those touching a kept node.
-pub(crate) fn delete_stale_edges(rel: &str, keep: &Keep) -> Result<String, Error> {
+/// The records a cleanup statement looks at, bound as `x` (a relationship's ends as `a`
+/// and `b`): every one of a kind, or the ones a run's knowledge names (see `known`).
+pub(crate) struct Among {
+    /// The clause binding them, to be followed by `WHERE`.
+    clause: String,
+    /// More of the `WHERE`, starting with ` AND`, or nothing.
+    and: String,
+    /// Whether they are relationships.
+    edges: bool,
+}
+
+impl Among {
+    /// Every node of label `l`.
+    pub(crate) fn nodes(l: &str) -> Result<Among, Error> {
+        Ok(Among {
+            clause: format!("MATCH (x:{})", label(l)?),
+            and: String::new(),
+            edges: false,
+        })
+    }
+
+    /// The nodes of label `l` whose ids are in `$ids`.
+    pub(crate) fn listed_nodes(l: &str) -> Result<Among, Error> {
+        Ok(Among {
+            clause: format!("UNWIND $ids AS i MATCH (x:{} {{`id`: i}})", label(l)?),
+            and: String::new(),
+            edges: false,
+        })
+    }
+
+    /// Every relationship of type `rel`, except those from a node of the first label to
+    /// a node of the second of a pair in `except` (kinds a run's knowledge covers).
+    pub(crate) fn edges(rel: &str, except: &[(&str, &str)]) -> Result<Among, Error> {
+        let mut not = Vec::new();
+        for (f, t) in except {
+            // Checked identifiers, so safe as literals.
+            label(f)?;
+            label(t)?;
+            not.push(format!("('{f}' IN labels(a) AND '{t}' IN labels(b))"));
+        }
+        Ok(Among {
+            clause: format!("MATCH (a)-[x:{}]->(b)", rel_type(rel)?),
+            and: if not.is_empty() {
+                String::new()
+            } else {
+                format!(" AND NOT ({})", not.join(" OR "))
+            },
+            edges: true,
+        })
+    }
+
+    /// The relationships of type `rel` between the nodes whose element ids are in
+    /// `$pairs` (`{a, b}`), each looked for from the `anchor` end.
+    pub(crate) fn listed_edges(rel: &str, anchor: Anchor) -> Result<Among, Error> {
+        Ok(Among {
+            clause: format!(
+                "UNWIND $pairs AS p MATCH (a) WHERE elementId(a) = p.a \
+                 MATCH (b) WHERE elementId(b) = p.b MATCH {}",
+                anchor.pattern("a", &format!("x:{}", rel_type(rel)?), "b")
+            ),
+            and: String::new(),
+            edges: true,
+        })
+    }
+
+    /// ` AND NOT <kept>` for the record's node, or for either end of a relationship.
+    fn not_kept(&self, keep: &Keep) -> Result<String, Error> {
+        if self.edges {
+            Ok(and_not_kept(keep, "a")? + &and_not_kept(keep, "b")?)
+        } else {
+            and_not_kept(keep, "x")
+        }
+    }
+}
+
+/// Deletes at most `$limit` stale relationships (`among` binds them) written by this
+/// plugin in this scope and asserted by no other, except those touching a kept node.
+pub(crate) fn delete_stale_edges(among: &Among, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (a)-[r:{}]->(b) \
-         WHERE r.{SOURCE} = $plugin AND r.{SCOPE} = $scope AND r.{ALSO} IS NULL \
+        "{} WHERE x.{SOURCE} = $plugin AND x.{SCOPE} = $scope AND x.{ALSO} IS NULL \
          AND {}{}{} \
-         WITH r LIMIT $limit \
-         DELETE r \
+         WITH x LIMIT $limit \
+         DELETE x \
          RETURN count(*) AS deleted",
-        rel_type(rel)?,
-        unseen("r"),
-        and_not_kept(keep, "a")?,
-        and_not_kept(keep, "b")?,
+        among.clause,
+        unseen("x"),
+        among.not_kept(keep)?,
+        among.and,
     ))
 }
 
-/// `stale`: 1 when some record `pattern` binds as `x` is one cleanup may act on (this
-/// plugin's, asserted by this scope, older than this run), else 0. Stops at the first:
-/// most labels and types of a resync have nothing stale, and one such look spares the
-/// three or four statements that would find nothing.
-pub(crate) fn any_stale(pattern: &str) -> String {
+/// `stale`: 1 when some record `among` binds is one cleanup may act on (this plugin's,
+/// asserted by this scope, not seen by this run), else 0. Stops at the first: most labels
+/// and types of a resync have nothing stale, and one such look spares the three or four
+/// statements that would find nothing.
+pub(crate) fn any_stale(among: &Among) -> String {
     format!(
-        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND {} AND {} \
+        "{} WHERE x.{SOURCE} = $plugin AND {} AND {}{} \
          WITH x LIMIT 1 RETURN count(x) AS stale",
+        among.clause,
         unseen("x"),
-        asserted("x")
+        asserted("x"),
+        among.and
     )
 }
 
-/// Whether `n` (matched as `(n:Label)`) is a stale node of this plugin and scope, that
-/// no other scope asserts, that cleanup may delete.
-fn stale_node(keep: &Keep) -> Result<String, Error> {
+/// Whether node `x` is a stale node of this plugin and scope, that no other scope
+/// asserts, that cleanup may delete.
+fn stale_node(among: &Among, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "n.{SOURCE} = $plugin AND n.{SCOPE} = $scope AND n.{ALSO} IS NULL \
-         AND {}{}",
-        unseen("n"),
-        and_not_kept(keep, "n")?
+        "x.{SOURCE} = $plugin AND x.{SCOPE} = $scope AND x.{ALSO} IS NULL \
+         AND {}{}{}",
+        unseen("x"),
+        among.not_kept(keep)?,
+        among.and
     ))
 }
 
-/// Takes this scope off at most `$limit` stale records that other scopes also assert
-/// (`pattern` binds the record as `x`, and `a`/`b` or `n` for the kept check): where it
-/// created the record, the next scope on the list takes its place. Two statements, each
-/// returning how many it changed as `deleted`, run until they change fewer than `$limit`.
-pub(crate) fn release_stale(
-    pattern: &str,
-    ends: &[&str],
-    keep: &Keep,
-) -> Result<[String; 2], Error> {
-    let mut not_kept = String::new();
-    for e in ends {
-        not_kept += &and_not_kept(keep, e)?;
-    }
+/// Takes this scope off at most `$limit` stale records (`among` binds them) that other
+/// scopes also assert: where it created the record, the next scope on the list takes its
+/// place. Two statements, each returning how many it changed as `deleted`, run until
+/// they change fewer than `$limit`.
+pub(crate) fn release_stale(among: &Among, keep: &Keep) -> Result<[String; 2], Error> {
     let head = format!(
-        "MATCH {pattern} WHERE x.{SOURCE} = $plugin AND {} \
-         AND x.{ALSO} IS NOT NULL{not_kept}",
-        unseen("x")
+        "{} WHERE x.{SOURCE} = $plugin AND {} \
+         AND x.{ALSO} IS NOT NULL{}{}",
+        among.clause,
+        unseen("x"),
+        among.not_kept(keep)?,
+        among.and
     );
     Ok([
         format!(
@@ -504,40 +545,37 @@ pub(crate) fn release_stale(
     ])
 }
 
-/// The pattern of [`release_stale`] for relationships of type `rel`.
-pub(crate) fn edge_pattern(rel: &str) -> Result<String, Error> {
-    Ok(format!("(a)-[x:{}]->(b)", rel_type(rel)?))
-}
-
-/// The pattern of [`release_stale`] for nodes of label `l`.
+/// The pattern of [`changes`] for nodes of label `l`.
 pub(crate) fn node_pattern(l: &str) -> Result<String, Error> {
     Ok(format!("(x:{})", label(l)?))
 }
 
-/// Deletes at most `$limit` relationships, whoever wrote them, of stale nodes of label
-/// `l`, counted by type: a node goes with all its relationships, and bounding those too
-/// keeps every transaction small even for a node with very many.
-pub(crate) fn delete_edges_of_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
+/// Deletes at most `$limit` relationships, whoever wrote them, of stale nodes (`among`
+/// binds them), counted by type: a node goes with all its relationships, and bounding
+/// those too keeps every transaction small even for a node with very many.
+pub(crate) fn delete_edges_of_stale_nodes(among: &Among, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (n:{})-[r]-() WHERE {} \
+        "{} WHERE {} \
+         MATCH (x)-[r]-() \
          WITH DISTINCT r LIMIT $limit \
          WITH r, type(r) AS t \
          DELETE r \
          RETURN t, count(*) AS deleted",
-        label(l)?,
-        stale_node(keep)?
+        among.clause,
+        stale_node(among, keep)?
     ))
 }
 
-/// Deletes at most `$limit` stale nodes of label `l` (by now without relationships).
-pub(crate) fn delete_stale_nodes(l: &str, keep: &Keep) -> Result<String, Error> {
+/// Deletes at most `$limit` stale nodes (`among` binds them; by now without
+/// relationships).
+pub(crate) fn delete_stale_nodes(among: &Among, keep: &Keep) -> Result<String, Error> {
     Ok(format!(
-        "MATCH (n:{}) WHERE {} \
-         WITH n LIMIT $limit \
-         DETACH DELETE n \
+        "{} WHERE {} \
+         WITH x LIMIT $limit \
+         DETACH DELETE x \
          RETURN count(*) AS deleted",
-        label(l)?,
-        stale_node(keep)?
+        among.clause,
+        stale_node(among, keep)?
     ))
 }
 

@@ -1,24 +1,28 @@
 //! What a scope already holds, so that a resync rewrites only what changed.
 //!
-//! A Bolt server pays nearly as much to rewrite an unchanged record as to create it: the
-//! index look-up of each end and of the record is most of the cost, and the write
-//! follows. Measured on ArcadeDB 26.10, a resync of 100,000 resources and 250,000
-//! relationships rewrote them in 7.3 s, against 10.4 s for the first sync. So every record
-//! the sink writes carries `_digest`, a hash of what the plugin emitted for it (its extra
-//! labels, property names and values). At a run's first batch of a label, or of a
-//! relationship kind, the sink reads that kind's digests and element ids in the scope in
-//! one streaming query (100,000 nodes in 0.1 s, 100,000 relationships in 0.2 s). From
-//! then on, a row whose digest matches is not written: the record only has its
-//! `lastupdated` moved to this run, found by element id with no index look-up, since
-//! cleanup deletes what a run did not see. A row that differs, or that the scope did not
-//! hold, is written as before.
+//! A Bolt server pays nearly as much to rewrite an unchanged record as to create it, and
+//! as much again to mark it seen: the write itself is the cost. Measured on ArcadeDB
+//! 26.10, 100,000 resources and 250,000 relationships took 10.4 s to write, 7.3 s to
+//! rewrite unchanged, and still 5-6 s when each unchanged record only had one property set
+//! by element id. Reading them is another matter: 100,000 nodes with their digests and
+//! element ids stream in 0.1-0.5 s.
+//!
+//! So every record the sink writes carries `_digest` (`infragraph_core::digest` of what
+//! the plugin emitted for it). At a run's first batch of a label, or of a relationship
+//! kind, the sink reads what the scope holds of that kind: each record's key, element id
+//! and digest, in one streaming query. From then on a row whose digest matches is not
+//! written at all: the run only notes, here, that it saw the record. Cleanup then deletes
+//! the records of such a kind that the run neither wrote nor saw, found by the list it
+//! holds rather than by `_seen` (which unchanged records keep from an earlier run);
+//! kinds the run knows nothing of are cleaned up by `_seen` as before.
 //!
 //! Skipping is only sound where a row names exactly one record: nodes by their primary
 //! label and `id`, relationships whose ends are matched by `id` on primary labels (each
 //! carries a uniqueness constraint on `id`). Other relationship batches are written
-//! whole. The digests held are bounded by [`BUDGET`] records for the whole process; a
-//! kind that would pass it is written whole too, so memory stays bounded whatever the
-//! number of runs at once.
+//! whole. The records held are bounded by [`BUDGET`] for the whole process; a kind that
+//! would pass it is written whole too, so memory stays bounded whatever the number of
+//! runs at once. A record someone deletes by hand between the read and the end of the
+//! run is missing until the next run, which writes it again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,8 +50,7 @@ pub(crate) fn parse(s: &str) -> Option<Digest> {
 #[derive(Debug, Clone)]
 pub(crate) struct Held<E> {
     /// How to find it again without an index: the node's element id, or a
-    /// relationship's ends'. `None` once this run wrote or touched it: its `lastupdated`
-    /// is this run's already.
+    /// relationship's ends'. `None` once this run saw it unchanged: cleanup keeps it.
     pub(crate) element: Option<E>,
     /// Its digest; `None` when it cannot be skipped (two copies of a relationship).
     pub(crate) digest: Option<Digest>,
@@ -63,6 +66,10 @@ pub(crate) type EdgeKind = (String, String, String);
 /// Relationships by their ends' ids, found again by their ends' element ids.
 pub(crate) type EdgeRecords = Records<(String, String), (String, String)>;
 
+/// A relationship kind's start and end labels, and the element ids of the ends of its
+/// relationships a run neither wrote nor saw.
+pub(crate) type StaleEdges<'a> = (&'a str, &'a str, Vec<(String, String)>);
+
 /// A run's knowledge, shared by its batches.
 pub(crate) type Shared = Arc<tokio::sync::Mutex<Run>>;
 
@@ -71,6 +78,9 @@ pub(crate) type Shared = Arc<tokio::sync::Mutex<Run>>;
 pub(crate) struct Run {
     pub(crate) nodes: HashMap<String, Option<Records<String, String>>>,
     pub(crate) edges: HashMap<EdgeKind, Option<EdgeRecords>>,
+    /// Records seen unchanged, per label and per relationship type, for the counts.
+    pub(crate) unchanged_nodes: HashMap<String, u64>,
+    pub(crate) unchanged_edges: HashMap<String, u64>,
     /// Records taken from the budget; given back when the run's knowledge is dropped.
     held: usize,
     budget: Arc<AtomicUsize>,
@@ -96,6 +106,37 @@ impl Run {
         let n = n.min(self.held);
         self.held -= n;
         self.budget.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+impl Run {
+    /// The ids of the nodes of `label` the scope held and this run neither wrote nor saw;
+    /// `None` when the run knows nothing of the label.
+    pub(crate) fn stale_nodes(&self, label: &str) -> Option<Vec<String>> {
+        let held = self.nodes.get(label)?.as_ref()?;
+        Some(
+            held.iter()
+                .filter(|(_, h)| h.element.is_some())
+                .map(|(id, _)| id.clone())
+                .collect(),
+        )
+    }
+
+    /// Per kind of type `rel` the run knows of: its labels, and the element ids of the
+    /// ends of its relationships the run neither wrote nor saw.
+    pub(crate) fn stale_edges(&self, rel: &str) -> Vec<StaleEdges<'_>> {
+        self.edges
+            .iter()
+            .filter(|((t, _, _), held)| t == rel && held.is_some())
+            .map(|((_, from, to), held)| {
+                let stale = held
+                    .iter()
+                    .flatten()
+                    .filter_map(|(_, h)| h.element.clone())
+                    .collect();
+                (from.as_str(), to.as_str(), stale)
+            })
+            .collect()
     }
 }
 
@@ -132,11 +173,21 @@ impl Runs {
         let run = Arc::new(tokio::sync::Mutex::new(Run {
             nodes: HashMap::new(),
             edges: HashMap::new(),
+            unchanged_nodes: HashMap::new(),
+            unchanged_edges: HashMap::new(),
             held: 0,
             budget: self.budget.clone(),
         }));
         runs.insert(key, (w.update_tag, run.clone()));
         run
+    }
+
+    /// The knowledge of `w`'s run, if it wrote anything.
+    pub(crate) fn get(&self, w: &WriteScope) -> Option<Shared> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.get(&(w.plugin.clone(), w.scope.clone()))
+            .filter(|(tag, _)| *tag == w.update_tag)
+            .map(|(_, run)| run.clone())
     }
 
     /// Forgets `w`'s run: it published or was discarded.
@@ -157,21 +208,21 @@ impl Runs {
 
 /// What to do with each row of a batch.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct Plan<E> {
+pub(crate) struct Plan {
     /// Rows to write (indexes into the batch): new, changed, or not known.
     pub(crate) write: Vec<usize>,
-    /// Unchanged rows whose record only needs this run's `lastupdated`, found by `E`.
-    pub(crate) touch: Vec<(usize, E)>,
-    /// Unchanged rows whose record this run wrote or touched already.
+    /// Rows whose record the scope holds as they are, seen for the first time this run.
+    pub(crate) unchanged: Vec<usize>,
+    /// Rows whose record this run saw unchanged already.
     pub(crate) fresh: usize,
 }
 
-impl<E> Plan<E> {
+impl Plan {
     /// Every row written.
-    pub(crate) fn all(rows: usize) -> Plan<E> {
+    pub(crate) fn all(rows: usize) -> Plan {
         Plan {
             write: (0..rows).collect(),
-            touch: Vec::new(),
+            unchanged: Vec::new(),
             fresh: 0,
         }
     }
@@ -180,10 +231,9 @@ impl<E> Plan<E> {
 /// Sorts a batch's rows, named by `keys` with content `digests`, against what the scope
 /// held (`None`: the kind is written whole). A key the batch names twice is written, each
 /// row in order, as it would have been without skipping.
-pub(crate) fn plan<K, E>(held: Option<&Records<K, E>>, keys: &[K], digests: &[Digest]) -> Plan<E>
+pub(crate) fn plan<K, E>(held: Option<&Records<K, E>>, keys: &[K], digests: &[Digest]) -> Plan
 where
     K: Eq + std::hash::Hash,
-    E: Clone,
 {
     let Some(held) = held else {
         return Plan::all(keys.len());
@@ -194,13 +244,13 @@ where
     }
     let mut out = Plan {
         write: Vec::new(),
-        touch: Vec::new(),
+        unchanged: Vec::new(),
         fresh: 0,
     };
     for (i, (k, d)) in keys.iter().zip(digests).enumerate() {
         let same = seen[k] == 1 && held.get(k).is_some_and(|h| h.digest.as_ref() == Some(d));
         match held.get(k).map(|h| &h.element) {
-            Some(Some(e)) if same => out.touch.push((i, e.clone())),
+            Some(Some(_)) if same => out.unchanged.push(i),
             Some(None) if same => out.fresh += 1,
             _ => out.write.push(i),
         }
@@ -209,9 +259,9 @@ where
 }
 
 /// Records what a batch did: a written record is forgotten (a later row for it is
-/// written too, since its stored digest is now this run's), a touched one is fresh.
+/// written too, since its stored digest is now this run's), an unchanged one is seen.
 /// Returns how many records were forgotten, to give back to the budget.
-pub(crate) fn settle<K, E>(held: &mut Records<K, E>, keys: &[K], plan: &Plan<E>) -> usize
+pub(crate) fn settle<K, E>(held: &mut Records<K, E>, keys: &[K], plan: &Plan) -> usize
 where
     K: Eq + std::hash::Hash,
 {
@@ -219,7 +269,7 @@ where
     for &i in &plan.write {
         forgotten += usize::from(held.remove(&keys[i]).is_some());
     }
-    for (i, _) in &plan.touch {
+    for i in &plan.unchanged {
         if let Some(h) = held.get_mut(&keys[*i]) {
             h.element = None;
         }
@@ -299,13 +349,13 @@ mod tests {
         .to_vec();
         let digests = [d(1), d(2), d(1), d(1), d(1), d(1), d(1)];
         let p = plan(Some(&held), &keys, &digests);
-        assert_eq!(p.touch, vec![(0, "#1".to_string())]);
+        assert_eq!(p.unchanged, vec![0]);
         assert_eq!(p.fresh, 1);
         assert_eq!(p.write, vec![1, 3, 4, 5, 6]);
         assert_eq!(plan::<String, String>(None, &keys, &digests), Plan::all(7));
         let forgotten = settle(&mut held, &keys, &p);
         assert_eq!(forgotten, 3, "changed, twice, copies");
-        assert_eq!(held["same"].element, None, "touched: fresh now");
+        assert_eq!(held["same"].element, None, "seen now");
         assert!(!held.contains_key("changed"));
         assert_eq!(held.len(), 2);
     }

@@ -35,15 +35,17 @@
 //!   fewer relationships, created with its bookkeeping when absent and updated when
 //!   present (`MERGE`d when the batch repeats a pair); rows whose ends are not found are
 //!   counted as unresolved.
-//! - Cleanup after a fully successful sync: first one transaction asks each of the
-//!   plugin's labels and types whether it holds anything stale; then, for those that do,
-//!   relationships of the plugin and scope older than the run, then the stale nodes with
-//!   all their relationships, each as a loop of
-//!   `... WITH x LIMIT $limit DELETE x` transactions until nothing is left; nodes of
-//!   labels the plugin marked incomplete (under their parent, when given) and
-//!   relationships touching them are kept. Cleanup walks the labels and types of the
-//!   plugin's current schema (a graph server has no cheap "every node of this source"
-//!   without a label), so records of a kind a newer plugin version dropped stay.
+//! - Cleanup after a fully successful sync (`clean`): of each kind the run read at its
+//!   first batch (`known`), the records it neither wrote nor saw unchanged, by id or by
+//!   their ends' element ids; of every other kind, after one transaction has asked each
+//!   whether it holds anything stale, the records whose `_seen` is older than the run.
+//!   Relationships first, then the stale nodes with all their relationships, each as a
+//!   loop of `... WITH x LIMIT $limit DELETE x` transactions until nothing is left;
+//!   records other scopes also assert only lose this scope; nodes of labels the plugin
+//!   marked incomplete (under their parent, when given) and relationships touching them
+//!   are kept. Cleanup walks the labels and types of the plugin's current schema (a graph
+//!   server has no cheap "every node of this source" without a label), so records of a
+//!   kind a newer plugin version dropped stay.
 //! - Bookkeeping nodes, never exported or cleaned up: one `InfragraphMeta` (the last
 //!   update tag handed out), `InfragraphState {plugin, scope, key, value_hex}` per state
 //!   key, and `InfragraphRun {plugin, scope, update_tag, status, started_at,
@@ -55,6 +57,7 @@
 //! run again, with backoff, and nothing is lost or duplicated.
 #![deny(missing_docs)]
 
+mod clean;
 mod cypher;
 mod error;
 mod known;

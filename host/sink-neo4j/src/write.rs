@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use infragraph_core::{
-    BoxFuture, ChangeCounts, Digest, EdgeBatch, GraphSink, Holder, Incomplete, Manifest, NodeBatch,
-    Publish, RunRecord, SinkError, StateError, StateStore, WriteScope,
+    BoxFuture, ChangeCounts, Digest, EdgeBatch, GraphSink, Holder, Manifest, NodeBatch, Publish,
+    RunRecord, SinkError, StateError, StateStore, WriteScope,
 };
 use neo4rs::{BoltList, BoltType, Query, Row, query};
 
-use crate::cypher::{self, Keep};
+use crate::cypher;
 use crate::error::{Error, ErrorKind};
 use crate::known::{self, Held, Plan, Records, Run};
 use crate::schema::PluginSchema;
@@ -45,14 +45,14 @@ const RECORD_RUN: &str = "MERGE (r:`InfragraphRun` \
     SET r += $run";
 
 /// The bookkeeping parameters of a write.
-fn scoped(q: Query, w: &WriteScope) -> Query {
+pub(crate) fn scoped(q: Query, w: &WriteScope) -> Query {
     q.param("tag", w.update_tag)
         .param("plugin", w.plugin.as_str())
         .param("scope", w.scope.as_str())
 }
 
 impl Neo4jSink {
-    fn schema_of(&self, plugin: &str) -> Result<PluginSchema, Error> {
+    pub(crate) fn schema_of(&self, plugin: &str) -> Result<PluginSchema, Error> {
         let schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
         schemas.get(plugin).cloned().ok_or_else(|| {
             Error::new(
@@ -174,46 +174,38 @@ impl Neo4jSink {
                 .await;
             run.nodes.insert(batch.label.clone(), held);
         }
-        let mut plan = known::plan(
+        let plan = known::plan(
             run.nodes.get(&batch.label).and_then(Option::as_ref),
             &keys,
             &digests,
         );
-        let touched = self
-            .write_node_rows(w, extra, batch, &digests, &plan)
+        self.write_node_rows(w, extra, batch, &digests, &plan)
             .await?;
-        if touched < plan.touch.len() {
-            // A record held went away since it was read: write every row as it is.
-            tracing::debug!(label = %batch.label, "unchanged nodes not found again; writing the batch whole");
-            plan = Plan::all(batch.rows.len());
-            self.write_node_rows(w, extra, batch, &digests, &plan)
-                .await?;
-        }
         let forgotten = match run.nodes.get_mut(&batch.label) {
             Some(Some(held)) => known::settle(held, &keys, &plan),
             _ => 0,
         };
         run.give_back(forgotten);
+        *run.unchanged_nodes.entry(batch.label.clone()).or_default() += plan.unchanged.len() as u64;
         tracing::trace!(
             label = %batch.label,
             rows = batch.rows.len(),
             written = plan.write.len(),
-            touched = plan.touch.len(),
+            unchanged = plan.unchanged.len() + plan.fresh,
             "nodes written"
         );
         Ok(())
     }
 
-    /// Writes the rows of `plan` in one transaction: those to write, then those to touch;
-    /// returns how many of the latter were found.
+    /// Writes the rows of `plan` to write in one transaction.
     async fn write_node_rows(
         &self,
         w: &WriteScope,
         extra: &[String],
         batch: &NodeBatch,
         digests: &[Digest],
-        plan: &Plan<String>,
-    ) -> Result<usize, Error> {
+        plan: &Plan,
+    ) -> Result<(), Error> {
         let statements = if plan.write.is_empty() {
             Vec::new()
         } else {
@@ -243,15 +235,6 @@ impl Neo4jSink {
                     .collect(),
             })
         };
-        let touch = || {
-            BoltType::List(BoltList {
-                value: plan
-                    .touch
-                    .iter()
-                    .map(|(i, e)| map([("e", text(e)), ("id", text(&batch.rows[*i].id))]))
-                    .collect(),
-            })
-        };
         // Each id once, for the statement that creates what is missing.
         let mut ids: Vec<&str> = plan
             .write
@@ -261,11 +244,10 @@ impl Neo4jSink {
         ids.sort_unstable();
         ids.dedup();
         let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
-        let touch_statement = cypher::touch_nodes();
         // One statement takes the rows; with extra labels, the one before it the ids.
         let last = statements.len().saturating_sub(1);
         let qs = || -> Vec<_> {
-            let mut qs: Vec<_> = statements
+            statements
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
@@ -276,26 +258,19 @@ impl Neo4jSink {
                     };
                     scoped(q, w)
                 })
-                .collect();
-            if !plan.touch.is_empty() {
-                qs.push(scoped(query(&touch_statement).param("rows", touch()), w));
-            }
-            qs
+                .collect()
         };
-        if statements.is_empty() && plan.touch.is_empty() {
-            return Ok(0);
+        if statements.is_empty() {
+            return Ok(());
         }
         let what = format!("writing {} nodes", batch.label);
         let done = self.retrying(&what, || self.tx_refusable(qs())).await?;
-        let result = match done {
-            Ok(result) => result,
-            Err(row) => {
-                let id = row.get::<String>("id").unwrap_or_default();
-                let what = format!("node {} {id:?}", batch.label);
-                return Err(self.not_owner(what, &row, &w.plugin));
-            }
-        };
-        Ok(touched(&result, plan.touch.len()))
+        if let Err(row) = done {
+            let id = row.get::<String>("id").unwrap_or_default();
+            let what = format!("node {} {id:?}", batch.label);
+            return Err(self.not_owner(what, &row, &w.plugin));
+        }
+        Ok(())
     }
 
     /// Reads what `w`'s scope holds of one kind (see `known`), one record per row as
@@ -403,10 +378,9 @@ impl Neo4jSink {
             && self.is_primary(&batch.to_label);
         if !skippable {
             let plan = Plan::all(batch.rows.len());
-            return Ok(self
+            return self
                 .write_edge_rows(w, batch, distinct, &digests, &plan)
-                .await?
-                .0);
+                .await;
         }
         let kind = (
             batch.rel_type.clone(),
@@ -435,29 +409,20 @@ impl Neo4jSink {
                 .await;
             run.edges.insert(kind.clone(), held);
         }
-        let mut plan = known::plan(
+        let plan = known::plan(
             run.edges.get(&kind).and_then(Option::as_ref),
             &keys,
             &digests,
         );
-        let (mut unresolved, touched) = self
+        let unresolved = self
             .write_edge_rows(w, batch, distinct, &digests, &plan)
             .await?;
-        if touched != plan.touch.len() {
-            // A relationship held went away or was copied since it was read: write every
-            // row as it is.
-            tracing::debug!(rel_type = %batch.rel_type, "unchanged relationships not found again; writing the batch whole");
-            plan = Plan::all(batch.rows.len());
-            unresolved = self
-                .write_edge_rows(w, batch, distinct, &digests, &plan)
-                .await?
-                .0;
-        }
         let forgotten = match run.edges.get_mut(&kind) {
             Some(Some(held)) => known::settle(held, &keys, &plan),
             _ => 0,
         };
         run.give_back(forgotten);
+        *run.unchanged_edges.entry(kind.0).or_default() += plan.unchanged.len() as u64;
         Ok(unresolved)
     }
 
@@ -467,16 +432,16 @@ impl Neo4jSink {
         schemas.values().any(|s| s.labels().contains(l))
     }
 
-    /// Writes the rows of `plan` in one transaction: those to write, then those to touch.
-    /// Returns the rows unresolved (an end not found) and the relationships touched.
+    /// Writes the rows of `plan` to write in one transaction; returns those unresolved (an
+    /// end not found).
     async fn write_edge_rows(
         &self,
         w: &WriteScope,
         batch: &EdgeBatch,
         distinct: bool,
         digests: &[Digest],
-        plan: &Plan<(String, String)>,
-    ) -> Result<(u64, usize), Error> {
+        plan: &Plan,
+    ) -> Result<u64, Error> {
         let write = if distinct {
             cypher::write_edges
         } else {
@@ -492,62 +457,42 @@ impl Neo4jSink {
                     .map(|&i| (batch.rows[i].from.as_str(), batch.rows[i].to.as_str())),
             ),
         )?;
-        let touch_statement = cypher::touch_edges(
-            &batch.rel_type,
-            cypher::Anchor::for_batch(
-                plan.touch
-                    .iter()
-                    .map(|(_, (a, b))| (a.as_str(), b.as_str())),
-            ),
-        )?;
         // Built for each attempt rather than cloned, as nodes are.
         let q = || {
-            let mut qs = Vec::new();
-            if !plan.write.is_empty() {
-                let rows = BoltType::List(BoltList {
-                    value: plan
-                        .write
-                        .iter()
-                        .map(|&i| {
-                            let r = &batch.rows[i];
-                            map([
-                                ("i", int(i as i64)),
-                                ("f", text(&r.from)),
-                                ("t", text(&r.to)),
-                                (
-                                    "props",
-                                    values::stamped(
-                                        &batch.columns,
-                                        &r.values,
-                                        &known::hex_of(&digests[i]),
-                                    ),
+            let rows = BoltType::List(BoltList {
+                value: plan
+                    .write
+                    .iter()
+                    .map(|&i| {
+                        let r = &batch.rows[i];
+                        map([
+                            ("i", int(i as i64)),
+                            ("f", text(&r.from)),
+                            ("t", text(&r.to)),
+                            (
+                                "props",
+                                values::stamped(
+                                    &batch.columns,
+                                    &r.values,
+                                    &known::hex_of(&digests[i]),
                                 ),
-                            ])
-                        })
-                        .collect(),
-                });
-                qs.push(scoped(query(&statement).param("rows", rows), w));
-            }
-            if !plan.touch.is_empty() {
-                let rows = BoltType::List(BoltList {
-                    value: plan
-                        .touch
-                        .iter()
-                        .map(|(_, (a, b))| map([("a", text(a)), ("b", text(b))]))
-                        .collect(),
-                });
-                qs.push(scoped(query(&touch_statement).param("rows", rows), w));
-            }
-            qs
+                            ),
+                        ])
+                    })
+                    .collect(),
+            });
+            scoped(query(&statement).param("rows", rows), w)
         };
-        if plan.write.is_empty() && plan.touch.is_empty() {
-            return Ok((0, 0));
+        if plan.write.is_empty() {
+            return Ok(0);
         }
         let what = format!(
             "writing (:{})-[:{}]->(:{}) relationships",
             batch.from_label, batch.rel_type, batch.to_label
         );
-        let done = self.retrying(&what, || self.tx_refusable(q())).await?;
+        let done = self
+            .retrying(&what, || self.tx_refusable(vec![q()]))
+            .await?;
         let result = match done {
             Ok(result) => result,
             Err(row) => {
@@ -565,25 +510,24 @@ impl Neo4jSink {
                 return Err(self.not_owner(what, &row, &w.plugin));
             }
         };
-        let resolved = if plan.write.is_empty() {
-            0
-        } else {
-            first_int(&result, "resolved").unwrap_or(0).max(0) as u64
-        };
+        let resolved = first_int(&result, "resolved").unwrap_or(0).max(0) as u64;
         let unresolved = (plan.write.len() as u64).saturating_sub(resolved);
-        let touched = touched(&result, plan.touch.len());
         tracing::trace!(
             rel_type = %batch.rel_type,
             rows = batch.rows.len(),
             written = plan.write.len(),
-            touched,
+            unchanged = batch.rows.len() - plan.write.len(),
             unresolved,
             "edges written"
         );
-        Ok((unresolved, touched))
+        Ok(unresolved)
     }
 
-    async fn count_changes(&self, w: &WriteScope) -> Result<ChangeCounts, Error> {
+    async fn count_changes(
+        &self,
+        w: &WriteScope,
+        run: Option<&Run>,
+    ) -> Result<ChangeCounts, Error> {
         let schema = self.schema_of(&w.plugin)?;
         let mut statements = Vec::new();
         for l in schema.labels() {
@@ -619,175 +563,20 @@ impl Neo4jSink {
             c.updated = (seen - created) as u64;
             c.unchanged = unchanged.max(0) as u64;
         }
+        // What the run saw unchanged without writing it (see `known`).
+        if let Some(run) = run {
+            for (counts, seen) in [
+                (&mut out.nodes, &run.unchanged_nodes),
+                (&mut out.edges, &run.unchanged_edges),
+            ] {
+                for (name, n) in seen.iter().filter(|(_, n)| **n > 0) {
+                    let c = counts.entry(name.clone()).or_default();
+                    c.updated += n;
+                    c.unchanged += n;
+                }
+            }
+        }
         Ok(out)
-    }
-
-    /// Runs one bounded delete until it deletes less than `limit`; returns the total, or
-    /// per type when the statement returns `t`.
-    async fn delete_loop(
-        &self,
-        what: &str,
-        statement: &str,
-        params: &[(String, BoltType)],
-        w: &WriteScope,
-        limit: usize,
-        mut on: impl FnMut(Option<String>, u64),
-    ) -> Result<(), Error> {
-        loop {
-            let rows = self
-                .tx_retried(what, || {
-                    let mut q = scoped(query(statement), w).param("limit", limit as i64);
-                    for (k, v) in params {
-                        q = q.param(k, v.clone());
-                    }
-                    vec![q]
-                })
-                .await?;
-            let mut total = 0u64;
-            for row in rows.into_iter().flatten() {
-                let n = row.get::<i64>("deleted").unwrap_or(0).max(0) as u64;
-                total += n;
-                on(row.get::<String>("t").ok(), n);
-            }
-            if total < limit as u64 {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn clean(
-        &self,
-        w: &WriteScope,
-        keep: &[Incomplete],
-        batch: usize,
-    ) -> Result<ChangeCounts, Error> {
-        let batch = batch.max(1);
-        let schema = self.schema_of(&w.plugin)?;
-        let what = format!(
-            "cleaning up after plugin {:?} in scope {:?}",
-            w.plugin, w.scope
-        );
-        // Which labels and types have anything to clean up, in one transaction: on most
-        // runs few or none, and each of them then costs three or four statements.
-        let (stale_labels, stale_types) = self.stale_kinds(w, &schema, &what).await?;
-        if stale_labels.is_empty() && stale_types.is_empty() {
-            return Ok(ChangeCounts::default());
-        }
-        // What to keep: labels, or the ids of a label's nodes under a parent, listed now.
-        let mut kept = Keep {
-            entries: Vec::new(),
-        };
-        let mut params: Vec<(String, BoltType)> = Vec::new();
-        for (n, k) in keep.iter().enumerate() {
-            match &k.parent {
-                None => kept.entries.push((k.label.clone(), None)),
-                Some(p) => {
-                    let statement = cypher::kept_under_parent(&k.label, &p.label, &p.key)?;
-                    let rows = self
-                        .tx_retried(&what, || {
-                            vec![scoped(query(&statement), w).param("value", p.value.as_str())]
-                        })
-                        .await?;
-                    let ids: Vec<BoltType> = rows
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|r| r.get::<String>("id").ok())
-                        .map(|id| text(&id))
-                        .collect();
-                    let name = format!("keep{n}");
-                    params.push((name.clone(), BoltType::List(BoltList { value: ids })));
-                    kept.entries.push((k.label.clone(), Some(name)));
-                }
-            }
-        }
-        let mut counts = ChangeCounts::default();
-        // Records other scopes also assert lose this scope first; what only this scope
-        // asserted is deleted below.
-        let mut releases = Vec::new();
-        for t in &stale_types {
-            releases.extend(cypher::release_stale(
-                &cypher::edge_pattern(t)?,
-                &["a", "b"],
-                &kept,
-            )?);
-        }
-        for l in &stale_labels {
-            releases.extend(cypher::release_stale(
-                &cypher::node_pattern(l)?,
-                &["x"],
-                &kept,
-            )?);
-        }
-        for statement in &releases {
-            self.delete_loop(&what, statement, &params, w, batch, |_, _| {})
-                .await?;
-        }
-        for t in &stale_types {
-            let statement = cypher::delete_stale_edges(t, &kept)?;
-            self.delete_loop(&what, &statement, &params, w, batch, |_, n| {
-                if n > 0 {
-                    counts.edges.entry(t.to_string()).or_default().deleted += n;
-                }
-            })
-            .await?;
-        }
-        for l in &stale_labels {
-            let statement = cypher::delete_edges_of_stale_nodes(l, &kept)?;
-            self.delete_loop(&what, &statement, &params, w, batch, |t, n| {
-                if let (Some(t), true) = (t, n > 0) {
-                    counts.edges.entry(t).or_default().deleted += n;
-                }
-            })
-            .await?;
-            let statement = cypher::delete_stale_nodes(l, &kept)?;
-            self.delete_loop(&what, &statement, &params, w, batch, |_, n| {
-                if n > 0 {
-                    counts.nodes.entry(l.to_string()).or_default().deleted += n;
-                }
-            })
-            .await?;
-        }
-        Ok(counts)
-    }
-
-    /// The labels and relationship types of `schema` with a record cleanup may act on.
-    async fn stale_kinds(
-        &self,
-        w: &WriteScope,
-        schema: &PluginSchema,
-        what: &str,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
-        let mut kinds = Vec::new();
-        for l in schema.labels() {
-            kinds.push((
-                true,
-                l.to_string(),
-                cypher::any_stale(&cypher::node_pattern(l)?),
-            ));
-        }
-        for t in schema.rel_types() {
-            kinds.push((
-                false,
-                t.to_string(),
-                cypher::any_stale(&cypher::edge_pattern(t)?),
-            ));
-        }
-        let result = self
-            .tx_retried(what, || {
-                kinds.iter().map(|(_, _, s)| scoped(query(s), w)).collect()
-            })
-            .await?;
-        let (mut labels, mut types) = (Vec::new(), Vec::new());
-        for ((is_node, name, _), rows) in kinds.into_iter().zip(result) {
-            if first_int(&[rows], "stale").unwrap_or(0) > 0 {
-                if is_node {
-                    labels.push(name)
-                } else {
-                    types.push(name)
-                }
-            }
-        }
-        Ok((labels, types))
     }
 
     async fn store_state(
@@ -877,20 +666,6 @@ impl Neo4jSink {
     }
 }
 
-/// How many records the touch statement, last of `result` when `asked` is not zero,
-/// found.
-fn touched(result: &[Vec<Row>], asked: usize) -> usize {
-    if asked == 0 {
-        return 0;
-    }
-    result
-        .last()
-        .and_then(|rows| rows.first())
-        .and_then(|r| r.get::<i64>("touched").ok())
-        .unwrap_or(0)
-        .max(0) as usize
-}
-
 /// The integer in column `col` of the first statement's first row.
 pub(crate) fn first_int(rows: &[Vec<neo4rs::Row>], col: &str) -> Option<i64> {
     rows.first()?.first()?.get::<i64>(col).ok()
@@ -928,20 +703,35 @@ impl GraphSink for Neo4jSink {
 
     async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
         // Every batch is in already: what is left is the cleanup, the state, the counts.
-        self.known.end(w);
-        let mut counts = match p.cleanup {
-            Some(keep) => self.clean(w, keep, p.cleanup_batch).await?,
-            None => ChangeCounts::default(),
+        let run = self.known.get(w);
+        let run = match &run {
+            Some(r) => Some(r.lock().await),
+            None => None,
         };
-        self.store_state(p.state_plugin, &w.scope, p.state).await?;
-        counts.absorb(&self.count_changes(w).await?);
-        Ok(counts)
+        let done = async {
+            let mut counts = match p.cleanup {
+                Some(keep) => self.clean(w, keep, p.cleanup_batch, run.as_deref()).await?,
+                None => ChangeCounts::default(),
+            };
+            self.store_state(p.state_plugin, &w.scope, p.state).await?;
+            counts.absorb(&self.count_changes(w, run.as_deref()).await?);
+            Ok::<_, Error>(counts)
+        }
+        .await;
+        drop(run);
+        self.known.end(w);
+        Ok(done?)
     }
 
     async fn discard(&self, w: &WriteScope) -> Result<ChangeCounts, SinkError> {
         // The batches applied stay; nothing is deleted.
+        let run = self.known.get(w);
+        let counts = match &run {
+            Some(r) => self.count_changes(w, Some(&*r.lock().await)).await,
+            None => self.count_changes(w, None).await,
+        };
         self.known.end(w);
-        Ok(self.count_changes(w).await?)
+        Ok(counts?)
     }
 
     async fn commit_state(

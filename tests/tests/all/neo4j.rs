@@ -696,3 +696,88 @@ async fn queries_answer_the_same_from_either_sink() {
         );
     }
 }
+
+/// How many records of `pattern` (binding `x`) the run of `tag` wrote.
+async fn written_by(db: &Neo4jConfig, pattern: &str, tag: i64) -> i64 {
+    let mut rows = bolt::driver(db)
+        .await
+        .execute(
+            neo4rs::query(&format!(
+                "MATCH {pattern} WHERE x.`_seen` = $tag RETURN count(x) AS c"
+            ))
+            .param("tag", tag),
+        )
+        .await
+        .expect("a count");
+    let row = rows.next().await.expect("a row").expect("a row");
+    row.get::<i64>("c").expect("c")
+}
+
+/// A resync that emits records as they are writes none of them (issue 21): the sink reads
+/// what the scope holds and writes only what changed, and cleanup still deletes what the
+/// run did not emit. Each run on a connection of its own, as separate processes would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
+    let db = bolt::fresh_database("unchanged").await;
+    let state = std::collections::BTreeMap::new();
+    let run = |nodes: Vec<NodeBatch>, edges: EdgeBatch| {
+        let (db, state) = (db.clone(), &state);
+        async move {
+            let sink = Neo4jSink::connect(&db).await.expect("connect");
+            sink.prepare(&manifest()).await.expect("prepare");
+            let w = WriteScope {
+                plugin: "faults".into(),
+                scope: "s".into(),
+                update_tag: sink.next_update_tag().await.expect("tag"),
+            };
+            for b in &nodes {
+                sink.write_nodes(&w, &[], b).await.expect("nodes");
+            }
+            assert_eq!(sink.write_edges(&w, &edges).await.expect("edges"), 0);
+            let p = infragraph_core::Publish {
+                cleanup: Some(&[]),
+                state,
+                state_plugin: "faults",
+                cleanup_batch: 7,
+            };
+            let counts = sink.publish(&w, &p).await.expect("publish");
+            (w.update_tag, counts, sink.graph().await)
+        }
+    };
+    let (first, _, _) = run(vec![nodes(0..60), nodes(60..100)], chain(100)).await;
+
+    // n99 and its relationship gone, n5 changed, the rest as it was.
+    let mut changed = nodes(0..99);
+    changed.rows[5].values = vec![Value::Text("new".into())];
+    let (second, counts, g) = run(vec![changed.clone()], chain(99)).await;
+    assert_eq!(written_by(&db, "(x:FaultNode)", second).await, 1, "n5 only");
+    assert_eq!(written_by(&db, "()-[x:NEXT]->()", second).await, 0);
+    let n = &counts.nodes["FaultNode"];
+    assert_eq!(
+        (n.created, n.updated, n.unchanged, n.deleted),
+        (0, 99, 98, 1)
+    );
+    let e = &counts.edges["NEXT"];
+    assert_eq!(
+        (e.created, e.updated, e.unchanged, e.deleted),
+        (0, 98, 98, 1)
+    );
+    assert!(!g.has("FaultNode", "n99"));
+    assert_eq!(g.node("FaultNode", "n5")["payload"], "new");
+    assert_eq!(g.node("FaultNode", "n5")["lastupdated"], second);
+    assert_eq!(g.node("FaultNode", "n6")["lastupdated"], first);
+    assert_eq!(relationships(&db, "NEXT").await, 98);
+
+    // Again, with nothing changed and n0 gone: nothing written, n0 and n0->n1 deleted.
+    let mut rest = changed;
+    rest.rows.remove(0);
+    let mut edges = chain(99);
+    edges.rows.remove(0);
+    let (third, counts, g) = run(vec![rest], edges).await;
+    assert_eq!(written_by(&db, "(x:FaultNode)", third).await, 0);
+    assert_eq!(written_by(&db, "()-[x:NEXT]->()", third).await, 0);
+    assert_eq!(counts.nodes["FaultNode"].deleted, 1);
+    assert_eq!(counts.edges["NEXT"].deleted, 1);
+    assert_eq!(g.nodes.len(), 98);
+    assert_eq!(relationships(&db, "NEXT").await, 97);
+}
