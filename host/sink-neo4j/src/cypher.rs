@@ -25,22 +25,26 @@ pub(crate) const ALSO: &str = "`_also_scopes`";
 /// before `_seen` existed were seen when last updated.
 pub(crate) const SEEN: &str = "`_seen`";
 
-/// What every write of a record `v` does besides merging properties, as a `SET` clause
-/// to run before the merge (it reads the digest stored before): the record is seen by
-/// this run; `lastupdated` moves to this run when the row's digest (`row.props._digest`)
-/// differs from the stored one or this scope newly asserts the record, and never goes
-/// back (a run that took its tag earlier may write later); another scope of the owner
-/// that asserts the record joins `_also_scopes`. `_source` and `_scope` are set on
-/// creation only; a record of another plugin is refused (see [`FOREIGN`]).
+/// What every write of a record `v` does besides merging properties: `SET` items to
+/// follow `v += row.props` in the same clause (ArcadeDB saves a record once per clause),
+/// each reading the record as it was before (`_digest` and `_also_scopes` are set last).
+/// `lastupdated` moves to this run when the row's digest (`row.d`) differs from the
+/// stored one or this scope newly asserts the record, and never goes back (a run that
+/// took its tag earlier may write later); the record is seen by this run, kept in `_seen`
+/// only when that is later than `lastupdated` (a record written as it was), so a new or
+/// changed record carries no `_seen`; another scope of the owner that asserts the record
+/// joins `_also_scopes`. `_source` and `_scope` are set on creation only; a record of
+/// another plugin is refused (see [`FOREIGN`]).
 fn merge_bookkeeping(v: &str) -> String {
+    let same = format!("({v}.{DIGEST} = row.d AND {})", asserted(v));
+    let seen = format!("coalesce({v}.{SEEN}, {v}.`lastupdated`)");
+    let updated = later(&format!("{v}.`lastupdated`"));
     format!(
-        "SET {v}.`lastupdated` = CASE WHEN {v}.{DIGEST} = row.props.{DIGEST} AND {} \
-         THEN {v}.`lastupdated` ELSE {} END, \
-         {}, \
-         {v}.{ALSO} = CASE WHEN {} THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END",
-        asserted(v),
-        later(&format!("{v}.`lastupdated`")),
-        format_args!("{v}.{SEEN} = {}", later(&format!("{v}.{SEEN}"))),
+        "{v}.`lastupdated` = CASE WHEN {same} THEN {v}.`lastupdated` ELSE {updated} END, \
+         {v}.{SEEN} = CASE WHEN {same} THEN {} WHEN {seen} > {updated} THEN {seen} ELSE null END, \
+         {v}.{ALSO} = CASE WHEN {} THEN {v}.{ALSO} ELSE coalesce({v}.{ALSO}, []) + $scope END, \
+         {v}.{DIGEST} = row.d",
+        later(&seen),
         asserted(v),
     )
 }
@@ -151,7 +155,7 @@ pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>
             "UNWIND $rows AS row \
              MERGE (n{} {{`id`: row.id}}) \
              ON CREATE SET {on_create} \
-             {} SET n += row.props {}",
+             SET n += row.props, {} {}",
             labels(primary, extra)?,
             merge_bookkeeping("n"),
             foreign_node_count()
@@ -169,7 +173,7 @@ pub(crate) fn merge_nodes(primary: &str, extra: &[String]) -> Result<Vec<String>
         format!(
             "UNWIND $rows AS row \
              MATCH (n:{p} {{`id`: row.id}}) \
-             {} SET n += row.props {}",
+             SET n += row.props, {} {}",
             merge_bookkeeping("n"),
             foreign_node_count()
         ),
@@ -275,7 +279,7 @@ pub(crate) fn write_edges(
 ) -> Result<String, Error> {
     let t = rel_type(rel)?;
     let born = format!(
-        "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {SEEN}: $tag, {SOURCE}: $plugin, \
+        "r:{t} {{`firstseen`: $tag, `lastupdated`: $tag, {DIGEST}: row.d, {SOURCE}: $plugin, \
          {SCOPE}: $scope}}"
     );
     Ok(format!(
@@ -286,22 +290,21 @@ pub(crate) fn write_edges(
          collect(CASE WHEN size(owners) > 0 THEN i END)[0] AS i, \
          collect(CASE WHEN size(owners) > 0 THEN owners[0] END)[0] AS owner",
         match_ends(from, to)?,
-        look_up_or_create(anchor, &t, &born, &merge_bookkeeping("r"))
+        look_up_or_create(anchor, &t, &born, &format!(", {}", merge_bookkeeping("r")))
     ))
 }
 
 /// The clause [`write_edges`] and [`push_edges`] share, after `a`, `b` and `row` are
 /// bound: looks for the relationship of type `t` from the anchored end, creates it as
-/// `born` (a pattern binding `r`) when there is none, runs `before` (a `SET` clause, or
-/// nothing) then sets `row.props` on the one found, and deletes any copy beyond the
-/// first; leaves `found` bound.
-fn look_up_or_create(anchor: Anchor, t: &str, born: &str, before: &str) -> String {
+/// `born` (a pattern binding `r`) when there is none, sets `row.props` and `also_set` on
+/// the one found, and deletes any copy beyond the first; leaves `found` bound.
+fn look_up_or_create(anchor: Anchor, t: &str, born: &str, also_set: &str) -> String {
     format!(
         "OPTIONAL MATCH {} \
          WITH a, b, row, collect(e) AS found \
          FOREACH (_ IN CASE WHEN size(found) = 0 THEN [1] ELSE [] END | \
          CREATE {} SET r += row.props) \
-         FOREACH (r IN found[0..1] | {before} SET r += row.props) \
+         FOREACH (r IN found[0..1] | SET r += row.props{also_set}) \
          FOREACH (r IN found[1..] | DELETE r)",
         anchor.pattern("a", &format!("e:{t}"), "b"),
         anchor.pattern("a", born, "b"),
@@ -322,7 +325,7 @@ pub(crate) fn merge_edges(
         "UNWIND $rows AS row {} \
          MERGE {} \
          ON CREATE SET r.`firstseen` = $tag, r.{SOURCE} = $plugin, r.{SCOPE} = $scope \
-         {} SET r += row.props \
+         SET r += row.props, {} \
          WITH row.i AS i, r.{SOURCE} AS src \
          RETURN count(DISTINCT i) AS resolved, \
          count(CASE WHEN src <> $plugin THEN 1 END) AS {FOREIGN}, \
@@ -336,6 +339,12 @@ pub(crate) fn merge_edges(
 
 /// The digest of what the plugin emitted for a record, hex (see `known`).
 pub(crate) const DIGEST: &str = "`_digest`";
+
+/// `runs`: how many runs of `$plugin` over `$scope` the history holds (a plugin without
+/// a scope records none and writes under an empty one).
+pub(crate) const RUNS_OF_SCOPE: &str = "MATCH (r:`InfragraphRun`) \
+    WHERE r.`plugin` = $plugin AND coalesce(r.`scope`, '') = $scope \
+    RETURN count(r) AS runs";
 
 /// The nodes of label `l` this plugin's scope asserts: `id`, element id `e`, digest `d`
 /// (null for a node written before digests, or pushed).
@@ -602,7 +611,7 @@ pub(crate) fn kept_under_parent(
 fn changes(pattern: &str) -> String {
     format!(
         "MATCH {pattern} \
-         WHERE x.{SEEN} = $tag AND x.{SOURCE} = $plugin AND {} \
+         WHERE coalesce(x.{SEEN}, x.`lastupdated`) = $tag AND x.{SOURCE} = $plugin AND {} \
          RETURN sum(CASE WHEN x.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, \
          count(x) AS seen, \
          sum(CASE WHEN x.`firstseen` < $tag AND x.`lastupdated` < $tag THEN 1 ELSE 0 END) \

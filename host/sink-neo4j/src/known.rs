@@ -78,6 +78,10 @@ pub(crate) type Shared = Arc<tokio::sync::Mutex<Run>>;
 pub(crate) struct Run {
     pub(crate) nodes: HashMap<String, Option<Records<String, String>>>,
     pub(crate) edges: HashMap<EdgeKind, Option<EdgeRecords>>,
+    /// Whether the scope was synced before (a run recorded), once asked: a scope never
+    /// synced holds nothing worth reading, and each read costs a query plan (up to a
+    /// tenth of a second for relationships of a label with thousands of nodes).
+    pub(crate) synced_before: Option<bool>,
     /// Records seen unchanged, per label and per relationship type, for the counts.
     pub(crate) unchanged_nodes: HashMap<String, u64>,
     pub(crate) unchanged_edges: HashMap<String, u64>,
@@ -173,6 +177,7 @@ impl Runs {
         let run = Arc::new(tokio::sync::Mutex::new(Run {
             nodes: HashMap::new(),
             edges: HashMap::new(),
+            synced_before: None,
             unchanged_nodes: HashMap::new(),
             unchanged_edges: HashMap::new(),
             held: 0,

@@ -19,10 +19,11 @@
 //!   would rewrite: see `cypher::drop_tag_indexes`).
 //! - Nodes, per batch of one label, in one transaction:
 //!   `UNWIND $rows AS row MERGE (n:Label {id: row.id}) ON CREATE SET n.firstseen = $tag,
-//!   n._source = $plugin, n._scope = $scope SET <bookkeeping> SET n += row.props`, where
-//!   `row.props` carries `_digest`, the hash of what the plugin emitted for the record, and
-//!   the bookkeeping sets `_seen` (the last run that emitted it, which cleanup compares)
-//!   and moves `lastupdated` only when the digest differs or the scope newly asserts it.
+//!   n._source = $plugin, n._scope = $scope SET n += row.props, <bookkeeping>`, where the
+//!   bookkeeping stores `row.d` as `_digest` (the hash of what the plugin emitted for the
+//!   record), moves `lastupdated` only when that differs or the scope newly asserts the
+//!   record, and keeps `_seen` (the last run that emitted it, which cleanup compares) only
+//!   when that is later than `lastupdated`.
 //!   A record the scope holds with the same digest is not written at all (`known`).
 //!   A kind with extra labels takes two statements instead: the ids its primary label
 //!   does not find are created with every label, then every row's node is updated by its

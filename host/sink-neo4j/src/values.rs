@@ -40,13 +40,12 @@ pub(crate) fn int(i: i64) -> BoltType {
     BoltType::Integer(BoltInteger::new(i))
 }
 
-/// `{column: value, ..., _digest: digest}` for one row written (see `known`).
-pub(crate) fn stamped(columns: &[String], values: &[Value], digest: &str) -> BoltType {
-    let mut m = BoltMap::with_capacity(columns.len() + 1);
+/// `{column: value, ...}` for one row.
+pub(crate) fn props(columns: &[String], values: &[Value]) -> BoltType {
+    let mut m = BoltMap::with_capacity(columns.len());
     for (c, v) in columns.iter().zip(values) {
         m.put(BoltString::new(c), bolt(v));
     }
-    m.put(BoltString::new("_digest"), text(digest));
     BoltType::Map(m)
 }
 

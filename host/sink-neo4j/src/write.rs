@@ -159,6 +159,9 @@ impl Neo4jSink {
         let keys: Vec<String> = batch.rows.iter().map(|r| r.id.clone()).collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;
+        if !run.nodes.contains_key(&batch.label) && !self.synced_before(w, &mut run).await? {
+            run.nodes.insert(batch.label.clone(), None);
+        }
         if !run.nodes.contains_key(&batch.label) {
             let statement = cypher::known_nodes(&batch.label)?;
             let held = self
@@ -222,14 +225,8 @@ impl Neo4jSink {
                         let r = &batch.rows[i];
                         map([
                             ("id", text(&r.id)),
-                            (
-                                "props",
-                                values::stamped(
-                                    &batch.columns,
-                                    &r.values,
-                                    &known::hex_of(&digests[i]),
-                                ),
-                            ),
+                            ("props", values::props(&batch.columns, &r.values)),
+                            ("d", text(&known::hex_of(&digests[i]))),
                         ])
                     })
                     .collect(),
@@ -271,6 +268,27 @@ impl Neo4jSink {
             return Err(self.not_owner(what, &row, &w.plugin));
         }
         Ok(())
+    }
+
+    /// Whether `w`'s plugin ran over its scope before (any run recorded), asked once per
+    /// run. When not, no kind is read: every record is written, and cleaned up by
+    /// `_seen`, as without digests.
+    async fn synced_before(&self, w: &WriteScope, run: &mut Run) -> Result<bool, Error> {
+        if let Some(known) = run.synced_before {
+            return Ok(known);
+        }
+        let rows = self
+            .tx_retried("reading the run history", || {
+                vec![
+                    query(cypher::RUNS_OF_SCOPE)
+                        .param("plugin", w.plugin.as_str())
+                        .param("scope", w.scope.as_str()),
+                ]
+            })
+            .await?;
+        let before = first_int(&rows, "runs").unwrap_or(0) > 0;
+        run.synced_before = Some(before);
+        Ok(before)
     }
 
     /// Reads what `w`'s scope holds of one kind (see `known`), one record per row as
@@ -394,6 +412,9 @@ impl Neo4jSink {
             .collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;
+        if !run.edges.contains_key(&kind) && !self.synced_before(w, &mut run).await? {
+            run.edges.insert(kind.clone(), None);
+        }
         if !run.edges.contains_key(&kind) {
             let statement = cypher::known_edges(&kind.0, &kind.1, &kind.2)?;
             let held = self
@@ -469,14 +490,8 @@ impl Neo4jSink {
                             ("i", int(i as i64)),
                             ("f", text(&r.from)),
                             ("t", text(&r.to)),
-                            (
-                                "props",
-                                values::stamped(
-                                    &batch.columns,
-                                    &r.values,
-                                    &known::hex_of(&digests[i]),
-                                ),
-                            ),
+                            ("props", values::props(&batch.columns, &r.values)),
+                            ("d", text(&known::hex_of(&digests[i]))),
                         ])
                     })
                     .collect(),

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use infragraph_core::{
-    EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Publish, Value, WriteScope,
+    EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Publish, RunRecord, RunStatus,
+    Value, WriteScope,
 };
 use infragraph_sink_neo4j::{Neo4jConfig, Neo4jSink};
 use neo4rs::{BoltList, BoltType, query};
@@ -228,6 +229,17 @@ async fn through_sink(db: &Neo4jConfig, estate: &Estate) -> anyhow::Result<(Phas
             deleted == 0,
             "{deleted} records deleted by a resync of the same estate"
         );
+        // As the engine does after each run; the sink reads nothing of a scope never run.
+        sink.record_run(&RunRecord {
+            plugin: w.plugin.clone(),
+            scope: Some(w.scope.clone()),
+            update_tag: w.update_tag,
+            status: RunStatus::Succeeded,
+            started_at: String::new(),
+            finished_at: String::new(),
+            report: "{}".into(),
+        })
+        .await?;
         runs.push(Phases {
             nodes,
             edges,
