@@ -12,28 +12,45 @@ use crate::Value;
 pub type Digest = [u8; 16];
 
 /// The digest of one row: the extra labels given to it (nodes), then each property name
-/// and value, in order.
+/// and value, in order. Written straight into the hash, without a buffer: it runs once per
+/// record of every sync.
 pub fn digest(extra_labels: &[String], columns: &[String], values: &[Value]) -> Digest {
     let mut h = Sha256::new();
-    // Length-prefixed, so that no two different rows feed the same bytes.
-    let mut part = |b: &[u8]| {
+    // Names are length-prefixed and each value's JSON ends with 0xFF, a byte no JSON text
+    // holds: no two different rows feed the same bytes.
+    let name = |h: &mut Sha256, b: &[u8]| {
         h.update((b.len() as u64).to_le_bytes());
         h.update(b);
     };
-    part(b"infragraph-digest-1");
+    name(&mut h, b"infragraph-digest-1");
     for l in extra_labels {
-        part(l.as_bytes());
+        name(&mut h, l.as_bytes());
     }
-    part(b"");
+    name(&mut h, b"");
     for (c, v) in columns.iter().zip(values) {
-        part(c.as_bytes());
+        name(&mut h, c.as_bytes());
         // The untagged JSON of a value names its type by its shape (`1`, `1.0`, `"1"`).
-        part(&serde_json::to_vec(v).unwrap_or_default());
+        // Writing into a hash cannot fail, nor can serializing a `Value`.
+        let _ = serde_json::to_writer(Feed(&mut h), v);
+        h.update([0xFF]);
     }
     let full = h.finalize();
     let mut out = [0u8; 16];
     out.copy_from_slice(&full[..16]);
     out
+}
+
+/// The hash as a writer, for `serde_json::to_writer`.
+struct Feed<'a>(&'a mut Sha256);
+
+impl std::io::Write for Feed<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -346,12 +346,12 @@ pub(crate) const RUNS_OF_SCOPE: &str = "MATCH (r:`InfragraphRun`) \
     WHERE r.`plugin` = $plugin AND coalesce(r.`scope`, '') = $scope \
     RETURN count(r) AS runs";
 
-/// The nodes of label `l` this plugin's scope asserts: `id`, element id `e`, digest `d`
+/// The nodes of label `l` this plugin's scope asserts: `id` and digest `d`
 /// (null for a node written before digests, or pushed).
 pub(crate) fn known_nodes(l: &str) -> Result<String, Error> {
     Ok(format!(
         "MATCH (n:{}) WHERE n.{SOURCE} = $plugin AND {} \
-         RETURN n.`id` AS id, elementId(n) AS e, n.{DIGEST} AS d",
+         RETURN n.`id` AS id, n.{DIGEST} AS d",
         label(l)?,
         asserted("n")
     ))

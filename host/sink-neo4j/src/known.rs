@@ -49,10 +49,11 @@ pub(crate) fn parse(s: &str) -> Option<Digest> {
 /// One record the scope held when its kind was read.
 #[derive(Debug, Clone)]
 pub(crate) struct Held<E> {
-    /// How to find it again without an index: the node's element id, or a
-    /// relationship's ends'. `None` once this run saw it unchanged: cleanup keeps it.
+    /// How cleanup finds it again: nothing more than its id for a node, its ends' element
+    /// ids for a relationship. `None` once this run saw it unchanged: cleanup keeps it.
     pub(crate) element: Option<E>,
-    /// Its digest; `None` when it cannot be skipped (two copies of a relationship).
+    /// Its digest; `None` when it cannot be skipped (written before digests, or two copies
+    /// of a relationship).
     pub(crate) digest: Option<Digest>,
 }
 
@@ -76,7 +77,7 @@ pub(crate) type Shared = Arc<tokio::sync::Mutex<Run>>;
 /// What one run of one plugin over one scope knows: per kind, its records, or `None`
 /// when the kind is written whole (too many to hold, or the read failed).
 pub(crate) struct Run {
-    pub(crate) nodes: HashMap<String, Option<Records<String, String>>>,
+    pub(crate) nodes: HashMap<String, Option<Records<String, ()>>>,
     pub(crate) edges: HashMap<EdgeKind, Option<EdgeRecords>>,
     /// Whether the scope was synced before (a run recorded), once asked: a scope never
     /// synced holds nothing worth reading, and each read costs a query plan (up to a

@@ -169,7 +169,7 @@ impl Neo4jSink {
                     Some((
                         r.get::<String>("id").ok()?,
                         Held {
-                            element: Some(r.get::<String>("e").ok()?),
+                            element: Some(()),
                             digest: known::parse(&r.get::<String>("d").ok()?),
                         },
                     ))
