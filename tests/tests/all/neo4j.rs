@@ -318,6 +318,15 @@ async fn a_wrong_address_or_password_fails_before_any_plugin_runs() {
 }
 
 /// A schema of one label with one property and one relationship type on it.
+/// A new run of the `faults` plugin over scope `s`, with a tag from `sink`.
+async fn faults_run(sink: &Neo4jSink) -> WriteScope {
+    WriteScope {
+        plugin: "faults".into(),
+        scope: "s".into(),
+        update_tag: sink.next_update_tag().await.expect("tag"),
+    }
+}
+
 fn manifest() -> Manifest {
     serde_json::from_value(json!({
         "name": "faults", "version": "1.0.0", "description": "", "hosts": [],
@@ -373,11 +382,7 @@ async fn a_connection_dropped_mid_batch_is_retried_and_nothing_is_lost_or_duplic
         .await
         .expect("connect through the proxy");
     sink.prepare(&manifest()).await.expect("prepare");
-    let w = WriteScope {
-        plugin: "faults".into(),
-        scope: "s".into(),
-        update_tag: sink.next_update_tag().await.expect("tag"),
-    };
+    let w = faults_run(&sink).await;
     // A batch is about 100 bytes a row: the first two connections to send one are cut
     // after 20 kB of it.
     proxy.cut(2, 20_000);
@@ -439,11 +444,7 @@ async fn a_permanent_constraint_violation_fails_at_once() {
         ))
         .await
         .expect("the operator's constraint");
-    let w = WriteScope {
-        plugin: "faults".into(),
-        scope: "s".into(),
-        update_tag: sink.next_update_tag().await.expect("tag"),
-    };
+    let w = faults_run(&sink).await;
     let mut batch = nodes(0..2);
     for row in &mut batch.rows {
         row.values = vec![Value::Text("the same payload".into())];
@@ -468,11 +469,7 @@ async fn concurrent_writers_of_the_same_nodes_lose_and_duplicate_nothing() {
     for s in [&a, &b] {
         s.prepare(&manifest()).await.expect("prepare");
     }
-    let w = WriteScope {
-        plugin: "faults".into(),
-        scope: "s".into(),
-        update_tag: a.next_update_tag().await.expect("tag"),
-    };
+    let w = faults_run(&a).await;
     // Both write every node, in batches of 100, one forwards and one backwards: the two
     // transactions in flight touch the same nodes whenever their batches cross.
     let forwards = async {
@@ -508,11 +505,7 @@ async fn a_relationship_is_one_however_often_it_is_written() {
     let db = bolt::fresh_database("once").await;
     let sink = Neo4jSink::connect(&db).await.expect("connect");
     sink.prepare(&manifest()).await.expect("prepare");
-    let w = WriteScope {
-        plugin: "faults".into(),
-        scope: "s".into(),
-        update_tag: sink.next_update_tag().await.expect("tag"),
-    };
+    let w = faults_run(&sink).await;
     sink.write_nodes(&w, &[], &nodes(0..4))
         .await
         .expect("nodes");
@@ -722,11 +715,7 @@ async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
         async move {
             let sink = Neo4jSink::connect(&db).await.expect("connect");
             sink.prepare(&manifest()).await.expect("prepare");
-            let w = WriteScope {
-                plugin: "faults".into(),
-                scope: "s".into(),
-                update_tag: sink.next_update_tag().await.expect("tag"),
-            };
+            let w = faults_run(&sink).await;
             for b in &nodes {
                 sink.write_nodes(&w, &[], b).await.expect("nodes");
             }
