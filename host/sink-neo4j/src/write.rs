@@ -170,7 +170,9 @@ impl Neo4jSink {
                         r.get::<String>("id").ok()?,
                         Held {
                             element: Some(()),
-                            digest: known::parse(&r.get::<String>("d").ok()?),
+                            // Null for a record written before digests: kept, to be
+                            // written again or cleaned up, never skipped.
+                            digest: r.get::<String>("d").ok().and_then(|d| known::parse(&d)),
                         },
                     ))
                 })
@@ -423,7 +425,9 @@ impl Neo4jSink {
                         (r.get::<String>("f").ok()?, r.get::<String>("t").ok()?),
                         Held {
                             element: Some((r.get::<String>("a").ok()?, r.get::<String>("b").ok()?)),
-                            digest: known::parse(&r.get::<String>("d").ok()?),
+                            // Null for a record written before digests: kept, to be
+                            // written again or cleaned up, never skipped.
+                            digest: r.get::<String>("d").ok().and_then(|d| known::parse(&d)),
                         },
                     ))
                 })

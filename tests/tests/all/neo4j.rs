@@ -766,7 +766,18 @@ async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
     assert_eq!(g.node("FaultNode", "n6")["lastupdated"], first);
     assert_eq!(relationships(&db, "NEXT").await, 98);
 
-    // Again, with nothing changed and n0 gone: nothing written, n0 and n0->n1 deleted.
+    // A node written before digests (none stored), which the next run does not emit.
+    bolt::driver(&db)
+        .await
+        .run(neo4rs::query(
+            "CREATE (:FaultNode {id: 'old', payload: 'x', firstseen: 1, lastupdated: 1, \
+             `_source`: 'faults', `_scope`: 's'})",
+        ))
+        .await
+        .expect("a node of an earlier version");
+
+    // Again, with nothing changed and n0 gone: nothing written; n0, n0->n1 and the old
+    // node deleted.
     let mut rest = changed;
     rest.rows.remove(0);
     let mut edges = chain(99);
@@ -774,8 +785,9 @@ async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
     let (third, counts, g) = run(vec![rest], edges).await;
     assert_eq!(written_by(&db, "(x:FaultNode)", third).await, 0);
     assert_eq!(written_by(&db, "()-[x:NEXT]->()", third).await, 0);
-    assert_eq!(counts.nodes["FaultNode"].deleted, 1);
+    assert_eq!(counts.nodes["FaultNode"].deleted, 2);
     assert_eq!(counts.edges["NEXT"].deleted, 1);
+    assert!(!g.has("FaultNode", "old"));
     assert_eq!(g.nodes.len(), 98);
     assert_eq!(relationships(&db, "NEXT").await, 97);
 }
