@@ -14,7 +14,9 @@
 //! written at all: the run only notes, here, that it saw the record. Cleanup then deletes
 //! the records of such a kind that the run neither wrote nor saw, found by the list it
 //! holds rather than by `_seen` (which unchanged records keep from an earlier run);
-//! kinds the run knows nothing of are cleaned up by `_seen` as before.
+//! kinds the run knows nothing of are cleaned up by `_seen` as before. A scope with no run
+//! recorded is read for nothing: each read is a query plan, up to a tenth of a second for
+//! the relationships of a label with thousands of nodes.
 //!
 //! Skipping is only sound where a row names exactly one record: nodes by their primary
 //! label and `id`, relationships whose ends are matched by `id` on primary labels (each

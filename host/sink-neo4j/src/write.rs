@@ -159,9 +159,6 @@ impl Neo4jSink {
         let keys: Vec<String> = batch.rows.iter().map(|r| r.id.clone()).collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;
-        if !run.nodes.contains_key(&batch.label) && !self.synced_before(w, &mut run).await? {
-            run.nodes.insert(batch.label.clone(), None);
-        }
         if !run.nodes.contains_key(&batch.label) {
             let statement = cypher::known_nodes(&batch.label)?;
             let held = self
@@ -170,9 +167,7 @@ impl Neo4jSink {
                         r.get::<String>("id").ok()?,
                         Held {
                             element: Some(()),
-                            // Null for a record written before digests: kept, to be
-                            // written again or cleaned up, never skipped.
-                            digest: r.get::<String>("d").ok().and_then(|d| known::parse(&d)),
+                            digest: stored_digest(r),
                         },
                     ))
                 })
@@ -294,9 +289,9 @@ impl Neo4jSink {
     }
 
     /// Reads what `w`'s scope holds of one kind (see `known`), one record per row as
-    /// `parse` makes it, taking them from the process's budget. `None` when the budget
-    /// has not room for them all or the read failed: the kind is then written whole,
-    /// as it was before digests.
+    /// `parse` makes it, taking them from the process's budget. `None` when the scope was
+    /// never synced (nothing to read), the budget has not room for them all or the read
+    /// failed: the kind is then written whole, as it was before digests.
     async fn read_known<K, E>(
         &self,
         w: &WriteScope,
@@ -309,6 +304,14 @@ impl Neo4jSink {
     {
         /// Records taken from the budget at a time.
         const CHUNK: usize = 4096;
+        match self.synced_before(w, run).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!("{e}; writing every record");
+                return None;
+            }
+        }
         let mut stream = match self
             .graph
             .execute_on(&self.database, scoped(query(statement), w))
@@ -414,9 +417,6 @@ impl Neo4jSink {
             .collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;
-        if !run.edges.contains_key(&kind) && !self.synced_before(w, &mut run).await? {
-            run.edges.insert(kind.clone(), None);
-        }
         if !run.edges.contains_key(&kind) {
             let statement = cypher::known_edges(&kind.0, &kind.1, &kind.2)?;
             let held = self
@@ -425,9 +425,7 @@ impl Neo4jSink {
                         (r.get::<String>("f").ok()?, r.get::<String>("t").ok()?),
                         Held {
                             element: Some((r.get::<String>("a").ok()?, r.get::<String>("b").ok()?)),
-                            // Null for a record written before digests: kept, to be
-                            // written again or cleaned up, never skipped.
-                            digest: r.get::<String>("d").ok().and_then(|d| known::parse(&d)),
+                            digest: stored_digest(r),
                         },
                     ))
                 })
@@ -683,6 +681,12 @@ impl Neo4jSink {
         .await?;
         Ok(())
     }
+}
+
+/// The `_digest` a known record's row carries (`d`); `None` for a record written before
+/// digests, which is then never skipped: written again when emitted, deleted when not.
+fn stored_digest(r: &Row) -> Option<Digest> {
+    r.get::<String>("d").ok().and_then(|d| known::parse(&d))
 }
 
 /// The integer in column `col` of the first statement's first row.
