@@ -81,7 +81,8 @@ pub struct Changes {
     /// `lastupdated` kept.
     #[serde(default)]
     pub unchanged: u64,
-    /// Stale records removed by cleanup.
+    /// Stale records removed by cleanup. A relationship the run wrote to a node it did
+    /// not emit goes with that node: it is counted here as well as created or updated.
     pub deleted: u64,
     /// Edges not written because an end does not exist.
     pub unresolved: u64,

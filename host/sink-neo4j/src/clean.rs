@@ -15,8 +15,9 @@ use crate::cypher::{self, Among, Anchor, Keep};
 use crate::error::Error;
 use crate::known::Run;
 use crate::sink::Neo4jSink;
+use crate::survey::Stale;
 use crate::values::{map, text};
-use crate::write::{first_int, scoped};
+use crate::write::scoped;
 
 /// The records one set of statements looks at, and the list it binds, if any.
 struct Job {
@@ -28,14 +29,16 @@ struct Job {
 }
 
 impl Neo4jSink {
-    /// Releases or deletes what `w`'s run did not emit, except what `keep` keeps; `run`
-    /// is what the run knows, if anything. Returns the deletions, per label and type.
+    /// Releases or deletes what `w`'s run did not emit, except what `keep` keeps: the
+    /// kinds `stale` names (found by `survey`), and those `run` knows from memory.
+    /// Returns the deletions, per label and type.
     pub(crate) async fn clean(
         &self,
         w: &WriteScope,
         keep: &[Incomplete],
         batch: usize,
         run: Option<&Run>,
+        stale: Vec<Stale>,
     ) -> Result<ChangeCounts, Error> {
         let batch = batch.max(1);
         let schema = self.schema_of(&w.plugin)?;
@@ -45,26 +48,19 @@ impl Neo4jSink {
         );
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
-        let mut probes = Vec::new();
         for l in schema.labels() {
-            match run.and_then(|r| r.stale_nodes(l)) {
-                Some(ids) => {
-                    if !ids.is_empty() {
-                        nodes.push(Job {
-                            name: l.to_string(),
-                            among: Among::listed_nodes(l)?,
-                            list: Some(("ids", ids.iter().map(|i| text(i)).collect())),
-                        });
-                    }
-                }
-                None => probes.push((true, l.to_string(), Among::nodes(l)?)),
+            if let Some(ids) = run.and_then(|r| r.stale_nodes(l))
+                && !ids.is_empty()
+            {
+                nodes.push(Job {
+                    name: l.to_string(),
+                    among: Among::listed_nodes(l)?,
+                    list: Some(("ids", ids.iter().map(|i| text(i)).collect())),
+                });
             }
         }
         for t in schema.rel_types() {
-            let known = run.map(|r| r.stale_edges(t)).unwrap_or_default();
-            let except: Vec<(&str, &str)> = known.iter().map(|(f, to, _)| (*f, *to)).collect();
-            probes.push((false, t.to_string(), Among::edges(t, &except)?));
-            for (_, _, pairs) in known {
+            for (_, _, pairs) in run.map(|r| r.stale_edges(t)).unwrap_or_default() {
                 if pairs.is_empty() {
                     continue;
                 }
@@ -82,29 +78,16 @@ impl Neo4jSink {
                 });
             }
         }
-        // Which of the other kinds hold anything stale, in one transaction: on most runs
-        // few or none, and each of them then costs three or four statements.
-        let statements: Vec<String> = probes
-            .iter()
-            .map(|(_, _, a)| cypher::any_stale(a))
-            .collect();
-        let found = self
-            .tx_retried(&what, || {
-                statements.iter().map(|s| scoped(query(s), w)).collect()
-            })
-            .await?;
-        for ((is_node, name, among), rows) in probes.into_iter().zip(found) {
-            if first_int(&[rows], "stale").unwrap_or(0) > 0 {
-                let job = Job {
-                    name,
-                    among,
-                    list: None,
-                };
-                if is_node {
-                    nodes.push(job)
-                } else {
-                    edges.push(job)
-                }
+        for kind in stale {
+            let job = Job {
+                name: kind.name,
+                among: kind.among,
+                list: None,
+            };
+            if kind.is_node {
+                nodes.push(job)
+            } else {
+                edges.push(job)
             }
         }
         if nodes.is_empty() && edges.is_empty() {

@@ -437,18 +437,20 @@ impl Among {
         })
     }
 
-    /// Every relationship of type `rel`, except those from a node of the first label to
-    /// a node of the second of a pair in `except` (kinds a run's knowledge covers).
-    pub(crate) fn edges(rel: &str, except: &[(&str, &str)]) -> Result<Among, Error> {
+    /// Every relationship of type `rel` from a node of label `from`, except those to a
+    /// node of a label in `except` (kinds a run's knowledge covers). Started from the
+    /// label: ArcadeDB 26.10 finds `(a)-[x:T]->(b)` by walking every node's
+    /// relationships, 12-17 ms for a type with four relationships in a graph of 10,000
+    /// nodes, against 0.5 ms from the label (measured).
+    pub(crate) fn edges(rel: &str, from: &str, except: &[&str]) -> Result<Among, Error> {
         let mut not = Vec::new();
-        for (f, t) in except {
-            // Checked identifiers, so safe as literals.
-            label(f)?;
+        for t in except {
+            // A checked identifier, so safe as a literal.
             label(t)?;
-            not.push(format!("('{f}' IN labels(a) AND '{t}' IN labels(b))"));
+            not.push(format!("'{t}' IN labels(b)"));
         }
         Ok(Among {
-            clause: format!("MATCH (a)-[x:{}]->(b)", rel_type(rel)?),
+            clause: format!("MATCH (a:{})-[x:{}]->(b)", label(from)?, rel_type(rel)?),
             and: if not.is_empty() {
                 String::new()
             } else {
@@ -498,18 +500,28 @@ pub(crate) fn delete_stale_edges(among: &Among, keep: &Keep) -> Result<String, E
     ))
 }
 
-/// `stale`: 1 when some record `among` binds is one cleanup may act on (this plugin's,
-/// asserted by this scope, not seen by this run), else 0. Stops at the first: most labels
-/// and types of a resync have nothing stale, and one such look spares the three or four
-/// statements that would find nothing.
-pub(crate) fn any_stale(among: &Among) -> String {
+/// What a run left among the records `among` binds that `$plugin` wrote and `$scope`
+/// asserts, in one pass: `stale`, how many of them cleanup may act on (not seen by this
+/// run; 0 when `stale` is false, for a kind the run's knowledge covers), and the run's
+/// own changes: `created`, `seen` (all it wrote) and `unchanged` (seen before and found
+/// as they were). One pass rather than a look for the stale and a count after cleanup:
+/// most runs have nothing stale, and then the counts are final (see `survey`).
+pub(crate) fn survey(among: &Among, stale: bool) -> String {
+    let s = format!("coalesce(x.{SEEN}, x.`lastupdated`)");
+    let stale = if stale {
+        format!("sum(CASE WHEN {s} < $tag{} THEN 1 ELSE 0 END)", among.and)
+    } else {
+        "0".into()
+    };
     format!(
-        "{} WHERE x.{SOURCE} = $plugin AND {} AND {}{} \
-         WITH x LIMIT 1 RETURN count(x) AS stale",
+        "{} WHERE x.{SOURCE} = $plugin AND {} \
+         RETURN {stale} AS stale, \
+         sum(CASE WHEN {s} = $tag AND x.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, \
+         sum(CASE WHEN {s} = $tag THEN 1 ELSE 0 END) AS seen, \
+         sum(CASE WHEN {s} = $tag AND x.`firstseen` < $tag AND x.`lastupdated` < $tag \
+         THEN 1 ELSE 0 END) AS unchanged",
         among.clause,
-        unseen("x"),
-        asserted("x"),
-        among.and
+        asserted("x")
     )
 }
 
@@ -552,11 +564,6 @@ pub(crate) fn release_stale(among: &Among, keep: &Keep) -> Result<[String; 2], E
              RETURN count(*) AS deleted"
         ),
     ])
-}
-
-/// The pattern of [`changes`] for nodes of label `l`.
-pub(crate) fn node_pattern(l: &str) -> Result<String, Error> {
-    Ok(format!("(x:{})", label(l)?))
 }
 
 /// Deletes at most `$limit` relationships, whoever wrote them, of stale nodes (`among`
@@ -604,30 +611,6 @@ pub(crate) fn kept_under_parent(
         label(l)?,
         asserted("n")
     ))
-}
-
-/// What this run did to the records `pattern` binds as `x`: `created`, `seen` (all it
-/// wrote) and `unchanged` (seen before and found as they were).
-fn changes(pattern: &str) -> String {
-    format!(
-        "MATCH {pattern} \
-         WHERE coalesce(x.{SEEN}, x.`lastupdated`) = $tag AND x.{SOURCE} = $plugin AND {} \
-         RETURN sum(CASE WHEN x.`firstseen` = $tag THEN 1 ELSE 0 END) AS created, \
-         count(x) AS seen, \
-         sum(CASE WHEN x.`firstseen` < $tag AND x.`lastupdated` < $tag THEN 1 ELSE 0 END) \
-         AS unchanged",
-        asserted("x")
-    )
-}
-
-/// [`changes`] of the nodes of label `l`.
-pub(crate) fn node_changes(l: &str) -> Result<String, Error> {
-    Ok(changes(&node_pattern(l)?))
-}
-
-/// [`changes`] of the relationships of type `t`.
-pub(crate) fn edge_changes(t: &str) -> Result<String, Error> {
-    Ok(changes(&format!("()-[x:{}]->()", rel_type(t)?)))
 }
 
 /// Upserts pushed nodes: `$rows` is a list of `{id, props}` where `props` carries the

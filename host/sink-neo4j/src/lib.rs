@@ -38,15 +38,17 @@
 //!   counted as unresolved.
 //! - Cleanup after a fully successful sync (`clean`): of each kind the run read at its
 //!   first batch (`known`), the records it neither wrote nor saw unchanged, by id or by
-//!   their ends' element ids; of every other kind, after one transaction has asked each
-//!   whether it holds anything stale, the records whose `_seen` is older than the run.
+//!   their ends' element ids; of every other kind, the records whose `_seen` is older
+//!   than the run. Which kinds hold anything stale, and the run's change counts, come from
+//!   one read per label and per (type, start label) in one transaction (`survey`).
 //!   Relationships first, then the stale nodes with all their relationships, each as a
 //!   loop of `... WITH x LIMIT $limit DELETE x` transactions until nothing is left;
 //!   records other scopes also assert only lose this scope; nodes of labels the plugin
 //!   marked incomplete (under their parent, when given) and relationships touching them
-//!   are kept. Cleanup walks the labels and types of the plugin's current schema (a graph
-//!   server has no cheap "every node of this source" without a label), so records of a
-//!   kind a newer plugin version dropped stay.
+//!   are kept. Cleanup walks the labels and the (type, start label) pairs of the plugin's
+//!   current schema (a graph server has no cheap "every node of this source" without a
+//!   label, and ArcadeDB none of "every relationship of this type"), so records of a kind
+//!   a newer plugin version dropped stay.
 //! - Bookkeeping nodes, never exported or cleaned up: one `InfragraphMeta` (the last
 //!   update tag handed out), `InfragraphState {plugin, scope, key, value_hex}` per state
 //!   key, and `InfragraphRun {plugin, scope, update_tag, status, started_at,
@@ -68,6 +70,7 @@ mod query;
 mod read;
 mod schema;
 mod sink;
+mod survey;
 mod values;
 mod write;
 

@@ -76,6 +76,15 @@ impl PluginSchema {
         self.edges.keys().map(|(t, _, _)| t.as_str()).collect()
     }
 
+    /// The labels relationships of type `t` start from, sorted.
+    pub(crate) fn start_labels(&self, t: &str) -> BTreeSet<&str> {
+        self.edges
+            .keys()
+            .filter(|(rel, _, _)| rel == t)
+            .map(|(_, from, _)| from.as_str())
+            .collect()
+    }
+
     /// Checks a node batch against the declaration.
     pub(crate) fn check_nodes(
         &self,

@@ -540,62 +540,6 @@ impl Neo4jSink {
         Ok(unresolved)
     }
 
-    async fn count_changes(
-        &self,
-        w: &WriteScope,
-        run: Option<&Run>,
-    ) -> Result<ChangeCounts, Error> {
-        let schema = self.schema_of(&w.plugin)?;
-        let mut statements = Vec::new();
-        for l in schema.labels() {
-            statements.push((true, l.to_string(), cypher::node_changes(l)?));
-        }
-        for t in schema.rel_types() {
-            statements.push((false, t.to_string(), cypher::edge_changes(t)?));
-        }
-        let result = self
-            .tx_retried("counting this run's changes", || {
-                statements
-                    .iter()
-                    .map(|(_, _, s)| scoped(query(s), w))
-                    .collect()
-            })
-            .await?;
-        let mut out = ChangeCounts::default();
-        for ((is_node, name, _), rows) in statements.iter().zip(&result) {
-            let Some(row) = rows.first() else { continue };
-            let created: i64 = row.get("created").unwrap_or(0);
-            let seen: i64 = row.get("seen").unwrap_or(0);
-            let unchanged: i64 = row.get("unchanged").unwrap_or(0);
-            if seen == 0 {
-                continue;
-            }
-            let m = if *is_node {
-                &mut out.nodes
-            } else {
-                &mut out.edges
-            };
-            let c = m.entry(name.clone()).or_default();
-            c.created = created as u64;
-            c.updated = (seen - created) as u64;
-            c.unchanged = unchanged.max(0) as u64;
-        }
-        // What the run saw unchanged without writing it (see `known`).
-        if let Some(run) = run {
-            for (counts, seen) in [
-                (&mut out.nodes, &run.unchanged_nodes),
-                (&mut out.edges, &run.unchanged_edges),
-            ] {
-                for (name, n) in seen.iter().filter(|(_, n)| **n > 0) {
-                    let c = counts.entry(name.clone()).or_default();
-                    c.updated += n;
-                    c.unchanged += n;
-                }
-            }
-        }
-        Ok(out)
-    }
-
     async fn store_state(
         &self,
         plugin: &str,
@@ -732,12 +676,17 @@ impl GraphSink for Neo4jSink {
             None => None,
         };
         let done = async {
+            let run = run.as_deref();
+            let survey = self.survey(w, run).await?;
             let mut counts = match p.cleanup {
-                Some(keep) => self.clean(w, keep, p.cleanup_batch, run.as_deref()).await?,
+                Some(keep) => {
+                    self.clean(w, keep, p.cleanup_batch, run, survey.stale)
+                        .await?
+                }
                 None => ChangeCounts::default(),
             };
             self.store_state(p.state_plugin, &w.scope, p.state).await?;
-            counts.absorb(&self.count_changes(w, run.as_deref()).await?);
+            counts.absorb(&survey.counts);
             Ok::<_, Error>(counts)
         }
         .await;
@@ -750,9 +699,10 @@ impl GraphSink for Neo4jSink {
         // The batches applied stay; nothing is deleted.
         let run = self.known.get(w);
         let counts = match &run {
-            Some(r) => self.count_changes(w, Some(&*r.lock().await)).await,
-            None => self.count_changes(w, None).await,
+            Some(r) => self.survey(w, Some(&*r.lock().await)).await,
+            None => self.survey(w, None).await,
         };
+        let counts = counts.map(|s| s.counts);
         self.known.end(w);
         Ok(counts?)
     }
