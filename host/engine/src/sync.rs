@@ -165,6 +165,13 @@ pub type ProgressFn = Arc<dyn Fn(&str, Progress) + Send + Sync>;
 
 /// Syncs several plugins into one sink, at most `options.concurrency` at once. One
 /// failing does not stop or disturb the others. Reports come back in job order.
+///
+/// A run holds its slots (the global one and its plugin's) while its plugin runs, and
+/// gives them back once the plugin has ended: what is left, its relationships and its
+/// publication, sends no request and holds no plugin memory. That part has a bound of its
+/// own, also `options.concurrency`, taken before the slots are given back. So while runs
+/// queue to publish (the embedded store publishes one at a time), others fetch meanwhile,
+/// and memory stays bounded: see [`Turn`].
 pub async fn sync_all<S: GraphSink + 'static>(
     runtime: Arc<Runtime>,
     sink: Arc<S>,
@@ -173,29 +180,44 @@ pub async fn sync_all<S: GraphSink + 'static>(
     progress: ProgressFn,
 ) -> Vec<RunReport> {
     let permits = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
+    let writing = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let n = jobs.len();
     for (i, job) in jobs.into_iter().enumerate() {
-        let (runtime, sink, options, progress, permits) = (
+        let (runtime, sink, options, progress, permits, writing) = (
             runtime.clone(),
             sink.clone(),
             options.clone(),
             progress.clone(),
             permits.clone(),
+            writing.clone(),
         );
         set.spawn(async move {
             // The plugin's bound first, so a connection waiting for its plugin's turn
             // holds no global slot another plugin could use.
             let plugin_permits = job.connection.as_ref().and_then(|c| c.permits.clone());
-            let _plugin_permit = match plugin_permits {
-                Some(p) => Some(p.acquire_owned().await.expect("semaphore is never closed")),
-                None => None,
+            let mut running = Vec::with_capacity(2);
+            if let Some(p) = plugin_permits {
+                running.push(p.acquire_owned().await.expect("semaphore is never closed"));
+            }
+            running.push(
+                permits
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed"),
+            );
+            let turn = Turn {
+                running,
+                writing: Some(writing),
             };
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            (i, sync_one(&runtime, &sink, job, &options, &progress).await)
+            let source = Wasm {
+                runtime: &runtime,
+                job,
+            };
+            (
+                i,
+                sync_in_turn(&sink, source, &options, &progress, turn).await,
+            )
         });
     }
     let mut reports: Vec<Option<RunReport>> = (0..n).map(|_| None).collect();
@@ -237,6 +259,57 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
     source: E,
     options: &Options,
     progress: &ProgressFn,
+) -> RunReport {
+    sync_in_turn(sink, source, options, progress, Turn::default()).await
+}
+
+/// The bounds a run of [`sync_all`] is under: the slots it holds while its plugin runs,
+/// and the bound on runs past that point, writing their relationships and publishing.
+///
+/// Memory stays bounded by both: at most `concurrency` plugins run at once, each within
+/// its limits (plugin memory, responses in flight) plus the relationships it has sent so
+/// far (held up to `edge_memory_rows`, then spilled to disk); and at most `concurrency`
+/// runs are past their plugin, each holding only those relationships and its sink's
+/// per-run buffers. A run whose plugin has ended waits for the second bound while still
+/// holding its slots, so no more than that is ever held.
+#[derive(Default)]
+struct Turn {
+    /// Given back when the plugin ends.
+    running: Vec<tokio::sync::OwnedSemaphorePermit>,
+    /// Taken when the plugin ends, before `running` is given back; `None`: no bound.
+    writing: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Turn {
+    /// The plugin has ended: trades the slots for a place among the runs writing.
+    async fn plugin_ended(
+        &mut self,
+        connection: &str,
+        progress: &ProgressFn,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let writing = self.writing.take()?;
+        let place = match writing.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(_) => {
+                progress(connection, Progress::Phase("waiting to write"));
+                writing
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed")
+            }
+        };
+        self.running.clear();
+        Some(place)
+    }
+}
+
+/// [`sync_source`] under the bounds of `turn`.
+async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
+    sink: &Arc<S>,
+    source: E,
+    options: &Options,
+    progress: &ProgressFn,
+    mut turn: Turn,
 ) -> RunReport {
     let started = Instant::now();
     let started_at = now();
@@ -323,6 +396,8 @@ pub async fn sync_source<S: GraphSink + 'static, E: Source>(
         }
     };
     let (outcome, taken) = tokio::join!(plugin_run, take.run(rx));
+    // The plugin is gone, with its memory: another run may start its own.
+    let _writing = turn.plugin_ended(&report.connection, progress).await;
     let interrupted = outcome.is_none();
     let outcome = outcome.unwrap_or_else(|| SyncOutcome::stopped(&name));
     report.phases.sync_ms = ms(sync_started.elapsed());
@@ -551,4 +626,65 @@ fn now() -> String {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A turn holding one of `slots`, bounded among the writers by `writing`.
+    async fn turn(slots: &Arc<Semaphore>, writing: &Arc<Semaphore>) -> Turn {
+        Turn {
+            running: vec![slots.clone().acquire_owned().await.expect("open")],
+            writing: Some(writing.clone()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_past_its_plugin_gives_its_slot_back_once_it_has_a_place_among_writers() {
+        let (slots, writing) = (Arc::new(Semaphore::new(1)), Arc::new(Semaphore::new(1)));
+        let phases = Arc::new(Mutex::new(Vec::new()));
+        let progress: ProgressFn = {
+            let phases = phases.clone();
+            Arc::new(move |who: &str, p| {
+                if let Progress::Phase(phase) = p {
+                    phases.lock().unwrap().push(format!("{who}: {phase}"));
+                }
+            })
+        };
+
+        let mut first = turn(&slots, &writing).await;
+        let place = first.plugin_ended("a", &progress).await;
+        assert!(place.is_some());
+        assert_eq!(slots.available_permits(), 1, "another plugin may start");
+
+        // The writers are full: the second run keeps its slot while it waits, so no more
+        // runs are alive than the two bounds allow.
+        let mut second = turn(&slots, &writing).await;
+        let waiting = {
+            let progress = progress.clone();
+            tokio::spawn(async move { second.plugin_ended("b", &progress).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        assert_eq!(slots.available_permits(), 0, "held while waiting to write");
+        assert_eq!(*phases.lock().unwrap(), ["b: waiting to write"]);
+
+        drop(place);
+        let place = waiting.await.expect("no panic");
+        assert!(place.is_some());
+        assert_eq!(slots.available_permits(), 1);
+        assert_eq!(writing.available_permits(), 0, "the second run writes now");
+    }
+
+    #[tokio::test]
+    async fn a_run_on_its_own_has_no_bound_to_wait_for() {
+        let mut turn = Turn::default();
+        let progress: ProgressFn = Arc::new(|_: &str, _| {});
+        assert!(turn.plugin_ended("a", &progress).await.is_none());
+    }
 }

@@ -17,17 +17,7 @@
 //! account's time, peak RSS under 500 MB) are reported as met or missed, never asserted.
 //! Also the config writer the end-to-end tests of connections use ([`write_config`]).
 //!
-//! Measured on the 2-core development machine (release, `--concurrency 64`, 2026-12-05;
-//! the range of two runs):
-//!
-//! | | all at once | one alone | ratio | one after another (extrapolated) | peak RSS |
-//! |---|---|---|---|---|---|
-//! | 200 Scaleway orgs, 101k nodes | 4.4-4.7 s (~5.4 s CPU) | 0.6 s | 7.8-8.5x (target 5x: missed) | 106 s | 263-324 MB |
-//! | 20 Azure tenants, 166k nodes | 13.4 s (~11.8 s CPU) | 6.5 s | 2.1x (met) | 130 s | 435 MB (met) |
-//!
-//! The Scaleway run is bound by the store's single writer: each run publishes in one
-//! transaction, one at a time, about 12 ms for 505 nodes and 864 relationships, 2.45 s of
-//! the 4.4 s (see the README's "Connections" for how it came down from 18-24x).
+//! The figures measured, and where the time goes, are in the README's "Connections".
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
