@@ -37,7 +37,7 @@ pub(crate) const SEEN: &str = "`_seen`";
 /// another plugin is refused (see [`FOREIGN`]).
 fn merge_bookkeeping(v: &str) -> String {
     let same = format!("({v}.{DIGEST} = row.d AND {})", asserted(v));
-    let seen = format!("coalesce({v}.{SEEN}, {v}.`lastupdated`)");
+    let seen = last_seen(v);
     let updated = later(&format!("{v}.`lastupdated`"));
     format!(
         "{v}.`lastupdated` = CASE WHEN {same} THEN {v}.`lastupdated` ELSE {updated} END, \
@@ -54,9 +54,15 @@ fn later(e: &str) -> String {
     format!("CASE WHEN {e} > $tag THEN {e} ELSE $tag END")
 }
 
+/// The last run that saw `v`: its `_seen` when it has one, else `lastupdated` (the run
+/// that wrote it new or changed, or one from before `_seen` existed).
+fn last_seen(v: &str) -> String {
+    format!("coalesce({v}.{SEEN}, {v}.`lastupdated`)")
+}
+
 /// Whether `v` was not seen by this run (cleanup's test).
 fn unseen(v: &str) -> String {
-    format!("coalesce({v}.{SEEN}, {v}.`lastupdated`) < $tag")
+    format!("{} < $tag", last_seen(v))
 }
 
 /// `true` when `v` is asserted by `$scope`: created in it, or asserted by it since.
@@ -127,8 +133,8 @@ pub(crate) fn property_index(l: &str, p: &str) -> Result<String, Error> {
 /// changes `lastupdated`, so such an index is rewritten on every write, for the sake of
 /// cleanup's few reads: measured on ArcadeDB 26.10, 100,000 nodes took 3.6 s to write
 /// and 2.9 s to resync with it, 2.6 s and 1.8 s without; the 10,000-resource Scaleway
-/// estate synced in 2.3 s with it, 2.0 s without. Cleanup first asks each label whether
-/// anything is stale ([`any_stale`]), so it scans a label once when nothing is.
+/// estate synced in 2.3 s with it, 2.0 s without. Cleanup reads each label once to learn
+/// whether anything is stale ([`survey`]), and scans it no more when nothing is.
 pub(crate) fn drop_tag_indexes(l: &str) -> Result<[String; 2], Error> {
     label(l)?;
     Ok([
@@ -507,9 +513,13 @@ pub(crate) fn delete_stale_edges(among: &Among, keep: &Keep) -> Result<String, E
 /// as they were). One pass rather than a look for the stale and a count after cleanup:
 /// most runs have nothing stale, and then the counts are final (see `survey`).
 pub(crate) fn survey(among: &Among, stale: bool) -> String {
-    let s = format!("coalesce(x.{SEEN}, x.`lastupdated`)");
+    let s = last_seen("x");
     let stale = if stale {
-        format!("sum(CASE WHEN {s} < $tag{} THEN 1 ELSE 0 END)", among.and)
+        format!(
+            "sum(CASE WHEN {}{} THEN 1 ELSE 0 END)",
+            unseen("x"),
+            among.and
+        )
     } else {
         "0".into()
     };

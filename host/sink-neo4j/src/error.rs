@@ -186,7 +186,7 @@ fn by_code(code: &str, message: &str) -> ErrorKind {
 /// - Two writers creating the same node: ArcadeDB checks uniqueness against other
 ///   transactions only at commit, so both MERGEs create it and the second COMMIT is
 ///   answered with its `DuplicatedKeyException` ("Duplicated key [..] found on index
-///   'Label[id]' ...") as `Neo.ClientError.Schema.ConstraintValidationFailed`. Run
+///   'Label\[id\]' ...") as `Neo.ClientError.Schema.ConstraintValidationFailed`. Run
 ///   again, the MERGE finds the node. Only the index on `id` qualifies, the key every
 ///   MERGE here matches on. A duplicate on any other index (a constraint the operator
 ///   added), a statement that breaks a constraint itself (ArcadeDB then says "Error

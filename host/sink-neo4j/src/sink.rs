@@ -154,7 +154,7 @@ impl Neo4jSink {
     }
 
     /// Runs `queries` in one transaction; a statement that reports records of another
-    /// plugin (a positive [`cypher::FOREIGN`] in its first row) rolls the transaction back,
+    /// plugin (a positive [`crate::cypher::FOREIGN`] in its first row) rolls the transaction back,
     /// and that row is returned as `Err`: how a write refuses a batch that touches another
     /// plugin's records.
     pub(crate) async fn tx_refusable(
