@@ -281,6 +281,13 @@ impl GraphSink for Graph {
         }
     }
 
+    async fn warm_up(&self, manifest: &Manifest) {
+        match self {
+            Graph::Store(s) => s.warm_up(manifest).await,
+            Graph::Neo4j(s) => s.warm_up(manifest).await,
+        }
+    }
+
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         match self {
             Graph::Store(s) => s.next_update_tag().await,

@@ -213,6 +213,14 @@ pub trait GraphSink: StateStore + Send + Sync {
     /// uniqueness constraints on `id` and on indexed properties), idempotently.
     fn prepare(&self, manifest: &Manifest) -> impl Future<Output = Result<(), SinkError>> + Send;
 
+    /// Work ahead of a run of `manifest`'s plugin, done while the plugin fetches: a graph
+    /// server plans the statements the run will send. Best effort and writes nothing; the
+    /// engine runs it beside the plugin and stops it when the run ends. Nothing by default.
+    fn warm_up(&self, manifest: &Manifest) -> impl Future<Output = ()> + Send {
+        let _ = manifest;
+        async {}
+    }
+
     /// A new update tag, greater than any this sink handed out before.
     fn next_update_tag(&self) -> impl Future<Output = Result<i64, SinkError>> + Send;
 

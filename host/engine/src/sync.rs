@@ -303,6 +303,15 @@ impl Turn {
     }
 }
 
+/// A task stopped when this is dropped, however the function holding it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// [`sync_source`] under the bounds of `turn`.
 async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
     sink: &Arc<S>,
@@ -356,6 +365,12 @@ async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
     };
     report.update_tag = tag;
     report.phases.prepare_ms = ms(started.elapsed());
+    // What the sink can do ahead of the run's writes (a graph server plans the statements
+    // the run will send) happens while the plugin fetches; it stops when the run ends.
+    let _warming = {
+        let (sink, manifest) = (sink.clone(), manifest.clone());
+        AbortOnDrop(tokio::spawn(async move { sink.warm_up(&manifest).await }))
+    };
 
     progress(&report.connection, Progress::Phase("syncing"));
     let sync_started = Instant::now();

@@ -5,6 +5,7 @@
 //! embedded store shows what stayed in the graph.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -204,6 +205,19 @@ struct Recorder {
     held: Mutex<u32>,
     /// From which lease call on (1 = the first) every one is refused: a lease lost.
     lost_from: Option<usize>,
+    /// Set when `warm_up` starts, which then never ends by itself.
+    warm_started: AtomicBool,
+    /// Set when that endless `warm_up` is dropped.
+    warm_stopped: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Recorder {
@@ -257,6 +271,12 @@ impl StateStore for Recorder {
 impl GraphSink for Recorder {
     async fn prepare(&self, _manifest: &Manifest) -> Result<(), SinkError> {
         self.call("prepare")
+    }
+
+    async fn warm_up(&self, _manifest: &Manifest) {
+        let _stopped = SetOnDrop(self.warm_stopped.clone());
+        self.warm_started.store(true, Ordering::SeqCst);
+        std::future::pending::<()>().await;
     }
 
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
@@ -387,6 +407,27 @@ async fn a_successful_run_writes_then_publishes_with_its_state_then_is_recorded(
     );
     assert_eq!(sink.cursor().as_deref(), Some(&b"2"[..]));
     assert_eq!(sink.history(), [RunStatus::Succeeded]);
+}
+
+/// The sink's work ahead (a graph server planning the run's statements) runs beside the
+/// plugin and is stopped with the run: one that would never end holds nothing up.
+#[tokio::test]
+async fn the_sinks_warm_up_runs_beside_the_run_and_stops_with_it() {
+    let sink = Arc::new(Recorder::default());
+    let report = sync(&sink, Script::new(a_small_graph(), Ok("4 records".into()))).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.errors);
+    assert!(sink.warm_started.load(Ordering::SeqCst), "warm-up started");
+    // The run's end aborted it; the runtime drops it at its next turn.
+    for _ in 0..100 {
+        if sink.warm_stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        sink.warm_stopped.load(Ordering::SeqCst),
+        "the warm-up was stopped when the run ended"
+    );
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ mod schema;
 mod sink;
 mod survey;
 mod values;
+mod warm;
 mod write;
 
 pub use error::{Error, ErrorKind};

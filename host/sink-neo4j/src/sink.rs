@@ -61,6 +61,8 @@ pub struct Neo4jSink {
     pub(crate) done: Mutex<HashSet<String>>,
     /// What the runs under way know of their scopes' records, to skip unchanged ones.
     pub(crate) known: Box<crate::known::Runs>,
+    /// Statement texts explained ahead of their first use (see `warm`).
+    pub(crate) warmed: Box<Mutex<HashSet<String>>>,
     retries: AtomicU64,
 }
 
@@ -97,6 +99,7 @@ impl Neo4jSink {
             schemas: Mutex::new(HashMap::new()),
             done: Mutex::new(HashSet::new()),
             known: Box::new(crate::known::Runs::new(crate::known::BUDGET)),
+            warmed: Default::default(),
             retries: AtomicU64::new(0),
         };
         // No retry: an address or password that is wrong now will be wrong in a second.

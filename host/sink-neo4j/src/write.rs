@@ -643,6 +643,16 @@ impl GraphSink for Neo4jSink {
         Ok(self.prepare_plugin(manifest).await?)
     }
 
+    async fn warm_up(&self, manifest: &Manifest) {
+        match self.explain_ahead(manifest).await {
+            Ok(n) => tracing::debug!(plugin = %manifest.name, statements = n, "statements warmed"),
+            // Each statement is parsed when it first runs instead, as it would be anyway.
+            Err(e) => {
+                tracing::debug!(plugin = %manifest.name, error = %e, "warming statements stopped")
+            }
+        }
+    }
+
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         Ok(self.take_tag().await?)
     }

@@ -41,14 +41,20 @@ fn main() -> ExitCode {
 }
 
 /// The simulator for the parent: prints its URL and the number of resources it serves,
-/// then serves until stdin closes.
+/// then serves until stdin closes. `--one-zone` serves the shape of `bench_cartography`
+/// (INSTANCES servers per project in `fr-par-1`, one in each other zone), for profiling a
+/// sink by hand: `bench_scaleway serve 2 1280 0 --one-zone --other-products-empty`.
 fn serve(args: &[String]) {
     let n = |i: usize| -> usize {
         args[i]
             .parse()
-            .expect("serve PROJECTS INSTANCES LATENCY_MS [--other-products-empty]")
+            .expect("serve PROJECTS INSTANCES LATENCY_MS [--one-zone] [--other-products-empty]")
     };
-    let data = ScalewayData::generate(n(0), n(1));
+    let data = if args.iter().any(|a| a == "--one-zone") {
+        ScalewayData::generate_in_one_zone(n(0), n(1))
+    } else {
+        ScalewayData::generate(n(0), n(1))
+    };
     let resources = data.resource_count();
     let sim = ScalewaySim::start(data);
     sim.set_latency(Duration::from_millis(n(2) as u64));

@@ -532,6 +532,50 @@ async fn a_relationship_is_one_however_often_it_is_written() {
     }
 }
 
+/// What the engine has the sink do while a plugin fetches: the server plans every
+/// statement a first sync of the plugin can send (a label with extra labels takes two),
+/// accepts each, and nothing is written; each text is explained once per sink.
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_explained_ahead_write_nothing_and_are_explained_once() {
+    let db = bolt::fresh_database("ahead").await;
+    let sink = Neo4jSink::connect(&db).await.expect("connect");
+    let m: Manifest = serde_json::from_value(json!({
+        "name": "ahead", "version": "1.0.0", "description": "", "hosts": [],
+        "credentials": [], "config": [],
+        "schema": {
+            "nodes": [
+                {"label": "AheadOrg", "description": "", "extra_labels": [], "properties": []},
+                {"label": "AheadVm", "description": "", "extra_labels": ["AheadAsset"], "properties": [
+                    {"name": "name", "type": "text", "description": "", "indexed": true}]}
+            ],
+            "edges": [
+                {"rel_type": "RESOURCE", "description": "", "from": "AheadOrg", "to": "AheadVm",
+                 "properties": []},
+                {"rel_type": "PEERS_WITH", "description": "", "from": "AheadVm", "to": "AheadVm",
+                 "properties": [{"name": "since", "type": "int", "description": "", "indexed": false}]}
+            ]
+        }
+    }))
+    .expect("a valid manifest");
+    sink.prepare(&m).await.expect("prepare");
+    let before = sink.graph().await;
+    // Nodes: 1 + 2 (extra labels); relationships: 2 kinds from either end; the survey:
+    // 2 labels and 2 (type, start label) pairs.
+    assert_eq!(
+        sink.explain_ahead(&m).await.expect("every text planned"),
+        11
+    );
+    assert_eq!(sink.explain_ahead(&m).await.expect("again"), 0, "once");
+    let after = sink.graph().await;
+    assert_eq!(after.nodes.len(), before.nodes.len(), "no node written");
+    assert_eq!(
+        after.edges.len(),
+        before.edges.len(),
+        "no relationship written"
+    );
+    assert_eq!(after.count("AheadVm"), 0);
+}
+
 /// `infragraph query` answers the same from a Neo4j server as from the embedded store,
 /// given the same graph: nodes with filters, neighbours by direction and type, paths.
 #[tokio::test(flavor = "multi_thread")]
