@@ -281,10 +281,10 @@ impl GraphSink for Graph {
         }
     }
 
-    async fn warm_up(&self, manifest: &Manifest) {
+    async fn warm_up(&self, manifest: &Manifest, stop: &std::sync::atomic::AtomicBool) {
         match self {
-            Graph::Store(s) => s.warm_up(manifest).await,
-            Graph::Neo4j(s) => s.warm_up(manifest).await,
+            Graph::Store(s) => s.warm_up(manifest, stop).await,
+            Graph::Neo4j(s) => s.warm_up(manifest, stop).await,
         }
     }
 

@@ -3,6 +3,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::{EdgeBatch, Holder, Manifest, NodeBatch, NodeRef, StateStore};
@@ -214,10 +215,13 @@ pub trait GraphSink: StateStore + Send + Sync {
     fn prepare(&self, manifest: &Manifest) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// Work ahead of a run of `manifest`'s plugin, done while the plugin fetches: a graph
-    /// server plans the statements the run will send. Best effort and writes nothing; the
-    /// engine runs it beside the plugin and stops it when the run ends. Nothing by default.
-    fn warm_up(&self, manifest: &Manifest) -> impl Future<Output = ()> + Send {
-        let _ = manifest;
+    /// server plans the statements the run will send. Best effort and writes nothing.
+    /// The engine runs it beside the plugin and sets `stop` when the run ends: return at
+    /// the next step once it is set. The engine never cancels it mid-step, since a
+    /// connection dropped in the middle of a request could go back to a pool half read.
+    /// Nothing by default.
+    fn warm_up(&self, manifest: &Manifest, stop: &AtomicBool) -> impl Future<Output = ()> + Send {
+        let _ = (manifest, stop);
         async {}
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use infragraph_core::{
@@ -303,12 +304,23 @@ impl Turn {
     }
 }
 
-/// A task stopped when this is dropped, however the function holding it returns.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// The sink's work ahead of a run ([`GraphSink::warm_up`]), on a task of its own, told to
+/// stop when this is dropped, however the run ends. Told, not aborted: a task cancelled in
+/// the middle of a request could hand a connection back to the sink's pool half read.
+struct WarmUp(Arc<AtomicBool>);
 
-impl Drop for AbortOnDrop {
+impl WarmUp {
+    fn start<S: GraphSink + 'static>(sink: &Arc<S>, manifest: &Manifest) -> WarmUp {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, manifest, stopped) = (sink.clone(), manifest.clone(), stop.clone());
+        tokio::spawn(async move { sink.warm_up(&manifest, &stopped).await });
+        WarmUp(stop)
+    }
+}
+
+impl Drop for WarmUp {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -367,10 +379,7 @@ async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
     report.phases.prepare_ms = ms(started.elapsed());
     // What the sink can do ahead of the run's writes (a graph server plans the statements
     // the run will send) happens while the plugin fetches; it stops when the run ends.
-    let _warming = {
-        let (sink, manifest) = (sink.clone(), manifest.clone());
-        AbortOnDrop(tokio::spawn(async move { sink.warm_up(&manifest).await }))
-    };
+    let _warming = WarmUp::start(sink, &manifest);
 
     progress(&report.connection, Progress::Phase("syncing"));
     let sync_started = Instant::now();

@@ -17,6 +17,9 @@
 //!   of its labels (`infragraph_<Label>_id`) and an index per property declared
 //!   `indexed`, all `IF NOT EXISTS` (and no index on `lastupdated`, which every write
 //!   would rewrite: see `cypher::drop_tag_indexes`).
+//! - While the plugin fetches (`warm_up`, which the engine runs beside it): an `EXPLAIN`
+//!   of each statement text a first sync of the plugin can send, so that the server has
+//!   planned them before the run's writes need them (`warm`). Nothing is written.
 //! - Nodes, per batch of one label, in one transaction:
 //!   `UNWIND $rows AS row MERGE (n:Label {id: row.id}) ON CREATE SET n.firstseen = $tag,
 //!   n._source = $plugin, n._scope = $scope SET n += row.props, <bookkeeping>`, where the

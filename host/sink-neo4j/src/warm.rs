@@ -20,6 +20,8 @@
 //! leaves idle; it writes nothing, and explains each text once per sink. A failure only
 //! ends the warming, at `debug`: each statement is then parsed when it first runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use infragraph_core::Manifest;
 use neo4rs::query;
 
@@ -61,16 +63,24 @@ pub(crate) fn statements(schema: &PluginSchema) -> Result<Vec<String>, Error> {
 
 impl Neo4jSink {
     /// Has the server plan, with `EXPLAIN`, each statement a first sync of `manifest`'s
-    /// plugin can run that this sink has not explained yet; returns how many it explained.
-    /// Writes nothing. The engine runs it beside the plugin (`GraphSink::warm_up`); the
-    /// plugin must be prepared.
-    pub async fn explain_ahead(&self, manifest: &Manifest) -> Result<usize, Error> {
+    /// plugin can run that this sink has not explained yet, until `stop` is set; returns
+    /// how many it explained. Writes nothing. The engine runs it beside the plugin
+    /// (`GraphSink::warm_up`); the plugin must be prepared.
+    pub async fn explain_ahead(
+        &self,
+        manifest: &Manifest,
+        stop: &AtomicBool,
+    ) -> Result<usize, Error> {
         let all = statements(&self.schema_of(&manifest.name)?)?;
         let fresh: Vec<String> = {
             let mut seen = self.warmed.lock().unwrap_or_else(|e| e.into_inner());
             all.into_iter().filter(|s| seen.insert(s.clone())).collect()
         };
         for (done, s) in fresh.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                self.unwarmed(&fresh[done..]);
+                return Ok(done);
+            }
             // Every parameter the texts name, so that no server refuses to plan one for
             // a parameter missing.
             let q = query(&format!("EXPLAIN {s}"))
@@ -80,15 +90,20 @@ impl Neo4jSink {
                 .param("plugin", "")
                 .param("scope", "");
             if let Err(e) = self.graph.run(q).await {
-                // Those not reached are explained by the next run, or parsed when used.
-                let mut seen = self.warmed.lock().unwrap_or_else(|e| e.into_inner());
-                for s in &fresh[done..] {
-                    seen.remove(s);
-                }
+                self.unwarmed(&fresh[done..]);
                 return Err(Error::driver(&self.uri, "explaining statements ahead", e));
             }
         }
         Ok(fresh.len())
+    }
+
+    /// Forgets `statements` as explained: the next run explains them, or they are parsed
+    /// when they first run.
+    fn unwarmed(&self, statements: &[String]) {
+        let mut seen = self.warmed.lock().unwrap_or_else(|e| e.into_inner());
+        for s in statements {
+            seen.remove(s);
+        }
     }
 }
 

@@ -643,8 +643,8 @@ impl GraphSink for Neo4jSink {
         Ok(self.prepare_plugin(manifest).await?)
     }
 
-    async fn warm_up(&self, manifest: &Manifest) {
-        match self.explain_ahead(manifest).await {
+    async fn warm_up(&self, manifest: &Manifest, stop: &std::sync::atomic::AtomicBool) {
+        match self.explain_ahead(manifest, stop).await {
             Ok(n) => tracing::debug!(plugin = %manifest.name, statements = n, "statements warmed"),
             // Each statement is parsed when it first runs instead, as it would be anyway.
             Err(e) => {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 
 use crate::cli::Acme;
 use infragraph_core::{
@@ -561,11 +562,14 @@ async fn statements_explained_ahead_write_nothing_and_are_explained_once() {
     let before = sink.graph().await;
     // Nodes: 1 + 2 (extra labels); relationships: 2 kinds from either end; the survey:
     // 2 labels and 2 (type, start label) pairs.
-    assert_eq!(
-        sink.explain_ahead(&m).await.expect("every text planned"),
-        11
-    );
-    assert_eq!(sink.explain_ahead(&m).await.expect("again"), 0, "once");
+    let stopped = AtomicBool::new(true);
+    assert_eq!(sink.explain_ahead(&m, &stopped).await.expect("stopped"), 0);
+    // The stopped call took none as explained.
+    let go_on = AtomicBool::new(false);
+    let planned = sink.explain_ahead(&m, &go_on).await;
+    assert_eq!(planned.expect("every text planned"), 11);
+    let again = sink.explain_ahead(&m, &go_on).await;
+    assert_eq!(again.expect("again"), 0, "once");
     let after = sink.graph().await;
     assert_eq!(after.nodes.len(), before.nodes.len(), "no node written");
     assert_eq!(
