@@ -9,16 +9,18 @@
 //! the same texts), some 0.3-0.5 s of a 2.5 s first sync, all of it on the run's one
 //! writing connection. An `EXPLAIN` of a text plans it without running it and fills the
 //! same cache: the statement that follows is as fast as a second run (measured 1.5-2.8
-//! ms, against 4-7 ms cold). Neo4j caches plans by text likewise.
+//! ms, against 4-7 ms cold). Neo4j keeps a plan cache by statement text too (not tested
+//! here: see the README's Neo4j section).
 //!
 //! So while a run's plugin fetches (the engine calls `GraphSink::warm_up` beside it), the
-//! sink sends an `EXPLAIN` of each text the plugin's schema can produce on a first sync: the node writes of each label, the
-//! relationship writes of each declared kind (from either end, since which end a batch
-//! is written from depends on its rows), and the survey of each label and (type, start
-//! label). Nodes first, since they are written first. It runs on a connection of its own
-//! while the run fetches and writes nodes, on a core of the server that writing nodes
-//! leaves idle; it writes nothing, and explains each text once per sink. A failure only
-//! ends the warming, at `debug`: each statement is then parsed when it first runs.
+//! sink sends an `EXPLAIN` of each text the plugin's schema can produce on a first sync:
+//! the node writes of each label, the relationship writes of each declared kind (from
+//! either end, since which end a batch is written from depends on its rows), and the
+//! survey of each label and (type, start label). Nodes first, since they are written
+//! first. It runs on a connection of its own while the run fetches and writes nodes, on
+//! a core of the server that writing nodes leaves idle; it writes nothing, explains each
+//! text once per sink, and stops at the next text once the run ends. A failure only ends
+//! the warming, at `debug`: each statement is then parsed when it first runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
