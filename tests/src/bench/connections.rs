@@ -230,14 +230,7 @@ fn measure(cmd: &mut Command, usage_path: &Path) -> std::process::ExitCode {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
     drop(child);
-    let micros = |t: libc::timeval| {
-        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
-    };
-    let line = format!(
-        "{} {}\n",
-        usage.ru_maxrss,
-        micros(usage.ru_utime) + micros(usage.ru_stime)
-    );
+    let line = format!("{} {}\n", usage.ru_maxrss, cpu_time(&usage).as_micros());
     std::fs::write(usage_path, line).expect("the usage file");
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -437,6 +430,11 @@ fn own_cpu() -> Duration {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return Duration::ZERO;
     }
+    cpu_time(&usage)
+}
+
+/// User plus system time of a `rusage`.
+fn cpu_time(usage: &libc::rusage) -> Duration {
     let t = |v: libc::timeval| {
         Duration::from_secs(u64::try_from(v.tv_sec).unwrap_or(0))
             + Duration::from_micros(u64::try_from(v.tv_usec).unwrap_or(0))
