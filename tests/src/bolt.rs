@@ -91,6 +91,29 @@ pub async fn fresh_database(hint: &str) -> Neo4jConfig {
     }
 }
 
+/// Drops a database [`fresh_database`] made, once a benchmark has measured it: the server
+/// keeps every open database in its one heap, and runs after a few large ones slow down.
+pub async fn drop_database(db: &Neo4jConfig) {
+    let s = server();
+    let body =
+        serde_json::json!({ "command": format!("drop database {}", db.database) }).to_string();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/server", s.http))
+        .basic_auth(&s.user, Some(&s.password))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("dropping database {} on {}: {e}", db.database, s.http));
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "dropping database {}: {status} {text}",
+        db.database
+    );
+}
+
 /// A sink on a fresh database.
 pub async fn sink(hint: &str) -> Neo4jSink {
     let config = fresh_database(hint).await;
