@@ -20,7 +20,7 @@ use crate::export::ExportStats;
 use crate::import::ImportStats;
 use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION, UPGRADES};
 use crate::query::Stats;
-use crate::stage::Stage;
+use crate::stage::{HELD_IN_MEMORY, HeldBudget, Stage};
 use crate::{export, history, import, lease, query, write};
 
 /// How long a statement waits for another connection's write lock before failing as busy.
@@ -80,6 +80,8 @@ pub struct Store {
     /// starts the moment the last one commits. A run writing directly already holds the
     /// write lock and never takes this.
     publishing: Mutex<()>,
+    /// What runs beside others keep in memory until they publish, all together.
+    held: Arc<HeldBudget>,
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
     /// alone writes directly (see `stage`).
     running: AtomicUsize,
@@ -159,6 +161,7 @@ impl Store {
             stages: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
             publishing: Mutex::new(()),
+            held: Arc::new(HeldBudget::new(HELD_IN_MEMORY)),
             running: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
         })
@@ -493,7 +496,7 @@ impl Store {
             (WRITER_CACHE_KIB / running as i64).max(SHARED_WRITER_CACHE_KIB)
         };
         conn.pragma_update(None, "cache_size", -cache_kib)?;
-        let stage = Arc::new(Mutex::new(Stage::new(conn, alone)?));
+        let stage = Arc::new(Mutex::new(Stage::new(conn, alone, self.held.clone())?));
         Ok(self.stages_lock().entry(key(w)).or_insert(stage).clone())
     }
 

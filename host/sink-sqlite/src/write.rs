@@ -458,8 +458,9 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
     Ok(unresolved)
 }
 
-/// Upserts a run's staged nodes, in the order they came. A node another plugin owns ends
-/// the transaction, and so the whole run, with an error naming it.
+/// Upserts a run's nodes staged in its temporary table, in the order they came. A node
+/// another plugin owns ends the transaction, and so the whole run, with an error naming
+/// it.
 pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail> {
     let mut read = conn.prepare(
         "SELECT label, id, extra, clean, patch, digest FROM temp.stage_nodes ORDER BY seq",
@@ -478,53 +479,116 @@ pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail
     Ok(())
 }
 
-/// Merges a run's staged edges, each end found among the nodes as they are now (this
-/// run's included); returns, per type, the rows whose end does not exist.
+/// [`replay_nodes`] for nodes held in memory: `(label, id, extra labels as JSON, props,
+/// digest)` in the order they came.
+pub(crate) fn replay_held_nodes<'a>(
+    conn: &Connection,
+    w: &WriteScope,
+    rows: impl Iterator<
+        Item = (
+            &'a str,
+            &'a str,
+            &'a str,
+            (&'a str, Option<&'a str>),
+            &'a [u8],
+        ),
+    >,
+) -> Result<(), Fail> {
+    let mut put = NodeUpsert::new(conn, w)?;
+    for (label, id, extra, props, digest) in rows {
+        put.put(label, id, extra, props, digest)?;
+    }
+    Ok(())
+}
+
+/// Merges a run's staged edges, one row at a time grouped by shape, each end found among
+/// the nodes as they are now (this run's included); counts, per type, the rows whose end
+/// does not exist.
+pub(crate) struct EdgeReplay<'c> {
+    conn: &'c Connection,
+    shapes: &'c [Shape],
+    put: EdgeUpsert<'c>,
+    /// The shape of the rows now coming, and the look-ups of its ends.
+    ends: Option<(i64, Resolver<'c>, Resolver<'c>)>,
+    srcs: Vec<i64>,
+    dsts: Vec<i64>,
+    unresolved: BTreeMap<String, u64>,
+}
+
+impl<'c> EdgeReplay<'c> {
+    pub(crate) fn new(
+        conn: &'c Connection,
+        w: &'c WriteScope,
+        shapes: &'c [Shape],
+    ) -> Result<Self, Fail> {
+        Ok(EdgeReplay {
+            conn,
+            shapes,
+            put: EdgeUpsert::new(conn, w)?,
+            ends: None,
+            srcs: Vec::new(),
+            dsts: Vec::new(),
+            unresolved: BTreeMap::new(),
+        })
+    }
+
+    /// Merges one row of shape `number` (an index into the run's shapes).
+    pub(crate) fn row(
+        &mut self,
+        number: i64,
+        (src, dst): (&str, &str),
+        props: (&str, Option<&str>),
+        digest: &[u8],
+    ) -> Result<(), Fail> {
+        let shape = usize::try_from(number)
+            .ok()
+            .and_then(|n| self.shapes.get(n))
+            .expect("staged edges name a staged shape");
+        if self.ends.as_ref().is_none_or(|(n, _, _)| *n != number) {
+            self.put.of_type(&shape.rel_type)?;
+            self.ends = Some((
+                number,
+                Resolver::new(self.conn, &shape.from_label, &shape.from_key)?,
+                Resolver::new(self.conn, &shape.to_label, &shape.to_key)?,
+            ));
+        }
+        let (_, from, to) = self.ends.as_mut().expect("just set");
+        from.find(src, &mut self.srcs)?;
+        to.find(dst, &mut self.dsts)?;
+        if self.srcs.is_empty() || self.dsts.is_empty() {
+            *self.unresolved.entry(shape.rel_type.clone()).or_default() += 1;
+            return Ok(());
+        }
+        self.put
+            .put(shape, (src, dst), (&self.srcs, &self.dsts), props, digest)
+    }
+
+    /// Per type, the rows whose end did not exist.
+    pub(crate) fn unresolved(self) -> BTreeMap<String, u64> {
+        self.unresolved
+    }
+}
+
+/// Merges a run's edges staged in its temporary table (see [`EdgeReplay`]).
 pub(crate) fn replay_edges(
     conn: &Connection,
     w: &WriteScope,
     shapes: &[Shape],
 ) -> Result<BTreeMap<String, u64>, Fail> {
-    let mut unresolved = BTreeMap::new();
     let mut read = conn.prepare(
         "SELECT shape, src, dst, clean, patch, digest FROM temp.stage_edges ORDER BY shape, seq",
     )?;
-    let mut put = EdgeUpsert::new(conn, w)?;
-    let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
-    let mut ends: Option<(i64, Resolver<'_>, Resolver<'_>)> = None;
+    let mut replay = EdgeReplay::new(conn, w, shapes)?;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
-        let number: i64 = r.get(0)?;
-        let shape = usize::try_from(number)
-            .ok()
-            .and_then(|n| shapes.get(n))
-            .expect("staged edges name a staged shape");
-        if ends.as_ref().is_none_or(|(n, _, _)| *n != number) {
-            put.of_type(&shape.rel_type)?;
-            ends = Some((
-                number,
-                Resolver::new(conn, &shape.from_label, &shape.from_key)?,
-                Resolver::new(conn, &shape.to_label, &shape.to_key)?,
-            ));
-        }
-        let (_, from, to) = ends.as_mut().expect("just set");
-        let (src, dst) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
-        from.find(src, &mut srcs)?;
-        to.find(dst, &mut dsts)?;
-        if srcs.is_empty() || dsts.is_empty() {
-            *unresolved.entry(shape.rel_type.clone()).or_default() += 1;
-            continue;
-        }
-        let props = (r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str_or_null()?);
-        put.put(
-            shape,
-            (src, dst),
-            (&srcs, &dsts),
-            props,
+        replay.row(
+            r.get(0)?,
+            (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?),
+            (r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str_or_null()?),
             r.get_ref(5)?.as_blob()?,
         )?;
     }
-    Ok(unresolved)
+    Ok(replay.unresolved())
 }
 
 /// A new update tag, above every one taken before (also by other processes).
