@@ -68,21 +68,7 @@ pub async fn fresh_database(hint: &str) -> Neo4jConfig {
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     );
-    let body = serde_json::json!({ "command": format!("create database {name}") }).to_string();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/server", s.http))
-        .basic_auth(&s.user, Some(&s.password))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("creating database {name} on {}: {e}", s.http));
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "creating database {name}: {status} {text}"
-    );
+    server_command(&format!("create database {name}")).await;
     Neo4jConfig {
         uri: s.uri,
         user: s.user,
@@ -94,9 +80,14 @@ pub async fn fresh_database(hint: &str) -> Neo4jConfig {
 /// Drops a database [`fresh_database`] made, once a benchmark has measured it: the server
 /// keeps every open database in its one heap, and runs after a few large ones slow down.
 pub async fn drop_database(db: &Neo4jConfig) {
+    server_command(&format!("drop database {}", db.database)).await;
+}
+
+/// Runs a server command (ArcadeDB's HTTP API) on the test server; panics, naming it,
+/// when the server refuses.
+async fn server_command(command: &str) {
     let s = server();
-    let body =
-        serde_json::json!({ "command": format!("drop database {}", db.database) }).to_string();
+    let body = serde_json::json!({ "command": command }).to_string();
     let resp = reqwest::Client::new()
         .post(format!("{}/api/v1/server", s.http))
         .basic_auth(&s.user, Some(&s.password))
@@ -104,14 +95,10 @@ pub async fn drop_database(db: &Neo4jConfig) {
         .body(body)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("dropping database {} on {}: {e}", db.database, s.http));
+        .unwrap_or_else(|e| panic!("{command} on {}: {e}", s.http));
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "dropping database {}: {status} {text}",
-        db.database
-    );
+    assert!(status.is_success(), "{command}: {status} {text}");
 }
 
 /// A sink on a fresh database.

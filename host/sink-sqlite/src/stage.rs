@@ -29,6 +29,7 @@ use rusqlite::{Connection, ErrorCode, wal::CheckpointMode};
 
 use crate::encode::PropsWriter;
 use crate::error::Fail;
+use crate::write::StagedNode;
 use crate::{cleanup, history, write};
 
 const TABLES: &str = "
@@ -150,6 +151,8 @@ struct HeldEdge {
 struct Memory {
     /// Label and extra labels (JSON) of each node batch.
     batches: Vec<(String, String)>,
+    /// Their bytes, so that [`Memory::size`], asked after each row, need not add them up.
+    batches_bytes: usize,
     text: String,
     nodes: Vec<HeldNode>,
     edges: Vec<HeldEdge>,
@@ -183,6 +186,14 @@ impl Memory {
         self.nodes.truncate(nodes);
         self.edges.truncate(edges);
         self.batches.truncate(batches);
+        self.batches_bytes = self.batches.iter().map(|(l, e)| l.len() + e.len()).sum();
+    }
+
+    /// Keeps a node batch's label and extra labels; returns its number.
+    fn batch(&mut self, label: &str, extra: &str) -> u32 {
+        self.batches_bytes += label.len() + extra.len();
+        self.batches.push((label.to_owned(), extra.to_owned()));
+        (self.batches.len() - 1) as u32
     }
 
     /// Bytes held: strings and places.
@@ -190,16 +201,12 @@ impl Memory {
         self.text.len()
             + self.nodes.len() * std::mem::size_of::<HeldNode>()
             + self.edges.len() * std::mem::size_of::<HeldEdge>()
-            + self
-                .batches
-                .iter()
-                .map(|(l, e)| l.len() + e.len())
-                .sum::<usize>()
+            + self.batches_bytes
     }
 
     /// The nodes as the replay and the table take them: `(label, id, extra labels as
     /// JSON, props, digest)`.
-    fn node_rows(&self) -> impl Iterator<Item = (&str, &str, &str, (&str, Option<&str>), &[u8])> {
+    fn node_rows(&self) -> impl Iterator<Item = StagedNode<'_>> {
         self.nodes.iter().map(|r| {
             let (label, extra) = &self.batches[r.batch as usize];
             (
@@ -299,8 +306,7 @@ impl Stage {
         let grown = self.memory_for(least).and_then(|m| {
             let (before, mark) = (m.size(), m.mark());
             let mut props = PropsWriter::new(&batch.columns);
-            let at = m.batches.len() as u32;
-            m.batches.push((batch.label.clone(), extra_json.clone()));
+            let at = m.batch(&batch.label, &extra_json);
             for row in &batch.rows {
                 let digest = infragraph_core::digest(extra, &batch.columns, &row.values);
                 let (clean, patch) = props.encode(&row.values);
@@ -626,19 +632,10 @@ fn stream_edges(
     Ok(())
 }
 
-/// Stages nodes kept in memory in the temporary table: `(label, id, extra labels as
-/// JSON, props, digest)`.
+/// Stages nodes kept in memory in the temporary table.
 fn insert_nodes<'a>(
     tx: &rusqlite::Transaction<'_>,
-    rows: impl Iterator<
-        Item = (
-            &'a str,
-            &'a str,
-            &'a str,
-            (&'a str, Option<&'a str>),
-            &'a [u8],
-        ),
-    >,
+    rows: impl Iterator<Item = StagedNode<'a>>,
 ) -> Result<(), Fail> {
     let mut st = tx.prepare_cached(
         "INSERT INTO temp.stage_nodes (label, id, extra, clean, patch, digest) \

@@ -479,20 +479,21 @@ pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail
     Ok(())
 }
 
-/// [`replay_nodes`] for nodes held in memory: `(label, id, extra labels as JSON, props,
-/// digest)` in the order they came.
+/// A staged node as its replay takes it: label, id, extra labels as JSON, props (clean,
+/// and the patch when the row has nulls), digest.
+pub(crate) type StagedNode<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    (&'a str, Option<&'a str>),
+    &'a [u8],
+);
+
+/// [`replay_nodes`] for nodes held in memory, in the order they came.
 pub(crate) fn replay_held_nodes<'a>(
     conn: &Connection,
     w: &WriteScope,
-    rows: impl Iterator<
-        Item = (
-            &'a str,
-            &'a str,
-            &'a str,
-            (&'a str, Option<&'a str>),
-            &'a [u8],
-        ),
-    >,
+    rows: impl Iterator<Item = StagedNode<'a>>,
 ) -> Result<(), Fail> {
     let mut put = NodeUpsert::new(conn, w)?;
     for (label, id, extra, props, digest) in rows {
