@@ -274,16 +274,11 @@ fn count_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{CREATE, UPGRADES};
 
     /// The SQLite virtual-machine steps one cleanup of a small scope takes in a store
     /// that also holds `others` nodes and edges of another scope.
     fn steps_of_small_cleanup(others: usize) -> u64 {
-        let mut db = Connection::open_in_memory().unwrap();
-        db.execute_batch(CREATE).unwrap();
-        for (_, sql) in UPGRADES {
-            db.execute_batch(sql).unwrap();
-        }
+        let mut db = crate::layout::in_memory();
         for (scope, n) in [("big", others), ("small", 10)] {
             for i in 0..n {
                 db.execute(
@@ -328,11 +323,7 @@ mod tests {
     /// again) deletes nothing and costs next to nothing: no temporary tables.
     #[test]
     fn nothing_stale_is_found_at_once() {
-        let db = Connection::open_in_memory().unwrap();
-        db.execute_batch(CREATE).unwrap();
-        for (_, sql) in UPGRADES {
-            db.execute_batch(sql).unwrap();
-        }
+        let db = crate::layout::in_memory();
         for i in 0..50 {
             db.execute(
                 "INSERT INTO nodes (label, id, firstseen, lastupdated, seen, source, scope) \

@@ -147,6 +147,17 @@ pub(crate) fn property_expr(prop: &str) -> String {
     format!("json_extract(props, '$.{prop}')")
 }
 
+/// A store of the current layout in memory, for unit tests of the modules that work on one.
+#[cfg(test)]
+pub(crate) fn in_memory() -> rusqlite::Connection {
+    let db = rusqlite::Connection::open_in_memory().expect("an in-memory database opens");
+    db.execute_batch(CREATE).expect("the layout applies");
+    for (_, sql) in UPGRADES {
+        db.execute_batch(sql).expect("the upgrades apply");
+    }
+    db
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,8 +81,8 @@ pub(crate) const HELD_IN_MEMORY: usize = 16 << 20;
 /// Bytes of staged rows one held run keeps in memory, at most: many small runs side by
 /// side (accounts of a few hundred resources, issue 18) publish from memory, while a large
 /// run goes to its tables early, before holding much. Measured with 20 Azure tenants of
-/// 8,000 nodes each and no such bound, the sync took a fifth longer and its peak memory
-/// went from 463 to 528 MB.
+/// 8,000 nodes each, no such bound and a budget of 64 MiB, the sync took a fifth longer
+/// and its peak memory went from 463 to 528 MB.
 const HELD_PER_RUN: usize = 2 << 20;
 
 /// What the held runs of a store keep in memory, counted against a bound.
@@ -146,7 +146,8 @@ struct HeldEdge {
 /// after another in one buffer rather than each in an allocation of its own: a run's
 /// rows go together (published or moved to the tables), and a few large buffers go back
 /// to the system when freed, where thousands of small ones stayed in the allocator's
-/// arenas (20 Azure tenants side by side peaked 20-50 MB higher that way).
+/// arenas: 20 Azure tenants side by side peaked at 487-489 MB that way, 469 MB with one
+/// buffer (463-467 MB before any row was kept in memory).
 #[derive(Default)]
 struct Memory {
     /// Label and extra labels (JSON) of each node batch.
@@ -300,11 +301,8 @@ impl Stage {
             return write::nodes_now(&self.conn, w, extra, batch);
         }
         let extra_json = serde_json::to_string(extra)?;
-        // Not even the rows' ids and places fit: to the tables without a copy in memory.
         let least = least_size::<HeldNode>(batch.rows.iter().map(|r| r.id.len()));
-        let room = HELD_PER_RUN.saturating_sub(self.taken);
-        let grown = self.memory_for(least).and_then(|m| {
-            let (before, mark) = (m.size(), m.mark());
+        let held = self.hold(least, |m, limit| {
             let mut props = PropsWriter::new(&batch.columns);
             let at = m.batch(&batch.label, &extra_json);
             for row in &batch.rows {
@@ -318,25 +316,17 @@ impl Stage {
                     digest,
                 };
                 m.nodes.push(node);
-                // Large values: past the run's bound, the batch is streamed instead.
-                if m.size() - before > room {
-                    m.back_to(mark);
-                    return None;
+                if m.size() > limit {
+                    return false;
                 }
             }
-            Some(m.size() - before)
-        });
-        if let Some(grown) = grown {
-            if self.keep(grown) {
-                return Ok(());
-            }
-            // This batch is in memory too: it goes to the tables with the rest.
-            return self.spill();
+            true
+        })?;
+        if !held {
+            let tx = self.conn.transaction()?;
+            stream_nodes(&tx, extra, &extra_json, batch)?;
+            tx.commit()?;
         }
-        self.spill()?;
-        let tx = self.conn.transaction()?;
-        stream_nodes(&tx, extra, &extra_json, batch)?;
-        tx.commit()?;
         Ok(())
     }
 
@@ -358,9 +348,7 @@ impl Stage {
             }
         };
         let least = least_size::<HeldEdge>(batch.rows.iter().map(|r| r.from.len() + r.to.len()));
-        let room = HELD_PER_RUN.saturating_sub(self.taken);
-        let grown = self.memory_for(least).and_then(|m| {
-            let (before, mark) = (m.size(), m.mark());
+        let held = self.hold(least, |m, limit| {
             let mut props = PropsWriter::new(&batch.columns);
             for row in &batch.rows {
                 let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
@@ -374,25 +362,54 @@ impl Stage {
                     digest,
                 };
                 m.edges.push(edge);
-                if m.size() - before > room {
-                    m.back_to(mark);
-                    return None;
+                if m.size() > limit {
+                    return false;
                 }
             }
-            Some(m.size() - before)
-        });
-        if let Some(grown) = grown {
-            if !self.keep(grown) {
-                // This batch is in memory too: it goes to the tables with the rest.
-                self.spill()?;
-            }
-            return Ok(0);
+            true
+        })?;
+        if !held {
+            let tx = self.conn.transaction()?;
+            stream_edges(&tx, number, batch)?;
+            tx.commit()?;
         }
-        self.spill()?;
-        let tx = self.conn.transaction()?;
-        stream_edges(&tx, number, batch)?;
-        tx.commit()?;
         Ok(0)
+    }
+
+    /// Keeps a batch in memory when it fits: `fill` adds its rows and returns `false` as
+    /// soon as the memory's size passes the limit it is given (the run's bound), and the
+    /// batch is then taken out again. A batch kept past the store's budget goes to the
+    /// tables with the rest of the run's rows. `Ok(false)`: the run's rows are in its
+    /// tables now and the batch is not; the caller streams it there. `least` is what
+    /// the batch holds at the least: when even that passes the run's bound, nothing is
+    /// encoded in memory first.
+    fn hold(
+        &mut self,
+        least: usize,
+        fill: impl FnOnce(&mut Memory, usize) -> bool,
+    ) -> Result<bool, Fail> {
+        let room = HELD_PER_RUN.saturating_sub(self.taken);
+        let grown = self.memory_for(least).and_then(|m| {
+            let (before, mark) = (m.size(), m.mark());
+            if fill(m, before + room) {
+                Some(m.size() - before)
+            } else {
+                m.back_to(mark);
+                None
+            }
+        });
+        match grown {
+            Some(grown) => {
+                if !self.keep(grown) {
+                    self.spill()?;
+                }
+                Ok(true)
+            }
+            None => {
+                self.spill()?;
+                Ok(false)
+            }
+        }
     }
 
     /// The run's rows in memory, when it may keep at least `bytes` more there as far as
@@ -683,7 +700,7 @@ mod tests {
     use infragraph_core::{EdgeRow, NodeRow, Value};
 
     use super::*;
-    use crate::layout::{CREATE, UPGRADES};
+    use crate::layout;
 
     fn w() -> WriteScope {
         WriteScope {
@@ -729,11 +746,7 @@ mod tests {
     /// whether it spilled, the bytes it held before publishing, what it counted and the
     /// graph it left, row by row; the budget is checked to be given back when it ends.
     fn held_run(bound: usize) -> (bool, usize, ChangeCounts, Vec<String>) {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(CREATE).unwrap();
-        for (_, sql) in UPGRADES {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = layout::in_memory();
         let budget = Arc::new(HeldBudget::new(bound));
         let mut stage = Stage::new(conn, false, budget.clone()).unwrap();
         let w = w();
@@ -799,11 +812,7 @@ mod tests {
     /// with what was kept before it, and nothing of it stays in memory.
     #[test]
     fn a_batch_of_large_values_goes_to_the_tables_whole() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(CREATE).unwrap();
-        for (_, sql) in UPGRADES {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = layout::in_memory();
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
         let mut stage = Stage::new(conn, false, budget.clone()).unwrap();
         let w = w();

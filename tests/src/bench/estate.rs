@@ -526,14 +526,10 @@ pub async fn run(resources: u64) -> anyhow::Result<Report> {
             } else {
                 [Some(Technique::Anchored), None]
             };
-            let mut runs = on_fresh(&kinds, estate).await?;
-            let (hand, sink) = if sink_first {
-                (runs.remove(1), runs.remove(0))
-            } else {
-                (runs.remove(0), runs.remove(0))
-            };
-            sink_runs.push(sink);
-            hand_runs.push(hand);
+            let runs = on_fresh(&kinds, estate).await?;
+            let (sink, hand) = if sink_first { (0, 1) } else { (1, 0) };
+            sink_runs.push(runs[sink]);
+            hand_runs.push(runs[hand]);
         }
         let (first, again) = fastest(&sink_runs);
         let (hand_first, hand_again) = fastest(&hand_runs);
