@@ -151,11 +151,27 @@ pub(crate) fn property_expr(prop: &str) -> String {
 #[cfg(test)]
 pub(crate) fn in_memory() -> rusqlite::Connection {
     let db = rusqlite::Connection::open_in_memory().expect("an in-memory database opens");
+    apply(&db);
+    db
+}
+
+/// A store of the current layout in a new file at `path`, in WAL mode as stores are,
+/// for unit tests that need several connections to one store.
+#[cfg(test)]
+pub(crate) fn in_file(path: &std::path::Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(path).expect("a store file opens");
+    db.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL mode");
+    apply(&db);
+    db
+}
+
+#[cfg(test)]
+fn apply(db: &rusqlite::Connection) {
     db.execute_batch(CREATE).expect("the layout applies");
     for (_, sql) in UPGRADES {
         db.execute_batch(sql).expect("the upgrades apply");
     }
-    db
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Finding the nodes an edge end names, for writes, imports and cleanup.
 
+use std::collections::HashMap;
+
 use infragraph_core::{is_pascal_case, is_snake_case};
 use rusqlite::{CachedStatement, Connection};
 
@@ -8,12 +10,17 @@ use crate::layout::property_expr;
 
 const NODE_BY_ID: &str = "SELECT nid FROM nodes WHERE label = ?1 AND id = ?2";
 
+/// Nodes a run has just created, by label and id, where their inserts put them.
+pub(crate) type Written<'a> = HashMap<&'a str, HashMap<&'a str, i64>>;
+
 /// Finds the nodes an edge end names: by the unique (label, id) index, or by another
 /// property through its expression index (several nodes may match). Prepared once per
 /// batch, with the label bound once.
 pub(crate) struct Resolver<'c> {
     st: CachedStatement<'c>,
     value_at: usize,
+    /// Nodes of the label known without asking SQLite (matched by `id` only).
+    known: Option<&'c HashMap<&'c str, i64>>,
 }
 
 impl<'c> Resolver<'c> {
@@ -21,7 +28,11 @@ impl<'c> Resolver<'c> {
         if key == "id" {
             let mut st = conn.prepare_cached(NODE_BY_ID)?;
             st.raw_bind_parameter(1, label)?;
-            return Ok(Resolver { st, value_at: 2 });
+            return Ok(Resolver {
+                st,
+                value_at: 2,
+                known: None,
+            });
         }
         // Inlined, not bound: the partial index only serves queries naming the same label
         // constant. Both names are checked so no data ever becomes SQL.
@@ -40,12 +51,27 @@ impl<'c> Resolver<'c> {
         Ok(Resolver {
             st: conn.prepare_cached(&sql)?,
             value_at: 1,
+            known: None,
         })
+    }
+
+    /// Takes the nodes `written` in this transaction as found when the key is `id`: a
+    /// node a run created a moment ago is the one the index would return, and a run's
+    /// edges mostly join its own nodes, so in a first sync most ends skip a look-up.
+    pub(crate) fn knowing(mut self, written: Option<&'c Written<'c>>, label: &str) -> Self {
+        if self.value_at == 2 {
+            self.known = written.and_then(|w| w.get(label));
+        }
+        self
     }
 
     /// Replaces `out` with the nodes whose key is `value`.
     pub(crate) fn find(&mut self, value: &str, out: &mut Vec<i64>) -> Result<(), Fail> {
         out.clear();
+        if let Some(&nid) = self.known.and_then(|k| k.get(value)) {
+            out.push(nid);
+            return Ok(());
+        }
         self.st.raw_bind_parameter(self.value_at, value)?;
         let mut rows = self.st.raw_query();
         while let Some(r) = rows.next()? {

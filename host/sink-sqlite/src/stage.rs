@@ -245,13 +245,41 @@ pub(crate) struct Stage {
     taken: usize,
     shapes: HashMap<Shape, i64>,
     by_number: Vec<Shape>,
-    /// The pages in the write-ahead log after this connection's last commit.
+    /// The pages in the write-ahead log after the store's last commit in this process.
     wal_pages: Arc<AtomicI32>,
 }
 
 /// The write-ahead log size, in pages, past which a run checkpoints it after publishing:
 /// SQLite's own automatic checkpoint threshold.
 const CHECKPOINT_PAGES: i32 = 1000;
+
+/// Checkpoints the write-ahead log through `conn` when `pages` (see [`note_wal_pages`])
+/// says the last commit left it past the threshold: PASSIVE, so it never waits for or
+/// blocks the runs publishing meanwhile; a checkpoint another connection is running
+/// already makes this one a no-op.
+pub(crate) fn checkpoint_if_due(conn: &Connection, pages: &AtomicI32) {
+    if pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
+        return;
+    }
+    pages.store(0, Ordering::Relaxed);
+    if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+        tracing::debug!(error = %e, "checkpoint skipped");
+    }
+}
+
+/// Makes `conn`'s commits note the write-ahead log's size in `pages` instead of
+/// checkpointing it. SQLite checkpoints inside the commit that crosses its threshold,
+/// which made a run hold the write lock while copying the log into the store, and the
+/// runs queued behind it wait; a run checkpoints after publishing instead, outside the
+/// lock ([`Stage::checkpoint_if_due`]). Every connection of a store notes into one count:
+/// there is one log.
+pub(crate) fn note_wal_pages(conn: &mut Connection, pages: Arc<AtomicI32>) -> Result<(), Fail> {
+    conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n| {
+        pages.store(n, Ordering::Relaxed);
+        Ok(())
+    }))?;
+    Ok(())
+}
 
 impl Stage {
     /// A stage on `conn`, a connection of its own to the store: direct when `alone` and
@@ -260,17 +288,9 @@ impl Stage {
         mut conn: Connection,
         alone: bool,
         budget: Arc<HeldBudget>,
+        wal_pages: Arc<AtomicI32>,
     ) -> Result<Stage, Fail> {
-        // SQLite checkpoints inside the commit that crosses its threshold, which made a
-        // run hold the write lock while copying the log into the store, and the runs
-        // queued behind it wait. The hook (which replaces that automatic checkpoint) only
-        // notes the log's size; the run checkpoints after publishing, outside the lock.
-        let wal_pages = Arc::new(AtomicI32::new(0));
-        let noted = wal_pages.clone();
-        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
-            noted.store(pages, Ordering::Relaxed);
-            Ok(())
-        }))?;
+        note_wal_pages(&mut conn, wal_pages.clone())?;
         let direct = alone && try_begin(&conn)?;
         Ok(Stage {
             conn,
@@ -453,26 +473,40 @@ impl Stage {
     /// Applies the run and ends it: held nodes, then held edges (so an edge finds a node
     /// emitted after it), the counts, the cleanup and the state, committed together.
     /// `temp` names the cleanup's temporary tables.
+    ///
+    /// A direct run commits on its own connection. A held run is applied through
+    /// `writer`, the store's shared writing connection, which the caller has locked:
+    /// every held run publishing through one connection keeps that connection's page
+    /// cache, where a run's own connection would find it emptied by the other runs'
+    /// commits and read the store's index pages again from the file (connections,
+    /// issue 18). Rows held in the stage's temporary tables are read through the stage's
+    /// own connection, which they belong to.
     pub(crate) fn publish(
         &mut self,
+        writer: Option<&Connection>,
         w: &WriteScope,
         p: &Publish<'_>,
         temp: u64,
     ) -> Result<ChangeCounts, Fail> {
+        let conn = match writer {
+            Some(writer) if !self.direct => writer,
+            _ => &self.conn,
+        };
         if !self.direct {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(Fail::Sql)?;
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(Fail::Sql)?;
         }
         let applied = (|| {
             // Where the write lock's time goes, for `INFRAGRAPH_LOG=debug`: with many
             // runs at once, publishes are the serial part of a sync (issue 18).
             let mut lap = Laps::start();
             let mut unresolved = Default::default();
+            let mut written = None;
             if !self.direct {
                 match &self.held {
-                    Held::Memory(m) => write::replay_held_nodes(&self.conn, w, m.node_rows())?,
-                    Held::Tables => write::replay_nodes(&self.conn, w)?,
+                    Held::Memory(m) => {
+                        written = Some(write::replay_held_nodes(conn, w, m.node_rows())?)
+                    }
+                    Held::Tables => write::replay_nodes(&self.conn, conn, w)?,
                 }
             }
             lap.mark();
@@ -482,7 +516,8 @@ impl Stage {
                         // As from the table: grouped by shape, in the order they came.
                         let mut order: Vec<&HeldEdge> = m.edges.iter().collect();
                         order.sort_by_key(|e| e.shape);
-                        let mut replay = write::EdgeReplay::new(&self.conn, w, &self.by_number)?;
+                        let mut replay =
+                            write::EdgeReplay::new(conn, w, &self.by_number, written.as_ref())?;
                         for e in order {
                             replay.row(
                                 e.shape,
@@ -493,22 +528,22 @@ impl Stage {
                         }
                         replay.unresolved()
                     }
-                    Held::Tables => write::replay_edges(&self.conn, w, &self.by_number)?,
+                    Held::Tables => write::replay_edges(&self.conn, conn, w, &self.by_number)?,
                 };
             }
             lap.mark();
-            let mut counts = write::changes(&self.conn, w)?;
+            let mut counts = write::changes(conn, w)?;
             for (rel_type, n) in unresolved {
                 counts.edges.entry(rel_type).or_default().unresolved += n;
             }
             lap.mark();
             if let Some(keep) = p.cleanup {
-                counts.absorb(&cleanup::run(&self.conn, temp, w, keep)?);
+                counts.absorb(&cleanup::run(conn, temp, w, keep)?);
             }
             lap.mark();
-            history::commit_state(&self.conn, p.state_plugin, &w.scope, p.state)?;
-            write::note_update_tag(&self.conn, w.update_tag)?;
-            self.conn.execute_batch("COMMIT")?;
+            history::commit_state(conn, p.state_plugin, &w.scope, p.state)?;
+            write::note_update_tag(conn, w.update_tag)?;
+            conn.execute_batch("COMMIT")?;
             lap.mark();
             tracing::debug!(
                 plugin = %w.plugin,
@@ -519,29 +554,19 @@ impl Stage {
             );
             Ok(counts)
         })();
-        if applied.is_err() && !self.conn.is_autocommit() {
+        if applied.is_err() && !conn.is_autocommit() {
             // Nothing of the run is applied; the stage is dropped next.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = conn.execute_batch("ROLLBACK");
         }
         applied
     }
 }
 
 impl Stage {
-    /// Checkpoints the write-ahead log when the last commit left it past the threshold:
-    /// PASSIVE, so it never waits for or blocks the runs publishing meanwhile; a
-    /// checkpoint another connection is running already makes this one a no-op.
+    /// Checkpoints the write-ahead log, through this stage's connection, when the store's
+    /// last commit left it past the threshold (see [`checkpoint_if_due`]).
     pub(crate) fn checkpoint_if_due(&self) {
-        if self.wal_pages.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
-            return;
-        }
-        self.wal_pages.store(0, Ordering::Relaxed);
-        if let Err(e) = self
-            .conn
-            .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
-        {
-            tracing::debug!(error = %e, "checkpoint skipped");
-        }
+        checkpoint_if_due(&self.conn, &self.wal_pages);
     }
 
     /// Its connection, emptied for another run: no transaction open, no staged tables.
@@ -742,13 +767,33 @@ mod tests {
         }
     }
 
-    /// One held run, with `bound` bytes to keep in memory, published into a new store:
-    /// whether it spilled, the bytes it held before publishing, what it counted and the
-    /// graph it left, row by row; the budget is checked to be given back when it ends.
+    /// A new store in a file (connections of their own cannot share one in memory):
+    /// a connection for a stage and one to publish through, as the store's writer.
+    fn stage_and_writer(dir: &tempfile::TempDir) -> (Connection, Connection) {
+        let path = dir.path().join("store.db");
+        let writer = layout::in_file(&path);
+        (Connection::open(&path).unwrap(), writer)
+    }
+
+    /// One held run, with `bound` bytes to keep in memory, published through another
+    /// connection into a new store: whether it spilled, the bytes it held before
+    /// publishing, what it counted and the graph it left, row by row; the budget is
+    /// checked to be given back when it ends.
     fn held_run(bound: usize) -> (bool, usize, ChangeCounts, Vec<String>) {
-        let conn = layout::in_memory();
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, writer) = stage_and_writer(&dir);
+        // A node of an earlier run, in another scope: found by a look-up, not among the
+        // nodes this run creates.
+        writer
+            .execute(
+                "INSERT INTO nodes (label, id, firstseen, lastupdated, seen, source, scope) \
+                 VALUES ('DemoB', 'DemoB-77', 1, 1, 1, 'demo', 'elsewhere')",
+                [],
+            )
+            .unwrap();
         let budget = Arc::new(HeldBudget::new(bound));
-        let mut stage = Stage::new(conn, false, budget.clone()).unwrap();
+        let mut stage =
+            Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0))).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..50)).unwrap();
         // Edges to nodes not staged yet, another shape between, an end that never comes.
@@ -762,13 +807,14 @@ mod tests {
             .nodes(&w, &["Extra".into()], &nodes("DemoB", 0..50))
             .unwrap();
         stage
-            .edges(&w, &edges("DemoA", "DemoB", &[(7, 8)]))
+            .edges(&w, &edges("DemoA", "DemoB", &[(7, 8), (9, 77)]))
             .unwrap();
         let spilled = matches!(stage.held, Held::Tables);
         let held = budget.used();
         let state = BTreeMap::new();
         let counts = stage
             .publish(
+                Some(&writer),
                 &w,
                 &Publish {
                     cleanup: Some(&[]),
@@ -779,8 +825,7 @@ mod tests {
                 1,
             )
             .unwrap();
-        let mut graph: Vec<String> = stage
-            .conn
+        let mut graph: Vec<String> = writer
             .prepare(
                 "SELECT label || ' ' || id || ' ' || extra_labels || ' ' || props || ' ' || \
                  hex(digest) FROM nodes ORDER BY label, id",
@@ -790,8 +835,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let links: Vec<String> = stage
-            .conn
+        let links: Vec<String> = writer
             .prepare(
                 "SELECT e.type || ' ' || a.id || ' ' || b.id || ' ' || e.props || ' ' || \
                  hex(e.digest) FROM edges e JOIN nodes a ON a.nid = e.src \
@@ -812,9 +856,11 @@ mod tests {
     /// with what was kept before it, and nothing of it stays in memory.
     #[test]
     fn a_batch_of_large_values_goes_to_the_tables_whole() {
-        let conn = layout::in_memory();
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, writer) = stage_and_writer(&dir);
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
-        let mut stage = Stage::new(conn, false, budget.clone()).unwrap();
+        let mut stage =
+            Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0))).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..5)).unwrap();
         assert!(budget.used() > 0);
@@ -834,6 +880,7 @@ mod tests {
         let state = BTreeMap::new();
         let counts = stage
             .publish(
+                Some(&writer),
                 &w,
                 &Publish {
                     cleanup: None,
@@ -846,8 +893,7 @@ mod tests {
             .unwrap();
         assert_eq!(counts.nodes["DemoA"].created, 5);
         assert_eq!(counts.nodes["DemoBig"].created, 3);
-        let len: i64 = stage
-            .conn
+        let len: i64 = writer
             .query_row(
                 "SELECT sum(length(props)) FROM nodes WHERE label = 'DemoBig'",
                 [],
@@ -867,9 +913,9 @@ mod tests {
         assert!(held > 0);
         assert_eq!(counts.nodes["DemoA"].created, 50);
         assert_eq!(counts.nodes["DemoB"].created, 50);
-        assert_eq!(counts.edges["LINKS"].created, 5);
+        assert_eq!(counts.edges["LINKS"].created, 6);
         assert_eq!(counts.edges["LINKS"].unresolved, 1);
-        assert_eq!(graph.len(), 105);
+        assert_eq!(graph.len(), 107);
         assert!(
             graph
                 .iter()
@@ -879,6 +925,11 @@ mod tests {
             graph
                 .iter()
                 .any(|r| r.starts_with("LINKS DemoA-3 DemoB-4 {\"w\":304} "))
+        );
+        assert!(
+            graph
+                .iter()
+                .any(|r| r.starts_with("LINKS DemoA-9 DemoB-77 {\"w\":977} "))
         );
         // Room for the first batch and its edges only: the rest spills, with them.
         let (spilled, held, mid_counts, mid_graph) = held_run(held / 2);

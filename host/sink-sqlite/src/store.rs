@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use crate::import::ImportStats;
 use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION, UPGRADES};
 use crate::query::Stats;
 use crate::stage::{HELD_IN_MEMORY, HeldBudget, Stage};
-use crate::{export, history, import, lease, query, write};
+use crate::{export, history, import, lease, query, stage, write};
 
 /// How long a statement waits for another connection's write lock before failing as busy.
 /// A run holds the lock while it publishes, and a run alone on the store for its whole
@@ -37,26 +37,25 @@ fn key(w: &WriteScope) -> StageKey {
     (w.plugin.clone(), w.scope.clone(), w.update_tag)
 }
 
-/// Page cache of a run's writing connection, in KiB (negative `cache_size` means KiB). Index
+/// Page cache of a connection that writes the graph, in KiB (negative `cache_size` means
+/// KiB): a run's alone, and the shared one that runs beside others publish through. Index
 /// pages of a million-node graph stay hot at this size, which is most of the write speed;
 /// it is well inside the 300 MB budget of issue 4's benchmark.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// Page cache of the shared writing connection, in KiB.
-const SHARED_WRITER_CACHE_KIB: i64 = 2 * 1024;
+/// Page cache of a run's connection beside others, in KiB: it only stages the run (in
+/// temporary tables, past what it holds in memory), and kept idle it stays this small.
+const STAGE_CACHE_KIB: i64 = 2 * 1024;
 /// Connections of ended runs kept for the next ones.
 const MAX_IDLE: usize = 64;
-
-/// Pages written to the WAL before SQLite folds them back into the database. Larger than
-/// the default 1,000 so a bulk sync checkpoints less often; the WAL stays under ~40 MB.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 /// The embedded graph store: one SQLite file holding the graph, the run history and each
 /// plugin's state. See the crate docs for the layout.
 ///
-/// A connection per run in progress (its `stage`, where the graph is written), one shared
-/// writing connection for the little else (tags, leases, labels, run history, `import`)
-/// and one read-only connection, so state reads and queries do not queue behind writes.
+/// A connection per run in progress (its `stage`), one shared writing connection (tags,
+/// leases, labels, run history, `import`, and the publishing of every run that ran beside
+/// others) and one read-only connection, so state reads and queries do not queue behind
+/// writes.
 /// The query and export methods block; the `GraphSink` and `StateStore` methods are
 /// async and hand their blocking work to `tokio::task::block_in_place` on a
 /// multi-thread runtime.
@@ -74,12 +73,9 @@ pub struct Store {
     /// with an empty page cache and reads every page it needs from the file again, which
     /// made most of the CPU time of 200 small runs (connections, issue 18).
     idle: Mutex<Vec<Connection>>,
-    /// Held by a run of this process while it publishes from its stage. SQLite's own wait
-    /// for the write lock polls with sleeps of up to 100 ms, so dozens of runs queued on
-    /// it left the lock free between them most of the time; queued here, the next one
-    /// starts the moment the last one commits. A run writing directly already holds the
-    /// write lock and never takes this.
-    publishing: Mutex<()>,
+    /// The write-ahead log's size after the last commit of any connection here, in pages
+    /// (see `stage::note_wal_pages`).
+    wal_pages: Arc<AtomicI32>,
     /// What runs beside others keep in memory until they publish, all together.
     held: Arc<HeldBudget>,
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
@@ -141,13 +137,11 @@ impl Store {
     /// store, and a store written by a newer infragraph.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
         let path = path.as_ref();
-        let writer = connect(path, false)?;
+        let mut writer = connect(path, false)?;
         init(&writer, path)?;
-        // The graph is written through each run's own connection; this one writes little
-        // (tags, leases, labels, run history), so its page cache stays small.
-        writer
-            .pragma_update(None, "cache_size", -SHARED_WRITER_CACHE_KIB)
-            .map_err(|e| Error::db(path, "configuring the connection", e))?;
+        let wal_pages = Arc::new(AtomicI32::new(0));
+        stage::note_wal_pages(&mut writer, wal_pages.clone())
+            .map_err(|e| e.at(path, "configuring the connection"))?;
         let reader = connect(path, true)?;
         tracing::debug!(store = %path.display(), "opened");
         Ok(Store {
@@ -160,7 +154,7 @@ impl Store {
             reader: Mutex::new(reader),
             stages: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
-            publishing: Mutex::new(()),
+            wal_pages,
             held: Arc::new(HeldBudget::new(HELD_IN_MEMORY)),
             running: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
@@ -319,7 +313,11 @@ impl Store {
     /// All or nothing: one transaction, so a malformed line (reported with its number)
     /// leaves the store as it was.
     pub fn import_jsonl(&self, input: &mut impl BufRead) -> Result<ImportStats, Error> {
-        import::jsonl(&mut self.writer.lock(), &self.path, input)
+        let mut conn = self.writer.lock();
+        let imported = import::jsonl(&mut conn, &self.path, input);
+        // The writer notes the log's size rather than checkpointing in its commits.
+        stage::checkpoint_if_due(&conn, &self.wal_pages);
+        imported
     }
 }
 
@@ -432,17 +430,18 @@ impl Store {
         let temp = self.writer.next_temp();
         let published = {
             let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
-            let published = {
-                let _turn = stage
-                    .direct()
-                    .is_none()
-                    .then(|| self.publishing.lock().unwrap_or_else(|e| e.into_inner()));
-                stage
-                    .publish(w, p, temp)
-                    .map_err(|e| e.at(&self.path, &what))
+            let published = if stage.direct().is_some() {
+                stage.publish(None, w, p, temp)
+            } else {
+                // Runs waiting to publish queue here, not in SQLite's wait for the write
+                // lock: that polls with sleeps of up to 100 ms, and dozens of runs queued
+                // on it left the lock free between them most of the time.
+                let writer = self.writer.lock();
+                stage.publish(Some(&writer), w, p, temp)
             };
+            // Outside the lock, through the run's own connection, idle now.
             stage.checkpoint_if_due();
-            published
+            published.map_err(|e| e.at(&self.path, &what))
         };
         self.recycle(stage);
         published
@@ -468,7 +467,7 @@ impl Store {
             // Kept, it holds the small cache of a run beside others (a run alone had the
             // large one): what kept connections hold stays bounded.
             && conn
-                .pragma_update(None, "cache_size", -SHARED_WRITER_CACHE_KIB)
+                .pragma_update(None, "cache_size", -STAGE_CACHE_KIB)
                 .is_ok()
         {
             idle.push(conn);
@@ -486,17 +485,17 @@ impl Store {
             Some(conn) => conn,
             None => connect(&self.path, false).map_err(Fail::Done)?,
         };
-        let running = self.running.load(Ordering::Relaxed).max(1);
-        let alone = running <= 1;
-        // A run alone writes the graph through its cache; runs side by side share one
-        // budget of the same size, so memory does not grow with how many run at once.
+        let alone = self.running.load(Ordering::Relaxed) <= 1;
+        // A run alone writes the graph through its own cache; runs side by side publish
+        // through the shared writer's, so memory does not grow with how many run at once.
         let cache_kib = if alone {
             WRITER_CACHE_KIB
         } else {
-            (WRITER_CACHE_KIB / running as i64).max(SHARED_WRITER_CACHE_KIB)
+            STAGE_CACHE_KIB
         };
         conn.pragma_update(None, "cache_size", -cache_kib)?;
-        let stage = Arc::new(Mutex::new(Stage::new(conn, alone, self.held.clone())?));
+        let stage = Stage::new(conn, alone, self.held.clone(), self.wal_pages.clone())?;
+        let stage = Arc::new(Mutex::new(stage));
         Ok(self.stages_lock().entry(key(w)).or_insert(stage).clone())
     }
 
@@ -748,8 +747,6 @@ fn init(conn: &Connection, path: &Path) -> Result<(), Error> {
             "the store's file system does not support WAL; readers will wait for writers"
         );
     }
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-        .map_err(|e| Error::db(path, "configuring the connection", e))?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use rusqlite::{
 use crate::encode::PropsWriter;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::layout::property_index;
-use crate::resolve::Resolver;
+use crate::resolve::{Resolver, Written};
 use crate::stage::Shape;
 use crate::store::Writer;
 
@@ -317,7 +317,9 @@ impl<'c> NodeUpsert<'c> {
     }
 
     /// Upserts one node; `patch` is the map with the nulls that remove properties, when
-    /// the row has any. A node another plugin owns fails with an error naming it.
+    /// the row has any. Returns the node's `nid` when the row was new (an update leaves
+    /// SQLite's last inserted row as it was, so it does not tell). A node another plugin
+    /// owns fails with an error naming it.
     pub(crate) fn put(
         &mut self,
         label: &str,
@@ -325,27 +327,30 @@ impl<'c> NodeUpsert<'c> {
         extra: &str,
         (clean, patch): (&str, Option<&str>),
         digest: &[u8],
-    ) -> Result<(), Fail> {
+    ) -> Result<Option<i64>, Fail> {
+        let before = self.0.conn.last_insert_rowid();
         let st = self.0.for_row(patch)?;
         st.raw_bind_parameter(9, digest)?;
         st.raw_bind_parameter(1, label)?;
         st.raw_bind_parameter(2, id)?;
         st.raw_bind_parameter(3, extra)?;
         st.raw_bind_parameter(4, clean)?;
-        if st.raw_execute()? == 0 {
-            let owner = self
-                .0
-                .conn
-                .query_row(
-                    "SELECT source FROM nodes WHERE label = ?1 AND id = ?2",
-                    params![label, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let what = format!("node {label} {id:?}");
-            return Err(not_owner(what, owner, self.0.plugin));
+        if st.raw_execute()? == 1 {
+            // The table has no triggers: a new last row is this node's.
+            let after = self.0.conn.last_insert_rowid();
+            return Ok((after != before).then_some(after));
         }
-        Ok(())
+        let owner = self
+            .0
+            .conn
+            .query_row(
+                "SELECT source FROM nodes WHERE label = ?1 AND id = ?2",
+                params![label, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let what = format!("node {label} {id:?}");
+        Err(not_owner(what, owner, self.0.plugin))
     }
 }
 
@@ -458,11 +463,15 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
     Ok(unresolved)
 }
 
-/// Upserts a run's nodes staged in its temporary table, in the order they came. A node
-/// another plugin owns ends the transaction, and so the whole run, with an error naming
-/// it.
-pub(crate) fn replay_nodes(conn: &Connection, w: &WriteScope) -> Result<(), Fail> {
-    let mut read = conn.prepare(
+/// Upserts through `conn` a run's nodes staged in the temporary table of `stage` (its own
+/// connection), in the order they came. A node another plugin owns ends the transaction,
+/// and so the whole run, with an error naming it.
+pub(crate) fn replay_nodes(
+    stage: &Connection,
+    conn: &Connection,
+    w: &WriteScope,
+) -> Result<(), Fail> {
+    let mut read = stage.prepare(
         "SELECT label, id, extra, clean, patch, digest FROM temp.stage_nodes ORDER BY seq",
     )?;
     let mut put = NodeUpsert::new(conn, w)?;
@@ -489,17 +498,21 @@ pub(crate) type StagedNode<'a> = (
     &'a [u8],
 );
 
-/// [`replay_nodes`] for nodes held in memory, in the order they came.
+/// [`replay_nodes`] for nodes held in memory, in the order they came; returns where the
+/// new ones landed, for [`EdgeReplay`] to find the run's own nodes without a look-up.
 pub(crate) fn replay_held_nodes<'a>(
     conn: &Connection,
     w: &WriteScope,
     rows: impl Iterator<Item = StagedNode<'a>>,
-) -> Result<(), Fail> {
+) -> Result<Written<'a>, Fail> {
     let mut put = NodeUpsert::new(conn, w)?;
+    let mut written = Written::new();
     for (label, id, extra, props, digest) in rows {
-        put.put(label, id, extra, props, digest)?;
+        if let Some(nid) = put.put(label, id, extra, props, digest)? {
+            written.entry(label).or_default().insert(id, nid);
+        }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Merges a run's staged edges, one row at a time grouped by shape, each end found among
@@ -508,6 +521,8 @@ pub(crate) fn replay_held_nodes<'a>(
 pub(crate) struct EdgeReplay<'c> {
     conn: &'c Connection,
     shapes: &'c [Shape],
+    /// The run's nodes, when their replay said where they landed.
+    written: Option<&'c Written<'c>>,
     put: EdgeUpsert<'c>,
     /// The shape of the rows now coming, and the look-ups of its ends.
     ends: Option<(i64, Resolver<'c>, Resolver<'c>)>,
@@ -521,10 +536,12 @@ impl<'c> EdgeReplay<'c> {
         conn: &'c Connection,
         w: &'c WriteScope,
         shapes: &'c [Shape],
+        written: Option<&'c Written<'c>>,
     ) -> Result<Self, Fail> {
         Ok(EdgeReplay {
             conn,
             shapes,
+            written,
             put: EdgeUpsert::new(conn, w)?,
             ends: None,
             srcs: Vec::new(),
@@ -549,8 +566,10 @@ impl<'c> EdgeReplay<'c> {
             self.put.of_type(&shape.rel_type)?;
             self.ends = Some((
                 number,
-                Resolver::new(self.conn, &shape.from_label, &shape.from_key)?,
-                Resolver::new(self.conn, &shape.to_label, &shape.to_key)?,
+                Resolver::new(self.conn, &shape.from_label, &shape.from_key)?
+                    .knowing(self.written, &shape.from_label),
+                Resolver::new(self.conn, &shape.to_label, &shape.to_key)?
+                    .knowing(self.written, &shape.to_label),
             ));
         }
         let (_, from, to) = self.ends.as_mut().expect("just set");
@@ -570,16 +589,18 @@ impl<'c> EdgeReplay<'c> {
     }
 }
 
-/// Merges a run's edges staged in its temporary table (see [`EdgeReplay`]).
+/// Merges through `conn` a run's edges staged in the temporary table of `stage` (see
+/// [`EdgeReplay`]).
 pub(crate) fn replay_edges(
+    stage: &Connection,
     conn: &Connection,
     w: &WriteScope,
     shapes: &[Shape],
 ) -> Result<BTreeMap<String, u64>, Fail> {
-    let mut read = conn.prepare(
+    let mut read = stage.prepare(
         "SELECT shape, src, dst, clean, patch, digest FROM temp.stage_edges ORDER BY shape, seq",
     )?;
-    let mut replay = EdgeReplay::new(conn, w, shapes)?;
+    let mut replay = EdgeReplay::new(conn, w, shapes, None)?;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
         replay.row(

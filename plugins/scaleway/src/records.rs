@@ -1,7 +1,7 @@
 //! What a transform produces: plain nodes and edges, emitted through the context only
 //! afterwards, so that every `to_records` is a pure function tested natively.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use infragraph_sdk::{Context, Value};
 
@@ -43,14 +43,16 @@ impl Edge {
 pub struct Records {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
-    /// (label, id) of every node added, so that an item served twice (a listing that
-    /// shifted between two pages) is written once.
-    seen: HashSet<(&'static str, String)>,
+    /// The id of every node added, by label, so that an item served twice (a listing
+    /// that shifted between two pages) is written once. By label, so that a look-up
+    /// takes the id as it is rather than a copy of it.
+    seen: HashMap<&'static str, HashSet<String>>,
     /// Nodes added per label, for the summary.
     counts: BTreeMap<&'static str, usize>,
-    /// Both ends of every edge recorded, as (type, label, id), so that an end no listing
-    /// carried can be named in the summary rather than dropped by the host unexplained.
-    ends: HashSet<(&'static str, &'static str, String)>,
+    /// The ends of edges not (yet) added as nodes, by (type, label), so that an end no
+    /// listing carried can be named in the summary rather than dropped by the host
+    /// unexplained.
+    ends: HashMap<(&'static str, &'static str), HashSet<String>>,
 }
 
 /// Edges of one type whose end of one label was in no listing.
@@ -85,9 +87,10 @@ impl std::fmt::Display for Unlinked {
 impl Records {
     /// A new node, or `None` when this (label, id) was already added.
     pub fn node(&mut self, label: &'static str, id: &str) -> Option<&mut Node> {
-        if !self.seen.insert((label, id.to_owned())) {
+        if self.has(label, id) {
             return None;
         }
+        self.seen.entry(label).or_default().insert(id.to_owned());
         *self.counts.entry(label).or_default() += 1;
         self.nodes.push(Node {
             label,
@@ -109,8 +112,11 @@ impl Records {
             return None;
         }
         for (label, id) in [from, to] {
-            if !self.seen.contains(&(label, id.to_owned())) {
-                self.ends.insert((rel, label, id.to_owned()));
+            if !self.has(label, id) {
+                let ends = self.ends.entry((rel, label)).or_default();
+                if !ends.contains(id) {
+                    ends.insert(id.to_owned());
+                }
             }
         }
         self.edges.push(Edge {
@@ -122,6 +128,11 @@ impl Records {
         self.edges.last_mut()
     }
 
+    /// Whether a node `label` `id` was added.
+    fn has(&self, label: &str, id: &str) -> bool {
+        self.seen.get(label).is_some_and(|ids| ids.contains(id))
+    }
+
     /// How many nodes of `label` were added, emitted or not.
     pub fn count(&self, label: &str) -> usize {
         self.counts.get(label).copied().unwrap_or(0)
@@ -131,9 +142,11 @@ impl Records {
     /// meaningful once every listing has run: an end seen later is not counted.
     pub fn unlinked(&self) -> Vec<Unlinked> {
         let mut by: BTreeMap<(&'static str, &'static str), Vec<String>> = BTreeMap::new();
-        for (rel, label, id) in &self.ends {
-            if !self.seen.contains(&(*label, id.clone())) {
-                by.entry((rel, label)).or_default().push(id.clone());
+        for (&(rel, label), ids) in &self.ends {
+            for id in ids {
+                if !self.has(label, id) {
+                    by.entry((rel, label)).or_default().push(id.clone());
+                }
             }
         }
         by.into_iter()
