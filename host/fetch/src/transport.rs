@@ -207,7 +207,9 @@ impl Transport {
             if let Some(len) = resp.content_length() {
                 held.reserve(len).map_err(over)?;
             }
-            let mut body = Vec::new();
+            // Sized once when the length is known (it fits the limits, checked above),
+            // rather than grown and copied chunk by chunk.
+            let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize));
             while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e, &req.url))? {
                 self.stats.received(chunk.len());
                 let len = (body.len() + chunk.len()) as u64;

@@ -500,16 +500,20 @@ impl Stage {
             // runs at once, publishes are the serial part of a sync (issue 18).
             let mut lap = Laps::start();
             let mut unresolved = Default::default();
-            let mut written = None;
+            // From memory, the nodes' inserts say where the new ones landed, and whether
+            // every write created its record (then they are the counts).
+            let (mut written, mut created) = (None, None);
             if !self.direct {
                 match &self.held {
                     Held::Memory(m) => {
-                        written = Some(write::replay_held_nodes(conn, w, m.node_rows())?)
+                        let (nodes, new) = write::replay_held_nodes(conn, w, m.node_rows())?;
+                        (written, created) = (Some(nodes), Some(new));
                     }
                     Held::Tables => write::replay_nodes(&self.conn, conn, w)?,
                 }
             }
             lap.mark();
+            let mut known = None;
             if !self.direct {
                 unresolved = match &self.held {
                     Held::Memory(m) => {
@@ -526,13 +530,18 @@ impl Stage {
                                 &e.digest,
                             )?;
                         }
-                        replay.unresolved()
+                        let (unresolved, edges) = replay.finish();
+                        known = created.and_then(|nodes| write::Created::counts(nodes, edges));
+                        unresolved
                     }
                     Held::Tables => write::replay_edges(&self.conn, conn, w, &self.by_number)?,
                 };
             }
             lap.mark();
-            let mut counts = write::changes(conn, w)?;
+            let mut counts = match known {
+                Some(counts) => counts,
+                None => write::changes(conn, w)?,
+            };
             for (rel_type, n) in unresolved {
                 counts.edges.entry(rel_type).or_default().unresolved += n;
             }
@@ -901,6 +910,50 @@ mod tests {
             )
             .unwrap();
         assert!(len as usize > 3 * HELD_PER_RUN / 2);
+    }
+
+    /// A run that writes a record twice, or writes records an earlier run created, has
+    /// its counts from the tables: created once, then seen again.
+    #[test]
+    fn held_counts_are_exact_when_a_write_is_not_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, writer) = stage_and_writer(&dir);
+        let publish = |stage: &mut Stage, w: &WriteScope| {
+            let state = BTreeMap::new();
+            let p = Publish {
+                cleanup: None,
+                state: &state,
+                state_plugin: "demo",
+                cleanup_batch: 100,
+            };
+            stage.publish(Some(&writer), w, &p, 1).unwrap()
+        };
+        let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
+        let new = |conn| Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0)));
+        let mut stage = new(conn).unwrap();
+        let w = w();
+        stage.nodes(&w, &[], &nodes("DemoA", 0..10)).unwrap();
+        stage.nodes(&w, &[], &nodes("DemoA", 5..12)).unwrap();
+        stage
+            .edges(&w, &edges("DemoA", "DemoA", &[(1, 2), (1, 2), (2, 3)]))
+            .unwrap();
+        let counts = publish(&mut stage, &w);
+        assert_eq!(counts.nodes["DemoA"].created, 12);
+        assert_eq!(counts.nodes["DemoA"].updated, 0);
+        assert_eq!(counts.edges["LINKS"].created, 2);
+        // The next run sees them all again.
+        let mut stage = new(Connection::open(dir.path().join("store.db")).unwrap()).unwrap();
+        let w = WriteScope { update_tag: 8, ..w };
+        stage.nodes(&w, &[], &nodes("DemoA", 0..12)).unwrap();
+        stage
+            .edges(&w, &edges("DemoA", "DemoA", &[(1, 2), (2, 3), (3, 4)]))
+            .unwrap();
+        let counts = publish(&mut stage, &w);
+        assert_eq!(counts.nodes["DemoA"].created, 0);
+        assert_eq!(counts.nodes["DemoA"].updated, 12);
+        assert_eq!(counts.nodes["DemoA"].unchanged, 12);
+        assert_eq!(counts.edges["LINKS"].created, 1);
+        assert_eq!(counts.edges["LINKS"].updated, 2);
     }
 
     /// A held run keeps its rows in memory within the budget, moves them to its

@@ -371,8 +371,9 @@ impl<'c> EdgeUpsert<'c> {
     }
 
     /// Merges the edge of one row from each of `srcs` to each of `dsts` (a key other than
-    /// `id` may match several nodes). An edge another plugin owns fails with an error
-    /// naming it, the row's ends as written by the plugin (`ends`) and its shape.
+    /// `id` may match several nodes) and returns how many of them were new. An edge
+    /// another plugin owns fails with an error naming it, the row's ends as written by
+    /// the plugin (`ends`) and its shape.
     pub(crate) fn put(
         &mut self,
         shape: &Shape,
@@ -380,15 +381,21 @@ impl<'c> EdgeUpsert<'c> {
         (srcs, dsts): (&[i64], &[i64]),
         (clean, patch): (&str, Option<&str>),
         digest: &[u8],
-    ) -> Result<(), Fail> {
+    ) -> Result<u64, Fail> {
+        let conn = self.0.conn;
         let st = self.0.for_row(patch)?;
         st.raw_bind_parameter(4, clean)?;
         st.raw_bind_parameter(9, digest)?;
+        let mut new = 0;
         for &s in srcs {
             for &d in dsts {
                 st.raw_bind_parameter(2, s)?;
                 st.raw_bind_parameter(3, d)?;
-                if st.raw_execute()? == 0 {
+                let before = conn.last_insert_rowid();
+                let changed = st.raw_execute()?;
+                // As for nodes: an update leaves the last inserted row as it was.
+                new += u64::from(conn.last_insert_rowid() != before);
+                if changed == 0 {
                     let owner = self
                         .0
                         .conn
@@ -406,7 +413,7 @@ impl<'c> EdgeUpsert<'c> {
                 }
             }
         }
-        Ok(())
+        Ok(new)
     }
 }
 
@@ -504,15 +511,58 @@ pub(crate) fn replay_held_nodes<'a>(
     conn: &Connection,
     w: &WriteScope,
     rows: impl Iterator<Item = StagedNode<'a>>,
-) -> Result<Written<'a>, Fail> {
+) -> Result<(Written<'a>, Created<'a>), Fail> {
     let mut put = NodeUpsert::new(conn, w)?;
     let mut written = Written::new();
+    let mut created = Created::new();
     for (label, id, extra, props, digest) in rows {
-        if let Some(nid) = put.put(label, id, extra, props, digest)? {
+        let nid = put.put(label, id, extra, props, digest)?;
+        created.note(label, 1, u64::from(nid.is_some()));
+        if let Some(nid) = nid {
             written.entry(label).or_default().insert(id, nid);
         }
     }
-    Ok(written)
+    Ok((written, created))
+}
+
+/// How many records of each label or type a run created, while every write of it
+/// created one: then these are its change counts, and [`changes`] need not count them
+/// again from the tables (a first sync). Unknown once a write updated a record.
+pub(crate) struct Created<'a>(Option<BTreeMap<&'a str, u64>>);
+
+impl<'a> Created<'a> {
+    pub(crate) fn new() -> Self {
+        Created(Some(BTreeMap::new()))
+    }
+
+    /// `written` records of `key` were written, `new` of them created.
+    pub(crate) fn note(&mut self, key: &'a str, written: u64, new: u64) {
+        if new != written {
+            self.0 = None;
+        } else if let Some(by) = &mut self.0 {
+            *by.entry(key).or_default() += new;
+        }
+    }
+
+    /// The run's change counts, when these nodes and edges are all it wrote and every
+    /// write created its record.
+    pub(crate) fn counts(nodes: Created<'_>, edges: Created<'_>) -> Option<ChangeCounts> {
+        let created = |by: BTreeMap<&str, u64>| {
+            by.into_iter()
+                .map(|(k, created)| {
+                    let c = infragraph_core::Changes {
+                        created,
+                        ..Default::default()
+                    };
+                    (k.to_owned(), c)
+                })
+                .collect()
+        };
+        Some(ChangeCounts {
+            nodes: created(nodes.0?),
+            edges: created(edges.0?),
+        })
+    }
 }
 
 /// Merges a run's staged edges, one row at a time grouped by shape, each end found among
@@ -529,6 +579,7 @@ pub(crate) struct EdgeReplay<'c> {
     srcs: Vec<i64>,
     dsts: Vec<i64>,
     unresolved: BTreeMap<String, u64>,
+    created: Created<'c>,
 }
 
 impl<'c> EdgeReplay<'c> {
@@ -547,6 +598,7 @@ impl<'c> EdgeReplay<'c> {
             srcs: Vec::new(),
             dsts: Vec::new(),
             unresolved: BTreeMap::new(),
+            created: Created::new(),
         })
     }
 
@@ -579,13 +631,22 @@ impl<'c> EdgeReplay<'c> {
             *self.unresolved.entry(shape.rel_type.clone()).or_default() += 1;
             return Ok(());
         }
-        self.put
-            .put(shape, (src, dst), (&self.srcs, &self.dsts), props, digest)
+        let new = self
+            .put
+            .put(shape, (src, dst), (&self.srcs, &self.dsts), props, digest)?;
+        let written = (self.srcs.len() * self.dsts.len()) as u64;
+        self.created.note(&shape.rel_type, written, new);
+        Ok(())
     }
 
     /// Per type, the rows whose end did not exist.
     pub(crate) fn unresolved(self) -> BTreeMap<String, u64> {
         self.unresolved
+    }
+
+    /// Per type, the rows whose end did not exist, and the edges created.
+    pub(crate) fn finish(self) -> (BTreeMap<String, u64>, Created<'c>) {
+        (self.unresolved, self.created)
     }
 }
 
