@@ -445,8 +445,11 @@ pub(crate) fn nodes_now(
 pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Fail> {
     let shape = Shape::of(batch);
     let mut props = PropsWriter::new(&batch.columns);
-    let mut from = Resolver::new(conn, &shape.from_label, &shape.from_key)?;
-    let mut to = Resolver::new(conn, &shape.to_label, &shape.to_key)?;
+    let (mut from, mut to) = Resolver::ends(
+        conn,
+        (&shape.from_label, &shape.from_key),
+        (&shape.to_label, &shape.to_key),
+    )?;
     let mut put = EdgeUpsert::new(conn, w)?;
     put.of_type(&shape.rel_type)?;
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
@@ -616,12 +619,15 @@ impl<'c> EdgeReplay<'c> {
             .expect("staged edges name a staged shape");
         if self.ends.as_ref().is_none_or(|(n, _, _)| *n != number) {
             self.put.of_type(&shape.rel_type)?;
+            let (from, to) = Resolver::ends(
+                self.conn,
+                (&shape.from_label, &shape.from_key),
+                (&shape.to_label, &shape.to_key),
+            )?;
             self.ends = Some((
                 number,
-                Resolver::new(self.conn, &shape.from_label, &shape.from_key)?
-                    .knowing(self.written, &shape.from_label),
-                Resolver::new(self.conn, &shape.to_label, &shape.to_key)?
-                    .knowing(self.written, &shape.to_label),
+                from.knowing(self.written, &shape.from_label),
+                to.knowing(self.written, &shape.to_label),
             ));
         }
         let (_, from, to) = self.ends.as_mut().expect("just set");
