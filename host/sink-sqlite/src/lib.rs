@@ -13,10 +13,11 @@
 //! # Durability and concurrency
 //!
 //! The file is in WAL mode with `synchronous=NORMAL`: other processes read while a sync
-//! writes. Each run writes through a connection of its own (`stage`): a run alone on the
-//! store in one write transaction from its first write to its end; runs beside others
-//! into memory (a bounded budget) or, past it, temporary tables, neither of which takes a
-//! lock, applied at their end in one transaction.
+//! writes. Each run stages through a connection of its own (`stage`): a run alone on the
+//! store writes in one write transaction from its first write to its end; runs beside
+//! others keep their rows in memory (a bounded budget) or, past it, temporary tables,
+//! neither of which takes a lock, and are applied at their end in one transaction, one
+//! run after another, through the store's shared writing connection.
 //! Either way a run that fails or is killed (even with SIGKILL) changes nothing, and
 //! readers see the graph before or after a run. SQLite calls block, so the async trait
 //! methods run them with `tokio::task::block_in_place` on a multi-thread runtime. Closing

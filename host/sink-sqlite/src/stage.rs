@@ -7,7 +7,8 @@
 //!   transaction, committed at the end.
 //! - **Held**, when other runs are in progress (their writes would wait for the lock the
 //!   whole run long): batches are kept, encoded, in memory, and [`Stage::publish`]
-//!   applies them, the cleanup and the state in one transaction at the end. What held
+//!   applies them, the cleanup and the state in one transaction at the end, through the
+//!   store's shared writing connection. What held
 //!   runs keep in memory is bounded (2 MiB a run, 16 MiB for all runs of a store:
 //!   [`HeldBudget`]); a run that reaches either bound moves what it holds into temporary
 //!   tables of its connection (SQLite keeps them in a temporary file, deleted even if the
