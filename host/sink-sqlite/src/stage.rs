@@ -246,8 +246,6 @@ pub(crate) struct Stage {
     taken: usize,
     shapes: HashMap<Shape, i64>,
     by_number: Vec<Shape>,
-    /// The pages in the write-ahead log after the store's last commit in this process.
-    wal_pages: Arc<AtomicI32>,
 }
 
 /// The write-ahead log size, in pages, past which a run checkpoints it after publishing:
@@ -285,11 +283,12 @@ pub(crate) fn note_wal_pages(conn: &mut Connection, pages: Arc<AtomicI32>) -> Re
 impl Stage {
     /// A stage on `conn`, a connection of its own to the store: direct when `alone` and
     /// the store's write lock is free at once, held otherwise (in memory within `budget`).
+    /// Its commits note the log's size in `wal_pages`, the store's count.
     pub(crate) fn new(
         mut conn: Connection,
         alone: bool,
         budget: Arc<HeldBudget>,
-        wal_pages: Arc<AtomicI32>,
+        wal_pages: &Arc<AtomicI32>,
     ) -> Result<Stage, Fail> {
         note_wal_pages(&mut conn, wal_pages.clone())?;
         let direct = alone && try_begin(&conn)?;
@@ -301,7 +300,6 @@ impl Stage {
             taken: 0,
             shapes: HashMap::new(),
             by_number: Vec::new(),
-            wal_pages,
         })
     }
 
@@ -575,8 +573,8 @@ impl Stage {
 impl Stage {
     /// Checkpoints the write-ahead log, through this stage's connection, when the store's
     /// last commit left it past the threshold (see [`checkpoint_if_due`]).
-    pub(crate) fn checkpoint_if_due(&self) {
-        checkpoint_if_due(&self.conn, &self.wal_pages);
+    pub(crate) fn checkpoint_if_due(&self, wal_pages: &AtomicI32) {
+        checkpoint_if_due(&self.conn, wal_pages);
     }
 
     /// Its connection, emptied for another run: no transaction open, no staged tables.
@@ -802,8 +800,7 @@ mod tests {
             )
             .unwrap();
         let budget = Arc::new(HeldBudget::new(bound));
-        let mut stage =
-            Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0))).unwrap();
+        let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..50)).unwrap();
         // Edges to nodes not staged yet, another shape between, an end that never comes.
@@ -869,8 +866,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (conn, writer) = stage_and_writer(&dir);
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
-        let mut stage =
-            Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0))).unwrap();
+        let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..5)).unwrap();
         assert!(budget.used() > 0);
@@ -930,7 +926,7 @@ mod tests {
             stage.publish(Some(&writer), w, &p, 1).unwrap()
         };
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
-        let new = |conn| Stage::new(conn, false, budget.clone(), Arc::new(AtomicI32::new(0)));
+        let new = |conn| Stage::new(conn, false, budget.clone(), &Arc::default());
         let mut stage = new(conn).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..10)).unwrap();

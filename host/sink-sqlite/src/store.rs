@@ -70,8 +70,10 @@ pub struct Store {
     /// The writes of each run in progress, until it publishes or is discarded.
     stages: Mutex<HashMap<StageKey, Arc<Mutex<Stage>>>>,
     /// Connections of runs that ended, kept for the next runs: a new connection starts
-    /// with an empty page cache and reads every page it needs from the file again, which
-    /// made most of the CPU time of 200 small runs (connections, issue 18).
+    /// with an empty page cache and prepares its statements again, which made most of the
+    /// CPU time of 200 small runs when each published through its own (connections, issue
+    /// 18); they now publish through the writer, and a kept connection still saves the
+    /// opening.
     idle: Mutex<Vec<Connection>>,
     /// The write-ahead log's size after the last commit of any connection here, in pages
     /// (see `stage::note_wal_pages`).
@@ -440,7 +442,7 @@ impl Store {
                 stage.publish(Some(&writer), w, p, temp)
             };
             // Outside the lock, through the run's own connection, idle now.
-            stage.checkpoint_if_due();
+            stage.checkpoint_if_due(&self.wal_pages);
             published.map_err(|e| e.at(&self.path, &what))
         };
         self.recycle(stage);
@@ -494,7 +496,7 @@ impl Store {
             STAGE_CACHE_KIB
         };
         conn.pragma_update(None, "cache_size", -cache_kib)?;
-        let stage = Stage::new(conn, alone, self.held.clone(), self.wal_pages.clone())?;
+        let stage = Stage::new(conn, alone, self.held.clone(), &self.wal_pages)?;
         let stage = Arc::new(Mutex::new(stage));
         Ok(self.stages_lock().entry(key(w)).or_insert(stage).clone())
     }
