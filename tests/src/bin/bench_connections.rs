@@ -1,13 +1,14 @@
-//! `bench_connections [connections] [connections-azure] [--quick] [--concurrency N]`: the
-//! connections benchmarks of issue 18 (see `infragraph_tests::bench::connections`): many
-//! accounts of one provider synced by one `infragraph sync` of the release binary, beside
-//! one account alone and beside the accounts synced one after another, with the peak RSS
-//! of the `infragraph` process.
+//! `bench_connections [connections] [connections-azure] [--quick] [--concurrency N]
+//! [--repeat N]`: the connections benchmarks of issue 18 (see
+//! `infragraph_tests::bench::connections`): many accounts of one provider synced by one
+//! `infragraph sync` of the release binary, beside one account alone and beside the
+//! accounts synced one after another, with the peak RSS of the `infragraph` process.
 //!
 //! Names pick a subset (both by default); `--quick` syncs a tenth of the accounts;
-//! `--concurrency N` (default 64) is passed to `infragraph sync` and printed. Run by
-//! `cargo xtask bench`, which builds the release `infragraph` beside this binary and sets
-//! `INFRAGRAPH_TEST_PLUGINS`. The exit code is 0 unless a benchmark could not run at all.
+//! `--concurrency N` (default 64) is passed to `infragraph sync` and printed; `--repeat N`
+//! (default 3) is how many turns of one alone and all at once are run, their medians
+//! compared. Run by `cargo xtask bench`, which builds the release `infragraph` beside
+//! this binary and sets `INFRAGRAPH_TEST_PLUGINS`. The exit code is 0 unless a benchmark could not run at all.
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let mut settings = Settings {
         quick: false,
         concurrency: 64,
+        repeat: 3,
     };
     let mut wanted = Vec::new();
     let mut rest = args.iter();
@@ -36,11 +38,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--repeat" => match rest.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => settings.repeat = n,
+                _ => {
+                    eprintln!("bench_connections: --repeat needs a number above 0");
+                    return ExitCode::from(2);
+                }
+            },
             name if BENCHMARKS.contains(&name) => wanted.push(name),
             other => {
                 eprintln!(
                     "bench_connections: unknown argument {other:?}; usage: bench_connections \
-                     [connections] [connections-azure] [--quick] [--concurrency N]"
+                     [connections] [connections-azure] [--quick] [--concurrency N] [--repeat N]"
                 );
                 return ExitCode::from(2);
             }
