@@ -22,6 +22,7 @@ macro_rules! out_raw {
 mod access;
 mod args;
 mod connections;
+mod malloc;
 mod plugins;
 mod push;
 mod state;
@@ -34,6 +35,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    malloc::cap_arenas();
     let matches = args::Args::command()
         .long_version(args::long_version())
         .get_matches();
