@@ -297,7 +297,8 @@ fn demo() -> anyhow::Result<()> {
 /// Every benchmark binary with the names it answers to: the host's (`bench`: emit, load,
 /// store, bolt, estate; takes `--quick`), one per provider plugin (`bench_critical` takes
 /// `--quick` too), and the connections benchmarks
-/// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`), and Cartography
+/// (`bench_connections`, issue 18: takes `--quick` and `--concurrency N`; run alone it
+/// also takes `--repeat N`), and Cartography
 /// beside infragraph into one Bolt server (`bench_cartography`, issue 21; installs
 /// Cartography from PyPI once).
 const BENCHES: &[(&str, &[&str])] = &[

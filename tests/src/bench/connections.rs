@@ -471,6 +471,7 @@ struct Times {
 }
 
 impl Times {
+    /// The median is the middle turn, the later of the two middle ones for an even count.
     fn of(mut times: Vec<Duration>) -> Times {
         times.sort();
         Times {

@@ -8,7 +8,8 @@
 //! `--concurrency N` (default 64) is passed to `infragraph sync` and printed; `--repeat N`
 //! (default 3) is how many turns of one alone and all at once are run, their medians
 //! compared. Run by `cargo xtask bench`, which builds the release `infragraph` beside
-//! this binary and sets `INFRAGRAPH_TEST_PLUGINS`. The exit code is 0 unless a benchmark could not run at all.
+//! this binary and sets `INFRAGRAPH_TEST_PLUGINS`. The exit code is 0 unless a benchmark
+//! could not run at all.
 
 use std::process::ExitCode;
 
