@@ -640,7 +640,27 @@ fn not_a_store(path: &Path, why: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Turns off SQLite's memory statistics, once, before the process's first connection:
+/// with them on, every allocation SQLite makes takes one process-wide mutex, which the
+/// connections of runs side by side contend for (issue 18). Nothing here reads them.
+fn without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` may only run before SQLite is initialised or while no
+        // connection exists; this runs before this process opens its first connection
+        // (this crate is the only one to open any). Called later it only returns
+        // SQLITE_MISUSE, changing nothing, which is harmless.
+        let _ = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+    });
+}
+
 fn connect(path: &Path, read_only: bool) -> Result<Connection, Error> {
+    without_memory_statistics();
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {

@@ -1,7 +1,12 @@
 //! What a transform produces: plain nodes and edges, emitted through the context only
 //! afterwards, so that every `to_records` is a pure function tested natively.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// Hashed once per edge end and node: SipHash's resistance to chosen keys costs more
+// than these sets' lookups themselves, and foldhash's per-process seed is enough
+// against ids an API might choose (issue 18).
+use foldhash::{HashMap, HashSet};
 
 use infragraph_sdk::{Context, Value};
 
