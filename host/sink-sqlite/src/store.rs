@@ -646,10 +646,11 @@ fn not_a_store(path: &Path, why: impl std::fmt::Display) -> Error {
 fn without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: `sqlite3_config` may only run before SQLite is initialised or while no
-        // connection exists; this runs before this process opens its first connection
-        // (this crate is the only one to open any). Called later it only returns
-        // SQLITE_MISUSE, changing nothing, which is harmless.
+        // SAFETY: `sqlite3_config` must run before SQLite initialises itself (which the
+        // first connection's opening does) and while no other thread calls into SQLite.
+        // Every connection of this process is opened here, after this, and `Once` holds
+        // back any other thread until it is done. Were SQLite initialised already, the
+        // call would only return SQLITE_MISUSE and change nothing.
         let _ = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
