@@ -6,8 +6,8 @@
 //! unmeasured sync first compiles the plugin into the cache. One alone and all at once
 //! are measured in turns (three by default), and their medians compared: on a shared
 //! machine the same sync of all 200 took from 3.4 to 5.1 s (4.9 to 7.4 s of CPU) within
-//! an hour, so one turn says as much about the machine as about the code. The peak RSS of the `infragraph` process
-//! comes from `wait4`'s rusage (`ru_maxrss`).
+//! an hour, so one turn says as much about the machine as about the code. The peak RSS
+//! of the `infragraph` process comes from `wait4`'s rusage (`ru_maxrss`).
 //!
 //! - `connections`: 200 Scaleway Organizations of about 500 resources each (100k in all).
 //! - `connections-azure`: 20 Azure tenants of the Azure benchmark's shape (20
