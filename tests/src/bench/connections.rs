@@ -20,7 +20,9 @@
 //! account's time, peak RSS under 500 MB) are reported as met or missed, never asserted.
 //! Also the config writer the end-to-end tests of connections use ([`write_config`]).
 //!
-//! The figures measured, and where the time goes, are in the README's "Connections".
+//! The latest figures are in the README's "Connections"; where the time goes, what was
+//! tried and how to judge a change on a machine that drifts, in
+//! `docs/benchmarks/connections.md`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
