@@ -648,9 +648,11 @@ fn without_memory_statistics() {
     ONCE.call_once(|| {
         // SAFETY: `sqlite3_config` must run before SQLite initialises itself (which the
         // first connection's opening does) and while no other thread calls into SQLite.
-        // Every connection of this process is opened here, after this, and `Once` holds
-        // back any other thread until it is done. Were SQLite initialised already, the
-        // call would only return SQLITE_MISUSE and change nothing.
+        // A store opens its file's connections here, after this, and opens in-memory
+        // ones (to swap in when closing) only once open; no other crate of this process
+        // uses SQLite; and `Once` holds back any other thread until it is done. Were
+        // SQLite initialised already, the call would only return SQLITE_MISUSE and
+        // change nothing.
         let _ = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
