@@ -35,6 +35,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    malloc::tune();
     malloc::cap_arenas();
     let matches = args::Args::command()
         .long_version(args::long_version())

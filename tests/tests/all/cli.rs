@@ -1543,3 +1543,95 @@ fn version_names_the_commit_and_the_contracts() {
     let short = run(&mut w.cmd(&["-V"]));
     assert_eq!(short.stdout.lines().count(), 1, "{}", short.stdout);
 }
+
+/// glibc reads its tunables from the environment only as a process starts, so the binary
+/// starts itself again with its allocator's (`host/cli/src/malloc.rs`), same pid, same
+/// arguments and standard input; a `GLIBC_TUNABLES` the operator set, even empty, stands
+/// as given.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_runs_with_its_allocator_tunables_unless_the_operator_sets_them() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    // glibc 2.36 rewrites the variable in the process's memory, which /proc shows, and
+    // keeps only the first of several tunables there (all of them apply): the test
+    // matches the start of ours.
+    let ours = "glibc.malloc.tcache_count=256";
+    for (i, (given, expected)) in [
+        (None, ours),
+        (
+            Some("glibc.malloc.tcache_count=7"),
+            "glibc.malloc.tcache_count=7",
+        ),
+        (Some(""), ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let w = Work::new(&format!("tunables-{i}"));
+        let store = w.store();
+        let mut cmd = w.cmd(&[
+            "state", "set", "example", "s", "probe", "-", "--store", &store,
+        ]);
+        match given {
+            None => cmd.env_remove("GLIBC_TUNABLES"),
+            Some(v) => cmd.env("GLIBC_TUNABLES", v),
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("infragraph starts");
+        let pid = child.id();
+        // Once a thread of it waits to read standard input (read, fd 0), `main` is past
+        // any second start.
+        let reading = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|t| {
+                    std::fs::read_to_string(t.path().join("syscall"))
+                        .is_ok_and(|s| s.starts_with("0 0x0 "))
+                })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !reading() {
+            assert!(
+                Instant::now() < deadline,
+                "infragraph never read standard input"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("its environment");
+        let tunables: Vec<&[u8]> = environ
+            .split(|&b| b == 0)
+            .filter_map(|v| v.strip_prefix(b"GLIBC_TUNABLES="))
+            .collect();
+        let as_expected = match (given, tunables.as_slice()) {
+            (None, [t]) => t.starts_with(expected.as_bytes()),
+            (Some(_), [t]) => *t == expected.as_bytes(),
+            _ => false,
+        };
+        assert!(
+            as_expected,
+            "given {given:?}, expected {expected:?}: {:?}",
+            String::from_utf8_lossy(&environ)
+        );
+        // The same process goes on with what it was given: its arguments and its input.
+        let mut stdin = child.stdin.take().expect("its standard input");
+        stdin.write_all(b"c0ffee\n").expect("the value is written");
+        drop(stdin);
+        let out = child.wait_with_output().expect("infragraph ends");
+        assert!(
+            out.status.success(),
+            "given {given:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = run(&mut w.cmd(&["state", "get", "example", "s", "probe", "--store", &store]));
+        ok(&got);
+        assert!(got.stdout.contains("c0ffee"), "{}", got.stdout);
+    }
+}
