@@ -8,6 +8,7 @@ use reqwest::Url;
 use reqwest::header::CONTENT_LENGTH;
 use tokio::task::JoinSet;
 
+use crate::clients::Clients;
 use crate::credentials::Credentials;
 use crate::error::AttemptError;
 use crate::grants::Target;
@@ -56,20 +57,22 @@ impl Fetcher {
         config: &[(String, String)],
         limits: FetchLimits,
     ) -> Result<Fetcher, SetupError> {
-        Fetcher::with_tape(grants, secrets, config, limits, Tape::Live)
+        Fetcher::with_tape(grants, secrets, config, limits, Tape::Live, &Clients::new())
     }
 
     /// [`Fetcher::new`], recording every exchange or answering from a recording
-    /// (see [`Tape`]). Replaying, nothing is sent, yet the allow-list still refuses what
-    /// it would refuse live.
+    /// (see [`Tape`]), its HTTP client taken from `clients`, which the fetchers of one
+    /// plugin share (see [`Clients`]). Replaying, nothing is sent, yet the allow-list still
+    /// refuses what it would refuse live.
     pub fn with_tape(
         grants: Grants,
         secrets: Secrets,
         config: &[(String, String)],
         limits: FetchLimits,
         tape: Tape,
+        clients: &Clients,
     ) -> Result<Fetcher, SetupError> {
-        let transport = Transport::new(limits, &grants)?;
+        let transport = Transport::new(limits, &grants, clients)?;
         let creds = Credentials::new(grants, secrets, config)?;
         Ok(Fetcher {
             inner: Arc::new(Inner {

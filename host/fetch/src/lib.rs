@@ -30,7 +30,8 @@
 //! Inside, one file per job: `fetcher` follows a request hop by hop (allow-list,
 //! redirects) and redacts the answer; `credentials` builds each hop (headers, placeholders,
 //! `Authorization`, the signing key); `transport` sends it (slots, timeouts, body limit,
-//! retries, failure classes); `held` bounds the bytes of responses a call holds;
+//! retries, failure classes) on the HTTP client `clients` shares between the runs of one
+//! plugin ([`Clients`]); `held` bounds the bytes of responses a call holds;
 //! `grants`, `address` and `resolver` decide where a hop may go;
 //! `secrets` holds values and their encodings for redaction; `sigv4` signs; `tape`
 //! records exchanges as files and answers from them ([`Tape`]).
@@ -41,6 +42,7 @@
 
 mod address;
 mod check;
+mod clients;
 mod credentials;
 mod error;
 mod fetcher;
@@ -59,6 +61,7 @@ mod transport;
 mod types;
 
 pub use check::{Check, Checked};
+pub use clients::Clients;
 pub use error::{FetchError, SetupError, ShortSecret};
 pub use fetcher::Fetcher;
 pub use grants::Grants;

@@ -11,10 +11,11 @@ use infragraph_core::backoff;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 
+use crate::clients::Clients;
 use crate::error::AttemptError;
 use crate::grants::Target;
 use crate::held::{Budget, Held};
-use crate::resolver::{GuardedResolver, refusal};
+use crate::resolver::refusal;
 use crate::retry::{RETRY_STATUSES, retry_after};
 use crate::sigv4::SigV4Key;
 use crate::stats::Counters;
@@ -68,11 +69,12 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    /// Checks the limits and builds the client, whose resolver refuses names that lead to
-    /// internal addresses unless `trusted` (operator endpoints) holds them.
+    /// Checks the limits and takes the client for `grants` from `clients` (see
+    /// [`Clients`]).
     pub(crate) fn new(
         limits: FetchLimits,
         grants: &crate::Grants,
+        clients: &Clients,
     ) -> Result<Transport, SetupError> {
         if limits.max_held_bytes == 0 {
             return Err(SetupError::Limits {
@@ -94,18 +96,7 @@ impl Transport {
                 why: "must be a positive number of requests per second",
             });
         }
-        let client = reqwest::Client::builder()
-            // Every hop must pass the allow-list and credential checks again.
-            .redirect(reqwest::redirect::Policy::none())
-            // Our own loop retries and counts every attempt.
-            .retry(reqwest::retry::never())
-            // A proxy from the environment would carry plugin traffic past the checks.
-            .no_proxy()
-            .user_agent(concat!("infragraph/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(GuardedResolver::new(grants.trusted_names()))
-            .tls_backend_preconfigured(crate::tls::client_config()?)
-            .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
+        let client = clients.client(grants)?;
         let throttle = Throttle::new(limits.per_host_concurrency, limits.per_host_rate);
         Ok(Transport {
             limits,

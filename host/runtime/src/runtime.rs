@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use infragraph_core::{CheckedSchema, Manifest};
+use infragraph_fetch::Clients;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -36,6 +37,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     compiler: Compiler,
+    /// The HTTP clients of the plugins' runs, one per plugin (see `Clients`): a run reuses
+    /// the connections the plugin's earlier runs left open.
+    clients: Clients,
     _ticker: EpochTicker,
 }
 
@@ -80,6 +84,7 @@ impl Runtime {
             compiler: Compiler::new(engine.clone(), cache_dir),
             engine,
             linker,
+            clients: Clients::new(),
             _ticker: ticker,
         })
     }
@@ -240,7 +245,7 @@ impl Runtime {
         // Filled in as the run goes; a run that ends early keeps the rest empty.
         let mut outcome = SyncOutcome::stopped(&manifest.name);
         let mut req = req;
-        let fetcher = match req.fetcher(manifest) {
+        let fetcher = match req.fetcher(manifest, &self.clients) {
             Ok(f) => f,
             Err(e) => {
                 outcome.result = Err(Failure::Setup(e));

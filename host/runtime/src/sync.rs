@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use infragraph_core::{ConfigType, ConfigValue, Manifest, NodeRef, RecordError, StateStore};
-use infragraph_fetch::{FetchStats, Fetcher, Grants, Secrets, Tape};
+use infragraph_fetch::{Clients, FetchStats, Fetcher, Grants, Secrets, Tape};
 use serde::Serialize;
 
 use crate::emission::Stopped;
@@ -105,8 +105,12 @@ impl SyncOutcome {
 impl SyncRequest {
     /// The HTTP client of this run: the manifest's hosts and the configured endpoints
     /// granted, the secrets to substitute and redact, and the config's text values to
-    /// redact too. Takes the request's tape.
-    pub(crate) fn fetcher(&mut self, manifest: &Manifest) -> Result<Fetcher, String> {
+    /// redact too, its HTTP client from `clients`. Takes the request's tape.
+    pub(crate) fn fetcher(
+        &mut self,
+        manifest: &Manifest,
+        clients: &Clients,
+    ) -> Result<Fetcher, String> {
         let mut endpoints = Vec::new();
         let mut texts = Vec::new();
         for (key, value) in &self.config {
@@ -127,6 +131,7 @@ impl SyncRequest {
             &texts,
             self.limits.fetch.clone(),
             std::mem::take(&mut self.tape),
+            clients,
         )
         .map_err(|e| e.to_string())
     }

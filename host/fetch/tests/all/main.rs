@@ -3,6 +3,7 @@
 //! before connecting.
 
 mod allow;
+mod clients;
 mod credentials;
 mod limits;
 mod redirects;

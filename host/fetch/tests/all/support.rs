@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request as HttpRequest, State};
 use infragraph_core::{ConfigKey, ConfigType, Credential, CredentialUse, Manifest, Schema};
-use infragraph_fetch::{FetchLimits, Fetcher, Grants, Method, Request, Secrets, Tape};
+use infragraph_fetch::{Clients, FetchLimits, Fetcher, Grants, Method, Request, Secrets, Tape};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -191,6 +191,16 @@ impl Drop for RawServer {
 
 impl RawServer {
     pub async fn start(response: Vec<u8>) -> RawServer {
+        RawServer::serve(response, false).await
+    }
+
+    /// [`RawServer::start`], answering every request of a connection until the client
+    /// closes it, as an HTTP/1.1 server keeping connections alive does.
+    pub async fn keep_alive(response: Vec<u8>) -> RawServer {
+        RawServer::serve(response, true).await
+    }
+
+    async fn serve(response: Vec<u8>, keep_alive: bool) -> RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -200,15 +210,20 @@ impl RawServer {
                 count.fetch_add(1, Ordering::SeqCst);
                 let response = response.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                    loop {
+                        // Requests without a body: each ends with its head.
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        if sock.write_all(&response).await.is_err() || !keep_alive {
+                            break;
                         }
                     }
-                    let _ = sock.write_all(&response).await;
                     let _ = sock.shutdown().await;
                 });
             }
@@ -291,6 +306,7 @@ pub struct Setup<'a> {
     pub config: Vec<(&'a str, &'a str)>,
     pub limits: FetchLimits,
     pub tape: Tape,
+    pub clients: Clients,
 }
 
 impl<'a> Setup<'a> {
@@ -302,6 +318,7 @@ impl<'a> Setup<'a> {
             config: Vec::new(),
             limits: quick(),
             tape: Tape::Live,
+            clients: Clients::new(),
         }
     }
 
@@ -322,6 +339,12 @@ impl<'a> Setup<'a> {
 
     pub fn tape(mut self, tape: Tape) -> Self {
         self.tape = tape;
+        self
+    }
+
+    /// Takes its HTTP client from `clients`, as the other fetchers given them do.
+    pub fn clients(mut self, clients: &Clients) -> Self {
+        self.clients = clients.clone();
         self
     }
 
@@ -348,7 +371,14 @@ impl<'a> Setup<'a> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Fetcher::with_tape(grants, secrets, &config, self.limits, self.tape)
+        Fetcher::with_tape(
+            grants,
+            secrets,
+            &config,
+            self.limits,
+            self.tape,
+            &self.clients,
+        )
     }
 
     pub fn build(self) -> Fetcher {
