@@ -54,7 +54,7 @@ impl Clients {
         if let Some(client) = by_key.get(&key) {
             return Ok(client.clone());
         }
-        let client = build(key.1.clone())?;
+        let client = build(&key.1)?;
         by_key.insert(key, client.clone());
         Ok(client)
     }
@@ -62,7 +62,7 @@ impl Clients {
 
 /// A client whose resolver refuses names that lead to internal addresses unless
 /// `trusted` (operator endpoints) holds them.
-fn build(trusted: Vec<String>) -> Result<reqwest::Client, SetupError> {
+fn build(trusted: &[String]) -> Result<reqwest::Client, SetupError> {
     reqwest::Client::builder()
         // Every hop must pass the allow-list and credential checks again.
         .redirect(reqwest::redirect::Policy::none())
@@ -71,7 +71,7 @@ fn build(trusted: Vec<String>) -> Result<reqwest::Client, SetupError> {
         // A proxy from the environment would carry plugin traffic past the checks.
         .no_proxy()
         .user_agent(concat!("infragraph/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(GuardedResolver::new(trusted))
+        .dns_resolver(GuardedResolver::new(trusted.iter().cloned()))
         .tls_backend_preconfigured(crate::tls::client_config()?)
         .build()
         .map_err(|e| SetupError::Client(e.to_string()))
