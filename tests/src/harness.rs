@@ -89,7 +89,7 @@ impl Run {
         let mut out = Vec::new();
         for e in &self.emitted {
             if let Emission::Nodes(b) = e {
-                out.extend(b.rows.iter().map(|r| (b.label.clone(), r.id.clone())));
+                out.extend(b.rows.iter().map(|r| (b.label.clone(), r.id.to_string())));
             }
         }
         out

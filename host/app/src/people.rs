@@ -457,7 +457,7 @@ impl Source for PeopleSource {
                 })
                 .collect();
             nodes.rows.push(NodeRow {
-                id: id.clone(),
+                id: id.clone().into(),
                 values,
             });
             for a in accounts {
@@ -476,8 +476,8 @@ impl Source for PeopleSource {
                     })
                     .rows
                     .push(EdgeRow {
-                        from: id.clone(),
-                        to: a.id.clone(),
+                        from: id.clone().into(),
+                        to: a.id.clone().into(),
                         values: vec![Value::TextList(matched.into_iter().collect())],
                     });
             }

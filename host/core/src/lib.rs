@@ -18,6 +18,7 @@ mod record;
 mod schema;
 mod sink;
 mod state;
+mod text;
 mod value;
 
 pub use backoff::{BACKOFF_CAP, backoff};
@@ -36,6 +37,7 @@ pub use sink::{
     WriteScope,
 };
 pub use state::{BoxFuture, StateError, StateStore};
+pub use text::{Split, Text};
 pub use value::{Value, ValueType};
 
 /// Properties every stored node and edge carries, written by the host. A plugin may not

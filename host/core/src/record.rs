@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::Value;
+use crate::{Text, Value};
 
 /// Nodes of one label, their property names given once for the whole batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct NodeBatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeRow {
     /// The key.
-    pub id: String,
+    pub id: Text,
     /// One value per column.
     pub values: Vec<Value>,
 }
@@ -45,9 +45,9 @@ pub struct EdgeBatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeRow {
     /// Value of the start node's key property.
-    pub from: String,
+    pub from: Text,
     /// Value of the end node's key property.
-    pub to: String,
+    pub to: Text,
     /// One value per column.
     pub values: Vec<Value>,
 }

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::Text;
+
 /// A property value, as a plugin emits it and a sink stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -12,8 +14,8 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float.
     Float(f64),
-    /// UTF-8 text.
-    Text(String),
+    /// UTF-8 text, often a slice of the batch it came in.
+    Text(Text),
     /// A list of text values.
     TextList(Vec<String>),
     /// A list of integers.

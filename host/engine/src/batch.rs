@@ -79,7 +79,7 @@ mod tests {
             columns: cols.iter().map(|c| c.to_string()).collect(),
             rows: ids
                 .map(|i| NodeRow {
-                    id: i.to_string(),
+                    id: i.to_string().into(),
                     values: vec![],
                 })
                 .collect(),

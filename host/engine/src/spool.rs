@@ -158,8 +158,8 @@ mod tests {
             columns: vec!["w".into()],
             rows: (0..n)
                 .map(|i| EdgeRow {
-                    from: format!("a{i}"),
-                    to: format!("b{i}"),
+                    from: format!("a{i}").into(),
+                    to: format!("b{i}").into(),
                     values: vec![Value::Float(i as f64 + 0.5)],
                 })
                 .collect(),
@@ -194,7 +194,7 @@ mod tests {
                 .flat_map(|b| {
                     b.rows
                         .iter()
-                        .map(|r| (b.rel_type.clone(), r.from.clone(), r.to.clone()))
+                        .map(|r| (b.rel_type.clone(), r.from.to_string(), r.to.to_string()))
                 })
                 .collect()
         };

@@ -58,7 +58,7 @@ fn nodes(label: &str, ids: &[&str]) -> Emission {
         rows: ids
             .iter()
             .map(|id| NodeRow {
-                id: id.to_string(),
+                id: id.to_string().into(),
                 values: Vec::new(),
             })
             .collect(),
@@ -76,8 +76,8 @@ fn edges(pairs: &[(&str, &str)]) -> Emission {
         rows: pairs
             .iter()
             .map(|(from, to)| EdgeRow {
-                from: from.to_string(),
-                to: to.to_string(),
+                from: from.to_string().into(),
+                to: to.to_string().into(),
                 values: Vec::new(),
             })
             .collect(),

@@ -156,7 +156,7 @@ impl Neo4jSink {
             .iter()
             .map(|r| infragraph_core::digest(extra, &batch.columns, &r.values))
             .collect();
-        let keys: Vec<String> = batch.rows.iter().map(|r| r.id.clone()).collect();
+        let keys: Vec<String> = batch.rows.iter().map(|r| r.id.to_string()).collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;
         if !run.nodes.contains_key(&batch.label) {
@@ -413,7 +413,7 @@ impl Neo4jSink {
         let keys: Vec<(String, String)> = batch
             .rows
             .iter()
-            .map(|r| (r.from.clone(), r.to.clone()))
+            .map(|r| (r.from.to_string(), r.to.to_string()))
             .collect();
         let run = self.known.of(w);
         let mut run = run.lock().await;

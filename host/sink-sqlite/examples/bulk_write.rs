@@ -33,18 +33,18 @@ const COLUMNS: [&str; 10] = [
 fn node_rows(from: usize, to: usize) -> Vec<NodeRow> {
     (from..to)
         .map(|i| NodeRow {
-            id: format!("node-{i:08}"),
+            id: format!("node-{i:08}").into(),
             values: vec![
-                Value::Text(format!("resource number {i}")),
+                Value::Text(format!("resource number {i}").into()),
                 Value::Int(i as i64 * 17),
                 Value::Float(i as f64 / 7.0),
                 Value::Bool(i % 3 == 0),
                 Value::TextList(vec![format!("team-{}", i % 10), "prod".into()]),
-                Value::Text(format!("region-{}", i % 5)),
-                Value::Text(format!("zone-{}", i % 15)),
+                Value::Text(format!("region-{}", i % 5).into()),
+                Value::Text(format!("zone-{}", i % 15).into()),
                 Value::Text("2026-01-01T00:00:00Z".into()),
                 Value::Int((i % 65_536) as i64),
-                Value::Text(format!("owner-{}@example.com", i % 1000)),
+                Value::Text(format!("owner-{}@example.com", i % 1000).into()),
             ],
         })
         .collect()
@@ -65,8 +65,8 @@ fn edge_rows(n: usize, from: usize, to: usize) -> Vec<EdgeRow> {
                 b
             };
             EdgeRow {
-                from: format!("node-{i:08}"),
-                to: format!("node-{j:08}"),
+                from: format!("node-{i:08}").into(),
+                to: format!("node-{j:08}").into(),
                 values: vec![Value::Int(k as i64)],
             }
         })
@@ -163,8 +163,12 @@ fn raw(path: &std::path::Path, n: usize) -> (Duration, Duration) {
                     .zip(&r.values)
                     .map(|(c, v)| (c.to_string(), serde_json::to_value(v).unwrap()))
                     .collect();
-                st.execute(params![LABEL, r.id, serde_json::to_string(&props).unwrap()])
-                    .unwrap();
+                st.execute(params![
+                    LABEL,
+                    r.id.as_str(),
+                    serde_json::to_string(&props).unwrap()
+                ])
+                .unwrap();
             }
         }
         tx.commit().unwrap();
@@ -187,8 +191,13 @@ fn raw(path: &std::path::Path, n: usize) -> (Duration, Duration) {
                 .unwrap();
             for r in &rows {
                 let props = serde_json::json!({ "weight": r.values[0] });
-                st.execute(params![LABEL, r.from, r.to, props.to_string()])
-                    .unwrap();
+                st.execute(params![
+                    LABEL,
+                    r.from.as_str(),
+                    r.to.as_str(),
+                    props.to_string()
+                ])
+                .unwrap();
             }
         }
         tx.commit().unwrap();

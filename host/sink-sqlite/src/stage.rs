@@ -649,7 +649,7 @@ fn stream_nodes(
         let digest = infragraph_core::digest(extra, &batch.columns, &row.values);
         st.raw_bind_parameter(6, &digest[..])?;
         let (clean, patch) = props.encode(&row.values);
-        st.raw_bind_parameter(2, &row.id)?;
+        st.raw_bind_parameter(2, row.id.as_str())?;
         st.raw_bind_parameter(4, clean)?;
         st.raw_bind_parameter(5, patch)?;
         st.raw_execute()?;
@@ -673,8 +673,8 @@ fn stream_edges(
         let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
         st.raw_bind_parameter(6, &digest[..])?;
         let (clean, patch) = props.encode(&row.values);
-        st.raw_bind_parameter(2, &row.from)?;
-        st.raw_bind_parameter(3, &row.to)?;
+        st.raw_bind_parameter(2, row.from.as_str())?;
+        st.raw_bind_parameter(3, row.to.as_str())?;
         st.raw_bind_parameter(4, clean)?;
         st.raw_bind_parameter(5, patch)?;
         st.raw_execute()?;
@@ -749,7 +749,7 @@ mod tests {
             columns: vec!["n".into(), "gone".into()],
             rows: ids
                 .map(|i| NodeRow {
-                    id: format!("{label}-{i}"),
+                    id: format!("{label}-{i}").into(),
                     values: vec![Value::Int(i.into()), Value::Null],
                 })
                 .collect(),
@@ -767,8 +767,8 @@ mod tests {
             rows: pairs
                 .iter()
                 .map(|(f, t)| EdgeRow {
-                    from: format!("{from}-{f}"),
-                    to: format!("{to}-{t}"),
+                    from: format!("{from}-{f}").into(),
+                    to: format!("{to}-{t}").into(),
                     values: vec![Value::Int((f * 100 + t).into())],
                 })
                 .collect(),
@@ -875,8 +875,8 @@ mod tests {
             columns: vec!["blob".into()],
             rows: (0..3)
                 .map(|i| NodeRow {
-                    id: format!("big-{i}"),
-                    values: vec![Value::Text("x".repeat(HELD_PER_RUN / 2))],
+                    id: format!("big-{i}").into(),
+                    values: vec![Value::Text("x".repeat(HELD_PER_RUN / 2).into())],
                 })
                 .collect(),
         };

@@ -65,8 +65,8 @@ struct Estate {
 impl Estate {
     fn generate(resources: u64, projects: u64) -> Estate {
         let node = |id: String, name: String| NodeRow {
-            id,
-            values: vec![Value::Text(name)],
+            id: id.into(),
+            values: vec![Value::Text(name.into())],
         };
         let mut nodes = vec![
             batch_of(
@@ -85,8 +85,8 @@ impl Estate {
             nodes.push(batch_of("EstateResource", chunk.iter().cloned()));
         }
         let edge = |f: String, t: String| EdgeRow {
-            from: f,
-            to: t,
+            from: f.into(),
+            to: t.into(),
             values: Vec::new(),
         };
         let mut edges = Vec::new();
@@ -482,7 +482,7 @@ fn fastest(runs: &[(Phases, Phases)]) -> (Phases, Phases) {
 
 fn text(v: &Value) -> String {
     match v {
-        Value::Text(s) => s.clone(),
+        Value::Text(s) => s.to_string(),
         other => format!("{other:?}"),
     }
 }

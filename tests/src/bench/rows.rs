@@ -16,14 +16,14 @@ pub(crate) fn node(scratch: &mut Scratch, i: u64) -> NodeRow {
     let mut values = Vec::with_capacity(COLUMNS.len());
     scratch.props(i, |_, p| {
         values.push(match p {
-            Prop::Text(s) => Value::Text(s.to_owned()),
+            Prop::Text(s) => Value::Text(s.into()),
             Prop::Int(n) => Value::Int(n),
             Prop::Float(f) => Value::Float(f),
             Prop::Bool(b) => Value::Bool(b),
         })
     });
     NodeRow {
-        id: scratch.id(i).to_owned(),
+        id: scratch.id(i).to_owned().into(),
         values,
     }
 }
@@ -32,8 +32,8 @@ pub(crate) fn node(scratch: &mut Scratch, i: u64) -> NodeRow {
 pub(crate) fn edge(k: u64, count: u64) -> EdgeRow {
     let (from, to) = records::link(k, count);
     EdgeRow {
-        from: records::id(from),
-        to: records::id(to),
+        from: records::id(from).into(),
+        to: records::id(to).into(),
         values: vec![Value::Int(k as i64)],
     }
 }

@@ -220,7 +220,11 @@ fn raw_insert(path: &Path, nodes: u64, edges: u64) -> anyhow::Result<(Duration, 
             )?;
             for row in &batch {
                 props(&mut json, &rows::COLUMNS, &row.values)?;
-                insert.execute(params![rows::LABEL, row.id, std::str::from_utf8(&json)?])?;
+                insert.execute(params![
+                    rows::LABEL,
+                    row.id.as_str(),
+                    std::str::from_utf8(&json)?
+                ])?;
             }
         }
         tx.commit()?;
@@ -245,8 +249,8 @@ fn raw_insert(path: &Path, nodes: u64, edges: u64) -> anyhow::Result<(Duration, 
                 insert.execute(params![
                     rows::LINKS,
                     rows::LABEL,
-                    row.from,
-                    row.to,
+                    row.from.as_str(),
+                    row.to.as_str(),
                     std::str::from_utf8(&json)?
                 ])?;
             }

@@ -348,8 +348,8 @@ fn nodes(ids: impl Iterator<Item = usize>) -> NodeBatch {
         columns: vec!["payload".into()],
         rows: ids
             .map(|i| NodeRow {
-                id: format!("n{i}"),
-                values: vec![Value::Text(format!("{i:0>60}"))],
+                id: format!("n{i}").into(),
+                values: vec![Value::Text(format!("{i:0>60}").into())],
             })
             .collect(),
     }
@@ -365,8 +365,8 @@ fn chain(n: usize) -> EdgeBatch {
         columns: vec![],
         rows: (1..n)
             .map(|i| EdgeRow {
-                from: format!("n{}", i - 1),
-                to: format!("n{i}"),
+                from: format!("n{}", i - 1).into(),
+                to: format!("n{i}").into(),
                 values: vec![],
             })
             .collect(),

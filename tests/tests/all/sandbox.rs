@@ -484,7 +484,7 @@ async fn the_responses_of_one_fetch_many_share_a_bounded_budget() {
     );
     let outcomes: Vec<String> = (0..20)
         .map(|i| match run.prop(&format!("r{i}"), "name") {
-            Some(Value::Text(t)) => t,
+            Some(Value::Text(t)) => t.into(),
             other => panic!("r{i}: {other:?}"),
         })
         .collect();

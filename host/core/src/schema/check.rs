@@ -494,7 +494,10 @@ mod tests {
         }
         let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(200));
         let e = s
-            .check_nodes(&mut nodes(&["tags"], "u1", vec![Value::Text(long)]), 100)
+            .check_nodes(
+                &mut nodes(&["tags"], "u1", vec![Value::Text(long.into())]),
+                100,
+            )
             .unwrap_err()
             .to_string();
         assert!(e.contains("tags"), "{e}");
@@ -541,7 +544,7 @@ mod tests {
     #[test]
     fn a_value_or_id_over_the_limit_is_refused_naming_label_id_property_and_limit() {
         let s = CheckedSchema::new(&manifest()).unwrap();
-        let text = |n: usize| Value::Text("é".repeat(n / 2));
+        let text = |n: usize| Value::Text("é".repeat(n / 2).into());
         s.check_nodes(&mut nodes(&["email"], "u1", vec![text(100)]), 100)
             .unwrap();
         let e = s

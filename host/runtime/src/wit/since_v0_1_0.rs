@@ -23,7 +23,7 @@ impl From<types::Value> for core::Value {
             types::Value::Boolean(b) => core::Value::Bool(b),
             types::Value::Int(i) => core::Value::Int(i),
             types::Value::Float(f) => core::Value::Float(f),
-            types::Value::Text(s) => core::Value::Text(s),
+            types::Value::Text(s) => core::Value::Text(s.into()),
             types::Value::TextList(l) => core::Value::TextList(l),
             types::Value::IntList(l) => core::Value::IntList(l),
         }

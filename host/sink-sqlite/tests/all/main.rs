@@ -81,8 +81,8 @@ fn edge_batch(
         rows: rows
             .iter()
             .map(|(f, t)| EdgeRow {
-                from: f.to_string(),
-                to: t.to_string(),
+                from: f.to_string().into(),
+                to: t.to_string().into(),
                 values: vec![],
             })
             .collect(),

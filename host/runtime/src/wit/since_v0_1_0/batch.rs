@@ -12,11 +12,12 @@ use super::emit;
 pub(crate) type Malformed = String;
 
 pub(crate) fn nodes(b: emit::NodeBatch) -> Result<core::NodeBatch, Malformed> {
-    let mut ids = Strings::new(b.ids, None, "ids")?;
-    let (columns, mut sources) = sources(b.columns, ids.len())?;
-    let rows = (0..ids.len())
+    let n = b.ids.ends.len();
+    let mut ids = shared(b.ids, n, "ids")?;
+    let (columns, mut sources) = sources(b.columns, n)?;
+    let rows = (0..n)
         .map(|i| core::NodeRow {
-            id: ids.next(),
+            id: ids.next().unwrap_or_else(|| "".into()),
             values: row(&mut sources, i),
         })
         .collect();
@@ -28,13 +29,14 @@ pub(crate) fn nodes(b: emit::NodeBatch) -> Result<core::NodeBatch, Malformed> {
 }
 
 pub(crate) fn edges(b: emit::EdgeBatch) -> Result<core::EdgeBatch, Malformed> {
-    let mut from = Strings::new(b.from, None, "from")?;
-    let mut to = Strings::new(b.to, Some(from.len()), "to")?;
-    let (columns, mut sources) = sources(b.columns, from.len())?;
-    let rows = (0..from.len())
+    let n = b.from.ends.len();
+    let mut from = shared(b.from, n, "from")?;
+    let mut to = shared(b.to, n, "to")?;
+    let (columns, mut sources) = sources(b.columns, n)?;
+    let rows = (0..n)
         .map(|i| core::EdgeRow {
-            from: from.next(),
-            to: to.next(),
+            from: from.next().unwrap_or_else(|| "".into()),
+            to: to.next().unwrap_or_else(|| "".into()),
             values: row(&mut sources, i),
         })
         .collect();
@@ -86,7 +88,7 @@ enum Values {
     Boolean(std::vec::IntoIter<bool>),
     Int(std::vec::IntoIter<i64>),
     Float(std::vec::IntoIter<f64>),
-    Text(Strings),
+    Text(core::Split),
     /// Lists, decoded up front: rare enough not to matter.
     Decoded(std::vec::IntoIter<core::Value>),
     Mixed(std::vec::IntoIter<super::types::Value>),
@@ -117,7 +119,7 @@ impl Source {
             emit::Values::Boolean(v) => Values::Boolean(count(v, n)?),
             emit::Values::Int(v) => Values::Int(count(v, n)?),
             emit::Values::Float(v) => Values::Float(count(v, n)?),
-            emit::Values::Text(t) => Values::Text(Strings::new(t, Some(n), "values")?),
+            emit::Values::Text(t) => Values::Text(shared(t, n, "values")?),
             emit::Values::TextList(l) => {
                 let mut items = Strings::new(l.items, None, "items")?;
                 let lists: Vec<_> = spans(&l.ends, n, items.len())?
@@ -158,10 +160,10 @@ impl Source {
             Values::Int(v) => core::Value::Int(v.next().unwrap_or_default()),
             Values::Float(v) => core::Value::Float(v.next().unwrap_or_default()),
             Values::Text(s) if absent => {
-                s.skip();
+                s.next();
                 return core::Value::Null;
             }
-            Values::Text(s) => core::Value::Text(s.next()),
+            Values::Text(s) => s.next().map_or(core::Value::Null, core::Value::Text),
             Values::Decoded(v) => v.next().unwrap_or(core::Value::Null),
             Values::Mixed(v) => v.next().map_or(core::Value::Null, core::Value::from),
         };
@@ -182,30 +184,7 @@ impl Strings {
     /// Checks `t`'s offsets (and that it holds `n` strings, when given). `what` names
     /// the list in errors.
     fn new(t: emit::Texts, n: Option<usize>, what: &str) -> Result<Strings, Malformed> {
-        if let Some(n) = n
-            && t.ends.len() != n
-        {
-            return Err(format!("{} {what} for {n} rows", t.ends.len()));
-        }
-        let mut start = 0;
-        for (i, &end) in t.ends.iter().enumerate() {
-            let end = end as usize;
-            // `get` refuses a range that runs backwards, past the end, or into a character.
-            if t.data.get(start..end).is_none() {
-                return Err(format!(
-                    "{what}: string {i} spans bytes {start}..{end} of {}, which is backwards, \
-                     out of bounds or not on character boundaries",
-                    t.data.len()
-                ));
-            }
-            start = end;
-        }
-        if start != t.data.len() {
-            return Err(format!(
-                "{what}: the strings end at byte {start} but the data holds {}",
-                t.data.len()
-            ));
-        }
+        check(&t, n, what)?;
         Ok(Strings {
             data: t.data,
             ends: t.ends,
@@ -231,15 +210,44 @@ impl Strings {
         self.start = end;
         s
     }
+}
 
-    /// Passes over the next string.
-    #[inline]
-    fn skip(&mut self) {
-        if let Some(&end) = self.ends.get(self.at) {
-            self.start = end as usize;
-        }
-        self.at += 1;
+/// Checks that `t`'s ends mark out strings of its data, one after another, using it all
+/// (and that there are `n`, when given). `what` names the list in errors.
+fn check(t: &emit::Texts, n: Option<usize>, what: &str) -> Result<(), Malformed> {
+    if let Some(n) = n
+        && t.ends.len() != n
+    {
+        return Err(format!("{} {what} for {n} rows", t.ends.len()));
     }
+    let mut start = 0;
+    for (i, &end) in t.ends.iter().enumerate() {
+        let end = end as usize;
+        // `get` refuses a range that runs backwards, past the end, or into a character.
+        if t.data.get(start..end).is_none() {
+            return Err(format!(
+                "{what}: string {i} spans bytes {start}..{end} of {}, which is backwards, \
+                 out of bounds or not on character boundaries",
+                t.data.len()
+            ));
+        }
+        start = end;
+    }
+    if start != t.data.len() {
+        return Err(format!(
+            "{what}: the strings end at byte {start} but the data holds {}",
+            t.data.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A column's text values, checked, handed out one at a time as slices of the column's
+/// data (one copy of it per batch, rather than an allocation per value).
+fn shared(t: emit::Texts, n: usize, what: &str) -> Result<core::Split, Malformed> {
+    check(&t, Some(n), what)?;
+    core::Text::split(std::sync::Arc::from(t.data), t.ends)
+        .map_err(|i| format!("{what}: string {i} is not a slice of the data"))
 }
 
 /// The lengths of the `n` lists that `ends` marks out of `items` entries.
@@ -347,7 +355,7 @@ mod tests {
                 Value::Bool(true),
                 Value::Int(1),
                 Value::Null,
-                Value::Text(String::new()),
+                Value::Text("".into()),
                 Value::TextList(vec!["p".into(), "q".into()]),
                 Value::IntList(vec![]),
                 Value::Int(1),

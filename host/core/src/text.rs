@@ -1,0 +1,208 @@
+//! [`Text`]: an immutable UTF-8 string that may share the buffer it was read from.
+//!
+//! A plugin sends a batch's text values laid end to end in one string per column. Giving
+//! every value a `String` of its own cost an allocation and a copy per cell (a third of
+//! the host's allocations in a sync of many small accounts, freed later on another
+//! thread); a `Text` is a reference-counted slice of the column instead (issue 18).
+
+use std::fmt;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An immutable UTF-8 string: its own, or a slice of a buffer shared with other values.
+/// Reads as a `&str` (it derefs to one); compares, hashes, prints and serialises as one.
+#[derive(Clone)]
+pub struct Text {
+    buf: Arc<str>,
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    /// The texts `ends` marks out of `buf`, each `buf[previous end .. end]`, sharing it.
+    /// `Err(i)` when end `i` runs backwards, past the buffer or into a character, or
+    /// `Err(0)` when the buffer is 4 GiB or more (`ends` are `u32`, as the contract's are).
+    pub fn split(buf: Arc<str>, ends: Vec<u32>) -> Result<Split, usize> {
+        u32::try_from(buf.len()).map_err(|_| 0usize)?;
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            buf.get(start..end as usize).ok_or(i)?;
+            start = end as usize;
+        }
+        Ok(Split {
+            buf,
+            ends: ends.into_iter(),
+            start: 0,
+        })
+    }
+
+    /// `range` of `buf`, sharing it; `None` when the range is not a valid slice of it.
+    pub fn slice(buf: &Arc<str>, range: Range<usize>) -> Option<Text> {
+        buf.get(range.clone())?;
+        Some(Text {
+            buf: buf.clone(),
+            start: u32::try_from(range.start).ok()?,
+            end: u32::try_from(range.end).ok()?,
+        })
+    }
+
+    /// The text as a `&str`.
+    pub fn as_str(&self) -> &str {
+        // Every constructor checked the range lies on character boundaries of `buf`.
+        &self.buf[self.start as usize..self.end as usize]
+    }
+}
+
+/// The texts of [`Text::split`], in order.
+pub struct Split {
+    buf: Arc<str>,
+    ends: std::vec::IntoIter<u32>,
+    start: u32,
+}
+
+impl Iterator for Split {
+    type Item = Text;
+
+    #[inline]
+    fn next(&mut self) -> Option<Text> {
+        let end = self.ends.next()?;
+        let start = std::mem::replace(&mut self.start, end);
+        Some(Text {
+            buf: self.buf.clone(),
+            start,
+            end,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Split {}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::from(Arc::<str>::from(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::from(Arc::<str>::from(s))
+    }
+}
+
+impl From<Arc<str>> for Text {
+    /// The whole of `buf`. Panics past 4 GiB, which no value reaches: every value a plugin
+    /// sends is capped far below (`property_value_bytes`).
+    fn from(buf: Arc<str>) -> Text {
+        let end = u32::try_from(buf.len()).expect("a text value under 4 GiB");
+        Text { buf, start: 0, end }
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        t.as_str().to_owned()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_shares_the_buffer_and_checks_every_end() {
+        let buf: Arc<str> = Arc::from("abécd");
+        let texts: Vec<Text> = Text::split(buf.clone(), vec![2, 4, 4, 6])
+            .unwrap()
+            .collect();
+        assert_eq!(texts, ["ab", "é", "", "cd"].map(Text::from));
+        assert_eq!(Arc::strong_count(&buf), 5);
+        drop(texts);
+        assert_eq!(Arc::strong_count(&buf), 1);
+        // Into the middle of `é`, backwards, past the end.
+        assert_eq!(Text::split(buf.clone(), vec![3]).err(), Some(0));
+        assert_eq!(Text::split(buf.clone(), vec![4, 2]).err(), Some(1));
+        assert_eq!(Text::split(buf.clone(), vec![2, 7]).err(), Some(1));
+        assert!(Text::slice(&buf, 2..3).is_none());
+        assert_eq!(Text::slice(&buf, 2..4).unwrap(), "é");
+    }
+
+    #[test]
+    fn reads_prints_and_serialises_as_a_str() {
+        let t = Text::from("a\"b".to_string());
+        assert_eq!(t.len(), 3);
+        assert_eq!(format!("{t} {t:?}"), "a\"b \"a\\\"b\"");
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#""a\"b""#);
+        assert_eq!(serde_json::from_str::<Text>(&json).unwrap(), t);
+        assert_eq!(String::from(t), "a\"b");
+    }
+}
