@@ -1,6 +1,6 @@
 //! Finding the nodes an edge end names, for writes, imports and cleanup.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use infragraph_core::{is_pascal_case, is_snake_case};
 use rusqlite::{CachedStatement, Connection};
@@ -10,7 +10,9 @@ use crate::layout::property_expr;
 
 const NODE_BY_ID: &str = "SELECT nid FROM nodes WHERE label = ?1 AND id = ?2";
 
-/// Nodes a run has just created, by label and id, where their inserts put them.
+/// Nodes a run has just created, by label and id, where their inserts put them. Looked
+/// up once per edge end and filled once per node: foldhash, seeded per process, where
+/// SipHash cost more than the look-ups themselves (issue 18).
 pub(crate) type Written<'a> = HashMap<&'a str, HashMap<&'a str, i64>>;
 
 /// Finds the nodes an edge end names: by the unique (label, id) index, or by another

@@ -516,7 +516,7 @@ pub(crate) fn replay_held_nodes<'a>(
     rows: impl Iterator<Item = StagedNode<'a>>,
 ) -> Result<(Written<'a>, Created<'a>), Fail> {
     let mut put = NodeUpsert::new(conn, w)?;
-    let mut written = Written::new();
+    let mut written = Written::default();
     let mut created = Created::new();
     for (label, id, extra, props, digest) in rows {
         let nid = put.put(label, id, extra, props, digest)?;
