@@ -238,12 +238,22 @@ impl Response {
 
     /// The body parsed as JSON into `T`, or a [`SyncError::Provider`] naming the URL.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, SyncError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        let unreadable = |e: &dyn std::fmt::Display| {
             SyncError::provider(format!(
                 "{} answered HTTP {} with JSON this plugin cannot read: {e}",
                 self.url, self.status
             ))
-        })
+        };
+        // Checked as UTF-8 once, whole: parsed from bytes, serde_json checks each string
+        // on its own, a call per string that cost more than one pass (issue 18).
+        let text = std::str::from_utf8(&self.body).map_err(|e| {
+            unreadable(&format_args!(
+                "invalid UTF-8 at byte {} of {}",
+                e.valid_up_to(),
+                self.body.len()
+            ))
+        })?;
+        serde_json::from_str(text).map_err(|e| unreadable(&e))
     }
 
     /// The response itself if its status is 2xx, else a [`StatusError`] naming the status,
@@ -341,5 +351,18 @@ mod tests {
             .json::<serde_json::Value>()
             .unwrap_err();
         assert!(matches!(e, SyncError::Provider(m) if m.contains("https://x/v1/users")));
+    }
+
+    #[test]
+    fn json_reads_escapes_and_refuses_invalid_utf8_naming_where() {
+        let r = response(200, "{\"a\":\"é\\u00e9\\n\"}".as_bytes());
+        assert_eq!(r.json::<serde_json::Value>().unwrap()["a"], "éé\n");
+        let e = response(200, b"{\"a\":\"x\xff\"}")
+            .json::<serde_json::Value>()
+            .unwrap_err();
+        assert!(
+            matches!(&e, SyncError::Provider(m) if m.contains("invalid UTF-8 at byte 7 of 10")),
+            "{e:?}"
+        );
     }
 }
