@@ -487,13 +487,25 @@ pub(crate) struct NodeBuffer {
 }
 
 /// The relationship type, then each end's label and the property it is matched on.
-#[derive(PartialEq, Eq)]
 pub(crate) struct EdgeShape<'a> {
     pub(crate) rel_type: &'a str,
     pub(crate) from_label: &'a str,
     pub(crate) from_key: &'a str,
     pub(crate) to_label: &'a str,
     pub(crate) to_key: &'a str,
+}
+
+impl PartialEq for EdgeShape<'_> {
+    /// Compared once per edge emitted, against each buffer until one matches: short names
+    /// compared inline, type first (it differs most), as [`same`] does for property names.
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        same(self.rel_type, o.rel_type)
+            && same(self.from_label, o.from_label)
+            && same(self.to_label, o.to_label)
+            && same(self.from_key, o.from_key)
+            && same(self.to_key, o.to_key)
+    }
 }
 
 pub(crate) struct EdgeBuffer {
@@ -545,14 +557,14 @@ impl Emitter {
         if self
             .nodes
             .get(self.last_node)
-            .is_some_and(|b| b.label == label)
+            .is_some_and(|b| same(&b.label, label))
         {
             return self.last_node;
         }
         let i = self
             .nodes
             .iter()
-            .position(|b| b.label == label)
+            .position(|b| same(&b.label, label))
             .unwrap_or_else(|| {
                 self.nodes.push(NodeBuffer {
                     label: label.to_owned(),
