@@ -22,7 +22,7 @@ mod text;
 mod value;
 
 pub use backoff::{BACKOFF_CAP, backoff};
-pub use digest::{Digest, digest};
+pub use digest::{Digest, digest, digest_json};
 pub use error::{ManifestError, RecordError};
 pub use lease::{Holder, LEASE_TTL};
 pub use manifest::{

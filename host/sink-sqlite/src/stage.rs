@@ -325,8 +325,8 @@ impl Stage {
             let mut props = PropsWriter::new(&batch.columns);
             let at = m.batch(&batch.label, &extra_json);
             for row in &batch.rows {
-                let digest = infragraph_core::digest(extra, &batch.columns, &row.values);
-                let (clean, patch) = props.encode(&row.values);
+                let (digest, (clean, patch)) =
+                    props.encode_digest(extra, &batch.columns, &row.values);
                 let node = HeldNode {
                     batch: at,
                     id: m.keep(&row.id),
@@ -370,8 +370,8 @@ impl Stage {
         let held = self.hold(least, |m, limit| {
             let mut props = PropsWriter::new(&batch.columns);
             for row in &batch.rows {
-                let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
-                let (clean, patch) = props.encode(&row.values);
+                let (digest, (clean, patch)) =
+                    props.encode_digest(&[], &batch.columns, &row.values);
                 let edge = HeldEdge {
                     shape: number,
                     src: m.keep(&row.from),
@@ -646,9 +646,8 @@ fn stream_nodes(
     st.raw_bind_parameter(1, &batch.label)?;
     st.raw_bind_parameter(3, extra_json)?;
     for row in &batch.rows {
-        let digest = infragraph_core::digest(extra, &batch.columns, &row.values);
+        let (digest, (clean, patch)) = props.encode_digest(extra, &batch.columns, &row.values);
         st.raw_bind_parameter(6, &digest[..])?;
-        let (clean, patch) = props.encode(&row.values);
         st.raw_bind_parameter(2, row.id.as_str())?;
         st.raw_bind_parameter(4, clean)?;
         st.raw_bind_parameter(5, patch)?;
@@ -670,9 +669,8 @@ fn stream_edges(
     )?;
     st.raw_bind_parameter(1, number)?;
     for row in &batch.rows {
-        let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
+        let (digest, (clean, patch)) = props.encode_digest(&[], &batch.columns, &row.values);
         st.raw_bind_parameter(6, &digest[..])?;
-        let (clean, patch) = props.encode(&row.values);
         st.raw_bind_parameter(2, row.from.as_str())?;
         st.raw_bind_parameter(3, row.to.as_str())?;
         st.raw_bind_parameter(4, clean)?;

@@ -428,14 +428,8 @@ pub(crate) fn nodes_now(
     let mut props = PropsWriter::new(&batch.columns);
     let mut put = NodeUpsert::new(conn, w)?;
     for row in &batch.rows {
-        let digest = infragraph_core::digest(extra_labels, &batch.columns, &row.values);
-        put.put(
-            &batch.label,
-            &row.id,
-            &extra,
-            props.encode(&row.values),
-            &digest,
-        )?;
+        let (digest, maps) = props.encode_digest(extra_labels, &batch.columns, &row.values);
+        put.put(&batch.label, &row.id, &extra, maps, &digest)?;
     }
     Ok(())
 }
@@ -461,14 +455,8 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
             unresolved += 1;
             continue;
         }
-        let digest = infragraph_core::digest(&[], &batch.columns, &row.values);
-        put.put(
-            &shape,
-            (&row.from, &row.to),
-            (&srcs, &dsts),
-            props.encode(&row.values),
-            &digest,
-        )?;
+        let (digest, maps) = props.encode_digest(&[], &batch.columns, &row.values);
+        put.put(&shape, (&row.from, &row.to), (&srcs, &dsts), maps, &digest)?;
     }
     Ok(unresolved)
 }
