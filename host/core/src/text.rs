@@ -6,7 +6,7 @@
 //! thread); a `Text` is a reference-counted slice of the column instead (issue 18).
 
 use std::fmt;
-use std::ops::{Deref, Range};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -35,16 +35,6 @@ impl Text {
             buf,
             ends: ends.into_iter(),
             start: 0,
-        })
-    }
-
-    /// `range` of `buf`, sharing it; `None` when the range is not a valid slice of it.
-    pub fn slice(buf: &Arc<str>, range: Range<usize>) -> Option<Text> {
-        buf.get(range.clone())?;
-        Some(Text {
-            buf: buf.clone(),
-            start: u32::try_from(range.start).ok()?,
-            end: u32::try_from(range.end).ok()?,
         })
     }
 
@@ -168,8 +158,13 @@ impl Serialize for Text {
 }
 
 impl<'de> Deserialize<'de> for Text {
+    /// Refuses a text of 4 GiB or more (a file being read back, say) rather than panic.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
-        String::deserialize(d).map(Text::from)
+        let s = String::deserialize(d)?;
+        if u32::try_from(s.len()).is_err() {
+            return Err(serde::de::Error::custom("a text value of 4 GiB or more"));
+        }
+        Ok(Text::from(s))
     }
 }
 
@@ -191,8 +186,6 @@ mod tests {
         assert_eq!(Text::split(buf.clone(), vec![3]).err(), Some(0));
         assert_eq!(Text::split(buf.clone(), vec![4, 2]).err(), Some(1));
         assert_eq!(Text::split(buf.clone(), vec![2, 7]).err(), Some(1));
-        assert!(Text::slice(&buf, 2..3).is_none());
-        assert_eq!(Text::slice(&buf, 2..4).unwrap(), "é");
     }
 
     #[test]
