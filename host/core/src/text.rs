@@ -21,21 +21,47 @@ pub struct Text {
 }
 
 impl Text {
-    /// The texts `ends` marks out of `buf`, each `buf[previous end .. end]`, sharing it.
-    /// `Err(i)` when end `i` runs backwards, past the buffer or into a character, or
-    /// `Err(0)` when the buffer is 4 GiB or more (`ends` are `u32`, as the contract's are).
-    pub fn split(buf: Arc<str>, ends: Vec<u32>) -> Result<Split, usize> {
-        u32::try_from(buf.len()).map_err(|_| 0usize)?;
-        let mut start = 0usize;
-        for (i, &end) in ends.iter().enumerate() {
-            buf.get(start..end as usize).ok_or(i)?;
-            start = end as usize;
-        }
+    /// The texts `ends` marks out of `buf`, each `buf[previous end .. end]`, sharing it;
+    /// the error of [`Text::check_ends`] when they do not mark it out.
+    pub fn split(buf: Arc<str>, ends: Vec<u32>) -> Result<Split, String> {
+        Text::check_ends(&buf, &ends)?;
         Ok(Split {
             buf,
             ends: ends.into_iter(),
             start: 0,
         })
+    }
+
+    /// Checks that `ends` mark out strings of `data` one after another, using all of it,
+    /// and that it is under 4 GiB (`ends` are `u32`, as the contract's are); the error
+    /// says which string, and where, does not.
+    pub fn check_ends(data: &str, ends: &[u32]) -> Result<(), String> {
+        if u32::try_from(data.len()).is_err() {
+            return Err(format!(
+                "the data holds {} bytes, 4 GiB or more",
+                data.len()
+            ));
+        }
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            let end = end as usize;
+            // `get` refuses a range that runs backwards, past the end, or into a character.
+            if data.get(start..end).is_none() {
+                return Err(format!(
+                    "string {i} spans bytes {start}..{end} of {}, which is backwards, \
+                     out of bounds or not on character boundaries",
+                    data.len()
+                ));
+            }
+            start = end;
+        }
+        if start != data.len() {
+            return Err(format!(
+                "the strings end at byte {start} but the data holds {}",
+                data.len()
+            ));
+        }
+        Ok(())
     }
 
     /// The text as a `&str`.
@@ -183,9 +209,14 @@ mod tests {
         drop(texts);
         assert_eq!(Arc::strong_count(&buf), 1);
         // Into the middle of `é`, backwards, past the end.
-        assert_eq!(Text::split(buf.clone(), vec![3]).err(), Some(0));
-        assert_eq!(Text::split(buf.clone(), vec![4, 2]).err(), Some(1));
-        assert_eq!(Text::split(buf.clone(), vec![2, 7]).err(), Some(1));
+        let fails_at = |ends: Vec<u32>| Text::split(buf.clone(), ends).err().unwrap_or_default();
+        assert!(fails_at(vec![3]).starts_with("string 0 spans bytes 0..3 of 6"));
+        assert!(fails_at(vec![4, 2]).starts_with("string 1 spans bytes 4..2 of 6"));
+        assert!(fails_at(vec![2, 7]).starts_with("string 1 spans bytes 2..7 of 6"));
+        assert_eq!(
+            fails_at(vec![2]),
+            "the strings end at byte 2 but the data holds 6"
+        );
     }
 
     #[test]

@@ -215,39 +215,23 @@ impl Strings {
 /// Checks that `t`'s ends mark out strings of its data, one after another, using it all
 /// (and that there are `n`, when given). `what` names the list in errors.
 fn check(t: &emit::Texts, n: Option<usize>, what: &str) -> Result<(), Malformed> {
-    if let Some(n) = n
-        && t.ends.len() != n
-    {
-        return Err(format!("{} {what} for {n} rows", t.ends.len()));
+    count(t, n, what)?;
+    core::Text::check_ends(&t.data, &t.ends).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Checks that `t` holds `n` strings, when given.
+fn count(t: &emit::Texts, n: Option<usize>, what: &str) -> Result<(), Malformed> {
+    match n {
+        Some(n) if t.ends.len() != n => Err(format!("{} {what} for {n} rows", t.ends.len())),
+        _ => Ok(()),
     }
-    let mut start = 0;
-    for (i, &end) in t.ends.iter().enumerate() {
-        let end = end as usize;
-        // `get` refuses a range that runs backwards, past the end, or into a character.
-        if t.data.get(start..end).is_none() {
-            return Err(format!(
-                "{what}: string {i} spans bytes {start}..{end} of {}, which is backwards, \
-                 out of bounds or not on character boundaries",
-                t.data.len()
-            ));
-        }
-        start = end;
-    }
-    if start != t.data.len() {
-        return Err(format!(
-            "{what}: the strings end at byte {start} but the data holds {}",
-            t.data.len()
-        ));
-    }
-    Ok(())
 }
 
 /// A column's text values, checked, handed out one at a time as slices of the column's
 /// data (one copy of it per batch, rather than an allocation per value).
 fn shared(t: emit::Texts, n: usize, what: &str) -> Result<core::Split, Malformed> {
-    check(&t, Some(n), what)?;
-    core::Text::split(std::sync::Arc::from(t.data), t.ends)
-        .map_err(|i| format!("{what}: string {i} is not a slice of the data"))
+    count(&t, Some(n), what)?;
+    core::Text::split(std::sync::Arc::from(t.data), t.ends).map_err(|e| format!("{what}: {e}"))
 }
 
 /// The lengths of the `n` lists that `ends` marks out of `items` entries.
