@@ -9,8 +9,9 @@
 //!   whole run long): batches are kept, encoded, in memory, and [`Stage::publish`]
 //!   applies them, the cleanup and the state in one transaction at the end, through the
 //!   store's shared writing connection. What held
-//!   runs keep in memory is bounded (2 MiB a run, 16 MiB for all runs of a store:
-//!   [`HeldBudget`]); a run that reaches either bound moves what it holds into temporary
+//!   runs keep in memory is bounded (2 MiB a run; for all runs of a store together,
+//!   512 KiB per held run in progress and at least 16 MiB: [`HeldBudget`]); a run that
+//!   reaches either bound moves what it holds into temporary
 //!   tables of its connection (SQLite keeps them in a temporary file, deleted even if the
 //!   process is killed, and they take no lock on the store) and stages the rest of its
 //!   batches there. Small runs side by side thus skip writing their rows to a table and
@@ -76,8 +77,18 @@ impl Shape {
     }
 }
 
-/// Bytes of staged rows the held runs of one store keep in memory together, at most.
+/// Bytes of staged rows the held runs of one store keep in memory together, at the
+/// least: the bound is this or [`HELD_SHARE`] per held run in progress, the larger.
 pub(crate) const HELD_IN_MEMORY: usize = 16 << 20;
+
+/// Room each held run in progress adds to the store's bound on rows kept in memory, so
+/// that the bound follows how many runs are side by side (at most twice `concurrency`:
+/// those running their plugin and those past it) instead of making them spill to their
+/// tables as they grow in number. 512 KiB is what a run of about 500 resources holds when
+/// it publishes (450 KB on average for the 200 Scaleway Organizations of `bench_connections
+/// connections`). With a fixed 16 MiB, 6 of those 200 runs spilled at `--concurrency 64`
+/// and 113 at 128, each writing its rows to a table and reading them back.
+pub(crate) const HELD_SHARE: usize = 512 << 10;
 
 /// Bytes of staged rows one held run keeps in memory, at most: many small runs side by
 /// side (accounts of a few hundred resources, issue 18) publish from memory, while a large
@@ -86,32 +97,56 @@ pub(crate) const HELD_IN_MEMORY: usize = 16 << 20;
 /// and its peak memory went from 463 to 528 MB.
 const HELD_PER_RUN: usize = 2 << 20;
 
-/// What the held runs of a store keep in memory, counted against a bound.
+/// What the held runs of a store keep in memory, counted against a bound: `floor`, or
+/// `share` for each held run in progress, whichever is larger (a store's are
+/// [`HELD_IN_MEMORY`] and [`HELD_SHARE`]).
 #[derive(Debug)]
 pub(crate) struct HeldBudget {
     used: AtomicUsize,
-    bound: usize,
+    floor: usize,
+    share: usize,
+    /// Held runs in progress: stages that [`HeldBudget::join`]ed and are not dropped yet.
+    runs: AtomicUsize,
 }
 
 impl HeldBudget {
-    pub(crate) fn new(bound: usize) -> HeldBudget {
+    pub(crate) fn new(floor: usize, share: usize) -> HeldBudget {
         HeldBudget {
             used: AtomicUsize::new(0),
-            bound,
+            floor,
+            share,
+            runs: AtomicUsize::new(0),
         }
+    }
+
+    /// The bound now.
+    fn bound(&self) -> usize {
+        let runs = self.runs.load(Ordering::Acquire);
+        self.floor.max(runs.saturating_mul(self.share))
     }
 
     /// Takes `n` bytes if they fit under the bound.
     fn take(&self, n: usize) -> bool {
+        let bound = self.bound();
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used + n <= self.bound).then_some(used + n)
+                (used + n <= bound).then_some(used + n)
             })
             .is_ok()
     }
 
     fn give_back(&self, n: usize) {
         self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// A held run starts: the bound grows by its share.
+    fn join(&self) {
+        self.runs.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A held run ends (after giving back what it took).
+    fn leave(&self) {
+        self.runs.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Bytes held now.
@@ -292,6 +327,9 @@ impl Stage {
     ) -> Result<Stage, Fail> {
         note_wal_pages(&mut conn, wal_pages.clone())?;
         let direct = alone && try_begin(&conn)?;
+        if !direct {
+            budget.join();
+        }
         Ok(Stage {
             conn,
             direct,
@@ -717,6 +755,9 @@ fn insert_edges(tx: &rusqlite::Transaction<'_>, m: &Memory) -> Result<(), Fail> 
 impl Drop for Stage {
     fn drop(&mut self) {
         self.budget.give_back(std::mem::take(&mut self.taken));
+        if !self.direct {
+            self.budget.leave();
+        }
         // A run discarded (or never published) while direct: its writes go.
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -797,7 +838,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        let budget = Arc::new(HeldBudget::new(bound));
+        let budget = Arc::new(HeldBudget::new(bound, 0));
         let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..50)).unwrap();
@@ -863,7 +904,7 @@ mod tests {
     fn a_batch_of_large_values_goes_to_the_tables_whole() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, writer) = stage_and_writer(&dir);
-        let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
+        let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE));
         let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..5)).unwrap();
@@ -923,7 +964,7 @@ mod tests {
             };
             stage.publish(Some(&writer), w, &p, 1).unwrap()
         };
-        let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY));
+        let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE));
         let new = |conn| Stage::new(conn, false, budget.clone(), &Arc::default());
         let mut stage = new(conn).unwrap();
         let w = w();
@@ -987,5 +1028,51 @@ mod tests {
         let (spilled, _, none_counts, none_graph) = held_run(0);
         assert!(spilled);
         assert_eq!((&none_counts, &none_graph), (&counts, &graph));
+    }
+
+    /// The bound is the floor until the held runs' shares pass it, and shrinks again as
+    /// they end; what is taken never passes the bound of the moment it is taken.
+    #[test]
+    fn the_held_bound_grows_and_shrinks_with_the_held_runs() {
+        let budget = HeldBudget::new(1000, 400);
+        assert!(!budget.take(1001), "the floor with no run");
+        assert!(budget.take(1000));
+        budget.give_back(1000);
+        for _ in 0..3 {
+            budget.join();
+        }
+        assert!(budget.take(1200), "three shares pass the floor");
+        assert!(!budget.take(1), "and bound what is taken together");
+        budget.leave();
+        budget.give_back(1200);
+        assert!(!budget.take(1001), "two shares are under the floor again");
+        assert_eq!(budget.used(), 0);
+    }
+
+    /// A held stage brings its share while it lives, a direct one none: a second held
+    /// run's rows fit where the floor alone had no room for them.
+    #[test]
+    fn held_stages_bring_their_share_and_take_it_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Arc::new(HeldBudget::new(0, 1 << 20));
+        let stage = |alone| {
+            let conn = Connection::open(dir.path().join("store.db")).unwrap();
+            Stage::new(conn, alone, budget.clone(), &Arc::default()).unwrap()
+        };
+        layout::in_file(&dir.path().join("store.db"));
+        let direct = stage(true);
+        assert!(direct.direct().is_some());
+        assert!(!budget.take(1), "a direct run brings no room");
+        let mut held = stage(false);
+        held.nodes(&w(), &[], &nodes("DemoA", 0..50)).unwrap();
+        assert!(
+            matches!(held.held, Held::Memory(_)),
+            "kept within its share"
+        );
+        assert!(budget.used() > 0);
+        drop(held);
+        assert_eq!(budget.used(), 0);
+        assert!(!budget.take(1), "its share went with it");
+        drop(direct);
     }
 }

@@ -20,7 +20,7 @@ use crate::export::ExportStats;
 use crate::import::ImportStats;
 use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION, UPGRADES};
 use crate::query::Stats;
-use crate::stage::{HELD_IN_MEMORY, HeldBudget, Stage};
+use crate::stage::{HELD_IN_MEMORY, HELD_SHARE, HeldBudget, Stage};
 use crate::{export, history, import, lease, query, stage, write};
 
 /// How long a statement waits for another connection's write lock before failing as busy.
@@ -157,7 +157,7 @@ impl Store {
             stages: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
             wal_pages,
-            held: Arc::new(HeldBudget::new(HELD_IN_MEMORY)),
+            held: Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE)),
             running: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
         })
