@@ -10,17 +10,21 @@
 //! Scaleway Organizations at 299-333 MB and 219-250 MB, in times the benchmark could not
 //! tell apart. A `MALLOC_ARENA_MAX` in the environment still decides.
 //!
-//! Few arenas means threads wait for each other's arena lock, and a sync of many
-//! connections touches a few hundred MB of fresh heap, a page fault per 4 KiB page. Two
-//! tunables cut both: a per-thread cache of 256 freed blocks of each small size instead
-//! of 7 (`tcache_count`), so far fewer allocations take an arena's lock, and transparent
-//! huge pages for the heap where the kernel offers them on request (`hugetlb=1`, i.e.
-//! `madvise`, the default of most distributions). Measured with `bench_connections
-//! connections` (2026-12-06), thirty syncs of the 200 Scaleway Organizations alternated
-//! with the build without them: 5.2% ± 1.5% less time and 6.9% ± 1.9% less CPU (less in
-//! 22 of the 30 pairs), 75,000 page faults against 94,000 and 39,000 context switches
-//! against 43,000 (one sync each), peak RSS 267-307 MB against 218-251 MB; the 20 Azure tenants peaked at
-//! 459-460 MB against 444-445 MB.
+//! Few arenas means threads wait for each other's arena lock. A per-thread cache of 256
+//! freed blocks of each small size instead of 7 (`tcache_count`) means far fewer
+//! allocations take an arena's lock. Measured with `bench_connections connections`
+//! (2026-12-06), thirty syncs of the 200 Scaleway Organizations alternated with the build
+//! without it (then with transparent huge pages for the heap too, `hugetlb=1`): 5.2% ±
+//! 1.5% less time and 6.9% ± 1.9% less CPU (less in 22 of the 30 pairs), 39,000 context
+//! switches against 43,000 (one sync each).
+//!
+//! `hugetlb=1` is no longer asked for. Once a batch's text values shared one buffer
+//! instead of an allocation each, the heap's huge pages cost more than they saved: each
+//! is cleared whole by the kernel as the heap grows into it (`clear_page_erms` under
+//! `sysmalloc`, 3% of the CPU of the 200 at `--concurrency 64`, 8.6% at 128). Without it,
+//! sixteen alternated pairs: 2.0% ± 0.6% less time and 2.1% ± 0.9% less CPU at
+//! `--concurrency 64`; eight pairs at 100 and at 128: 4.3% ± 1.7% and 4.0% ± 2.2% less
+//! time (2026-12-07).
 //!
 //! glibc reads its tunables only from the environment, only as the process starts; no
 //! call sets them later. So [`tune`] runs this binary again, once, with them in
@@ -29,7 +33,7 @@
 
 /// The tunables this binary runs with unless the environment names its own.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
-const TUNABLES: &str = "glibc.malloc.tcache_count=256:glibc.malloc.hugetlb=1";
+const TUNABLES: &str = "glibc.malloc.tcache_count=256";
 
 /// Starts this binary again with [`TUNABLES`] when `GLIBC_TUNABLES` is not set. Returns
 /// only when it does not (the variable is set, or the new start failed, and then the
