@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ pub struct Store {
     idle: Mutex<Vec<Connection>>,
     /// The write-ahead log's size after the last commit of any connection here, in pages
     /// (see `stage::note_wal_pages`).
-    wal_pages: Arc<AtomicI32>,
+    wal_pages: Arc<stage::WalSize>,
     /// What runs beside others keep in memory until they publish, all together.
     held: Arc<HeldBudget>,
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
@@ -141,7 +141,7 @@ impl Store {
         let path = path.as_ref();
         let mut writer = connect(path, false)?;
         init(&writer, path)?;
-        let wal_pages = Arc::new(AtomicI32::new(0));
+        let wal_pages = Arc::new(stage::WalSize::default());
         stage::note_wal_pages(&mut writer, wal_pages.clone())
             .map_err(|e| e.at(path, "configuring the connection"))?;
         let reader = connect(path, true)?;
@@ -439,6 +439,7 @@ impl Store {
                 // lock: that polls with sleeps of up to 100 ms, and dozens of runs queued
                 // on it left the lock free between them most of the time.
                 let writer = self.writer.lock();
+                stage::restart_if_grown(&writer, &self.wal_pages);
                 stage.publish(Some(&writer), w, p, temp)
             };
             // Outside the lock, through the run's own connection, idle now.

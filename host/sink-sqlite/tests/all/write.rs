@@ -427,3 +427,62 @@ async fn runs_side_by_side_still_checkpoint_the_log_into_the_store() {
         "graph.db is {store_file} bytes after 5 MB were published: no checkpoint ran"
     );
 }
+
+/// Once the write-ahead log has grown past its restart size (16 MiB), the next run to
+/// publish copies what is left of it into the store first, so the log starts again from
+/// its beginning with that run's transaction: a sync of many runs publishing back to back
+/// keeps a log of about that size instead of one larger than the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
+    let (dir, s) = store();
+    let path = dir.path().join("graph.db");
+    // A run in progress throughout, so the others are held and publish through the
+    // store's shared writer.
+    let _anchor = scope("anchor", "org", s.next_update_tag().await.unwrap());
+    let big = scope("alpha", "org", s.next_update_tag().await.unwrap());
+    let filler = "x".repeat(200);
+    for chunk in 0..4 {
+        let rows: Vec<(String, Vec<Value>)> = (0..20_000)
+            .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
+            .collect();
+        let rows = rows
+            .iter()
+            .map(|(id, v)| (id.as_str(), v.clone()))
+            .collect();
+        s.write_nodes(&big, &[], &node_batch("AlphaThing", &["filler"], rows))
+            .await
+            .unwrap();
+    }
+    // A reader's snapshot keeps the checkpoint after the big run from copying its part
+    // of the log, as a checkpoint still running beside the next publish would.
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+        .unwrap();
+    publish(&s, &big, Some(&[])).await;
+    reader.execute_batch("COMMIT").unwrap();
+    let grown = std::fs::metadata(dir.path().join("graph.db-wal"))
+        .unwrap()
+        .len();
+    assert!(grown > 16 << 20, "the big run left a log of {grown} bytes");
+    let small = scope("beta", "org", s.next_update_tag().await.unwrap());
+    put_nodes(&s, &small, "BetaThing", &["b1"]).await;
+    publish(&s, &small, Some(&[])).await;
+    // The log's length in pages, as the checkpoint reports it (it copies, it does not
+    // restart the log).
+    let probe = rusqlite::Connection::open(&path).unwrap();
+    let after: i64 = probe
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap();
+    assert!(
+        after < 100,
+        "the log holds {after} pages after a one-node run: it did not start again"
+    );
+    assert_eq!(
+        probe
+            .query_row("SELECT count(*) FROM nodes", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        80_001
+    );
+}
