@@ -1086,8 +1086,8 @@ mod tests {
         assert_eq!(budget.used(), 0);
     }
 
-    /// A held stage brings its share while it lives, a direct one none: a second held
-    /// run's rows fit where the floor alone had no room for them.
+    /// A held stage brings its share while it lives, a direct one none: with no floor,
+    /// a held run's rows fit in its own share, and the room goes when the stage does.
     #[test]
     fn held_stages_bring_their_share_and_take_it_away() {
         let dir = tempfile::tempdir().unwrap();

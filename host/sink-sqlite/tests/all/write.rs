@@ -401,19 +401,7 @@ async fn runs_side_by_side_still_checkpoint_the_log_into_the_store() {
     // Two runs in progress: both stage their writes (held) and publish in turn.
     let a = scope("alpha", "org", s.next_update_tag().await.unwrap());
     let b = scope("beta", "org", s.next_update_tag().await.unwrap());
-    let filler = "x".repeat(200);
-    for chunk in 0..10 {
-        let rows: Vec<(String, Vec<Value>)> = (0..2_000)
-            .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
-            .collect();
-        let rows = rows
-            .iter()
-            .map(|(id, v)| (id.as_str(), v.clone()))
-            .collect();
-        s.write_nodes(&a, &[], &node_batch("AlphaThing", &["filler"], rows))
-            .await
-            .unwrap();
-    }
+    write_filler(&s, &a, 10, 2_000).await;
     put_nodes(&s, &b, "BetaThing", &["b1"]).await;
     publish(&s, &a, Some(&[])).await;
     publish(&s, &b, Some(&[])).await;
@@ -440,19 +428,7 @@ async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
     // store's shared writer.
     let _anchor = scope("anchor", "org", s.next_update_tag().await.unwrap());
     let big = scope("alpha", "org", s.next_update_tag().await.unwrap());
-    let filler = "x".repeat(200);
-    for chunk in 0..4 {
-        let rows: Vec<(String, Vec<Value>)> = (0..20_000)
-            .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
-            .collect();
-        let rows = rows
-            .iter()
-            .map(|(id, v)| (id.as_str(), v.clone()))
-            .collect();
-        s.write_nodes(&big, &[], &node_batch("AlphaThing", &["filler"], rows))
-            .await
-            .unwrap();
-    }
+    write_filler(&s, &big, 4, 20_000).await;
     // A reader's snapshot keeps the checkpoint after the big run from copying its part
     // of the log, as a checkpoint still running beside the next publish would.
     let reader = rusqlite::Connection::open(&path).unwrap();
@@ -485,4 +461,21 @@ async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
             .unwrap(),
         80_001
     );
+}
+
+/// Writes `batches` batches of `per_batch` `AlphaThing` nodes of 200 bytes each.
+async fn write_filler(s: &Store, w: &WriteScope, batches: usize, per_batch: usize) {
+    let filler = "x".repeat(200);
+    for chunk in 0..batches {
+        let rows: Vec<(String, Vec<Value>)> = (0..per_batch)
+            .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
+            .collect();
+        let rows = rows
+            .iter()
+            .map(|(id, v)| (id.as_str(), v.clone()))
+            .collect();
+        s.write_nodes(w, &[], &node_batch("AlphaThing", &["filler"], rows))
+            .await
+            .unwrap();
+    }
 }
