@@ -563,79 +563,92 @@ impl Stage {
         if !self.direct {
             conn.execute_batch("BEGIN IMMEDIATE").map_err(Fail::Sql)?;
         }
-        let applied = (|| {
-            // Where the write lock's time goes, for `INFRAGRAPH_LOG=debug`: with many
-            // runs at once, publishes are the serial part of a sync (issue 18).
-            let mut lap = Laps::start();
-            let mut unresolved = Default::default();
-            // From memory, the nodes' inserts say where the new ones landed, and whether
-            // every write created its record (then they are the counts).
-            let (mut written, mut created) = (None, None);
-            if !self.direct {
-                match &self.held {
-                    Held::Memory(m) => {
-                        let (nodes, new) = write::replay_held_nodes(conn, w, m.node_rows())?;
-                        (written, created) = (Some(nodes), Some(new));
-                    }
-                    Held::Tables => write::replay_nodes(&self.conn, conn, w)?,
-                }
-            }
-            lap.mark();
-            let mut known = None;
-            if !self.direct {
-                unresolved = match &self.held {
-                    Held::Memory(m) => {
-                        // As from the table: grouped by shape, in the order they came.
-                        let mut order: Vec<&HeldEdge> = m.edges.iter().collect();
-                        order.sort_by_key(|e| e.shape);
-                        let mut replay =
-                            write::EdgeReplay::new(conn, w, &self.by_number, written.as_ref())?;
-                        for e in order {
-                            replay.row(
-                                e.shape,
-                                (m.str(e.src), m.str(e.dst)),
-                                (m.str(e.clean), e.patch.map(|p| m.str(p))),
-                                &e.digest,
-                            )?;
-                        }
-                        let (unresolved, edges) = replay.finish();
-                        known = created.and_then(|nodes| write::Created::counts(nodes, edges));
-                        unresolved
-                    }
-                    Held::Tables => write::replay_edges(&self.conn, conn, w, &self.by_number)?,
-                };
-            }
-            lap.mark();
-            let mut counts = match known {
-                Some(counts) => counts,
-                None => write::changes(conn, w)?,
-            };
-            for (rel_type, n) in unresolved {
-                counts.edges.entry(rel_type).or_default().unresolved += n;
-            }
-            lap.mark();
-            if let Some(keep) = p.cleanup {
-                counts.absorb(&cleanup::run(conn, temp, w, keep)?);
-            }
-            lap.mark();
-            history::commit_state(conn, p.state_plugin, &w.scope, p.state)?;
-            write::note_update_tag(conn, w.update_tag)?;
-            conn.execute_batch("COMMIT")?;
-            lap.mark();
-            tracing::debug!(
-                plugin = %w.plugin,
-                scope = %w.scope,
-                held = !self.direct,
-                laps_us = ?lap.0,
-                "published (µs: nodes, edges, counts, cleanup, state and commit)"
-            );
-            Ok(counts)
-        })();
+        let applied = self
+            .apply(conn, w, p, temp)
+            .and_then(|counts| Ok(conn.execute_batch("COMMIT").map(|()| counts)?));
         if applied.is_err() && !conn.is_autocommit() {
             // Nothing of the run is applied; the stage is dropped next.
             let _ = conn.execute_batch("ROLLBACK");
         }
         applied
+    }
+
+    /// What [`Stage::publish`] does inside its transaction, which the caller opened on
+    /// `conn` (the run's own connection when direct, the store's writer when held) and
+    /// commits or rolls back: a held run may share it with other runs
+    /// (`Store::publish_sync`).
+    pub(crate) fn apply(
+        &self,
+        conn: &Connection,
+        w: &WriteScope,
+        p: &Publish<'_>,
+        temp: u64,
+    ) -> Result<ChangeCounts, Fail> {
+        // Where the write lock's time goes, for `INFRAGRAPH_LOG=debug`: with many
+        // runs at once, publishes are the serial part of a sync (issue 18).
+        let mut lap = Laps::start();
+        let mut unresolved = Default::default();
+        // From memory, the nodes' inserts say where the new ones landed, and whether
+        // every write created its record (then they are the counts).
+        let (mut written, mut created) = (None, None);
+        if !self.direct {
+            match &self.held {
+                Held::Memory(m) => {
+                    let (nodes, new) = write::replay_held_nodes(conn, w, m.node_rows())?;
+                    (written, created) = (Some(nodes), Some(new));
+                }
+                Held::Tables => write::replay_nodes(&self.conn, conn, w)?,
+            }
+        }
+        lap.mark();
+        let mut known = None;
+        if !self.direct {
+            unresolved = match &self.held {
+                Held::Memory(m) => {
+                    // As from the table: grouped by shape, in the order they came.
+                    let mut order: Vec<&HeldEdge> = m.edges.iter().collect();
+                    order.sort_by_key(|e| e.shape);
+                    let mut replay =
+                        write::EdgeReplay::new(conn, w, &self.by_number, written.as_ref())?;
+                    for e in order {
+                        replay.row(
+                            e.shape,
+                            (m.str(e.src), m.str(e.dst)),
+                            (m.str(e.clean), e.patch.map(|p| m.str(p))),
+                            &e.digest,
+                        )?;
+                    }
+                    let (unresolved, edges) = replay.finish();
+                    known = created.and_then(|nodes| write::Created::counts(nodes, edges));
+                    unresolved
+                }
+                Held::Tables => write::replay_edges(&self.conn, conn, w, &self.by_number)?,
+            };
+        }
+        lap.mark();
+        let mut counts = match known {
+            Some(counts) => counts,
+            None => write::changes(conn, w)?,
+        };
+        for (rel_type, n) in unresolved {
+            counts.edges.entry(rel_type).or_default().unresolved += n;
+        }
+        lap.mark();
+        if let Some(keep) = p.cleanup {
+            counts.absorb(&cleanup::run(conn, temp, w, keep)?);
+        }
+        lap.mark();
+        history::commit_state(conn, p.state_plugin, &w.scope, p.state)?;
+        write::note_update_tag(conn, w.update_tag)?;
+        lap.mark();
+        tracing::debug!(
+            plugin = %w.plugin,
+            scope = %w.scope,
+            held = !self.direct,
+            laps_us = ?lap.0,
+            "applied (µs: nodes, edges, counts, cleanup, state)"
+        );
+        Ok(counts)
     }
 }
 

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use infragraph_core::{
-    ChangeCounts, Direction, EdgeBatch, Holder, Manifest, NodeBatch, Publish, RunRecord, Step,
-    StoredEdge, StoredNode, WriteScope,
+    ChangeCounts, Direction, EdgeBatch, Holder, Incomplete, Manifest, NodeBatch, Publish,
+    RunRecord, Step, StoredEdge, StoredNode, WriteScope,
 };
 
 use crate::error::{Error, ErrorKind, Fail};
@@ -150,6 +150,7 @@ impl Store {
             path: path.to_path_buf(),
             writer: Writer {
                 conn: Mutex::new(writer),
+                waiting: Mutex::new(Vec::new()),
                 indexed: Mutex::new(HashSet::new()),
                 temp_seq: AtomicU64::new(0),
             },
@@ -430,24 +431,49 @@ impl Store {
         let stage = self.stage(w).map_err(|e| e.at(&self.path, &what))?;
         self.stages_lock().remove(&key(w));
         let temp = self.writer.next_temp();
-        let published = {
+        let direct = stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .direct()
+            .is_some();
+        let published = if direct {
             let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
-            let published = if stage.direct().is_some() {
-                stage.publish(None, w, p, temp)
-            } else {
-                // Runs waiting to publish queue here, not in SQLite's wait for the write
-                // lock: that polls with sleeps of up to 100 ms, and dozens of runs queued
-                // on it left the lock free between them most of the time.
-                let writer = self.writer.lock();
-                stage::restart_if_grown(&writer, &self.wal_pages);
-                stage.publish(Some(&writer), w, p, temp)
-            };
-            // Outside the lock, through the run's own connection, idle now.
-            stage.checkpoint_if_due(&self.wal_pages);
-            published.map_err(|e| e.at(&self.path, &what))
+            stage.publish(None, w, p, temp)
+        } else {
+            self.publish_held(Job::new(stage.clone(), w, p, temp))
         };
+        // Outside the lock, through the run's own connection, idle now.
+        stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .checkpoint_if_due(&self.wal_pages);
         self.recycle(stage);
-        published
+        published.map_err(|e| e.at(&self.path, &what))
+    }
+
+    /// Publishes a held run through the writer, together with the held runs waiting for
+    /// it meanwhile. Runs waiting to publish queue here, not in SQLite's wait for the
+    /// write lock: that polls with sleeps of up to 100 ms, and dozens of runs queued on it
+    /// left the lock free between them most of the time. Whichever of them takes the lock
+    /// next publishes all that are waiting then in one transaction, each after the other
+    /// as if alone (readers see none of them or all), and the others find their result
+    /// when the lock comes to them: one commit instead of one each, when runs end faster
+    /// than the writer publishes them (connections, issue 18).
+    fn publish_held(&self, job: Job) -> Result<ChangeCounts, Fail> {
+        let job = Arc::new(job);
+        self.writer.waiting().push(job.clone());
+        let writer = self.writer.lock();
+        if let Some(done) = job.take_result() {
+            return done;
+        }
+        let group = std::mem::take(&mut *self.writer.waiting());
+        stage::restart_if_grown(&writer, &self.wal_pages);
+        publish_group(&writer, &group);
+        // The group's hold on each stage goes before the lock does, so that every run
+        // finds its stage its own again (to keep its connection) when it wakes.
+        drop(group);
+        job.take_result()
+            .expect("a run waiting for the writer is published by whoever takes it")
     }
 
     pub(crate) fn discard_sync(&self, w: &WriteScope) {
@@ -585,10 +611,109 @@ impl Store {
     }
 }
 
+/// A held run waiting to publish, with what its publish needs, owned: another run may
+/// publish it (see [`Store::publish_held`]).
+pub(crate) struct Job {
+    stage: Arc<Mutex<Stage>>,
+    w: WriteScope,
+    cleanup: Option<Vec<Incomplete>>,
+    state: BTreeMap<String, Option<Vec<u8>>>,
+    state_plugin: String,
+    cleanup_batch: usize,
+    temp: u64,
+    result: Mutex<Option<Result<ChangeCounts, Fail>>>,
+}
+
+impl Job {
+    fn new(stage: Arc<Mutex<Stage>>, w: &WriteScope, p: &Publish<'_>, temp: u64) -> Job {
+        Job {
+            stage,
+            w: w.clone(),
+            cleanup: p.cleanup.map(<[Incomplete]>::to_vec),
+            state: p.state.clone(),
+            state_plugin: p.state_plugin.to_owned(),
+            cleanup_batch: p.cleanup_batch,
+            temp,
+            result: Mutex::new(None),
+        }
+    }
+
+    /// Applies the run inside the transaction open on `writer`.
+    fn apply(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
+        let p = Publish {
+            cleanup: self.cleanup.as_deref(),
+            state: &self.state,
+            state_plugin: &self.state_plugin,
+            cleanup_batch: self.cleanup_batch,
+        };
+        let stage = self.stage.lock().unwrap_or_else(|e| e.into_inner());
+        stage.apply(writer, &self.w, &p, self.temp)
+    }
+
+    /// Applies the run in a transaction of its own.
+    fn alone(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
+        writer.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = self
+            .apply(writer)
+            .and_then(|counts| Ok(writer.execute_batch("COMMIT").map(|()| counts)?));
+        if applied.is_err() && !writer.is_autocommit() {
+            let _ = writer.execute_batch("ROLLBACK");
+        }
+        applied
+    }
+
+    fn set_result(&self, result: Result<ChangeCounts, Fail>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    }
+
+    fn take_result(&self) -> Option<Result<ChangeCounts, Fail>> {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Publishes `group` through `writer` (locked by the caller) in one transaction, each
+/// run after the other. Should any run fail, or the commit, nothing of the group is kept
+/// and each run is published again in a transaction of its own, so that one run's
+/// failure (a record another plugin owns, say) fails that run alone, as when each
+/// published by itself.
+fn publish_group(writer: &Connection, group: &[Arc<Job>]) {
+    if let [job] = group {
+        job.set_result(job.alone(writer));
+        return;
+    }
+    let together = (|| -> Result<Vec<ChangeCounts>, Fail> {
+        writer.execute_batch("BEGIN IMMEDIATE")?;
+        let counts = group
+            .iter()
+            .map(|job| job.apply(writer))
+            .collect::<Result<Vec<_>, _>>()?;
+        writer.execute_batch("COMMIT")?;
+        Ok(counts)
+    })();
+    match together {
+        Ok(counts) => {
+            for (job, counts) in group.iter().zip(counts) {
+                job.set_result(Ok(counts));
+            }
+        }
+        Err(e) => {
+            if !writer.is_autocommit() {
+                let _ = writer.execute_batch("ROLLBACK");
+            }
+            tracing::debug!(error = ?e, runs = group.len(), "a group publish failed; publishing its runs one by one");
+            for job in group {
+                job.set_result(job.alone(writer));
+            }
+        }
+    }
+}
+
 /// The writing connection, shared by every plugin writing through one store, with what
-/// belongs to it: which property indexes exist, and names for its temporary tables.
+/// belongs to it: which property indexes exist, names for its temporary tables, and the
+/// held runs waiting to publish through it.
 pub(crate) struct Writer {
     conn: Mutex<Connection>,
+    waiting: Mutex<Vec<Arc<Job>>>,
     /// (label, key) pairs whose property index exists, so a batch checks once per store.
     indexed: Mutex<HashSet<(String, String)>>,
     /// Names temporary tables, which belong to the connection and so to every writer.
@@ -596,6 +721,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    fn waiting(&self) -> MutexGuard<'_, Vec<Arc<Job>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no half-done transaction behind (rusqlite
         // rolls back on drop), so the connection is still good.
@@ -847,4 +976,118 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use infragraph_core::{NodeRow, StoredNode};
+
+    use super::*;
+
+    fn scope(store: &Store, plugin: &str) -> WriteScope {
+        WriteScope {
+            plugin: plugin.into(),
+            scope: format!("{plugin}-scope"),
+            update_tag: store.next_update_tag_sync().unwrap(),
+        }
+    }
+
+    fn one_node(label: &str, id: &str) -> NodeBatch {
+        NodeBatch {
+            label: label.into(),
+            columns: Vec::new(),
+            rows: vec![NodeRow {
+                id: id.into(),
+                values: Vec::new(),
+            }],
+        }
+    }
+
+    fn node(store: &Store, label: &str, id: &str) -> Option<StoredNode> {
+        store
+            .nodes(label, &[] as &[(&str, &str)], 0)
+            .unwrap()
+            .into_iter()
+            .find(|n| n.id == id)
+    }
+
+    /// Held runs waiting for the writer publish in one transaction, each as if alone;
+    /// when one of them fails (here it writes a node another plugin owns), the group is
+    /// rolled back and each publishes again by itself: that one fails, the others land.
+    #[test]
+    fn waiting_runs_publish_together_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("graph.db")).unwrap();
+        let state = BTreeMap::new();
+        fn publish<'a>(
+            w: &'a WriteScope,
+            state: &'a BTreeMap<String, Option<Vec<u8>>>,
+        ) -> Publish<'a> {
+            Publish {
+                cleanup: Some(&[]),
+                state,
+                state_plugin: &w.plugin,
+                cleanup_batch: 100,
+            }
+        }
+        let owner = scope(&store, "owner");
+        store
+            .write_nodes_sync(&owner, &[], &one_node("DemoThing", "x"))
+            .unwrap();
+        store
+            .publish_sync(&owner, &publish(&owner, &state))
+            .unwrap();
+        // `owner` is not recorded as ended, so the runs below are held.
+        let group = |runs: &[(&str, &str, &str)]| -> Vec<Arc<Job>> {
+            runs.iter()
+                .map(|(plugin, label, id)| {
+                    let w = scope(&store, plugin);
+                    store
+                        .write_nodes_sync(&w, &[], &one_node(label, id))
+                        .unwrap();
+                    let stage = store.stage(&w).unwrap();
+                    assert!(stage.lock().unwrap().direct().is_none());
+                    store.stages_lock().remove(&key(&w));
+                    let temp = store.writer.next_temp();
+                    Arc::new(Job::new(stage, &w, &publish(&w, &state), temp))
+                })
+                .collect()
+        };
+        let jobs = group(&[
+            ("alpha", "AlphaThing", "a1"),
+            ("thief", "DemoThing", "x"),
+            ("gamma", "GammaThing", "g1"),
+        ]);
+        publish_group(&store.writer.lock(), &jobs);
+        let results: Vec<_> = jobs.iter().map(|j| j.take_result().unwrap()).collect();
+        assert_eq!(results[0].as_ref().unwrap().nodes["AlphaThing"].created, 1);
+        match &results[1] {
+            Err(Fail::Done(e)) => assert_eq!(e.kind(), ErrorKind::NotOwner, "{e}"),
+            other => panic!("the thief's run: {other:?}"),
+        }
+        assert_eq!(results[2].as_ref().unwrap().nodes["GammaThing"].created, 1);
+        assert!(node(&store, "AlphaThing", "a1").is_some());
+        assert!(node(&store, "GammaThing", "g1").is_some());
+        assert_eq!(node(&store, "DemoThing", "x").unwrap().source, "owner");
+
+        // Without a failure, the group's runs land in one commit.
+        let jobs = group(&[("delta", "DeltaThing", "d1"), ("eps", "EpsThing", "e1")]);
+        let commits = Arc::new(AtomicUsize::new(0));
+        let counted = commits.clone();
+        store
+            .writer
+            .lock()
+            .commit_hook(Some(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                false
+            }))
+            .unwrap();
+        publish_group(&store.writer.lock(), &jobs);
+        for job in &jobs {
+            job.take_result().unwrap().unwrap();
+        }
+        assert_eq!(commits.load(Ordering::Relaxed), 1);
+        assert!(node(&store, "DeltaThing", "d1").is_some());
+        assert!(node(&store, "EpsThing", "e1").is_some());
+    }
 }
