@@ -472,8 +472,15 @@ impl Store {
         // The group's hold on each stage goes before the lock does, so that every run
         // finds its stage its own again (to keep its connection) when it wakes.
         drop(group);
-        job.take_result()
-            .expect("a run waiting for the writer is published by whoever takes it")
+        // None only when the run that took this one into its group panicked before
+        // publishing it: nothing of it was applied.
+        job.take_result().unwrap_or_else(|| {
+            Err(Fail::Done(Error::new(
+                ErrorKind::Database,
+                "the run publishing this one beside it failed unexpectedly; nothing of this \
+                 run was applied (sync it again)",
+            )))
+        })
     }
 
     pub(crate) fn discard_sync(&self, w: &WriteScope) {
@@ -638,28 +645,28 @@ impl Job {
         }
     }
 
-    /// Applies the run inside the transaction open on `writer`.
-    fn apply(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
+    /// `f` given the run's stage and its publish as [`Publish`].
+    fn with<R>(&self, f: impl FnOnce(&mut Stage, &Publish<'_>) -> R) -> R {
         let p = Publish {
             cleanup: self.cleanup.as_deref(),
             state: &self.state,
             state_plugin: &self.state_plugin,
             cleanup_batch: self.cleanup_batch,
         };
-        let stage = self.stage.lock().unwrap_or_else(|e| e.into_inner());
-        stage.apply(writer, &self.w, &p, self.temp)
+        f(
+            &mut self.stage.lock().unwrap_or_else(|e| e.into_inner()),
+            &p,
+        )
+    }
+
+    /// Applies the run inside the transaction open on `writer`.
+    fn apply(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
+        self.with(|stage, p| stage.apply(writer, &self.w, p, self.temp))
     }
 
     /// Applies the run in a transaction of its own.
     fn alone(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
-        writer.execute_batch("BEGIN IMMEDIATE")?;
-        let applied = self
-            .apply(writer)
-            .and_then(|counts| Ok(writer.execute_batch("COMMIT").map(|()| counts)?));
-        if applied.is_err() && !writer.is_autocommit() {
-            let _ = writer.execute_batch("ROLLBACK");
-        }
-        applied
+        self.with(|stage, p| stage.publish(Some(writer), &self.w, p, self.temp))
     }
 
     fn set_result(&self, result: Result<ChangeCounts, Fail>) {
