@@ -431,16 +431,15 @@ impl Store {
         let stage = self.stage(w).map_err(|e| e.at(&self.path, &what))?;
         self.stages_lock().remove(&key(w));
         let temp = self.writer.next_temp();
-        let direct = stage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .direct()
-            .is_some();
-        let published = if direct {
-            let mut stage = stage.lock().unwrap_or_else(|e| e.into_inner());
-            stage.publish(None, w, p, temp)
-        } else {
-            self.publish_held(Job::new(stage.clone(), w, p, temp))
+        let published = {
+            let mut own = stage.lock().unwrap_or_else(|e| e.into_inner());
+            if own.direct().is_some() {
+                own.publish(None, w, p, temp)
+            } else {
+                // Whoever publishes the run locks its stage then.
+                drop(own);
+                self.publish_held(Job::new(stage.clone(), w, p, temp))
+            }
         };
         // Outside the lock, through the run's own connection, idle now.
         stage
