@@ -283,21 +283,26 @@ pub(crate) struct Stage {
     by_number: Vec<Shape>,
 }
 
-/// The write-ahead log size, in pages, past which a run checkpoints it after publishing:
-/// SQLite's own automatic checkpoint threshold.
-const CHECKPOINT_PAGES: i32 = 1000;
+/// What is appended to the write-ahead log since its last checkpoint past which a run
+/// checkpoints it after publishing, in bytes: SQLite's own automatic checkpoint threshold
+/// of 1000 pages of 4 KiB (its log starts again after each checkpoint, so that its size
+/// is what was appended since).
+const CHECKPOINT_BYTES: i64 = 4_096_000;
 
-/// The write-ahead log size, in pages, past which the next run to publish copies what is
+/// The write-ahead log size, in bytes, past which the next run to publish copies what is
 /// left of it into the store first, under the write lock, so that its own transaction
-/// starts the log again from its beginning (see [`restart_if_grown`]). 16 MiB.
-const RESTART_PAGES: i32 = 4096;
+/// starts the log again from its beginning (see [`restart_if_grown`]).
+const RESTART_BYTES: i64 = 16 * 1024 * 1024;
 
-/// The write-ahead log's size as the last commit of any of a store's connections left it,
-/// in pages: all since a checkpoint was last due (zeroed then), and all in the log.
-#[derive(Debug, Default)]
+/// The write-ahead log's size as the commits of a store's connections left it, in pages:
+/// those appended since a checkpoint was last due (zeroed then), and all in the log; with
+/// the thresholds in pages of the store's size.
+#[derive(Debug)]
 pub(crate) struct WalSize {
     since_checkpoint: AtomicI32,
     in_log: AtomicI32,
+    checkpoint_pages: i32,
+    restart_pages: i32,
 }
 
 /// Checkpoints the write-ahead log through `conn` when `size` (see [`note_wal_pages`])
@@ -305,17 +310,16 @@ pub(crate) struct WalSize {
 /// blocks the runs publishing meanwhile; a checkpoint another connection is running
 /// already makes this one a no-op.
 pub(crate) fn checkpoint_if_due(conn: &Connection, size: &WalSize) {
-    if size.since_checkpoint.load(Ordering::Relaxed) < CHECKPOINT_PAGES {
+    if !size.take_due() {
         return;
     }
-    size.since_checkpoint.store(0, Ordering::Relaxed);
     if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
         tracing::debug!(error = %e, "checkpoint skipped");
     }
 }
 
 /// Copies what is left of the write-ahead log into the store through `writer`, whose
-/// write lock the caller holds, when the log has grown past [`RESTART_PAGES`]: SQLite
+/// write lock the caller holds, when the log has grown past [`RESTART_BYTES`]: SQLite
 /// starts the log again only in a write transaction that begins with all of it copied,
 /// which the checkpoints run beside the writer never are while runs publish back to back.
 /// Without this the log of a sync of 200 organizations grew to 215 MB for a 105 MB store,
@@ -323,7 +327,7 @@ pub(crate) fn checkpoint_if_due(conn: &Connection, size: &WalSize) {
 /// and its deletion (connections, issue 18). What is left is what the checkpoints beside
 /// it have not copied yet: the last run or two.
 pub(crate) fn restart_if_grown(writer: &Connection, size: &WalSize) {
-    if size.in_log.load(Ordering::Relaxed) < RESTART_PAGES {
+    if size.in_log.load(Ordering::Relaxed) < size.restart_pages {
         return;
     }
     if let Err(e) = writer.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
@@ -339,11 +343,45 @@ pub(crate) fn restart_if_grown(writer: &Connection, size: &WalSize) {
 /// there is one log.
 pub(crate) fn note_wal_pages(conn: &mut Connection, size: Arc<WalSize>) -> Result<(), Fail> {
     conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n| {
-        size.since_checkpoint.store(n, Ordering::Relaxed);
-        size.in_log.store(n, Ordering::Relaxed);
+        size.note_commit(n);
         Ok(())
     }))?;
     Ok(())
+}
+
+impl WalSize {
+    /// The count of a store whose pages are `page_size` bytes.
+    pub(crate) fn new(page_size: i64) -> WalSize {
+        let pages = |bytes: i64| i32::try_from(bytes / page_size.max(512)).unwrap_or(i32::MAX);
+        WalSize {
+            since_checkpoint: AtomicI32::new(0),
+            in_log: AtomicI32::new(0),
+            checkpoint_pages: pages(CHECKPOINT_BYTES),
+            restart_pages: pages(RESTART_BYTES),
+        }
+    }
+
+    /// Notes a commit that left `n` pages in the log. SQLite gives the log's whole size,
+    /// not what the commit added: the pages since the last checkpoint are counted here, so
+    /// that a log past the threshold is checkpointed once per threshold's worth of pages,
+    /// not after every publish (which copied and synced the log once per run, each time
+    /// copying again the pages every run rewrites). Commits are serialised by the store's
+    /// write lock, so one at a time notes its size.
+    fn note_commit(&self, n: i32) {
+        let before = self.in_log.swap(n, Ordering::Relaxed);
+        // Smaller than before: the commit started the log again from its beginning.
+        let added = if n >= before { n - before } else { n };
+        self.since_checkpoint.fetch_add(added, Ordering::Relaxed);
+    }
+
+    /// Whether a checkpoint is due, counting from now if it is.
+    fn take_due(&self) -> bool {
+        if self.since_checkpoint.load(Ordering::Relaxed) < self.checkpoint_pages {
+            return false;
+        }
+        self.since_checkpoint.store(0, Ordering::Relaxed);
+        true
+    }
 }
 
 impl Stage {
@@ -659,7 +697,7 @@ impl Stage {
     /// checkpoints then, under the write lock ([`restart_if_grown`]), and a checkpoint
     /// running here meanwhile would make that one a no-op.
     pub(crate) fn checkpoint_if_due(&self, wal_pages: &WalSize) {
-        if !self.direct && wal_pages.in_log.load(Ordering::Relaxed) >= RESTART_PAGES {
+        if !self.direct && wal_pages.in_log.load(Ordering::Relaxed) >= wal_pages.restart_pages {
             return;
         }
         checkpoint_if_due(&self.conn, wal_pages);
@@ -889,7 +927,8 @@ mod tests {
             )
             .unwrap();
         let budget = Arc::new(HeldBudget::new(bound, 0));
-        let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
+        let mut stage =
+            Stage::new(conn, false, budget.clone(), &Arc::new(WalSize::new(4096))).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..50)).unwrap();
         // Edges to nodes not staged yet, another shape between, an end that never comes.
@@ -955,7 +994,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (conn, writer) = stage_and_writer(&dir);
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE));
-        let mut stage = Stage::new(conn, false, budget.clone(), &Arc::default()).unwrap();
+        let mut stage =
+            Stage::new(conn, false, budget.clone(), &Arc::new(WalSize::new(4096))).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..5)).unwrap();
         assert!(budget.used() > 0);
@@ -1015,7 +1055,7 @@ mod tests {
             stage.publish(Some(&writer), w, &p, 1).unwrap()
         };
         let budget = Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE));
-        let new = |conn| Stage::new(conn, false, budget.clone(), &Arc::default());
+        let new = |conn| Stage::new(conn, false, budget.clone(), &Arc::new(WalSize::new(4096)));
         let mut stage = new(conn).unwrap();
         let w = w();
         stage.nodes(&w, &[], &nodes("DemoA", 0..10)).unwrap();
@@ -1083,6 +1123,32 @@ mod tests {
     /// The bound is the floor until the held runs' shares pass it, and shrinks again as
     /// they end; what is taken never passes the bound of the moment it is taken.
     #[test]
+    fn a_checkpoint_is_due_once_per_threshold_of_pages_appended() {
+        // 16 KiB pages: 250 pages to a checkpoint (4,096,000 bytes), 1,024 to a restart.
+        let size = WalSize::new(16 * 1024);
+        assert_eq!((size.checkpoint_pages, size.restart_pages), (250, 1024));
+        size.note_commit(200);
+        assert!(!size.take_due());
+        size.note_commit(300);
+        assert!(size.take_due(), "300 pages appended");
+        // The log is still 300 pages long, but only 40 came since the checkpoint: before,
+        // every commit of a log past the threshold was taken as due.
+        size.note_commit(340);
+        assert!(!size.take_due());
+        size.note_commit(600);
+        assert!(
+            size.take_due(),
+            "300 pages appended since the last checkpoint"
+        );
+        // The log started again: its 100 pages are all new.
+        size.note_commit(100);
+        assert!(!size.take_due());
+        size.note_commit(260);
+        assert!(size.take_due());
+        assert_eq!(size.in_log.load(Ordering::Relaxed), 260);
+    }
+
+    #[test]
     fn the_held_bound_grows_and_shrinks_with_the_held_runs() {
         let budget = HeldBudget::new(1000, 400);
         assert!(!budget.take(1001), "the floor with no run");
@@ -1107,7 +1173,7 @@ mod tests {
         let budget = Arc::new(HeldBudget::new(0, 1 << 20));
         let stage = |alone| {
             let conn = Connection::open(dir.path().join("store.db")).unwrap();
-            Stage::new(conn, alone, budget.clone(), &Arc::default()).unwrap()
+            Stage::new(conn, alone, budget.clone(), &Arc::new(WalSize::new(4096))).unwrap()
         };
         layout::in_file(&dir.path().join("store.db"));
         let direct = stage(true);

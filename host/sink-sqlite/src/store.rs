@@ -141,7 +141,10 @@ impl Store {
         let path = path.as_ref();
         let mut writer = connect(path, false)?;
         init(&writer, path)?;
-        let wal_pages = Arc::new(stage::WalSize::default());
+        let page_size: i64 = writer
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(|e| Error::db(path, "reading the page size", e))?;
+        let wal_pages = Arc::new(stage::WalSize::new(page_size));
         stage::note_wal_pages(&mut writer, wal_pages.clone())
             .map_err(|e| e.at(path, "configuring the connection"))?;
         let reader = connect(path, true)?;
