@@ -49,6 +49,9 @@ const STAGE_CACHE_KIB: i64 = 2 * 1024;
 /// Connections of ended runs kept for the next ones.
 const MAX_IDLE: usize = 64;
 
+/// The page size of a new store, in bytes (SQLite's default is 4096).
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// The embedded graph store: one SQLite file holding the graph, the run history and each
 /// plugin's state. See the crate docs for the layout.
 ///
@@ -947,6 +950,8 @@ fn wal(conn: &Connection) -> rusqlite::Result<String> {
 
 fn create(conn: &Connection, path: &Path) -> Result<(), Error> {
     let run = || -> rusqlite::Result<()> {
+        // Only an empty file takes it; one created meanwhile by another process keeps its own.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // IMMEDIATE: two processes creating the same store at once serialise here, and
         // the loser sees the tables and leaves them alone.
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;

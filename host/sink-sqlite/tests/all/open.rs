@@ -225,3 +225,40 @@ fn many_openers_of_a_new_store_at_once_all_get_it() {
         }
     }
 }
+
+/// A new store has pages of 16 KiB: a run's publish then writes a quarter as many pages
+/// to the log, each through fewer B-tree levels (connections, issue 18). A store with
+/// SQLite's default pages of 4 KiB, as infragraph created them before, keeps them and
+/// takes runs as well.
+#[tokio::test]
+async fn new_stores_have_pages_of_16_kib_and_older_ones_keep_theirs() {
+    let page_size = |path: &std::path::Path| -> i64 {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap()
+    };
+    let (dir, s) = store();
+    put_nodes(&s, &scope("demo", "o", 1), "DemoUser", &["u1"]).await;
+    publish(&s, &scope("demo", "o", 1), None).await;
+    drop(s);
+    assert_eq!(page_size(&dir.path().join("graph.db")), 16 * 1024);
+
+    // A file SQLite has written with 4 KiB pages, with no table left in it.
+    let old = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x); DROP TABLE t;")
+            .unwrap();
+    }
+    assert!(std::fs::metadata(&old).unwrap().len() >= 4096);
+    let s = Store::open(&old).unwrap();
+    let w = scope("demo", "o", 2);
+    put_nodes(&s, &w, "DemoUser", &["u1", "u2"]).await;
+    publish(&s, &w, None).await;
+    assert_eq!(
+        node_ids(&s),
+        set([pair("DemoUser", "u1"), pair("DemoUser", "u2")])
+    );
+    drop(s);
+    assert_eq!(page_size(&old), 4096);
+}
