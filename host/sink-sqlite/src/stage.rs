@@ -1120,8 +1120,8 @@ mod tests {
         assert_eq!((&none_counts, &none_graph), (&counts, &graph));
     }
 
-    /// The bound is the floor until the held runs' shares pass it, and shrinks again as
-    /// they end; what is taken never passes the bound of the moment it is taken.
+    /// A checkpoint is due once per 4 MB appended to the log since the last one, however
+    /// long the log has grown, and the count starts again with the log.
     #[test]
     fn a_checkpoint_is_due_once_per_threshold_of_pages_appended() {
         // 16 KiB pages: 250 pages to a checkpoint (4,096,000 bytes), 1,024 to a restart.
@@ -1131,8 +1131,8 @@ mod tests {
         assert!(!size.take_due());
         size.note_commit(300);
         assert!(size.take_due(), "300 pages appended");
-        // The log is still 300 pages long, but only 40 came since the checkpoint: before,
-        // every commit of a log past the threshold was taken as due.
+        // The log is 340 pages long, but only 40 came since the checkpoint: before, every
+        // commit leaving a log past the threshold was taken as due.
         size.note_commit(340);
         assert!(!size.take_due());
         size.note_commit(600);
@@ -1148,6 +1148,8 @@ mod tests {
         assert_eq!(size.in_log.load(Ordering::Relaxed), 260);
     }
 
+    /// The bound is the floor until the held runs' shares pass it, and shrinks again as
+    /// they end; what is taken never passes the bound of the moment it is taken.
     #[test]
     fn the_held_bound_grows_and_shrinks_with_the_held_runs() {
         let budget = HeldBudget::new(1000, 400);

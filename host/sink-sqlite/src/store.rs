@@ -49,7 +49,10 @@ const STAGE_CACHE_KIB: i64 = 2 * 1024;
 /// Connections of ended runs kept for the next ones.
 const MAX_IDLE: usize = 64;
 
-/// The page size of a new store, in bytes (SQLite's default is 4096).
+/// The page size of a new store, in bytes. SQLite's default of 4 KiB made a run's publish
+/// append four times as many pages to the log, each in two writes, through deeper B-trees:
+/// 16 KiB took 5-10% off the time of 200 organizations synced at once, 32 KiB less
+/// (connections, issue 18). A store keeps the size it was created with.
 const PAGE_SIZE: i64 = 16 * 1024;
 
 /// The embedded graph store: one SQLite file holding the graph, the run history and each
