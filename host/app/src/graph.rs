@@ -288,6 +288,20 @@ impl GraphSink for Graph {
         }
     }
 
+    fn runs_starting(&self, n: usize) {
+        match self {
+            Graph::Store(s) => s.runs_starting(n),
+            Graph::Neo4j(s) => s.runs_starting(n),
+        }
+    }
+
+    fn runs_ended(&self, n: usize) {
+        match self {
+            Graph::Store(s) => s.runs_ended(n),
+            Graph::Neo4j(s) => s.runs_ended(n),
+        }
+    }
+
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         match self {
             Graph::Store(s) => s.next_update_tag().await,

@@ -225,6 +225,22 @@ pub trait GraphSink: StateStore + Send + Sync {
         async {}
     }
 
+    /// Says that a command is about to start `n` runs side by side (`sync_all`); with
+    /// [`GraphSink::runs_ended`], that they have all ended. A sink may write a run alone
+    /// otherwise than runs beside others: the embedded store writes a run alone in place,
+    /// holding its write lock for the whole run, which every other run would wait for.
+    /// Knowing ahead, it does not take a command's first run to write for the only one.
+    /// Nothing by default.
+    fn runs_starting(&self, n: usize) {
+        let _ = n;
+    }
+
+    /// Takes back a [`GraphSink::runs_starting`] of `n` runs: they have all ended (or
+    /// the command was stopped). Nothing by default.
+    fn runs_ended(&self, n: usize) {
+        let _ = n;
+    }
+
     /// A new update tag, greater than any this sink handed out before.
     fn next_update_tag(&self) -> impl Future<Output = Result<i64, SinkError>> + Send;
 

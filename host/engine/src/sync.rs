@@ -184,6 +184,7 @@ pub async fn sync_all<S: GraphSink + 'static>(
     let writing = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let n = jobs.len();
+    let _starting = Starting::new(sink.clone(), n);
     for (i, job) in jobs.into_iter().enumerate() {
         let (runtime, sink, options, progress, permits, writing) = (
             runtime.clone(),
@@ -231,6 +232,26 @@ pub async fn sync_all<S: GraphSink + 'static>(
         }
     }
     reports.into_iter().flatten().collect()
+}
+
+/// The runs of one [`sync_all`], said to the sink before the first starts and taken back
+/// when the last has ended, or when the command is dropped midway (Ctrl-C).
+struct Starting<S: GraphSink> {
+    sink: Arc<S>,
+    n: usize,
+}
+
+impl<S: GraphSink> Starting<S> {
+    fn new(sink: Arc<S>, n: usize) -> Starting<S> {
+        sink.runs_starting(n);
+        Starting { sink, n }
+    }
+}
+
+impl<S: GraphSink> Drop for Starting<S> {
+    fn drop(&mut self) {
+        self.sink.runs_ended(self.n);
+    }
 }
 
 /// Syncs one plugin into `sink`, in the wasm runtime. Never fails: every failure is in
@@ -619,8 +640,16 @@ async fn finish<S: GraphSink>(
         report: serde_json::to_string(&report).unwrap_or_default(),
     };
     if let Err(e) = sink.record_run(&record).await {
-        report.errors.push(format!("sink: recording the run: {e}"));
-        report.status = RunStatus::Failed;
+        match report.status {
+            // What the run wrote is in the graph: only its line in the history is not.
+            RunStatus::Succeeded | RunStatus::Partial => report.warnings.push(format!(
+                "sink: the run is published, but the run history lacks it: {e}"
+            )),
+            // Failed or stopped already: it says how.
+            RunStatus::Failed | RunStatus::Interrupted => {
+                report.errors.push(format!("sink: recording the run: {e}"))
+            }
+        }
     }
     // Said as soon as this run is over, not when the command's last plugin is.
     progress(&report.connection, Progress::Finished(report.status));

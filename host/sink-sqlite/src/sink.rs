@@ -16,6 +16,14 @@ impl GraphSink for Store {
         Store::blocking(|| self.prepare_sync(manifest)).map_err(SinkError::from)
     }
 
+    fn runs_starting(&self, n: usize) {
+        self.expect_runs(n);
+    }
+
+    fn runs_ended(&self, n: usize) {
+        self.expected_runs_ended(n);
+    }
+
     async fn next_update_tag(&self) -> Result<i64, SinkError> {
         Store::blocking(|| self.next_update_tag_sync()).map_err(SinkError::from)
     }

@@ -89,6 +89,10 @@ pub struct Store {
     /// Runs started through this store (an update tag taken) and not yet recorded: a run
     /// alone writes directly (see `stage`).
     running: AtomicUsize,
+    /// Runs that commands said they are starting side by side and that have not all
+    /// ended (`GraphSink::runs_starting`): a command's first run to write is not alone
+    /// when others are about to start, whether or not they have taken their tags yet.
+    expected: AtomicUsize,
     /// The newest update tag this process handed out.
     last_tag: AtomicI64,
 }
@@ -169,6 +173,7 @@ impl Store {
             wal_pages,
             held: Arc::new(HeldBudget::new(HELD_IN_MEMORY, HELD_SHARE)),
             running: AtomicUsize::new(0),
+            expected: AtomicUsize::new(0),
             last_tag: AtomicI64::new(0),
         })
     }
@@ -344,11 +349,34 @@ impl Store {
         })
     }
 
+    pub(crate) fn expect_runs(&self, n: usize) {
+        self.expected.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn expected_runs_ended(&self, n: usize) {
+        let _ = self
+            .expected
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |e| {
+                Some(e.saturating_sub(n))
+            });
+    }
+
     pub(crate) fn next_update_tag_sync(&self) -> Result<i64, Error> {
-        // A run starts here and ends when it is recorded.
+        // A run starts here and ends when it is recorded (a run without a tag is not
+        // counted: its record has none).
         self.running.fetch_add(1, Ordering::Relaxed);
-        write::next_update_tag(&mut self.writer.lock(), &self.reader(), &self.last_tag)
-            .map_err(|e| Error::db(&self.path, "taking an update tag", e))
+        let tag = write::next_update_tag(&mut self.writer.lock(), &self.reader(), &self.last_tag)
+            .map_err(|e| Error::db(&self.path, "taking an update tag", e));
+        if tag.is_err() {
+            self.run_ended();
+        }
+        tag
+    }
+
+    fn run_ended(&self) {
+        let _ = self
+            .running
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     pub(crate) fn lease_sync(
@@ -519,7 +547,8 @@ impl Store {
     }
 
     /// The stage of `w`'s run, opened on its first write: direct when it is the only run
-    /// in progress through this store (and no other process holds the write lock).
+    /// in progress through this store and no command said more are starting (and no
+    /// other process holds the write lock).
     fn stage(&self, w: &WriteScope) -> Result<Arc<Mutex<Stage>>, Fail> {
         if let Some(stage) = self.existing_stage(w) {
             return Ok(stage);
@@ -529,7 +558,8 @@ impl Store {
             Some(conn) => conn,
             None => connect(&self.path, false).map_err(Fail::Done)?,
         };
-        let alone = self.running.load(Ordering::Relaxed) <= 1;
+        let alone =
+            self.running.load(Ordering::Relaxed) <= 1 && self.expected.load(Ordering::Relaxed) <= 1;
         // A run alone writes the graph through its own cache; runs side by side publish
         // through the shared writer's, so memory does not grow with how many run at once.
         let cache_kib = if alone {
@@ -588,9 +618,9 @@ impl Store {
     }
 
     pub(crate) fn record_run_sync(&self, run: &RunRecord) -> Result<(), Error> {
-        let _ = self
-            .running
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if run.update_tag != 0 {
+            self.run_ended();
+        }
         let conn = self.writer.lock();
         // A run refused at its lease ends while the holder may be writing directly, with
         // the write lock held for its whole run: its record must not wait for that.

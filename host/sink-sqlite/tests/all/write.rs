@@ -338,6 +338,62 @@ async fn a_second_store_is_told_at_once_while_a_run_writes_directly() {
     publish(&s, &w, Some(&[])).await;
 }
 
+/// A command starting several runs says so first: its first run to write must not take
+/// itself for the only one and hold the write lock for its whole run (it did when the
+/// others had not taken their tags yet, and a hung plugin then kept every other run from
+/// publishing). Here the first run writes and then waits; the second publishes and is
+/// recorded meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_several_runs_starting_does_not_hold_the_store_for_its_whole_run() {
+    let (_dir, s) = store();
+    let s = Arc::new(s);
+    s.runs_starting(2);
+    let first = scope("first", "org", s.next_update_tag().await.unwrap());
+    put_nodes(&s, &first, "FirstThing", &["a1"]).await;
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let second = scope("second", "org", s.next_update_tag().await.unwrap());
+                put_nodes(&s, &second, "SecondThing", &["b1"]).await;
+                let changes = publish(&s, &second, Some(&[])).await;
+                s.record_run(&record(&second)).await.unwrap();
+                done_tx.send(changes).unwrap();
+            })
+        });
+    }
+    // Waiting for the first run would take SQLite's busy timeout, ten minutes: a minute
+    // without an answer is the failure.
+    let changes = done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the second run published while the first was still running");
+    assert_eq!(changes.nodes["SecondThing"].created, 1);
+    assert_eq!(s.stats().unwrap().nodes.get("FirstThing"), None);
+    let changes = publish(&s, &first, Some(&[])).await;
+    assert_eq!(changes.nodes["FirstThing"].created, 1);
+    s.record_run(&record(&first)).await.unwrap();
+    s.runs_ended(2);
+    assert_eq!(s.runs(0).unwrap().len(), 2);
+}
+
+fn record(w: &WriteScope) -> RunRecord {
+    RunRecord {
+        plugin: w.plugin.clone(),
+        scope: Some(w.scope.clone()),
+        update_tag: w.update_tag,
+        status: RunStatus::Succeeded,
+        started_at: "2026-12-07T00:00:00Z".into(),
+        finished_at: "2026-12-07T00:00:01Z".into(),
+        report: "{}".into(),
+    }
+}
+
 /// A run writing directly holds the write lock until it publishes. A second plugin of the
 /// same process that starts meanwhile must wait for that lock to prepare (it registers
 /// its labels), but must not hold the shared reading connection while it waits: the
