@@ -17,7 +17,8 @@
 //! store writes in one write transaction from its first write to its end; runs beside
 //! others keep their rows in memory (a bounded budget) or, past it, temporary tables,
 //! neither of which takes a lock, and are applied at their end in one transaction, one
-//! run after another, through the store's shared writing connection.
+//! run after another, through the store's shared writing connection; one thread
+//! (`writer`) does those publishes and every run's short writes (leases, run records).
 //! Either way a run that fails or is killed (even with SIGKILL) changes nothing, and
 //! readers see the graph before or after a run. SQLite calls block, so the async trait
 //! methods run them with `tokio::task::block_in_place` on a multi-thread runtime. Closing
@@ -30,7 +31,8 @@
 //! `GraphReader`). The work: `write` (indexes, upserts, update tags, a run's counts),
 //! `cleanup`, `history` (plugin state, run history), `encode` (property maps), `resolve`
 //! (an edge's ends), `query` (reads), `export` and `import` (whole graphs), `stage` (a
-//! run's writes until it publishes), `lease` (one run per plugin and scope).
+//! run's writes until it publishes), `writer` (the shared writing connection and its
+//! thread), `lease` (one run per plugin and scope).
 //!
 //! # Layout
 //!
@@ -87,6 +89,7 @@ mod sink;
 mod stage;
 mod store;
 mod write;
+mod writer;
 
 pub use error::{Error, ErrorKind};
 pub use export::ExportStats;

@@ -1,6 +1,6 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use infragraph_core::{
-    ChangeCounts, Direction, EdgeBatch, Holder, Incomplete, Manifest, NodeBatch, Publish,
-    RunRecord, Step, StoredEdge, StoredNode, WriteScope,
+    ChangeCounts, Direction, EdgeBatch, Holder, Manifest, NodeBatch, Publish, RunRecord, Step,
+    StoredEdge, StoredNode, WriteScope,
 };
 
 use crate::error::{Error, ErrorKind, Fail};
@@ -21,6 +21,7 @@ use crate::import::ImportStats;
 use crate::layout::{APPLICATION_ID, CREATE, LAYOUT_VERSION, UPGRADES};
 use crate::query::Stats;
 use crate::stage::{HELD_IN_MEMORY, HELD_SHARE, HeldBudget, Stage};
+use crate::writer::{Job, Writer};
 use crate::{export, history, import, lease, query, stage, write};
 
 /// How long a statement waits for another connection's write lock before failing as busy.
@@ -118,6 +119,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         // Runs never published hold connections of their own: close them first.
         self.stages_lock().clear();
+        self.writer.stop();
         if let Ok(memory) = Connection::open_in_memory() {
             drop(std::mem::replace(&mut *self.reader(), memory));
         }
@@ -161,12 +163,7 @@ impl Store {
         tracing::debug!(store = %path.display(), "opened");
         Ok(Store {
             path: path.to_path_buf(),
-            writer: Writer {
-                conn: Mutex::new(writer),
-                waiting: Mutex::new(Vec::new()),
-                indexed: Mutex::new(HashSet::new()),
-                temp_seq: AtomicU64::new(0),
-            },
+            writer: Writer::new(writer, wal_pages.clone()),
             reader: Mutex::new(reader),
             stages: Mutex::new(HashMap::new()),
             idle: Mutex::new(Vec::new()),
@@ -365,8 +362,11 @@ impl Store {
         // A run starts here and ends when it is recorded (a run without a tag is not
         // counted: its record has none).
         self.running.fetch_add(1, Ordering::Relaxed);
-        let tag = write::next_update_tag(&mut self.writer.lock(), &self.reader(), &self.last_tag)
+        // Not waiting for the writer: other runs may be publishing through it.
+        let mut writer = self.writer.try_lock();
+        let tag = write::next_update_tag(writer.as_deref_mut(), &self.reader(), &self.last_tag)
             .map_err(|e| Error::db(&self.path, "taking an update tag", e));
+        drop(writer);
         if tag.is_err() {
             self.run_ended();
         }
@@ -400,27 +400,30 @@ impl Store {
         }
         // Read first, without the write lock, which another run may hold for long.
         lease::check(&self.reader(), w, holder, ttl).map_err(|e| e.at(&self.path, &what()))?;
-        let mut conn = self.writer.lock();
-        let mut run = || -> Result<(), Fail> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            lease::take(&tx, w, holder, ttl)?;
-            tx.commit()?;
-            Ok(())
-        };
-        run().map_err(|e| e.at(&self.path, &what()))
+        let (w2, holder) = (w.clone(), holder.clone());
+        self.writer
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                lease::take(&tx, &w2, &holder, ttl)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .map_err(|e| e.at(&self.path, &what()))
     }
 
     pub(crate) fn release_sync(&self, w: &WriteScope, holder: &Holder) -> Result<(), Error> {
-        lease::release(&self.writer.lock(), w, holder).map_err(|e| {
-            Error::db(
-                &self.path,
-                &format!(
-                    "releasing the lease of plugin {:?} in scope {:?}",
-                    w.plugin, w.scope
-                ),
-                e,
-            )
-        })
+        let (w2, holder) = (w.clone(), holder.clone());
+        self.writer
+            .run(move |conn| Ok(lease::release(conn, &w2, &holder)?))
+            .map_err(|e| {
+                e.at(
+                    &self.path,
+                    &format!(
+                        "releasing the lease of plugin {:?} in scope {:?}",
+                        w.plugin, w.scope
+                    ),
+                )
+            })
     }
 
     pub(crate) fn write_nodes_sync(
@@ -475,7 +478,7 @@ impl Store {
             } else {
                 // Whoever publishes the run locks its stage then.
                 drop(own);
-                self.publish_held(Job::new(stage.clone(), w, p, temp))
+                self.writer.publish(Job::new(stage.clone(), w, p, temp))
             }
         };
         // Outside the lock, through the run's own connection, idle now.
@@ -485,38 +488,6 @@ impl Store {
             .checkpoint_if_due(&self.wal_pages);
         self.recycle(stage);
         published.map_err(|e| e.at(&self.path, &what))
-    }
-
-    /// Publishes a held run through the writer, together with the held runs waiting for
-    /// it meanwhile. Runs waiting to publish queue here, not in SQLite's wait for the
-    /// write lock: that polls with sleeps of up to 100 ms, and dozens of runs queued on it
-    /// left the lock free between them most of the time. Whichever of them takes the lock
-    /// next publishes all that are waiting then in one transaction, each after the other
-    /// as if alone (readers see none of them or all), and the others find their result
-    /// when the lock comes to them: one commit instead of one each, when runs end faster
-    /// than the writer publishes them (connections, issue 18).
-    fn publish_held(&self, job: Job) -> Result<ChangeCounts, Fail> {
-        let job = Arc::new(job);
-        self.writer.waiting().push(job.clone());
-        let writer = self.writer.lock();
-        if let Some(done) = job.take_result() {
-            return done;
-        }
-        let group = std::mem::take(&mut *self.writer.waiting());
-        stage::restart_if_grown(&writer, &self.wal_pages);
-        publish_group(&writer, &group);
-        // The group's hold on each stage goes before the lock does, so that every run
-        // finds its stage its own again (to keep its connection) when it wakes.
-        drop(group);
-        // None only when the run that took this one into its group panicked before
-        // publishing it: nothing of it was applied.
-        job.take_result().unwrap_or_else(|| {
-            Err(Fail::Done(Error::new(
-                ErrorKind::Database,
-                "the run publishing this one beside it failed unexpectedly; nothing of this \
-                 run was applied (sync it again)",
-            )))
-        })
     }
 
     pub(crate) fn discard_sync(&self, w: &WriteScope) {
@@ -621,20 +592,24 @@ impl Store {
         if run.update_tag != 0 {
             self.run_ended();
         }
-        let conn = self.writer.lock();
-        // A run refused at its lease ends while the holder may be writing directly, with
-        // the write lock held for its whole run: its record must not wait for that.
-        let recorded = conn
-            .busy_timeout(RECORD_BUSY_TIMEOUT)
-            .and_then(|()| history::record_run(&conn, run));
-        let _ = conn.busy_timeout(BUSY_TIMEOUT);
-        recorded.map_err(|e| {
-            Error::db(
-                &self.path,
-                &format!("recording a run of plugin {:?}", run.plugin),
-                e,
-            )
-        })
+        let record = run.clone();
+        self.writer
+            .run(move |conn| {
+                // A run refused at its lease ends while the holder may be writing
+                // directly, with the write lock held for its whole run: its record must
+                // not wait for that.
+                let recorded = conn
+                    .busy_timeout(RECORD_BUSY_TIMEOUT)
+                    .and_then(|()| history::record_run(conn, &record));
+                let _ = conn.busy_timeout(BUSY_TIMEOUT);
+                Ok(recorded?)
+            })
+            .map_err(|e| {
+                e.at(
+                    &self.path,
+                    &format!("recording a run of plugin {:?}", run.plugin),
+                )
+            })
     }
 
     /// Runs blocking SQLite work from async code. On a multi-thread runtime the worker
@@ -653,155 +628,6 @@ impl Store {
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A held run waiting to publish, with what its publish needs, owned: another run may
-/// publish it (see [`Store::publish_held`]).
-pub(crate) struct Job {
-    stage: Arc<Mutex<Stage>>,
-    w: WriteScope,
-    cleanup: Option<Vec<Incomplete>>,
-    state: BTreeMap<String, Option<Vec<u8>>>,
-    state_plugin: String,
-    cleanup_batch: usize,
-    temp: u64,
-    result: Mutex<Option<Result<ChangeCounts, Fail>>>,
-}
-
-impl Job {
-    fn new(stage: Arc<Mutex<Stage>>, w: &WriteScope, p: &Publish<'_>, temp: u64) -> Job {
-        Job {
-            stage,
-            w: w.clone(),
-            cleanup: p.cleanup.map(<[Incomplete]>::to_vec),
-            state: p.state.clone(),
-            state_plugin: p.state_plugin.to_owned(),
-            cleanup_batch: p.cleanup_batch,
-            temp,
-            result: Mutex::new(None),
-        }
-    }
-
-    /// `f` given the run's stage and its publish as [`Publish`].
-    fn with<R>(&self, f: impl FnOnce(&mut Stage, &Publish<'_>) -> R) -> R {
-        let p = Publish {
-            cleanup: self.cleanup.as_deref(),
-            state: &self.state,
-            state_plugin: &self.state_plugin,
-            cleanup_batch: self.cleanup_batch,
-        };
-        f(
-            &mut self.stage.lock().unwrap_or_else(|e| e.into_inner()),
-            &p,
-        )
-    }
-
-    /// Applies the run inside the transaction open on `writer`.
-    fn apply(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
-        self.with(|stage, p| stage.apply(writer, &self.w, p, self.temp))
-    }
-
-    /// Applies the run in a transaction of its own.
-    fn alone(&self, writer: &Connection) -> Result<ChangeCounts, Fail> {
-        self.with(|stage, p| stage.publish(Some(writer), &self.w, p, self.temp))
-    }
-
-    fn set_result(&self, result: Result<ChangeCounts, Fail>) {
-        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-    }
-
-    fn take_result(&self) -> Option<Result<ChangeCounts, Fail>> {
-        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-/// Publishes `group` through `writer` (locked by the caller) in one transaction, each
-/// run after the other. Should any run fail, or the commit, nothing of the group is kept
-/// and each run is published again in a transaction of its own, so that one run's
-/// failure (a record another plugin owns, say) fails that run alone, as when each
-/// published by itself.
-fn publish_group(writer: &Connection, group: &[Arc<Job>]) {
-    if let [job] = group {
-        job.set_result(job.alone(writer));
-        return;
-    }
-    let together = (|| -> Result<Vec<ChangeCounts>, Fail> {
-        writer.execute_batch("BEGIN IMMEDIATE")?;
-        let counts = group
-            .iter()
-            .map(|job| job.apply(writer))
-            .collect::<Result<Vec<_>, _>>()?;
-        let commit = std::time::Instant::now();
-        writer.execute_batch("COMMIT")?;
-        // With the runs' own laps, where the write lock's time goes (issue 18).
-        tracing::debug!(
-            runs = group.len(),
-            commit_us = commit.elapsed().as_micros(),
-            "published a group of runs in one transaction"
-        );
-        Ok(counts)
-    })();
-    match together {
-        Ok(counts) => {
-            for (job, counts) in group.iter().zip(counts) {
-                job.set_result(Ok(counts));
-            }
-        }
-        Err(e) => {
-            if !writer.is_autocommit() {
-                let _ = writer.execute_batch("ROLLBACK");
-            }
-            tracing::debug!(error = ?e, runs = group.len(), "a group publish failed; publishing its runs one by one");
-            for job in group {
-                job.set_result(job.alone(writer));
-            }
-        }
-    }
-}
-
-/// The writing connection, shared by every plugin writing through one store, with what
-/// belongs to it: which property indexes exist, names for its temporary tables, and the
-/// held runs waiting to publish through it.
-pub(crate) struct Writer {
-    conn: Mutex<Connection>,
-    waiting: Mutex<Vec<Arc<Job>>>,
-    /// (label, key) pairs whose property index exists, so a batch checks once per store.
-    indexed: Mutex<HashSet<(String, String)>>,
-    /// Names temporary tables, which belong to the connection and so to every writer.
-    temp_seq: AtomicU64,
-}
-
-impl Writer {
-    fn waiting(&self) -> MutexGuard<'_, Vec<Arc<Job>>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-done transaction behind (rusqlite
-        // rolls back on drop), so the connection is still good.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A number no other temporary table of this connection uses.
-    pub(crate) fn next_temp(&self) -> u64 {
-        self.temp_seq.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Those of `wanted` not known to be indexed yet.
-    pub(crate) fn unindexed(&self, wanted: &[(String, String)]) -> Vec<(String, String)> {
-        let known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
-        wanted
-            .iter()
-            .filter(|w| !known.contains(*w))
-            .cloned()
-            .collect()
-    }
-
-    /// Notes that `done` are indexed now.
-    pub(crate) fn indexed(&self, done: Vec<(String, String)>) {
-        let mut known = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
-        known.extend(done);
     }
 }
 
@@ -1034,9 +860,12 @@ fn upgrade(conn: &Connection, path: &Path) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use infragraph_core::{NodeRow, StoredNode};
 
     use super::*;
+    use crate::writer::publish_group;
 
     fn scope(store: &Store, plugin: &str) -> WriteScope {
         WriteScope {
@@ -1063,6 +892,61 @@ mod tests {
             .unwrap()
             .into_iter()
             .find(|n| n.id == id)
+    }
+
+    fn last_update_tag(store: &Store) -> i64 {
+        store
+            .reader()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_update_tag'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// A run starting takes its tag while others publish through the writer, without
+    /// waiting for them (runs of a second wave waited up to 0.8 s for their tag there):
+    /// above every tag handed out, and recorded in the store when its run publishes.
+    #[test]
+    fn a_tag_is_taken_without_waiting_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("graph.db")).unwrap());
+        let first = store.next_update_tag_sync().unwrap();
+        assert_eq!(last_update_tag(&store), first);
+        let busy = store.writer.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = store.clone();
+        std::thread::spawn(move || tx.send(other.next_update_tag_sync().unwrap()));
+        // Waiting for the writer would wait until `busy` goes, below.
+        let second = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a tag while the writer is held");
+        drop(busy);
+        assert!(second > first);
+        assert_eq!(
+            last_update_tag(&store),
+            first,
+            "recorded when its run publishes"
+        );
+        let w = WriteScope {
+            plugin: "demo".into(),
+            scope: "org".into(),
+            update_tag: second,
+        };
+        store
+            .write_nodes_sync(&w, &[], &one_node("DemoThing", "x"))
+            .unwrap();
+        let state = BTreeMap::new();
+        let p = Publish {
+            cleanup: Some(&[]),
+            state: &state,
+            state_plugin: "demo",
+            cleanup_batch: 100,
+        };
+        store.publish_sync(&w, &p).unwrap();
+        assert_eq!(last_update_tag(&store), second);
+        assert!(store.next_update_tag_sync().unwrap() > second);
     }
 
     /// Held runs waiting for the writer publish in one transaction, each as if alone;

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Fail};
 use crate::layout::property_index;
 use crate::resolve::{Resolver, Written};
 use crate::stage::Shape;
-use crate::store::Writer;
+use crate::writer::Writer;
 
 /// Whether the scope writing asserts the record already: created in it, or asserted by
 /// it since.
@@ -668,12 +668,43 @@ pub(crate) fn replay_edges(
     Ok(replay.unresolved())
 }
 
-/// A new update tag, above every one taken before (also by other processes).
+/// A new update tag, above every one taken before (also by other processes). `writer`
+/// is the store's writing connection when no other run of this process holds it: a tag
+/// is then recorded at once. Otherwise (`None`, or another process writing), the tag is
+/// above every one this process and the store know of, and its run records it when it
+/// publishes (`note_update_tag`): a run starting must not wait for others to publish.
 pub(crate) fn next_update_tag(
-    writer: &mut Connection,
+    writer: Option<&mut Connection>,
     reader: &Connection,
     last_here: &AtomicI64,
 ) -> rusqlite::Result<i64> {
+    let recorded = match writer {
+        Some(writer) => record_next_tag(writer, last_here)?,
+        None => None,
+    };
+    let tag = match recorded {
+        Some(tag) => tag,
+        None => {
+            let last: i64 = reader.query_row(
+                "SELECT value FROM meta WHERE key = 'last_update_tag'",
+                [],
+                |r| r.get(0),
+            )?;
+            now_ms()
+                .max(last + 1)
+                .max(last_here.load(Ordering::Relaxed) + 1)
+        }
+    };
+    last_here.fetch_max(tag, Ordering::Relaxed);
+    Ok(tag)
+}
+
+/// Takes and records the next tag through `writer`, or `None` when another process holds
+/// the store's write lock.
+fn record_next_tag(
+    writer: &mut Connection,
+    last_here: &AtomicI64,
+) -> rusqlite::Result<Option<i64>> {
     // Without waiting for the write lock: a run writing directly holds it for its whole
     // life, and a second run must get as far as its lease to be told so.
     let waits = writer.busy_timeout(std::time::Duration::ZERO);
@@ -698,29 +729,18 @@ pub(crate) fn next_update_tag(
     })();
     waits?;
     writer.busy_timeout(crate::store::BUSY_TIMEOUT)?;
-    let tag = match taken {
-        Ok(tag) => tag,
+    match taken {
+        Ok(tag) => Ok(Some(tag)),
         Err(e)
             if matches!(
                 e.sqlite_error_code(),
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
             ) =>
         {
-            // Another run writes: above every tag it could see, and this process's; the
-            // run records it when it publishes (`note_update_tag`).
-            let last: i64 = reader.query_row(
-                "SELECT value FROM meta WHERE key = 'last_update_tag'",
-                [],
-                |r| r.get(0),
-            )?;
-            now_ms()
-                .max(last + 1)
-                .max(last_here.load(Ordering::Relaxed) + 1)
+            Ok(None)
         }
-        Err(e) => return Err(e),
-    };
-    last_here.fetch_max(tag, Ordering::Relaxed);
-    Ok(tag)
+        Err(e) => Err(e),
+    }
 }
 
 /// Records `tag` as handed out, in the caller's transaction: a tag taken while another
