@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use infragraph_core::{ChangeCounts, Incomplete, Publish, WriteScope};
 use rusqlite::Connection;
@@ -184,6 +185,7 @@ impl Shared {
 /// The writer's thread: each round takes every task waiting, does the short writes, then
 /// publishes the held runs together, and answers each. It ends when the store closes.
 fn serve(shared: &Shared, wal_pages: &WalSize, inbox: Receiver<Task>) {
+    let mut trimmed = Instant::now();
     while let Ok(first) = inbox.recv() {
         let (mut chores, mut jobs) = (Vec::new(), Vec::new());
         for task in std::iter::once(first).chain(inbox.try_iter()) {
@@ -218,6 +220,30 @@ fn serve(shared: &Shared, wal_pages: &WalSize, inbox: Receiver<Task>) {
             drop(job);
             let _ = done.send(result);
         }
+        drop(conn);
+        if trimmed.elapsed() >= TRIM_EVERY {
+            release_free_memory();
+            trimmed = Instant::now();
+        }
+    }
+}
+
+/// How often, at most, the writer's thread gives the C allocator's free memory back to the
+/// system after publishing (see [`release_free_memory`]).
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Gives the C allocator's free memory back to the system. glibc keeps what is freed in
+/// its arenas for reuse; with every run published on this one thread, what it kept grew:
+/// the peak RSS of the 20 Azure tenants of the connections benchmark went from 430-480
+/// MB to 510-620 MB, and with a trim after each round of publishes to 428-429 MB. A trim
+/// after every round cost the 200 Scaleway organizations 5% of their time; once a second
+/// at most, a few trims a sync.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` works on the allocator's own free lists, under its locks, and
+    // may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
