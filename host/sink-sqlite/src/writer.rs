@@ -90,11 +90,7 @@ impl Writer {
         let Some(tasks) = self.tasks() else {
             return chore(&mut self.lock());
         };
-        let (done, answer) = std::sync::mpsc::sync_channel(1);
-        if tasks.send(Task::Chore(Box::new(chore), done)).is_err() {
-            return Err(stopped());
-        }
-        answer.recv().unwrap_or_else(|_| Err(stopped()))
+        hand_over(tasks, |done| Task::Chore(Box::new(chore), done))
     }
 
     /// Publishes a held run on the writer's thread, together with the held runs waiting
@@ -106,11 +102,7 @@ impl Writer {
             stage::restart_if_grown(&conn, &self.wal_pages);
             return job.alone(&conn);
         };
-        let (done, answer) = std::sync::mpsc::sync_channel(1);
-        if tasks.send(Task::Publish(job, done)).is_err() {
-            return Err(stopped());
-        }
-        answer.recv().unwrap_or_else(|_| Err(stopped()))
+        hand_over(tasks, |done| Task::Publish(job, done))
     }
 
     /// Stops the writer's thread, once it has done what it was given.
@@ -182,6 +174,18 @@ impl Shared {
     }
 }
 
+/// Sends the task `task` makes with where its answer goes, and waits for the answer.
+fn hand_over<R>(
+    tasks: &Sender<Task>,
+    task: impl FnOnce(SyncSender<Result<R, Fail>>) -> Task,
+) -> Result<R, Fail> {
+    let (done, answer) = std::sync::mpsc::sync_channel(1);
+    if tasks.send(task(done)).is_err() {
+        return Err(stopped());
+    }
+    answer.recv().unwrap_or_else(|_| Err(stopped()))
+}
+
 /// The writer's thread: each round takes every task waiting, does the short writes, then
 /// publishes the held runs together, and answers each. It ends when the store closes.
 fn serve(shared: &Shared, wal_pages: &WalSize, inbox: Receiver<Task>) {
@@ -234,7 +238,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// Gives the C allocator's free memory back to the system. glibc keeps what is freed in
 /// its arenas for reuse; with every run published on this one thread, what it kept grew:
-/// the peak RSS of the 20 Azure tenants of the connections benchmark went from 430-480
+/// the peak RSS of the 20 Azure tenants of the connections benchmark went from 430-530
 /// MB to 510-620 MB, and with a trim after each round of publishes to 428-429 MB. A trim
 /// after every round cost the 200 Scaleway organizations 5% of their time; once a second
 /// at most, a few trims a sync.
