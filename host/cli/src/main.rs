@@ -106,11 +106,19 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             _ = tokio::signal::ctrl_c() => None,
         }
     });
-    // Tasks still running (a plugin mid-request) end with the runtime.
-    drop(rt);
     match outcome {
-        Some(done) => done,
+        Some(done) => {
+            // The command is over and has closed the store. Dropping the runtime would
+            // close every pooled connection and end each worker thread, which first
+            // hands its cache of freed blocks back to the allocator one by one: 0.1 s
+            // after a sync of 200 connections, with nothing left to do. The process's
+            // exit ends the threads and the kernel closes the sockets.
+            std::mem::forget(rt);
+            done
+        }
         None => {
+            // Tasks still running (a plugin mid-request) end with the runtime.
+            drop(rt);
             eprintln!("infragraph: interrupted");
             Ok(ExitCode::from(130))
         }
