@@ -1,5 +1,7 @@
 //! The store as the engine sees it: `GraphSink` and `StateStore`, each call run as blocking
-//! SQLite work (`Store::blocking`) by the module that does it.
+//! SQLite work (`Store::blocking`) by the module that does it, except the batches of a
+//! held run, which only take memory or the run's own temporary tables
+//! ([`Store::writes_held`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,11 +44,21 @@ impl GraphSink for Store {
         extra_labels: &[String],
         batch: &NodeBatch,
     ) -> Result<(), SinkError> {
-        Store::blocking(|| self.write_nodes_sync(w, extra_labels, batch)).map_err(SinkError::from)
+        let write = || self.write_nodes_sync(w, extra_labels, batch);
+        match self.writes_held(w, &[]) {
+            true => write(),
+            false => Store::blocking(write),
+        }
+        .map_err(SinkError::from)
     }
 
     async fn write_edges(&self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, SinkError> {
-        Store::blocking(|| self.write_edges_sync(w, batch)).map_err(SinkError::from)
+        let write = || self.write_edges_sync(w, batch);
+        match self.writes_held(w, &crate::write::edge_indexes(batch)) {
+            true => write(),
+            false => Store::blocking(write),
+        }
+        .map_err(SinkError::from)
     }
 
     async fn publish(&self, w: &WriteScope, p: &Publish<'_>) -> Result<ChangeCounts, SinkError> {
