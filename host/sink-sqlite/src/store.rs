@@ -964,6 +964,43 @@ mod tests {
         assert!(store.next_update_tag_sync().unwrap() > second);
     }
 
+    /// A held run's batches after its first are kept on the caller's thread (no
+    /// `block_in_place`); a direct run's, a run's first and an edge batch whose end
+    /// needs an index not yet made are not, since they may wait for the file or the
+    /// writer.
+    #[test]
+    fn only_a_held_runs_later_batches_skip_the_blocking_hand_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let alone = Store::open(dir.path().join("alone.db")).unwrap();
+        let w = scope(&alone, "demo");
+        assert!(!alone.writes_held(&w, &[]), "no stage yet");
+        alone
+            .write_nodes_sync(&w, &[], &one_node("DemoThing", "a"))
+            .unwrap();
+        assert!(!alone.writes_held(&w, &[]), "a run alone writes directly");
+
+        let shared = Store::open(dir.path().join("shared.db")).unwrap();
+        shared.expect_runs(2);
+        let w = scope(&shared, "demo");
+        assert!(!shared.writes_held(&w, &[]), "no stage yet");
+        shared
+            .write_nodes_sync(&w, &[], &one_node("DemoThing", "a"))
+            .unwrap();
+        assert!(shared.writes_held(&w, &[]));
+        let by_name = [("DemoThing".to_owned(), "name".to_owned())];
+        assert!(
+            !shared.writes_held(&w, &by_name),
+            "the index is not made yet"
+        );
+        shared.writer.indexed(by_name.to_vec());
+        assert!(shared.writes_held(&w, &by_name));
+        let other = scope(&shared, "other");
+        assert!(
+            !shared.writes_held(&other, &[]),
+            "another run's first batch"
+        );
+    }
+
     /// Held runs waiting for the writer publish in one transaction, each as if alone;
     /// when one of them fails (here it writes a node another plugin owns), the group is
     /// rolled back and each publishes again by itself: that one fails, the others land.

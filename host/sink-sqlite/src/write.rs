@@ -203,6 +203,9 @@ pub(crate) fn ensure_indexes(
     wanted: &[(String, String)],
 ) -> Result<(), Fail> {
     let mut missing = writer.unindexed(wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
     // Those another process created already need no write (nor wait for the lock).
     let mut there = Vec::new();
     {
