@@ -113,9 +113,21 @@ impl Lease {
     }
 
     /// Stops renewing and lets go of the lease.
-    pub(crate) async fn release<S: GraphSink>(self, sink: &S) -> Result<(), SinkError> {
+    pub(crate) async fn release<S: GraphSink>(mut self, sink: &S) -> Result<(), SinkError> {
         self.heartbeat.abort();
+        // Until the beat's task is gone, it holds the sink: a command ends by dropping the
+        // sink, and the store closes (folding its write-ahead log into the file) only
+        // when no task holds it any more. The CLI leaves the runtime's leftover tasks to
+        // the process's exit, so none may still hold it.
+        let _ = (&mut self.heartbeat).await;
         sink.release(&self.w, &self.holder).await
+    }
+}
+
+impl Drop for Lease {
+    /// A lease dropped unreleased (its run failed or was dropped) stops renewing too.
+    fn drop(&mut self) {
+        self.heartbeat.abort();
     }
 }
 

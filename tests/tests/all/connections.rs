@@ -111,6 +111,12 @@ fn two_connections_of_one_plugin_land_in_two_scopes() {
         &tokens,
     );
     ok(&ran);
+    // The command closed its store on the way out, whatever its runs' tasks: the
+    // write-ahead log was folded into the file and removed.
+    for suffix in ["-wal", "-shm"] {
+        let beside = format!("{store}{suffix}");
+        assert!(!std::path::Path::new(&beside).exists(), "{beside} was left");
+    }
     assert!(
         ran.stdout.contains("example/team-a") && ran.stdout.contains("example/team-b"),
         "a row per connection:\n{}",
