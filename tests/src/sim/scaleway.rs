@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1231,24 +1232,39 @@ fn list(
     }
     let organization = q.get(org_param);
     let project = q.get(project_param);
-    let selected: Vec<&Item> = items
-        .iter()
-        .filter(|i| zone.is_none() || i.zone.as_deref() == zone)
-        .filter(|i| organization.is_none_or(|o| &i.organization == o))
-        .filter(|i| project.is_none_or(|p| i.project.as_ref() == Some(p)))
-        .collect();
-    let start = (page - 1).saturating_mul(size).min(selected.len());
-    let end = start.saturating_add(size).min(selected.len());
-    let mut body = format!("{{\"{key}\":[");
-    for (n, item) in selected[start..end].iter().enumerate() {
+    let wanted = |i: &&Item| {
+        (zone.is_none() || i.zone.as_deref() == zone)
+            && project.is_none_or(|p| i.project.as_ref() == Some(p))
+            && organization.is_none_or(|o| &i.organization == o)
+    };
+    // One pass that counts what matches and copies only the page into a body of the
+    // right size: the simulator shares the benchmark machine's two cores with the client
+    // it serves (a list of every match and a body grown by doubling were a tenth of its
+    // CPU samples in a sync of the 200 Organizations of `bench_connections`).
+    let start = (page - 1).saturating_mul(size);
+    let end = start.saturating_add(size);
+    let mut total = 0;
+    let mut page_items: Vec<&str> = Vec::new();
+    for item in items.iter().filter(wanted) {
+        if (start..end).contains(&total) {
+            page_items.push(&item.json);
+        }
+        total += 1;
+    }
+    let length: usize = page_items.iter().map(|j| j.len() + 1).sum();
+    let mut body = String::with_capacity(length + key.len() + 40);
+    body.push_str("{\"");
+    body.push_str(key);
+    body.push_str("\":[");
+    for (n, json) in page_items.iter().enumerate() {
         if n > 0 {
             body.push(',');
         }
-        body.push_str(&item.json);
+        body.push_str(json);
     }
     body.push(']');
     if let Endpoint::Paged(_) = endpoint {
-        body.push_str(&format!(",\"total_count\":{}", selected.len()));
+        let _ = write!(body, ",\"total_count\":{total}");
     }
     body.push('}');
     let mut response = (
@@ -1262,7 +1278,7 @@ fn list(
     if let Endpoint::Instance(_) = endpoint {
         response
             .headers_mut()
-            .insert("x-total-count", HeaderValue::from(selected.len()));
+            .insert("x-total-count", HeaderValue::from(total));
     }
     response
 }
