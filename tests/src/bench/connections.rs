@@ -261,6 +261,45 @@ pub fn report_totals(path: &Path) -> (usize, usize, u64) {
     (runs.len(), ok, nodes)
 }
 
+/// When, in one sync of many connections, the work ended: seconds from the start of the
+/// process to the end of the last plugin, to the last run recorded, and to the process's
+/// end. Between the first two the store's one writer publishes the runs still waiting
+/// (the serial tail); after the second it closes the store and writes the report.
+#[derive(Debug, Clone, Copy)]
+pub struct Ends {
+    pub last_plugin: f64,
+    pub last_recorded: f64,
+    pub process: f64,
+}
+
+/// [`Ends`] of the sync that started at `started` and took `wall`, from its `--report`
+/// file (each run's `started_at`, its phases `prepare_ms` and `sync_ms`, its
+/// `finished_at`); `None` when the report says nothing of that.
+pub fn report_ends(path: &Path, started: std::time::SystemTime, wall: Duration) -> Option<Ends> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let runs: Vec<Value> = serde_json::from_str(&text).ok()?;
+    let since = |v: &Value| -> Option<f64> {
+        let t = humantime::parse_rfc3339(v.as_str()?).ok()?;
+        Some(match t.duration_since(started) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        })
+    };
+    let mut ends = Ends {
+        last_plugin: 0.0,
+        last_recorded: 0.0,
+        process: wall.as_secs_f64(),
+    };
+    for r in &runs {
+        let start = since(&r["started_at"])?;
+        let phase = |name: &str| r["phases"][name].as_f64().unwrap_or(0.0) / 1000.0;
+        let plugin_end = start + phase("prepare_ms") + phase("sync_ms");
+        ends.last_plugin = ends.last_plugin.max(plugin_end);
+        ends.last_recorded = ends.last_recorded.max(since(&r["finished_at"])?);
+    }
+    (!runs.is_empty()).then_some(ends)
+}
+
 /// The benchmark's settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -327,9 +366,11 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         args.extend(targets.iter().map(String::as_str));
         args.extend(["--store", store.as_str(), "--report", report_arg.as_str()]);
         args.extend(["--concurrency", concurrency.as_str()]);
+        let started = std::time::SystemTime::now();
         let measured = run_measured(&mut crate::cli::infragraph(dir, &args), &run_dir);
         let totals = report_totals(&report_path);
-        (measured, totals)
+        let ends = report_ends(&report_path, started, measured.wall);
+        (measured, (totals, ends))
     };
     println!("{title}");
     println!(
@@ -355,7 +396,7 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         .take(n)
         .map(Connection::address)
         .collect();
-    let (seq, seq_totals) = sync("sequential.db", &firsts, 1, "sequential.json");
+    let (seq, (seq_totals, _)) = sync("sequential.db", &firsts, 1, "sequential.json");
     let sequential = seq.wall;
     let sequential_ok = seq.code == 0 && seq_totals.1 == n;
     let extrapolated = sequential.mul_f64(connections.len() as f64 / n as f64);
@@ -366,17 +407,19 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
     let mut serving = Vec::new();
     let mut all_totals = (0, 0, 0);
     let mut one_totals = (0, 0, 0);
+    let mut all_ends = Vec::new();
     for r in 0..settings.repeat.max(1) {
-        let (one, totals) = sync(&format!("one-{r}.db"), &first, 1, &format!("one-{r}.json"));
+        let (one, (totals, _)) = sync(&format!("one-{r}.db"), &first, 1, &format!("one-{r}.json"));
         one_totals = totals;
         let before = own_cpu();
-        let (all, totals) = sync(
+        let (all, (totals, ends)) = sync(
             &format!("all-{r}.db"),
             &[],
             settings.concurrency,
             &format!("all-{r}.json"),
         );
         serving.push(own_cpu().saturating_sub(before));
+        all_ends.extend(ends);
         for store in [format!("one-{r}.db"), format!("all-{r}.db")] {
             remove_store(&dir.join(store));
         }
@@ -433,6 +476,25 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         "  the simulator, in this process, meanwhile: {:.1} s of CPU (median; on the same 2 cores)",
         serving[serving.len() / 2].as_secs_f64()
     );
+    if !all_ends.is_empty() {
+        let median = |pick: fn(&Ends) -> f64| {
+            let mut v: Vec<f64> = all_ends.iter().map(pick).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (plugin, recorded, process) = (
+            median(|e| e.last_plugin),
+            median(|e| e.last_recorded),
+            median(|e| e.process),
+        );
+        println!(
+            "  where all at once ended (medians, from the process's start): the last plugin at \
+             {plugin:.2} s, the last run recorded at {recorded:.2} s (the writer's tail, {:.2} s), \
+             the process at {process:.2} s (closing and the report, {:.2} s)",
+            recorded - plugin,
+            process - recorded
+        );
+    }
     let ratio = all.wall.median.as_secs_f64() / one.wall.median.as_secs_f64().max(1e-9);
     println!(
         "{}",
@@ -686,6 +748,32 @@ mod tests {
             (RESOURCES_PER_ORG..RESOURCES_PER_ORG + 10).contains(&count),
             "{count}"
         );
+    }
+
+    #[test]
+    fn a_reports_ends_are_its_last_plugin_and_last_record_from_the_start() {
+        let dir = scratch("ends-test");
+        let report = dir.join("report.json");
+        // Two runs: the later plugin end is the second's (1.0 + 0.1 + 2.0), the later
+        // record the first's.
+        let text = r#"[
+            {"started_at": "2026-12-07T10:00:00.500Z", "finished_at": "2026-12-07T10:00:04.000Z",
+             "phases": {"prepare_ms": 0, "sync_ms": 2000}},
+            {"started_at": "2026-12-07T10:00:01.000Z", "finished_at": "2026-12-07T10:00:03.500Z",
+             "phases": {"prepare_ms": 100, "sync_ms": 2000}}
+        ]"#;
+        std::fs::write(&report, text).unwrap();
+        let started = humantime::parse_rfc3339("2026-12-07T10:00:00Z").unwrap();
+        let ends = report_ends(&report, started, Duration::from_millis(4200)).unwrap();
+        assert!((ends.last_plugin - 3.1).abs() < 1e-6, "{ends:?}");
+        assert!((ends.last_recorded - 4.0).abs() < 1e-6, "{ends:?}");
+        assert!((ends.process - 4.2).abs() < 1e-6, "{ends:?}");
+        // A report without runs, or without times, says nothing.
+        std::fs::write(&report, "[]").unwrap();
+        assert!(report_ends(&report, started, Duration::ZERO).is_none());
+        std::fs::write(&report, r#"[{"phases": {}}]"#).unwrap();
+        assert!(report_ends(&report, started, Duration::ZERO).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
