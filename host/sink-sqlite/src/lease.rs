@@ -21,7 +21,7 @@ pub(crate) fn check(
     ttl: Duration,
 ) -> Result<(), Fail> {
     // Cached: every run asks at least twice, and preparing meant parsing the statement
-    // each time (about 1% of the engine threads' CPU in a sync of 200 connections).
+    // each time (0.9% of the engine threads' CPU samples in a sync of 200 connections).
     let current: Option<(String, String, i64)> = conn
         .prepare_cached(
             "SELECT holder, token, expires FROM leases WHERE plugin = ?1 AND scope = ?2",

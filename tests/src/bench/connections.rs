@@ -262,13 +262,14 @@ pub fn report_totals(path: &Path) -> (usize, usize, u64) {
 }
 
 /// When, in one sync of many connections, the work ended: seconds from the start of the
-/// process to the end of the last plugin, to the last run recorded, and to the process's
-/// end. Between the first two the store's one writer publishes the runs still waiting
-/// (the serial tail); after the second it closes the store and writes the report.
+/// process to the end of the last plugin, to the end of the last run (its `finished_at`,
+/// once published), and to the process's end. Between the first two the store's one
+/// writer publishes the runs still waiting (the serial tail); after the second the
+/// process closes the store and writes the report.
 #[derive(Debug, Clone, Copy)]
 pub struct Ends {
     pub last_plugin: f64,
-    pub last_recorded: f64,
+    pub last_finished: f64,
     pub process: f64,
 }
 
@@ -287,7 +288,7 @@ pub fn report_ends(path: &Path, started: std::time::SystemTime, wall: Duration) 
     };
     let mut ends = Ends {
         last_plugin: 0.0,
-        last_recorded: 0.0,
+        last_finished: 0.0,
         process: wall.as_secs_f64(),
     };
     for r in &runs {
@@ -295,7 +296,7 @@ pub fn report_ends(path: &Path, started: std::time::SystemTime, wall: Duration) 
         let phase = |name: &str| r["phases"][name].as_f64().unwrap_or(0.0) / 1000.0;
         let plugin_end = start + phase("prepare_ms") + phase("sync_ms");
         ends.last_plugin = ends.last_plugin.max(plugin_end);
-        ends.last_recorded = ends.last_recorded.max(since(&r["finished_at"])?);
+        ends.last_finished = ends.last_finished.max(since(&r["finished_at"])?);
     }
     (!runs.is_empty()).then_some(ends)
 }
@@ -482,17 +483,17 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let (plugin, recorded, process) = (
+        let (plugin, finished, process) = (
             median(|e| e.last_plugin),
-            median(|e| e.last_recorded),
+            median(|e| e.last_finished),
             median(|e| e.process),
         );
         println!(
             "  where all at once ended (medians, from the process's start): the last plugin at \
-             {plugin:.2} s, the last run recorded at {recorded:.2} s (the writer's tail, {:.2} s), \
-             the process at {process:.2} s (closing and the report, {:.2} s)",
-            recorded - plugin,
-            process - recorded
+             {plugin:.2} s, the last run at {finished:.2} s (the writer's tail, {:.2} s), the \
+             process at {process:.2} s (closing and the report, {:.2} s)",
+            finished - plugin,
+            process - finished
         );
     }
     let ratio = all.wall.median.as_secs_f64() / one.wall.median.as_secs_f64().max(1e-9);
@@ -751,11 +752,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reports_ends_are_its_last_plugin_and_last_record_from_the_start() {
+    fn a_reports_ends_are_its_last_plugin_and_last_run_from_the_start() {
         let dir = scratch("ends-test");
         let report = dir.join("report.json");
         // Two runs: the later plugin end is the second's (1.0 + 0.1 + 2.0), the later
-        // record the first's.
+        // end of a run the first's.
         let text = r#"[
             {"started_at": "2026-12-07T10:00:00.500Z", "finished_at": "2026-12-07T10:00:04.000Z",
              "phases": {"prepare_ms": 0, "sync_ms": 2000}},
@@ -766,7 +767,7 @@ mod tests {
         let started = humantime::parse_rfc3339("2026-12-07T10:00:00Z").unwrap();
         let ends = report_ends(&report, started, Duration::from_millis(4200)).unwrap();
         assert!((ends.last_plugin - 3.1).abs() < 1e-6, "{ends:?}");
-        assert!((ends.last_recorded - 4.0).abs() < 1e-6, "{ends:?}");
+        assert!((ends.last_finished - 4.0).abs() < 1e-6, "{ends:?}");
         assert!((ends.process - 4.2).abs() < 1e-6, "{ends:?}");
         // A report without runs, or without times, says nothing.
         std::fs::write(&report, "[]").unwrap();

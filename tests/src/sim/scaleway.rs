@@ -1239,8 +1239,9 @@ fn list(
     };
     // One pass that counts what matches and copies only the page into a body of the
     // right size: the simulator shares the benchmark machine's two cores with the client
-    // it serves (a list of every match and a body grown by doubling were a tenth of its
-    // CPU samples in a sync of the 200 Organizations of `bench_connections`).
+    // it serves, and building pages (a list of every match, a body grown by doubling)
+    // was an eighth of its CPU samples in a sync of `bench_connections`' 200
+    // Organizations.
     let start = (page - 1).saturating_mul(size);
     let end = start.saturating_add(size);
     let mut total = 0;
