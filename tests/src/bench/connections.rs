@@ -245,12 +245,16 @@ fn measure(cmd: &mut Command, usage_path: &Path) -> std::process::ExitCode {
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-/// What a `--report` file says: runs, runs that succeeded, nodes written.
-pub fn report_totals(path: &Path) -> (usize, usize, u64) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return (0, 0, 0);
-    };
-    let runs: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
+/// The runs of a `--report` file; none when it is missing or not a list.
+pub fn report_runs(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// What a report's `runs` say: runs, runs that succeeded, nodes written.
+pub fn report_totals(runs: &[Value]) -> (usize, usize, u64) {
     let ok = runs.iter().filter(|r| r["status"] == "succeeded").count();
     let nodes = runs
         .iter()
@@ -273,12 +277,10 @@ pub struct Ends {
     pub process: f64,
 }
 
-/// [`Ends`] of the sync that started at `started` and took `wall`, from its `--report`
-/// file (each run's `started_at`, its phases `prepare_ms` and `sync_ms`, its
+/// [`Ends`] of the sync that started at `started` and took `wall`, from its report's
+/// `runs` (each run's `started_at`, its phases `prepare_ms` and `sync_ms`, its
 /// `finished_at`); `None` when the report says nothing of that.
-pub fn report_ends(path: &Path, started: std::time::SystemTime, wall: Duration) -> Option<Ends> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let runs: Vec<Value> = serde_json::from_str(&text).ok()?;
+pub fn report_ends(runs: &[Value], started: std::time::SystemTime, wall: Duration) -> Option<Ends> {
     let since = |v: &Value| -> Option<f64> {
         let t = humantime::parse_rfc3339(v.as_str()?).ok()?;
         Some(match t.duration_since(started) {
@@ -291,7 +293,7 @@ pub fn report_ends(path: &Path, started: std::time::SystemTime, wall: Duration) 
         last_finished: 0.0,
         process: wall.as_secs_f64(),
     };
-    for r in &runs {
+    for r in runs {
         let start = since(&r["started_at"])?;
         let phase = |name: &str| r["phases"][name].as_f64().unwrap_or(0.0) / 1000.0;
         let plugin_end = start + phase("prepare_ms") + phase("sync_ms");
@@ -369,8 +371,10 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         args.extend(["--concurrency", concurrency.as_str()]);
         let started = std::time::SystemTime::now();
         let measured = run_measured(&mut crate::cli::infragraph(dir, &args), &run_dir);
-        let totals = report_totals(&report_path);
-        let ends = report_ends(&report_path, started, measured.wall);
+        // Read once: 200 runs make a report of some 600 KB.
+        let runs = report_runs(&report_path);
+        let totals = report_totals(&runs);
+        let ends = report_ends(&runs, started, measured.wall);
         (measured, (totals, ends))
     };
     println!("{title}");
@@ -765,15 +769,16 @@ mod tests {
         ]"#;
         std::fs::write(&report, text).unwrap();
         let started = humantime::parse_rfc3339("2026-12-07T10:00:00Z").unwrap();
-        let ends = report_ends(&report, started, Duration::from_millis(4200)).unwrap();
+        let ends =
+            report_ends(&report_runs(&report), started, Duration::from_millis(4200)).unwrap();
         assert!((ends.last_plugin - 3.1).abs() < 1e-6, "{ends:?}");
         assert!((ends.last_finished - 4.0).abs() < 1e-6, "{ends:?}");
         assert!((ends.process - 4.2).abs() < 1e-6, "{ends:?}");
         // A report without runs, or without times, says nothing.
         std::fs::write(&report, "[]").unwrap();
-        assert!(report_ends(&report, started, Duration::ZERO).is_none());
+        assert!(report_ends(&report_runs(&report), started, Duration::ZERO).is_none());
         std::fs::write(&report, r#"[{"phases": {}}]"#).unwrap();
-        assert!(report_ends(&report, started, Duration::ZERO).is_none());
+        assert!(report_ends(&report_runs(&report), started, Duration::ZERO).is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
