@@ -74,6 +74,8 @@ impl Item {
 pub struct ScalewayData {
     /// The Organization of the sample, and of generated estates.
     pub organization_id: String,
+    /// What makes this estate's generated ids its own (see [`uuid`]).
+    id_seed: u64,
     /// `GET /account/v3/projects`.
     pub projects: Vec<Item>,
     /// `GET /iam/v1alpha1/users`.
@@ -242,9 +244,31 @@ fn recorded_bodies(text: &str) -> Vec<(String, Value)> {
 /// Instance types of generated servers, in turn.
 const COMMERCIAL_TYPES: [&str; 3] = ["DEV1-S", "GP1-M", "PRO2-S"];
 
-/// A deterministic UUID-shaped id: `kind` tells resource kinds apart, `n` the resource.
-fn uuid(kind: u32, n: u64) -> String {
-    format!("{kind:08x}-0000-4000-8000-{n:012x}")
+/// A deterministic id shaped like Scaleway's, which are random version-4 UUIDs: `seed`
+/// tells estates apart, `kind` resource kinds, `n` the resource. Hash-derived, not
+/// counted: sequential ids would sit side by side in the store's `(label, id)` index and
+/// make its writes look two to three times cheaper than real ids do
+/// (`docs/benchmarks/connections.md`).
+fn uuid(seed: u64, kind: u32, n: u64) -> String {
+    let (hi, lo) = (mix(seed, kind, n, 0), mix(seed, kind, n, 1));
+    let hi = (hi & !0xf000) | 0x4000; // version 4
+    let lo = (lo & !(0xc << 60)) | (0x8 << 60); // variant 10
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+/// 64 well-mixed bits of its arguments, the same for the same arguments in one build.
+fn mix(seed: u64, kind: u32, n: u64, half: u8) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (seed, kind, n, half).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl ScalewayData {
@@ -309,6 +333,7 @@ impl ScalewayData {
             block_snapshots: Vec::new(),
             policies,
             rules,
+            id_seed: 0,
         }
     }
 
@@ -377,7 +402,13 @@ impl ScalewayData {
     /// [`ScalewayData::add_instances`] and [`ScalewayData::add_principals`]): about 3.9
     /// resources per instance and 13 IAM resources per project.
     pub fn generate(projects: usize, instances_per_project: usize) -> ScalewayData {
-        let mut data = ScalewayData::empty("0000a0a0-0000-4000-8000-000000000001");
+        ScalewayData::generated(0, projects, instances_per_project)
+    }
+
+    /// The estate of [`ScalewayData::generate`] whose ids are made its own by `seed`.
+    fn generated(seed: u64, projects: usize, instances_per_project: usize) -> ScalewayData {
+        let mut data = ScalewayData::empty(&format!("0000a0a0-{seed:04x}-4000-8000-000000000001"));
+        data.id_seed = seed;
         for p in 0..projects {
             let project = data.add_project(&format!("project-{p:03}"));
             // Rotate the zones per project, so every zone holds instances of many projects.
@@ -409,37 +440,17 @@ impl ScalewayData {
         data
     }
 
-    /// The `n`th of many generated Organizations (`n` < 65,536): [`ScalewayData::generate`]
-    /// with every id, the Organization's included, and every API key's access key made
-    /// unique to `n`, so that many Organizations synced into one store never share a node.
+    /// The `n`th of many generated Organizations (`n` < 65,535): [`ScalewayData::generate`]
+    /// with every id, the Organization's included, and every API key's access key its
+    /// own, so that many Organizations synced into one store never share a node.
     pub fn generate_org(n: usize, projects: usize, instances_per_project: usize) -> ScalewayData {
-        let mut data = ScalewayData::generate(projects, instances_per_project);
-        let n = u16::try_from(n).expect("at most 65,536 generated Organizations");
-        let (from_id, to_id) = ("-0000-4000-8000-", format!("-{n:04x}-4000-8000-"));
-        let (from_key, to_key) = ("\"SCW", format!("\"SCW{n:04X}"));
-        let organization = data.organization_id.replace(from_id, &to_id);
-        let rewrite = |items: &mut Vec<Item>| {
-            for item in items.iter_mut() {
-                let json = item
-                    .json
-                    .replace(from_id, &to_id)
-                    .replace(from_key, &to_key);
-                let v: Value = serde_json::from_str(&json).expect("items hold valid JSON");
-                *item = Item::new(&v, &organization);
-            }
-        };
-        for list in data.lists_mut() {
-            rewrite(list);
-        }
-        data.rules = std::mem::take(&mut data.rules)
-            .into_iter()
-            .map(|(policy, mut rules)| {
-                rewrite(&mut rules);
-                (policy.replace(from_id, &to_id), rules)
-            })
-            .collect();
-        data.organization_id = organization;
-        data
+        let n = u16::try_from(n + 1).expect("at most 65,535 generated Organizations");
+        ScalewayData::generated(u64::from(n), projects, instances_per_project)
+    }
+
+    /// A generated id of this estate (see [`uuid`]).
+    fn uuid(&self, kind: u32, n: u64) -> String {
+        uuid(self.id_seed, kind, n)
     }
 
     /// Nodes a complete sync of this data writes: every item plus the Organization.
@@ -495,7 +506,7 @@ impl ScalewayData {
 
     /// Adds a project named `name`; returns its id.
     pub fn add_project(&mut self, name: &str) -> String {
-        let id = uuid(0x1, self.projects.len() as u64);
+        let id = self.uuid(0x1, self.projects.len() as u64);
         let v = json!({
             "id": id, "name": name, "organization_id": self.organization_id,
             "description": format!("Generated project {name}"),
@@ -516,12 +527,12 @@ impl ScalewayData {
         let org = self.organization_id.clone();
         for _ in 0..n {
             let i = self.servers.len() as u64;
-            let server = uuid(0x10, i);
+            let server = self.uuid(0x10, i);
             let name = format!("srv-{zone}-{i:06}");
             // slot -> (volume id, Instance `volume_type`)
             let mut mounted = BTreeMap::new();
             let volume = |data: &mut ScalewayData, attached: bool, kind: &str| {
-                let id = uuid(0x20, data.volumes.len() as u64);
+                let id = data.uuid(0x20, data.volumes.len() as u64);
                 let v = json!({
                     "id": id, "name": format!("{name}-{kind}"), "size": 20_000_000_000u64,
                     "volume_type": if kind == "root" { "l_ssd" } else { "b_ssd" },
@@ -537,14 +548,14 @@ impl ScalewayData {
             let root = volume(self, true, "root");
             mounted.insert("0".to_string(), (root.clone(), "l_ssd"));
             if i.is_multiple_of(3) {
-                let id = uuid(0x21, self.block_volumes.len() as u64);
+                let id = self.uuid(0x21, self.block_volumes.len() as u64);
                 let v = json!({
                     "id": id, "name": format!("{name}-data"), "type": "sbs_5k",
                     "size": 10_000_000_000u64, "project_id": project,
                     "created_at": "2025-03-20T14:49:48.107731Z",
                     "updated_at": "2025-03-20T14:49:48.107731Z",
                     "references": [{
-                        "id": uuid(0x22, self.block_volumes.len() as u64),
+                        "id": self.uuid(0x22, self.block_volumes.len() as u64),
                         "product_resource_type": "instance_server",
                         "product_resource_id": server,
                         "created_at": "2025-03-20T14:49:48.107731Z",
@@ -562,7 +573,7 @@ impl ScalewayData {
             }
             if i.is_multiple_of(2) {
                 let v = json!({
-                    "id": uuid(0x30, self.snapshots.len() as u64),
+                    "id": self.uuid(0x30, self.snapshots.len() as u64),
                     "name": format!("{name}-root-snap"), "organization": org,
                     "project": project, "tags": [], "volume_type": "l_ssd",
                     "size": 20_000_000_000u64, "state": "available", "zone": zone,
@@ -575,7 +586,7 @@ impl ScalewayData {
             }
             let ip = |data: &mut ScalewayData, attached: bool| -> Value {
                 let k = data.ips.len() as u64;
-                let id = uuid(0x40, k);
+                let id = data.uuid(0x40, k);
                 let address = format!("51.{}.{}.{}", 15 + k / 65_536 % 200, k / 256 % 256, k % 256);
                 let v = json!({
                     "id": id, "address": address, "reverse": null,
@@ -583,7 +594,7 @@ impl ScalewayData {
                     "organization": org, "project": project, "zone": zone, "tags": [],
                     "state": if attached { "attached" } else { "detached" },
                     "type": "routed_ipv4", "prefix": format!("{address}/32"),
-                    "ipam_id": uuid(0x41, k)
+                    "ipam_id": data.uuid(0x41, k)
                 });
                 data.ips.push(Item::new(&v, &org));
                 json!({"id": id, "address": address, "dynamic": false, "family": "inet"})
@@ -619,7 +630,7 @@ impl ScalewayData {
                 "public_ip": public_ip,
                 "location": {"cluster_id": "32", "hypervisor_id": format!("{}", 800 + i % 50),
                              "node_id": "2", "platform_id": "14", "zone_id": zone},
-                "ipv6": null, "security_group": {"id": uuid(0x50, 0), "name": "default"}
+                "ipv6": null, "security_group": {"id": self.uuid(0x50, 0), "name": "default"}
             });
             self.servers.push(Item::new(&v, &org));
         }
@@ -636,7 +647,7 @@ impl ScalewayData {
         let key = |data: &mut ScalewayData, owner: (&str, &str)| {
             let n = data.api_keys.len() as u64;
             let mut v = json!({
-                "access_key": format!("SCW{n:017X}"), "description": format!("key {n}"),
+                "access_key": format!("SCW{:017X}", mix(data.id_seed, 0xac, n, 0)), "description": format!("key {n}"),
                 "default_project_id": project, "editable": true, "deletable": true,
                 "managed": false, "creation_ip": "192.0.2.10", "secret_key": null,
                 "created_at": "2025-03-20T10:58:00.784077Z",
@@ -647,17 +658,17 @@ impl ScalewayData {
             v[owner.0] = json!(owner.1);
             data.api_keys.push(Item::new(&v, &org));
         };
-        let group_ids: Vec<String> = (0..groups as u64).map(|g| uuid(0x62, g)).collect();
+        let group_ids: Vec<String> = (0..groups as u64).map(|g| self.uuid(0x62, g)).collect();
         let mut members: Vec<(Vec<String>, Vec<String>)> = vec![Default::default(); groups];
         for u in first_user..first_user + users as u64 {
-            let id = uuid(0x60, u);
+            let id = self.uuid(0x60, u);
             let v = json!({
                 "id": id, "email": format!("user{u}@example.com"),
                 "username": format!("user{u}@example.com"), "first_name": "User",
                 "last_name": format!("{u}"), "phone_number": "", "locale": "en_US",
                 "organization_id": org, "deletable": u != 0,
                 "type": if u == 0 { "owner" } else { "member" }, "mfa": u.is_multiple_of(2),
-                "account_root_user_id": uuid(0x61, u), "tags": [], "locked": false,
+                "account_root_user_id": self.uuid(0x61, u), "tags": [], "locked": false,
                 "created_at": "2025-03-20T07:39:54.526837Z",
                 "updated_at": "2025-06-20T09:19:54.496281Z",
                 "last_login_at": "2025-06-20T09:19:54.502555Z",
@@ -674,7 +685,7 @@ impl ScalewayData {
             }
         }
         for a in first_app..first_app + applications as u64 {
-            let id = uuid(0x63, a);
+            let id = self.uuid(0x63, a);
             let v = json!({
                 "id": id, "name": format!("app-{a}"), "description": format!("Application {a}"),
                 "organization_id": org, "editable": true, "deletable": true,
@@ -718,7 +729,7 @@ impl ScalewayData {
                    sets: &[&str],
                    scope: (&str, Value)| {
             let n = data.policies.len() as u64;
-            let id = uuid(0x70, n);
+            let id = data.uuid(0x70, n);
             let mut v = json!({
                 "id": id, "name": name, "description": "generated policy",
                 "organization_id": org, "editable": true, "deletable": true,
@@ -730,7 +741,7 @@ impl ScalewayData {
             v[principal.0] = principal.1;
             data.policies.push(Item::new(&v, &org));
             let mut rule = json!({
-                "id": uuid(0x71, n), "permission_set_names": sets,
+                "id": data.uuid(0x71, n), "permission_set_names": sets,
                 "permission_sets_scope_type": "projects", "condition": ""
             });
             rule[scope.0] = scope.1;
@@ -1623,12 +1634,13 @@ mod tests {
         // 250 rules on one policy, to cross page boundaries.
         let big = a.policies[0].id.clone();
         let rule = a.rules[&big][0].json();
+        let ids: Vec<String> = (0..250u64).map(|n| a.uuid(0x72, n)).collect();
         a.rules.insert(
             big.clone(),
-            (0..250u64)
-                .map(|n| {
+            ids.into_iter()
+                .map(|id| {
                     let mut r = rule.clone();
-                    r["id"] = json!(uuid(0x72, n));
+                    r["id"] = json!(id);
                     Item::new(&r, &a.organization_id)
                 })
                 .collect(),
