@@ -43,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::accounts::{Account, Accounts, Denied, PerAccount};
+use super::ids::uuid;
 use super::server::{RequestLog, Server};
 
 pub mod examples;
@@ -115,15 +116,22 @@ fn role_def(sub: &str, guid: &str, name: &str) -> Value {
 /// answer (`tests/fixtures/azure/arm/RoleAssignments_ListForResourceGroup.json`), though the
 /// definitions are listed under each subscription. Every third one keeps the
 /// subscription-prefixed form the same API also accepts and returns.
-fn assignment(sub: &str, n: usize, principal: &str, ptype: &str, role: &str, scope: &str) -> Value {
+fn assignment(
+    sub: &str,
+    (n, name): (usize, &str),
+    principal: &str,
+    ptype: &str,
+    role: &str,
+    scope: &str,
+) -> Value {
     let definition = if n.is_multiple_of(3) {
         format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}")
     } else {
         format!("/providers/Microsoft.Authorization/roleDefinitions/{role}")
     };
     json!({
-        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/ra-{n:04}"),
-        "name": format!("ra-{n:04}"), "type": "Microsoft.Authorization/roleAssignments",
+        "id": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+        "name": name, "type": "Microsoft.Authorization/roleAssignments",
         "properties": {
             "principalId": principal, "principalType": ptype, "scope": scope,
             "roleDefinitionId": definition,
@@ -413,7 +421,7 @@ impl AzureData {
             vec![
                 assignment(
                     p,
-                    1,
+                    (1, "ra-0001"),
                     ALICE,
                     "User",
                     OWNER_ROLE,
@@ -421,16 +429,23 @@ impl AzureData {
                 ),
                 assignment(
                     p,
-                    2,
+                    (2, "ra-0002"),
                     PLATFORM,
                     "Group",
                     READER_ROLE,
                     &format!("/subscriptions/{p}/resourceGroups/rg-data"),
                 ),
-                assignment(p, 3, VM_IDENTITY, "ServicePrincipal", READER_ROLE, &storage),
                 assignment(
                     p,
-                    4,
+                    (3, "ra-0003"),
+                    VM_IDENTITY,
+                    "ServicePrincipal",
+                    READER_ROLE,
+                    &storage,
+                ),
+                assignment(
+                    p,
+                    (4, "ra-0004"),
                     DEPLOYER,
                     "ServicePrincipal",
                     OWNER_ROLE,
@@ -439,7 +454,7 @@ impl AzureData {
                 // Inherited from a management group: no node for its scope.
                 assignment(
                     p,
-                    5,
+                    (5, "ra-0005"),
                     ADMINS,
                     "Group",
                     READER_ROLE,
@@ -451,7 +466,7 @@ impl AzureData {
             d.into(),
             vec![assignment(
                 d,
-                6,
+                (6, "ra-0006"),
                 ALICE,
                 "User",
                 READER_ROLE,
@@ -468,7 +483,14 @@ impl AzureData {
     /// every subscription with an assignment per VM identity; `users` users, `users / 20`
     /// groups of 20 members each, group `i` nested in group `i / 10`.
     pub fn generate(subs: usize, resources: usize, users: usize) -> AzureData {
-        let tenant = "9e9e0000-0000-4000-8000-000000000000";
+        AzureData::generated(0, subs, resources, users)
+    }
+
+    /// The tenant of [`AzureData::generate`] whose ids are made its own by `seed`:
+    /// subscriptions, principals (users, groups, the VMs' identities) and role
+    /// assignments have random-looking GUIDs, as Azure's do (see [`uuid`]).
+    fn generated(seed: u64, subs: usize, resources: usize, users: usize) -> AzureData {
+        let tenant = &format!("9e9e0000-{seed:04x}-4000-8000-000000000000");
         let mut d = AzureData {
             tenant_id: tenant.into(),
             organization: json!({"id": tenant, "displayName": "Generated",
@@ -476,7 +498,8 @@ impl AzureData {
             ..AzureData::default()
         };
         let stacks = resources.div_ceil(5);
-        let sub_id = |i: usize| format!("{i:08x}-0000-4000-8000-{:012x}", i + 1);
+        let guid = |kind: u32, n: usize| uuid(seed, kind, n as u64);
+        let sub_id = |i: usize| guid(0x5b, i);
         for i in 0..subs {
             let s = sub_id(i);
             d.subscriptions.push(
@@ -531,7 +554,7 @@ impl AzureData {
                 &format!("vm-{n}"),
             );
             let disk = res(&s, &g, "Microsoft.Compute/disks", &format!("disk-{n}"));
-            let principal = format!("p-vm-{n}");
+            let principal = guid(0x50, n);
             let tags = if n % 2 == 0 {
                 json!({"env": format!("env-{}", n % 4), "team": format!("team-{}", n % 25)})
             } else {
@@ -563,7 +586,7 @@ impl AzureData {
                 .or_default()
                 .push(assignment(
                     &s,
-                    n,
+                    (n, &guid(0xa5, n)),
                     &principal,
                     "ServicePrincipal",
                     sample::READER_ROLE,
@@ -571,13 +594,13 @@ impl AzureData {
                 ));
         }
         for u in 0..users {
-            d.users.push(json!({"id": format!("u-{u}"), "userPrincipalName": format!("user{u}@generated.example"),
+            d.users.push(json!({"id": guid(0x75, u), "userPrincipalName": format!("user{u}@generated.example"),
                 "displayName": format!("User {u}"), "accountEnabled": u % 10 != 0, "userType": "Member",
                 "mail": format!("user{u}@generated.example")}));
         }
         let groups = (users / 20).max(1);
         for g in 0..groups {
-            let id = format!("g-{g}");
+            let id = guid(0x67, g);
             d.groups.push(
                 json!({"id": id, "displayName": format!("Group {g}"), "groupTypes": [],
                 "mailEnabled": false, "securityEnabled": true}),
@@ -585,66 +608,26 @@ impl AzureData {
             let mut members: Vec<Value> = (0..20)
                 .map(|k| g * 20 + k)
                 .filter(|u| *u < users)
-                .map(|u| member("user", &format!("u-{u}")))
+                .map(|u| member("user", &guid(0x75, u)))
                 .collect();
             members.extend(
                 (1..=9)
                     .map(|k| g * 10 + k)
                     .filter(|c| *c < groups)
-                    .map(|c| member("group", &format!("g-{c}"))),
+                    .map(|c| member("group", &guid(0x67, c))),
             );
             d.members.insert(id, members);
         }
         d
     }
 
-    /// The `n`th of many generated tenants (`n` < 65,536): [`AzureData::generate`] with
-    /// the tenant, subscription (hence every ARM) and principal ids made unique to `n`, so
-    /// that many tenants synced into one store never share a node.
+    /// The `n`th of many generated tenants (`n` < 65,535): [`AzureData::generate`] with
+    /// the tenant's, the subscriptions' (hence every ARM id), the principals' and the role
+    /// assignments' ids its own, so that many tenants synced into one store never share a
+    /// node.
     pub fn generate_tenant(n: usize, subs: usize, resources: usize, users: usize) -> AzureData {
-        let n = u16::try_from(n).expect("at most 65,536 generated tenants");
-        let renames = [
-            (
-                "-0000-4000-8000-".to_owned(),
-                format!("-{n:04x}-4000-8000-"),
-            ),
-            ("\"u-".to_owned(), format!("\"u{n}-")),
-            ("\"g-".to_owned(), format!("\"g{n}-")),
-            ("\"p-vm-".to_owned(), format!("\"p{n}-vm-")),
-        ];
-        let text = |json: String| -> String {
-            renames
-                .iter()
-                .fold(json, |t, (from, to)| t.replace(from.as_str(), to))
-        };
-        let value = |v: &Value| -> Value {
-            serde_json::from_str(&text(v.to_string())).expect("a renamed value is JSON")
-        };
-        let list = |l: &[Value]| -> Vec<Value> { l.iter().map(value).collect() };
-        let key = |k: &str| -> String {
-            let quoted = text(format!("\"{k}\""));
-            quoted.trim_matches('"').to_owned()
-        };
-        let map = |m: &BTreeMap<String, Vec<Value>>| -> BTreeMap<String, Vec<Value>> {
-            m.iter().map(|(k, l)| (key(k), list(l))).collect()
-        };
-        let d = AzureData::generate(subs, resources, users);
-        AzureData {
-            tenant_id: key(&d.tenant_id),
-            organization: value(&d.organization),
-            subscriptions: list(&d.subscriptions),
-            resource_groups: map(&d.resource_groups),
-            resources: map(&d.resources),
-            role_definitions: map(&d.role_definitions),
-            role_assignments: map(&d.role_assignments),
-            children: map(&d.children),
-            users: list(&d.users),
-            groups: list(&d.groups),
-            service_principals: list(&d.service_principals),
-            admin_units: list(&d.admin_units),
-            members: map(&d.members),
-            unit_members: map(&d.unit_members),
-        }
+        let seed = u16::try_from(n + 1).expect("at most 65,535 generated tenants");
+        AzureData::generated(u64::from(seed), subs, resources, users)
     }
 }
 
@@ -1231,7 +1214,8 @@ mod tests {
         assert_eq!(d.subscriptions.len(), 4);
         assert_eq!(d.users.len(), 45);
         assert_eq!(d.groups.len(), 2);
-        assert!(d.members["g-0"].iter().any(|m| m["id"] == "g-1"));
+        let group = |g: usize| d.groups[g]["id"].as_str().unwrap();
+        assert!(d.members[group(0)].iter().any(|m| m["id"] == group(1)));
     }
 
     use crate::sim::Account;
@@ -1313,7 +1297,8 @@ mod tests {
         assert_eq!(subs(&arm_a), [a.tenant_id.as_str(), &a.tenant_id]);
         assert_eq!(subs(&arm_b), [b.tenant_id.as_str(), &b.tenant_id]);
         let users = get(&format!("{}/v1.0/users", sim.url()), &graph_b).json();
-        assert_eq!(users["value"][0]["id"], "u2-0");
+        assert_eq!(users["value"][0]["id"], b.users[0]["id"]);
+        assert_ne!(b.users[0]["id"], a.users[0]["id"]);
         // The same burst from both: b's budget of 3 a second runs out, a's of 50 does not.
         let url = format!("{}/subscriptions?api-version=2022-12-01", sim.url());
         crate::sim::accounts::assert_only_the_limited_account_is_throttled(&sim, 200, |i| {

@@ -38,6 +38,7 @@ mod critical;
 mod echo;
 mod files;
 mod graphql;
+mod ids;
 mod s3;
 mod scaleway;
 mod server;

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::accounts::{Account, Accounts, Denied, PerAccount};
+use super::ids::{mix, uuid};
 use super::server::{RequestLog, Server};
 
 /// Every zone Scaleway lists Instance and Block resources in, as the Go SDK has them
@@ -243,33 +244,6 @@ fn recorded_bodies(text: &str) -> Vec<(String, Value)> {
 
 /// Instance types of generated servers, in turn.
 const COMMERCIAL_TYPES: [&str; 3] = ["DEV1-S", "GP1-M", "PRO2-S"];
-
-/// A deterministic id shaped like Scaleway's, which are random version-4 UUIDs: `seed`
-/// tells estates apart, `kind` resource kinds, `n` the resource. Hash-derived, not
-/// counted: sequential ids would sit side by side in the store's `(label, id)` index and
-/// make its writes look two to three times cheaper than real ids do
-/// (`docs/benchmarks/connections.md`).
-fn uuid(seed: u64, kind: u32, n: u64) -> String {
-    let (hi, lo) = (mix(seed, kind, n, 0), mix(seed, kind, n, 1));
-    let hi = (hi & !0xf000) | 0x4000; // version 4
-    let lo = (lo & !(0xc << 60)) | (0x8 << 60); // variant 10
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
-}
-
-/// 64 well-mixed bits of its arguments, the same for the same arguments in one build.
-fn mix(seed: u64, kind: u32, n: u64, half: u8) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    (seed, kind, n, half).hash(&mut hasher);
-    hasher.finish()
-}
 
 impl ScalewayData {
     /// The Organization of [`ScalewayData::sample`].
