@@ -457,12 +457,13 @@ async fn runs_side_by_side_still_checkpoint_the_log_into_the_store() {
     // Two runs in progress: both stage their writes (held) and publish in turn.
     let a = scope("alpha", "org", s.next_update_tag().await.unwrap());
     let b = scope("beta", "org", s.next_update_tag().await.unwrap());
-    write_filler(&s, &a, 10, 2_000).await;
+    write_filler(&s, &a, (10, 2_000), 2_000).await;
     put_nodes(&s, &b, "BetaThing", &["b1"]).await;
     publish(&s, &a, Some(&[])).await;
     publish(&s, &b, Some(&[])).await;
-    // 20,000 nodes of 200 bytes each: about 5 MB, over 1,000 pages of log. Until a
-    // checkpoint they live in `graph.db-wal` only and `graph.db` stays a few pages.
+    // 20,000 nodes of 2,000 bytes each: about 40 MB, past the 32 MiB of log after which a
+    // checkpoint is due. Until one runs they live in `graph.db-wal` only and `graph.db`
+    // stays a few pages.
     let store_file = std::fs::metadata(dir.path().join("graph.db"))
         .unwrap()
         .len();
@@ -472,7 +473,7 @@ async fn runs_side_by_side_still_checkpoint_the_log_into_the_store() {
     );
 }
 
-/// Once the write-ahead log has grown past its restart size (16 MiB), the next run to
+/// Once the write-ahead log has grown past its restart size (64 MiB), the next run to
 /// publish copies what is left of it into the store first, so the log starts again from
 /// its beginning with that run's transaction: a sync of many runs publishing back to back
 /// keeps a log of about that size instead of one larger than the store.
@@ -484,7 +485,8 @@ async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
     // store's shared writer.
     let _anchor = scope("anchor", "org", s.next_update_tag().await.unwrap());
     let big = scope("alpha", "org", s.next_update_tag().await.unwrap());
-    write_filler(&s, &big, 4, 20_000).await;
+    // 80,000 nodes of 1,000 bytes: a log of about 90 MB.
+    write_filler(&s, &big, (4, 20_000), 1_000).await;
     // A reader's snapshot keeps the checkpoint after the big run from copying its part
     // of the log, as a checkpoint still running beside the next publish would.
     let reader = rusqlite::Connection::open(&path).unwrap();
@@ -497,7 +499,7 @@ async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
     let grown = std::fs::metadata(dir.path().join("graph.db-wal"))
         .unwrap()
         .len();
-    assert!(grown > 16 << 20, "the big run left a log of {grown} bytes");
+    assert!(grown > 64 << 20, "the big run left a log of {grown} bytes");
     let small = scope("beta", "org", s.next_update_tag().await.unwrap());
     put_nodes(&s, &small, "BetaThing", &["b1"]).await;
     publish(&s, &small, Some(&[])).await;
@@ -519,9 +521,15 @@ async fn a_grown_log_starts_again_with_the_next_run_to_publish() {
     );
 }
 
-/// Writes `batches` batches of `per_batch` `AlphaThing` nodes of 200 bytes each.
-async fn write_filler(s: &Store, w: &WriteScope, batches: usize, per_batch: usize) {
-    let filler = "x".repeat(200);
+/// Writes `batches` batches of `per_batch` `AlphaThing` nodes, each with a property of
+/// `bytes` bytes.
+async fn write_filler(
+    s: &Store,
+    w: &WriteScope,
+    (batches, per_batch): (usize, usize),
+    bytes: usize,
+) {
+    let filler = "x".repeat(bytes);
     for chunk in 0..batches {
         let rows: Vec<(String, Vec<Value>)> = (0..per_batch)
             .map(|i| (format!("{chunk}-{i}"), vec![text(&filler)]))
