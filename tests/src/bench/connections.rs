@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::sim::ids::uuid;
 use crate::sim::{Account, AzureData, AzureSim, ScalewayData, ScalewaySim};
 
 /// One `[connections.<name>]` table.
@@ -633,7 +634,9 @@ pub fn scaleway(settings: Settings) -> bool {
         .collect();
     let resources: usize = datas.iter().map(ScalewayData::resource_count).sum();
     let ids: Vec<String> = datas.iter().map(|d| d.organization_id.clone()).collect();
-    let key = |i: usize| format!("scw-bench-key-{i:04}");
+    // Secret keys shaped as Scaleway's are (UUIDs): what the host scrubs from every
+    // response, among the UUIDs every listing is full of.
+    let key = |i: usize| uuid(0x5ec, 0, i as u64);
     let sim = ScalewaySim::start_many(
         datas
             .into_iter()
@@ -677,7 +680,11 @@ pub fn azure(settings: Settings) -> bool {
     };
     let (subs, resources, users) = AZURE_SHAPE;
     let (resources, users) = (resources / TENANTS, users / TENANTS);
-    let client = |i: usize| (format!("client-{i:03}"), format!("secret-{i:03}"));
+    // Client ids and secrets shaped as Entra's are (a GUID; 40 characters with `8Q~`).
+    let client = |i: usize| {
+        let secret = uuid(0xc5, 1, i as u64).replace('-', "");
+        (uuid(0xc1, 1, i as u64), format!("Xy{}8Q~{secret}", i % 10))
+    };
     let sim = AzureSim::start_many(
         (0..tenants)
             .map(|i| {

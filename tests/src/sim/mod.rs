@@ -38,7 +38,7 @@ mod critical;
 mod echo;
 mod files;
 mod graphql;
-mod ids;
+pub(crate) mod ids;
 mod s3;
 mod scaleway;
 mod server;
