@@ -77,7 +77,7 @@ enum Finder {
 }
 
 impl Finder {
-    /// Leftmost-longest matches in `hay`, as `(start, end, pattern)`.
+    /// The leftmost-longest matches in `hay`, in order.
     fn find_iter<'h>(
         &'h self,
         hay: &'h [u8],
