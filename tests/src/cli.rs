@@ -93,10 +93,14 @@ pub fn run_with_input(cmd: &mut Command, input: &str) -> Ran {
 pub struct Work(pub PathBuf);
 
 impl Work {
-    /// A fresh, empty directory named after the test.
+    /// A fresh, empty directory named after the test, its own even when tests of one
+    /// name run side by side in one process (plain `cargo test` runs a file's tests on
+    /// threads, and several of them may share a name).
     pub fn new(name: &str) -> Work {
-        let dir =
-            std::env::temp_dir().join(format!("infragraph-e2e-{name}-{}", std::process::id()));
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("infragraph-e2e-{name}-{pid}-{n}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch directory");
         Work(dir)
