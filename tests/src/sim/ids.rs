@@ -47,7 +47,10 @@ mod tests {
         assert!("89ab".contains(&groups[3][..1]), "variant 10: {id}");
         let others = [uuid(4, 0x10, 7), uuid(3, 0x11, 7), uuid(3, 0x10, 8)];
         assert!(others.iter().all(|o| *o != id), "{others:?} against {id}");
-        // Neighbours do not share a prefix, as counted ids would.
-        assert_ne!(uuid(3, 0x10, 7)[..4], uuid(3, 0x10, 8)[..4]);
+        // Scattered, not in counting order with shared prefixes as counted ids would be.
+        let ids: Vec<String> = (0..64).map(|n| uuid(3, 0x10, n)).collect();
+        assert!(!ids.is_sorted(), "{ids:?}");
+        let prefixes: std::collections::HashSet<&str> = ids.iter().map(|i| &i[..4]).collect();
+        assert!(prefixes.len() > 32, "{prefixes:?}");
     }
 }
