@@ -3,11 +3,15 @@
 //! its endpoint is reachable, and every request after it is refused, which ends the run.
 //! The plugin decides what is asked (whatever it asks first with a credential, usually
 //! its sign-in or a cheap listing); the host decides what the answer means, the same way
-//! for every plugin.
+//! for every plugin. Requests still in flight or queued when the first is settled are
+//! given up at once: a plugin that asks a whole round at once (Scaleway's 66 first
+//! pages) would otherwise keep the check waiting for each of them to fail in turn, a
+//! minute and more when its endpoint cannot be reached.
 
 use std::sync::Mutex;
 
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::{FetchError, Response};
 
@@ -45,6 +49,8 @@ pub enum Checked {
 #[derive(Debug, Default)]
 pub struct Check {
     found: Mutex<Option<Checked>>,
+    /// Wakes the requests waiting on [`Check::settled`] once something is found.
+    found_one: Notify,
 }
 
 /// How much of a refusal's body a check keeps.
@@ -63,6 +69,18 @@ impl Check {
 
     pub(crate) fn is_done(&self) -> bool {
         self.outcome().is_some()
+    }
+
+    /// Returns once the check has found what it looks for.
+    pub(crate) async fn settled(&self) {
+        let found = self.found_one.notified();
+        tokio::pin!(found);
+        // Registered before looking, so a settle between the look and the wait wakes it.
+        found.as_mut().enable();
+        if self.is_done() {
+            return;
+        }
+        found.await;
     }
 
     /// Keeps the answer to a request that carried a credential, if it is the first.
@@ -91,6 +109,7 @@ impl Check {
         if let Ok(mut found) = self.found.lock() {
             found.get_or_insert(checked);
         }
+        self.found_one.notify_waiters();
     }
 }
 

@@ -118,12 +118,26 @@ impl Fetcher {
             }
             Tape::Replay(replay) => inner.replay(&req, replay),
             Tape::Check(check) => {
-                if check.is_done() {
-                    return Err(FetchError::Network(
+                let complete = || {
+                    FetchError::Network(
                         "the connection check is complete: nothing more is sent".into(),
-                    ));
+                    )
+                };
+                if check.is_done() {
+                    return Err(complete());
                 }
-                let result = inner.fetch(req, budget, &mut credentialed).await;
+                // Given up (its slot, its retries) as soon as another request settles the
+                // check.
+                let answered = {
+                    let fetch = inner.fetch(req, budget, &mut credentialed);
+                    tokio::select! {
+                        result = fetch => Some(result),
+                        () = check.settled() => None,
+                    }
+                };
+                let Some(result) = answered else {
+                    return Err(complete());
+                };
                 if credentialed {
                     check.settle(&url, &result);
                 }
@@ -183,6 +197,12 @@ impl Fetcher {
         out.into_iter()
             .map(|r| r.expect("every task reports its index"))
             .collect()
+    }
+
+    /// Whether it serves a connection check ([`Tape::Check`]), whose run writes nothing
+    /// and ends at its first answer.
+    pub fn is_check(&self) -> bool {
+        matches!(self.inner.tape, Tape::Check(_))
     }
 
     /// What this fetcher has done so far.

@@ -162,6 +162,67 @@ fn scaleway_organizations_land_in_their_scopes_and_a_refused_key_fails_alone() {
     );
 }
 
+/// `connections check` of an organization whose key is refused and of one whose endpoint
+/// cannot be reached. The plugin asks its whole first round at once (a first page of each
+/// of its 66 listings); the first answer settles a check and the requests still waiting
+/// for a slot are not sent; what the plugin then says of every listing it could not
+/// finish (one warning per listing, when the endpoint is unreachable) stays in the debug
+/// log, and the verdicts are what is printed.
+#[test]
+fn a_check_ends_at_its_first_answer_and_prints_only_its_verdict() {
+    let refused = ScalewayData::generate_org(3, 1, 3);
+    let sim = ScalewaySim::start_many(vec![
+        Account::new(refused.clone(), "key-refused", "").refused(),
+    ]);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.local_addr().expect("its address").port()
+    };
+    let w = Work::new("conn-check-first-answer");
+    let connections = [
+        Connection::new("scaleway", "org-refused")
+            .config("api_url", &sim.url())
+            .config("organization_id", &refused.organization_id)
+            .secret("secret_key", "key-refused"),
+        Connection::new("scaleway", "org-unreachable")
+            .config("api_url", &format!("http://127.0.0.1:{closed}"))
+            .config("organization_id", &refused.organization_id)
+            .secret("secret_key", "key-unreachable"),
+    ];
+    let config = write_config(&w.0, None, &connections);
+    let config = config.to_string_lossy().into_owned();
+    let ran = run(&mut w.cmd(&["--config", &config, "connections", "check", "--json"]));
+    assert_eq!(ran.code, 2, "neither check passes:\n{}", ran.stderr);
+    let checked: Vec<Json> = serde_json::from_str(&ran.stdout).expect("check --json");
+    let verdict = |c: &str| {
+        let r = checked
+            .iter()
+            .find(|r| r["connection"] == c)
+            .unwrap_or_else(|| panic!("no verdict for {c}: {checked:#?}"));
+        (r["status"].clone(), r["http_status"].clone())
+    };
+    assert_eq!(
+        verdict("scaleway/org-refused"),
+        (Json::from("refused"), Json::from(401))
+    );
+    assert_eq!(
+        verdict("scaleway/org-unreachable"),
+        (Json::from("unreachable"), Json::Null)
+    );
+    // Sixteen at a time to one host: those in flight when the first answer came, and a
+    // few that took a slot freed before the check was settled, not the 66 of the round.
+    let sent = sim.request_log().len();
+    assert!(
+        sent <= 32,
+        "{sent} requests reached the simulator: the check waited for the whole round"
+    );
+    assert!(
+        !ran.stderr.contains("WARN"),
+        "the check printed the plugin's complaints:\n{}",
+        ran.stderr
+    );
+}
+
 #[test]
 fn azure_tenants_land_in_their_scopes_and_a_refused_client_fails_alone() {
     let (a, b) = (

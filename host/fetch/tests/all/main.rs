@@ -3,6 +3,7 @@
 //! before connecting.
 
 mod allow;
+mod check;
 mod clients;
 mod credentials;
 mod limits;

@@ -16,6 +16,13 @@ impl log::Host for PluginState {
         }
         // Scrubbed before it is cut, so no piece of a secret is left at the cut.
         let message = run.fetcher.redact_capped(&message, MAX_MESSAGE);
+        // A connection check stops the plugin at its first answer, and what the plugin
+        // then says of every listing it could not finish is not news: the check's own
+        // verdict says what was found. Its lines go to the debug log.
+        if run.fetcher.is_check() {
+            tracing::debug!(plugin = %plugin, "{message}");
+            return Ok(());
+        }
         match level {
             log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
