@@ -5,11 +5,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infragraph_core::CredentialUse;
-use infragraph_fetch::{Check, Checked, FetchError, Request, Tape};
+use infragraph_fetch::{Check, Checked, FetchError, Fetcher, Request, Tape};
 
 use crate::support::{Reply, Server, Setup, cred, manifest};
 
 const TOKEN: &str = "tok-3f9a7c21";
+
+/// A fetcher checking a connection to `s` whose token goes in a header, with `slots`
+/// requests at once to it, and its check.
+fn checking(s: &Server, slots: usize) -> (Arc<Check>, Fetcher) {
+    let m = manifest(
+        &[],
+        vec![cred("token", CredentialUse::Header, &["{config:api_url}"])],
+    );
+    let check = Arc::new(Check::new());
+    let f = Setup::new(m)
+        .endpoint("api_url", s.base())
+        .secret("token", TOKEN)
+        .tape(Tape::Check(check.clone()))
+        .limits(|l| l.per_host_concurrency = slots)
+        .build();
+    (check, f)
+}
 
 /// The first request is refused; it settles the check, and a request after it is not
 /// sent at all.
@@ -23,17 +40,7 @@ async fn once_settled_nothing_more_is_sent() {
         }
     })
     .await;
-    let m = manifest(
-        &[],
-        vec![cred("token", CredentialUse::Header, &["{config:api_url}"])],
-    );
-    let check = Arc::new(Check::new());
-    let f = Setup::new(m)
-        .endpoint("api_url", s.base())
-        .secret("token", TOKEN)
-        .tape(Tape::Check(check.clone()))
-        .limits(|l| l.per_host_concurrency = 4)
-        .build();
+    let (check, f) = checking(&s, 4);
     // One at a time first, so the refused one is the first to arrive.
     let first = f
         .fetch(Request::get(s.url("/first")).header("X-Auth-Token", "{secret:token}"))
@@ -69,18 +76,8 @@ async fn a_round_at_once_ends_with_its_first_answer() {
         }
     })
     .await;
-    let m = manifest(
-        &[],
-        vec![cred("token", CredentialUse::Header, &["{config:api_url}"])],
-    );
-    let check = Arc::new(Check::new());
-    let f = Setup::new(m)
-        .endpoint("api_url", s.base())
-        .secret("token", TOKEN)
-        .tape(Tape::Check(check.clone()))
-        // Two slots for twelve requests: ten wait in the queue.
-        .limits(|l| l.per_host_concurrency = 2)
-        .build();
+    // Two slots for twelve requests: ten wait in the queue.
+    let (check, f) = checking(&s, 2);
     let mut round = vec![Request::get(s.url("/quick")).header("X-Auth-Token", "{secret:token}")];
     round.extend((0..11).map(|i| {
         Request::get(s.url(&format!("/slow/{i}"))).header("X-Auth-Token", "{secret:token}")
