@@ -166,13 +166,26 @@ impl Ingestor for Scaleway {
         }
         let mut failed = 0;
         let mut incomplete = Vec::new();
+        let mut first = None;
         for (feed, outcome) in &outcomes {
             if let Err(e) = outcome {
                 let reason = feed.reason(e);
-                cx.warn(format!("{} incomplete: {reason}", feed.label));
                 cx.mark_incomplete(feed.label, None, &reason);
+                first.get_or_insert_with(|| format!("{} incomplete: {reason}", feed.label));
                 incomplete.push(feed.label);
                 failed += 1;
+            }
+        }
+        // One warning however many listings failed: a zone or an endpoint that cannot be
+        // reached fails them by the dozen (66 when nothing answers), for every connection
+        // it serves. Each is marked incomplete above, and the run report lists them all.
+        if let Some(first) = first {
+            match failed {
+                1 => cx.warn(first),
+                n => cx.warn(format!(
+                    "{first}; and {} more listings failed (the run report lists each)",
+                    n - 1
+                )),
             }
         }
 

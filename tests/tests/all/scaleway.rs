@@ -855,6 +855,18 @@ fn a_zone_still_failing_after_retries_is_reported_not_fatal() {
             .all(|r| r.contains("zone fr-par-3") && r.contains("503")),
         "{reasons:?}"
     );
+    // One warning for the six, naming the first: the report lists each.
+    let warned: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("incomplete"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", ran.stderr);
+    assert!(
+        warned[0].contains("zone fr-par-3") && warned[0].contains("and 5 more listings failed"),
+        "{}",
+        warned[0]
+    );
     // The host retried each of the zone's six listings before the plugin gave up on it.
     assert!(
         report["http"]["retries"].as_u64().unwrap() >= 6,
