@@ -5,8 +5,9 @@
 //! its sign-in or a cheap listing); the host decides what the answer means, the same way
 //! for every plugin. Requests still in flight or queued when the first is settled are
 //! given up at once: a plugin that asks a whole round at once (Scaleway's 66 first
-//! pages) would otherwise keep the check waiting for each of them to fail in turn, a
-//! minute and more when its endpoint cannot be reached.
+//! pages) would otherwise keep the check waiting for each of them to fail in turn,
+//! retries included: seconds when its endpoint refuses connections, a minute where the
+//! resolver answered a burst of lookups slowly.
 
 use std::sync::Mutex;
 

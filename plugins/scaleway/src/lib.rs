@@ -164,7 +164,7 @@ impl Ingestor for Scaleway {
         if let Some(auth) = auth(&outcomes) {
             return Err(auth);
         }
-        let mut failed = 0;
+        // The label each failed listing feeds, in order.
         let mut incomplete = Vec::new();
         let mut first = None;
         for (feed, outcome) in &outcomes {
@@ -173,9 +173,9 @@ impl Ingestor for Scaleway {
                 cx.mark_incomplete(feed.label, None, &reason);
                 first.get_or_insert_with(|| format!("{} incomplete: {reason}", feed.label));
                 incomplete.push(feed.label);
-                failed += 1;
             }
         }
+        let failed = incomplete.len();
         // One warning however many listings failed: a zone or an endpoint that cannot be
         // reached fails them by the dozen (66 when nothing answers), for every connection
         // it serves. Each is marked incomplete above, and the run report lists them all.
