@@ -19,6 +19,16 @@ macro_rules! out_raw {
     }};
 }
 
+/// `eprintln!` that never panics: with standard error closed (`infragraph sync 2>&1 |
+/// grep -m1 failed` closes it at the first match), what cannot be printed is dropped and
+/// the command goes on, where `eprintln!` would end a sync midway.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod access;
 mod args;
 mod connections;
@@ -48,7 +58,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("infragraph: {err:#}");
+            errln!("infragraph: {err:#}");
             ExitCode::from(2)
         }
     }
@@ -100,7 +110,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
             return None;
         }
         let _ = stop.send(true);
-        eprintln!("infragraph: stopping the sync (Ctrl-C again to quit at once)");
+        errln!("infragraph: stopping the sync (Ctrl-C again to quit at once)");
         tokio::select! {
             done = &mut command => Some(done),
             _ = tokio::signal::ctrl_c() => None,
@@ -119,7 +129,7 @@ fn run(args: args::Args) -> anyhow::Result<ExitCode> {
         None => {
             // Tasks still running (a plugin mid-request) end with the runtime.
             drop(rt);
-            eprintln!("infragraph: interrupted");
+            errln!("infragraph: interrupted");
             Ok(ExitCode::from(130))
         }
     }
@@ -144,6 +154,9 @@ fn init_logging(args: &args::Args) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // A log line that cannot be written (standard error closed) is dropped; by
+        // default the subscriber reports that with `eprintln!`, which panics then.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(|| LogWriter);
     match args.log_format {

@@ -40,7 +40,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
                 out!("{}", serde_json::to_string_pretty(&rows)?);
                 // The plugins stay a plain list on stdout, for the scripts reading it.
                 if !conflicts.is_empty() {
-                    eprintln!(
+                    errln!(
                         "infragraph: label conflicts: {}",
                         serde_json::to_string(&conflicts)?
                     );
@@ -98,7 +98,7 @@ pub async fn run(settings: &Settings, cmd: PluginsCommand) -> anyhow::Result<Exi
             for note in notes {
                 match output.format() {
                     Format::Table => out!("{note}"),
-                    _ => eprintln!("infragraph: {note}"),
+                    _ => errln!("infragraph: {note}"),
                 }
             }
             Ok(ExitCode::SUCCESS)

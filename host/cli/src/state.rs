@@ -25,9 +25,11 @@ pub async fn run(settings: &Settings, cmd: StateCommand) -> anyhow::Result<ExitC
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
-                    eprintln!(
+                    errln!(
                         "infragraph: no state {:?} for plugin {:?} in scope {:?} in {location}",
-                        entry.key, entry.plugin, entry.scope
+                        entry.key,
+                        entry.plugin,
+                        entry.scope
                     );
                     Ok(ExitCode::from(1))
                 }

@@ -352,7 +352,7 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exi
     };
     sink.flush()?;
     if let Some(path) = &args.output {
-        eprintln!(
+        errln!(
             "wrote {nodes} nodes and {relationships} relationships to {}",
             path.display()
         );

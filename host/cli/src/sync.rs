@@ -66,7 +66,7 @@ pub async fn run(
     if reports.is_empty() && synced.lost.is_empty() {
         // Only a shard can leave nothing: what was named exists, or it is an error.
         if let Some((k, n)) = args.shard {
-            eprintln!(
+            errln!(
                 "infragraph: shard {k}/{n} holds none of the connections named; nothing to sync"
             );
         }
@@ -85,7 +85,7 @@ pub async fn run(
         .map(|r| r.connection())
         .collect();
     if !stopped.is_empty() {
-        eprintln!(
+        errln!(
             "infragraph: interrupted: the runs of {} were stopped and published nothing; the \
              graph holds what it held before them (`infragraph runs` lists them as interrupted)",
             stopped.join(", ")
@@ -366,7 +366,7 @@ fn print_summary(
     for note in notes {
         match output.format() {
             Format::Table => out!("{note}"),
-            _ => eprintln!("{note}"),
+            _ => errln!("{note}"),
         }
     }
     Ok(())

@@ -923,6 +923,31 @@ fn a_closed_pipe_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `infragraph sync 2>&1 | grep -m1 failed` closes the pipe at the first match, while
+/// the sync goes on logging: a log line that cannot be written must not end the sync.
+#[test]
+fn a_closed_standard_error_neither_stops_nor_fails_a_sync() {
+    let w = Work::new("stderr-closed");
+    let sim = AcmeSim::start(AcmeData::sample(30, 4));
+    let mut child = w
+        .cmd(&["sync", "example", "--store", &w.store()])
+        .env("ACME_API_URL", sim.url())
+        .env("ACME_TENANT", AcmeData::TENANT)
+        .env("ACME_API_TOKEN", AcmeSim::TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the sync logs its first line (the store it creates, at info).
+    drop(child.stderr.take());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    let g = w.graph();
+    assert_eq!(g.count("AcmeUser"), 30, "every user synced");
+}
+
 #[test]
 fn a_dropped_in_plugin_is_listed_inspected_and_pinned() {
     let w = Work::new("dropin");
