@@ -143,6 +143,40 @@ pub struct LimitsFile {
 }
 
 impl LimitsFile {
+    /// The first value of this table that no run could work under: a zero where at least
+    /// one is needed, which users write meaning "no limit" and would get every run (or
+    /// every connection) stopped instead; a rate that is not a positive number.
+    fn check(&self) -> Result<(), String> {
+        let counts = [
+            ("memory_mib", self.memory_mib.map(|v| v as u64)),
+            ("sync_seconds", self.sync_seconds),
+            ("records", self.records),
+            (
+                "property_value_kib",
+                self.property_value_kib.map(|v| v as u64),
+            ),
+            ("fetches", self.fetches),
+            ("response_mib", self.response_mib),
+            ("responses_held_mib", self.responses_held_mib),
+            ("request_timeout_seconds", self.request_timeout_seconds),
+            (
+                "per_host_concurrency",
+                self.per_host_concurrency.map(|v| v as u64),
+            ),
+            ("connections", self.connections.map(|v| v as u64)),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, v)| *v == Some(0)) {
+            return Err(at_least_one(name));
+        }
+        match self.per_host_rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => Err(format!(
+                "`per_host_rate = {r}`: give a positive number of requests per second, or \
+                 leave it out for no rate limit"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// These limits with every one `other` sets replaced.
     fn over(&self, other: &LimitsFile) -> LimitsFile {
         macro_rules! pick {
@@ -194,7 +228,7 @@ impl LimitsFile {
             l.fetch.max_retries = v;
         }
         if let Some(v) = self.per_host_concurrency {
-            l.fetch.per_host_concurrency = v.max(1);
+            l.fetch.per_host_concurrency = v;
         }
         if let Some(v) = self.per_host_rate {
             l.fetch.per_host_rate = Some(v);
@@ -220,6 +254,18 @@ impl Settings {
                  {NEO4J_PASSWORD} environment variable instead",
                 path.as_deref().unwrap_or(Path::new("?")).display()
             )));
+        }
+        let shown = path.as_deref().unwrap_or(Path::new("?")).display();
+        file.limits
+            .check()
+            .map_err(|e| Error::Config(format!("[limits] in {shown}: {e}")))?;
+        for (key, value) in [
+            ("concurrency", file.concurrency),
+            ("batch_size", file.batch_size),
+        ] {
+            if value == Some(0) {
+                return Err(Error::Config(format!("{shown}: {}", at_least_one(key))));
+            }
         }
         let mut limits = Limits::default();
         file.limits.apply(&mut limits);
@@ -303,10 +349,10 @@ impl Settings {
         let embedded = embedded_plugins(cache_dir.as_deref());
         let mut engine = infragraph_engine::Options::default();
         if let Some(n) = file.batch_size {
-            engine.batch_size = n.max(1);
+            engine.batch_size = n;
         }
         if let Some(n) = file.concurrency {
-            engine.concurrency = n.max(1);
+            engine.concurrency = n;
         }
         Ok(Settings {
             catalog: Catalog {
@@ -385,6 +431,14 @@ fn read_file(path: &Path) -> Result<File, Error> {
     })
 }
 
+/// Why `key = 0` is refused.
+fn at_least_one(key: &str) -> String {
+    format!(
+        "`{key} = 0`: give at least 1 (0 does not mean \"no limit\"; leave the key out for \
+         the default)"
+    )
+}
+
 /// serde's "unknown field `x`, expected one of `a`, `b`" with the field likely meant.
 fn suggest_field(message: &str) -> String {
     let unknown = message
@@ -460,6 +514,9 @@ fn plugin_settings(mut table: toml::Table) -> Result<(PluginSettings, Option<Str
         out.limits = limits
             .try_into()
             .map_err(|e| format!("invalid `limits`: {}", suggest_field(&e.to_string())))?;
+        out.limits
+            .check()
+            .map_err(|e| format!("invalid `limits`: {e}"))?;
     }
     for (key, value) in table {
         let v = match value {
@@ -560,6 +617,42 @@ mod tests {
 
     fn plugin(text: &str) -> Result<PluginSettings, String> {
         plugin_settings(toml::from_str(text).unwrap()).map(|(p, _)| p)
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_refused_naming_its_key_and_what_to_write() {
+        for text in [
+            "fetches = 0",
+            "per_host_concurrency = 0",
+            "connections = 0",
+            "sync_seconds = 0",
+            "memory_mib = 0",
+            "request_timeout_seconds = 0",
+        ] {
+            let file: LimitsFile = toml::from_str(text).unwrap();
+            let err = file.check().expect_err(text);
+            assert!(
+                err.contains(&format!("`{text}`")) && err.contains("at least 1"),
+                "{err}"
+            );
+        }
+        for rate in ["0", "-1.5", "nan", "inf"] {
+            let file: LimitsFile = toml::from_str(&format!("per_host_rate = {rate}")).unwrap();
+            let err = file.check().expect_err(rate);
+            assert!(err.contains("positive number"), "{err}");
+        }
+        let fine: LimitsFile =
+            toml::from_str("retries = 0\nper_host_rate = 0.5\nfetches = 1\n").unwrap();
+        assert_eq!(
+            fine.check(),
+            Ok(()),
+            "no retries is a choice, not a mistake"
+        );
+        let err = plugin("[limits]\nper_host_concurrency = 0\n").unwrap_err();
+        assert!(
+            err.contains("invalid `limits`: `per_host_concurrency = 0`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -434,10 +434,10 @@ pub struct SyncArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Records per write transaction (default 10000).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Plugins synced at once (default 4).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub concurrency: Option<usize>,
     /// When another run is syncing the same plugin and scope, wait for it to finish
     /// instead of failing at once.
@@ -607,8 +607,17 @@ pub struct PushArgs {
     #[command(flatten)]
     pub neo4j: Neo4jArgs,
     /// Records per write transaction (default 10000).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub batch_size: Option<usize>,
+}
+
+/// A count of which 0 would mean nothing runs (users write it meaning "no limit").
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("give at least 1 (0 does not mean \"no limit\")".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{text:?} is not a count: {e}")),
+    }
 }
 
 /// `K/N` with `1 <= K <= N`.

@@ -891,6 +891,30 @@ fn user_errors_say_what_is_wrong_and_what_to_do() {
         run(&mut w.cmd(&["sync", "example", "--config", &config])),
         "is a credential and cannot be set in the config file",
     );
+    // 0 is what users write for "no limit"; it would stop everything instead.
+    check(
+        run(&mut w.cmd(&["sync", "example", "--concurrency", "0"])),
+        "give at least 1",
+    );
+    let config = w.config("concurrency = 0\n");
+    check(
+        run(&mut w.cmd(&["sync", "example", "--config", &config])),
+        "`concurrency = 0`: give at least 1",
+    );
+    let config = w.config("[plugins.example.limits]\nper_host_concurrency = 0\n");
+    check(
+        run(&mut w.cmd(&["sync", "example", "--config", &config])),
+        "invalid `limits`: `per_host_concurrency = 0`: give at least 1",
+    );
+    let config = w.config(
+        "[connections.a]\nplugin = \"example\"\n[connections.a.limits]\nper_host_rate = 0\n",
+    );
+    check(
+        run(&mut w.cmd(&["sync", "--config", &config])),
+        "`per_host_rate = 0`: give a positive number",
+    );
+    // The commands below read ./infragraph.toml too, when it exists.
+    std::fs::remove_file(&config).unwrap();
     std::fs::write(w.0.join("notes.txt"), "not a database").unwrap();
     check(
         run(&mut w.cmd(&["query", "nodes", "X", "--store", "notes.txt"])),
