@@ -930,18 +930,28 @@ fn user_errors_say_what_is_wrong_and_what_to_do() {
     );
 }
 
-#[test]
-fn a_closed_pipe_ends_the_command_quietly() {
-    let w = Work::new("pipe");
-    let mut child = w
-        .cmd(&["plugins", "inspect", "example"])
+/// Runs `cmd` with its standard output and error piped, `close` dropping the reading end
+/// of one of them before the command writes, as a reader that went away would.
+fn with_a_pipe_closed(
+    cmd: &mut std::process::Command,
+    close: impl FnOnce(&mut std::process::Child),
+) -> std::process::Output {
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Close the reading end before the command writes, as `| head -0` would.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    close(&mut child);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let w = Work::new("pipe");
+    // As `| head -0` would.
+    let out = with_a_pipe_closed(&mut w.cmd(&["plugins", "inspect", "example"]), |c| {
+        drop(c.stdout.take())
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -953,18 +963,12 @@ fn a_closed_pipe_ends_the_command_quietly() {
 fn a_closed_standard_error_neither_stops_nor_fails_a_sync() {
     let w = Work::new("stderr-closed");
     let sim = AcmeSim::start(AcmeData::sample(30, 4));
-    let mut child = w
-        .cmd(&["sync", "example", "--store", &w.store()])
-        .env("ACME_API_URL", sim.url())
+    let mut cmd = w.cmd(&["sync", "example", "--store", &w.store()]);
+    cmd.env("ACME_API_URL", sim.url())
         .env("ACME_TENANT", AcmeData::TENANT)
-        .env("ACME_API_TOKEN", AcmeSim::TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("ACME_API_TOKEN", AcmeSim::TOKEN);
     // Closed before the sync logs its first line (the store it creates, at info).
-    drop(child.stderr.take());
-    let out = child.wait_with_output().unwrap();
+    let out = with_a_pipe_closed(&mut cmd, |c| drop(c.stderr.take()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("succeeded"), "{stdout}");
