@@ -248,14 +248,14 @@ impl Settings {
             Some(p) => read_file(p)?,
             None => File::default(),
         };
+        // The file as errors name it.
+        let shown = path.as_deref().unwrap_or(Path::new("?")).display();
         if file.sink.neo4j.password.is_some() {
             return Err(Error::Config(format!(
-                "[sink.neo4j] in {}: `password` is not read from the config file; set the \
-                 {NEO4J_PASSWORD} environment variable instead",
-                path.as_deref().unwrap_or(Path::new("?")).display()
+                "[sink.neo4j] in {shown}: `password` is not read from the config file; set \
+                 the {NEO4J_PASSWORD} environment variable instead"
             )));
         }
-        let shown = path.as_deref().unwrap_or(Path::new("?")).display();
         file.limits
             .check()
             .map_err(|e| Error::Config(format!("[limits] in {shown}: {e}")))?;
@@ -272,10 +272,7 @@ impl Settings {
         let mut plugins = BTreeMap::new();
         let mut pins = BTreeMap::new();
         for (name, table) in file.plugins {
-            let where_ = format!(
-                "[plugins.{name}] in {}",
-                path.as_deref().unwrap_or(Path::new("?")).display()
-            );
+            let where_ = format!("[plugins.{name}] in {shown}");
             let (p, pin) =
                 plugin_settings(table).map_err(|e| Error::Config(format!("{where_}: {e}")))?;
             if let Some(pin) = pin {
@@ -285,10 +282,7 @@ impl Settings {
         }
         let mut connections = BTreeMap::new();
         for (name, mut table) in file.connections {
-            let where_ = format!(
-                "[connections.{name}] in {}",
-                path.as_deref().unwrap_or(Path::new("?")).display()
-            );
+            let where_ = format!("[connections.{name}] in {shown}");
             let bad = |e: String| Error::Config(format!("{where_}: {e}"));
             check_connection_name(&name).map_err(bad)?;
             let plugin = match table.remove("plugin") {
@@ -321,12 +315,10 @@ impl Settings {
             );
         }
         let people = match file.people {
-            Some(t) => Some(PeopleRules::from_table(t).map_err(|e| {
-                Error::Config(format!(
-                    "[people] in {}: {e}",
-                    path.as_deref().unwrap_or(Path::new("?")).display()
-                ))
-            })?),
+            Some(t) => Some(
+                PeopleRules::from_table(t)
+                    .map_err(|e| Error::Config(format!("[people] in {shown}: {e}")))?,
+            ),
             None => None,
         };
         let mut builtin = Vec::new();
