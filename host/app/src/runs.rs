@@ -40,7 +40,7 @@ pub struct ConnectionRow {
     pub plugin: String,
     /// Whether the config file names it (a default connection is not named).
     pub configured: bool,
-    /// The scope its latest run declared.
+    /// The scope its latest run to declare one declared.
     pub scope: Option<String>,
     /// When its latest run started.
     pub last_run: Option<String>,
@@ -95,9 +95,13 @@ pub async fn connections(
         };
         let row = &mut rows[at];
         if row.last_run.is_none() {
-            row.scope = run.record.scope.clone();
             row.last_run = Some(run.record.started_at.clone());
             row.status = Some(run.record.status.to_string());
+        }
+        // A run that failed before declaring its scope (refused credentials) does not
+        // make the connection's scope unknown: the last one declared still is.
+        if row.scope.is_none() {
+            row.scope = run.record.scope.clone();
         }
     }
     Ok(rows)

@@ -551,7 +551,7 @@ pub fn options(settings: &Settings, plan: &SyncPlan) -> Options {
 #[derive(Debug)]
 pub struct Synced {
     /// A report per plugin, in the order named; a plugin's failure is in its report,
-    /// a refused plugin's too (those are not in the run history: they never ran).
+    /// a refused plugin's too (and in the run history, like every other run's).
     pub reports: Vec<RunReport>,
     /// Plugins that ended without a report (their task panicked): a failure too.
     pub lost: Vec<String>,
@@ -560,7 +560,8 @@ pub struct Synced {
 /// Assembles the jobs of `plan`, opens the graph at `location` (a server is reached
 /// before any plugin runs) and syncs them into it. `on_start` is told the names of the
 /// plugins that will run once they are known, before the first runs (a progress display
-/// draws its lines). When every plugin is refused, nothing is opened or written.
+/// draws its lines). A plugin refused before it ran is added to the run history all the
+/// same, even when every plugin is refused.
 pub async fn sync(
     settings: &Settings,
     location: &Location,
@@ -595,8 +596,22 @@ pub async fn sync(
         .collect();
     let mut ran = Vec::new();
     let mut linked = None;
+    if jobs_.is_empty() && !slots.is_empty() {
+        // Every connection refused: nothing will run, but the history should still say
+        // when each last failed and why (`runs`, `connections list`). A graph that cannot
+        // be opened must not hide the refusals, so it is said in their reports instead.
+        match Graph::open(location, Intent::Write).await {
+            Ok(graph) => record_refused(&graph, &mut slots).await,
+            Err(e) => {
+                for report in slots.iter_mut().flatten() {
+                    report.errors.push(format!("sink: recording the run: {e}"));
+                }
+            }
+        }
+    }
     if !jobs_.is_empty() {
         let graph = Arc::new(Graph::open(location, Intent::Write).await?);
+        record_refused(&graph, &mut slots).await;
         let progress = on_start(&names);
         let options = options(settings, plan);
         ran = infragraph_engine::sync_all(
@@ -631,6 +646,19 @@ pub async fn sync(
     let mut reports: Vec<RunReport> = slots.into_iter().flatten().collect();
     reports.extend(linked);
     Ok(Synced { reports, lost })
+}
+
+/// Adds the reports of the connections refused before they ran (the only reports in
+/// `slots` yet) to `graph`'s run history, so that `runs` and `connections list` show the
+/// failure and its time rather than a connection that never ran. A file named by path
+/// that could not be read as a plugin has no plugin name to file it under, and is left
+/// to the command's own report.
+async fn record_refused(graph: &Graph, slots: &mut [Option<RunReport>]) {
+    for report in slots.iter_mut().flatten() {
+        if infragraph_core::is_plugin_name(&report.plugin) {
+            infragraph_engine::record_run(graph, report).await;
+        }
+    }
 }
 
 #[cfg(test)]

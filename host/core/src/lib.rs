@@ -31,7 +31,9 @@ pub use manifest::{
 };
 pub use read::{Direction, Exported, GraphReader, MAX_PATH_VISITS, Step, StoredEdge, StoredNode};
 pub use record::{EdgeBatch, EdgeRow, NodeBatch, NodeRef, NodeRow};
-pub use schema::{CheckedSchema, is_pascal_case, is_screaming_snake_case, is_snake_case};
+pub use schema::{
+    CheckedSchema, is_pascal_case, is_plugin_name, is_screaming_snake_case, is_snake_case,
+};
 pub use sink::{
     ChangeCounts, Changes, GraphSink, Incomplete, Publish, RunRecord, RunStatus, SinkError,
     WriteScope,

@@ -28,4 +28,6 @@ mod write;
 
 pub use report::{Cause, Phases, RunReport, causes};
 pub use source::Source;
-pub use sync::{Connection, Job, Options, Progress, ProgressFn, sync_all, sync_one, sync_source};
+pub use sync::{
+    Connection, Job, Options, Progress, ProgressFn, record_run, sync_all, sync_one, sync_source,
+};

@@ -630,6 +630,18 @@ async fn finish<S: GraphSink>(
 ) -> RunReport {
     report.finished_at = now();
     report.phases.total_ms = ms(started.elapsed());
+    record_run(&**sink, &mut report).await;
+    // Said as soon as this run is over, not when the command's last plugin is.
+    progress(&report.connection, Progress::Finished(report.status));
+    report
+}
+
+/// Adds `report` to `sink`'s run history. A failure to do so is said in the report
+/// itself, never lost: a warning for a published run (its records are in the graph,
+/// only the history lacks it), an error for one that failed already. Public for runs
+/// refused before the engine had them (a secret that cannot be read), which belong in
+/// the history as much as runs that failed on the way.
+pub async fn record_run<S: GraphSink + ?Sized>(sink: &S, report: &mut RunReport) {
     let record = RunRecord {
         plugin: report.plugin.clone(),
         scope: report.scope.as_ref().map(|s| s.value.clone()),
@@ -651,9 +663,6 @@ async fn finish<S: GraphSink>(
             }
         }
     }
-    // Said as soon as this run is over, not when the command's last plugin is.
-    progress(&report.connection, Progress::Finished(report.status));
-    report
 }
 
 /// A plugin's state store under another name than the plugin's.

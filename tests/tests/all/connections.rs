@@ -272,6 +272,100 @@ fn one_connection_failing_leaves_the_other_and_its_graph() {
     );
 }
 
+/// A connection refused before its plugin runs (here, its token's variable unset) is in
+/// the run history like any failed run: `runs` has its report, and `connections list`
+/// says when it failed rather than `never`, keeping the scope its last run declared. So
+/// it is when every connection of the command is refused, into a store not yet made.
+#[test]
+fn a_connection_refused_before_it_runs_is_in_the_history() {
+    let w = Work::new("connections-refused");
+    let (_a, _b, config) = two_teams(&w, 3, 5);
+    let store = w.store();
+    let both = [("TOKEN_A", AcmeSim::TOKEN), ("TOKEN_B", AcmeSim::TOKEN)];
+    ok(&ig(
+        &w,
+        &["--config", &config, "sync", "--store", &store],
+        &both,
+    ));
+    let only_a = [("TOKEN_A", AcmeSim::TOKEN)];
+    let ran = ig(
+        &w,
+        &["--config", &config, "sync", "--store", &store],
+        &only_a,
+    );
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    let history = reports(&w, &store);
+    let latest_b = history
+        .iter()
+        .find(|r| connection_of(r) == "example/team-b")
+        .expect("team-b in the history");
+    assert_eq!(latest_b["status"], "failed", "{latest_b:#}");
+    let error = latest_b["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("credentials:") && error.contains("TOKEN_B"),
+        "the refusal names its phase and the variable: {latest_b:#}"
+    );
+    assert_eq!(
+        history.len(),
+        4,
+        "two runs of each connection: {history:#?}"
+    );
+    let list = |store: &str| {
+        let ran = ig(
+            &w,
+            &[
+                "--config",
+                &config,
+                "connections",
+                "list",
+                "--format",
+                "csv",
+                "--store",
+                store,
+            ],
+            &only_a,
+        );
+        ok(&ran);
+        ran.stdout
+            .lines()
+            .find(|l| l.starts_with("example/team-b,"))
+            .unwrap_or_else(|| panic!("team-b listed:\n{}", ran.stdout))
+            .to_string()
+    };
+    let row = list(&store);
+    assert!(
+        row.starts_with("example/team-b,example,acme-b,")
+            && row.ends_with(",failed")
+            && !row.contains("never"),
+        "failed, with its last scope: {row}"
+    );
+
+    // Every connection refused, into a new store: still recorded.
+    let fresh = w.0.join("fresh.db").to_string_lossy().into_owned();
+    let ran = ig(
+        &w,
+        &[
+            "--config",
+            &config,
+            "sync",
+            "example/team-b",
+            "--store",
+            &fresh,
+        ],
+        &only_a,
+    );
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    let history = reports(&w, &fresh);
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(connection_of(&history[0]), "example/team-b");
+    assert_eq!(history[0]["status"], "failed");
+    let row = list(&fresh);
+    assert!(
+        row.starts_with("example/team-b,example,-,") && row.ends_with(",failed"),
+        "failed, no scope yet: {row}"
+    );
+}
+
 #[test]
 fn a_rate_limited_connection_does_not_slow_another() {
     let w = Work::new("connections-throttled");

@@ -1,6 +1,8 @@
 use std::collections::{HashMap, HashSet};
 
-use crate::schema::names::{is_pascal_case, is_screaming_snake_case, is_snake_case};
+use crate::schema::names::{
+    is_pascal_case, is_plugin_name, is_screaming_snake_case, is_snake_case,
+};
 use crate::{
     AccessKind, EdgeBatch, Manifest, ManifestError, NodeBatch, PropertyDef, RESERVED_PROPERTIES,
     RecordError, Value, ValueType,
@@ -23,13 +25,7 @@ impl CheckedSchema {
             plugin: m.name.clone(),
             what,
         };
-        let kebab = !m.name.is_empty()
-            && m.name.len() <= 64
-            && m.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && m.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !kebab {
+        if !is_plugin_name(&m.name) {
             return Err(err(format!(
                 "name {:?} must be kebab-case (a-z, 0-9, '-'), starting with a letter",
                 m.name

@@ -9,4 +9,4 @@ mod check;
 mod names;
 
 pub use check::CheckedSchema;
-pub use names::{is_pascal_case, is_screaming_snake_case, is_snake_case};
+pub use names::{is_pascal_case, is_plugin_name, is_screaming_snake_case, is_snake_case};

@@ -8,6 +8,15 @@ pub fn is_pascal_case(s: &str) -> bool {
         && s.len() <= 128
 }
 
+/// `scaleway`, `azure-ad`: a plugin's name, kebab-case (ASCII lower-case letters, digits
+/// and `-`), starting with a letter, at most 64 bytes.
+pub fn is_plugin_name(s: &str) -> bool {
+    s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// `MEMBER_OF`: ASCII capitals, digits and single underscores, starting with a capital.
 pub fn is_screaming_snake_case(s: &str) -> bool {
     shaped(
