@@ -5,8 +5,10 @@
 //! Each plugin stands alone (issue 20, point 5): one that cannot be loaded, whose
 //! `manifest()` fails, or whose config or credentials cannot be resolved is reported as
 //! failed, its error naming the phase, and every other plugin of the command still runs.
-//! Only a name that matches no plugin at all (a typo) stops the command before anything
-//! runs: that is a usage error, not a plugin's failure.
+//! Only a name on the command line that matches no plugin at all (a typo) stops the
+//! command before anything runs: that is a usage error, not a plugin's failure. A
+//! connection of the config file naming a plugin that is not installed is that
+//! connection's failure, like any other of its config.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -266,9 +268,9 @@ pub fn targets(settings: &Settings, plan: &SyncPlan) -> Result<Vec<Target>, Erro
 
 /// The connections of `plan`, each with its plugin loaded and its config and
 /// credentials resolved from the config file and the environment, in the order named. A
-/// connection that cannot run is [`Planned::Refused`], naming the phase and what to do;
-/// only a name or path that matches nothing fails the whole plan (a usage error), before
-/// anything has run.
+/// connection that cannot run is [`Planned::Refused`], naming the phase and what to do
+/// (also one whose plugin is not installed); only a name or path on the command line
+/// that matches nothing fails the whole plan (a usage error), before anything has run.
 pub async fn jobs(
     settings: &Settings,
     runtime: &Runtime,
@@ -291,15 +293,23 @@ pub async fn jobs(
                 .await;
             let entry = match found {
                 Ok(found) => Ok(found),
-                Err(e) if is_usage_error(&e) => {
-                    return Err(match &target.connection {
-                        Some(c) => Error::Config(format!(
-                            "the config file's [connections.{c}] names plugin {:?}: {e}",
-                            target.plugin
-                        )),
-                        None => e.into(),
-                    });
+                // Named on the command line: a typo in the command, which stops it.
+                Err(e) if is_usage_error(&e) && target.connection.is_none() => {
+                    return Err(e.into());
                 }
+                // Named by a connection of the config file: that connection's failure,
+                // not the others' (a plugin missing where a shared config is used, a
+                // typo in one team's section, must not stop every account's sync).
+                Err(e) if is_usage_error(&e) => Err(Refused {
+                    plugin: target.plugin.clone(),
+                    version: String::new(),
+                    sha256: String::new(),
+                    phase: Phase::Config,
+                    // Kept for every connection naming the plugin: their reports name
+                    // the connection, so this does not.
+                    error: format!("the config file names plugin {:?}: {e}", target.plugin),
+                    connection: None,
+                }),
                 Err(e) => {
                     let phase = match e.kind() {
                         ErrorKind::Manifest { .. } | ErrorKind::BadManifest { .. } => {

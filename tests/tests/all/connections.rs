@@ -366,6 +366,75 @@ fn a_connection_refused_before_it_runs_is_in_the_history() {
     );
 }
 
+/// A connection naming a plugin that is not installed (a typo in one team's section of a
+/// shared config) fails alone, as its other config errors do: the others sync, the
+/// command says which one and what is installed, and the history keeps the failure.
+/// On the command line, the same name stays a usage error (`isolation.rs`).
+#[test]
+fn a_connection_naming_a_plugin_not_installed_fails_alone() {
+    let w = Work::new("connections-no-plugin");
+    let sim = acme("acme-a", 3);
+    let config = w.config(&format!(
+        "{}[connections.typo]\nplugin = \"exampel\"\n",
+        acme_connection("team-a", &sim, "TOKEN_A")
+    ));
+    let store = w.store();
+    let env = [("TOKEN_A", AcmeSim::TOKEN)];
+    let ran = ig(&w, &["--config", &config, "sync", "--store", &store], &env);
+    assert_eq!(ran.code, 2, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains("exampel/typo: error: config: the config file names plugin \"exampel\": no plugin named \"exampel\"")
+            && ran.stdout.contains("did you mean"),
+        "the connection, the plugin and a suggestion:\n{}",
+        ran.stdout
+    );
+    assert_eq!(w.graph_of(&store).count("AcmeUser"), 3, "team-a synced");
+    let list = ig(
+        &w,
+        &[
+            "--config",
+            &config,
+            "connections",
+            "list",
+            "--format",
+            "csv",
+            "--store",
+            &store,
+        ],
+        &env,
+    );
+    ok(&list);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("exampel/typo,exampel,-,") && l.ends_with(",failed")),
+        "{}",
+        list.stdout
+    );
+    let check = ig(
+        &w,
+        &["--config", &config, "connections", "check", "--json"],
+        &env,
+    );
+    assert_eq!(check.code, 2, "{}", check.stderr);
+    let checked: Vec<Json> = serde_json::from_str(&check.stdout).expect("check --json");
+    let status = |c: &str| {
+        checked
+            .iter()
+            .find(|r| r["connection"] == c)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(
+        status("example/team-a"),
+        Some(Json::from("verified")),
+        "{checked:#?}"
+    );
+    assert!(
+        status("exampel/typo").is_some_and(|s| s != "verified"),
+        "{checked:#?}"
+    );
+}
+
 #[test]
 fn a_rate_limited_connection_does_not_slow_another() {
     let w = Work::new("connections-throttled");
