@@ -67,6 +67,18 @@ impl Emitter {
         self.tx.send(emission).await.map_err(|_| Stopped)
     }
 
+    /// Whether the receiver went away: nothing the run does can be written any more.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Resolves once the receiver goes away, for a host call that waits on something
+    /// else meanwhile (a fetch) to give up with the run.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let tx = self.tx.clone();
+        async move { tx.closed().await }
+    }
+
     /// Sends an advisory emission (progress, fetch counts) if there is room, and drops
     /// it otherwise. A closed channel is not reported here: the next [`Emitter::send`]
     /// stops the run.

@@ -577,12 +577,16 @@ fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
     assert!(bad.stderr.contains("1 <= K <= N"), "{}", bad.stderr);
 }
 
+/// Two connections naming one account: the second to declare the scope is told so, and
+/// stops then, rather than listing the whole account again for nothing (spending the
+/// account's rate limit): its requests in flight are given up, and it sends no more.
 #[test]
 fn two_connections_naming_one_account_are_told_so() {
     let w = Work::new("connections-same-account");
     let mut data = ScalewayData::empty("0000a0a0-0000-4000-8000-0000000000cc");
     let project = data.add_project("default");
-    data.add_instances(&project, "fr-par-1", 2);
+    // Pages of servers enough for the listing to take rounds after the first.
+    data.add_instances(&project, "fr-par-1", 250);
     let sim = ScalewaySim::start(data);
     // Slow enough that the second starts while the first holds the scope.
     sim.set_latency(std::time::Duration::from_millis(1500));
@@ -617,5 +621,31 @@ fn two_connections_naming_one_account_are_told_so() {
         ran.stdout.contains("both name the same account"),
         "{}",
         ran.stdout
+    );
+    let report = |c: &str| {
+        ran.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("scaleway/{c} ")))
+            .unwrap_or_else(|| panic!("{c} in the summary:\n{}", ran.stdout))
+            .to_string()
+    };
+    let requests = |line: &str| -> u64 {
+        line.split_whitespace()
+            .nth(6)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("REQUESTS of {line:?}"))
+    };
+    let (one, two) = (report("one"), report("two"));
+    let (won, lost) = if one.contains("succeeded") {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    // Its first round may be on the wire when the lease is refused; the rest never is
+    // (before, it sent as many as the run that synced).
+    assert!(
+        sim.total_requests() < 2 * requests(&won),
+        "the refused run stopped early: {} requests in all, {won:?}, {lost:?}",
+        sim.total_requests()
     );
 }

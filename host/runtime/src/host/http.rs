@@ -1,13 +1,25 @@
 use infragraph_fetch as fetch;
 
-use crate::emission::Emission;
+use crate::emission::{Emission, Stopped};
 use crate::limits::LimitExceeded;
 use crate::run_state::PluginState;
 use crate::wit::since_v0_1_0::http;
 
 /// Counts `n` more requests against the fetch limit and hands out the run's fetcher.
-fn take_fetches(state: &mut PluginState, n: usize) -> wasmtime::Result<fetch::Fetcher> {
+/// Stops the run instead once nothing it fetches could be written (the engine stopped
+/// taking its records: its scope's lease was refused, a write failed): a plugin that
+/// emits only after listing everything would otherwise send every request for nothing,
+/// spending the account's rate limit.
+/// The future returned with the fetcher resolves when that happens during the fetch,
+/// which then gives up its requests.
+fn take_fetches(
+    state: &mut PluginState,
+    n: usize,
+) -> wasmtime::Result<(fetch::Fetcher, impl Future<Output = ()> + use<>)> {
     let run = state.run("http.fetch")?;
+    if run.out.is_closed() {
+        return Err(Stopped.into());
+    }
     run.counts.fetches += n as u64;
     if run.counts.fetches > run.limits.fetches {
         return Err(LimitExceeded::new("fetches", run.limits.fetches).into());
@@ -15,7 +27,7 @@ fn take_fetches(state: &mut PluginState, n: usize) -> wasmtime::Result<fetch::Fe
     run.out.advise(Emission::Fetched {
         requests: run.counts.fetches,
     });
-    Ok(run.fetcher.clone())
+    Ok((run.fetcher.clone(), run.out.closed()))
 }
 
 impl http::Host for PluginState {
@@ -23,21 +35,23 @@ impl http::Host for PluginState {
         &mut self,
         request: http::Request,
     ) -> wasmtime::Result<Result<http::Response, http::FetchError>> {
-        let fetcher = take_fetches(self, 1)?;
-        Ok(fetcher
-            .fetch(to_host(request))
-            .await
-            .map(to_guest)
-            .map_err(error))
+        let (fetcher, stopped) = take_fetches(self, 1)?;
+        tokio::select! {
+            response = fetcher.fetch(to_host(request)) => Ok(response.map(to_guest).map_err(error)),
+            () = stopped => Err(Stopped.into()),
+        }
     }
 
     async fn fetch_many(
         &mut self,
         requests: Vec<http::Request>,
     ) -> wasmtime::Result<Vec<Result<http::Response, http::FetchError>>> {
-        let fetcher = take_fetches(self, requests.len())?;
+        let (fetcher, stopped) = take_fetches(self, requests.len())?;
         let requests = requests.into_iter().map(to_host).collect();
-        let results = fetcher.fetch_many(requests).await;
+        let results = tokio::select! {
+            results = fetcher.fetch_many(requests) => results,
+            () = stopped => return Err(Stopped.into()),
+        };
         Ok(results
             .into_iter()
             .map(|r| r.map(to_guest).map_err(error))
