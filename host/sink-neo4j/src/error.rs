@@ -195,12 +195,23 @@ fn by_code(code: &str, message: &str) -> ErrorKind {
 /// - A relationship MERGE that read a page another writer was committing (its log says
 ///   `BrokenChunkChainException`), reported as `Neo.DatabaseError.General.UnknownError`
 ///   with no more detail. An error of unknown cause is retried, boundedly.
+/// - Two writers creating the first node of a label, or of a set of labels, in a
+///   database (two sharded jobs starting on a new server): ArcadeDB creates the type as
+///   the statement runs, and the second fails with its `TypeAlreadyExistsException`
+///   ("Cannot create type 'AcmeUser~UserAccount' because already exists", in its log
+///   only), reported as `Neo.ClientError.Statement.SemanticError` "Error executing Cypher
+///   command: <the statement>". Run again, the type exists. Neo4j never words an error
+///   so, and a statement of this sink that ArcadeDB cannot run fails the same way each
+///   time, so the bounded retries cost a few seconds once.
 fn arcadedb_race(code: &str, message: &str) -> bool {
     match code {
         "Neo.ClientError.Schema.ConstraintValidationFailed" => {
             message.contains("Duplicated key") && message.contains("[id]'")
         }
         "Neo.DatabaseError.General.UnknownError" => true,
+        "Neo.ClientError.Statement.SemanticError" => {
+            message.starts_with("Error executing Cypher command")
+        }
         _ => false,
     }
 }
@@ -317,6 +328,17 @@ mod tests {
             (
                 "Neo.DatabaseError.Statement.ExecutionFailed",
                 "",
+                ErrorKind::Query,
+            ),
+            // ArcadeDB's race to create a type; Neo4j's semantic errors are permanent.
+            (
+                "Neo.ClientError.Statement.SemanticError",
+                "Error executing Cypher command: UNWIND $ids AS i OPTIONAL MATCH (e:`AcmeUser` {`id`: i}) WITH i, e WHERE e IS NULL CREATE (n:`AcmeUser`:`UserAccount` {`id`: i})",
+                ErrorKind::Transient,
+            ),
+            (
+                "Neo.ClientError.Statement.SemanticError",
+                "Variable `n` not defined (line 1, column 8 (offset: 7))",
                 ErrorKind::Query,
             ),
             // Words in a message do not make an error transient; the code does.

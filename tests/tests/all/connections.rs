@@ -10,7 +10,7 @@ use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
 use serde_json::Value as Json;
 
 /// An Acme tenant of `users` users on its own simulator.
-fn acme(tenant: &str, users: usize) -> AcmeSim {
+pub(crate) fn acme(tenant: &str, users: usize) -> AcmeSim {
     let mut data = AcmeData::sample(users, 2);
     data.tenant = tenant.into();
     // Ids unique across tenants, as a real directory's are.
@@ -27,7 +27,7 @@ fn acme(tenant: &str, users: usize) -> AcmeSim {
 }
 
 /// `[connections.<name>]` of the example plugin against `sim`, its token from `$var`.
-fn acme_connection(name: &str, sim: &AcmeSim, var: &str) -> String {
+pub(crate) fn acme_connection(name: &str, sim: &AcmeSim, var: &str) -> String {
     let tenant = sim_tenant(sim);
     format!(
         "[connections.{name}]\nplugin = \"example\"\napi_url = \"{}\"\ntenant = \"{tenant}\"\n\
@@ -497,10 +497,8 @@ fn a_rate_limited_connection_does_not_slow_another() {
     assert_eq!(slow_run["status"], "succeeded");
 }
 
-#[test]
-fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
-    let w = Work::new("connections-shards");
-    // Names until each of two shards holds at least two connections.
+/// Connection names `team-0`, `team-1`, ... until each of two shards holds two or more.
+pub(crate) fn names_in_two_shards() -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for i in 0.. {
         names.push(format!("team-{i}"));
@@ -513,6 +511,13 @@ fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
         }
         assert!(i < 64, "the split by name is not degenerate");
     }
+    names
+}
+
+#[test]
+fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
+    let w = Work::new("connections-shards");
+    let names = names_in_two_shards();
     let sims: Vec<AcmeSim> = names
         .iter()
         .enumerate()

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::Acme;
+use crate::connections::{acme, acme_connection, names_in_two_shards};
 use infragraph_core::{
     EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Value, WriteScope,
 };
@@ -838,4 +839,86 @@ async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
     assert!(!g.has("FaultNode", "old"));
     assert_eq!(g.nodes.len(), 98);
     assert_eq!(relationships(&db, "NEXT").await, 97);
+}
+
+/// Sharding as the README deploys it, into one graph server: two jobs (`--shard 1/2`,
+/// `--shard 2/2`) and a third syncing every connection (a job retried while the first
+/// still runs) write at once. Each scope's lease lets one run at a time write it: a run
+/// that finds its scope taken fails saying by whom, every connection is synced by one of
+/// the jobs, and the server holds every user once.
+#[tokio::test(flavor = "multi_thread")]
+async fn sharded_jobs_and_an_overlapping_one_write_one_server_with_nothing_lost_or_twice() {
+    let db = bolt::fresh_database("shards").await;
+    let w = Work::new("neo4j-shards");
+    let names = names_in_two_shards();
+    let sims: Vec<AcmeSim> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| acme(&format!("acme-{n}"), 3 + i))
+        .collect();
+    for sim in &sims {
+        // Long enough for the jobs' runs of one connection to overlap.
+        sim.set_latency(std::time::Duration::from_millis(300));
+    }
+    let config = w.config(
+        &names
+            .iter()
+            .zip(&sims)
+            .map(|(n, s)| acme_connection(n, s, "TOKEN"))
+            .collect::<String>(),
+    );
+    let spawn = |shard: Option<&str>| {
+        let mut cmd = w.cmd(&["--config", &config, "sync", "--json"]);
+        if let Some(shard) = shard {
+            cmd.args(["--shard", shard]);
+        }
+        to_bolt(&mut cmd, &db);
+        cmd.env("TOKEN", AcmeSim::TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().expect("infragraph runs")
+    };
+    let jobs = [spawn(Some("1/2")), spawn(Some("2/2")), spawn(None)];
+    let mut succeeded = BTreeSet::new();
+    let mut refused = 0;
+    for job in jobs {
+        let ran: Ran = job.wait_with_output().expect("it ends").into();
+        let reports: Vec<serde_json::Value> = serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("sync --json: {e}\n{}\n{}", ran.stdout, ran.stderr));
+        for r in &reports {
+            let connection = r["connection"].as_str().unwrap_or_default().to_string();
+            match r["status"].as_str() {
+                Some("succeeded") => {
+                    succeeded.insert(connection);
+                }
+                _ => {
+                    let errors = r["errors"].to_string();
+                    assert!(
+                        errors.contains("is being synced by"),
+                        "{connection} failed only for want of its lease: {errors}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<String> = names.iter().map(|n| format!("example/{n}")).collect();
+    assert_eq!(
+        succeeded, expected,
+        "every connection synced by one job or more"
+    );
+    // Every connection is in two jobs started together, and takes 300 ms a round.
+    assert!(refused > 0, "the jobs overlapped");
+    let users = (0..names.len()).map(|i| 3 + i as i64).sum::<i64>();
+    let nodes = count(
+        &db,
+        neo4rs::query("MATCH (n:AcmeUser) RETURN count(n) AS c"),
+    )
+    .await;
+    let ids = count(
+        &db,
+        neo4rs::query("MATCH (n:AcmeUser) RETURN count(DISTINCT n.id) AS c"),
+    )
+    .await;
+    assert_eq!((nodes, ids), (users, users), "every user, once");
 }
