@@ -10,7 +10,7 @@ use infragraph_tests::sim::{AcmeData, AcmeSim, ScalewayData, ScalewaySim};
 use serde_json::Value as Json;
 
 /// An Acme tenant of `users` users on its own simulator.
-pub(crate) fn acme(tenant: &str, users: usize) -> AcmeSim {
+fn acme(tenant: &str, users: usize) -> AcmeSim {
     let mut data = AcmeData::sample(users, 2);
     data.tenant = tenant.into();
     // Ids unique across tenants, as a real directory's are.
@@ -27,7 +27,7 @@ pub(crate) fn acme(tenant: &str, users: usize) -> AcmeSim {
 }
 
 /// `[connections.<name>]` of the example plugin against `sim`, its token from `$var`.
-pub(crate) fn acme_connection(name: &str, sim: &AcmeSim, var: &str) -> String {
+fn acme_connection(name: &str, sim: &AcmeSim, var: &str) -> String {
     let tenant = sim_tenant(sim);
     format!(
         "[connections.{name}]\nplugin = \"example\"\napi_url = \"{}\"\ntenant = \"{tenant}\"\n\
@@ -83,6 +83,26 @@ fn scope_of(report: &Json) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// `connections list --format csv` of `store`, with `w`'s config file `config` and `env`.
+fn list_csv(w: &Work, config: &str, store: &str, env: &[(&str, &str)]) -> String {
+    let ran = ig(
+        w,
+        &[
+            "--config",
+            config,
+            "connections",
+            "list",
+            "--format",
+            "csv",
+            "--store",
+            store,
+        ],
+        env,
+    );
+    ok(&ran);
+    ran.stdout
 }
 
 /// Tenants `acme-a` and `acme-b` of `a` and `b` users on simulators of their own, as
@@ -247,28 +267,14 @@ fn one_connection_failing_leaves_the_other_and_its_graph() {
         "a check writes nothing"
     );
     // `connections list`: each with its scope and its latest run's status.
-    let list = ig(
-        &w,
-        &[
-            "--config",
-            &config,
-            "connections",
-            "list",
-            "--format",
-            "csv",
-            "--store",
-            &store,
-        ],
-        &bad,
-    );
-    ok(&list);
+    let list = list_csv(&w, &config, &store, &bad);
     assert!(
-        list.stdout.contains("example/team-a,example,acme-a,")
-            && list.stdout.contains(",succeeded")
-            && list.stdout.contains("example/team-b,example,acme-b,")
-            && list.stdout.contains(",failed"),
+        list.contains("example/team-a,example,acme-a,")
+            && list.contains(",succeeded")
+            && list.contains("example/team-b,example,acme-b,")
+            && list.contains(",failed"),
         "{}",
-        list.stdout
+        list
     );
 }
 
@@ -311,25 +317,11 @@ fn a_connection_refused_before_it_runs_is_in_the_history() {
         "two runs of each connection: {history:#?}"
     );
     let list = |store: &str| {
-        let ran = ig(
-            &w,
-            &[
-                "--config",
-                &config,
-                "connections",
-                "list",
-                "--format",
-                "csv",
-                "--store",
-                store,
-            ],
-            &only_a,
-        );
-        ok(&ran);
-        ran.stdout
+        let listed = list_csv(&w, &config, store, &only_a);
+        listed
             .lines()
             .find(|l| l.starts_with("example/team-b,"))
-            .unwrap_or_else(|| panic!("team-b listed:\n{}", ran.stdout))
+            .unwrap_or_else(|| panic!("team-b listed:\n{listed}"))
             .to_string()
     };
     let row = list(&store);
@@ -389,27 +381,12 @@ fn a_connection_naming_a_plugin_not_installed_fails_alone() {
         ran.stdout
     );
     assert_eq!(w.graph_of(&store).count("AcmeUser"), 3, "team-a synced");
-    let list = ig(
-        &w,
-        &[
-            "--config",
-            &config,
-            "connections",
-            "list",
-            "--format",
-            "csv",
-            "--store",
-            &store,
-        ],
-        &env,
-    );
-    ok(&list);
+    let list = list_csv(&w, &config, &store, &env);
     assert!(
-        list.stdout
-            .lines()
+        list.lines()
             .any(|l| l.starts_with("exampel/typo,exampel,-,") && l.ends_with(",failed")),
         "{}",
-        list.stdout
+        list
     );
     let check = ig(
         &w,
@@ -497,8 +474,28 @@ fn a_rate_limited_connection_does_not_slow_another() {
     assert_eq!(slow_run["status"], "succeeded");
 }
 
+/// Connections `example/team-0`, `example/team-1`, ... in `w`'s config file (returned
+/// last, their token from `$TOKEN`), until each of two shards holds two or more; each
+/// against a simulator of its own, whose tenant has 3, 4, ... users.
+pub(crate) fn teams_in_two_shards(w: &Work) -> (Vec<String>, Vec<AcmeSim>, String) {
+    let names = names_in_two_shards();
+    let sims: Vec<AcmeSim> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| acme(&format!("acme-{n}"), 3 + i))
+        .collect();
+    let config = w.config(
+        &names
+            .iter()
+            .zip(&sims)
+            .map(|(n, s)| acme_connection(n, s, "TOKEN"))
+            .collect::<String>(),
+    );
+    (names, sims, config)
+}
+
 /// Connection names `team-0`, `team-1`, ... until each of two shards holds two or more.
-pub(crate) fn names_in_two_shards() -> Vec<String> {
+fn names_in_two_shards() -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for i in 0.. {
         names.push(format!("team-{i}"));
@@ -517,19 +514,7 @@ pub(crate) fn names_in_two_shards() -> Vec<String> {
 #[test]
 fn shards_split_the_connections_between_processes_with_none_lost_or_twice() {
     let w = Work::new("connections-shards");
-    let names = names_in_two_shards();
-    let sims: Vec<AcmeSim> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| acme(&format!("acme-{n}"), 3 + i))
-        .collect();
-    let config = w.config(
-        &names
-            .iter()
-            .zip(&sims)
-            .map(|(n, s)| acme_connection(n, s, "TOKEN"))
-            .collect::<String>(),
-    );
+    let (names, _sims, config) = teams_in_two_shards(&w);
     let store = w.store();
     let spawn = |shard: &str| {
         let mut cmd = w.cmd(&[

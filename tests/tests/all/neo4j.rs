@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::Acme;
-use crate::connections::{acme, acme_connection, names_in_two_shards};
+use crate::connections::teams_in_two_shards;
 use infragraph_core::{
     EdgeBatch, EdgeRow, GraphSink, Manifest, NodeBatch, NodeRow, Value, WriteScope,
 };
@@ -850,23 +850,11 @@ async fn a_resync_writes_only_what_changed_and_still_cleans_up() {
 async fn sharded_jobs_and_an_overlapping_one_write_one_server_with_nothing_lost_or_twice() {
     let db = bolt::fresh_database("shards").await;
     let w = Work::new("neo4j-shards");
-    let names = names_in_two_shards();
-    let sims: Vec<AcmeSim> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| acme(&format!("acme-{n}"), 3 + i))
-        .collect();
+    let (names, sims, config) = teams_in_two_shards(&w);
     for sim in &sims {
         // Long enough for the jobs' runs of one connection to overlap.
         sim.set_latency(std::time::Duration::from_millis(300));
     }
-    let config = w.config(
-        &names
-            .iter()
-            .zip(&sims)
-            .map(|(n, s)| acme_connection(n, s, "TOKEN"))
-            .collect::<String>(),
-    );
     let spawn = |shard: Option<&str>| {
         let mut cmd = w.cmd(&["--config", &config, "sync", "--json"]);
         if let Some(shard) = shard {
