@@ -606,14 +606,15 @@ pub async fn sync(
         .collect();
     let mut ran = Vec::new();
     let mut linked = None;
-    if jobs_.is_empty() && !slots.is_empty() {
+    let recordable = slots.iter().flatten().any(is_recordable);
+    if jobs_.is_empty() && recordable {
         // Every connection refused: nothing will run, but the history should still say
         // when each last failed and why (`runs`, `connections list`). A graph that cannot
         // be opened must not hide the refusals, so it is said in their reports instead.
         match Graph::open(location, Intent::Write).await {
             Ok(graph) => record_refused(&graph, &mut slots).await,
             Err(e) => {
-                for report in slots.iter_mut().flatten() {
+                for report in slots.iter_mut().flatten().filter(|r| is_recordable(r)) {
                     report.errors.push(format!("sink: recording the run: {e}"));
                 }
             }
@@ -660,15 +661,18 @@ pub async fn sync(
 
 /// Adds the reports of the connections refused before they ran (the only reports in
 /// `slots` yet) to `graph`'s run history, so that `runs` and `connections list` show the
-/// failure and its time rather than a connection that never ran. A file named by path
-/// that could not be read as a plugin has no plugin name to file it under, and is left
-/// to the command's own report.
+/// failure and its time rather than a connection that never ran.
 async fn record_refused(graph: &Graph, slots: &mut [Option<RunReport>]) {
-    for report in slots.iter_mut().flatten() {
-        if infragraph_core::is_plugin_name(&report.plugin) {
-            infragraph_engine::record_run(graph, report).await;
-        }
+    for report in slots.iter_mut().flatten().filter(|r| is_recordable(r)) {
+        infragraph_engine::record_run(graph, report).await;
     }
+}
+
+/// Whether a refused run has a place in the history: a file named by path that could not
+/// be read as a plugin has no plugin name to file it under, and is left to the command's
+/// own report.
+fn is_recordable(report: &RunReport) -> bool {
+    infragraph_core::is_plugin_name(&report.plugin)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::wit::since_v0_1_0::http;
 /// taking its records: its scope's lease was refused, a write failed): a plugin that
 /// emits only after listing everything would otherwise send every request for nothing,
 /// spending the account's rate limit.
+///
 /// The future returned with the fetcher resolves when that happens during the fetch,
 /// which then gives up its requests.
 fn take_fetches(
