@@ -411,6 +411,7 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
     let mut ones = Vec::new();
     let mut alls = Vec::new();
     let mut serving = Vec::new();
+    let mut floors = Vec::new();
     let mut all_totals = (0, 0, 0);
     let mut one_totals = (0, 0, 0);
     let mut all_ends = Vec::new();
@@ -424,7 +425,9 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
             settings.concurrency,
             &format!("all-{r}.json"),
         );
-        serving.push(own_cpu().saturating_sub(before));
+        let served = own_cpu().saturating_sub(before);
+        serving.push(served);
+        floors.push((all.cpu + served).div_f64(cores() as f64));
         all_ends.extend(ends);
         for store in [format!("one-{r}.db"), format!("all-{r}.db")] {
             remove_store(&dir.join(store));
@@ -479,8 +482,20 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
     );
     serving.sort();
     println!(
-        "  the simulator, in this process, meanwhile: {:.1} s of CPU (median; on the same 2 cores)",
-        serving[serving.len() / 2].as_secs_f64()
+        "  the simulator, in this process, meanwhile: {:.1} s of CPU (median; on the same {} cores)",
+        serving[serving.len() / 2].as_secs_f64(),
+        cores()
+    );
+    // The least time any schedule of that work could take on these cores: the ratio
+    // cannot go below it without less work (the sync's or the simulator's), whatever the
+    // order, priorities or overlap.
+    floors.sort();
+    let floor = floors[floors.len() / 2];
+    println!(
+        "  the work alone, both processes' CPU over {} cores (median): {:.1} s, {:.2}x one alone",
+        cores(),
+        floor.as_secs_f64(),
+        floor.as_secs_f64() / one.wall.median.as_secs_f64().max(1e-9)
     );
     if !all_ends.is_empty() {
         let median = |pick: fn(&Ends) -> f64| {
@@ -530,6 +545,11 @@ fn compare(title: &str, dir: &Path, settings: Settings, connections: &[Connectio
         met(all.peak_rss_kib < 500 * 1024)
     );
     all_code == 0 || all_totals.1 > 0
+}
+
+/// The cores this machine lends the benchmark's processes.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Times of several turns: their median and range.
