@@ -186,6 +186,7 @@ impl<'a> Sync<'a> {
             limits: self.limits,
             state: self.state,
             tape: Default::default(),
+            scope_accepted: None,
         };
         let outcome = self.runtime.sync(self.plugin, req, tx).await;
         let emitted = collect.await.expect("collector task");

@@ -119,6 +119,8 @@ async fn check_one(runtime: &Runtime, job: Job) -> CheckReport {
         limits,
         state: Arc::new(NoState),
         tape: Tape::Check(check.clone()),
+        // Nothing is leased: a check writes nothing.
+        scope_accepted: None,
     };
     let outcome = runtime.sync(&job.plugin, request, tx).await;
     let _ = drain.await;

@@ -411,7 +411,13 @@ impl Source for PeopleSource {
         "built-in"
     }
 
-    async fn run(self, _state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
+    // It sends no request: nothing to hold back until the scope is accepted.
+    async fn run(
+        self,
+        _state: Arc<dyn StateStore>,
+        out: mpsc::Sender<Emission>,
+        _accepted: infragraph_runtime::ScopeAccepted,
+    ) -> SyncOutcome {
         let started = Instant::now();
         let keys: Vec<String> = self
             .manifest

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use infragraph_core::{Manifest, StateStore};
-use infragraph_runtime::{Emission, SyncOutcome};
+use infragraph_runtime::{Emission, ScopeAccepted, SyncOutcome};
 use tokio::sync::mpsc;
 
 /// One run's worth of emissions, as the engine drives it.
@@ -38,10 +38,15 @@ pub trait Source: Send {
     /// Runs to the end, sending what the plugin emits to `out` in order (the scope
     /// first), with `state` as the plugin's state store (the engine passes the sink).
     /// Dropping `out` ends the emissions; the outcome says how the run ended and holds
-    /// the state writes to commit if it succeeded.
+    /// the state writes to commit if it succeeded. `accepted` resolves once the engine
+    /// holds the lease of the scope sent first, and fails when it was refused: a source
+    /// that sends requests should send none before (the wasm runtime's `declare-scope`
+    /// waits for it), so that a run refused its scope spends nothing of the account's
+    /// rate limit.
     fn run(
         self,
         state: Arc<dyn StateStore>,
         out: mpsc::Sender<Emission>,
+        accepted: ScopeAccepted,
     ) -> impl Future<Output = SyncOutcome> + Send;
 }

@@ -11,7 +11,9 @@ use infragraph_core::{
     RunStatus, SinkError, StateError, StateStore,
 };
 use infragraph_fetch::{Secrets, Tape};
-use infragraph_runtime::{Emission, Failure, Limits, Plugin, Runtime, SyncOutcome, SyncRequest};
+use infragraph_runtime::{
+    Emission, Failure, Limits, Plugin, Runtime, ScopeAccepted, SyncOutcome, SyncRequest,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::report::{Phases, RunReport};
@@ -113,7 +115,12 @@ impl Source for Wasm<'_> {
         }
     }
 
-    async fn run(self, state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
+    async fn run(
+        self,
+        state: Arc<dyn StateStore>,
+        out: mpsc::Sender<Emission>,
+        accepted: ScopeAccepted,
+    ) -> SyncOutcome {
         let Job {
             plugin,
             config,
@@ -129,6 +136,7 @@ impl Source for Wasm<'_> {
             limits,
             state,
             tape,
+            scope_accepted: Some(accepted),
         };
         self.runtime.sync(&plugin, request, out).await
     }
@@ -405,6 +413,7 @@ async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
     progress(&report.connection, Progress::Phase("syncing"));
     let sync_started = Instant::now();
     let (tx, rx) = mpsc::channel(16);
+    let (accept, accepted) = tokio::sync::oneshot::channel();
     let extra_labels = manifest
         .schema
         .nodes
@@ -420,6 +429,7 @@ async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
         extra_labels,
         options,
         progress.clone(),
+        accept,
     );
     let state_name = source.state_name().to_string();
     let state: Arc<dyn StateStore> = if state_name == name {
@@ -436,7 +446,7 @@ async fn sync_in_turn<S: GraphSink + 'static, E: Source>(
     let stop = options.stop.clone();
     let plugin_run = async {
         tokio::select! {
-            outcome = source.run(state, tx) => Some(outcome),
+            outcome = source.run(state, tx, accepted) => Some(outcome),
             () = stopped(stop) => None,
         }
     };

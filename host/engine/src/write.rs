@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use infragraph_core::{GraphSink, Holder, Incomplete, NodeBatch, NodeRef, SinkError, WriteScope};
 use infragraph_runtime::Emission;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::batch::NodeBatcher;
@@ -57,6 +57,9 @@ pub(crate) struct Take<S> {
     writer: Option<NodeWriter>,
     /// The label of the scope node, once declared.
     scope_label: String,
+    /// Told once the scope's lease is held; dropped unsent when it is refused or the run's
+    /// writes stop first, which stops the plugin where it waits.
+    accept: Option<oneshot::Sender<()>>,
     taken: Taken,
 }
 
@@ -71,6 +74,7 @@ impl<S: GraphSink + 'static> Take<S> {
         extra_labels: BTreeMap<String, Vec<String>>,
         options: &Options,
         progress: ProgressFn,
+        accept: oneshot::Sender<()>,
     ) -> Self {
         Take {
             sink,
@@ -84,6 +88,7 @@ impl<S: GraphSink + 'static> Take<S> {
             batcher: NodeBatcher::new(options.batch_size),
             writer: None,
             scope_label: String::new(),
+            accept: Some(accept),
             taken: Taken {
                 scope: None,
                 lease: None,
@@ -122,6 +127,8 @@ impl<S: GraphSink + 'static> Take<S> {
             }
         };
         drop(rx);
+        // A plugin still waiting for its scope's verdict stops now, not when this ends.
+        self.accept = None;
         let mut result = match stopped {
             Some(e) => Err(e),
             None => {
@@ -182,6 +189,10 @@ impl<S: GraphSink + 'static> Take<S> {
                         self.progress.clone(),
                     ));
                     self.taken.scope = Some(w);
+                    if let Some(accept) = self.accept.take() {
+                        // The plugin may have stopped meanwhile: nothing to tell then.
+                        let _ = accept.send(());
+                    }
                     Ok(())
                 }
             },

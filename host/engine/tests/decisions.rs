@@ -150,7 +150,12 @@ impl Source for Script {
         "0123abcd"
     }
 
-    async fn run(self, state: Arc<dyn StateStore>, out: mpsc::Sender<Emission>) -> SyncOutcome {
+    async fn run(
+        self,
+        state: Arc<dyn StateStore>,
+        out: mpsc::Sender<Emission>,
+        _accepted: infragraph_runtime::ScopeAccepted,
+    ) -> SyncOutcome {
         let cursor = state
             .get(PLUGIN, SCOPE, "cursor")
             .await

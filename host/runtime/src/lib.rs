@@ -58,5 +58,5 @@ pub use limits::{Limits, MAX_GUEST_TEXT};
 pub use run_state::RecordCounts;
 pub use runtime::{Plugin, Runtime};
 pub use sandbox::LOG_DIRECTIVES;
-pub use sync::{Failure, SyncOutcome, SyncRequest};
+pub use sync::{Failure, ScopeAccepted, SyncOutcome, SyncRequest};
 pub use wit::{CONTRACT_PACKAGE, SUPPORTED_CONTRACTS};

@@ -64,6 +64,8 @@ pub(crate) struct RunCtx {
     /// State writes, kept only if the sync succeeds.
     pub staged: BTreeMap<String, Option<Vec<u8>>>,
     pub scope: Option<NodeRef>,
+    /// What `declare-scope` waits for before the plugin goes on, taken by its first call.
+    pub scope_accepted: Option<crate::ScopeAccepted>,
     pub counts: RecordCounts,
     pub limits: Limits,
 }

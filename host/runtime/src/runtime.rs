@@ -259,6 +259,7 @@ impl Runtime {
             state: req.state,
             staged: BTreeMap::new(),
             scope: None,
+            scope_accepted: req.scope_accepted.take(),
             counts: RecordCounts::default(),
             limits: req.limits.clone(),
         };

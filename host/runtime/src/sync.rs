@@ -26,7 +26,16 @@ pub struct SyncRequest {
     pub state: Arc<dyn StateStore>,
     /// Whether its exchanges go to the network, are recorded, or come from a recording.
     pub tape: Tape,
+    /// When set, `declare-scope` waits for the consumer's verdict on the scope: resolved,
+    /// the plugin goes on; dropped, it is stopped there (the engine's lease of the scope
+    /// was refused, or its writes failed), so a run in a scope another run holds sends
+    /// no request. `None`: the plugin goes on at once.
+    pub scope_accepted: Option<ScopeAccepted>,
 }
+
+/// The consumer's acceptance of a run's scope, for [`SyncRequest::scope_accepted`]: the
+/// consumer sends `()` to accept it and drops its sender to refuse it.
+pub type ScopeAccepted = tokio::sync::oneshot::Receiver<()>;
 
 /// Why a sync failed. After any of these, nothing may be deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]

@@ -105,7 +105,10 @@ impl Context {
     }
 
     /// Declares the node this sync covers, e.g. `("ScalewayOrganization", org_id)`. Cleanup
-    /// after a successful sync is limited to it. Call it once, before the first emit.
+    /// after a successful sync is limited to it. Call it once, before the first emit, and
+    /// best before the first request: the host returns only once this run holds the
+    /// scope (another run may hold it, and then this one is stopped here, or waits), so
+    /// a run that may not sync the account sends it nothing.
     pub fn scope(&mut self, label: &str, id: &str) {
         self.scoped = true;
         self.host.declare_scope(&types::NodeRef {

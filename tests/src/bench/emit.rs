@@ -181,6 +181,7 @@ async fn through_runtime(
         limits: Limits::default(),
         state: Arc::new(harness::MemoryState::default()),
         tape: Default::default(),
+        scope_accepted: None,
     };
     let (tx, rx) = mpsc::channel(CHANNEL);
     let started = stopwatch();

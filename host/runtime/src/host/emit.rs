@@ -1,6 +1,6 @@
 use infragraph_core::{NodeRef, is_pascal_case, is_snake_case};
 
-use crate::emission::Emission;
+use crate::emission::{Emission, Stopped};
 
 /// Longer reasons are cut: a reason is a sentence for the report, and a plugin may mark
 /// many labels incomplete.
@@ -36,7 +36,13 @@ impl emit::Host for PluginState {
             Some(_) => Ok(()),
             None => {
                 run.scope = Some(scope.clone());
-                Ok(run.out.send(Emission::Scope(scope)).await?)
+                run.out.send(Emission::Scope(scope)).await?;
+                // Nothing more goes out, requests included, until the consumer says
+                // whether the run may have this scope (another run may hold it).
+                if let Some(accepted) = run.scope_accepted.take() {
+                    accepted.await.map_err(|_| Stopped)?;
+                }
+                Ok(())
             }
         }
     }
