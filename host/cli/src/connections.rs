@@ -28,8 +28,14 @@ pub async fn run(settings: &Settings, cmd: ConnectionsCommand) -> anyhow::Result
             }
             let mut table = Table::new(&["CONNECTION", "PLUGIN", "SCOPE", "LAST RUN", "STATUS"])
                 .keep_whole(&["CONNECTION", "LAST RUN"]);
+            // A reader of the table sees `-` and `never`; a CSV reader an empty field, as
+            // for every value that is missing.
+            let (none, never) = match output.format() {
+                Format::Table => ("-", "never"),
+                _ => ("", ""),
+            };
             for r in &rows {
-                let last = r.last_run.clone().unwrap_or_else(|| "never".into());
+                let last = r.last_run.clone().unwrap_or_else(|| never.into());
                 let last = match last.split_once('.') {
                     Some((second, _)) if !output.whole_values() => format!("{second}Z"),
                     _ => last,
@@ -37,9 +43,9 @@ pub async fn run(settings: &Settings, cmd: ConnectionsCommand) -> anyhow::Result
                 table.push(vec![
                     r.connection.clone(),
                     r.plugin.clone(),
-                    r.scope.clone().unwrap_or_else(|| "-".into()),
+                    r.scope.clone().unwrap_or_else(|| none.into()),
                     last,
-                    r.status.clone().unwrap_or_else(|| "-".into()),
+                    r.status.clone().unwrap_or_else(|| none.into()),
                 ]);
             }
             table.print(&output)?;

@@ -269,6 +269,7 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         "PROBLEMS",
     ])
     .keep_whole(&["STARTED", "CONNECTION"]);
+    let table_format = args.output.format() == Format::Table;
     for r in &runs {
         let counts = match &r.report {
             Ok(report) => [
@@ -293,7 +294,11 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
             [
                 started,
                 connection,
-                record.scope.clone().unwrap_or_else(|| "-".into()),
+                // Missing: `-` for a reader of the table, empty in CSV.
+                record
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| if table_format { "-" } else { "" }.into()),
                 record.status.to_string(),
             ]
             .into_iter()
