@@ -464,29 +464,90 @@ pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) ->
     Ok(unresolved)
 }
 
+/// Nodes a spilled run's replay created: at most this many are kept for its edges to find
+/// without a look-up (about 90 bytes each, 18 MB at most, held only while the run
+/// publishes, one run at a time); the edges of the others find their ends through the index.
+const SPILLED_WRITTEN_MAX: usize = 200_000;
+
+/// What [`replay_nodes`] learnt of a spilled run's nodes, owned since their rows were read
+/// from the stage's table: where the new ones landed (up to [`SPILLED_WRITTEN_MAX`]) and
+/// how many of each label were created. Its maps borrow from it as [`replay_held_nodes`]'s
+/// borrow from the held memory.
+#[derive(Default)]
+pub(crate) struct SpilledNodes {
+    labels: Vec<String>,
+    ids: String,
+    /// Label (an index into `labels`), id (a span of `ids`), nid.
+    new: Vec<(usize, (usize, usize), i64)>,
+    /// Per label, the nodes written and created.
+    counts: Vec<(u64, u64)>,
+}
+
+impl SpilledNodes {
+    fn note(&mut self, label: &str, id: &str, nid: Option<i64>) {
+        let at = match self.labels.iter().position(|l| l == label) {
+            Some(at) => at,
+            None => {
+                self.labels.push(label.to_owned());
+                self.counts.push((0, 0));
+                self.labels.len() - 1
+            }
+        };
+        self.counts[at].0 += 1;
+        if let Some(nid) = nid {
+            self.counts[at].1 += 1;
+            if self.new.len() < SPILLED_WRITTEN_MAX {
+                let start = self.ids.len();
+                self.ids.push_str(id);
+                self.new.push((at, (start, self.ids.len()), nid));
+            }
+        }
+    }
+
+    /// Where the new nodes landed, for [`EdgeReplay`], and the nodes' part of the counts.
+    pub(crate) fn written(&self) -> (Written<'_>, Created<'_>) {
+        let mut written = Written::default();
+        for &(label, (start, end), nid) in &self.new {
+            written
+                .entry(self.labels[label].as_str())
+                .or_default()
+                .insert(&self.ids[start..end], nid);
+        }
+        let mut created = Created::new();
+        for (label, &(n, new)) in self.labels.iter().zip(&self.counts) {
+            created.note(label, n, new);
+        }
+        (written, created)
+    }
+}
+
 /// Upserts through `conn` a run's nodes staged in the temporary table of `stage` (its own
-/// connection), in the order they came. A node another plugin owns ends the transaction,
-/// and so the whole run, with an error naming it.
+/// connection), in the order they came; returns what its edges and counts need of them.
+/// A node another plugin owns ends the transaction, and so the whole run, with an error
+/// naming it.
 pub(crate) fn replay_nodes(
     stage: &Connection,
     conn: &Connection,
     w: &WriteScope,
-) -> Result<(), Fail> {
+) -> Result<SpilledNodes, Fail> {
     let mut read = stage.prepare(
         "SELECT label, id, extra, clean, patch, digest FROM temp.stage_nodes ORDER BY seq",
     )?;
     let mut put = NodeUpsert::new(conn, w)?;
     let mut rows = read.query([])?;
+    let mut nodes = SpilledNodes::default();
     while let Some(r) = rows.next()? {
-        put.put(
-            r.get_ref(0)?.as_str()?,
-            r.get_ref(1)?.as_str()?,
+        let (label, id) = (r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?);
+        let nid = put.put(
+            label,
+            id,
             r.get_ref(2)?.as_str()?,
             (r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str_or_null()?),
             r.get_ref(5)?.as_blob()?,
         )?;
+        nodes.note(label, id, nid);
     }
-    Ok(())
+    Ok(nodes)
 }
 
 /// A staged node as its replay takes it: label, id, extra labels as JSON, props (clean,
@@ -636,11 +697,6 @@ impl<'c> EdgeReplay<'c> {
         Ok(())
     }
 
-    /// Per type, the rows whose end did not exist.
-    pub(crate) fn unresolved(self) -> BTreeMap<String, u64> {
-        self.unresolved
-    }
-
     /// Per type, the rows whose end did not exist, and the edges created.
     pub(crate) fn finish(self) -> (BTreeMap<String, u64>, Created<'c>) {
         (self.unresolved, self.created)
@@ -648,17 +704,19 @@ impl<'c> EdgeReplay<'c> {
 }
 
 /// Merges through `conn` a run's edges staged in the temporary table of `stage` (see
-/// [`EdgeReplay`]).
-pub(crate) fn replay_edges(
+/// [`EdgeReplay`]), knowing where the run's new nodes landed (`written`); returns, per
+/// type, the rows whose end did not exist, and the edges created.
+pub(crate) fn replay_edges<'c>(
     stage: &Connection,
-    conn: &Connection,
-    w: &WriteScope,
-    shapes: &[Shape],
-) -> Result<BTreeMap<String, u64>, Fail> {
+    conn: &'c Connection,
+    w: &'c WriteScope,
+    shapes: &'c [Shape],
+    written: &'c Written<'c>,
+) -> Result<(BTreeMap<String, u64>, Created<'c>), Fail> {
     let mut read = stage.prepare(
         "SELECT shape, src, dst, clean, patch, digest FROM temp.stage_edges ORDER BY shape, seq",
     )?;
-    let mut replay = EdgeReplay::new(conn, w, shapes, None)?;
+    let mut replay = EdgeReplay::new(conn, w, shapes, Some(written))?;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
         replay.row(
@@ -668,7 +726,7 @@ pub(crate) fn replay_edges(
             r.get_ref(5)?.as_blob()?,
         )?;
     }
-    Ok(replay.unresolved())
+    Ok(replay.finish())
 }
 
 /// A new update tag, above every one taken before (also by other processes). `writer`
@@ -788,4 +846,33 @@ pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<Cha
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spilled run's new nodes are kept for its edges up to the bound; past it they are
+    /// only counted, and their edges find them through the index.
+    #[test]
+    fn a_spilled_runs_new_nodes_are_kept_up_to_the_bound() {
+        let mut nodes = SpilledNodes::default();
+        for n in 0..=SPILLED_WRITTEN_MAX {
+            nodes.note("DemoA", &format!("a-{n}"), Some(n as i64 + 1));
+        }
+        nodes.note("DemoB", "b-0", Some(0));
+        let (written, created) = nodes.written();
+        assert_eq!(written["DemoA"].len(), SPILLED_WRITTEN_MAX);
+        assert_eq!(written["DemoA"]["a-7"], 8);
+        assert!(!written.contains_key("DemoB"), "past the bound");
+        let counts = Created::counts(created, Created::new()).expect("all created");
+        assert_eq!(
+            counts.nodes["DemoA"].created,
+            SPILLED_WRITTEN_MAX as u64 + 1
+        );
+        assert_eq!(counts.nodes["DemoB"].created, 1);
+        // One node that was not new: the counts come from the tables instead.
+        nodes.note("DemoB", "b-1", None);
+        assert!(Created::counts(nodes.written().1, Created::new()).is_none());
+    }
 }
