@@ -31,6 +31,7 @@ use rusqlite::{Connection, ErrorCode, wal::CheckpointMode};
 
 use crate::encode::PropsWriter;
 use crate::error::Fail;
+use crate::resolve::DirectWritten;
 use crate::write::StagedNode;
 use crate::{cleanup, history, write};
 
@@ -281,6 +282,8 @@ pub(crate) struct Stage {
     taken: usize,
     shapes: HashMap<Shape, i64>,
     by_number: Vec<Shape>,
+    /// Direct: the nodes the run has created so far, for its edges.
+    written: DirectWritten,
 }
 
 /// What is appended to the write-ahead log since its last checkpoint past which a run
@@ -414,6 +417,7 @@ impl Stage {
             taken: 0,
             shapes: HashMap::new(),
             by_number: Vec::new(),
+            written: DirectWritten::default(),
         })
     }
 
@@ -431,7 +435,7 @@ impl Stage {
         batch: &NodeBatch,
     ) -> Result<(), Fail> {
         if self.direct {
-            return write::nodes_now(&self.conn, w, extra, batch);
+            return write::nodes_now(&self.conn, w, extra, batch, &mut self.written);
         }
         let extra_json = serde_json::to_string(extra)?;
         let least = least_size::<HeldNode>(batch.rows.iter().map(|r| r.id.len()));
@@ -468,7 +472,7 @@ impl Stage {
     pub(crate) fn edges(&mut self, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Fail> {
         if self.direct {
             write::create_indexes(&self.conn, &write::edge_indexes(batch))?;
-            return write::edges_now(&self.conn, w, batch);
+            return write::edges_now(&self.conn, w, batch, &self.written);
         }
         let shape = Shape::of(batch);
         let number = match self.shapes.get(&shape) {

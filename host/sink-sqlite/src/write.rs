@@ -17,7 +17,7 @@ use rusqlite::{
 use crate::encode::PropsWriter;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::layout::property_index;
-use crate::resolve::{Resolver, Written};
+use crate::resolve::{DirectWritten, Resolver, Written};
 use crate::stage::Shape;
 use crate::writer::Writer;
 
@@ -421,32 +421,44 @@ impl<'c> EdgeUpsert<'c> {
 }
 
 /// Upserts a batch of nodes as it comes, on a connection holding the run's transaction.
+/// Notes in `written` where the new ones landed.
 pub(crate) fn nodes_now(
     conn: &Connection,
     w: &WriteScope,
     extra_labels: &[String],
     batch: &NodeBatch,
+    written: &mut DirectWritten,
 ) -> Result<(), Fail> {
     let extra = serde_json::to_string(extra_labels)?;
     let mut props = PropsWriter::new(&batch.columns);
     let mut put = NodeUpsert::new(conn, w)?;
     for row in &batch.rows {
         let (digest, maps) = props.encode_digest(extra_labels, &batch.columns, &row.values);
-        put.put(&batch.label, &row.id, &extra, maps, &digest)?;
+        if let Some(nid) = put.put(&batch.label, &row.id, &extra, maps, &digest)? {
+            written.note(&batch.label, &row.id, nid);
+        }
     }
     Ok(())
 }
 
 /// Merges a batch of edges as it comes, on a connection holding the run's transaction;
-/// returns how many rows had an end that does not exist.
-pub(crate) fn edges_now(conn: &Connection, w: &WriteScope, batch: &EdgeBatch) -> Result<u64, Fail> {
+/// returns how many rows had an end that does not exist. The run's new nodes are found in
+/// `written` first.
+pub(crate) fn edges_now(
+    conn: &Connection,
+    w: &WriteScope,
+    batch: &EdgeBatch,
+    written: &DirectWritten,
+) -> Result<u64, Fail> {
     let shape = Shape::of(batch);
     let mut props = PropsWriter::new(&batch.columns);
-    let (mut from, mut to) = Resolver::ends(
+    let (from, to) = Resolver::ends(
         conn,
         (&shape.from_label, &shape.from_key),
         (&shape.to_label, &shape.to_key),
     )?;
+    let mut from = from.knowing_direct(written, &shape.from_label);
+    let mut to = to.knowing_direct(written, &shape.to_label);
     let mut put = EdgeUpsert::new(conn, w)?;
     put.of_type(&shape.rel_type)?;
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
