@@ -15,20 +15,30 @@ const NODE_BY_ID: &str = "SELECT nid FROM nodes WHERE label = ?1 AND id = ?2";
 /// SipHash cost more than the look-ups themselves (issue 18).
 pub(crate) type Written<'a> = HashMap<&'a str, HashMap<&'a str, i64>>;
 
-/// The nodes a run writing directly has created so far, owned (its batches come and go),
-/// for its edges, which come after every node: as [`Written`] is for a held run. At most
-/// [`DirectWritten::MAX`] (about 80 bytes each, 16 MB at most, one direct run at a time);
-/// the edges of the others find their ends through the index. A single Azure tenant of
-/// `bench_azure` (161,000 nodes, 521,000 relationships) wrote its relationships in
-/// 2.0-2.4 s instead of 3.4-5.1 s (three runs each, 2026-12-08).
+/// The nodes a run has created, owned where [`Written`] borrows: those of a run writing
+/// directly, whose batches come and go before its edges come, and those a spilled run's
+/// publish read back from its table. At most [`NewNodes::MAX`] (about 80 bytes each, 16
+/// MB at most; one direct run and one publish at a time); the edges of the others find
+/// their ends through the index. A single Azure tenant of `bench_azure` (161,000 nodes,
+/// 521,000 relationships) wrote its relationships in 2.0-2.4 s instead of 3.4-5.1 s
+/// (three runs each, 2026-12-08), and the spilled runs of the 20 tenants of
+/// `bench_connections connections-azure` published theirs in half the time (issue 18).
 #[derive(Default)]
-pub(crate) struct DirectWritten {
+pub(crate) struct NewNodes {
     by_label: HashMap<String, HashMap<Box<str>, i64>>,
     len: usize,
 }
 
-impl DirectWritten {
-    const MAX: usize = 200_000;
+/// The nodes a run created, as its edges' ends look for them first.
+#[derive(Clone, Copy)]
+pub(crate) enum RunNodes<'c> {
+    /// Borrowed from the rows a held run kept in memory.
+    Held(&'c Written<'c>),
+    Owned(&'c NewNodes),
+}
+
+impl NewNodes {
+    pub(crate) const MAX: usize = 200_000;
 
     /// Notes a node just created at `nid`.
     pub(crate) fn note(&mut self, label: &str, id: &str, nid: i64) {
@@ -49,14 +59,14 @@ impl DirectWritten {
 #[derive(Clone, Copy)]
 enum Known<'c> {
     Held(&'c HashMap<&'c str, i64>),
-    Direct(&'c HashMap<Box<str>, i64>),
+    Owned(&'c HashMap<Box<str>, i64>),
 }
 
 impl Known<'_> {
     fn get(&self, id: &str) -> Option<i64> {
         match self {
             Known::Held(m) => m.get(id).copied(),
-            Known::Direct(m) => m.get(id).copied(),
+            Known::Owned(m) => m.get(id).copied(),
         }
     }
 }
@@ -122,20 +132,16 @@ impl<'c> Resolver<'c> {
         })
     }
 
-    /// Takes the nodes `written` in this transaction as found when the key is `id`: a
-    /// node a run created a moment ago is the one the index would return, and a run's
+    /// Takes the nodes the run created in this transaction as found when the key is `id`:
+    /// a node a run created a moment ago is the one the index would return, and a run's
     /// edges mostly join its own nodes, so in a first sync most ends skip a look-up.
-    pub(crate) fn knowing(mut self, written: Option<&'c Written<'c>>, label: &str) -> Self {
+    pub(crate) fn knowing(mut self, nodes: Option<RunNodes<'c>>, label: &str) -> Self {
         if self.value_at == 2 {
-            self.known = written.and_then(|w| w.get(label)).map(Known::Held);
-        }
-        self
-    }
-
-    /// As [`Resolver::knowing`], for a run writing directly.
-    pub(crate) fn knowing_direct(mut self, written: &'c DirectWritten, label: &str) -> Self {
-        if self.value_at == 2 {
-            self.known = written.by_label.get(label).map(Known::Direct);
+            self.known = match nodes {
+                Some(RunNodes::Held(w)) => w.get(label).map(Known::Held),
+                Some(RunNodes::Owned(n)) => n.by_label.get(label).map(Known::Owned),
+                None => None,
+            };
         }
         self
     }
@@ -160,10 +166,10 @@ impl<'c> Resolver<'c> {
 mod tests {
     use super::*;
 
-    /// A direct run's new nodes are found without SQLite, up to the bound; any other node
+    /// A run's new nodes are found without SQLite, up to the bound; any other node
     /// (an earlier run's, or one past the bound) through the index.
     #[test]
-    fn a_direct_runs_new_nodes_are_known_and_the_rest_looked_up() {
+    fn a_runs_new_nodes_are_known_and_the_rest_looked_up() {
         let conn = crate::layout::in_memory();
         conn.execute(
             "INSERT INTO nodes (nid, label, id, firstseen, lastupdated, seen, source, scope) \
@@ -171,13 +177,13 @@ mod tests {
             [],
         )
         .unwrap();
-        let mut written = DirectWritten::default();
+        let mut written = NewNodes::default();
         // Not in the table: found only if taken from the map.
         written.note("DemoA", "new", 9);
         let mut found = Vec::new();
         let mut r = Resolver::new(&conn, "DemoA", "id")
             .unwrap()
-            .knowing_direct(&written, "DemoA");
+            .knowing(Some(RunNodes::Owned(&written)), "DemoA");
         r.find("new", &mut found).unwrap();
         assert_eq!(found, [9]);
         r.find("earlier", &mut found).unwrap();
@@ -185,10 +191,10 @@ mod tests {
         r.find("missing", &mut found).unwrap();
         assert!(found.is_empty());
         drop(r);
-        for n in 0..DirectWritten::MAX {
+        for n in 0..NewNodes::MAX {
             written.note("DemoB", &n.to_string(), n as i64);
         }
-        assert_eq!(written.len, DirectWritten::MAX, "bounded");
-        assert!(!written.by_label["DemoB"].contains_key(&*(DirectWritten::MAX - 1).to_string()));
+        assert_eq!(written.len, NewNodes::MAX, "bounded");
+        assert!(!written.by_label["DemoB"].contains_key(&*(NewNodes::MAX - 1).to_string()));
     }
 }

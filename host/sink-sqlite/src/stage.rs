@@ -31,7 +31,7 @@ use rusqlite::{Connection, ErrorCode, wal::CheckpointMode};
 
 use crate::encode::PropsWriter;
 use crate::error::Fail;
-use crate::resolve::DirectWritten;
+use crate::resolve::{NewNodes, RunNodes};
 use crate::write::StagedNode;
 use crate::{cleanup, history, write};
 
@@ -283,7 +283,7 @@ pub(crate) struct Stage {
     shapes: HashMap<Shape, i64>,
     by_number: Vec<Shape>,
     /// Direct: the nodes the run has created so far, for its edges.
-    written: DirectWritten,
+    written: NewNodes,
 }
 
 /// What is appended to the write-ahead log since its last checkpoint past which a run
@@ -417,7 +417,7 @@ impl Stage {
             taken: 0,
             shapes: HashMap::new(),
             by_number: Vec::new(),
-            written: DirectWritten::default(),
+            written: NewNodes::default(),
         })
     }
 
@@ -642,18 +642,18 @@ impl Stage {
         // ids were read back from its table (issue 18: without them, each end of its edges
         // was an index look-up, and the counts a query, two thirds of the publishing time
         // of the 20 Azure tenants of `bench_connections connections-azure`).
-        let spilled;
+        let (held, spilled);
         let (mut written, mut created) = (None, None);
         if !self.direct {
             match &self.held {
                 Held::Memory(m) => {
-                    let (nodes, new) = write::replay_held_nodes(conn, w, m.node_rows())?;
-                    (written, created) = (Some(nodes), Some(new));
+                    let new;
+                    (held, new) = write::replay_held_nodes(conn, w, m.node_rows())?;
+                    (written, created) = (Some(RunNodes::Held(&held)), Some(new));
                 }
                 Held::Tables => {
                     spilled = write::replay_nodes(&self.conn, conn, w)?;
-                    let (nodes, new) = spilled.written();
-                    (written, created) = (Some(nodes), Some(new));
+                    (written, created) = (Some(spilled.nodes()), Some(spilled.created()));
                 }
             }
         }
@@ -665,8 +665,7 @@ impl Stage {
                     // As from the table: grouped by shape, in the order they came.
                     let mut order: Vec<&HeldEdge> = m.edges.iter().collect();
                     order.sort_by_key(|e| e.shape);
-                    let mut replay =
-                        write::EdgeReplay::new(conn, w, &self.by_number, written.as_ref())?;
+                    let mut replay = write::EdgeReplay::new(conn, w, &self.by_number, written)?;
                     for e in order {
                         replay.row(
                             e.shape,
@@ -680,7 +679,7 @@ impl Stage {
                     unresolved
                 }
                 Held::Tables => {
-                    let written = written.as_ref().expect("set with the nodes");
+                    let written = written.expect("set with the nodes");
                     let (unresolved, edges) =
                         write::replay_edges(&self.conn, conn, w, &self.by_number, written)?;
                     known = created.and_then(|nodes| write::Created::counts(nodes, edges));

@@ -17,7 +17,7 @@ use rusqlite::{
 use crate::encode::PropsWriter;
 use crate::error::{Error, ErrorKind, Fail};
 use crate::layout::property_index;
-use crate::resolve::{DirectWritten, Resolver, Written};
+use crate::resolve::{NewNodes, Resolver, RunNodes, Written};
 use crate::stage::Shape;
 use crate::writer::Writer;
 
@@ -427,7 +427,7 @@ pub(crate) fn nodes_now(
     w: &WriteScope,
     extra_labels: &[String],
     batch: &NodeBatch,
-    written: &mut DirectWritten,
+    written: &mut NewNodes,
 ) -> Result<(), Fail> {
     let extra = serde_json::to_string(extra_labels)?;
     let mut props = PropsWriter::new(&batch.columns);
@@ -448,7 +448,7 @@ pub(crate) fn edges_now(
     conn: &Connection,
     w: &WriteScope,
     batch: &EdgeBatch,
-    written: &DirectWritten,
+    written: &NewNodes,
 ) -> Result<u64, Fail> {
     let shape = Shape::of(batch);
     let mut props = PropsWriter::new(&batch.columns);
@@ -457,8 +457,8 @@ pub(crate) fn edges_now(
         (&shape.from_label, &shape.from_key),
         (&shape.to_label, &shape.to_key),
     )?;
-    let mut from = from.knowing_direct(written, &shape.from_label);
-    let mut to = to.knowing_direct(written, &shape.to_label);
+    let mut from = from.knowing(Some(RunNodes::Owned(written)), &shape.from_label);
+    let mut to = to.knowing(Some(RunNodes::Owned(written)), &shape.to_label);
     let mut put = EdgeUpsert::new(conn, w)?;
     put.of_type(&shape.rel_type)?;
     let (mut srcs, mut dsts) = (Vec::new(), Vec::new());
@@ -476,60 +476,43 @@ pub(crate) fn edges_now(
     Ok(unresolved)
 }
 
-/// Nodes a spilled run's replay created: at most this many are kept for its edges to find
-/// without a look-up (about 90 bytes each, 18 MB at most, held only while the run
-/// publishes, one run at a time); the edges of the others find their ends through the index.
-const SPILLED_WRITTEN_MAX: usize = 200_000;
-
-/// What [`replay_nodes`] learnt of a spilled run's nodes, owned since their rows were read
-/// from the stage's table: where the new ones landed (up to [`SPILLED_WRITTEN_MAX`]) and
-/// how many of each label were created. Its maps borrow from it as [`replay_held_nodes`]'s
-/// borrow from the held memory.
+/// What [`replay_nodes`] learnt of a spilled run's nodes: where the new ones landed, for
+/// its edges, and how many of each label were written and created, for its counts.
 #[derive(Default)]
 pub(crate) struct SpilledNodes {
-    labels: Vec<String>,
-    ids: String,
-    /// Label (an index into `labels`), id (a span of `ids`), nid.
-    new: Vec<(usize, (usize, usize), i64)>,
+    new: NewNodes,
     /// Per label, the nodes written and created.
-    counts: Vec<(u64, u64)>,
+    counts: Vec<(String, u64, u64)>,
 }
 
 impl SpilledNodes {
     fn note(&mut self, label: &str, id: &str, nid: Option<i64>) {
-        let at = match self.labels.iter().position(|l| l == label) {
+        let at = match self.counts.iter().position(|(l, _, _)| l == label) {
             Some(at) => at,
             None => {
-                self.labels.push(label.to_owned());
-                self.counts.push((0, 0));
-                self.labels.len() - 1
+                self.counts.push((label.to_owned(), 0, 0));
+                self.counts.len() - 1
             }
         };
-        self.counts[at].0 += 1;
+        self.counts[at].1 += 1;
         if let Some(nid) = nid {
-            self.counts[at].1 += 1;
-            if self.new.len() < SPILLED_WRITTEN_MAX {
-                let start = self.ids.len();
-                self.ids.push_str(id);
-                self.new.push((at, (start, self.ids.len()), nid));
-            }
+            self.counts[at].2 += 1;
+            self.new.note(label, id, nid);
         }
     }
 
-    /// Where the new nodes landed, for [`EdgeReplay`], and the nodes' part of the counts.
-    pub(crate) fn written(&self) -> (Written<'_>, Created<'_>) {
-        let mut written = Written::default();
-        for &(label, (start, end), nid) in &self.new {
-            written
-                .entry(self.labels[label].as_str())
-                .or_default()
-                .insert(&self.ids[start..end], nid);
-        }
+    /// The new nodes, for [`EdgeReplay`].
+    pub(crate) fn nodes(&self) -> RunNodes<'_> {
+        RunNodes::Owned(&self.new)
+    }
+
+    /// The nodes' part of the counts.
+    pub(crate) fn created(&self) -> Created<'_> {
         let mut created = Created::new();
-        for (label, &(n, new)) in self.labels.iter().zip(&self.counts) {
-            created.note(label, n, new);
+        for (label, n, new) in &self.counts {
+            created.note(label, *n, *new);
         }
-        (written, created)
+        created
     }
 }
 
@@ -639,7 +622,7 @@ pub(crate) struct EdgeReplay<'c> {
     conn: &'c Connection,
     shapes: &'c [Shape],
     /// The run's nodes, when their replay said where they landed.
-    written: Option<&'c Written<'c>>,
+    written: Option<RunNodes<'c>>,
     put: EdgeUpsert<'c>,
     /// The shape of the rows now coming, and the look-ups of its ends.
     ends: Option<(i64, Resolver<'c>, Resolver<'c>)>,
@@ -654,7 +637,7 @@ impl<'c> EdgeReplay<'c> {
         conn: &'c Connection,
         w: &'c WriteScope,
         shapes: &'c [Shape],
-        written: Option<&'c Written<'c>>,
+        written: Option<RunNodes<'c>>,
     ) -> Result<Self, Fail> {
         Ok(EdgeReplay {
             conn,
@@ -723,7 +706,7 @@ pub(crate) fn replay_edges<'c>(
     conn: &'c Connection,
     w: &'c WriteScope,
     shapes: &'c [Shape],
-    written: &'c Written<'c>,
+    written: RunNodes<'c>,
 ) -> Result<(BTreeMap<String, u64>, Created<'c>), Fail> {
     let mut read = stage.prepare(
         "SELECT shape, src, dst, clean, patch, digest FROM temp.stage_edges ORDER BY shape, seq",
@@ -864,27 +847,20 @@ pub(crate) fn changes(conn: &Connection, w: &WriteScope) -> rusqlite::Result<Cha
 mod tests {
     use super::*;
 
-    /// A spilled run's new nodes are kept for its edges up to the bound; past it they are
-    /// only counted, and their edges find them through the index.
+    /// A spilled run's counts come from its writes while every write created its
+    /// record, and from the tables once one did not.
     #[test]
-    fn a_spilled_runs_new_nodes_are_kept_up_to_the_bound() {
+    fn a_spilled_runs_counts_come_from_its_writes_while_all_are_new() {
         let mut nodes = SpilledNodes::default();
-        for n in 0..=SPILLED_WRITTEN_MAX {
-            nodes.note("DemoA", &format!("a-{n}"), Some(n as i64 + 1));
+        for n in 0..5 {
+            nodes.note("DemoA", &format!("a-{n}"), Some(n + 1));
         }
-        nodes.note("DemoB", "b-0", Some(0));
-        let (written, created) = nodes.written();
-        assert_eq!(written["DemoA"].len(), SPILLED_WRITTEN_MAX);
-        assert_eq!(written["DemoA"]["a-7"], 8);
-        assert!(!written.contains_key("DemoB"), "past the bound");
-        let counts = Created::counts(created, Created::new()).expect("all created");
-        assert_eq!(
-            counts.nodes["DemoA"].created,
-            SPILLED_WRITTEN_MAX as u64 + 1
-        );
+        nodes.note("DemoB", "b-0", Some(9));
+        let counts = Created::counts(nodes.created(), Created::new()).expect("all created");
+        assert_eq!(counts.nodes["DemoA"].created, 5);
         assert_eq!(counts.nodes["DemoB"].created, 1);
-        // One node that was not new: the counts come from the tables instead.
+        assert!(matches!(nodes.nodes(), RunNodes::Owned(n) if std::ptr::eq(n, &nodes.new)));
         nodes.note("DemoB", "b-1", None);
-        assert!(Created::counts(nodes.written().1, Created::new()).is_none());
+        assert!(Created::counts(nodes.created(), Created::new()).is_none());
     }
 }
