@@ -57,6 +57,12 @@ impl NodeBatcher {
                 self.pending.insert(label, full);
             }
         }
+        // Every label's rows together stay under one batch: a plugin of many labels, each
+        // short of a batch, would otherwise hold all its nodes until it ends (the bound
+        // on a run's memory counts one batch), and write none of them meanwhile.
+        if self.pending.values().map(|b| b.rows.len()).sum::<usize>() >= self.batch_size {
+            ready.extend(self.drain());
+        }
         ready
     }
 
@@ -100,6 +106,34 @@ mod tests {
             .flat_map(|x| x.rows.iter().map(|r| r.id.parse().unwrap()))
             .collect();
         assert_eq!(ids, (0..21).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn labels_together_hold_at_most_one_batch() {
+        let mut b = NodeBatcher::new(10);
+        let mut out = Vec::new();
+        for (n, label) in ["A", "B", "C", "D"]
+            .into_iter()
+            .cycle()
+            .take(12)
+            .enumerate()
+        {
+            out.extend(b.push(nodes(label, &[], n * 2..n * 2 + 2)));
+            let held: usize = b.pending.values().map(|x| x.rows.len()).sum();
+            assert!(held < 10, "{held} rows held after push {n}");
+        }
+        // The fifth and the tenth pushes brought 10 rows each, flushed label by label.
+        assert_eq!(out.len(), 8);
+        out.extend(b.drain());
+        let ids = |label: &str| -> Vec<usize> {
+            out.iter()
+                .filter(|x| x.label == label)
+                .flat_map(|x| x.rows.iter().map(|r| r.id.parse().unwrap()))
+                .collect()
+        };
+        assert_eq!(ids("A"), [0, 1, 8, 9, 16, 17]);
+        assert_eq!(ids("D"), [6, 7, 14, 15, 22, 23]);
+        assert_eq!(out.iter().map(|x| x.rows.len()).sum::<usize>(), 24);
     }
 
     #[test]
