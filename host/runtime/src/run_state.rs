@@ -66,6 +66,8 @@ pub(crate) struct RunCtx {
     pub scope: Option<NodeRef>,
     /// What `declare-scope` waits for before the plugin goes on, taken by its first call.
     pub scope_accepted: Option<crate::ScopeAccepted>,
+    /// When the run must end; its clock stands still while it waits for `scope_accepted`.
+    pub deadline: crate::sandbox::Deadline,
     pub counts: RecordCounts,
     pub limits: Limits,
 }

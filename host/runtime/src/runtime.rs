@@ -20,7 +20,7 @@ use crate::emission::{Emission, Emitter};
 use crate::error::{Error, ErrorKind};
 use crate::limits::{LimitExceeded, Limits, MAX_GUEST_TEXT};
 use crate::run_state::{PluginState, RecordCounts, RunCtx};
-use crate::sandbox::{self, EpochTicker};
+use crate::sandbox::{self, Deadline, EpochTicker};
 use crate::sync::{Failure, SyncOutcome, SyncRequest};
 use crate::wit::{self, Provider, SUPPORTED_CONTRACTS, since_v0_1_0::Ingestor as Bindings};
 
@@ -184,7 +184,11 @@ impl Runtime {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let deadline = (MANIFEST_TIME, limits.manifest_time);
+        let deadline = (
+            MANIFEST_TIME,
+            limits.manifest_time,
+            Deadline::after(limits.manifest_time),
+        );
         let mut store = sandbox::new_store(&self.engine, &name, &limits, deadline, None);
         let manifest = async {
             let instance =
@@ -252,7 +256,9 @@ impl Runtime {
                 return outcome;
             }
         };
+        let deadline = Deadline::after(req.limits.sync_time);
         let run = RunCtx {
+            deadline: deadline.clone(),
             schema: plugin.schema.clone(),
             fetcher: fetcher.clone(),
             out: Emitter::new(out),
@@ -267,7 +273,7 @@ impl Runtime {
             &self.engine,
             &manifest.name,
             &req.limits,
-            (SYNC_TIME, req.limits.sync_time),
+            (SYNC_TIME, req.limits.sync_time, deadline.clone()),
             Some(run),
         );
         let config: Vec<_> = req.config.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -281,9 +287,12 @@ impl Runtime {
             .await?;
             instance.sync(&mut store, &config).await
         };
-        let result = tokio::time::timeout(req.limits.sync_time, call).await;
+        let result = tokio::select! {
+            done = call => Ok(done),
+            () = deadline.expired() => Err(()),
+        };
         outcome.result = match result {
-            Err(_elapsed) => Err(Failure::Limit {
+            Err(()) => Err(Failure::Limit {
                 limit: SYNC_TIME.into(),
                 value: format!("{:?}", req.limits.sync_time),
             }),

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use infragraph_fetch::Secrets;
+use tokio::sync::watch;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -34,14 +35,77 @@ pub const LOG_DIRECTIVES: &[&str] = &["wasmtime_wasi::p2::write_stream=info"];
 /// often a busy guest yields to other plugins on the same thread.
 const EPOCH_TICK: Duration = Duration::from_millis(20);
 
-/// A fresh store for `plugin`: the sandboxed WASI context, the memory cap and a deadline
-/// `time` from now, reported as the limit `limit` (`sync time`, `manifest time`) when
-/// crossed. `run` is `None` for `manifest()`, which may not call the host.
+/// When a plugin's call must end: `time` after it starts, not counting the time the
+/// plugin spent waiting for the engine rather than working (for the lease of its scope,
+/// which another run may hold for as long as that run takes). Shared by the guest's epoch
+/// check and the caller's timer around the whole call.
+#[derive(Clone)]
+pub(crate) struct Deadline(Arc<watch::Sender<Clock>>);
+
+#[derive(Clone, Copy)]
+struct Clock {
+    at: Instant,
+    /// Since when the clock stands still, if it does.
+    paused: Option<Instant>,
+}
+
+impl Deadline {
+    pub fn after(time: Duration) -> Deadline {
+        let clock = Clock {
+            at: Instant::now() + time,
+            paused: None,
+        };
+        Deadline(Arc::new(watch::Sender::new(clock)))
+    }
+
+    fn passed(&self) -> bool {
+        let clock = *self.0.borrow();
+        clock.paused.is_none() && Instant::now() >= clock.at
+    }
+
+    /// Stops the clock, until [`Deadline::resume`].
+    pub fn pause(&self) {
+        self.0
+            .send_modify(|c| c.paused = c.paused.or(Some(Instant::now())));
+    }
+
+    /// Starts the clock again, the deadline later by the time it stood still.
+    pub fn resume(&self) {
+        self.0.send_modify(|c| {
+            if let Some(since) = c.paused.take() {
+                c.at += since.elapsed();
+            }
+        });
+    }
+
+    /// Resolves once the deadline has passed, however often the clock stood still.
+    pub async fn expired(&self) {
+        let mut changes = self.0.subscribe();
+        loop {
+            let clock = *changes.borrow_and_update();
+            match clock.paused {
+                None if Instant::now() >= clock.at => return,
+                None => tokio::select! {
+                    () = tokio::time::sleep_until(clock.at.into()) => {}
+                    _ = changes.changed() => {}
+                },
+                // The sender lives as long as `self`: this only waits for a change.
+                Some(_) => {
+                    let _ = changes.changed().await;
+                }
+            }
+        }
+    }
+}
+
+/// A fresh store for `plugin`: the sandboxed WASI context, the memory cap and the
+/// `deadline`, reported as the limit `limit` (`sync time`, `manifest time`) of `time`
+/// when crossed. `run` is `None` for `manifest()`, which may not call the host.
 pub(crate) fn new_store(
     engine: &Engine,
     plugin: &str,
     limits: &Limits,
-    (limit, time): (&'static str, Duration),
+    (limit, time, deadline): (&'static str, Duration, Deadline),
     run: Option<RunCtx>,
 ) -> Store<PluginState> {
     let plugin: Arc<str> = plugin.into();
@@ -64,12 +128,11 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    let deadline = Instant::now() + time;
     // Each tick the guest yields, so plugins sharing a thread take turns; past the
     // deadline it traps. Time spent awaiting the host is bounded by the caller's
-    // timeout around the whole call.
+    // timer around the whole call ([`Deadline::expired`]).
     store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             Err(LimitExceeded::new(limit, format!("{time:?}")).into())
         } else {
             Ok(UpdateDeadline::Yield(1))
@@ -292,5 +355,32 @@ mod tests {
             assert_eq!(total, 10_000 + round, "round {round}");
             assert_eq!(budget.take(1), 0, "round {round}: the budget is spent");
         }
+    }
+
+    /// The clock stands still while paused: a deadline 200 ms away, paused for 400 ms, is
+    /// still 200 ms away once resumed, and [`Deadline::expired`] follows it.
+    #[tokio::test]
+    async fn a_deadline_waits_out_its_pauses() {
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let expired = tokio::spawn({
+            let deadline = deadline.clone();
+            async move {
+                deadline.expired().await;
+                started.elapsed()
+            }
+        });
+        deadline.pause();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            !deadline.passed(),
+            "paused past its time, it has not passed"
+        );
+        assert!(!expired.is_finished());
+        deadline.resume();
+        assert!(!deadline.passed(), "the pause moved it later");
+        let at = expired.await.unwrap();
+        assert!(at >= Duration::from_millis(600), "expired after {at:?}");
+        assert!(deadline.passed());
     }
 }

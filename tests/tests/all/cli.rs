@@ -501,7 +501,8 @@ async fn ctrl_c_mid_sync_leaves_a_whole_store_file() {
 }
 
 /// Two syncs of one plugin and scope never overlap: the second fails at once naming the
-/// first, or with `--wait` waits, and takes over as soon as the first is gone.
+/// first, or with `--wait` waits, and takes over as soon as the first is gone. The wait
+/// is not the plugin's time: a plugin allowed one second waits longer and succeeds.
 #[tokio::test(flavor = "multi_thread")]
 async fn overlapping_syncs_of_one_scope_take_turns() {
     let w = Work::new("overlap");
@@ -534,12 +535,19 @@ async fn overlapping_syncs_of_one_scope_take_turns() {
         "the second run names the first: {said}"
     );
 
+    let patient = w.0.join("patient.toml");
+    std::fs::write(
+        &patient,
+        "[plugins.misbehave]\nmode = \"ok\"\n\n[plugins.misbehave.limits]\nsync_seconds = 1\n",
+    )
+    .unwrap();
+    let patient = patient.to_string_lossy().into_owned();
     let mut waiting = w
         .cmd(&[
             "sync",
             &guest,
             "--config",
-            &ok_config,
+            &patient,
             "--store",
             &w.store(),
             "--wait",
@@ -547,10 +555,10 @@ async fn overlapping_syncs_of_one_scope_take_turns() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         waiting.try_wait().unwrap().is_none(),
-        "it waits while the first runs"
+        "it waits while the first runs, past its one second of sync time"
     );
     a.kill().unwrap(); // SIGKILL: its lease stays behind, held by a process that is gone
     a.wait().unwrap();

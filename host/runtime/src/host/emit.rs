@@ -40,7 +40,12 @@ impl emit::Host for PluginState {
                 // Nothing more goes out, requests included, until the consumer says
                 // whether the run may have this scope (another run may hold it).
                 if let Some(accepted) = run.scope_accepted.take() {
-                    accepted.await.map_err(|_| Stopped)?;
+                    // Waiting for the scope's lease (`--wait`, another run holding it) is
+                    // not the plugin's time: it may be as long as that run's.
+                    run.deadline.pause();
+                    let verdict = accepted.await;
+                    run.deadline.resume();
+                    verdict.map_err(|_| Stopped)?;
                 }
                 Ok(())
             }
