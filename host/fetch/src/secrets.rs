@@ -38,6 +38,10 @@ pub struct Secrets {
     /// Why a credential has no value, by name, for the error a request needing it gets:
     /// only the host knows where it would have come from.
     absent: BTreeMap<String, String>,
+    /// Where a credential's value came from, by name, when the operator named the source
+    /// (a named connection's `{ env = .. }` or `{ file = .. }`): what an error telling the
+    /// operator to check it should name, rather than the manifest's variable.
+    origins: BTreeMap<String, String>,
     /// Encodings the fetcher adds once it knows how a value is used (basic auth).
     extra: Vec<(String, String)>,
     /// Finds every form of every value; `None` while there are no values.
@@ -162,6 +166,17 @@ impl Secrets {
     /// value): a request that needs it is refused with that text.
     pub fn mark_absent(&mut self, name: &str, why: impl Into<String>) {
         self.absent.insert(name.to_owned(), why.into());
+    }
+
+    /// Records where the value of credential `name` came from, as the operator should be
+    /// told it (`the file /run/secrets/key`): never a value.
+    pub fn note_origin(&mut self, name: &str, origin: impl Into<String>) {
+        self.origins.insert(name.to_owned(), origin.into());
+    }
+
+    /// Where the value of credential `name` came from, when the host noted it.
+    pub fn origin(&self, name: &str) -> Option<&str> {
+        self.origins.get(name).map(String::as_str)
     }
 
     /// Why credential `name` has no value, when the host said.

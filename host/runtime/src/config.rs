@@ -325,9 +325,14 @@ pub fn resolve_secrets(
             Origin::NotConfigured => None,
         };
         match (value, origin) {
-            (Some(v), Origin::Configured(s)) => secrets
-                .insert(&c.name, v)
-                .map_err(|short| err(format!("{short} (it came from {s})")))?,
+            (Some(v), Origin::Configured(s)) => {
+                secrets
+                    .insert(&c.name, v)
+                    .map_err(|short| err(format!("{short} (it came from {s})")))?;
+                if s != SecretSource::Env(c.env.clone()) {
+                    secrets.note_origin(&c.name, s.to_string());
+                }
+            }
             (Some(v), _) => secrets.insert(&c.name, v).map_err(|short| {
                 err(format!(
                     "{short} (it came from the environment variable {})",

@@ -301,7 +301,7 @@ impl Runtime {
                 message: explain_placeholders(
                     manifest,
                     if kind == "auth" {
-                        name_credentials(manifest, message)
+                        name_credentials(manifest, fetcher.secrets(), message)
                     } else {
                         message
                     },
@@ -416,21 +416,45 @@ fn explain_placeholders(manifest: &infragraph_core::Manifest, message: String) -
     )
 }
 
-/// An auth error's text, with the credentials the plugin declares when it names none of
-/// their variables: the operator learns what to check, whatever the plugin's own words.
-fn name_credentials(manifest: &infragraph_core::Manifest, message: String) -> String {
+/// An auth error's text, pointing the operator at the credentials to check. A plugin
+/// names them by the variables its manifest declares; where the operator named another
+/// source for one (a named connection's `{ env = .. }` or `{ file = .. }`), that source
+/// takes the variable's place, since the variable was never read. A text naming none of
+/// them gets the list of the plugin's credentials and where each came from.
+fn name_credentials(
+    manifest: &infragraph_core::Manifest,
+    secrets: &infragraph_fetch::Secrets,
+    message: String,
+) -> String {
     let creds = &manifest.credentials;
-    if creds.is_empty() || creds.iter().any(|c| message.contains(&c.env)) {
+    let mut message = message;
+    let mut named = false;
+    for c in creds {
+        if c.env.is_empty() || !message.contains(&c.env) {
+            continue;
+        }
+        named = true;
+        if let Some(origin) = secrets.origin(&c.name) {
+            message = message.replace(&c.env, origin);
+        }
+    }
+    if creds.is_empty() || named {
         return message;
     }
-    let named: Vec<String> = creds
+    let list: Vec<String> = creds
         .iter()
-        .map(|c| format!("{} (env {})", c.name, c.env))
+        .map(|c| match secrets.origin(&c.name) {
+            Some(origin) => format!("{} (from {origin})", c.name),
+            None => format!("{} (env {})", c.name, c.env),
+        })
         .collect();
+    if creds.iter().any(|c| secrets.origin(&c.name).is_some()) {
+        return format!("{message} (check the credentials: {})", list.join(", "));
+    }
     format!(
         "{message} (check the plugin's credentials: {}, or the source [plugins.{}.secrets] \
          names for each)",
-        named.join(", "),
+        list.join(", "),
         manifest.name
     )
 }
@@ -458,6 +482,34 @@ mod tests {
             }],
             config: Vec::new(),
         }
+    }
+
+    /// A named connection's credential comes from the source it names, not from the
+    /// manifest's variable: an auth error points there, whether the plugin's text names
+    /// the variable or nothing.
+    #[test]
+    fn an_auth_error_names_where_the_credential_came_from() {
+        let m = manifest();
+        let default = infragraph_fetch::Secrets::new();
+        let said = "auth error: answered HTTP 401: check ACME_API_TOKEN".to_string();
+        assert_eq!(name_credentials(&m, &default, said.clone()), said);
+        let mut own = infragraph_fetch::Secrets::new();
+        own.note_origin("api_token", "the file /run/secrets/prod-token");
+        assert_eq!(
+            name_credentials(&m, &own, said),
+            "auth error: answered HTTP 401: check the file /run/secrets/prod-token"
+        );
+        let silent = "auth error: answered HTTP 401".to_string();
+        assert_eq!(
+            name_credentials(&m, &own, silent.clone()),
+            "auth error: answered HTTP 401 (check the credentials: api_token (from the file \
+             /run/secrets/prod-token))"
+        );
+        assert_eq!(
+            name_credentials(&m, &default, silent),
+            "auth error: answered HTTP 401 (check the plugin's credentials: api_token (env \
+             ACME_API_TOKEN), or the source [plugins.p.secrets] names for each)"
+        );
     }
 
     #[test]

@@ -72,7 +72,14 @@ fn main() {
         "env $(grep -v '^#' {path}) infragraph sync example scaleway spacelift critical azure"
     );
     println!("# or open a shell holding them, and leave it with `exit`:");
-    println!("(set -a; . ./{path}; exec \"${{SHELL:-sh}}\")");
+    // `.` looks a name without a slash up in PATH, not in the current folder; a path with
+    // one (absolute, say) is taken as it is.
+    let sourced = if path.contains('/') {
+        path.clone()
+    } else {
+        format!("./{path}")
+    };
+    println!("(set -a; . {sourced}; exec \"${{SHELL:-sh}}\")");
     println!("# Ctrl-C here stops the simulators.");
     loop {
         std::thread::park();

@@ -102,6 +102,13 @@ fn two_scopes_and_a_refusal(name: &str, good: [Connection; 2], refused: Connecti
         said.contains(&refused.name),
         "the failure names its connection:\n{said}"
     );
+    // Its credential came from the file the connection names, and that is what the
+    // failure tells the operator to check, not the plugin's default variable.
+    let its_file = format!("secrets/{}.", refused.name);
+    assert!(
+        said.contains(&its_file),
+        "the failure names the connection's secret file ({its_file}...):\n{said}"
+    );
 
     let (mut nodes, mut edges) = alone[0].clone();
     nodes.extend(alone[1].0.iter().cloned());

@@ -115,6 +115,42 @@ impl Drop for Simulators {
     }
 }
 
+/// The subshell line the simulators print sources the env file they wrote, whether it was
+/// named by an absolute path or by a bare name in the current folder.
+#[test]
+fn the_simulators_subshell_line_finds_their_env_file() {
+    let w = Work::new("simulators-subshell");
+    let absolute = w.0.join("absolute.env").to_string_lossy().into_owned();
+    for file in [absolute.as_str(), "bare.env"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_simulators"))
+            .arg(file)
+            .current_dir(&w.0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the simulators start");
+        let out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let line = std::io::BufRead::lines(out)
+            .map(|l| l.expect("a line of the simulators' output"))
+            .find(|l| l.starts_with("(set -a;"))
+            .expect("the simulators print a subshell line");
+        let script = line.replace("exec \"${SHELL:-sh}\"", "echo \"$ACME_API_URL\"");
+        let ran = Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(&w.0)
+            .output()
+            .expect("sh runs");
+        let _ = child.kill();
+        let _ = child.wait();
+        let said = String::from_utf8_lossy(&ran.stdout);
+        assert!(
+            ran.status.success() && said.starts_with("http://127.0.0.1:"),
+            "{file}: `{line}` gave {said:?}, {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+}
+
 #[test]
 fn the_quick_start_runs_as_written() {
     let blocks = shell_blocks(&readme());
