@@ -430,13 +430,9 @@ fn name_credentials(
     let mut message = message;
     let mut named = false;
     for c in creds {
-        if c.env.is_empty() || !message.contains(&c.env) {
-            continue;
-        }
-        named = true;
-        if let Some(origin) = secrets.origin(&c.name) {
-            message = message.replace(&c.env, origin);
-        }
+        let (text, found) = replace_name(&message, &c.env, secrets.origin(&c.name));
+        message = text;
+        named |= found;
     }
     if creds.is_empty() || named {
         return message;
@@ -457,6 +453,38 @@ fn name_credentials(
         list.join(", "),
         manifest.name
     )
+}
+
+/// `text` with each occurrence of the variable name `var` that stands as a name of its own
+/// (not part of a longer one, as `KEY` is of `KEY_ID`) replaced by `with` when given, and
+/// whether there was one.
+fn replace_name(text: &str, var: &str, with: Option<&str>) -> (String, bool) {
+    if var.is_empty() {
+        return (text.to_owned(), false);
+    }
+    let in_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let (mut out, mut found) = (String::with_capacity(text.len()), false);
+    let mut rest = text;
+    let mut after_name = false;
+    while let Some(at) = rest.find(var) {
+        let (before, after) = (&rest[..at], &rest[at + var.len()..]);
+        let starts = if before.is_empty() {
+            !after_name
+        } else {
+            !before.ends_with(in_name)
+        };
+        let whole = starts && !after.starts_with(in_name);
+        out.push_str(before);
+        out.push_str(match with {
+            Some(with) if whole => with,
+            _ => var,
+        });
+        found |= whole;
+        after_name = true;
+        rest = after;
+    }
+    out.push_str(rest);
+    (out, found)
 }
 
 #[cfg(test)]
@@ -498,6 +526,14 @@ mod tests {
         assert_eq!(
             name_credentials(&m, &own, said),
             "auth error: answered HTTP 401: check the file /run/secrets/prod-token"
+        );
+        // A longer name is not the variable.
+        let longer = "auth error: check ACME_API_TOKEN_ID".to_string();
+        assert_eq!(
+            name_credentials(&m, &own, longer.clone()),
+            format!(
+                "{longer} (check the credentials: api_token (from the file /run/secrets/prod-token))"
+            )
         );
         let silent = "auth error: answered HTTP 401".to_string();
         assert_eq!(
