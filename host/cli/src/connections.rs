@@ -28,11 +28,12 @@ pub async fn run(settings: &Settings, cmd: ConnectionsCommand) -> anyhow::Result
             }
             let mut table = Table::new(&["CONNECTION", "PLUGIN", "SCOPE", "LAST RUN", "STATUS"])
                 .keep_whole(&["CONNECTION", "LAST RUN"]);
-            // A reader of the table sees `-` and `never`; a CSV reader an empty field, as
-            // for every value that is missing.
-            let (none, never) = match output.format() {
-                Format::Table => ("-", "never"),
-                _ => ("", ""),
+            let none = output.missing();
+            // A reader of the table sees `never` for a connection not yet run.
+            let never = if output.format() == Format::Table {
+                "never"
+            } else {
+                none
             };
             for r in &rows {
                 let last = r.last_run.clone().unwrap_or_else(|| never.into());

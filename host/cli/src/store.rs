@@ -269,7 +269,6 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
         "PROBLEMS",
     ])
     .keep_whole(&["STARTED", "CONNECTION"]);
-    let table_format = args.output.format() == Format::Table;
     for r in &runs {
         let counts = match &r.report {
             Ok(report) => [
@@ -294,11 +293,10 @@ pub async fn runs(settings: &Settings, args: RunsArgs) -> anyhow::Result<ExitCod
             [
                 started,
                 connection,
-                // Missing: `-` for a reader of the table, empty in CSV.
                 record
                     .scope
                     .clone()
-                    .unwrap_or_else(|| if table_format { "-" } else { "" }.into()),
+                    .unwrap_or_else(|| args.output.missing().into()),
                 record.status.to_string(),
             ]
             .into_iter()

@@ -49,6 +49,16 @@ impl OutputArgs {
         if self.json { Format::Json } else { self.format }
     }
 
+    /// What a missing value prints as: `-` for a reader of the table, an empty field in
+    /// CSV (and JSON), as for every other missing value.
+    pub fn missing(&self) -> &'static str {
+        if self.format() == Format::Table {
+            "-"
+        } else {
+            ""
+        }
+    }
+
     /// Whether values are printed whole (CSV, JSON, `--wide`), so a command may shorten
     /// what is long by nature (a sha256) only when they are not.
     pub fn whole_values(&self) -> bool {
